@@ -1,0 +1,201 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Validate the image definition and turn it into a build plan, on the controller.
+
+Runs as an action plugin because it needs what only the controller has: the raw (untemplated)
+definition variables, the templar, the roles path and the current directory. Templating happens
+twice: first with placeholders for image_build_id/image_build_hash to compute the hash (so the
+hash cannot depend on itself), then with the real values.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+import time
+
+from ansible import constants as C
+from ansible.errors import AnsibleError
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.immutable.images.plugins.module_utils import build_inputs, definition, naming
+
+try:  # private, but the only way to ask where a collection role lives
+    from ansible.utils.collection_loader._collection_finder import _get_collection_role_path
+except ImportError:  # pragma: no cover
+    _get_collection_role_path = None
+
+PLACEHOLDERS = {"image_build_id": "<image_build_id>", "image_build_hash": "<image_build_hash>"}
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _VALID_ARGS = frozenset()
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        task_vars = task_vars or {}
+        cwd = os.getcwd()
+        spec = definition.load_definition_spec()
+        raw = {k: task_vars[k] for k in spec if k in task_vars}
+
+        params, errors = self._validated(raw, task_vars, PLACEHOLDERS, spec)
+        if not errors:
+            errors = definition.check_definition(params, cwd)
+        roles = []
+        if not errors:
+            roles, errors = self._resolve_roles(params, cwd)
+        if errors:
+            return dict(result, failed=True, stage="validate", errors=errors,
+                        msg=str(definition.DefinitionError(errors)))
+
+        check_mode = bool(self._task.check_mode)
+        workdir = None if check_mode else tempfile.mkdtemp(prefix="immutable-images-")
+        archive = os.path.join(workdir, "files.tar") if workdir and params["image_files"] else None
+        files_digest = build_inputs.write_files_archive(params["image_files"], archive or os.devnull, cwd)
+        build_hash = build_inputs.short_hash({
+            "definition": definition.hash_input(params, params["image_targets"]),
+            "files": files_digest,
+            "roles": [{"name": r["name"], "digest": r["digest"], "vars": r["vars"]} for r in roles],
+        })
+        build_id = naming.new_build_id()
+
+        real = {"image_build_id": build_id, "image_build_hash": build_hash}
+        params, errors = self._validated(raw, task_vars, real, spec)
+        if errors:  # only a definition that templates differently with the real ids gets here
+            return dict(result, failed=True, stage="validate", errors=errors, msg=str(definition.DefinitionError(errors)))
+        started = naming.iso_utc()
+        revision = _git_revision(cwd)
+        targets = definition.plan_targets(params, build_id, build_hash, cwd, started, revision)
+        build = {
+            "id": build_id,
+            "hash": build_hash,
+            "name": params["image_name"],
+            "version": str(params["image_version"]),
+            "started": started,
+            "started_ts": time.time(),
+            "revision": revision,
+            "workdir": workdir,
+            "files_archive": archive,
+            "files_digest": files_digest,
+            "roles": [{k: r[k] for k in ("name", "path", "digest")} for r in roles],
+            "role_tasks": _write_role_tasks(workdir, roles) if workdir else [],
+            "gather_facts": params["image_gather_facts"],
+            "on_error": params["image_on_error"],
+            "manifest": os.path.join(cwd, params["image_manifest"]) if params.get("image_manifest") else None,
+            "cache": params["image_cache"],
+            "force": params["image_force"],
+            "targets": [t for t in targets if t["selected"]],
+            "skipped_targets": [t["name"] for t in targets if not t["selected"]],
+        }
+        result.update(changed=False, msg=_summary(build), build=build)
+        return result
+
+    def _validated(self, raw, task_vars, ids, spec):
+        """Template the raw definition with `ids` bound, then type-check it with the role's spec."""
+        templar = self._templar.copy_with_new_env(available_variables=dict(task_vars, **ids))
+        values = {}
+        try:
+            for key, value in raw.items():
+                values[key] = _template_roles(templar, value) if key == "image_roles" else templar.template(value)
+        except AnsibleError as e:
+            return {}, ["%s: %s" % (key, e.message if hasattr(e, "message") else e)]
+        checked = ArgumentSpecValidator(spec).validate(values)
+        return checked.validated_parameters, list(checked.error_messages)
+
+    def _resolve_roles(self, params, cwd):
+        search = [os.path.join(cwd, p) for p in params["image_roles_path"]] + [os.path.join(cwd, "roles")]
+        search += list(C.config.get_config_value("DEFAULT_ROLES_PATH") or [])
+        roles, errors = [], []
+        for i, (name, role_vars) in enumerate(definition.role_entries(params)):
+            path, include_name = _find_role(name, search, cwd)
+            if not path:
+                errors.append("image_roles[%d]: role %r not found (searched %s and installed collections)"
+                              % (i, name, ", ".join(search)))
+                continue
+            roles.append({"name": name, "include": include_name, "path": path, "vars": role_vars,
+                          "digest": build_inputs.tree_digest(path)})
+        return roles, errors
+
+
+def _template_roles(templar, value):
+    """Template role names but pass role vars on untemplated: they are templated on the builder,
+    where facts and the role's own variables are defined (like vars of a role in a play)."""
+    if not isinstance(value, list):
+        return templar.template(value)
+    out = []
+    for entry in value:
+        if isinstance(entry, dict):
+            entry = dict(entry)
+            for key in ("role", "name"):
+                if key in entry:
+                    entry[key] = templar.template(entry[key])
+            out.append(entry)
+        else:
+            out.append(templar.template(entry))
+    return out
+
+
+def _find_role(name, search, cwd):
+    """(path, name to include) of a role given by name, path or collection FQCN.
+
+    A role outside collections is included by its path relative to the current directory: ansible
+    then names it by its basename in the output ("webapp : task"), as it does for roles in a play.
+    """
+    if name.count(".") == 2 and "/" not in name and _get_collection_role_path:
+        found = _get_collection_role_path(name)
+        if found:
+            return found[1], name
+    candidates = [os.path.join(cwd, os.path.expanduser(name))] if "/" in name or name.startswith(".") else \
+        [os.path.join(base, name) for base in search]
+    for path in candidates:
+        if os.path.isdir(path):
+            path = os.path.abspath(path)
+            return path, os.path.relpath(path, cwd)
+    return None, None
+
+
+def _write_role_tasks(workdir, roles):
+    """One task file per role: an include_role with the role's vars, for provision to include in turn.
+
+    Written as JSON (valid YAML) because role vars may hold templates that must reach the builder
+    untouched, and JSON keeps every string exactly as given.
+    """
+    paths = []
+    for i, role in enumerate(roles, 1):
+        task = {"name": "Role %s (%d of %d)" % (role["name"], i, len(roles)),
+                "ansible.builtin.include_role": {"name": role["include"]}}
+        if "/" in role["include"]:
+            # resolve by path only, not inside this collection's namespace
+            task["collections"] = ["ansible.legacy"]
+        if role["vars"]:
+            task["vars"] = role["vars"]
+        path = os.path.join(workdir, "role-%02d.yml" % i)
+        with open(path, "w") as f:
+            json.dump([task], f, indent=1, default=str)
+        paths.append(path)
+    return paths
+
+
+def _git_revision(cwd):
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def _summary(build):
+    lines = ["%s %s, build %s, hash %s" % (build["name"], build["version"], build["id"], build["hash"])]
+    for t in build["targets"]:
+        if t["type"] == "docker":
+            lines.append("  %s (docker): %s -> %s" % (t["name"], t["base_image"], ", ".join(t["image_refs"])))
+        else:
+            lines.append("  %s (ec2): %s in %s -> AMI %s" % (
+                t["name"], t.get("source_ami") or "filter %s" % t.get("source_ami_filter"), t["region"], t["ami_name"]))
+    for name in build["skipped_targets"]:
+        lines.append("  %s: not selected by image_only" % name)
+    return "\n".join(lines)

@@ -1,0 +1,119 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The one place that makes boto3 clients and waits on AWS.
+
+Clients get botocore's "standard" retry mode (throttling and transient errors are retried with
+backoff by botocore itself). Waiting uses botocore waiters only; the single non-AWS wait is
+`wait_for_port`, a connect loop with a deadline. Region, credentials and endpoint come from the
+standard AWS settings; boto3 already honours AWS_ENDPOINT_URL, an explicit endpoint_url wins.
+"""
+
+from __future__ import annotations
+
+import math
+import socket
+import time
+
+try:
+    import boto3
+    import botocore.config
+    import botocore.exceptions
+    import botocore.parsers
+    import botocore.waiter
+except ImportError:  # AnsibleAWSModule reports the missing SDK
+    boto3 = botocore = None
+
+RETRIES = {"mode": "standard", "max_attempts": 10}
+# botocore's own waiter defaults; right for real AWS, tests lower them.
+DEFAULT_DELAY = 15
+DEFAULT_MAX_ATTEMPTS = 40
+
+
+def client_config(**extra):
+    return botocore.config.Config(retries=dict(RETRIES), **extra)
+
+
+def make_client(service, region=None, endpoint_url=None, session=None, **kwargs):
+    """A plain boto3 client (tests, scripts). Modules use `module_client_factory` instead."""
+    session = session or boto3.session.Session()
+    return session.client(service, region_name=region, endpoint_url=endpoint_url or None,
+                          config=client_config(), **kwargs)
+
+
+def client_factory(region=None, endpoint_url=None, session=None):
+    """fn(service, region=None) -> client, for code that needs clients in several regions."""
+    def factory(service, other_region=None):
+        return make_client(service, other_region or region, endpoint_url, session)
+    return factory
+
+
+def module_client_factory(module):
+    """Same as client_factory, with credentials/endpoint/region from an AnsibleAWSModule."""
+    def factory(service, region=None):
+        return module.client(service, region=region or module.region, config=client_config())
+    return factory
+
+
+class Waits:
+    """Delay/attempt settings for botocore waiters (Packer's aws_polling)."""
+
+    def __init__(self, delay=DEFAULT_DELAY, max_attempts=DEFAULT_MAX_ATTEMPTS):
+        self.delay = max(0, int(delay))
+        self.max_attempts = max(1, int(max_attempts))
+
+    @classmethod
+    def for_timeout(cls, timeout, delay=DEFAULT_DELAY):
+        return cls(delay, math.ceil(timeout / delay) if delay else 1)
+
+    @property
+    def config(self):
+        return {"Delay": self.delay, "MaxAttempts": self.max_attempts}
+
+    def wait(self, client, name, **kwargs):
+        client.get_waiter(name).wait(WaiterConfig=self.config, **kwargs)
+
+    def retry_call(self, client, operation, retry_codes, done_codes=(), **kwargs):
+        """Call a (deleting) operation until it succeeds, retrying while it fails with retry_codes.
+
+        Built as a botocore waiter on the operation itself, so the retry is bounded by
+        delay x max_attempts like every other wait. Errors in done_codes count as success
+        (e.g. NotFound: someone else deleted it already). Other errors raise WaiterError.
+        """
+        acceptors = [{"matcher": "status", "expected": 200, "state": "success"}]
+        acceptors += [{"matcher": "error", "expected": c, "state": "success"} for c in done_codes]
+        acceptors += [{"matcher": "error", "expected": c, "state": "retry"} for c in retry_codes]
+        model = botocore.waiter.WaiterModel({"version": 2, "waiters": {"Retry" + operation: {
+            "operation": operation, "delay": self.delay, "maxAttempts": self.max_attempts, "acceptors": acceptors}}})
+        botocore.waiter.create_waiter_with_client("Retry" + operation, model, client).wait(**kwargs)
+
+
+def error_code(exc):
+    """The AWS error code of a ClientError or WaiterError (None for anything else)."""
+    response = getattr(exc, "response", None) or getattr(exc, "last_response", None) or {}
+    return (response.get("Error") or {}).get("Code")
+
+
+def is_not_implemented(exc):
+    """True for an endpoint that does not implement a call: moto raises NotImplementedError,
+    which reaches botocore as an HTML 500 page (ResponseParserError), or a NotImplemented code."""
+    if botocore is not None and isinstance(exc, botocore.parsers.ResponseParserError):
+        return True
+    return error_code(exc) in ("NotImplemented", "InvalidAction")
+
+
+def wait_for_port(host, port, timeout, interval=2.0):
+    """Wait until a TCP connect to host:port succeeds; raise TimeoutError after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        remaining = deadline - time.monotonic()
+        try:
+            with socket.create_connection((host, int(port)), timeout=max(0.1, min(5.0, remaining))):
+                return
+        except OSError as e:
+            last = e
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("%s:%s did not accept TCP connections within %ss (last error: %s)"
+                               % (host, port, timeout, last))
+        time.sleep(min(interval, remaining))  # not AWS: a plain connect retry with a deadline

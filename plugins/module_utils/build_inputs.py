@@ -1,0 +1,103 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Digests of build inputs and the one-archive upload of image_files.
+
+Digests cover names, modes, link targets and contents, never mtimes, so that the same inputs give
+the same build hash on any checkout.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+import tarfile
+
+SKIP_NAMES = {".git", "__pycache__", ".pytest_cache", ".tox"}
+
+
+def short_hash(data, length=12):
+    """Stable short digest of JSON-serializable data."""
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:length]
+
+
+def _walk(root):
+    """(absolute path, path relative to root) for root and everything below it, sorted, no SKIP_NAMES."""
+    yield root, ""
+    if not os.path.isdir(root) or os.path.islink(root):
+        return
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_NAMES)
+        for name in sorted(dirnames + [f for f in filenames if f not in SKIP_NAMES]):
+            full = os.path.join(dirpath, name)
+            yield full, os.path.relpath(full, root)
+
+
+def _entry_digest(hasher, full, rel):
+    st = os.lstat(full)
+    hasher.update(("%s\0%o\0" % (rel, stat.S_IMODE(st.st_mode))).encode("utf-8", "surrogateescape"))
+    if stat.S_ISLNK(st.st_mode):
+        hasher.update(b"L" + os.readlink(full).encode("utf-8", "surrogateescape"))
+    elif stat.S_ISREG(st.st_mode):
+        hasher.update(b"F")
+        with open(full, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                hasher.update(chunk)
+    elif stat.S_ISDIR(st.st_mode):
+        hasher.update(b"D")
+
+
+def tree_digest(path):
+    """sha256 over a file or directory tree (a role, a file source)."""
+    hasher = hashlib.sha256()
+    for full, rel in _walk(path):
+        _entry_digest(hasher, full, rel)
+    return hasher.hexdigest()
+
+
+def _members(src, dest):
+    """Map one image_files entry to (source path, archive name) pairs, rsync/Packer style.
+
+    A directory with a trailing slash sends its contents into dest; without it the directory
+    itself lands inside dest. A file goes to dest, or into dest when dest ends with '/'.
+    """
+    into = dest.endswith("/")
+    dest = dest.rstrip("/")
+    if os.path.isdir(src):
+        contents = src.endswith("/")
+        root = src.rstrip("/") or "/"
+        base = dest if contents else "%s/%s" % (dest, os.path.basename(root))
+        for full, rel in _walk(root):
+            if rel:
+                yield full, "%s/%s" % (base, rel)
+            elif not contents:
+                yield full, base
+    else:
+        yield src, ("%s/%s" % (dest, os.path.basename(src)) if into else dest)
+
+
+def write_files_archive(entries, path, cwd):
+    """Write every image_files entry into one tar at `path`; return its content digest.
+
+    Archive names are relative to / so one PUT of the archive (Docker) or one unarchive (SSH)
+    places everything. Parents of dest are not archived: the receiving side creates missing
+    parents and leaves existing ones (their owner and mode) alone.
+    """
+    hasher = hashlib.sha256()
+    with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tar:
+        for entry in entries:
+            src = os.path.join(cwd, os.path.expanduser(entry["src"]))
+            for full, name in _members(src, str(entry["dest"])):
+                name = name.lstrip("/")
+                info = tar.gettarinfo(full, arcname=name)
+                info.uid = info.gid = 0
+                info.uname = info.gname = "root"
+                _entry_digest(hasher, full, name)
+                if info.isreg():
+                    with open(full, "rb") as f:
+                        tar.addfile(info, f)
+                else:
+                    tar.addfile(info)
+    return hasher.hexdigest()

@@ -1,0 +1,95 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Find and remove temporary build resources by their labels, never by the build's own records.
+
+Used at the end of every build (by build id) and by the janitor (by age, after a crash). Only
+builder containers and *untagged* images carrying our build-id label are ever touched: a tagged
+image is an artifact (or someone's) and is left alone.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+from ansible_collections.immutable.images.plugins.module_utils import naming
+from ansible_collections.immutable.images.plugins.module_utils.docker_client import (
+    DockerFailure,
+    RequestException,
+    docker_errors,
+    error_text,
+)
+
+
+def parse_time(text):
+    """Docker/RFC 3339 timestamps (with nanoseconds or not) -> aware datetime, None if unparsable."""
+    if not text:
+        return None
+    text = str(text).replace("Z", "+00:00")
+    date, sep, rest = text.partition(".")
+    if sep:  # trim fractional seconds to microseconds; keep the offset
+        frac = "".join(c for c in rest if c.isdigit())
+        rest = rest[len(frac):]
+        text = "%s.%s%s" % (date, frac[:6].ljust(6, "0"), rest)
+    try:
+        moment = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=datetime.timezone.utc)
+
+
+class DockerJanitor:
+    def __init__(self, client):
+        self.client = client
+
+    def find(self, build_id=None, older_than=None, keep=()):
+        """Builder containers and untagged build images, as dicts; `older_than` is an aware datetime."""
+        label = naming.LABEL_BUILD_ID + ("=%s" % build_id if build_id else "")
+        found = []
+        containers = self.client.containers.list(
+            all=True, filters={"label": [label, "%s=%s" % (naming.LABEL_KIND, naming.KIND_BUILDER)]})
+        for c in containers:
+            created = parse_time(c.attrs.get("Created"))
+            if c.name in keep or c.id in keep or not _old_enough(created, older_than):
+                continue
+            found.append(_describe("container", c.id, c.name, c.labels, created))
+        for image in self.client.images.list(filters={"dangling": True, "label": label}):
+            created = parse_time(image.attrs.get("Created"))
+            if image.id in keep or not _old_enough(created, older_than):
+                continue
+            found.append(_describe("image", image.id, image.short_id, image.labels, created))
+        return found
+
+    def remove(self, resources):
+        """Remove what find() returned; containers first (they hold their images). Returns removed ids."""
+        removed, errors = [], []
+        for res in sorted(resources, key=lambda r: r["kind"] != "container"):
+            try:
+                if res["kind"] == "container":
+                    self.client.api.remove_container(res["id"], force=True, v=True)
+                else:
+                    self.client.api.remove_image(res["id"], force=True)
+                removed.append(res["id"])
+            except docker_errors.NotFound:
+                removed.append(res["id"])
+            except (docker_errors.APIError, RequestException) as e:
+                errors.append("%s %s: %s" % (res["kind"], res["name"], error_text(e)))
+        if errors:
+            raise DockerFailure("cleanup", "could not remove: " + "; ".join(errors))
+        return removed
+
+
+def _old_enough(created, older_than):
+    return older_than is None or (created is not None and created < older_than)
+
+
+def _describe(kind, rid, name, labels, created):
+    labels = labels or {}
+    return {
+        "kind": kind,
+        "id": rid,
+        "name": name,
+        "build_id": labels.get(naming.LABEL_BUILD_ID),
+        "image_name": labels.get(naming.LABEL_IMAGE_NAME),
+        "target": labels.get(naming.LABEL_TARGET),
+        "created": naming.iso_utc(created) if created else None,
+    }

@@ -1,0 +1,103 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Temporary builder containers: start one from a base image, put files into it, remove it."""
+
+from __future__ import annotations
+
+from ansible_collections.immutable.images.plugins.module_utils.docker_client import (
+    DockerFailure,
+    RequestException,
+    docker_errors,
+    error_text,
+)
+
+# The builder idles in a shell waiting on its open stdin (works with any image that has /bin/sh).
+# Only the entrypoint is overridden and Cmd stays empty: a commit merges the container's config
+# into the image, and an empty Cmd cannot leak into the artifact (Packer's long-standing bug).
+KEEPALIVE_ENTRYPOINT = ["/bin/sh"]
+
+
+class DockerBuilder:
+    def __init__(self, client):
+        self.client = client
+
+    def find(self, name):
+        try:
+            return self.client.containers.get(name)
+        except docker_errors.NotFound:
+            return None
+
+    def ensure_image(self, image, pull="missing", platform=None):
+        """Return (Image, pulled) honouring the pull policy: missing | always | never."""
+        if pull != "always":
+            try:
+                return self.client.images.get(image), False
+            except docker_errors.ImageNotFound:
+                if pull == "never":
+                    raise DockerFailure("launch", "base image %s is not present on the engine and pull is 'never'" % image)
+        try:
+            return self.client.images.pull(image, platform=platform), True
+        except (docker_errors.APIError, RequestException) as e:
+            raise DockerFailure("launch", "cannot pull base image %s: %s" % (image, error_text(e)))
+
+    def launch(self, name, image, labels, pull="missing", platform=None, network_mode=None,
+               volumes=None, privileged=False, check_mode=False):
+        """Start the builder `name` unless it already runs; return (changed, facts)."""
+        existing = self.find(name)
+        if existing is not None:
+            if existing.status != "running":
+                raise DockerFailure("launch", "container %s exists but is %s; remove it or use a new build id"
+                                    % (name, existing.status))
+            return False, self.facts(existing)
+        if check_mode:
+            return True, {"name": name, "image": image}
+        base, pulled = self.ensure_image(image, pull, platform)
+        try:
+            container = self.client.containers.run(
+                base.id, name=name, entrypoint=KEEPALIVE_ENTRYPOINT, detach=True, tty=True, stdin_open=True,
+                labels=labels, network_mode=network_mode or None, platform=platform,
+                volumes=list(volumes or []), privileged=bool(privileged),
+            )
+        except (docker_errors.APIError, RequestException) as e:
+            self.remove(name)  # a container can exist even though starting it failed
+            raise DockerFailure("launch", "cannot start builder %s from %s: %s" % (name, image, error_text(e)))
+        facts = self.facts(container)
+        facts.update(pulled=pulled, base_image=image, base_image_id=base.id)
+        return True, facts
+
+    @staticmethod
+    def facts(container):
+        container.reload()
+        return {
+            "id": container.id,
+            "name": container.name,
+            "image_id": container.attrs.get("Image"),
+            "status": container.status,
+            "labels": container.labels,
+        }
+
+    def remove(self, name):
+        """Remove the container with its anonymous volumes; True if there was one."""
+        container = self.find(name)
+        if container is None:
+            return False
+        try:
+            container.remove(force=True, v=True)
+        except docker_errors.NotFound:
+            return False
+        except (docker_errors.APIError, RequestException) as e:
+            raise DockerFailure("cleanup", "cannot remove builder %s: %s" % (name, error_text(e)))
+        return True
+
+    def upload(self, name, archive_path):
+        """Put a tar (names relative to /) into the builder with one archive API call."""
+        container = self.find(name)
+        if container is None:
+            raise DockerFailure("upload", "builder %s does not exist" % name)
+        with open(archive_path, "rb") as data:
+            try:
+                ok = container.put_archive("/", data)
+            except (docker_errors.APIError, RequestException) as e:
+                raise DockerFailure("upload", "cannot upload files into %s: %s" % (name, error_text(e)))
+        if not ok:
+            raise DockerFailure("upload", "the engine refused the files archive for %s" % name)

@@ -1,0 +1,108 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The build manifest: what a build produced, per target, as JSON (like Packer's manifest post-processor)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+
+from ansible_collections.immutable.images.plugins.module_utils import naming
+
+MANIFEST_VERSION = 1
+
+
+def compose(build, results, finished_ts):
+    """Manifest dict from the build plan and finalize's per-target results."""
+    targets = []
+    for t in build["targets"]:
+        r = results.get(t["name"]) or {"status": "not built"}
+        entry = {
+            "name": t["name"],
+            "type": t["type"],
+            "status": r.get("status"),
+            "builder": t["builder_name"],
+        }
+        if t["type"] == "docker":
+            entry["base_image"] = t.get("base_image")
+        else:
+            entry.update(region=t.get("region"), source_ami=r.get("source_ami") or t.get("source_ami"))
+        if r.get("artifact"):
+            entry["artifact"] = _artifact(r["artifact"])
+        if r.get("status") == "failed":
+            entry["error"] = {k: r.get(k) for k in ("stage", "task", "message")}
+            if build.get("on_error") == "keep":
+                entry["kept_builder"] = debug_hint(t)
+        entry["durations"] = {"provision": _number(r.get("provision_duration")),
+                              "total": round(finished_ts - float(build["started_ts"]), 2)}
+        targets.append(entry)
+    failed = [t for t in targets if t["status"] != "succeeded"]
+    return {
+        "manifest_version": MANIFEST_VERSION,
+        "build_id": build["id"],
+        "build_hash": build["hash"],
+        "name": build["name"],
+        "version": build["version"],
+        "revision": build.get("revision"),
+        "started": build["started"],
+        "finished": naming.iso_utc(),
+        "duration": round(finished_ts - float(build["started_ts"]), 2),
+        "status": "failed" if failed else "succeeded",
+        "targets": targets,
+        "skipped_targets": build.get("skipped_targets") or [],
+    }
+
+
+def _artifact(artifact):
+    out = {k: v for k, v in artifact.items() if k != "pushed" and v not in (None, [], {})}
+    if artifact.get("pushed"):
+        out["digests"] = {p["ref"]: p["digest"] for p in artifact["pushed"]}
+    return out
+
+
+def _number(value):
+    try:
+        return round(float(value), 2)
+    except (TypeError, ValueError):
+        return None
+
+
+def debug_hint(target):
+    """How to get into a failed builder that was kept."""
+    if target["type"] == "docker":
+        host = " -H %s" % target["docker_host"] if target.get("docker_host") else ""
+        return "docker%s exec -it %s /bin/sh" % (host, target["builder_name"])
+    builder = target.get("builder") or {}
+    return "ssh -i %s -p %s %s@%s" % (builder.get("private_key_file", "KEY"), builder.get("ssh_port", 22),
+                                      target.get("ssh_username"), builder.get("ssh_host", "HOST"))
+
+
+def summary(manifest):
+    """Human summary: one line per target; the failures say stage, task and cause."""
+    head = "%s %s (build %s)" % (manifest["name"], manifest["version"], manifest["build_id"])
+    lines = [("Build of %s failed." if manifest["status"] == "failed" else "Built %s.") % head]
+    for t in manifest["targets"]:
+        if t["status"] == "succeeded":
+            art = t.get("artifact") or {}
+            what = ", ".join(art.get("tags") or []) or ", ".join("%s=%s" % kv for kv in (art.get("amis") or {}).items())
+            lines.append("  target %s: %s" % (t["name"], what))
+        else:
+            err = t.get("error") or {}
+            task = " in task '%s'" % err["task"] if err.get("task") else ""
+            lines.append("  target %s: %s at stage %s%s: %s" % (
+                t["name"], t["status"], err.get("stage") or "-", task, (err.get("message") or "").strip()))
+            if t.get("kept_builder"):
+                lines.append("    builder kept for debugging: %s" % t["kept_builder"])
+    return "\n".join(lines)
+
+
+def write(manifest, path):
+    """Write atomically, so a reader never sees half a manifest."""
+    directory = os.path.dirname(path) or "."
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".manifest-")
+    with os.fdopen(fd, "w") as f:
+        json.dump(manifest, f, indent=2, sort_keys=False)
+        f.write("\n")
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)

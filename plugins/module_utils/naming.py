@@ -1,0 +1,99 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Names, labels and tags: the one place that decides how build resources are called and marked.
+
+Every resource a build creates (builder container, cache image, EC2 instance, key pair, security
+group, AMI, snapshot) carries LABEL_BUILD_ID and LABEL_KIND, so cleanup and the janitor can find
+it by label/tag instead of trusting the build's own bookkeeping.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+import secrets
+
+LABEL_PREFIX = "immutable.images"
+LABEL_BUILD_ID = LABEL_PREFIX + ".build-id"
+LABEL_BUILD_HASH = LABEL_PREFIX + ".build-hash"
+LABEL_IMAGE_NAME = LABEL_PREFIX + ".image-name"
+LABEL_IMAGE_VERSION = LABEL_PREFIX + ".image-version"
+LABEL_TARGET = LABEL_PREFIX + ".target"
+LABEL_KIND = LABEL_PREFIX + ".kind"
+LABEL_CREATED = LABEL_PREFIX + ".created"
+
+# Values of LABEL_KIND. Only "builder" and "cache" resources are temporary.
+KIND_BUILDER = "builder"
+KIND_CACHE = "cache"
+KIND_ARTIFACT = "artifact"
+
+OCI_PREFIX = "org.opencontainers.image."
+
+BUILD_ID_RE = re.compile(r"^\d{8}T\d{4}Z-[0-9a-f]{4,}$")
+
+
+def utc_now():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def iso_utc(moment=None):
+    """RFC 3339 UTC timestamp with second precision, as OCI labels and AWS tags want it."""
+    return (moment or utc_now()).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def new_build_id(moment=None, suffix=None):
+    """A build id that sorts by time and is unique per run: 20261123T2135Z-7f3a."""
+    stamp = (moment or utc_now()).strftime("%Y%m%dT%H%MZ")
+    return "%s-%s" % (stamp, suffix or secrets.token_hex(2))
+
+
+def builder_name(image_name, target_name, build_id):
+    """Name of a temporary builder (container name, EC2 Name tag, key pair and SG name)."""
+    return "immutable-%s-%s-%s" % (image_name, target_name, build_id)
+
+
+def builder_host(image_name, target_name):
+    """Inventory host name of a target's builder in the `image_builders` group."""
+    return "%s-%s" % (image_name, target_name)
+
+
+def docker_tag_safe(value):
+    """Docker tags allow [A-Za-z0-9_.-]; semver build metadata uses '+'."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", str(value))
+
+
+def default_tags(version, build_hash):
+    return [docker_tag_safe(version), docker_tag_safe("%s-%s" % (version, build_hash)), "latest"]
+
+
+def build_labels(build_id, image_name, target_name, kind, build_hash=None, version=None, created=None):
+    """Labels (Docker) / tags (AWS) that mark a resource as ours and say which build made it."""
+    labels = {
+        LABEL_BUILD_ID: build_id,
+        LABEL_IMAGE_NAME: image_name,
+        LABEL_TARGET: target_name,
+        LABEL_KIND: kind,
+        LABEL_CREATED: created or iso_utc(),
+    }
+    if build_hash:
+        labels[LABEL_BUILD_HASH] = build_hash
+    if version:
+        labels[LABEL_IMAGE_VERSION] = str(version)
+    return labels
+
+
+def oci_labels(image_name, version, created=None, revision=None):
+    """The OCI annotations every docker artifact carries (title, version, created, revision)."""
+    labels = {
+        OCI_PREFIX + "title": image_name,
+        OCI_PREFIX + "version": str(version),
+        OCI_PREFIX + "created": created or iso_utc(),
+    }
+    if revision:
+        labels[OCI_PREFIX + "revision"] = revision
+    return labels
+
+
+def aws_tag_list(tags):
+    """{k: v} -> [{'Key': k, 'Value': v}] in a stable order, as the EC2 API wants."""
+    return [{"Key": k, "Value": str(v)} for k, v in sorted(tags.items())]

@@ -1,0 +1,49 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: builder_files
+short_description: Upload the image files archive into a builder in one transfer
+version_added: 0.1.0
+description:
+  - Unpacks a tar archive (member names relative to C(/)) into the builder the task runs on.
+  - Docker builders (C(community.docker.docker_api) connection) get it through the engine's archive API
+    in one request. Other builders get one copy of the archive and one C(tar) command.
+  - The archive is the one M(immutable.images.image_definition) writes from the C(image_files) definition variable.
+  - This is an action plugin; it runs on the controller.
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  idempotent:
+    support: none
+    details: The archive is unpacked on every run.
+  action:
+    support: full
+options:
+  src:
+    description: Path of the tar archive on the controller.
+    type: path
+    required: true
+author:
+  - immutable.images maintainers
+"""
+
+EXAMPLES = r"""
+- name: Upload the image files
+  immutable.images.builder_files:
+    src: "{{ image_build.files_archive }}"
+  when: image_build.files_archive
+"""
+
+RETURN = r"""
+method:
+  description: How the archive travelled.
+  returned: success
+  type: str
+  sample: docker archive API
+"""

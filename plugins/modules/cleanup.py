@@ -1,0 +1,124 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: cleanup
+short_description: Remove the temporary resources of a build, or every leftover older than an age
+version_added: 0.1.0
+description:
+  - Finds temporary resources by the labels every build puts on them (never by the build's own records):
+    builder containers and untagged images that carry an C(immutable.images.build-id) label.
+  - With O(build_id), removes the resources of that build (the end of every build does this).
+    With O(max_age), removes the leftovers of any build older than that (the janitor, after a crash or a C(kill -9)).
+  - Tagged images are artifacts and are never touched, nor is anything without our labels.
+extends_documentation_fragment:
+  - immutable.images.docker
+attributes:
+  check_mode:
+    support: full
+    details: Lists what would be removed.
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+options:
+  build_id:
+    description: Remove the resources of this build.
+    type: str
+  max_age:
+    description: Remove leftovers of any build older than this, for example V(2h), V(1d), V(30m).
+    type: str
+  keep:
+    description: Names or ids to leave in place (a failed builder kept for debugging).
+    type: list
+    elements: str
+    default: []
+author:
+  - immutable.images maintainers
+"""
+
+EXAMPLES = r"""
+- name: Remove what a build left behind
+  immutable.images.cleanup:
+    build_id: "{{ image_build_id }}"
+
+- name: List leftovers older than two hours (check mode), then remove them
+  immutable.images.cleanup:
+    max_age: 2h
+"""
+
+RETURN = r"""
+resources:
+  description: The temporary resources found.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    kind:
+      description: V(container) or V(image).
+      type: str
+    id:
+      description: Resource id.
+      type: str
+    name:
+      description: Resource name.
+      type: str
+    build_id:
+      description: Build that created it.
+      type: str
+    created:
+      description: Creation time (UTC).
+      type: str
+removed:
+  description: Ids removed (empty in check mode).
+  returned: always
+  type: list
+  elements: str
+"""
+
+import datetime
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.immutable.images.plugins.module_utils import naming
+from ansible_collections.immutable.images.plugins.module_utils.cleanup import DockerJanitor
+from ansible_collections.immutable.images.plugins.module_utils.docker_client import (
+    DOCKER_COMMON_ARGS,
+    DockerFailure,
+    client_from_module,
+)
+from ansible_collections.immutable.images.plugins.module_utils.references import parse_duration_ns
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            DOCKER_COMMON_ARGS,
+            build_id=dict(type="str"),
+            max_age=dict(type="str"),
+            keep=dict(type="list", elements="str", default=[]),
+        ),
+        required_one_of=[("build_id", "max_age")],
+        supports_check_mode=True,
+    )
+    p = module.params
+    older_than = None
+    if p["max_age"]:
+        try:
+            older_than = naming.utc_now() - datetime.timedelta(microseconds=parse_duration_ns(p["max_age"]) / 1000)
+        except ValueError as e:
+            module.fail_json(msg="max_age: %s" % e)
+    janitor = DockerJanitor(client_from_module(module))
+    try:
+        found = janitor.find(build_id=p["build_id"], older_than=older_than, keep=p["keep"])
+        removed = [] if module.check_mode else janitor.remove(found)
+    except DockerFailure as e:
+        module.fail_json(msg=str(e), stage=e.stage)
+    module.exit_json(changed=bool(found), resources=found, removed=removed)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,133 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: docker_image_commit
+short_description: Commit a builder container into an image and tag it
+version_added: 0.1.0
+description:
+  - Commits a container into an image whose config is the base image's config with O(config) applied,
+    plus O(labels). Nothing of the builder itself (its keep-alive command, build-time environment,
+    labels) ends up in the image.
+  - Tags the image with every reference in O(tags). If tagging fails, tags that were moved are pointed
+    back at their previous images and the new image is deleted, so no untagged image is left behind.
+extends_documentation_fragment:
+  - immutable.images.docker
+attributes:
+  check_mode:
+    support: full
+    details: Reports the config the image would get without committing.
+  diff_mode:
+    support: none
+  idempotent:
+    support: none
+    details: Every run commits a new image. The build playbook skips the commit when nothing needs building.
+options:
+  container:
+    description: Name or id of the builder container.
+    type: str
+    required: true
+  tags:
+    description: References C(repository:tag) to tag the image with.
+    type: list
+    elements: str
+    required: true
+  config:
+    description:
+      - Image config; keys as in the C(config) of a docker target (C(user), C(workdir), C(cmd), C(entrypoint),
+        C(env), C(expose) as C(port/proto), C(labels), C(volumes), C(stop_signal), C(healthcheck) with durations in nanoseconds).
+      - Unset keys keep the base image's value. C(entrypoint) without C(cmd) clears the command, as in a Dockerfile.
+    type: dict
+    default: {}
+  labels:
+    description: Labels the build adds (build id, OCI labels). Labels in O(config) win over these.
+    type: dict
+    default: {}
+  message:
+    description: Commit message.
+    type: str
+  author:
+    description: Commit author.
+    type: str
+author:
+  - immutable.images maintainers
+"""
+
+EXAMPLES = r"""
+- name: Commit the builder
+  immutable.images.docker_image_commit:
+    container: immutable-webapp-container-20261123T2135Z-7f3a
+    tags: [webapp:1.4.2, webapp:latest]
+    config:
+      user: app
+      workdir: /app
+      cmd: [python3, /app/server.py]
+      env: {PORT: "8080"}
+      expose: [8080/tcp]
+    labels:
+      org.opencontainers.image.version: 1.4.2
+"""
+
+RETURN = r"""
+image_id:
+  description: Id of the new image.
+  returned: success and not check mode
+  type: str
+  sample: sha256:0f3e...
+base_image_id:
+  description: Id of the image the builder ran.
+  returned: success
+  type: str
+tags:
+  description: References the image was tagged with.
+  returned: success
+  type: list
+  elements: str
+  sample: [webapp:1.4.2, webapp:latest]
+config:
+  description: The image config, in Docker API field names.
+  returned: success
+  type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.immutable.images.plugins.module_utils.docker_client import (
+    DOCKER_COMMON_ARGS,
+    DockerFailure,
+    client_from_module,
+)
+from ansible_collections.immutable.images.plugins.module_utils.docker_commit import ImageCommitter
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            DOCKER_COMMON_ARGS,
+            container=dict(type="str", required=True),
+            tags=dict(type="list", elements="str", required=True),
+            config=dict(type="dict", default={}),
+            labels=dict(type="dict", default={}),
+            message=dict(type="str"),
+            author=dict(type="str"),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    committer = ImageCommitter(client_from_module(module))
+    labels = {str(k): str(v) for k, v in p["labels"].items()}
+    try:
+        if module.check_mode:
+            _container, base_id, conf = committer.plan(p["container"], p["config"], labels)
+            module.exit_json(changed=True, base_image_id=base_id, tags=p["tags"], config=conf)
+        result = committer.commit(p["container"], p["config"], labels, p["tags"], p["message"], p["author"])
+    except DockerFailure as e:
+        module.fail_json(msg=str(e), stage=e.stage)
+    module.exit_json(changed=True, **result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,387 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: ec2_builder
+short_description: Launch or remove the temporary EC2 instance an AMI is built on
+version_added: 0.1.0
+description:
+  - With O(state=present), resolves the source AMI, creates a temporary ED25519 key pair and a
+    temporary security group that allows only the SSH port from O(allowed_cidrs), launches the
+    builder instance (IMDSv2 required, shutdown from inside terminates it) and waits until its
+    SSH port answers. This is Packer's amazon-ebs builder up to the provisioning step.
+  - Every resource is tagged at creation with the build id, image name, target and
+    C(immutable.images.kind=builder), so O(state=absent) and janitors find it by tag even when the
+    run that made it was interrupted.
+  - If the launch fails half-way, whatever was already created is deleted before the module fails.
+  - If a builder of the same O(build_id) and O(target) is already running, it is reported
+    (RV(changed=false)) instead of launching a second one.
+  - With O(state=absent), terminates the instance and deletes the temporary key pair, security
+    group and local private key. Resources are found by tag and from the ids given; an id that does
+    not carry the builder tags (for example your own O(ssh_keypair_name)) is never deleted.
+    Missing resources are fine, so it can run any number of times.
+author:
+  - immutable.images maintainers
+options:
+  state:
+    description: Whether the builder should exist.
+    type: str
+    choices: [present, absent]
+    default: present
+  build_id:
+    description: The build id (the C(image_build_id) fact); tagged on every resource.
+    type: str
+    required: true
+  image_name:
+    description: The image name of the definition; tagged on every resource.
+    type: str
+    required: true
+  target:
+    description: The target name in the definition; tagged on every resource.
+    type: str
+    required: true
+  name:
+    description:
+      - Name of the instance (C(Name) tag), key pair and security group.
+      - Defaults to C(immutable-<image_name>-<target>-<build_id>).
+    type: str
+  image_version:
+    description: The image version; tagged on every resource.
+    type: str
+  build_hash:
+    description: The build hash (the C(image_build_hash) fact); tagged on every resource.
+    type: str
+  run_tags:
+    description: Extra tags on the instance, its volumes, the key pair and the security group.
+    type: dict
+    default: {}
+  private_key_dir:
+    description:
+      - Directory for the temporary private key, C(<name>.pem) with mode C(0600).
+      - Created with mode C(0700) if missing; an existing directory that other users can read is refused.
+      - Removed on O(state=absent) when it is empty.
+      - Required with O(state=present) unless O(ssh_keypair_name) is set.
+    type: path
+  source_ami:
+    description: Id of the AMI to start from. Mutually exclusive with O(source_ami_filter).
+    type: str
+  source_ami_filter:
+    description:
+      - Find the source AMI. It must match exactly one AMI unless O(source_ami_filter.most_recent=true).
+      - Only available AMIs are considered.
+    type: dict
+    suboptions:
+      name:
+        description: AMI name pattern, C(*) and C(?) are wildcards.
+        type: str
+      owners:
+        description: Account ids (or C(self), C(amazon)) whose AMIs are trusted.
+        type: list
+        elements: str
+        required: true
+      architecture:
+        description: For example V(x86_64) or V(arm64).
+        type: str
+      most_recent:
+        description: Pick the newest match (by creation date) when several match.
+        type: bool
+        default: false
+      filters:
+        description: More C(DescribeImages) filters, name to value or list of values.
+        type: dict
+  instance_type:
+    description: Instance type of the builder.
+    type: str
+    default: t3.micro
+  subnet_id:
+    description: Subnet to launch in; the security group is made in its VPC. Default is the default VPC.
+    type: str
+  iam_instance_profile:
+    description: Instance profile name or ARN for the builder.
+    type: str
+  user_data:
+    description: User data (plain text; it is base64-encoded for the API).
+    type: str
+  root_volume:
+    description: Overrides of the source AMI's root volume; unset fields keep the AMI's values.
+    type: dict
+    suboptions:
+      size:
+        description: Size in GiB.
+        type: int
+      type:
+        description: Volume type, for example V(gp3).
+        type: str
+      encrypted:
+        description: Encrypt the volume (and so the AMI's snapshot).
+        type: bool
+      kms_key_id:
+        description: KMS key for the encryption.
+        type: str
+  spot:
+    description: Launch a one-time spot instance.
+    type: bool
+    default: false
+  allowed_cidrs:
+    description:
+      - CIDRs allowed to connect to O(ssh_port). Nothing else is opened, and V(0.0.0.0/0) only if listed.
+      - When empty, O(caller_ip) is used; with neither the module fails.
+    type: list
+    elements: str
+    default: []
+  caller_ip:
+    description: This controller's address as AWS sees it, allowed as a /32 (or /128) when O(allowed_cidrs) is empty.
+    type: str
+  ssh_interface:
+    description: Which address of the instance to connect to.
+    type: str
+    choices: [public_ip, private_ip, public_dns, private_dns]
+    default: public_ip
+  ssh_host:
+    description: Connect to this host instead of the instance's O(ssh_interface) address (tunnels, NAT).
+    type: str
+  ssh_port:
+    description: SSH port; opened in the security group and waited for.
+    type: int
+    default: 22
+  ssh_keypair_name:
+    description: Use this existing key pair instead of a temporary one. Requires O(ssh_private_key_file).
+    type: str
+  ssh_private_key_file:
+    description: Private key of O(ssh_keypair_name). It is never deleted.
+    type: path
+  ssh_timeout:
+    description: Seconds to wait for the SSH port to accept connections.
+    type: int
+    default: 300
+  wait_ssh:
+    description: Wait until the SSH port accepts TCP connections.
+    type: bool
+    default: true
+  wait_status_ok:
+    description: Also wait until the instance status checks pass.
+    type: bool
+    default: false
+  instance_id:
+    description: With O(state=absent), the RV(instance_id) returned by O(state=present).
+    type: str
+  key_name:
+    description: With O(state=absent), the RV(key_name) returned by O(state=present).
+    type: str
+    no_log: false
+  security_group_id:
+    description: With O(state=absent), the RV(security_group_id) returned by O(state=present).
+    type: str
+  poll_delay:
+    description: Seconds between polls while waiting on AWS (instance running/terminated).
+    type: int
+    default: 15
+  poll_max_attempts:
+    description: Polls before giving up waiting on AWS.
+    type: int
+    default: 40
+notes:
+  - Check mode resolves the source AMI and reports what would be created, without creating anything.
+  - The private key material is never returned, only the path of the key file.
+extends_documentation_fragment:
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
+"""
+
+EXAMPLES = r"""
+- name: Launch the builder
+  immutable.images.ec2_builder:
+    region: us-west-2
+    build_id: "{{ image_build_id }}"
+    image_name: webapp
+    image_version: 1.4.2
+    target: aws
+    source_ami_filter:
+      name: debian-12-amd64-*
+      owners: ["136693071363"]
+      most_recent: true
+    instance_type: t3.micro
+    allowed_cidrs: [203.0.113.7/32]
+    private_key_dir: "{{ build_dir }}/keys"
+  register: builder
+
+- name: Remove the builder, whatever happened before
+  immutable.images.ec2_builder:
+    state: absent
+    region: us-west-2
+    build_id: "{{ image_build_id }}"
+    image_name: webapp
+    target: aws
+    instance_id: "{{ builder.instance_id | default(omit) }}"
+    private_key_dir: "{{ build_dir }}/keys"
+"""
+
+RETURN = r"""
+name:
+  description: Name of the instance, key pair and security group.
+  returned: state=present
+  type: str
+  sample: immutable-webapp-aws-20261123T2135Z-7f3a
+instance_id:
+  description: The builder instance.
+  returned: state=present, not in check mode
+  type: str
+  sample: i-0123456789abcdef0
+instance_type:
+  description: Its instance type.
+  returned: state=present, not in check mode
+  type: str
+spot:
+  description: Whether it is a spot instance.
+  returned: state=present, not in check mode
+  type: bool
+availability_zone:
+  description: Where it runs.
+  returned: state=present, not in check mode
+  type: str
+vpc_id:
+  description: Its VPC (in check mode, the VPC that would be used).
+  returned: state=present
+  type: str
+subnet_id:
+  description: Its subnet.
+  returned: state=present, not in check mode
+  type: str
+public_ip:
+  description: Public address, if any.
+  returned: state=present, not in check mode
+  type: str
+private_ip:
+  description: Private address.
+  returned: state=present, not in check mode
+  type: str
+public_dns:
+  description: Public DNS name, if any.
+  returned: state=present, not in check mode
+  type: str
+private_dns:
+  description: Private DNS name, if any.
+  returned: state=present, not in check mode
+  type: str
+ssh_host:
+  description: Address to connect to (O(ssh_host), else the O(ssh_interface) address).
+  returned: state=present, not in check mode
+  type: str
+ssh_port:
+  description: Port to connect to.
+  returned: state=present, not in check mode
+  type: int
+key_name:
+  description: Key pair the instance was launched with.
+  returned: state=present, not in check mode
+  type: str
+key_pair_temporary:
+  description: Whether RV(key_name) is the temporary key pair (deleted by O(state=absent)).
+  returned: state=present, not in check mode
+  type: bool
+private_key_file:
+  description: Path of the private key for RV(key_name). The key itself is never returned.
+  returned: state=present, not in check mode
+  type: str
+security_group_id:
+  description: The temporary security group.
+  returned: state=present, not in check mode
+  type: str
+source_ami:
+  description: The resolved source AMI.
+  returned: state=present
+  type: dict
+  contains:
+    image_id: {description: AMI id., type: str}
+    name: {description: AMI name., type: str}
+    owner_id: {description: Owner account., type: str}
+    creation_date: {description: Creation time., type: str}
+    architecture: {description: Architecture., type: str}
+    root_device_name: {description: Root device., type: str}
+tags:
+  description: Tags put on the builder's resources.
+  returned: state=present, not in check mode
+  type: dict
+existing_instance_id:
+  description: In check mode, this build's builder if it exists already.
+  returned: check mode, state=present
+  type: str
+would_create:
+  description: In check mode, the key pair, security group and instance that would be created.
+  returned: check mode, state=present
+  type: dict
+removed:
+  description: >-
+    With O(state=absent), what was removed (in check mode, what would be):
+    C(instances), C(key_pairs), C(security_groups), C(files) and the given ids that were C(skipped)
+    because they do not carry the builder tags.
+  returned: state=absent
+  type: dict
+"""
+
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.immutable.images.plugins.module_utils.aws_client import Waits, module_client_factory
+from ansible_collections.immutable.images.plugins.module_utils.ec2_builder import (
+    LAUNCH_OPTIONS, Ec2Builder, Ec2BuilderError)
+
+try:
+    from botocore.exceptions import BotoCoreError, ClientError, WaiterError
+except ImportError:  # AnsibleAWSModule reports the missing SDK
+    pass
+
+FILTER_SPEC = dict(name=dict(type="str"), owners=dict(type="list", elements="str", required=True),
+                   architecture=dict(type="str"), most_recent=dict(type="bool", default=False),
+                   filters=dict(type="dict"))
+VOLUME_SPEC = dict(size=dict(type="int"), type=dict(type="str"), encrypted=dict(type="bool"),
+                   kms_key_id=dict(type="str", no_log=False))
+ARGUMENT_SPEC = dict(
+    state=dict(type="str", choices=["present", "absent"], default="present"),
+    build_id=dict(type="str", required=True), image_name=dict(type="str", required=True),
+    target=dict(type="str", required=True), name=dict(type="str"), image_version=dict(type="str"),
+    build_hash=dict(type="str"), run_tags=dict(type="dict", default={}), private_key_dir=dict(type="path", no_log=False),
+    source_ami=dict(type="str"), source_ami_filter=dict(type="dict", options=FILTER_SPEC),
+    instance_type=dict(type="str", default="t3.micro"), subnet_id=dict(type="str"),
+    iam_instance_profile=dict(type="str"), user_data=dict(type="str", no_log=True),
+    root_volume=dict(type="dict", options=VOLUME_SPEC), spot=dict(type="bool", default=False),
+    allowed_cidrs=dict(type="list", elements="str", default=[]), caller_ip=dict(type="str"),
+    ssh_interface=dict(type="str", default="public_ip", choices=["public_ip", "private_ip", "public_dns", "private_dns"]),
+    ssh_host=dict(type="str"), ssh_port=dict(type="int", default=22), ssh_keypair_name=dict(type="str", no_log=False),
+    ssh_private_key_file=dict(type="path", no_log=False), ssh_timeout=dict(type="int", default=300),
+    wait_ssh=dict(type="bool", default=True), wait_status_ok=dict(type="bool", default=False),
+    instance_id=dict(type="str"), key_name=dict(type="str", no_log=False), security_group_id=dict(type="str"),
+    poll_delay=dict(type="int", default=15), poll_max_attempts=dict(type="int", default=40),
+)
+
+
+def main():
+    module = AnsibleAWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True,
+                              mutually_exclusive=[("source_ami", "source_ami_filter")],
+                              required_together=[("ssh_keypair_name", "ssh_private_key_file")],
+                              required_if=[("state", "present", ("source_ami", "source_ami_filter"), True)])
+    p = module.params
+    builder = Ec2Builder(module_client_factory(module)("ec2"), p["build_id"], p["image_name"], p["target"],
+                         name=p["name"], version=p["image_version"], build_hash=p["build_hash"], extra_tags=p["run_tags"],
+                         key_dir=p["private_key_dir"], waits=Waits(p["poll_delay"], p["poll_max_attempts"]))
+    try:
+        if p["state"] == "absent":
+            removed = builder.teardown([p["instance_id"]] if p["instance_id"] else [], [p["key_name"]] if p["key_name"] else [],
+                                       [p["security_group_id"]] if p["security_group_id"] else [], dry_run=module.check_mode)
+            module.exit_json(changed=any(v for k, v in removed.items() if k != "skipped"), removed=removed)
+        options = {k: p[k] for k in LAUNCH_OPTIONS}
+        if module.check_mode:
+            plan = builder.plan(**options)
+            module.exit_json(changed=not plan["existing_instance_id"], name=builder.name, **plan)
+        changed, facts = builder.launch(**options)
+        module.exit_json(changed=changed, **facts)
+    except Ec2BuilderError as e:
+        module.fail_json(msg=str(e))
+    except (BotoCoreError, ClientError, WaiterError) as e:
+        module.fail_json_aws(e, msg="EC2 builder %s (state=%s) failed" % (builder.name, p["state"]))
+
+
+if __name__ == "__main__":
+    main()
