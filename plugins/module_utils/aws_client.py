@@ -54,6 +54,15 @@ def module_client_factory(module):
     return factory
 
 
+def module_warner(module):
+    """fn(msg) that warns through the plain AnsibleModule under an AnsibleAWSModule.
+
+    AnsibleAWSModule.warn also re-sends its warnings as a `warnings` result key, which
+    ansible-core >= 2.19 shows already and flags as deprecated (amazon.aws 11.x).
+    """
+    return getattr(module, "_module", module).warn
+
+
 class Waits:
     """Delay/attempt settings for botocore waiters (Packer's aws_polling)."""
 

@@ -118,11 +118,14 @@ def _foreign_keys(target, ttype):
     return {k for k in other if k in target and target[k] not in (None, [], {}) and not _is_default(k, target[k])}
 
 
+# Defaults that the argument spec fills in for every target, whatever its type.
+_SPEC_DEFAULTS = {"pull": "missing", "privileged": False, "squash": False, "instance_type": "t3.micro",
+                  "ssh_interface": "public_ip", "ssh_port": 22, "ssh_timeout": 300, "spot": False, "scrub": True,
+                  "force_deregister": False}
+
+
 def _is_default(key, value):
-    # Defaults that the argument spec filled in for every target, whatever its type.
-    return (key, value) in {("pull", "missing"), ("privileged", False), ("squash", False),
-                            ("instance_type", "t3.micro"), ("ssh_interface", "public_ip"), ("ssh_port", 22),
-                            ("ssh_timeout", 300), ("spot", False), ("scrub", True), ("force_deregister", False)}
+    return key in _SPEC_DEFAULTS and _SPEC_DEFAULTS[key] == value
 
 
 def _check_file(i, entry, cwd):

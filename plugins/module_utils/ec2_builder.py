@@ -159,12 +159,17 @@ class Ec2Builder:
             raise Ec2BuilderError("this region has no default VPC: set subnet_id")
         return vpcs[0]["VpcId"]
 
+    def _existing(self):
+        """This build's live builder instances; one being terminated (teardown just ran) does not count."""
+        return [i for i in res.find_instances(self.ec2, self.build_id, self.target)
+                if i["State"]["Name"] != "shutting-down"]
+
     def plan(self, source_ami=None, source_ami_filter=None, subnet_id=None, allowed_cidrs=None, caller_ip=None,
              ssh_keypair_name=None, ssh_port=22, **launch):
         """What launch() would do, without creating anything (check mode)."""
         image = resolve_source_ami(self.ec2, source_ami, source_ami_filter)
         cidrs = allowed_sources(allowed_cidrs, caller_ip)
-        existing = res.find_instances(self.ec2, self.build_id, self.target)
+        existing = self._existing()
         return {
             "source_ami": image_summary(image),
             "vpc_id": self.vpc_for(subnet_id),
@@ -184,7 +189,7 @@ class Ec2Builder:
                ssh_private_key_file=None, ssh_timeout=300, wait_ssh=True, wait_status_ok=False):
         """Launch (or find this build's running) builder; returns (changed, facts)."""
         ssh_port = int(ssh_port or 22)
-        existing = res.find_instances(self.ec2, self.build_id, self.target)
+        existing = self._existing()
         if existing:
             return False, self._reuse(existing[0], ssh_interface, ssh_host, ssh_port, ssh_private_key_file,
                                       ssh_timeout if wait_ssh else None)
@@ -194,8 +199,8 @@ class Ec2Builder:
             raise Ec2BuilderError("ssh_keypair_name and ssh_private_key_file go together")
         if ssh_private_key_file and not os.path.isfile(ssh_private_key_file):
             raise Ec2BuilderError("ssh_private_key_file %s does not exist" % ssh_private_key_file)
-        if not ssh_keypair_name and not self.key_dir:
-            raise Ec2BuilderError("a private key directory is needed for the temporary key pair")
+        if not ssh_keypair_name:
+            self._check_key_dir()
         vpc_id = self.vpc_for(subnet_id)
 
         created = {"key_pair": None, "security_group": None, "instance": None}
@@ -229,12 +234,16 @@ class Ec2Builder:
         return True, self._facts(instance, host, ssh_port, key_name, key_file, not ssh_keypair_name, group_id,
                                  image_summary(image))
 
+    def _check_key_dir(self):
+        if not self.key_dir:
+            raise Ec2BuilderError("a private key directory is needed for the temporary key pair")
+        # Never chmod a directory we did not make: refuse one that others can read instead.
+        if os.path.isdir(self.key_dir) and stat.S_IMODE(os.stat(self.key_dir).st_mode) & 0o077:
+            raise Ec2BuilderError("private key directory %s is accessible to other users; use a 0700 directory"
+                                  % self.key_dir)
+
     def _create_key_pair(self, created):
-        if os.path.isdir(self.key_dir):
-            if stat.S_IMODE(os.stat(self.key_dir).st_mode) & 0o077:
-                raise Ec2BuilderError("private key directory %s is accessible to other users; use a 0700 directory"
-                                      % self.key_dir)
-        else:
+        if not os.path.isdir(self.key_dir):
             os.makedirs(self.key_dir, mode=0o700)
         reply = self.ec2.create_key_pair(KeyName=self.name, KeyType="ed25519", KeyFormat="pem",
                                          TagSpecifications=self._tag_spec("key-pair"))

@@ -204,7 +204,7 @@ leftovers:
 """
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.immutable.images.plugins.module_utils.aws_client import Waits, module_client_factory
+from ansible_collections.immutable.images.plugins.module_utils.aws_client import Waits, module_client_factory, module_warner
 from ansible_collections.immutable.images.plugins.module_utils.ec2_ami import AmiCreator, AmiError, artifact_tags
 
 try:
@@ -237,7 +237,7 @@ def main():
     tags = artifact_tags(p["build_id"], p["image_name"], p["target"], p["name"], version=p["image_version"],
                          build_hash=p["build_hash"], extra=p["tags"])
     creator = AmiCreator(module_client_factory(module), module.region,
-                         waits=Waits(p["poll_delay"], p["poll_max_attempts"]), warn=module.warn)
+                         waits=Waits(p["poll_delay"], p["poll_max_attempts"]), warn=module_warner(module))
     options = {k: p[k] for k in CREATE_OPTIONS}
     try:
         if module.check_mode:

@@ -1,0 +1,177 @@
+"""Fixtures for builds on a real Docker engine: projects, playbook runs, a local registry, leak checks.
+
+Run scripts/setup-env first (the README's test command does): it starts an engine when none
+answers and makes the base images, which cannot be pulled here.
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+import textwrap
+import time
+
+import pytest
+import yaml
+
+docker = pytest.importorskip("docker")
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BASE_IMAGE = os.environ.get("IMMUTABLE_BASE_IMAGE", "immutable-images/debian-python:bookworm")
+LABEL_BUILD_ID = "immutable.images.build-id"
+
+
+@pytest.fixture(scope="session")
+def docker_client():
+    client = docker.from_env(version="auto")
+    try:
+        client.ping()
+    except Exception as e:  # noqa: BLE001 - any failure means the same thing here
+        pytest.fail("no Docker engine answers (%s): run scripts/setup-env" % e)
+    client.images.get(BASE_IMAGE)  # made by scripts/setup-env
+    return client
+
+
+class Project:
+    """A user's project directory: roles/, files, and a definition, as a user would lay it out."""
+
+    def __init__(self, path):
+        self.path = path
+        (path / "roles").mkdir()
+
+    def role(self, name, tasks, defaults=None, handlers=None):
+        base = self.path / "roles" / name
+        (base / "tasks").mkdir(parents=True)
+        (base / "tasks" / "main.yml").write_text(textwrap.dedent(tasks))
+        if defaults:
+            (base / "defaults").mkdir()
+            (base / "defaults" / "main.yml").write_text(yaml.safe_dump(defaults))
+        if handlers:
+            (base / "handlers").mkdir()
+            (base / "handlers" / "main.yml").write_text(textwrap.dedent(handlers))
+        return base
+
+    def file(self, relpath, content):
+        target = self.path / relpath
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(content)
+        return target
+
+
+def ansible_env(extra=None):
+    env = dict(os.environ)
+    env.setdefault("ANSIBLE_COLLECTIONS_PATH", os.path.join(ROOT, ".deps", "collections"))
+    env.update(ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_LOCALHOST_WARNING="0",
+               ANSIBLE_INVENTORY_UNPARSED_WARNING="0", ANSIBLE_DEPRECATION_WARNINGS="0",
+               ANSIBLE_RETRY_FILES_ENABLED="0", PYTHONUNBUFFERED="1")
+    env.update(extra or {})
+    return env
+
+
+def run_build(cwd, definition, *args, env=None, timeout=900):
+    """ansible-playbook immutable.images.build_image -e @definition.yml, in cwd, as a user runs it."""
+    def_file = os.path.join(str(cwd), "definition-under-test.yml")
+    with open(def_file, "w") as f:
+        if isinstance(definition, str):
+            f.write(definition)
+        else:
+            yaml.safe_dump(definition, f, sort_keys=False)
+    cmd = ["ansible-playbook", "immutable.images.build_image", "-e", "@" + def_file] + list(args)
+    proc = subprocess.run(cmd, cwd=str(cwd), env=ansible_env(env), capture_output=True, text=True, timeout=timeout)
+    proc.output = proc.stdout + proc.stderr
+    return proc
+
+
+def build_containers(client, build_id=None):
+    """Containers carrying our build-id label (of one build, or of any)."""
+    label = LABEL_BUILD_ID + ("=%s" % build_id if build_id else "")
+    return client.containers.list(all=True, filters={"label": label})
+
+
+def engine_state(client):
+    """What a leak check compares: every container id and every image id on the engine."""
+    return ({c.id for c in client.containers.list(all=True)}, {i.id for i in client.images.list(all=True)})
+
+
+@pytest.fixture
+def project(tmp_path):
+    return Project(tmp_path)
+
+
+@pytest.fixture
+def docker_definition():
+    def make(name, roles=(), **target):
+        spec = {"name": "container", "type": "docker", "base_image": BASE_IMAGE, "pull": "never"}
+        spec.update(target)
+        return {"image_name": name, "image_version": "1.0.0", "image_gather_facts": False,
+                "image_roles": list(roles), "image_targets": [spec]}
+    return make
+
+
+@pytest.fixture
+def remove_images(docker_client):
+    """Remove the repositories a test built, whatever happened."""
+    repos = []
+    yield repos.append
+    for image in docker_client.images.list():
+        for tag in image.tags:
+            if tag.rsplit(":", 1)[0] in repos:
+                try:
+                    docker_client.images.remove(tag, force=True)
+                except docker.errors.APIError:
+                    pass
+    for c in build_containers(docker_client):
+        if any(c.labels.get("immutable.images.image-name") == r.split("/")[-1] for r in repos):
+            c.remove(force=True)
+
+
+def sh_in_image(client, image, script):
+    """stdout of `sh -c script` in a throwaway container of image (exec output, not logs: logs of a
+    short-lived container can come back empty)."""
+    container = client.containers.run(image, ["-c", "sleep 600"], entrypoint=["/bin/sh"], detach=True)
+    try:
+        result = container.exec_run(["sh", "-c", script])
+        assert result.exit_code == 0, result.output
+        return result.output.decode()
+    finally:
+        container.remove(force=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise TimeoutError("nothing listens on 127.0.0.1:%d" % port)
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory):
+    """A real registry (Debian's docker-registry) on 127.0.0.1; the engine trusts loopback without TLS."""
+    binary = shutil.which("docker-registry") or "/usr/bin/docker-registry"
+    if not os.path.exists(binary):
+        pytest.fail("docker-registry is not installed: run scripts/setup-env")
+    base = tmp_path_factory.mktemp("registry")
+    port = free_port()
+    config = base / "config.yml"
+    config.write_text(yaml.safe_dump({
+        "version": 0.1,
+        "log": {"level": "warn"},
+        "storage": {"filesystem": {"rootdirectory": str(base / "data")}, "delete": {"enabled": True}},
+        "http": {"addr": "127.0.0.1:%d" % port},
+    }))
+    proc = subprocess.Popen([binary, "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port)
+        yield "127.0.0.1:%d" % port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -1,0 +1,110 @@
+"""Malformed definitions are rejected before anything exists, each with a message naming the variable."""
+
+import copy
+
+import pytest
+
+from conftest import BASE_IMAGE, engine_state, run_build
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+VALID = {
+    "image_name": "badinput",
+    "image_version": "1.0.0",
+    "image_files": [{"src": "files/", "dest": "/app"}],
+    "image_roles": ["ok"],
+    "image_targets": [{"name": "container", "type": "docker", "base_image": BASE_IMAGE, "pull": "never"}],
+}
+EC2 = {"name": "aws", "type": "ec2", "region": "us-east-1", "source_ami": "ami-0123456789abcdef0",
+       "ssh_username": "admin", "allowed_cidrs": ["127.0.0.1/32"]}
+
+
+def without(key):
+    return lambda d: d.pop(key)
+
+
+def setting(key, value):
+    return lambda d: d.__setitem__(key, value)
+
+
+def target(**changes):
+    return lambda d: d["image_targets"][0].update(changes)
+
+
+def config(**changes):
+    return lambda d: d["image_targets"][0].setdefault("config", {}).update(changes)
+
+
+def ec2(**changes):
+    return lambda d: d["image_targets"].append(dict(EC2, **changes))
+
+
+# (case id, how to break the valid definition, text the error must contain)
+CASES = [
+    ("missing-name", without("image_name"), "image_name"),
+    ("bad-name", setting("image_name", "Web App"), "image_name: 'Web App' is not a valid image name"),
+    ("short-version", setting("image_version", "1.4"), "image_version: '1.4' is not a semantic version"),
+    ("version-v-prefix", setting("image_version", "v1.4.2"), "image_version: 'v1.4.2'"),
+    ("missing-targets", without("image_targets"), "image_targets"),
+    ("empty-targets", setting("image_targets", []), "image_targets: at least one target is required"),
+    ("unknown-type", target(type="lxc"), "image_targets"),
+    ("duplicate-names", lambda d: d["image_targets"].append(dict(d["image_targets"][0])),
+     "image_targets[1].name: 'container' is used by more than one target"),
+    ("bad-target-name", target(name="My Target"), "image_targets[0].name"),
+    ("missing-base-image", lambda d: d["image_targets"][0].pop("base_image"), "image_targets[0].base_image: required"),
+    ("bad-base-image", target(base_image="Debian:Book worm"), "image_targets[0].base_image"),
+    ("bad-tag", target(tags=["ok", "not a tag!"]), "image_targets[0].tags: 'not a tag!' is not a valid Docker tag"),
+    ("tags-not-list", target(tags="latest"), "image_targets[0].tags"),
+    ("bad-repository", target(repository="Registry/Upper"), "image_targets[0].repository"),
+    ("bad-push-repo", target(push=["registry.example.com/a:tag"]), "image_targets[0].push"),
+    ("bad-pull", target(pull="sometimes"), "pull"),
+    ("only-names-nothing", setting("image_only", ["nope"]), "image_only: 'nope' names no target"),
+    ("missing-file", setting("image_files", [{"src": "nowhere/", "dest": "/app"}]), "image_files[0].src: 'nowhere/' does not exist"),
+    ("relative-dest", setting("image_files", [{"src": "files/", "dest": "app"}]), "image_files[0].dest: 'app' must be an absolute path"),
+    ("files-not-list", setting("image_files", "files/"), "image_files"),
+    ("missing-role", setting("image_roles", ["ok", "no_such_role"]), "image_roles[1]: role 'no_such_role' not found"),
+    ("role-without-name", setting("image_roles", [{"vars": {"a": 1}}]), "image_roles[0]"),
+    ("role-vars-not-dict", setting("image_roles", [{"role": "ok", "vars": [1]}]), "image_roles[0].vars"),
+    ("bad-on-error", setting("image_on_error", "explode"), "image_on_error"),
+    ("bad-expose", config(expose=["http"]), "image_targets[0].config.expose"),
+    ("bad-healthcheck", config(healthcheck={"test": ["CMD", "true"], "interval": "soon"}),
+     "image_targets[0].config.healthcheck.interval"),
+    ("config-not-dict", target(config=["user"]), "config"),
+    ("foreign-key", target(region="us-east-1"), "image_targets[0]: region not valid for type docker"),
+    ("manifest-dir-missing", setting("image_manifest", "no/such/dir/m.json"), "image_manifest: directory"),
+    ("ec2-both-sources", ec2(source_ami_filter={"name": "x-*", "owners": ["self"]}),
+     "image_targets[1]: give source_ami or source_ami_filter, not both"),
+    ("ec2-bad-cidr", ec2(allowed_cidrs=["10.0.0.1/8"]), "image_targets[1].allowed_cidrs: '10.0.0.1/8' is not a CIDR"),
+    ("ec2-bad-region", ec2(region="mars-north-1"), "image_targets[1].region: 'mars-north-1' is not an AWS region"),
+    ("ec2-no-user", lambda d: d["image_targets"].append({k: v for k, v in EC2.items() if k != "ssh_username"}),
+     "image_targets[1].ssh_username: required for type ec2"),
+    ("ec2-bad-share", ec2(share_with_accounts=["12345"]), "image_targets[1].share_with_accounts"),
+]
+
+
+@pytest.fixture
+def bad_project(project):
+    project.file("files/hello.txt", "hello\n")
+    project.role("ok", "- name: Do nothing\n  ansible.builtin.command: 'true'\n  changed_when: false\n")
+    return project
+
+
+@pytest.mark.parametrize("mutate,expected", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_rejected_before_anything_is_created(docker_client, bad_project, mutate, expected):
+    definition = copy.deepcopy(VALID)
+    mutate(definition)
+    before = engine_state(docker_client)
+    proc = run_build(bad_project.path, definition)
+    assert proc.returncode != 0
+    assert expected in proc.output, proc.output[-3000:]
+    assert "Start the docker builders" not in proc.output or "skipping" in proc.output
+    assert engine_state(docker_client) == before, "a rejected definition created containers or images"
+
+
+def test_valid_definition_is_accepted_in_check_mode(docker_client, bad_project):
+    """The same set-up with the unbroken definition passes validation: the cases above fail for their reason."""
+    before = engine_state(docker_client)
+    proc = run_build(bad_project.path, copy.deepcopy(VALID), "--check")
+    assert proc.returncode == 0, proc.output
+    assert "badinput 1.0.0, build" in proc.output
+    assert engine_state(docker_client) == before

@@ -1,0 +1,206 @@
+"""Docker target end to end on a real engine: build, run what was built, push, save, fail, keep."""
+
+import json
+import os
+import shutil
+import time
+import urllib.request
+
+import pytest
+
+from conftest import ROOT, build_containers, engine_state, run_build, sh_in_image
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+FAILING_ROLE = """
+- name: Write a marker
+  ansible.builtin.copy:
+    content: "before the failure\\n"
+    dest: /marker
+    mode: "0644"
+- name: Fail on purpose
+  ansible.builtin.fail:
+    msg: boom on purpose
+- name: Never reached
+  ansible.builtin.command: "true"
+  changed_when: false
+"""
+
+
+def http_get(url, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                return resp.status, resp.read().decode()
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+@pytest.fixture
+def example_dir(tmp_path):
+    """A copy of examples/webapp, so the test can write its manifest without touching the checkout."""
+    dest = tmp_path / "webapp"
+    shutil.copytree(os.path.join(ROOT, "examples", "webapp"), dest,
+                    ignore=shutil.ignore_patterns("build-manifest.json"))
+    return dest
+
+
+def test_example_builds_runs_and_serves(docker_client, example_dir):
+    with open(example_dir / "webapp.yml") as f:
+        definition = f.read()
+    proc = run_build(example_dir, definition, "-e", "image_version=1.0.1")
+    assert proc.returncode == 0, proc.output
+    manifest = json.loads((example_dir / "build-manifest.json").read_text())
+    assert manifest["status"] == "succeeded"
+    target = manifest["targets"][0]
+    image = docker_client.images.get(target["artifact"]["image_id"])
+
+    expected_tags = {"webapp:1.0.1", "webapp:1.0.1-%s" % manifest["build_hash"], "webapp:latest"}
+    assert expected_tags <= set(image.tags)
+    config = image.attrs["Config"]
+    assert config["User"] == "appuser"
+    assert "PORT=8080" in config["Env"] and "APP_VERSION=1.0.1" in config["Env"]
+    assert "8080/tcp" in config["ExposedPorts"]
+    assert config["Cmd"] == ["python3", "/app/server.py"]
+    assert config["WorkingDir"] == "/app"
+    assert not config.get("Entrypoint"), "the builder's keep-alive entrypoint leaked into the image"
+    labels = config["Labels"]
+    assert labels["org.opencontainers.image.version"] == "1.0.1"
+    assert labels["org.opencontainers.image.title"] == "webapp"
+    assert labels["org.opencontainers.image.created"].endswith("Z")
+    assert labels["immutable.images.build-id"] == manifest["build_id"]
+    assert config["Healthcheck"]["Interval"] == 30 * 10**9
+
+    container = docker_client.containers.run(image.id, detach=True, ports={"8080/tcp": ("127.0.0.1", None)})
+    try:
+        container.reload()
+        port = int(container.attrs["NetworkSettings"]["Ports"]["8080/tcp"][0]["HostPort"])
+        status, body = http_get("http://127.0.0.1:%d/api/info" % port)
+        assert status == 200
+        info = json.loads(body)
+        assert info == {"app": "webapp", "greeting": "Hello from an immutable image", "user": "appuser",
+                        "version": "1.0.1"}
+        status, page = http_get("http://127.0.0.1:%d/" % port)
+        assert "Baked by immutable.images" in page
+    finally:
+        container.remove(force=True)
+
+    assert build_containers(docker_client, manifest["build_id"]) == []
+    dangling = docker_client.images.list(filters={"dangling": True, "label": "immutable.images.build-id=%s" % manifest["build_id"]})
+    assert dangling == []
+
+
+def test_push_pull_and_save(docker_client, project, docker_definition, registry, remove_images, tmp_path):
+    project.role("motd", """
+        - name: Write the message of the day
+          ansible.builtin.copy:
+            content: "pushed and saved\\n"
+            dest: /etc/motd
+            mode: "0644"
+    """)
+    remote = "%s/itest/pushsave" % registry
+    definition = docker_definition("pushsave", roles=["motd"], push=[remote], save="out/pushsave.tar",
+                                   tags=["1.0.0", "stable"])
+    (project.path / "out").mkdir()
+    remove_images("pushsave")
+    remove_images(remote)
+    proc = run_build(project.path, definition, "-e", "image_manifest=manifest.json")
+    assert proc.returncode == 0, proc.output
+    manifest = json.loads((project.path / "manifest.json").read_text())
+    artifact = manifest["targets"][0]["artifact"]
+    built_id = artifact["image_id"]
+    assert set(artifact["digests"]) == {remote + ":1.0.0", remote + ":stable"}
+    assert all(d.startswith("sha256:") for d in artifact["digests"].values())
+
+    # The registry really has it: drop every local reference, pull back, same image.
+    docker_client.images.remove(built_id, force=True)
+    pulled = docker_client.images.pull(remote, tag="1.0.0")
+    assert pulled.id == built_id
+    assert pulled.attrs["RepoDigests"][0].endswith(artifact["digests"][remote + ":1.0.0"])
+
+    # The saved tar loads back as the same image with its tags.
+    docker_client.images.remove(built_id, force=True)
+    with open(project.path / "out" / "pushsave.tar", "rb") as f:
+        loaded = docker_client.images.load(f.read())
+    assert {i.id for i in loaded} == {built_id}
+    assert {"pushsave:1.0.0", "pushsave:stable"} <= set(loaded[0].tags)
+    assert sh_in_image(docker_client, built_id, "cat /etc/motd") == "pushed and saved\n"
+
+
+def test_failing_role_leaves_nothing_behind(docker_client, project, docker_definition):
+    project.role("works", "- name: Do nothing\n  ansible.builtin.command: 'true'\n  changed_when: false\n")
+    project.role("breaks", FAILING_ROLE)
+    before = engine_state(docker_client)
+    proc = run_build(project.path, docker_definition("failing", roles=["works", "breaks"]))
+    assert proc.returncode != 0
+    assert "target container: failed at stage provision in task 'Fail on purpose': boom on purpose" in proc.output
+    assert "Never reached" not in proc.output
+    assert engine_state(docker_client) == before, "the failed build left containers or images behind"
+    assert docker_client.images.list(name="failing") == []
+
+
+def test_failing_role_with_keep_leaves_the_builder(docker_client, project, docker_definition):
+    project.role("breaks", FAILING_ROLE)
+    definition = dict(docker_definition("keepme", roles=["breaks"]), image_on_error="keep")
+    before_images = engine_state(docker_client)[1]
+    proc = run_build(project.path, definition)
+    kept = build_containers(docker_client)
+    kept = [c for c in kept if c.labels.get("immutable.images.image-name") == "keepme"]
+    try:
+        assert proc.returncode != 0
+        assert len(kept) == 1 and kept[0].status == "running"
+        assert "builder kept for debugging: docker exec -it %s /bin/sh" % kept[0].name in proc.output
+        # The kept builder is the failed one: the first task ran, the failing one stopped it.
+        assert kept[0].exec_run(["cat", "/marker"]).output == b"before the failure\n"
+        assert engine_state(docker_client)[1] == before_images, "a failed build must not leave images"
+    finally:
+        for c in kept:
+            c.remove(force=True)
+
+
+def test_files_roles_vars_handlers_and_only(docker_client, project, docker_definition, remove_images):
+    """image_files as one archive (tree, contents, single file), role vars templated on the builder,
+    handlers run, build_env not baked in, and image_only builds just the named target."""
+    for i in range(50):
+        project.file("payload/dir%d/file%d.conf" % (i % 5, i), "value %d\n" % i)
+    project.file("dist/app.txt", "app\n")
+    project.file("single.conf", "single\n")
+    project.role("configure", """
+        - name: Write a file from role vars
+          ansible.builtin.copy:
+            content: "{{ greeting }} {{ build_flavour }}\\n"
+            dest: /etc/greeting
+            mode: "0644"
+          notify: Record the handler
+    """, defaults={"greeting": "default"}, handlers="""
+        - name: Record the handler
+          ansible.builtin.copy:
+            content: "handled\\n"
+            dest: /etc/handled
+            mode: "0644"
+    """)
+    definition = docker_definition("filesvars", roles=[{"role": "configure", "vars": {
+        "greeting": "hello from {{ inventory_hostname }}"}}], build_env={"BUILD_SECRET": "not-in-image"})
+    definition["image_files"] = [{"src": "payload", "dest": "/opt"}, {"src": "dist/", "dest": "/srv/app"},
+                                 {"src": "single.conf", "dest": "/etc/app/"}]
+    definition["image_targets"][0]["config"] = {"cmd": ["sleep", "1"]}
+    definition["image_targets"].append(dict(definition["image_targets"][0], name="other"))
+    definition["image_only"] = ["container"]
+    remove_images("filesvars")
+    proc = run_build(project.path, definition, "-e", "build_flavour=plain")
+    assert proc.returncode == 0, proc.output
+    assert "filesvars-other" not in proc.output
+
+    def run(cmd):
+        return sh_in_image(docker_client, "filesvars:latest", cmd)
+
+    assert run("cat /etc/greeting /etc/handled") == "hello from filesvars-container plain\nhandled\n"
+    assert run("ls /opt/payload | sort | tr '\\n' ' '") == "dir0 dir1 dir2 dir3 dir4 "
+    assert run("find /opt/payload -type f | wc -l").strip() == "50"
+    assert run("cat /opt/payload/dir3/file13.conf /srv/app/app.txt /etc/app/single.conf") == "value 13\napp\nsingle\n"
+    env = docker_client.images.get("filesvars:latest").attrs["Config"]["Env"] or []
+    assert not any("BUILD_SECRET" in e for e in env)
+    assert docker_client.images.get("filesvars:latest").attrs["Config"]["Cmd"] == ["sleep", "1"]
