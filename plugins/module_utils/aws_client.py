@@ -10,7 +10,6 @@ standard AWS settings; boto3 already honours AWS_ENDPOINT_URL, an explicit endpo
 
 from __future__ import annotations
 
-import math
 import socket
 import time
 
@@ -42,6 +41,8 @@ def make_client(service, region=None, endpoint_url=None, session=None, **kwargs)
 
 def client_factory(region=None, endpoint_url=None, session=None):
     """fn(service, region=None) -> client, for code that needs clients in several regions."""
+    session = session or boto3.session.Session()  # one session: its loaded API models are reused
+
     def factory(service, other_region=None):
         return make_client(service, other_region or region, endpoint_url, session)
     return factory
@@ -69,10 +70,6 @@ class Waits:
     def __init__(self, delay=DEFAULT_DELAY, max_attempts=DEFAULT_MAX_ATTEMPTS):
         self.delay = max(0, int(delay))
         self.max_attempts = max(1, int(max_attempts))
-
-    @classmethod
-    def for_timeout(cls, timeout, delay=DEFAULT_DELAY):
-        return cls(delay, math.ceil(timeout / delay) if delay else 1)
 
     @property
     def config(self):

@@ -115,7 +115,14 @@ def check_definition(params, cwd):
 
 def _foreign_keys(target, ttype):
     other = set().union(*(keys for t, keys in KEYS_BY_TYPE.items() if t != ttype)) - KEYS_BY_TYPE[ttype]
-    return {k for k in other if k in target and target[k] not in (None, [], {}) and not _is_default(k, target[k])}
+    return {k for k in other if k in target and not _is_empty(target[k]) and not _is_default(k, target[k])}
+
+
+def _is_empty(value):
+    """None, [], {} or a dict of such (what the argument spec fills in for an unset dict option)."""
+    if isinstance(value, dict):
+        return all(_is_empty(v) for v in value.values())
+    return value is None or value == []
 
 
 # Defaults that the argument spec fills in for every target, whatever its type.

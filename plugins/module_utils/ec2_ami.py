@@ -161,8 +161,10 @@ class AmiCreator:
             return fn(*args)
         except AmiError:
             raise
-        except Exception as e:
+        except BaseException as e:  # interrupts too: no half-made AMI may stay behind
             leftovers = [] if keep_on_error else self._rollback(result)
+            if not isinstance(e, Exception):
+                raise
             kept = result["images"] if keep_on_error else {}
             msg = str(e)
             if kept:

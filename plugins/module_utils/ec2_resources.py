@@ -194,19 +194,24 @@ def deregister_image(ec2, image_id, waits=None):
     return [s for s in snapshots if delete_snapshot(ec2, s, waits)]
 
 
-def cleanup(ec2, build_id=None, target=None, older_than=None, waits=None, dry_run=False):
+def cleanup(ec2, build_id=None, target=None, older_than=None, waits=None, dry_run=False, keep=()):
     """Delete every temporary resource of a build (or of all builds) in one region.
 
     older_than: an aware datetime; only resources created before it are deleted.
+    keep: instance ids to leave running, with the key pairs and security groups of their targets.
     Returns {instances, images, snapshots, key_pairs, security_groups}: ids deleted (or, with
     dry_run, that would be).
     """
+    instances = find_instances(ec2, build_id, target, older_than)
+    kept = {_tag(i, naming.LABEL_TARGET) for i in instances if i["InstanceId"] in keep}
     found = {
-        "instances": [i["InstanceId"] for i in find_instances(ec2, build_id, target, older_than)],
+        "instances": [i["InstanceId"] for i in instances if i["InstanceId"] not in keep],
         "images": find_images(ec2, build_id, target, older_than),
         "snapshots": [s["SnapshotId"] for s in find_snapshots(ec2, build_id, target, older_than)],
-        "key_pairs": [k["KeyName"] for k in find_key_pairs(ec2, build_id, target, older_than)],
-        "security_groups": [g["GroupId"] for g in find_security_groups(ec2, build_id, target, older_than)],
+        "key_pairs": [k["KeyName"] for k in find_key_pairs(ec2, build_id, target, older_than)
+                      if _tag(k, naming.LABEL_TARGET) not in kept],
+        "security_groups": [g["GroupId"] for g in find_security_groups(ec2, build_id, target, older_than)
+                            if _tag(g, naming.LABEL_TARGET) not in kept],
     }
     image_snaps = [s for img in found["images"] for s in image_snapshot_ids(img)]
     found["images"] = [img["ImageId"] for img in found["images"]]
@@ -224,3 +229,7 @@ def cleanup(ec2, build_id=None, target=None, older_than=None, waits=None, dry_ru
     done["key_pairs"] = [k for k in found["key_pairs"] if delete_key_pair(ec2, k)]
     done["security_groups"] = [g for g in found["security_groups"] if delete_security_group(ec2, g, waits)]
     return done
+
+
+def _tag(resource, key):
+    return next((t["Value"] for t in resource.get("Tags") or [] if t["Key"] == key), None)

@@ -33,7 +33,7 @@ def compose(build, results, finished_ts):
         if r.get("status") == "failed":
             entry["error"] = {k: r.get(k) for k in ("stage", "task", "message")}
             if build.get("on_error") == "keep":
-                entry["kept_builder"] = debug_hint(t)
+                entry["kept_builder"] = debug_hint(t, r.get("connection"))
         entry["durations"] = {"provision": _number(r.get("provision_duration")),
                               "total": round(finished_ts - float(build["started_ts"]), 2)}
         targets.append(entry)
@@ -68,14 +68,15 @@ def _number(value):
         return None
 
 
-def debug_hint(target):
-    """How to get into a failed builder that was kept."""
+def debug_hint(target, connection=None):
+    """How to get into a failed builder that was kept (connection: the ec2 builder's facts)."""
     if target["type"] == "docker":
         host = " -H %s" % target["docker_host"] if target.get("docker_host") else ""
         return "docker%s exec -it %s /bin/sh" % (host, target["builder_name"])
-    builder = target.get("builder") or {}
-    return "ssh -i %s -p %s %s@%s" % (builder.get("private_key_file", "KEY"), builder.get("ssh_port", 22),
-                                      target.get("ssh_username"), builder.get("ssh_host", "HOST"))
+    c = connection or {}
+    return "ssh -i %s -p %s %s@%s  (instance %s in %s)" % (
+        c.get("private_key_file") or "KEY", c.get("ssh_port") or 22, target.get("ssh_username"),
+        c.get("ssh_host") or "HOST", c.get("instance_id") or "?", target.get("region"))
 
 
 def summary(manifest):

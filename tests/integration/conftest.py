@@ -93,6 +93,12 @@ def engine_state(client):
     return ({c.id for c in client.containers.list(all=True)}, {i.id for i in client.images.list(all=True)})
 
 
+def new_resources(client, before):
+    """Containers and images that exist now but did not before (labelled or not)."""
+    containers, images = engine_state(client)
+    return {"containers": sorted(containers - before[0]), "images": sorted(images - before[1])}
+
+
 @pytest.fixture
 def project(tmp_path):
     return Project(tmp_path)
@@ -175,3 +181,72 @@ def registry(tmp_path_factory):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+SSH_BASE_IMAGE = os.environ.get("IMMUTABLE_SSH_BASE_IMAGE", "immutable-images/debian-python-ssh:bookworm")
+AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint(tmp_path_factory):
+    """A real HTTP EC2/SSM endpoint (moto server) on 127.0.0.1, reached through AWS_ENDPOINT_URL."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(["moto_server", "-H", "127.0.0.1", "-p", str(port)], stdout=out, stderr=out)
+    try:
+        wait_for_port(port)
+        yield "http://127.0.0.1:%d" % port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture
+def aws(moto_endpoint):
+    """boto3 clients on the moto server, with its state wiped before the test."""
+    import boto3
+    import urllib.request
+
+    urllib.request.urlopen(urllib.request.Request(moto_endpoint + "/moto-api/reset", method="POST")).read()
+
+    class Aws:
+        endpoint = moto_endpoint
+        env = dict(AWS_ENV, AWS_ENDPOINT_URL=moto_endpoint)
+
+        def client(self, service, region="us-east-1"):
+            return boto3.client(service, region_name=region, endpoint_url=moto_endpoint,
+                                aws_access_key_id="testing", aws_secret_access_key="testing")
+    return Aws()
+
+
+@pytest.fixture
+def ssh_target(docker_client, tmp_path):
+    """The SSH side of an "instance": an sshd container on 127.0.0.1 trusting a fresh ED25519 key."""
+    key = tmp_path / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    pub = (tmp_path / "id_ed25519.pub").read_text().strip()
+    script = ("mkdir -p /run/sshd /root/.ssh && chmod 700 /root/.ssh && echo '%s' > /root/.ssh/authorized_keys"
+              " && ssh-keygen -A && exec /usr/sbin/sshd -D -e" % pub)
+    container = docker_client.containers.run(SSH_BASE_IMAGE, ["-c", script], entrypoint=["/bin/sh"], detach=True,
+                                             ports={"22/tcp": ("127.0.0.1", None)})
+    try:
+        container.reload()
+        port = int(container.attrs["NetworkSettings"]["Ports"]["22/tcp"][0]["HostPort"])
+        wait_for_port(port)
+        deadline = time.monotonic() + 30
+        while True:  # the port answers before sshd does: wait for its banner
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+                if s.recv(64).startswith(b"SSH-"):
+                    break
+            if time.monotonic() > deadline:
+                raise TimeoutError("sshd did not answer")
+            time.sleep(0.2)
+
+        class Target:
+            pass
+        target = Target()
+        target.container, target.port, target.key, target.public_key = container, port, str(key), pub
+        yield target
+    finally:
+        container.remove(force=True)

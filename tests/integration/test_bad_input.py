@@ -4,7 +4,7 @@ import copy
 
 import pytest
 
-from conftest import BASE_IMAGE, engine_state, run_build
+from conftest import BASE_IMAGE, engine_state, new_resources, run_build
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -98,7 +98,7 @@ def test_rejected_before_anything_is_created(docker_client, bad_project, mutate,
     assert proc.returncode != 0
     assert expected in proc.output, proc.output[-3000:]
     assert "Start the docker builders" not in proc.output or "skipping" in proc.output
-    assert engine_state(docker_client) == before, "a rejected definition created containers or images"
+    assert new_resources(docker_client, before) == {"containers": [], "images": []}, "a rejected definition created something"
 
 
 def test_valid_definition_is_accepted_in_check_mode(docker_client, bad_project):
@@ -107,4 +107,4 @@ def test_valid_definition_is_accepted_in_check_mode(docker_client, bad_project):
     proc = run_build(bad_project.path, copy.deepcopy(VALID), "--check")
     assert proc.returncode == 0, proc.output
     assert "badinput 1.0.0, build" in proc.output
-    assert engine_state(docker_client) == before
+    assert new_resources(docker_client, before) == {"containers": [], "images": []}

@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 
-from conftest import ROOT, build_containers, engine_state, run_build, sh_in_image
+from conftest import ROOT, build_containers, engine_state, new_resources, run_build, sh_in_image
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -138,14 +138,14 @@ def test_failing_role_leaves_nothing_behind(docker_client, project, docker_defin
     assert proc.returncode != 0
     assert "target container: failed at stage provision in task 'Fail on purpose': boom on purpose" in proc.output
     assert "Never reached" not in proc.output
-    assert engine_state(docker_client) == before, "the failed build left containers or images behind"
+    assert new_resources(docker_client, before) == {"containers": [], "images": []}, "the failed build left something"
     assert docker_client.images.list(name="failing") == []
 
 
 def test_failing_role_with_keep_leaves_the_builder(docker_client, project, docker_definition):
     project.role("breaks", FAILING_ROLE)
     definition = dict(docker_definition("keepme", roles=["breaks"]), image_on_error="keep")
-    before_images = engine_state(docker_client)[1]
+    before = engine_state(docker_client)
     proc = run_build(project.path, definition)
     kept = build_containers(docker_client)
     kept = [c for c in kept if c.labels.get("immutable.images.image-name") == "keepme"]
@@ -155,7 +155,7 @@ def test_failing_role_with_keep_leaves_the_builder(docker_client, project, docke
         assert "builder kept for debugging: docker exec -it %s /bin/sh" % kept[0].name in proc.output
         # The kept builder is the failed one: the first task ran, the failing one stopped it.
         assert kept[0].exec_run(["cat", "/marker"]).output == b"before the failure\n"
-        assert engine_state(docker_client)[1] == before_images, "a failed build must not leave images"
+        assert new_resources(docker_client, before)["images"] == [], "a failed build must not leave images"
     finally:
         for c in kept:
             c.remove(force=True)

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Fixtures for the module_utils tests: collection import path and an in-process moto server.
+"""Fixtures for the module_utils tests: an in-process moto server (tests/conftest.py sets the import path).
 
 moto runs once per session on 127.0.0.1 (random port) and is reset before every test that uses
 the `aws` fixture. Credentials are fake and every AWS config file is masked, so nothing can
@@ -10,16 +10,18 @@ reach real AWS.
 from __future__ import annotations
 
 import os
-import sys
 import urllib.request
 
 import pytest
 
-_COLLECTIONS = os.path.join(os.path.dirname(os.path.abspath(__file__)), *[os.pardir] * 4, ".deps", "collections")
-if os.path.isdir(_COLLECTIONS) and os.path.abspath(_COLLECTIONS) not in sys.path:
-    sys.path.insert(0, os.path.abspath(_COLLECTIONS))
-
 MOTO_ACCOUNT = "123456789012"
+
+
+def pytest_collection_modifyitems(items):
+    # pytest.ini's `aws` marker: every test that uses the moto server gets it.
+    for item in items:
+        if "aws" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.aws)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,147 @@
+"""ec2 target end to end against moto server (EC2 + SSM over HTTP) and an sshd container as the instance.
+
+The instance moto "launches" has no reachable address, so the builder is reached through the
+ssh_host/ssh_port override (Packer has the same), with a key pair imported into moto. Roles really
+run over SSH in the stand-in; the AMI calls really go to an HTTP endpoint through boto3.
+"""
+
+import json
+
+import pytest
+
+from conftest import BASE_IMAGE, run_build, sh_in_image
+
+pytestmark = [pytest.mark.docker, pytest.mark.aws, pytest.mark.slow]
+
+ROLE = """
+- name: Write the message of the day
+  ansible.builtin.copy:
+    content: "built by {{ inventory_hostname }}\\n"
+    dest: /etc/motd
+    mode: "0644"
+"""
+FAILING = ROLE + """
+- name: Fail on purpose
+  ansible.builtin.fail:
+    msg: ec2 boom
+"""
+
+
+def ec2_target(ssh_target, **changes):
+    target = {
+        "name": "aws", "type": "ec2", "region": "us-east-1",
+        "source_ami_filter": {"name": "amzn2-ami-hvm-*", "owners": ["amazon"], "most_recent": True},
+        "instance_type": "t3.micro", "ssh_username": "root",
+        "ssh_host": "127.0.0.1", "ssh_port": ssh_target.port,
+        "ssh_keypair_name": "itest-key", "ssh_private_key_file": ssh_target.key,
+        "allowed_cidrs": ["127.0.0.1/32"],
+    }
+    target.update(changes)
+    return target
+
+
+def import_key(aws, ssh_target, regions=("us-east-1",)):
+    for region in regions:
+        aws.client("ec2", region).import_key_pair(KeyName="itest-key", PublicKeyMaterial=ssh_target.public_key.encode())
+
+
+def tagged(resources, build_id):
+    return [r for r in resources if {"Key": "immutable.images.build-id", "Value": build_id} in (r.get("Tags") or [])]
+
+
+def assert_no_builder_left(aws, build_id, regions=("us-east-1",)):
+    for region in regions:
+        ec2 = aws.client("ec2", region)
+        live = [i for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]
+                if i["State"]["Name"] not in ("terminated", "shutting-down")]
+        assert tagged(live, build_id) == [], "a builder instance is still alive in %s" % region
+        assert tagged(ec2.describe_key_pairs()["KeyPairs"], build_id) == []
+        assert tagged(ec2.describe_security_groups()["SecurityGroups"], build_id) == []
+        assert {k["KeyName"] for k in ec2.describe_key_pairs()["KeyPairs"]} <= {"itest-key"}
+        assert [g["GroupName"] for g in ec2.describe_security_groups()["SecurityGroups"]] == ["default"]
+
+
+def test_full_ami_build(aws, ssh_target, project):
+    import_key(aws, ssh_target)
+    project.role("motd", ROLE)
+    project.file("files/app.txt", "app\n")
+    definition = {
+        "image_name": "amibuild", "image_version": "2.1.0", "image_gather_facts": False,
+        "image_files": [{"src": "files/", "dest": "/opt/app"}], "image_roles": ["motd"],
+        "image_manifest": "manifest.json",
+        "image_targets": [ec2_target(ssh_target, tags={"team": "web"}, copy_to_regions=["eu-west-1"],
+                                     share_with_accounts=["111122223333"],
+                                     publish_parameter="/images/amibuild/latest")],
+    }
+    proc = run_build(project.path, definition, env=aws.env)
+    assert proc.returncode == 0, proc.output
+    manifest = json.loads((project.path / "manifest.json").read_text())
+    build_id = manifest["build_id"]
+    artifact = manifest["targets"][0]["artifact"]
+    amis = artifact["amis"]
+    assert set(amis) == {"us-east-1", "eu-west-1"}
+    assert manifest["targets"][0]["source_ami"]["image_id"].startswith("ami-")
+
+    for region, ami_id in amis.items():
+        ec2 = aws.client("ec2", region)
+        image = ec2.describe_images(ImageIds=[ami_id])["Images"][0]
+        assert image["State"] == "available"
+        tags = {t["Key"]: t["Value"] for t in image["Tags"]}
+        assert tags["team"] == "web" and tags["immutable.images.build-id"] == build_id
+        assert tags["immutable.images.kind"] == "artifact"
+        assert image["Name"] == "amibuild-2.1.0-%s" % build_id
+        for mapping in image["BlockDeviceMappings"]:
+            snap = ec2.describe_snapshots(SnapshotIds=[mapping["Ebs"]["SnapshotId"]])["Snapshots"][0]
+            assert {"Key": "immutable.images.build-id", "Value": build_id} in snap["Tags"]
+        perms = ec2.describe_image_attribute(ImageId=ami_id, Attribute="launchPermission")["LaunchPermissions"]
+        assert {"UserId": "111122223333"} in perms
+
+    param = aws.client("ssm").get_parameter(Name="/images/amibuild/latest")["Parameter"]
+    assert param["Value"] == amis["us-east-1"]
+
+    # The roles ran over SSH in the "instance", after the files; then it was scrubbed.
+    assert ssh_target.container.exec_run(["cat", "/etc/motd", "/opt/app/app.txt"]).output == \
+        b"built by amibuild-aws\napp\n"
+    assert ssh_target.container.exec_run(["sh", "-c", "ls /etc/ssh/ssh_host_* 2>/dev/null | wc -l"]).output == b"0\n"
+    assert_no_builder_left(aws, build_id, ("us-east-1", "eu-west-1"))
+
+
+def test_failure_during_provisioning_leaves_nothing(aws, ssh_target, project):
+    import_key(aws, ssh_target)
+    project.role("breaks", FAILING)
+    definition = {"image_name": "amifail", "image_version": "1.0.0", "image_gather_facts": False,
+                  "image_roles": ["breaks"], "image_manifest": "manifest.json",
+                  "image_targets": [ec2_target(ssh_target)]}
+    proc = run_build(project.path, definition, env=aws.env)
+    assert proc.returncode != 0
+    assert "target aws: failed at stage provision in task 'Fail on purpose': ec2 boom" in proc.output
+    build_id = json.loads((project.path / "manifest.json").read_text())["build_id"]
+    ec2 = aws.client("ec2")
+    instances = tagged([i for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]], build_id)
+    assert instances and all(i["State"]["Name"] == "terminated" for i in instances)
+    assert_no_builder_left(aws, build_id)
+    assert ec2.describe_images(Owners=["self"])["Images"] == [], "no AMI may be registered by a failed build"
+
+
+def test_docker_and_ec2_targets_in_one_definition(aws, ssh_target, project, docker_client, remove_images):
+    import_key(aws, ssh_target)
+    project.role("motd", ROLE)
+    remove_images("both")
+    definition = {
+        "image_name": "both", "image_version": "1.0.0", "image_gather_facts": False,
+        "image_roles": ["motd"], "image_manifest": "manifest.json",
+        "image_targets": [
+            {"name": "container", "type": "docker", "base_image": BASE_IMAGE, "pull": "never",
+             "config": {"cmd": ["cat", "/etc/motd"]}},
+            ec2_target(ssh_target),
+        ],
+    }
+    proc = run_build(project.path, definition, env=aws.env)
+    assert proc.returncode == 0, proc.output
+    manifest = json.loads((project.path / "manifest.json").read_text())
+    by_name = {t["name"]: t for t in manifest["targets"]}
+    assert by_name["container"]["status"] == by_name["aws"]["status"] == "succeeded"
+    assert sh_in_image(docker_client, "both:1.0.0", "cat /etc/motd") == "built by both-container\n"
+    ami = by_name["aws"]["artifact"]["amis"]["us-east-1"]
+    assert aws.client("ec2").describe_images(ImageIds=[ami])["Images"][0]["State"] == "available"
+    assert_no_builder_left(aws, manifest["build_id"])
