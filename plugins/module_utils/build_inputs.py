@@ -24,7 +24,12 @@ def short_hash(data, length=12):
 
 
 def _walk(root):
-    """(absolute path, path relative to root) for root and everything below it, sorted, no SKIP_NAMES."""
+    """(absolute path, path relative to root) for root and everything below it, sorted, no SKIP_NAMES.
+
+    A symlinked root is followed (a role or source dir linked into place is its target's content);
+    links below the root are kept as links.
+    """
+    root = os.path.realpath(root)
     yield root, ""
     if not os.path.isdir(root) or os.path.islink(root):
         return

@@ -10,6 +10,7 @@ image is an artifact (or someone's) and is left alone.
 from __future__ import annotations
 
 import datetime
+import re
 
 from ansible_collections.immutable.images.plugins.module_utils import naming
 from ansible_collections.immutable.images.plugins.module_utils.docker_client import (
@@ -27,7 +28,7 @@ def parse_time(text):
     text = str(text).replace("Z", "+00:00")
     date, sep, rest = text.partition(".")
     if sep:  # trim fractional seconds to microseconds; keep the offset
-        frac = "".join(c for c in rest if c.isdigit())
+        frac = re.match(r"\d*", rest).group()
         rest = rest[len(frac):]
         text = "%s.%s%s" % (date, frac[:6].ljust(6, "0"), rest)
     try:

@@ -233,7 +233,7 @@ def _check_ec2(where, t):
     tags = t.get("tags")
     if tags is not None and not isinstance(tags, dict):
         errors.append("%s.tags: must be a dict of tag names to values for type ec2" % where)
-    if not 0 < int(t.get("ssh_port") or 22) < 65536:
+    if t.get("ssh_port") is not None and not 0 < int(t["ssh_port"]) < 65536:
         errors.append("%s.ssh_port: %r is not a port number" % (where, t.get("ssh_port")))
     return errors
 

@@ -42,9 +42,13 @@ def iso_utc(moment=None):
 
 
 def new_build_id(moment=None, suffix=None):
-    """A build id that sorts by time and is unique per run: 20261123T2135Z-7f3a."""
+    """A build id that sorts by time and is unique per run: 20261123T2135Z-7f3a9c.
+
+    Cleanup finds resources by build id, so two builds in the same minute must not share one:
+    24 random bits make that a one in 16 million event.
+    """
     stamp = (moment or utc_now()).strftime("%Y%m%dT%H%MZ")
-    return "%s-%s" % (stamp, suffix or secrets.token_hex(2))
+    return "%s-%s" % (stamp, suffix or secrets.token_hex(3))
 
 
 def builder_name(image_name, target_name, build_id):

@@ -11,23 +11,24 @@ import re
 SEMVER_RE = re.compile(
     r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
     r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
-    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
+    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?\Z"
 )
-IMAGE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
-TARGET_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+# Every pattern ends in \Z, not $: '$' also matches before a trailing newline.
+IMAGE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*\Z")
+TARGET_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*\Z")
 
 # Docker's reference grammar (distribution/reference), without the tag and digest parts.
 _PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _DOMAIN = r"(?:%s(?:\.%s)*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?" % (_DOMAIN_COMPONENT, _DOMAIN_COMPONENT)
-REPOSITORY_RE = re.compile(r"^(?:%s/)?%s(?:/%s)*$" % (_DOMAIN, _PATH_COMPONENT, _PATH_COMPONENT))
-TAG_RE = re.compile(r"^[\w][\w.-]{0,127}$")
-DIGEST_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}$")
+REPOSITORY_RE = re.compile(r"^(?:%s/)?%s(?:/%s)*\Z" % (_DOMAIN, _PATH_COMPONENT, _PATH_COMPONENT))
+TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\Z")
+DIGEST_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}\Z")
 
-AWS_REGION_RE = re.compile(r"^[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d+$")
-AMI_ID_RE = re.compile(r"^ami-[0-9a-f]{8}(?:[0-9a-f]{9})?$")
-ACCOUNT_ID_RE = re.compile(r"^\d{12}$")
-DURATION_RE = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?(?:(\d+)ms)?$")
+AWS_REGION_RE = re.compile(r"^[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d+\Z")
+AMI_ID_RE = re.compile(r"^ami-[0-9a-f]{8}(?:[0-9a-f]{9})?\Z")
+ACCOUNT_ID_RE = re.compile(r"^\d{12}\Z")
+DURATION_RE = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?(?:(\d+)ms)?\Z")
 
 
 def is_semver(value):
@@ -71,6 +72,8 @@ def parse_duration_ns(value):
         raise ValueError("not a duration: %r" % (value,))
     if isinstance(value, (int, float)):
         return int(value * 1e9)
+    if str(value).strip().isdigit():  # a bare number is seconds, as in YAML it may come as a string
+        return int(str(value).strip()) * 1000000000
     match = DURATION_RE.match(str(value).strip())
     if not match or not any(match.groups()):
         raise ValueError("not a duration like 30s, 1m30s or 500ms: %r" % (value,))

@@ -1,0 +1,225 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""cleanup.py: Docker timestamps, and finding/removing temporary resources by label (fake engine)."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+
+from ansible_collections.immutable.images.plugins.module_utils import cleanup, naming
+from ansible_collections.immutable.images.plugins.module_utils.docker_client import DockerFailure, docker_errors
+
+UTC = datetime.timezone.utc
+BUILD = "20261123T2135Z-7f3a"
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("2026-11-23T21:35:07.123456789Z", datetime.datetime(2026, 11, 23, 21, 35, 7, 123456, tzinfo=UTC)),
+    ("2026-11-23T21:35:07Z", datetime.datetime(2026, 11, 23, 21, 35, 7, tzinfo=UTC)),
+    ("2026-11-23T21:35:07.5Z", datetime.datetime(2026, 11, 23, 21, 35, 7, 500000, tzinfo=UTC)),
+    ("2026-11-23T21:35:07+00:00", datetime.datetime(2026, 11, 23, 21, 35, 7, tzinfo=UTC)),
+    ("2026-11-23T23:35:07+02:00", datetime.datetime(2026, 11, 23, 21, 35, 7, tzinfo=UTC)),
+    ("2026-11-23T16:35:07-05:00", datetime.datetime(2026, 11, 23, 21, 35, 7, tzinfo=UTC)),
+    ("2026-11-23T21:35:07", datetime.datetime(2026, 11, 23, 21, 35, 7, tzinfo=UTC)),  # naive means UTC
+    ("0001-01-01T00:00:00Z", datetime.datetime(1, 1, 1, tzinfo=UTC)),  # Docker's "never"
+])
+def test_parse_time(text, expected):
+    moment = cleanup.parse_time(text)
+    assert moment == expected
+    assert moment.tzinfo is not None
+
+
+def test_parse_time_keeps_offset():
+    moment = cleanup.parse_time("2026-11-23T23:35:07+02:00")
+    assert moment.utcoffset() == datetime.timedelta(hours=2)
+
+
+FRACTION_OFFSET_BUG = ("parse_time collects *every* digit after the '.' (including the offset's) as the "
+                       "fraction and then cuts `rest` by that count, so the offset is lost and the time is off "
+                       "by it: take only the leading digits (cleanup.py parse_time, the `frac = ...` line)")
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("2026-11-23T23:35:07.987654321+02:00", datetime.datetime(2026, 11, 23, 21, 35, 7, 987654, tzinfo=UTC)),
+    ("2026-11-23T16:35:07.1-05:00", datetime.datetime(2026, 11, 23, 21, 35, 7, 100000, tzinfo=UTC)),
+])
+def test_parse_time_fraction_with_offset(text, expected):
+    assert cleanup.parse_time(text) == expected
+
+
+@pytest.mark.parametrize("text", [None, "", "garbage", "2026-13-01T00:00:00Z", "2026-11-23T25:00:00Z",
+                                  "yesterday", "23/11/2026 21:35", 12])
+def test_parse_time_garbage_is_none(text):
+    assert cleanup.parse_time(text) is None
+
+
+# --- the janitor, against a small fake engine -------------------------------------------------
+
+class Obj:
+    def __init__(self, rid, name, created, labels):
+        self.id = rid
+        self.name = name
+        self.short_id = rid[:19]
+        self.labels = labels
+        self.attrs = {"Created": created}
+
+
+class FakeContainers:
+    def __init__(self, engine):
+        self.engine = engine
+
+    def list(self, all=False, filters=None):
+        self.engine.queries.append(("containers", all, filters))
+        return list(self.engine.containers_)
+
+
+class FakeImages:
+    def __init__(self, engine):
+        self.engine = engine
+
+    def list(self, filters=None):
+        self.engine.queries.append(("images", filters))
+        return list(self.engine.images_)
+
+
+class FakeApi:
+    def __init__(self, engine):
+        self.engine = engine
+
+    def remove_container(self, rid, force=False, v=False):
+        self.engine.removed.append(("container", rid, force, v))
+        self.engine.maybe_fail(rid)
+
+    def remove_image(self, rid, force=False):
+        self.engine.removed.append(("image", rid, force))
+        self.engine.maybe_fail(rid)
+
+
+class FakeClient:
+    """The engine's filtering is not emulated: the fake returns what it holds and records the filters."""
+
+    def __init__(self, containers=(), images=(), gone=(), failing=()):
+        self.containers_ = list(containers)
+        self.images_ = list(images)
+        self.gone, self.failing = set(gone), set(failing)
+        self.queries, self.removed = [], []
+        self.containers = FakeContainers(self)
+        self.images = FakeImages(self)
+        self.api = FakeApi(self)
+
+    def maybe_fail(self, rid):
+        if rid in self.gone:
+            raise docker_errors.NotFound("no such object: %s" % rid)
+        if rid in self.failing:
+            raise docker_errors.APIError("conflict: %s is busy" % rid)
+
+
+def labels(kind=naming.KIND_BUILDER, build=BUILD, target="container"):
+    return {naming.LABEL_BUILD_ID: build, naming.LABEL_KIND: kind, naming.LABEL_IMAGE_NAME: "webapp",
+            naming.LABEL_TARGET: target}
+
+
+OLD = "2026-11-20T10:00:00.123456789Z"
+NEW = "2026-11-23T21:00:00Z"
+CUTOFF = datetime.datetime(2026, 11, 22, tzinfo=UTC)
+
+
+def engine():
+    return FakeClient(
+        containers=[Obj("c1" * 32, "immutable-webapp-container-" + BUILD, OLD, labels()),
+                    Obj("c2" * 32, "immutable-webapp-other-" + BUILD, NEW, labels(target="other"))],
+        images=[Obj("sha256:" + "1" * 64, None, OLD, labels(kind=naming.KIND_CACHE)),
+                Obj("sha256:" + "2" * 64, None, NEW, labels(kind=naming.KIND_CACHE))])
+
+
+def test_find_by_build_id_filters_on_label_and_builder_kind():
+    client = engine()
+    found = cleanup.DockerJanitor(client).find(build_id=BUILD)
+    (containers_query, images_query) = client.queries
+    assert containers_query[0] == "containers" and containers_query[1] is True  # stopped ones too
+    assert sorted(containers_query[2]["label"]) == sorted(["immutable.images.build-id=" + BUILD,
+                                                           "immutable.images.kind=builder"])
+    assert images_query[1] == {"dangling": True, "label": "immutable.images.build-id=" + BUILD}
+    assert [(r["kind"], r["id"]) for r in found] == [
+        ("container", "c1" * 32), ("container", "c2" * 32),
+        ("image", "sha256:" + "1" * 64), ("image", "sha256:" + "2" * 64)]
+
+
+def test_find_without_build_id_matches_any_build():
+    client = engine()
+    cleanup.DockerJanitor(client).find()
+    assert "immutable.images.build-id" in client.queries[0][2]["label"]
+    assert "immutable.images.kind=builder" in client.queries[0][2]["label"]
+    assert client.queries[1][1]["label"] == "immutable.images.build-id"
+    assert client.queries[1][1]["dangling"] is True
+
+
+def test_find_describes_resources():
+    found = cleanup.DockerJanitor(engine()).find(build_id=BUILD)
+    assert found[0] == {"kind": "container", "id": "c1" * 32, "name": "immutable-webapp-container-" + BUILD,
+                        "build_id": BUILD, "image_name": "webapp", "target": "container",
+                        "created": "2026-11-20T10:00:00Z"}
+    assert found[2]["name"] == ("sha256:" + "1" * 64)[:19]
+
+
+def test_find_keep_list_by_name_or_id():
+    keep = ["immutable-webapp-container-" + BUILD, "sha256:" + "2" * 64]
+    found = cleanup.DockerJanitor(engine()).find(keep=keep)
+    assert [r["id"] for r in found] == ["c2" * 32, "sha256:" + "1" * 64]
+
+
+def test_find_keep_container_by_id():
+    found = cleanup.DockerJanitor(engine()).find(keep={"c2" * 32})
+    assert "c2" * 32 not in [r["id"] for r in found]
+    assert "c1" * 32 in [r["id"] for r in found]
+
+
+def test_find_older_than():
+    found = cleanup.DockerJanitor(engine()).find(older_than=CUTOFF)
+    assert [r["id"] for r in found] == ["c1" * 32, "sha256:" + "1" * 64]
+
+
+def test_find_older_than_skips_unparsable_times():
+    client = FakeClient(containers=[Obj("c3" * 32, "x", "garbage", labels())], images=[Obj("i", None, None, {})])
+    assert cleanup.DockerJanitor(client).find(older_than=CUTOFF) == []
+    # without an age limit they are found (by label alone)
+    assert len(cleanup.DockerJanitor(client).find()) == 2
+
+
+def test_remove_containers_before_images():
+    client = engine()
+    janitor = cleanup.DockerJanitor(client)
+    found = janitor.find()
+    removed = janitor.remove(list(reversed(found)))
+    kinds = [r[0] for r in client.removed]
+    assert kinds == ["container", "container", "image", "image"]
+    assert sorted(removed) == sorted(r["id"] for r in found)
+    for call in client.removed:
+        if call[0] == "container":
+            assert call[2:] == (True, True)  # force, and anonymous volumes too
+        else:
+            assert call[2] is True
+
+
+def test_remove_already_gone_counts_as_removed():
+    client = engine()
+    client.gone = {"c1" * 32}
+    janitor = cleanup.DockerJanitor(client)
+    assert "c1" * 32 in janitor.remove(janitor.find())
+
+
+def test_remove_reports_failures_after_trying_everything():
+    client = engine()
+    client.failing = {"c2" * 32}
+    janitor = cleanup.DockerJanitor(client)
+    with pytest.raises(DockerFailure) as info:
+        janitor.remove(janitor.find())
+    assert info.value.stage == "cleanup"
+    assert "immutable-webapp-other-" + BUILD in str(info.value)
+    assert len(client.removed) == 4  # the failure did not stop the others
+
+
+def test_remove_nothing():
+    assert cleanup.DockerJanitor(FakeClient()).remove([]) == []
