@@ -85,6 +85,11 @@ def run_build(cwd, definition, *args, env=None, timeout=900):
 def build_containers(client, build_id=None):
     """Containers carrying our build-id label (of one build, or of any)."""
     label = LABEL_BUILD_ID + ("=%s" % build_id if build_id else "")
+    for _ in range(10):
+        try:
+            return client.containers.list(all=True, filters={"label": label})
+        except docker.errors.NotFound:  # one was removed between listing and inspecting it
+            time.sleep(0.1)
     return client.containers.list(all=True, filters={"label": label})
 
 

@@ -1,0 +1,39 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Arm or disarm the build guard (see module_utils/build_guard.py) on the controller."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.immutable.images.plugins.module_utils import build_guard
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _VALID_ARGS = frozenset(("state", "pid"))
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        state = self._task.args.get("state", "armed")
+        if self._task.check_mode:
+            return dict(result, changed=False, skipped=True, msg="the build guard is not needed in check mode")
+        if state == "disarmed":
+            pid = self._task.args.get("pid")
+            return dict(result, changed=bool(pid) and build_guard.disarm(int(pid)))
+        build = self._templar.template((task_vars or {}).get("image_build"))
+        targets = build["targets"]
+        spec = {
+            "build_id": build["id"],
+            "docker_hosts": sorted({t.get("docker_host") or "" for t in targets if t["type"] == "docker"}),
+            "regions": sorted({t["region"] for t in targets if t["type"] == "ec2"}),
+            "workdir": build.get("workdir"),
+        }
+        # Workers are forks of the ansible-playbook process: its pid is our parent's.
+        watch = os.getppid()
+        # The log lives outside the workdir, which the guard removes.
+        pid = build_guard.spawn(spec, watch, os.path.join(tempfile.gettempdir(), "immutable-images-guard.log"))
+        return dict(result, changed=True, pid=pid, watching=watch)

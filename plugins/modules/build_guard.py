@@ -1,0 +1,63 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: build_guard
+short_description: Remove a build's temporary resources if ansible-playbook ends before the build does
+version_added: 0.1.0
+description:
+  - O(state=armed) starts a small detached process on the controller that waits for the
+    C(ansible-playbook) process to end. If it ends before the guard is disarmed (Ctrl-C, SIGTERM, SIGKILL,
+    a crash, or all builders unreachable so that the finalize play never runs), the guard removes every
+    temporary resource carrying the build id, on every Docker engine and in every AWS region of the build,
+    and the build's temporary directory.
+  - O(state=disarmed) stops the guard without cleaning up; the finalize role does this after its own cleanup.
+  - Only a power loss or a lost controller escapes it; the janitor playbook C(immutable.images.cleanup) is for those.
+  - This is an action plugin; it runs on the controller and reads the C(image_build) fact.
+attributes:
+  check_mode:
+    support: full
+    details: Does nothing in check mode.
+  diff_mode:
+    support: none
+  idempotent:
+    support: none
+  action:
+    support: full
+options:
+  state:
+    description: Arm or disarm.
+    type: str
+    choices: [armed, disarmed]
+    default: armed
+  pid:
+    description: Process id of the guard to disarm (RV(pid) of the arming task).
+    type: int
+author:
+  - immutable.images maintainers
+"""
+
+EXAMPLES = r"""
+- name: Arm the build guard
+  immutable.images.build_guard:
+  register: guard
+
+- name: Disarm it once the build cleaned up itself
+  immutable.images.build_guard:
+    state: disarmed
+    pid: "{{ guard.pid }}"
+"""
+
+RETURN = r"""
+pid:
+  description: Process id of the guard.
+  returned: when armed
+  type: int
+watching:
+  description: Process id of the ansible-playbook process it watches.
+  returned: when armed
+  type: int
+"""

@@ -1,0 +1,133 @@
+"""Interrupted builds leave nothing behind: Ctrl-C, SIGTERM, SIGKILL (the build guard) and power loss (the janitor)."""
+
+import glob
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import BASE_IMAGE, ansible_env, build_containers, run_build
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+SLOW_ROLE = """
+- name: Take a long time
+  ansible.builtin.command: sleep 300
+  changed_when: false
+"""
+
+
+def wait_until(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for " + what)
+        time.sleep(0.2)
+
+
+def start_slow_build(project, name):
+    if not (project.path / "roles" / "slow").exists():
+        project.role("slow", SLOW_ROLE)
+    def_file = project.path / "slow.yml"
+    def_file.write_text(
+        "image_name: %s\nimage_version: 1.0.0\nimage_gather_facts: false\nimage_roles: [slow]\n"
+        "image_targets:\n  - {name: container, type: docker, base_image: %s, pull: never}\n" % (name, BASE_IMAGE))
+    log = open(project.path / "build.log", "w")
+    proc = subprocess.Popen(["ansible-playbook", "immutable.images.build_image", "-e", "@%s" % def_file],
+                            cwd=str(project.path), env=ansible_env(), stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    return proc
+
+
+def ours(client, name):
+    return [c for c in build_containers(client) if c.labels.get("immutable.images.image-name") == name]
+
+
+def wait_for_provisioning(client, name):
+    """Until the builder runs the slow role's `sleep 300`."""
+    def sleeping():
+        for c in ours(client, name):
+            try:
+                return any("sleep 300" in " ".join(p) for p in c.top()["Processes"])
+            except Exception:  # noqa: BLE001 - not started yet
+                return False
+        return False
+    wait_until(sleeping, 120, "the builder to be provisioning")
+    return ours(client, name)[0]
+
+
+def guard_pids(build_id):
+    pids = []
+    for cmdline in glob.glob("/proc/[0-9]*/cmdline"):
+        try:
+            with open(cmdline, "rb") as f:
+                args = f.read().decode(errors="replace")
+        except OSError:
+            continue
+        if "build_guard.py" in args and build_id in args:
+            pids.append(int(cmdline.split("/")[2]))
+    return pids
+
+
+@pytest.mark.parametrize("how", ["sigint-process", "sigint-group", "sigterm-process"])
+def test_interrupt_during_provisioning_removes_the_builder(docker_client, project, how):
+    name = "interrupt-" + how.replace("-", "")
+    proc = start_slow_build(project, name)
+    try:
+        builder = wait_for_provisioning(docker_client, name)
+        sig = signal.SIGTERM if how.startswith("sigterm") else signal.SIGINT
+        if how.endswith("group"):  # a terminal's Ctrl-C signals the whole process group
+            os.killpg(proc.pid, sig)
+        else:  # `kill PID` signals only the main process
+            os.kill(proc.pid, sig)
+        rc = proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert rc != 0
+    wait_until(lambda: ours(docker_client, name) == [], 60, "the builder %s to be removed" % builder.name)
+    build_id = builder.labels["immutable.images.build-id"]
+    wait_until(lambda: guard_pids(build_id) == [], 30, "the build guard to finish")
+
+
+def test_sigkill_is_cleaned_by_the_guard_and_power_loss_by_the_janitor(docker_client, project):
+    # SIGKILL of ansible-playbook: the build guard notices and removes the builder.
+    proc = start_slow_build(project, "killed")
+    builder = wait_for_provisioning(docker_client, "killed")
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    wait_until(lambda: ours(docker_client, "killed") == [], 60, "the guard to remove " + builder.name)
+
+    # SIGKILL of both the playbook and its guard, as a power loss would: an orphan stays...
+    proc = start_slow_build(project, "orphaned")
+    builder = wait_for_provisioning(docker_client, "orphaned")
+    build_id = builder.labels["immutable.images.build-id"]
+    guards = guard_pids(build_id)
+    assert len(guards) == 1
+    os.kill(guards[0], signal.SIGKILL)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    time.sleep(1)
+    assert [c.id for c in ours(docker_client, "orphaned")] == [builder.id]
+
+    # ...until the janitor runs. Something that is not ours survives it.
+    stranger = docker_client.containers.run(BASE_IMAGE, ["-c", "sleep 600"], entrypoint=["/bin/sh"], detach=True,
+                                            labels={"team": "not-immutable-images"})
+    try:
+        janitor = ["ansible-playbook", "immutable.images.cleanup", "-e", "cleanup_max_age=0s"]
+        listed = subprocess.run(janitor + ["--check"], cwd=str(project.path), env=ansible_env(),
+                                capture_output=True, text=True, timeout=300)
+        assert listed.returncode == 0, listed.stdout + listed.stderr
+        assert builder.name in listed.stdout
+        assert [c.id for c in ours(docker_client, "orphaned")] == [builder.id], "check mode must only list"
+
+        swept = subprocess.run(janitor, cwd=str(project.path), env=ansible_env(), capture_output=True, text=True,
+                               timeout=300)
+        assert swept.returncode == 0, swept.stdout + swept.stderr
+        assert ours(docker_client, "orphaned") == []
+        stranger.reload()
+        assert stranger.status == "running"
+    finally:
+        stranger.remove(force=True)
