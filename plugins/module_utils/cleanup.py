@@ -42,8 +42,12 @@ class DockerJanitor:
     def __init__(self, client):
         self.client = client
 
-    def find(self, build_id=None, older_than=None, keep=()):
-        """Builder containers and untagged build images, as dicts; `older_than` is an aware datetime."""
+    def find(self, build_id=None, older_than=None, keep=(), superseded_of=None):
+        """Builder containers and untagged build images, as dicts; `older_than` is an aware datetime.
+
+        superseded_of: an image name whose earlier artifacts lost their last tag to a rebuild
+        (untagged, labelled as our artifacts of that name) are included too.
+        """
         label = naming.LABEL_BUILD_ID + ("=%s" % build_id if build_id else "")
         found = []
         containers = self.client.containers.list(
@@ -58,6 +62,14 @@ class DockerJanitor:
             if image.id in keep or not _old_enough(created, older_than):
                 continue
             found.append(_describe("image", image.id, image.short_id, image.labels, created))
+        if superseded_of:
+            filters = {"dangling": True, "label": ["%s=%s" % (naming.LABEL_IMAGE_NAME, superseded_of),
+                                                   "%s=%s" % (naming.LABEL_KIND, naming.KIND_ARTIFACT)]}
+            seen = {r["id"] for r in found}
+            for image in self.client.images.list(filters=filters):
+                if image.id not in seen and image.id not in keep:
+                    found.append(_describe("image", image.id, image.short_id, image.labels,
+                                           parse_time(image.attrs.get("Created"))))
         return found
 
     def remove(self, resources):
@@ -68,11 +80,15 @@ class DockerJanitor:
                 if res["kind"] == "container":
                     self.client.api.remove_container(res["id"], force=True, v=True)
                 else:
-                    self.client.api.remove_image(res["id"], force=True)
+                    self.client.api.remove_image(res["id"], force=False)
                 removed.append(res["id"])
             except docker_errors.NotFound:
                 removed.append(res["id"])
-            except (docker_errors.APIError, RequestException) as e:
+            except docker_errors.APIError as e:
+                if e.status_code != 409:
+                    errors.append("%s %s: %s" % (res["kind"], res["name"], error_text(e)))
+                # 409: a container still uses the image; it is not ours to stop
+            except RequestException as e:
                 errors.append("%s %s: %s" % (res["kind"], res["name"], error_text(e)))
         if errors:
             raise DockerFailure("cleanup", "could not remove: " + "; ".join(errors))

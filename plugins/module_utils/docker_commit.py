@@ -9,7 +9,6 @@ from the base image's, and the builder is started with nothing that could leak (
 
 from __future__ import annotations
 
-from ansible_collections.immutable.images.plugins.module_utils import naming
 from ansible_collections.immutable.images.plugins.module_utils.docker_client import (
     DockerFailure,
     RequestException,
@@ -101,10 +100,12 @@ class ImageCommitter:
         except (docker_errors.APIError, RequestException) as e:
             raise DockerFailure("commit", "cannot commit %s: %s" % (container_name, error_text(e)))
         image_id = result["Id"]
-        self.tag(image_id, refs)
-        return {"image_id": image_id, "base_image_id": base_id, "tags": list(refs), "config": conf}
+        previous = self.tag(image_id, refs)
+        return {"image_id": image_id, "base_image_id": base_id, "tags": list(refs), "config": conf,
+                "previous": previous}
 
     def tag(self, image_id, refs):
+        """Tag image_id as every ref; return {ref: image id it pointed at before, or None} for rollback()."""
         previous = {ref: self._image_id(ref) for ref in refs}
         try:
             for ref in refs:
@@ -113,22 +114,11 @@ class ImageCommitter:
         except (docker_errors.APIError, RequestException) as e:
             self.rollback(image_id, previous)
             raise DockerFailure("tag", "cannot tag %s as %s: %s" % (image_id, ref, error_text(e)))
-        self.prune_superseded(set(previous.values()) - {None, image_id})
-
-    def prune_superseded(self, image_ids):
-        """Delete earlier artifacts of ours that lost their last tag to this build (a rebuild would
-        otherwise leave them dangling). Images in use by a container, or not ours, stay."""
-        for old in image_ids:
-            try:
-                image = self.client.images.get(old)
-                if image.tags or image.labels.get(naming.LABEL_KIND) != naming.KIND_ARTIFACT:
-                    continue
-                self.client.api.remove_image(old, force=False)
-            except (docker_errors.APIError, RequestException):
-                pass  # in use, or already gone: leaving it is harmless
+        return previous
 
     def rollback(self, image_id, previous):
-        """Point moved tags back at their old images, then delete the new image."""
+        """Point moved tags back at their old images, then delete the new image (a later stage, such
+        as push or save, failed: the build must not leave a half-published image)."""
         for ref, old in previous.items():
             repo, tag, _digest = split_reference(ref)
             try:

@@ -31,6 +31,11 @@ options:
   max_age:
     description: Remove leftovers of any build older than this, for example V(2h), V(1d), V(30m).
     type: str
+  superseded_of:
+    description:
+      - Also remove earlier artifacts of this image name that lost their last tag to a rebuild
+        (untagged images labelled as our artifacts of that name). Images a container uses stay.
+    type: str
   keep:
     description: Names or ids to leave in place (a failed builder kept for debugging).
     type: list
@@ -100,6 +105,7 @@ def main():
             build_id=dict(type="str"),
             max_age=dict(type="str"),
             keep=dict(type="list", elements="str", default=[]),
+            superseded_of=dict(type="str"),
         ),
         required_one_of=[("build_id", "max_age")],
         supports_check_mode=True,
@@ -113,7 +119,8 @@ def main():
             module.fail_json(msg="max_age: %s" % e)
     janitor = DockerJanitor(client_from_module(module))
     try:
-        found = janitor.find(build_id=p["build_id"], older_than=older_than, keep=p["keep"])
+        found = janitor.find(build_id=p["build_id"], older_than=older_than, keep=p["keep"],
+                             superseded_of=p["superseded_of"])
         removed = [] if module.check_mode else janitor.remove(found)
     except DockerFailure as e:
         module.fail_json(msg=str(e), stage=e.stage)

@@ -14,6 +14,8 @@ description:
     labels) ends up in the image.
   - Tags the image with every reference in O(tags). If tagging fails, tags that were moved are pointed
     back at their previous images and the new image is deleted, so no untagged image is left behind.
+  - O(state=absent) undoes a commit when a later stage (push, save) failed - it points the tags in
+    O(previous) back at the images they had before and deletes O(image_id).
 extends_documentation_fragment:
   - immutable.images.docker
 attributes:
@@ -26,15 +28,25 @@ attributes:
     support: none
     details: Every run commits a new image. The build playbook skips the commit when nothing needs building.
 options:
-  container:
-    description: Name or id of the builder container.
+  state:
+    description: V(present) commits and tags; V(absent) undoes a commit (see O(image_id), O(previous)).
     type: str
-    required: true
+    choices: [present, absent]
+    default: present
+  container:
+    description: Name or id of the builder container. Required with O(state=present).
+    type: str
   tags:
-    description: References C(repository:tag) to tag the image with.
+    description: References C(repository:tag) to tag the image with. Required with O(state=present).
     type: list
     elements: str
-    required: true
+  image_id:
+    description: With O(state=absent), the image to delete.
+    type: str
+  previous:
+    description: With O(state=absent), RV(previous) of the commit - where each tag pointed before.
+    type: dict
+    default: {}
   config:
     description:
       - Image config; keys as in the C(config) of a docker target (C(user), C(workdir), C(cmd), C(entrypoint),
@@ -91,6 +103,10 @@ config:
   description: The image config, in Docker API field names.
   returned: success
   type: dict
+previous:
+  description: For each tag, the image id it pointed at before (null if none), for undoing the commit.
+  returned: success and not check mode
+  type: dict
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -107,17 +123,25 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             DOCKER_COMMON_ARGS,
-            container=dict(type="str", required=True),
-            tags=dict(type="list", elements="str", required=True),
+            state=dict(type="str", choices=["present", "absent"], default="present"),
+            container=dict(type="str"),
+            tags=dict(type="list", elements="str"),
+            image_id=dict(type="str"),
+            previous=dict(type="dict", default={}),
             config=dict(type="dict", default={}),
             labels=dict(type="dict", default={}),
             message=dict(type="str"),
             author=dict(type="str"),
         ),
+        required_if=[("state", "present", ["container", "tags"]), ("state", "absent", ["image_id"])],
         supports_check_mode=True,
     )
     p = module.params
     committer = ImageCommitter(client_from_module(module))
+    if p["state"] == "absent":
+        if not module.check_mode:
+            committer.rollback(p["image_id"], p["previous"])
+        module.exit_json(changed=True, image_id=p["image_id"])
     labels = {str(k): str(v) for k, v in p["labels"].items()}
     try:
         if module.check_mode:

@@ -200,7 +200,7 @@ def test_remove_containers_before_images():
         if call[0] == "container":
             assert call[2:] == (True, True)  # force, and anonymous volumes too
         else:
-            assert call[2] is True
+            assert call[2] is False  # an image a container still uses is left, never forced away
 
 
 def test_remove_already_gone_counts_as_removed():

@@ -241,31 +241,21 @@ def test_tag_failure_with_new_ref_only_removes_new_image():
     assert NEW not in client.labels
 
 
-def test_superseded_artifact_without_tags_is_pruned():
+def test_tag_returns_where_each_ref_pointed_and_prunes_nothing():
+    """Superseded images are left for the end-of-build cleanup: a later failing stage (push, save)
+    must still be able to point the tags back at them."""
     client = FakeClient(refs={"webapp:latest": OLD_A}, labels={NEW: ARTIFACT, OLD_A: ARTIFACT})
-    docker_commit.ImageCommitter(client).tag(NEW, ["webapp:latest"])
-    assert OLD_A not in client.labels
-    assert ("remove_image", OLD_A, False) in client.calls
-
-
-def test_superseded_image_still_tagged_or_not_ours_is_kept():
-    client = FakeClient(refs={"webapp:latest": OLD_A, "webapp:1.0.0": OLD_A, "other:latest": OLD_B},
-                        labels={NEW: ARTIFACT, OLD_A: ARTIFACT, OLD_B: {"maintainer": "someone"}})
-    docker_commit.ImageCommitter(client).tag(NEW, ["webapp:latest", "other:latest"])
-    assert OLD_A in client.labels   # still tagged webapp:1.0.0
-    assert OLD_B in client.labels   # not an artifact of ours
+    previous = docker_commit.ImageCommitter(client).tag(NEW, ["webapp:latest", "webapp:2.0.0"])
+    assert previous == {"webapp:latest": OLD_A, "webapp:2.0.0": None}
+    assert OLD_A in client.labels
     assert not [c for c in client.calls if c[0] == "remove_image"]
 
 
-def test_prune_tolerates_image_in_use():
-    client = FakeClient(refs={"webapp:latest": OLD_A}, labels={NEW: ARTIFACT, OLD_A: ARTIFACT}, in_use={OLD_A})
-    docker_commit.ImageCommitter(client).tag(NEW, ["webapp:latest"])
-    assert client.refs == {"webapp:latest": NEW}
-    assert OLD_A in client.labels
-
-
-def test_retag_to_same_image_prunes_nothing():
-    client = FakeClient(refs={"webapp:latest": NEW}, labels={NEW: ARTIFACT})
-    docker_commit.ImageCommitter(client).tag(NEW, ["webapp:latest"])
-    assert client.refs == {"webapp:latest": NEW}
-    assert NEW in client.labels
+def test_rollback_after_a_later_stage_restores_tags_and_removes_the_new_image():
+    client = FakeClient(refs={"webapp:latest": OLD_A}, labels={NEW: ARTIFACT, OLD_A: ARTIFACT})
+    committer = docker_commit.ImageCommitter(client)
+    previous = committer.tag(NEW, ["webapp:latest", "webapp:2.0.0"])
+    committer.rollback(NEW, previous)
+    assert client.refs.get("webapp:latest") == OLD_A
+    assert "webapp:2.0.0" not in client.refs
+    assert NEW not in client.labels

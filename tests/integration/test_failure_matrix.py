@@ -1,0 +1,114 @@
+"""A failure injected at each stage: non-zero exit, one message naming target, stage and cause, and
+zero leftovers, checked by asking Docker and the moto server directly."""
+
+import json
+
+import pytest
+
+from conftest import BASE_IMAGE, engine_state, new_resources, run_build
+from test_ec2_build import assert_no_builder_left, ec2_target, import_key
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+OK_ROLE = "- name: Do nothing\n  ansible.builtin.command: 'true'\n  changed_when: false\n"
+BREAKS = "- name: Fail on purpose\n  ansible.builtin.fail:\n    msg: injected failure\n"
+# The builder disappears under the build's feet right before the commit.
+RENAMES_BUILDER = """
+- name: Rename the builder behind the build's back
+  ansible.builtin.command: docker rename {{ ansible_host }} {{ ansible_host }}-renamed
+  delegate_to: localhost
+  changed_when: true
+"""
+
+
+def docker_case(project, name, roles=("ok",), files=None, **target):
+    spec = {"name": "container", "type": "docker", "base_image": BASE_IMAGE, "pull": "never"}
+    spec.update(target)
+    definition = {"image_name": name, "image_version": "1.0.0", "image_gather_facts": False,
+                  "image_roles": list(roles), "image_targets": [spec]}
+    if files:
+        definition["image_files"] = files
+    return definition
+
+
+DOCKER_CASES = [
+    # (stage, definition changes, expected message)
+    ("launch", dict(base_image="immutable-images/does-not-exist:1"),
+     "target container: failed at stage launch: base image immutable-images/does-not-exist:1 is not present"),
+    ("upload", dict(files=[{"src": "files/", "dest": "/etc/hostname/sub"}]),
+     "target container: failed at stage upload"),
+    ("role-2-of-3", dict(roles=["ok", "breaks", "ok"]),
+     "target container: failed at stage provision in task 'Fail on purpose': injected failure"),
+    ("commit", dict(roles=["renames"]), "target container: failed at stage commit"),
+    ("push", dict(push=["127.0.0.1:9/nowhere/image"]), "target container: failed at stage push"),
+    ("save", dict(save="out"), "target container: failed at stage save"),
+]
+
+
+@pytest.mark.parametrize("stage,changes,expected", DOCKER_CASES, ids=[c[0] for c in DOCKER_CASES])
+def test_docker_stage_failure_leaves_nothing(docker_client, project, stage, changes, expected):
+    project.role("ok", OK_ROLE)
+    project.role("breaks", BREAKS)
+    project.role("renames", RENAMES_BUILDER)
+    project.file("files/a.txt", "a\n")
+    (project.path / "out").mkdir()
+    name = "matrix-" + stage
+    # An earlier version of the image: its tags must be where they were after the failed build.
+    docker_client.images.get(BASE_IMAGE).tag(name, "latest")
+    try:
+        definition = docker_case(project, name, **changes)
+        before = engine_state(docker_client)
+        proc = run_build(project.path, definition)
+        assert proc.returncode != 0
+        assert expected in proc.output, proc.output[-4000:]
+        assert new_resources(docker_client, before) == {"containers": [], "images": []}
+        assert docker_client.images.get(name + ":latest").id == docker_client.images.get(BASE_IMAGE).id
+        assert [t for i in docker_client.images.list(name=name) for t in i.tags if t.startswith(name + ":")] \
+            == [name + ":latest"]
+    finally:
+        docker_client.images.remove(name + ":latest")
+
+
+EC2_CASES = [
+    ("launch", dict(source_ami_filter={"name": "no-such-image-*", "owners": ["amazon"]}),
+     "target aws: failed at stage launch"),
+    ("scrub", dict(roles=["breaks_find"]), "target aws: failed at stage scrub"),
+    ("publish", dict(publish_parameter="/aws/reserved/name", copy_to_regions=["eu-west-1"]),
+     "target aws: failed at stage publish"),
+]
+BREAKS_FIND = """
+- name: Break find (the scrub uses it)
+  ansible.builtin.copy:
+    content: "#!/bin/sh\\nexit 3\\n"
+    dest: /usr/bin/find
+    mode: "0755"
+"""
+
+
+@pytest.mark.aws
+@pytest.mark.parametrize("stage,changes,expected", EC2_CASES, ids=[c[0] for c in EC2_CASES])
+def test_ec2_stage_failure_leaves_nothing(aws, ssh_target, project, stage, changes, expected):
+    import_key(aws, ssh_target, ("us-east-1", "eu-west-1"))
+    project.role("ok", OK_ROLE)
+    project.role("breaks_find", BREAKS_FIND)
+    roles = changes.pop("roles", ["ok"])
+    definition = {"image_name": "matrix-" + stage, "image_version": "1.0.0", "image_gather_facts": False,
+                  "image_roles": roles, "image_manifest": "manifest.json",
+                  "image_targets": [ec2_target(ssh_target, **changes)]}
+    proc = run_build(project.path, definition, env=aws.env)
+    assert proc.returncode != 0
+    assert expected in proc.output, proc.output[-4000:]
+    for region in ("us-east-1", "eu-west-1"):
+        ec2 = aws.client("ec2", region)
+        assert ec2.describe_images(Owners=["self"])["Images"] == [], "an AMI of the failed build is left in " + region
+        ours = [{"Name": "tag-key", "Values": ["immutable.images.build-id"]}]
+        assert ec2.describe_snapshots(OwnerIds=["self"], Filters=ours)["Snapshots"] == []
+    manifest = project.path / "manifest.json"
+    if manifest.exists():
+        assert_no_builder_left(aws, json.loads(manifest.read_text())["build_id"], ("us-east-1", "eu-west-1"))
+    ec2 = aws.client("ec2")
+    live = [i for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]
+            if i["State"]["Name"] not in ("terminated", "shutting-down")]
+    assert live == []
+    assert {k["KeyName"] for k in ec2.describe_key_pairs()["KeyPairs"]} == {"itest-key"}
+    assert [g["GroupName"] for g in ec2.describe_security_groups()["SecurityGroups"]] == ["default"]
