@@ -9,6 +9,8 @@ import time
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.immutable.images.plugins.module_utils import manifest as build_manifest
+from ansible_collections.immutable.images.plugins.module_utils import naming
+from ansible_collections.immutable.images.plugins.module_utils.docker_client import DockerFailure, docker_errors, get_client
 
 
 class ActionModule(ActionBase):
@@ -20,10 +22,54 @@ class ActionModule(ActionBase):
         build = self._templar.template((task_vars or {}).get("image_build"))
         if not build:
             return dict(result, failed=True, msg="image_build is not set: run the immutable.images.launch role first")
-        data = build_manifest.compose(build, self._task.args.get("results") or {}, time.time())
+        results = self._task.args.get("results") or {}
+        for target in build["targets"]:
+            artifact = (results.get(target["name"]) or {}).get("artifact")
+            if target["type"] == "docker" and artifact and not self._task.check_mode:
+                artifact["tags_moved"] = _moved_tags(target.get("docker_host"), artifact)
+                artifact["tags_taken"] = _taken_tags(target.get("docker_host"), artifact, build)
+        data = build_manifest.compose(build, results, time.time())
         if build.get("manifest") and not self._task.check_mode:
             build_manifest.write(data, build["manifest"])
         # Returned, not failed: the finalize role sets the manifest fact first, then fails on it.
-        result.update(changed=False, msg=build_manifest.summary(data), manifest_path=build.get("manifest"),
-                      manifest=data)
+        result.update(changed=False, msg=build_manifest.summary(data, bool(self._task.check_mode)),
+                      manifest_path=build.get("manifest"), manifest=data)
         return result
+
+
+def _moved_tags(docker_host, artifact):
+    """Tags that no longer point at this build's image: a concurrent build of the same version won the race."""
+    try:
+        client = get_client(docker_host)
+        moved = {}
+        for ref in artifact.get("tags") or []:
+            try:
+                current = client.images.get(ref).id
+            except docker_errors.ImageNotFound:
+                current = None
+            if current != artifact["image_id"]:
+                moved[ref] = current
+        return moved
+    except (DockerFailure, docker_errors.DockerException) as e:
+        return {"error": str(e)}
+
+
+def _taken_tags(docker_host, artifact, build):
+    """Tags this build moved away from another build's image of the same version (a concurrent build,
+    or a rebuild of a version that was already built)."""
+    taken = {}
+    try:
+        client = get_client(docker_host)
+        for ref, old in (artifact.pop("previous", None) or {}).items():
+            if not old or old == artifact["image_id"]:
+                continue
+            try:
+                labels = client.images.get(old).labels or {}
+            except docker_errors.ImageNotFound:
+                labels = {}
+            other = labels.get(naming.LABEL_BUILD_ID)
+            if other and other != build["id"] and labels.get(naming.LABEL_IMAGE_VERSION) == build["version"]:
+                taken[ref] = other
+    except (DockerFailure, docker_errors.DockerException):
+        pass
+    return taken

@@ -28,7 +28,8 @@ try:  # private, but the only way to ask where a collection role lives
 except ImportError:  # pragma: no cover
     _get_collection_role_path = None
 
-PLACEHOLDERS = {"image_build_id": "<image_build_id>", "image_build_hash": "<image_build_hash>"}
+# Stand-ins while the hash is computed; valid wherever the real values are (tags, names, repositories).
+PLACEHOLDERS = {"image_build_id": "00000000t0000z-000000", "image_build_hash": "000000000000"}
 
 
 class ActionModule(ActionBase):

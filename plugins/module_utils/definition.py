@@ -178,6 +178,9 @@ def _check_docker(where, t, cwd):
         parts = str(vol).split(":")
         if len(parts) not in (2, 3) or not parts[1].startswith("/"):
             errors.append("%s.build_volumes: %r is not host:/container[:ro]" % (where, vol))
+        elif not parts[0].startswith(("/", ".", "~")):
+            # a bare name would create a named volume that nothing ever removes
+            errors.append("%s.build_volumes: %r must bind a host path (absolute, or relative like ./cache)" % (where, vol))
     if t.get("save"):
         errors.extend(_check_writable_parent(where + ".save", t["save"], cwd))
     config = t.get("config") or {}
@@ -306,10 +309,20 @@ def _plan_docker(t, params, build_hash, cwd):
     t["image_refs"] = ["%s:%s" % (t["repository"], tag) for tag in t["tags"]]
     t["push_refs"] = ["%s:%s" % (repo, tag) for repo in t.get("push") or [] for tag in t["tags"]]
     t["config"] = docker_config(t.get("config"))
+    # Credentials stay out of the plan (it is a fact, shown at high verbosity): the push task reads
+    # them from the definition, into a no_log module option.
+    t["registry_auth"] = bool(t.get("registry_auth"))
     if t.get("save"):
         t["save"] = os.path.normpath(os.path.join(cwd, os.path.expanduser(t["save"])))
+    t["build_volumes"] = [_absolute_bind(v, cwd) for v in t.get("build_volumes") or []]
 
 
 def _plan_ec2(t, params, build_id):
     t["ami_name"] = t.get("ami_name") or "%s-%s-%s" % (params["image_name"], params["image_version"], build_id)
     t["tags"] = {str(k): str(v) for k, v in (t.get("tags") or {}).items()}
+
+
+def _absolute_bind(volume, cwd):
+    """'./cache:/root/.cache' -> '<cwd>/cache:/root/.cache': relative paths resolve like Packer's."""
+    host, _, rest = str(volume).partition(":")
+    return "%s:%s" % (os.path.normpath(os.path.join(cwd, os.path.expanduser(host))), rest)

@@ -79,15 +79,22 @@ def debug_hint(target, connection=None):
         c.get("ssh_host") or "HOST", c.get("instance_id") or "?", target.get("region"))
 
 
-def summary(manifest):
+def summary(manifest, check_mode=False):
     """Human summary: one line per target; the failures say stage, task and cause."""
     head = "%s %s (build %s)" % (manifest["name"], manifest["version"], manifest["build_id"])
+    if check_mode:
+        return "Checked %s in check mode: the definition is valid; nothing was built." % head
     lines = [("Build of %s failed." if manifest["status"] == "failed" else "Built %s.") % head]
     for t in manifest["targets"]:
         if t["status"] == "succeeded":
             art = t.get("artifact") or {}
             what = ", ".join(art.get("tags") or []) or ", ".join("%s=%s" % kv for kv in (art.get("amis") or {}).items())
             lines.append("  target %s: %s" % (t["name"], what))
+            for ref, other in sorted((art.get("tags_taken") or {}).items()):
+                lines.append("    note: %s was taken over from build %s of the same version" % (ref, other))
+            for ref, current in sorted((art.get("tags_moved") or {}).items()):
+                lines.append("    warning: %s now points at %s, not at this build's image: a concurrent build "
+                             "of the same version won that tag" % (ref, current or "nothing"))
         else:
             err = t.get("error") or {}
             task = " in task '%s'" % err["task"] if err.get("task") else ""

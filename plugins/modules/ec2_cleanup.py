@@ -9,9 +9,9 @@ module: ec2_cleanup
 short_description: Remove the temporary AWS resources of a build, or every leftover older than an age
 version_added: 0.1.0
 description:
-  - Finds temporary resources by the tags every build puts on them (never by the build's own records):
-    builder instances that are not terminated, temporary key pairs and security groups, and AMIs and
-    snapshots a build did not finish (C(immutable.images.kind) other than C(artifact)).
+  - Finds temporary resources by the tags every build puts on them, never by the build's own records.
+    These are builder instances that are not terminated, temporary key pairs and security groups, and AMIs
+    and snapshots a build did not finish (C(immutable.images.kind) other than C(artifact)).
   - With O(build_id), removes the resources of that build (the end of every build does this).
     With O(max_age), removes the leftovers of any build older than that (the janitor).
   - Finished AMIs (tagged C(immutable.images.kind=artifact)) and anything without our tags are never touched.

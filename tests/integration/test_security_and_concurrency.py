@@ -1,0 +1,119 @@
+"""Secrets never reach the output, safe defaults hold, and concurrent builds of one image do not collide."""
+
+import json
+import subprocess
+
+import pytest
+
+from conftest import BASE_IMAGE, ansible_env, build_containers
+from test_ec2_build import ec2_target, import_key
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+REGISTRY_PASSWORD = "pw-Very-Secret-4711"
+AWS_SECRET = "aws-Very-Secret-0815"
+
+
+def run(project, definition, *args, env=None):
+    def_file = project.path / "def.yml"
+    def_file.write_text(json.dumps(definition))
+    cmd = ["ansible-playbook", "immutable.images.build_image", "-e", "@%s" % def_file] + list(args)
+    proc = subprocess.run(cmd, cwd=str(project.path), env=ansible_env(env), capture_output=True, text=True,
+                          timeout=900)
+    proc.output = proc.stdout + proc.stderr
+    return proc
+
+
+@pytest.mark.aws
+def test_secrets_never_appear_even_at_vvvv(docker_client, aws, ssh_target, registry, project, remove_images):
+    import_key(aws, ssh_target)
+    project.role("ok", "- name: Do nothing\n  ansible.builtin.command: 'true'\n  changed_when: false\n")
+    remove_images("secrets")
+    remove_images("%s/itest/secrets" % registry)
+    definition = {
+        "image_name": "secrets", "image_version": "1.0.0", "image_gather_facts": False, "image_roles": ["ok"],
+        "image_manifest": "manifest.json",
+        "image_targets": [
+            {"name": "container", "type": "docker", "base_image": BASE_IMAGE, "pull": "never",
+             "push": ["%s/itest/secrets" % registry],
+             "registry_auth": {"username": "itest", "password": REGISTRY_PASSWORD}},
+            ec2_target(ssh_target),
+        ],
+    }
+    env = dict(aws.env, AWS_SECRET_ACCESS_KEY=AWS_SECRET, LEAKY_CONTROLLER_VAR="controller-only-value")
+    proc = run(project, definition, "-vvvv", env=env)
+    assert proc.returncode == 0, proc.output[-4000:]
+    private_key_lines = [line for line in open(ssh_target.key).read().splitlines() if "PRIVATE KEY" not in line]
+    for secret in [REGISTRY_PASSWORD, AWS_SECRET] + private_key_lines:
+        assert secret not in proc.output, "a secret appeared in the -vvvv output"
+    manifest_text = (project.path / "manifest.json").read_text()
+    assert REGISTRY_PASSWORD not in manifest_text and AWS_SECRET not in manifest_text
+
+    # Nothing from the controller's environment is baked into the image.
+    config = docker_client.images.get("secrets:1.0.0").attrs["Config"]
+    assert not any("LEAKY_CONTROLLER_VAR" in e or "AWS_" in e for e in config.get("Env") or [])
+
+    # The ec2 builder required IMDSv2.
+    instances = [i for r in aws.client("ec2").describe_instances()["Reservations"] for i in r["Instances"]]
+    assert instances and all(i["MetadataOptions"]["HttpTokens"] == "required" for i in instances)
+
+
+def test_builder_is_not_privileged(docker_client, project):
+    project.role("breaks", "- name: Fail on purpose\n  ansible.builtin.fail:\n    msg: stop here\n")
+    definition = {"image_name": "unprivileged", "image_version": "1.0.0", "image_gather_facts": False,
+                  "image_roles": ["breaks"], "image_on_error": "keep",
+                  "image_targets": [{"name": "container", "type": "docker", "base_image": BASE_IMAGE, "pull": "never"}]}
+    proc = run(project, definition)
+    kept = [c for c in build_containers(docker_client) if c.labels["immutable.images.image-name"] == "unprivileged"]
+    try:
+        assert proc.returncode != 0 and len(kept) == 1
+        host_config = kept[0].attrs["HostConfig"]
+        assert host_config["Privileged"] is False
+        assert not host_config.get("CapAdd")
+    finally:
+        for c in kept:
+            c.remove(force=True)
+
+
+@pytest.mark.parametrize("versions", [("1.0.0", "2.0.0"), ("3.0.0", "3.0.0")], ids=["different-versions", "same-version"])
+def test_two_builds_of_one_image_at_once(docker_client, project, remove_images, versions):
+    """Unique build ids and builder names; both succeed; with the same version the loser of the tag race says so."""
+    project.role("slowish", "- name: Take a moment\n  ansible.builtin.command: sleep 2\n  changed_when: false\n")
+    remove_images("concurrent")
+    procs = []
+    for i, version in enumerate(versions):
+        def_file = project.path / ("def%d.yml" % i)
+        def_file.write_text(json.dumps({
+            "image_name": "concurrent", "image_version": version, "image_gather_facts": False,
+            "image_roles": ["slowish"], "image_manifest": "manifest%d.json" % i,
+            "image_targets": [{"name": "container", "type": "docker", "base_image": BASE_IMAGE, "pull": "never",
+                               "config": {"env": {"BUILD": str(i)}}}]}))
+        procs.append(subprocess.Popen(
+            ["ansible-playbook", "immutable.images.build_image", "-e", "@%s" % def_file], cwd=str(project.path),
+            env=ansible_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    outputs = [p.communicate(timeout=600)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    manifests = [json.loads((project.path / ("manifest%d.json" % i)).read_text()) for i in range(2)]
+    assert manifests[0]["build_id"] != manifests[1]["build_id"]
+    assert manifests[0]["targets"][0]["builder"] != manifests[1]["targets"][0]["builder"]
+    images = [m["targets"][0]["artifact"]["image_id"] for m in manifests]
+    assert images[0] != images[1]
+    assert build_containers(docker_client, manifests[0]["build_id"]) == []
+    assert build_containers(docker_client, manifests[1]["build_id"]) == []
+    if versions[0] != versions[1]:
+        for version, image in zip(versions, images):
+            assert docker_client.images.get("concurrent:%s" % version).id == image
+        # Both tag `latest`, so one may lose that; never its own version tag.
+        assert not any("concurrent:%s now points" % v in o for v in versions for o in outputs)
+    else:
+        # Whoever tagged last holds the tag. It says it took the tag from the other build; the other
+        # says it lost it if its final check runs after that (it may have finished before).
+        winner = images.index(docker_client.images.get("concurrent:3.0.0").id)
+        loser = 1 - winner
+        assert "concurrent:3.0.0 was taken over from build %s" % manifests[loser]["build_id"] in outputs[winner]
+        assert "won that tag" not in outputs[winner]
+        if "won that tag" in outputs[loser]:
+            assert "concurrent:3.0.0 now points at %s" % images[winner] in outputs[loser]
+        # The loser's artifact is still there under its unique tag.
+        unique = "concurrent:3.0.0-%s" % manifests[loser]["build_hash"]
+        assert docker_client.images.get(unique).id == images[loser]
