@@ -160,30 +160,45 @@ def _find_role(name, search, cwd):
 
 
 def _write_role_tasks(workdir, roles):
-    """One task file per role: an include_role with the role's vars, for provision to include in turn.
+    """One task file per role: an include_role with the role's vars, for provision to include in turn,
+    wrapped in layer cache steps that only docker builders with image_cache on take.
 
     Written as JSON (valid YAML) because role vars may hold templates that must reach the builder
-    untouched, and JSON keeps every string exactly as given.
+    untouched, and JSON keeps every string exactly as given. The lookup receives the same vars as
+    the role, so the cache key covers their templated values.
     """
+    cached = "image_target.type == 'docker' and image_build.cache"
     paths = []
     for i, role in enumerate(roles, 1):
-        task = {"name": "Role %s (%d of %d)" % (role["name"], i, len(roles)),
-                "ansible.builtin.include_role": {"name": role["include"]}}
+        title = "Role %s (%d of %d)" % (role["name"], i, len(roles))
+        include = {"name": title, "ansible.builtin.include_role": {"name": role["include"]},
+                   "when": "not (provision__cache.hit | default(false))"}
         if "/" in role["include"]:
             # resolve by path only, not inside this collection's namespace
-            task["collections"] = ["ansible.legacy"]
+            include["collections"] = ["ansible.legacy"]
         if role["vars"]:
-            task["vars"] = role["vars"]
+            include["vars"] = role["vars"]
+        tasks = [
+            {"name": title + ": look up its layer", "immutable.images.layer_cache": {
+                "role": role["name"], "digest": role["digest"], "vars": role["vars"]},
+             "register": "provision__cache", "when": cached},
+            include,
+            {"name": title + ": run its handlers", "ansible.builtin.meta": "flush_handlers"},
+            {"name": title + ": store its layer", "immutable.images.layer_cache": {
+                "state": "store", "key": "{{ provision__cache.key }}"},
+             "when": cached + " and not provision__cache.hit"},
+        ]
         path = os.path.join(workdir, "role-%02d.yml" % i)
         with open(path, "w") as f:
-            json.dump([task], f, indent=1, default=str)
+            json.dump(tasks, f, indent=1, default=str)
         paths.append(path)
     return paths
 
 
 def _git_revision(cwd):
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10)
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10,
+                             check=False)
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() if out.returncode == 0 else None

@@ -324,5 +324,5 @@ def _plan_ec2(t, params, build_id):
 
 def _absolute_bind(volume, cwd):
     """'./cache:/root/.cache' -> '<cwd>/cache:/root/.cache': relative paths resolve like Packer's."""
-    host, _, rest = str(volume).partition(":")
+    host, _sep, rest = str(volume).partition(":")
     return "%s:%s" % (os.path.normpath(os.path.join(cwd, os.path.expanduser(host))), rest)

@@ -24,7 +24,7 @@ _HEALTHCHECK_KEYS = {"test": "Test", "interval": "Interval", "timeout": "Timeout
 def _env_list_to_dict(env):
     result = {}
     for item in env or []:
-        key, _, value = item.partition("=")
+        key, _sep, value = item.partition("=")
         result[key] = value
     return result
 
@@ -79,22 +79,26 @@ class ImageCommitter:
         except docker_errors.ImageNotFound:
             return None
 
-    def plan(self, container_name, config, labels):
-        """(container, base image id, final config) without changing anything."""
+    def plan(self, container_name, config, labels, base_image=None):
+        """(container, base image id, final config) without changing anything.
+
+        base_image: the image the build started from; by default the one the builder runs, which is
+        a cache layer when the layer cache was used - its config must not be the artifact's.
+        """
         try:
             container = self.client.containers.get(container_name)
         except docker_errors.NotFound:
             raise DockerFailure("commit", "builder %s does not exist" % container_name)
-        base_id = container.attrs.get("Image")
+        base_id = base_image or container.attrs.get("Image")
         try:
             base_config = self.client.images.get(base_id).attrs.get("Config") or {}
         except docker_errors.ImageNotFound:
             base_config = {}
         return container, base_id, final_config(base_config, config, labels)
 
-    def commit(self, container_name, config, labels, refs, message=None, author=None):
+    def commit(self, container_name, config, labels, refs, message=None, author=None, base_image=None):
         """Commit and tag; on any failure leave no new image and restore tags that were moved."""
-        container, base_id, conf = self.plan(container_name, config, labels)
+        container, base_id, conf = self.plan(container_name, config, labels, base_image)
         try:
             result = self.client.api.commit(container.id, message=message, author=author, conf=conf, pause=True)
         except (docker_errors.APIError, RequestException) as e:

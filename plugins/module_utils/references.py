@@ -92,7 +92,7 @@ def is_cidr(value):
 def normalize_port(value):
     """'8080', 8080, '8080/tcp', '53/udp' -> '8080/tcp' / '53/udp'; ValueError otherwise."""
     text = str(value).strip().lower()
-    port, _, proto = text.partition("/")
+    port, _sep, proto = text.partition("/")
     proto = proto or "tcp"
     if not port.isdigit() or not 0 < int(port) < 65536 or proto not in ("tcp", "udp", "sctp"):
         raise ValueError("not a port like 8080/tcp: %r" % (value,))

@@ -17,6 +17,9 @@ description:
   - O(state=disarmed) stops the guard without cleaning up; the finalize role does this after its own cleanup.
   - Only a power loss or a lost controller escapes it; the janitor playbook C(immutable.images.cleanup) is for those.
   - This is an action plugin; it runs on the controller and reads the C(image_build) fact.
+extends_documentation_fragment:
+  - immutable.images.attributes
+  - immutable.images.attributes.action
 attributes:
   check_mode:
     support: full
@@ -37,7 +40,7 @@ options:
     description: Process id of the guard to disarm (RV(pid) of the arming task).
     type: int
 author:
-  - immutable.images maintainers
+  - immutable.images maintainers (!UNKNOWN)
 """
 
 EXAMPLES = r"""

@@ -16,6 +16,9 @@ description:
   - RV(msg) has one line per target; for a failed one it names the stage and the cause, and how to get
     into a builder that was kept for debugging. The finalize role fails the play on a failed build.
   - This is an action plugin; it runs on the controller.
+extends_documentation_fragment:
+  - immutable.images.attributes
+  - immutable.images.attributes.action
 attributes:
   check_mode:
     support: full
@@ -32,7 +35,7 @@ options:
     type: dict
     default: {}
 author:
-  - immutable.images maintainers
+  - immutable.images maintainers (!UNKNOWN)
 """
 
 EXAMPLES = r"""

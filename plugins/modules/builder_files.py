@@ -14,6 +14,9 @@ description:
     in one request. Other builders get one copy of the archive and one C(tar) command.
   - The archive is the one M(immutable.images.image_definition) writes from the C(image_files) definition variable.
   - This is an action plugin; it runs on the controller.
+extends_documentation_fragment:
+  - immutable.images.attributes
+  - immutable.images.attributes.action
 attributes:
   check_mode:
     support: full
@@ -30,7 +33,7 @@ options:
     type: path
     required: true
 author:
-  - immutable.images maintainers
+  - immutable.images maintainers (!UNKNOWN)
 """
 
 EXAMPLES = r"""

@@ -16,6 +16,7 @@ description:
   - Tagged images are artifacts and are never touched, nor is anything without our labels.
 extends_documentation_fragment:
   - immutable.images.docker
+  - immutable.images.attributes
 attributes:
   check_mode:
     support: full
@@ -42,7 +43,7 @@ options:
     elements: str
     default: []
 author:
-  - immutable.images maintainers
+  - immutable.images maintainers (!UNKNOWN)
 """
 
 EXAMPLES = r"""

@@ -16,6 +16,7 @@ description:
   - With O(state=absent) the container and its anonymous volumes are removed.
 extends_documentation_fragment:
   - immutable.images.docker
+  - immutable.images.attributes
 attributes:
   check_mode:
     support: full
@@ -62,7 +63,7 @@ options:
     type: dict
     default: {}
 author:
-  - immutable.images maintainers
+  - immutable.images maintainers (!UNKNOWN)
 """
 
 EXAMPLES = r"""

@@ -18,6 +18,7 @@ description:
     O(previous) back at the images they had before and deletes O(image_id).
 extends_documentation_fragment:
   - immutable.images.docker
+  - immutable.images.attributes
 attributes:
   check_mode:
     support: full
@@ -54,6 +55,11 @@ options:
       - Unset keys keep the base image's value. C(entrypoint) without C(cmd) clears the command, as in a Dockerfile.
     type: dict
     default: {}
+  base_image:
+    description:
+      - The image the build started from, whose config is kept where O(config) sets nothing.
+        Defaults to the image the builder runs (which is a cache layer when the layer cache was used).
+    type: str
   labels:
     description: Labels the build adds (build id, OCI labels). Labels in O(config) win over these.
     type: dict
@@ -65,7 +71,7 @@ options:
     description: Commit author.
     type: str
 author:
-  - immutable.images maintainers
+  - immutable.images maintainers (!UNKNOWN)
 """
 
 EXAMPLES = r"""
@@ -128,6 +134,7 @@ def main():
             tags=dict(type="list", elements="str"),
             image_id=dict(type="str"),
             previous=dict(type="dict", default={}),
+            base_image=dict(type="str"),
             config=dict(type="dict", default={}),
             labels=dict(type="dict", default={}),
             message=dict(type="str"),
@@ -145,9 +152,10 @@ def main():
     labels = {str(k): str(v) for k, v in p["labels"].items()}
     try:
         if module.check_mode:
-            _container, base_id, conf = committer.plan(p["container"], p["config"], labels)
+            _container, base_id, conf = committer.plan(p["container"], p["config"], labels, p["base_image"])
             module.exit_json(changed=True, base_image_id=base_id, tags=p["tags"], config=conf)
-        result = committer.commit(p["container"], p["config"], labels, p["tags"], p["message"], p["author"])
+        result = committer.commit(p["container"], p["config"], labels, p["tags"], p["message"], p["author"],
+                                  p["base_image"])
     except DockerFailure as e:
         module.fail_json(msg=str(e), stage=e.stage)
     module.exit_json(changed=True, **result)

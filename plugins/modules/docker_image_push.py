@@ -14,6 +14,7 @@ description:
     configuration (C(~/.docker/config.json) and its credential helpers). The password is never logged.
 extends_documentation_fragment:
   - immutable.images.docker
+  - immutable.images.attributes
 attributes:
   check_mode:
     support: full
@@ -40,7 +41,7 @@ options:
     description: Registry password or token.
     type: str
 author:
-  - immutable.images maintainers
+  - immutable.images maintainers (!UNKNOWN)
 """
 
 EXAMPLES = r"""

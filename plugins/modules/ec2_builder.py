@@ -18,13 +18,13 @@ description:
     run that made it was interrupted.
   - If the launch fails half-way, whatever was already created is deleted before the module fails.
   - If a builder of the same O(build_id) and O(target) is already running, it is reported
-    (RV(changed=false)) instead of launching a second one.
+    (with C(changed=false)) instead of launching a second one.
   - With O(state=absent), terminates the instance and deletes the temporary key pair, security
     group and local private key. Resources are found by tag and from the ids given; an id that does
     not carry the builder tags (for example your own O(ssh_keypair_name)) is never deleted.
     Missing resources are fine, so it can run any number of times.
 author:
-  - immutable.images maintainers
+  - immutable.images maintainers (!UNKNOWN)
 options:
   state:
     description: Whether the builder should exist.
@@ -171,7 +171,6 @@ options:
   key_name:
     description: With O(state=absent), the RV(key_name) returned by O(state=present).
     type: str
-    no_log: false
   security_group_id:
     description: With O(state=absent), the RV(security_group_id) returned by O(state=present).
     type: str

@@ -18,6 +18,7 @@ description:
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.boto3
+  - immutable.images.attributes
 attributes:
   check_mode:
     support: full
@@ -44,7 +45,7 @@ options:
     elements: str
     default: []
 author:
-  - immutable.images maintainers
+  - immutable.images maintainers (!UNKNOWN)
 """
 
 EXAMPLES = r"""

@@ -19,6 +19,9 @@ description:
     C(image_build_id), C(image_build_hash) and C(image_build)).
   - Writes the files archive and one task file per role into a private temporary directory (not in check mode).
   - This is an action plugin; it runs on the controller and takes no options.
+extends_documentation_fragment:
+  - immutable.images.attributes
+  - immutable.images.attributes.action
 attributes:
   check_mode:
     support: full
@@ -32,7 +35,7 @@ attributes:
     support: full
 options: {}
 author:
-  - immutable.images maintainers
+  - immutable.images maintainers (!UNKNOWN)
 """
 
 EXAMPLES = r"""

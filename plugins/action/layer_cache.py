@@ -1,0 +1,60 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Per-role layer cache steps for a docker builder (see module_utils/layer_cache.py), on the controller.
+
+The cache state of a builder - the current layer and the image its container runs - is kept in the
+host's facts under ansible_facts.immutable_images_layer.
+"""
+
+from __future__ import annotations
+
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.immutable.images.plugins.module_utils.docker_client import DockerFailure, get_client
+from ansible_collections.immutable.images.plugins.module_utils.layer_cache import LayerCache, cache_key
+
+FACT = "immutable_images_layer"
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _VALID_ARGS = frozenset(("state", "role", "digest", "vars", "key"))
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        task_vars = task_vars or {}
+        args = self._task.args
+        if self._task.check_mode:
+            return dict(result, skipped=True, hit=False, msg="no layer cache in check mode")
+        build = self._templar.template(task_vars["image_build"])
+        target = self._templar.template(task_vars["image_target"])
+        container = self._connection.get_option("remote_addr")
+        try:
+            cache = LayerCache(get_client(self._connection.get_option("docker_host")))
+            state = dict((task_vars.get("ansible_facts") or {}).get(FACT) or {})
+            if not state:  # the builder as launched: base image plus the uploaded files
+                base = target["builder"]["image_id"]
+                state = {"layer": base, "at": base}
+            step = args.get("state", "lookup")
+            if step == "lookup":
+                key = cache_key(state["layer"], build["files_digest"], args["role"], args["digest"], args.get("vars") or {})
+                hit = cache.find(build["name"], key)
+                if hit:
+                    state["layer"] = hit
+                elif state["at"] != state["layer"]:  # a miss after hits: continue from the last hit
+                    cache.swap(container, state["layer"], target)
+                    state["at"] = state["layer"]
+                result.update(key=key, hit=bool(hit), changed=False)
+            elif step == "store":
+                image = cache.store(container, args["key"], build["name"], target["labels"])
+                state = {"layer": image, "at": image}
+                result.update(changed=True, layer=image)
+            else:  # sync: the builder must hold the current layer before it is committed
+                if state["at"] != state["layer"]:
+                    cache.swap(container, state["layer"], target)
+                    state["at"] = state["layer"]
+                    result["changed"] = True
+        except DockerFailure as e:
+            return dict(result, failed=True, stage="cache", msg=str(e))
+        result["ansible_facts"] = {FACT: state}
+        return result

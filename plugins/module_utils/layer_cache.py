@@ -1,0 +1,73 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Per-role layer cache for docker builders.
+
+After a role succeeds, the builder is committed to a cache image. The key of role N chains the
+image the role starts from (the base image, or the layer of role N-1) with the files' digest, the
+role's name and content digest, and the role's variables *as templated on the builder* - so a
+changed variable, file, role or base image invalidates that role and every one after it.
+
+A hit does not touch the builder: consecutive hits only move the "current layer". The builder is
+re-created from the current layer once, before the first role that has to run (or at the end),
+which keeps a fully cached build to one container swap.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from ansible_collections.immutable.images.plugins.module_utils import naming
+from ansible_collections.immutable.images.plugins.module_utils.docker_builder import DockerBuilder
+from ansible_collections.immutable.images.plugins.module_utils.docker_client import (
+    DockerFailure,
+    RequestException,
+    docker_errors,
+    error_text,
+)
+
+# A layer is found by its tag. Its labels are the build labels (kind=cache), all of which the final
+# commit overrides, so nothing cache-specific can leak into an artifact through the engine's merge.
+CACHE_REPOSITORY = "immutable-images-cache/%s"
+
+
+def cache_key(parent_image_id, files_digest, role_name, role_digest, role_vars):
+    """The cache key of one role; role_vars are the templated values the role receives."""
+    data = json.dumps({"parent": parent_image_id, "files": files_digest, "role": role_name,
+                       "digest": role_digest, "vars": role_vars}, sort_keys=True, default=str)
+    return hashlib.sha256(data.encode("utf-8")).hexdigest()
+
+
+class LayerCache:
+    def __init__(self, client):
+        self.client = client
+
+    def find(self, image_name, key):
+        """Id of the cache image for key, or None."""
+        try:
+            return self.client.images.get("%s:%s" % (CACHE_REPOSITORY % image_name, key)).id
+        except docker_errors.ImageNotFound:
+            return None
+
+    def store(self, container_name, key, image_name, labels):
+        """Commit the builder as the cache layer for key; return the new image id.
+
+        The container's config goes in as it is: a cache layer is never an artifact, and the final
+        commit sets the artifact's config explicitly from the base image's.
+        """
+        cache_labels = dict(labels, **{naming.LABEL_KIND: naming.KIND_CACHE})
+        try:
+            image_id = self.client.api.commit(container_name, conf={"Labels": cache_labels}, pause=True)["Id"]
+            # Tagged: that is how it is found, and a tagged image is not a dangling one that cleanup removes.
+            self.client.api.tag(image_id, CACHE_REPOSITORY % image_name, key)
+        except (docker_errors.APIError, RequestException) as e:
+            raise DockerFailure("cache", "cannot store the layer cache of %s: %s" % (container_name, error_text(e)))
+        return image_id
+
+    def swap(self, container_name, image_id, target):
+        """Re-create the builder from a cached layer, with the same name, labels and settings."""
+        builder = DockerBuilder(self.client)
+        builder.remove(container_name)
+        builder.launch(container_name, image_id, target["labels"], pull="never", platform=target.get("platform"),
+                       network_mode=target.get("network_mode"), volumes=target.get("build_volumes"),
+                       privileged=target.get("privileged"))

@@ -1,0 +1,83 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: layer_cache
+short_description: Per-role layer cache of a docker builder
+version_added: 0.1.0
+description:
+  - Used by the provision role around each image role of a docker builder when C(image_cache) is on
+    (the default). V(lookup) computes the role's cache key - the layer it starts from, the files' digest, the
+    role's name and content digest, and the role's variables as templated on the builder - and says whether
+    a layer exists for it. V(store) commits the builder as that layer after the role succeeded (and its
+    handlers ran). V(sync) re-creates the builder from the current layer when the last roles were all hits.
+  - Cache layers are tagged C(immutable-images-cache/<image name>:<key>) and labelled
+    C(immutable.images.kind=cache).
+  - This is an action plugin; it runs on the controller against the builder's Docker engine.
+extends_documentation_fragment:
+  - immutable.images.attributes
+  - immutable.images.attributes.action
+attributes:
+  check_mode:
+    support: full
+    details: Does nothing in check mode.
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+  action:
+    support: full
+options:
+  state:
+    description: The step.
+    type: str
+    choices: [lookup, store, sync]
+    default: lookup
+  role:
+    description: With V(lookup), the role's name.
+    type: str
+  digest:
+    description: With V(lookup), the digest of the role's files.
+    type: str
+  vars:
+    description: With V(lookup), the variables the role receives (templated on the builder).
+    type: dict
+  key:
+    description: With V(store), RV(key) of the lookup.
+    type: str
+author:
+  - immutable.images maintainers (!UNKNOWN)
+"""
+
+EXAMPLES = r"""
+- name: Look up the layer of a role
+  immutable.images.layer_cache:
+    role: webapp
+    digest: 9f2c...
+    vars: {webapp_greeting: hello}
+  register: cache
+
+- name: Store the layer after the role ran
+  immutable.images.layer_cache:
+    state: store
+    key: "{{ cache.key }}"
+  when: not cache.hit
+"""
+
+RETURN = r"""
+key:
+  description: The role's cache key.
+  returned: lookup
+  type: str
+hit:
+  description: Whether a layer exists for the key (the role can be skipped).
+  returned: lookup
+  type: bool
+layer:
+  description: Image id of the stored layer.
+  returned: store
+  type: str
+"""

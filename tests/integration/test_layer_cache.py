@@ -1,0 +1,100 @@
+"""The per-role layer cache on a real engine: hits skip roles, changes invalidate from that point on,
+failed roles are never cached, and a cached build yields the same image config as a cold one."""
+
+import pytest
+
+from conftest import BASE_IMAGE, run_build, sh_in_image
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+# Each role records a nonce: if a role ran again, its nonce changes.
+ROLE = """
+- name: Record that {name} ran
+  ansible.builtin.shell: "echo {name} {{{{ {name}_value }}}} $(cat /proc/sys/kernel/random/uuid) > /ran-{name}"
+  changed_when: true
+- name: Fail when asked
+  ansible.builtin.fail:
+    msg: "{name} was asked to fail"
+  when: {name}_fail | bool
+"""
+
+
+@pytest.fixture
+def cached_project(project, remove_images, docker_client):
+    for name in ("one", "two", "three"):
+        project.role(name, ROLE.format(name=name), defaults={"%s_value" % name: "v1", "%s_fail" % name: False})
+    project.file("files/data.txt", "data v1\n")
+    remove_images("cachetest")
+    remove_images("immutable-images-cache/cachetest")
+    return project
+
+
+def definition(two_value="v1", two_fail=False, cache=True):
+    return {
+        "image_name": "cachetest", "image_version": "1.0.0", "image_gather_facts": False, "image_cache": cache,
+        "image_files": [{"src": "files/", "dest": "/data"}],
+        "image_roles": ["one", {"role": "two", "vars": {"two_value": two_value, "two_fail": two_fail}}, "three"],
+        "image_targets": [{"name": "container", "type": "docker", "base_image": BASE_IMAGE, "pull": "never",
+                           "config": {"cmd": ["cat", "/ran-one"]}}],
+    }
+
+
+def ran(output):
+    """Roles whose tasks ran in this build."""
+    return [name for name in ("one", "two", "three") if "TASK [%s : Record that %s ran]" % (name, name) in output]
+
+
+def nonces(client):
+    return sh_in_image(client, "cachetest:1.0.0", "cat /ran-one /ran-two /ran-three /data/data.txt").splitlines()
+
+
+def test_hits_skip_roles_and_changes_invalidate_from_that_point(docker_client, cached_project):
+    project = cached_project
+    cold = run_build(project.path, definition())
+    assert cold.returncode == 0, cold.output
+    assert ran(cold.output) == ["one", "two", "three"]
+    cold_state = nonces(docker_client)
+    cold_config = docker_client.images.get("cachetest:1.0.0").attrs["Config"]
+
+    warm = run_build(project.path, definition())
+    assert warm.returncode == 0, warm.output
+    assert ran(warm.output) == []
+    assert nonces(docker_client) == cold_state, "a fully cached build must have the same content"
+    warm_config = docker_client.images.get("cachetest:1.0.0").attrs["Config"]
+    for key in ("Cmd", "Entrypoint", "User", "Env", "WorkingDir", "ExposedPorts"):
+        assert warm_config.get(key) == cold_config.get(key), key
+    assert not warm_config.get("Entrypoint"), "the builder's entrypoint leaked through a cache layer"
+
+    changed_var = run_build(project.path, definition(two_value="v2"))
+    assert changed_var.returncode == 0, changed_var.output
+    assert ran(changed_var.output) == ["two", "three"]
+    state = nonces(docker_client)
+    assert state[0] == cold_state[0] and state[1].startswith("two v2") and state[2] != cold_state[2]
+
+    (project.path / "files" / "data.txt").write_text("data v2\n")
+    changed_file = run_build(project.path, definition(two_value="v2"))
+    assert changed_file.returncode == 0, changed_file.output
+    assert ran(changed_file.output) == ["one", "two", "three"]
+    assert nonces(docker_client)[3] == "data v2"
+
+
+def test_failed_role_is_never_cached(docker_client, cached_project):
+    project = cached_project
+    failed = run_build(project.path, definition(two_fail=True))
+    assert failed.returncode != 0
+    assert "two was asked to fail" in failed.output
+    layers = {i.id for i in docker_client.images.list(name="immutable-images-cache/cachetest")}
+    assert len(layers) == 1, "only the role that succeeded (one) may be cached"
+
+    fixed = run_build(project.path, definition())
+    assert fixed.returncode == 0, fixed.output
+    assert ran(fixed.output) == ["two", "three"], "role one is a hit; the failed role two must run again"
+
+
+def test_cache_off_runs_every_role(docker_client, cached_project):
+    project = cached_project
+    for _ in range(2):
+        proc = run_build(project.path, definition(cache=False))
+        assert proc.returncode == 0, proc.output
+        assert ran(proc.output) == ["one", "two", "three"]
+    assert docker_client.images.list(name="immutable-images-cache/cachetest") == []
