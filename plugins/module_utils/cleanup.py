@@ -72,6 +72,18 @@ class DockerJanitor:
                                            parse_time(image.attrs.get("Created"))))
         return found
 
+    def stale_cache(self, keep_last):
+        """Cache layers beyond the newest `keep_last` of each image name (the janitor prunes them)."""
+        by_name = {}
+        for image in self.client.images.list(filters={"label": "%s=%s" % (naming.LABEL_KIND, naming.KIND_CACHE)}):
+            by_name.setdefault(image.labels.get(naming.LABEL_IMAGE_NAME), []).append(image)
+        stale = []
+        for images in by_name.values():
+            images.sort(key=lambda i: parse_time(i.attrs.get("Created")) or naming.utc_now(), reverse=True)
+            stale += [dict(_describe("image", i.id, i.short_id, i.labels, parse_time(i.attrs.get("Created"))),
+                           tagged=True) for i in images[keep_last:]]
+        return stale
+
     def remove(self, resources):
         """Remove what find() returned; containers first (they hold their images). Returns removed ids."""
         removed, errors = [], []
@@ -80,7 +92,8 @@ class DockerJanitor:
                 if res["kind"] == "container":
                     self.client.api.remove_container(res["id"], force=True, v=True)
                 else:
-                    self.client.api.remove_image(res["id"], force=False)
+                    # force only untags: tagged cache layers go, an image a container uses stays (409)
+                    self.client.api.remove_image(res["id"], force=res.get("tagged", False))
                 removed.append(res["id"])
             except docker_errors.NotFound:
                 removed.append(res["id"])

@@ -37,6 +37,11 @@ options:
       - Also remove earlier artifacts of this image name that lost their last tag to a rebuild
         (untagged images labelled as our artifacts of that name). Images a container uses stay.
     type: str
+  cache_keep:
+    description:
+      - Also prune the per-role layer cache, keeping the newest O(cache_keep) layers of each image name.
+        Unset leaves the cache alone.
+    type: int
   keep:
     description: Names or ids to leave in place (a failed builder kept for debugging).
     type: list
@@ -107,8 +112,9 @@ def main():
             max_age=dict(type="str"),
             keep=dict(type="list", elements="str", default=[]),
             superseded_of=dict(type="str"),
+            cache_keep=dict(type="int"),
         ),
-        required_one_of=[("build_id", "max_age")],
+        required_one_of=[("build_id", "max_age", "cache_keep")],
         supports_check_mode=True,
     )
     p = module.params
@@ -120,8 +126,12 @@ def main():
             module.fail_json(msg="max_age: %s" % e)
     janitor = DockerJanitor(client_from_module(module))
     try:
-        found = janitor.find(build_id=p["build_id"], older_than=older_than, keep=p["keep"],
-                             superseded_of=p["superseded_of"])
+        found = []
+        if p["build_id"] or older_than:
+            found = janitor.find(build_id=p["build_id"], older_than=older_than, keep=p["keep"],
+                                 superseded_of=p["superseded_of"])
+        if p["cache_keep"] is not None:
+            found += janitor.stale_cache(p["cache_keep"])
         removed = [] if module.check_mode else janitor.remove(found)
     except DockerFailure as e:
         module.fail_json(msg=str(e), stage=e.stage)

@@ -131,3 +131,45 @@ def test_sigkill_is_cleaned_by_the_guard_and_power_loss_by_the_janitor(docker_cl
         assert stranger.status == "running"
     finally:
         stranger.remove(force=True)
+
+
+@pytest.mark.aws
+def test_janitor_removes_aws_orphans_and_nothing_else(aws, project):
+    """Orphans a lost controller leaves in a region: a running builder instance, its temporary key pair
+    and security group, and a half-made AMI. The janitor removes exactly those."""
+    ec2 = aws.client("ec2")
+    tags = [{"Key": "immutable.images.build-id", "Value": "20200101T0000Z-dead00"},
+            {"Key": "immutable.images.kind", "Value": "builder"},
+            {"Key": "immutable.images.image-name", "Value": "orphan"},
+            {"Key": "immutable.images.target", "Value": "aws"},
+            {"Key": "immutable.images.created", "Value": "2020-01-01T00:00:00Z"}]
+    ami = ec2.describe_images(Owners=["amazon"], Filters=[{"Name": "name", "Values": ["amzn2-ami-hvm-*"]}])["Images"][0]
+    orphan = ec2.run_instances(ImageId=ami["ImageId"], MinCount=1, MaxCount=1, InstanceType="t3.micro",
+                               TagSpecifications=[{"ResourceType": "instance", "Tags": tags}])["Instances"][0]
+    stranger = ec2.run_instances(ImageId=ami["ImageId"], MinCount=1, MaxCount=1, InstanceType="t3.micro")["Instances"][0]
+    ec2.create_key_pair(KeyName="orphan-key", TagSpecifications=[{"ResourceType": "key-pair", "Tags": tags}])
+    ec2.create_key_pair(KeyName="someone-elses-key")
+    group = ec2.create_security_group(GroupName="orphan-sg", Description="orphan",
+                                      TagSpecifications=[{"ResourceType": "security-group", "Tags": tags}])["GroupId"]
+    half_made = ec2.create_image(InstanceId=orphan["InstanceId"], Name="orphan-half-made",
+                                 TagSpecifications=[{"ResourceType": "image", "Tags": tags}])["ImageId"]
+
+    janitor = ["ansible-playbook", "immutable.images.cleanup", "-e", "cleanup_max_age=1h",
+               "-e", '{"cleanup_aws_regions": ["us-east-1"]}']
+    listed = subprocess.run(janitor + ["--check"], cwd=str(project.path), env=ansible_env(aws.env),
+                            capture_output=True, text=True, timeout=300)
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    assert orphan["InstanceId"] in listed.stdout and "orphan-key" in listed.stdout
+    assert ec2.describe_instances(InstanceIds=[orphan["InstanceId"]])["Reservations"][0]["Instances"][0]["State"]["Name"] == "running"
+
+    swept = subprocess.run(janitor, cwd=str(project.path), env=ansible_env(aws.env), capture_output=True, text=True,
+                           timeout=300)
+    assert swept.returncode == 0, swept.stdout + swept.stderr
+
+    def state(instance):
+        return ec2.describe_instances(InstanceIds=[instance["InstanceId"]])["Reservations"][0]["Instances"][0]["State"]["Name"]
+    assert state(orphan) == "terminated"
+    assert state(stranger) == "running"
+    assert [k["KeyName"] for k in ec2.describe_key_pairs()["KeyPairs"]] == ["someone-elses-key"]
+    assert group not in [g["GroupId"] for g in ec2.describe_security_groups()["SecurityGroups"]]
+    assert ec2.describe_images(ImageIds=[half_made])["Images"] == []

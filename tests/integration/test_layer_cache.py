@@ -98,3 +98,21 @@ def test_cache_off_runs_every_role(docker_client, cached_project):
         assert proc.returncode == 0, proc.output
         assert ran(proc.output) == ["one", "two", "three"]
     assert docker_client.images.list(name="immutable-images-cache/cachetest") == []
+
+
+def test_janitor_prunes_the_cache_to_the_newest_layers(docker_client, cached_project):
+    import subprocess
+
+    from conftest import ansible_env
+
+    proc = run_build(cached_project.path, definition())
+    assert proc.returncode == 0, proc.output
+    layers = docker_client.images.list(name="immutable-images-cache/cachetest")
+    assert len(layers) == 3
+    newest = max(layers, key=lambda i: i.attrs["Created"]).id
+    janitor = subprocess.run(["ansible-playbook", "immutable.images.cleanup", "-e", "cleanup_max_age=30d",
+                              "-e", "cleanup_cache_keep=1"], cwd=str(cached_project.path), env=ansible_env(),
+                             capture_output=True, text=True, timeout=300)
+    assert janitor.returncode == 0, janitor.stdout + janitor.stderr
+    assert [i.id for i in docker_client.images.list(name="immutable-images-cache/cachetest")] == [newest]
+    assert docker_client.images.get("cachetest:1.0.0")  # the artifact is untouched
