@@ -19,6 +19,7 @@ docker = pytest.importorskip("docker")
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BASE_IMAGE = os.environ.get("IMMUTABLE_BASE_IMAGE", "immutable-images/debian-python:bookworm")
 LABEL_BUILD_ID = "immutable.images.build-id"
+LABEL_IMAGE_NAME = "immutable.images.image-name"
 
 
 @pytest.fixture(scope="session")
@@ -98,10 +99,26 @@ def engine_state(client):
     return ({c.id for c in client.containers.list(all=True)}, {i.id for i in client.images.list(all=True)})
 
 
-def new_resources(client, before):
-    """Containers and images that exist now but did not before (labelled or not)."""
-    containers, images = engine_state(client)
-    return {"containers": sorted(containers - before[0]), "images": sorted(images - before[1])}
+def new_resources(client, before, image_name):
+    """Containers and images that exist now but did not before and belong to builds of image_name:
+    by label, by container name (every builder is named after its image) or by tag - so that other
+    builds running on the same engine at the same time do not count."""
+    def mine(labels, names):
+        return (labels or {}).get(LABEL_IMAGE_NAME) == image_name or any(
+            ("-%s-" % image_name) in n or n.split(":")[0].split("/")[-1] == image_name for n in names)
+    containers = [c for c in _settled(lambda: client.containers.list(all=True))
+                  if c.id not in before[0] and mine(c.labels, [c.name])]
+    images = [i for i in client.images.list(all=True) if i.id not in before[1] and mine(i.labels, i.tags)]
+    return {"containers": sorted(c.name for c in containers), "images": sorted(i.id for i in images)}
+
+
+def _settled(listing):
+    for _ in range(10):
+        try:
+            return listing()
+        except docker.errors.NotFound:  # one was removed between listing and inspecting it
+            time.sleep(0.1)
+    return listing()
 
 
 @pytest.fixture

@@ -98,7 +98,9 @@ def test_rejected_before_anything_is_created(docker_client, bad_project, mutate,
     assert proc.returncode != 0
     assert expected in proc.output, proc.output[-3000:]
     assert "Start the docker builders" not in proc.output or "skipping" in proc.output
-    assert new_resources(docker_client, before) == {"containers": [], "images": []}, "a rejected definition created something"
+    name = str(definition.get("image_name", "badinput"))
+    assert new_resources(docker_client, before, name) == {"containers": [], "images": []}, \
+        "a rejected definition created something"
 
 
 def test_valid_definition_is_accepted_in_check_mode(docker_client, bad_project):
@@ -107,4 +109,4 @@ def test_valid_definition_is_accepted_in_check_mode(docker_client, bad_project):
     proc = run_build(bad_project.path, copy.deepcopy(VALID), "--check")
     assert proc.returncode == 0, proc.output
     assert "badinput 1.0.0, build" in proc.output
-    assert new_resources(docker_client, before) == {"containers": [], "images": []}
+    assert new_resources(docker_client, before, "badinput") == {"containers": [], "images": []}

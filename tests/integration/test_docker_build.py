@@ -138,7 +138,7 @@ def test_failing_role_leaves_nothing_behind(docker_client, project, docker_defin
     assert proc.returncode != 0
     assert "target container: failed at stage provision in task 'Fail on purpose': boom on purpose" in proc.output
     assert "Never reached" not in proc.output
-    assert new_resources(docker_client, before) == {"containers": [], "images": []}, "the failed build left something"
+    assert new_resources(docker_client, before, "failing") == {"containers": [], "images": []}, "the failed build left something"
     assert docker_client.images.list(name="failing") == []
 
 
@@ -155,7 +155,7 @@ def test_failing_role_with_keep_leaves_the_builder(docker_client, project, docke
         assert "builder kept for debugging: docker exec -it %s /bin/sh" % kept[0].name in proc.output
         # The kept builder is the failed one: the first task ran, the failing one stopped it.
         assert kept[0].exec_run(["cat", "/marker"]).output == b"before the failure\n"
-        assert new_resources(docker_client, before)["images"] == [], "a failed build must not leave images"
+        assert new_resources(docker_client, before, "keepme")["images"] == [], "a failed build must not leave images"
     finally:
         for c in kept:
             c.remove(force=True)

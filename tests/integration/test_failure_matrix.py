@@ -61,7 +61,7 @@ def test_docker_stage_failure_leaves_nothing(docker_client, project, stage, chan
         proc = run_build(project.path, definition)
         assert proc.returncode != 0
         assert expected in proc.output, proc.output[-4000:]
-        assert new_resources(docker_client, before) == {"containers": [], "images": []}
+        assert new_resources(docker_client, before, name) == {"containers": [], "images": []}
         assert docker_client.images.get(name + ":latest").id == docker_client.images.get(BASE_IMAGE).id
         assert [t for i in docker_client.images.list(name=name) for t in i.tags if t.startswith(name + ":")] \
             == [name + ":latest"]
