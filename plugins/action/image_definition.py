@@ -109,7 +109,7 @@ class ActionModule(ActionBase):
 
     def _resolve_roles(self, params, cwd):
         search = [os.path.join(cwd, p) for p in params["image_roles_path"]] + [os.path.join(cwd, "roles")]
-        search += list(C.config.get_config_value("DEFAULT_ROLES_PATH") or [])
+        search += list(C.DEFAULT_ROLES_PATH or [])  # the templated value (~/.ansible/roles, ...)
         roles, errors = [], []
         for i, (name, role_vars) in enumerate(definition.role_entries(params)):
             path, include_name = _find_role(name, search, cwd)

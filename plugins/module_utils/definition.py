@@ -14,6 +14,7 @@ import os
 
 from ansible_collections.immutable.images.plugins.module_utils import naming
 from ansible_collections.immutable.images.plugins.module_utils import references as ref
+from ansible_collections.immutable.images.plugins.module_utils.ec2_ami import AMI_NAME_RE, parse_deprecate_after
 
 TARGET_TYPES = ("docker", "ec2")
 COMMON_TARGET_KEYS = {"name", "type", "python_interpreter", "build_env", "tags"}
@@ -82,7 +83,7 @@ def check_definition(params, cwd):
             if unknown:
                 errors.append("image_roles[%d]: unknown keys %s (use 'role' and 'vars')" % (i, ", ".join(sorted(unknown))))
             if entry.get("vars") is not None and not isinstance(entry.get("vars"), dict):
-                errors.append("image_roles[%d].vars: must be a dict, got %s" % (i, type(entry["vars"]).__name__))
+                errors.append("image_roles[%d].vars: must be a dict, got %s" % (i, _kind(entry["vars"])))
 
     targets = params.get("image_targets") or []
     if not targets:
@@ -231,6 +232,17 @@ def _check_ec2(where, t):
     for acct in t.get("share_with_accounts") or []:
         if not ref.ACCOUNT_ID_RE.match(str(acct)):
             errors.append("%s.share_with_accounts: %r is not a 12-digit account id" % (where, acct))
+    if not t.get("allowed_cidrs"):
+        errors.append("%s.allowed_cidrs: required for type ec2 - the CIDRs allowed to reach SSH on the temporary "
+                      "security group (your address as a /32; it is never opened to 0.0.0.0/0 unless listed)" % where)
+    if t.get("ami_name") and not AMI_NAME_RE.match(str(t["ami_name"])):
+        errors.append("%s.ami_name: %r must be 3-128 letters, digits, spaces and ( ) [ ] . / - ' @ _"
+                      % (where, t["ami_name"]))
+    if t.get("deprecate_after"):
+        try:
+            parse_deprecate_after(t["deprecate_after"])
+        except ValueError as e:
+            errors.append("%s.deprecate_after: %s" % (where, e))
     if bool(t.get("ssh_keypair_name")) != bool(t.get("ssh_private_key_file")):
         errors.append("%s: ssh_keypair_name and ssh_private_key_file go together" % where)
     tags = t.get("tags")
@@ -239,6 +251,14 @@ def _check_ec2(where, t):
     if t.get("ssh_port") is not None and not 0 < int(t["ssh_port"]) < 65536:
         errors.append("%s.ssh_port: %r is not a port number" % (where, t.get("ssh_port")))
     return errors
+
+
+def _kind(value):
+    """The YAML word for a value's type (Ansible wraps values in its own subclasses)."""
+    for kind, types in (("a list", list), ("a string", str), ("a boolean", bool), ("a number", (int, float))):
+        if isinstance(value, types):
+            return kind
+    return type(value).__name__
 
 
 def _role_name(entry):

@@ -108,7 +108,9 @@ def new_resources(client, before, image_name):
             ("-%s-" % image_name) in n or n.split(":")[0].split("/")[-1] == image_name for n in names)
     containers = [c for c in _settled(lambda: client.containers.list(all=True))
                   if c.id not in before[0] and mine(c.labels, [c.name])]
-    images = [i for i in client.images.list(all=True) if i.id not in before[1] and mine(i.labels, i.tags)]
+    # Layer cache images are kept on purpose (tagged, pruned by the janitor): not leftovers.
+    images = [i for i in client.images.list(all=True) if i.id not in before[1] and mine(i.labels, i.tags)
+              and (i.labels or {}).get("immutable.images.kind") != "cache"]
     return {"containers": sorted(c.name for c in containers), "images": sorted(i.id for i in images)}
 
 

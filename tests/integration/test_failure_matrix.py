@@ -21,11 +21,11 @@ RENAMES_BUILDER = """
 """
 
 
-def docker_case(project, name, roles=("ok",), files=None, **target):
+def docker_case(project, name, roles=("ok",), files=None, cache=True, **target):
     spec = {"name": "container", "type": "docker", "base_image": BASE_IMAGE, "pull": "never"}
     spec.update(target)
     definition = {"image_name": name, "image_version": "1.0.0", "image_gather_facts": False,
-                  "image_roles": list(roles), "image_targets": [spec]}
+                  "image_cache": cache, "image_roles": list(roles), "image_targets": [spec]}
     if files:
         definition["image_files"] = files
     return definition
@@ -39,7 +39,8 @@ DOCKER_CASES = [
      "target container: failed at stage upload"),
     ("role-2-of-3", dict(roles=["ok", "breaks", "ok"]),
      "target container: failed at stage provision in task 'Fail on purpose': injected failure"),
-    ("commit", dict(roles=["renames"]), "target container: failed at stage commit"),
+    # with the cache off: the cache would commit the builder first and fail there
+    ("commit", dict(roles=["renames"], cache=False), "target container: failed at stage commit"),
     ("push", dict(push=["127.0.0.1:9/nowhere/image"]), "target container: failed at stage push"),
     ("save", dict(save="out"), "target container: failed at stage save"),
 ]

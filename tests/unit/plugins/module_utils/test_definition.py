@@ -21,7 +21,9 @@ AMI = "ami-0123456789abcdef0"
 SPEC = definition.load_definition_spec()
 
 DOCKER = {"name": "container", "type": "docker", "base_image": "debian:bookworm-slim"}
-EC2 = {"name": "aws", "type": "ec2", "region": "us-west-2", "source_ami": AMI, "ssh_username": "admin"}
+# allowed_cidrs is required: the temporary security group never guesses who may reach SSH.
+EC2 = {"name": "aws", "type": "ec2", "region": "us-west-2", "source_ami": AMI, "ssh_username": "admin",
+       "allowed_cidrs": ["203.0.113.7/32"]}
 
 
 def typed(params):
@@ -418,7 +420,7 @@ def test_plan_does_not_change_params(workdir):
 
 def test_role_entries():
     params = {"image_roles": ["acme.webapp", {"role": "acme.tuning", "vars": {"w": 4}}, {"name": " acme.x "},
-                             {"role": "acme.y", "vars": None}]}
+                              {"role": "acme.y", "vars": None}]}
     assert definition.role_entries(params) == [("acme.webapp", {}), ("acme.tuning", {"w": 4}), ("acme.x", {}),
                                                ("acme.y", {})]
     assert definition.role_entries({"image_roles": None}) == []
@@ -504,7 +506,7 @@ def test_operational_keys_exist_in_the_spec():
 def test_docker_config_normalizes():
     config = {"user": "app", "workdir": None, "expose": [8080, "53/UDP"], "env": {"PORT": 8080, 1: True},
               "labels": {"n": 1}, "healthcheck": {"test": ["CMD", "true"], "interval": "30s", "timeout": None,
-                                                 "start_period": "500ms", "retries": 3}, "cmd": None}
+                                                  "start_period": "500ms", "retries": 3}, "cmd": None}
     before = copy.deepcopy(config)
     assert definition.docker_config(config) == {
         "user": "app", "expose": ["8080/tcp", "53/udp"], "env": {"PORT": "8080", "1": "True"},
@@ -529,3 +531,18 @@ def test_docker_config_keeps_empty_lists():
 def test_docker_config_bad_port_raises():
     with pytest.raises(ValueError):
         definition.docker_config({"expose": ["http"]})
+
+
+def test_ec2_without_allowed_cidrs_is_rejected_with_a_reason(workdir):
+    params = typed(definition_with({k: v for k, v in EC2.items() if k != "allowed_cidrs"}))
+    errors = definition.check_definition(params, str(workdir))
+    assert any(e.startswith("image_targets[0].allowed_cidrs: required for type ec2") for e in errors)
+
+
+@pytest.mark.parametrize("key,value,expected", [
+    ("ami_name", "bad|name", "image_targets[0].ami_name"),
+    ("deprecate_after", "soon", "image_targets[0].deprecate_after"),
+])
+def test_ec2_ami_settings_are_checked_before_launch(workdir, key, value, expected):
+    params = typed(definition_with(dict(EC2, **{key: value})))
+    assert any(e.startswith(expected) for e in definition.check_definition(params, str(workdir)))
