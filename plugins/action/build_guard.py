@@ -23,7 +23,9 @@ class ActionModule(ActionBase):
             return dict(result, changed=False, skipped=True, msg="the build guard is not needed in check mode")
         if state == "disarmed":
             pid = self._task.args.get("pid")
-            return dict(result, changed=bool(pid) and build_guard.disarm(int(pid)))
+            build = (task_vars or {}).get("image_build") or {}
+            return dict(result, changed=bool(pid) and build_guard.disarm(int(pid)),
+                        disarmed=self._templar.template(build.get("id")))
         build = self._templar.template((task_vars or {}).get("image_build"))
         targets = build["targets"]
         spec = {
@@ -36,4 +38,5 @@ class ActionModule(ActionBase):
         watch = os.getppid()
         # The log lives outside the workdir, which the guard removes.
         pid = build_guard.spawn(spec, watch, os.path.join(tempfile.gettempdir(), "immutable-images-guard.log"))
-        return dict(result, changed=True, pid=pid, watching=watch)
+        # spec: what the build_guard callback needs to clean up before an interrupted process exits.
+        return dict(result, changed=True, pid=pid, watching=watch, spec=spec)

@@ -16,6 +16,8 @@ description:
     and the build's temporary directory.
   - O(state=disarmed) stops the guard without cleaning up; the finalize role does this after its own cleanup.
   - Only a power loss or a lost controller escapes it; the janitor playbook C(immutable.images.cleanup) is for those.
+  - The callback plugin C(immutable.images.build_guard), when enabled, does the cleanup of an interrupted build
+    before C(ansible-playbook) exits instead of right after.
   - This is an action plugin; it runs on the controller and reads the C(image_build) fact.
 extends_documentation_fragment:
   - immutable.images.attributes
@@ -63,4 +65,12 @@ watching:
   description: Process id of the ansible-playbook process it watches.
   returned: when armed
   type: int
+spec:
+  description: What the guard removes (build id, Docker engines, AWS regions, work directory).
+  returned: when armed
+  type: dict
+disarmed:
+  description: Build id of the guard that was disarmed.
+  returned: when disarmed
+  type: str
 """

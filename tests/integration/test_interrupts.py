@@ -27,7 +27,7 @@ def wait_until(predicate, timeout, what):
         time.sleep(0.2)
 
 
-def start_slow_build(project, name):
+def start_slow_build(project, name, env=None):
     if not (project.path / "roles" / "slow").exists():
         project.role("slow", SLOW_ROLE)
     def_file = project.path / "slow.yml"
@@ -36,7 +36,7 @@ def start_slow_build(project, name):
         "image_targets:\n  - {name: container, type: docker, base_image: %s, pull: never}\n" % (name, BASE_IMAGE))
     log = open(project.path / "build.log", "w")
     proc = subprocess.Popen(["ansible-playbook", "immutable.images.build_image", "-e", "@%s" % def_file],
-                            cwd=str(project.path), env=ansible_env(), stdout=log, stderr=subprocess.STDOUT,
+                            cwd=str(project.path), env=ansible_env(env), stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
     return proc
 
@@ -90,6 +90,22 @@ def test_interrupt_during_provisioning_removes_the_builder(docker_client, projec
     wait_until(lambda: ours(docker_client, name) == [], 60, "the builder %s to be removed" % builder.name)
     build_id = builder.labels["immutable.images.build-id"]
     wait_until(lambda: guard_pids(build_id) == [], 30, "the build guard to finish")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["sigint", "sigterm"])
+def test_with_the_callback_the_builder_is_gone_before_the_process_exits(docker_client, project, sig):
+    name = "beforeexit" + sig.name.lower()
+    proc = start_slow_build(project, name, env={"ANSIBLE_CALLBACKS_ENABLED": "immutable.images.build_guard"})
+    try:
+        wait_for_provisioning(docker_client, name)
+        os.kill(proc.pid, sig)
+        rc = proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert rc != 0
+    assert ours(docker_client, name) == [], "the builder must be gone when ansible-playbook has exited"
+    assert "removing the temporary resources of build" in (project.path / "build.log").read_text()
 
 
 def test_sigkill_is_cleaned_by_the_guard_and_power_loss_by_the_janitor(docker_client, project):
