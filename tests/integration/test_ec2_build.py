@@ -6,10 +6,11 @@ run over SSH in the stand-in; the AMI calls really go to an HTTP endpoint throug
 """
 
 import json
+import subprocess
 
 import pytest
 
-from conftest import BASE_IMAGE, run_build, sh_in_image
+from conftest import BASE_IMAGE, ansible_env, run_build, sh_in_image
 
 pytestmark = [pytest.mark.docker, pytest.mark.aws, pytest.mark.slow]
 
@@ -145,3 +146,29 @@ def test_docker_and_ec2_targets_in_one_definition(aws, ssh_target, project, dock
     ami = by_name["aws"]["artifact"]["amis"]["us-east-1"]
     assert aws.client("ec2").describe_images(ImageIds=[ami])["Images"][0]["State"] == "available"
     assert_no_builder_left(aws, manifest["build_id"])
+
+
+def test_keep_leaves_the_failed_instance_and_says_how_to_get_in(aws, ssh_target, project):
+    import_key(aws, ssh_target)
+    project.role("breaks", FAILING)
+    definition = {"image_name": "amikeep", "image_version": "1.0.0", "image_gather_facts": False,
+                  "image_roles": ["breaks"], "image_on_error": "keep", "image_manifest": "manifest.json",
+                  "image_targets": [ec2_target(ssh_target)]}
+    proc = run_build(project.path, definition, env=aws.env)
+    assert proc.returncode != 0
+    manifest = json.loads((project.path / "manifest.json").read_text())
+    build_id = manifest["build_id"]
+    ec2 = aws.client("ec2")
+    instances = tagged([i for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]], build_id)
+    assert [i["State"]["Name"] for i in instances] == ["running"]
+    hint = "builder kept for debugging: ssh -i %s -p %d root@127.0.0.1" % (ssh_target.key, ssh_target.port)
+    assert hint in proc.output
+    assert instances[0]["InstanceId"] in manifest["targets"][0]["kept_builder"]
+    assert len(tagged(ec2.describe_security_groups()["SecurityGroups"], build_id)) == 1
+    assert ec2.describe_images(Owners=["self"])["Images"] == []
+    # The janitor-by-build-id removes it once you are done.
+    done = subprocess.run(["ansible", "localhost", "-m", "immutable.images.ec2_cleanup", "-a",
+                           "build_id=%s regions=us-east-1" % build_id], cwd=str(project.path),
+                          env=ansible_env(aws.env), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert_no_builder_left(aws, build_id)
