@@ -1,0 +1,891 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmark of workload W1 (see bench/README.md). Started by bench/run.
+
+Every variant builds the same image (base + 200 files + 30 steps + CMD + tag) from the same
+generated inputs; rounds are interleaved (round-robin, the order rotated every round) so that load
+drift on the machine hits every variant alike; each result image is checked against one end-state
+checksum. Everything created carries the run token (names `bench-*-<token>`, label
+`bench.run=<token>`, image names `bench-w1-<token>`) and is removed at the end, also on Ctrl-C/TERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+import w1  # noqa: E402
+
+RESULTS = os.path.join(HERE, "results")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+BASE_IMAGE = w1.BASE_IMAGE
+
+
+def log(msg):
+    print("[bench] %s" % msg, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Controller memory: sampled from /proc. The controller "tree" is every process whose environment
+# carries this run's marker (BENCH_MARK=...): the launched command and everything it starts,
+# including detached ones (the build guard, Packer's plugins). Containers and dockerd do not
+# inherit it, so the engine's own memory is not counted for any variant.
+
+class TreeSampler(threading.Thread):
+    def __init__(self, marker, interval=0.05):
+        super().__init__(daemon=True)
+        self.marker = ("BENCH_MARK=%s" % marker).encode()
+        self.interval = interval
+        self.known = {}          # pid -> ours?
+        self.peak_pss = 0
+        self.peak_rss = 0
+        self.peak_procs = 0
+        self.samples = 0
+        self._stop = threading.Event()
+        with open("/proc/uptime") as f:   # clock ticks since boot, the unit of /proc/PID/stat starttime
+            self.start_ticks = float(f.read().split()[0]) * os.sysconf("SC_CLK_TCK") - 1
+
+    def _ours(self, pid):
+        try:
+            with open("/proc/%d/environ" % pid, "rb") as f:
+                return self.marker in f.read().split(b"\0")
+        except OSError:
+            return False
+
+    def _started_before(self, pid):
+        try:
+            with open("/proc/%d/stat" % pid, "rb") as f:
+                start = int(f.read().rsplit(b")", 1)[1].split()[19])
+        except (OSError, ValueError, IndexError):
+            return False
+        return start < self.start_ticks
+
+    @staticmethod
+    def _mem(pid):
+        """(pss, rss) in bytes; smaps_rollup gives both."""
+        pss = rss = 0
+        try:
+            with open("/proc/%d/smaps_rollup" % pid, "rb") as f:
+                for line in f:
+                    if line.startswith(b"Pss:"):
+                        pss = int(line.split()[1]) * 1024
+                    elif line.startswith(b"Rss:"):
+                        rss = int(line.split()[1]) * 1024
+        except (OSError, ValueError):
+            pass
+        return pss, rss
+
+    def sample(self):
+        pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
+        alive = set(pids)
+        for pid in list(self.known):
+            if pid not in alive:
+                del self.known[pid]
+        pss = rss = n = 0
+        for pid in pids:
+            ours = self.known.get(pid)
+            if ours is None:
+                ours = self._ours(pid)
+                # A fresh fork shows its parent's environment until it execs: only remember "not
+                # ours" for processes that were already running before this measurement began.
+                if ours or self._started_before(pid):
+                    self.known[pid] = ours
+            if ours:
+                p, r = self._mem(pid)
+                if r:
+                    pss += p
+                    rss += r
+                    n += 1
+        self.samples += 1
+        self.peak_pss = max(self.peak_pss, pss)
+        self.peak_rss = max(self.peak_rss, rss)
+        self.peak_procs = max(self.peak_procs, n)
+
+    def run(self):
+        while not self._stop.is_set():
+            self.sample()
+            self._stop.wait(self.interval)
+
+    def stop(self):
+        self._stop.set()
+        self.join()
+        self.sample()
+
+
+def _cpu_busy():
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    idle = v[3] + v[4]
+    return (sum(v) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+# ---------------------------------------------------------------------------------------------
+
+class Interrupted(Exception):
+    pass
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.token = args.token or secrets.token_hex(3)
+        self.name = "bench-w1-%s" % self.token          # image_name of our builds, repository prefix
+        # Not under /tmp: other people's clean-ups on this shared machine must not pull it away mid-run.
+        os.makedirs(RESULTS, exist_ok=True)
+        self.tmp = tempfile.mkdtemp(prefix="tmp-%s-" % self.token, dir=RESULTS)
+        self.work = os.path.join(self.tmp, "work")
+        self.logs = os.path.join(RESULTS, "logs")
+        self.seq = 0
+        self.current = None                              # the running Popen, for interrupts
+        self.interrupted = False
+        self.records = []                                # one dict per run
+        self.checks = {}                                 # variant -> set of end-state checksums
+        self.config_checks = {}
+        self.base_env = dict(os.environ)
+        self.base_env.pop("ANSIBLE_CALLBACKS_ENABLED", None)
+
+    # --- commands ------------------------------------------------------------------------
+
+    def measure(self, steps, label, env=None, cwd=None):
+        """Run `steps` (a list of (argv, stdin file or None)) one after the other, as one measured run.
+
+        Returns wall seconds (whole sequence), per-step walls, controller CPU seconds (wait4 rusage
+        of each step's process tree), the largest single process's max RSS (wait4 ru_maxrss, what
+        /usr/bin/time -v reports) and the sampled peak PSS/RSS sum of the whole controller tree.
+        """
+        if self.interrupted:
+            raise Interrupted()
+        self.seq += 1
+        marker = "%s-%d" % (self.token, self.seq)
+        env = dict(env or self.base_env, BENCH_MARK=marker)
+        logpath = os.path.join(self.logs, "%03d-%s.log" % (self.seq, label))
+        sampler = TreeSampler(marker, self.args.sample_interval)
+        sampler.start()
+        walls, cpu, maxrss, rc = [], 0.0, 0, 0
+        busy0, load0 = _cpu_busy(), os.getloadavg()[0]
+        t0 = time.time()
+        try:
+            with open(logpath, "w") as out:
+                for argv, stdin in steps:
+                    if self.interrupted:
+                        break
+                    out.write("$ %s\n" % " ".join(argv))
+                    out.flush()
+                    s0 = time.time()
+                    fin = open(stdin, "rb") if stdin else subprocess.DEVNULL
+                    try:
+                        self.current = subprocess.Popen(argv, stdin=fin, stdout=out, stderr=subprocess.STDOUT,
+                                                        env=env, cwd=cwd, start_new_session=True)
+                        _, status, ru = os.wait4(self.current.pid, 0)
+                        self.current.returncode = rc = os.waitstatus_to_exitcode(status)
+                    finally:
+                        if stdin:
+                            fin.close()
+                        self.current = None
+                    walls.append(time.time() - s0)
+                    cpu += ru.ru_utime + ru.ru_stime
+                    maxrss = max(maxrss, ru.ru_maxrss * 1024)
+                    if rc != 0 or self.interrupted:
+                        break
+        finally:
+            wall = time.time() - t0
+            sampler.stop()
+        busy = _cpu_busy() - busy0
+        if self.interrupted:
+            raise Interrupted()
+        return {"wall": wall, "step_walls": walls, "rc": rc, "cpu": cpu, "max_proc_rss": maxrss,
+                "tree_peak_pss": sampler.peak_pss, "tree_peak_rss": sampler.peak_rss,
+                "tree_peak_procs": sampler.peak_procs, "samples": sampler.samples,
+                "machine_busy_cpu": busy, "load1": load0, "start": t0, "log": logpath}
+
+    def quiet(self, argv, check=False, **kw):
+        """A helper command outside any measurement (checksums, cleanup)."""
+        return subprocess.run(argv, capture_output=True, text=True, check=check, env=self.base_env, **kw)
+
+    def interrupt(self, signum, _frame):
+        if self.interrupted:
+            return
+        self.interrupted = True
+        log("signal %d: stopping the running build and cleaning up" % signum)
+        proc = self.current
+        if proc is not None and proc.returncode is None:
+            try:  # like a terminal's Ctrl-C: the whole process group of the build
+                os.killpg(proc.pid, signal.SIGINT)
+            except ProcessLookupError:
+                pass
+            threading.Thread(target=self._escalate, args=(proc,), daemon=True).start()
+
+    @staticmethod
+    def _escalate(proc):
+        for sig, delay in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
+            time.sleep(delay)
+            if proc.returncode is not None:
+                return
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                return
+
+    # --- set-up --------------------------------------------------------------------------
+
+    def prepare(self):
+        os.makedirs(self.logs, exist_ok=True)
+        for f in os.listdir(self.logs):
+            os.remove(os.path.join(self.logs, f))
+        w1.generate(self.work, self.token)
+        os.makedirs(os.path.join(self.tmp, "manifests"))
+        for d in ("packer-home", "packer-cache", "packer-tmp", "timing"):
+            os.makedirs(os.path.join(self.tmp, d))
+        self.write_packer_templates()
+        self.mitogen = self.find_mitogen()
+
+    def find_mitogen(self):
+        out = self.quiet([sys.executable, "-c", "import ansible_mitogen, os; print(os.path.dirname(ansible_mitogen.__file__))"])
+        if out.returncode != 0:
+            return None
+        return os.path.join(out.stdout.strip(), "plugins", "strategy")
+
+    def write_packer_templates(self):
+        run_command = ["-d", "-i", "-t", "--name", "{{user `name`}}", "--label", "bench.run=%s" % self.token,
+                       "--", "{{.Image}}", "/bin/sh"]   # no --entrypoint: it would leak into the commit
+        builder = {"type": "docker", "image": BASE_IMAGE, "pull": False, "commit": True,
+                   "run_command": run_command,
+                   "changes": ['CMD ["/bin/bash"]', "LABEL bench.run=%s" % self.token]}
+        upload = {"type": "file", "source": "payload", "destination": "/opt/"}
+        ansible = {
+            "type": "ansible", "playbook_file": os.path.join(self.work, "packer-playbook.yml"), "user": "root",
+            "extra_arguments": ["--extra-vars", "ansible_host={{build `ID`}} ansible_connection=community.docker.docker_api"
+                                " ansible_python_interpreter=/usr/bin/python3"],
+            "ansible_env_vars": ["ANSIBLE_COLLECTIONS_PATH=%s" % os.environ.get("ANSIBLE_COLLECTIONS_PATH", ""),
+                                 "ANSIBLE_PIPELINING=1", "ANSIBLE_CONFIG=%s" % os.path.join(self.work, "ansible.cfg"),
+                                 "ANSIBLE_ROLES_PATH=%s" % os.path.join(self.work, "roles"),
+                                 "ANSIBLE_CALLBACK_PLUGINS=%s" % os.path.join(HERE, "callback_plugins"),
+                                 "ANSIBLE_CALLBACKS_ENABLED=bench_timing",
+                                 "BENCH_TIMING_FILE=%s" % os.path.join(self.tmp, "timing", "packer-ansible.json")],
+        }
+        for kind, prov in (("shell", {"type": "shell", "script": "steps.sh"}), ("ansible", ansible)):
+            tpl = {"variables": {"name": "", "tag": "run"}, "builders": [builder], "provisioners": [upload, prov],
+                   "post-processors": [{"type": "docker-tag", "repository": "%s/packer-%s" % (self.name, kind),
+                                        "tags": ["{{user `tag`}}"]}]}
+            with open(os.path.join(self.work, "packer-%s.json" % kind), "w") as f:
+                json.dump(tpl, f, indent=1)
+
+    # --- variants ------------------------------------------------------------------------
+
+    def ours_definition(self, variant, bust, rev, cache=True):
+        """Write the image definition of one of our runs; return its path."""
+        d = {
+            "image_name": self.name,
+            "image_version": "1.0.0",
+            "image_files": [{"src": "payload/", "dest": "/opt/payload"}],
+            "image_roles": [{"role": "w1_users", "vars": {"w1_bust": bust}}, "w1_config",
+                            {"role": "w1_app", "vars": {"w1_rev": rev}}],
+            "image_gather_facts": False,
+            "image_cache": cache,
+            "image_manifest": os.path.join(self.tmp, "manifests", "%s.json" % variant),
+            "image_targets": [{"name": "container", "type": "docker", "base_image": BASE_IMAGE, "pull": "never",
+                               "tags": [variant], "config": {"cmd": ["/bin/bash"],
+                                                             "labels": {"bench.run": self.token}}}],
+        }
+        path = os.path.join(self.work, "def-%s.yml" % variant)
+        with open(path, "w") as f:
+            json.dump(d, f, indent=1)
+        return path
+
+    def ansible_env(self, timing_file, strategy=None):
+        # The environment variable replaces callbacks_enabled of ansible.cfg: keep the collection's
+        # build_guard callback that the example's (and our generated) ansible.cfg enable.
+        env = dict(self.base_env,
+                   ANSIBLE_CALLBACK_PLUGINS=os.path.join(HERE, "callback_plugins"),
+                   ANSIBLE_CALLBACKS_ENABLED="immutable.images.build_guard,bench_timing", BENCH_TIMING_FILE=timing_file)
+        if strategy:
+            env.update(ANSIBLE_STRATEGY="mitogen_linear", ANSIBLE_STRATEGY_PLUGINS=strategy)
+        return env
+
+    def run_ours(self, variant, i, bust="fixed", rev="fixed", cache=True, strategy=None, extra=()):
+        defn = self.ours_definition(variant, bust, rev, cache)
+        timing = os.path.join(self.tmp, "timing", "%s-%d.json" % (variant, i))
+        argv = ["ansible-playbook", "immutable.images.build_image", "-e", "@" + defn] + list(extra)
+        r = self.measure([(argv, None)], variant, env=self.ansible_env(timing, strategy), cwd=self.work)
+        r["timing"] = _load_json(timing)
+        r["manifest"] = _load_json(os.path.join(self.tmp, "manifests", "%s.json" % variant))
+        r["image"] = "%s:%s" % (self.name, variant)
+        return r
+
+    def variants(self):
+        unique = lambda v, i: "%s-%d-%s" % (v, i, secrets.token_hex(2))  # noqa: E731
+        V = {}
+        V["ours-cold"] = dict(
+            run=lambda i: self.run_ours("ours-cold", i, bust=unique("cold", i)), drop=True,
+            doc="our playbook; the first role's inputs changed every run (new build hash: nothing reusable)")
+        V["ours-warm"] = dict(
+            run=lambda i: self.run_ours("ours-warm", i), prime=True, drop=False,
+            doc="our playbook rerun with nothing changed (primed once before the counted runs)")
+        V["ours-lastrole"] = dict(
+            run=lambda i: self.run_ours("ours-lastrole", i, rev=unique("rev", i)), prime=True, drop=False,
+            doc="our playbook; only the last role's inputs changed every run")
+        V["ours-nocache"] = dict(
+            run=lambda i: self.run_ours("ours-nocache", i, bust=unique("nocache", i), cache=False), drop=True,
+            doc="like ours-cold with image_cache: false")
+        V["ours-mitogen"] = dict(
+            run=lambda i: self.run_ours("ours-mitogen", i, bust=unique("mitogen", i), strategy=self.mitogen),
+            drop=True, needs="mitogen",
+            doc="like ours-cold, with ANSIBLE_STRATEGY=mitogen_linear (Mitogen 0.3.54), collection as is")
+        V["ours-mitogen-docker"] = dict(
+            run=lambda i: self.run_ours("ours-mitogen-docker", i, bust=unique("mitogen", i), strategy=self.mitogen,
+                                        cache=False, extra=["-e", MITOGEN_DOCKER_CONNECTION]),
+            drop=True, needs="mitogen",
+            doc="exploration, not the collection as is: ours-mitogen with the builders' connection forced to "
+                "`docker` (which Mitogen takes over) by an extra var, and image_cache: false (the layer_cache "
+                "action only works with the docker_api connection)")
+        V["packer-shell"] = dict(run=lambda i: self.run_packer("shell", i), drop=True, prime=True,
+                                 doc="Packer 1.6.6 docker builder: file provisioner + shell provisioner (steps.sh)")
+        V["packer-ansible"] = dict(run=lambda i: self.run_packer("ansible", i), drop=True,
+                                   doc="Packer 1.6.6 docker builder: file provisioner + ansible provisioner "
+                                       "(the 3 roles, docker_api connection, pipelining)")
+        V["docker-cold"] = dict(run=lambda i: self.run_docker(True), drop=True, prime=True,
+                                doc="DOCKER_BUILDKIT=0 docker build --no-cache (COPY payload, COPY+RUN steps.sh)")
+        V["docker-warm"] = dict(run=lambda i: self.run_docker(False), drop=False, prime=True,
+                                doc="DOCKER_BUILDKIT=0 docker build, every step cached")
+        V["raw"] = dict(run=lambda i: self.run_raw(i), drop=True, prime=True,
+                        doc="docker run + docker cp payload + one docker exec of steps.sh + docker commit + rm")
+        V["example"] = dict(run=lambda i: self.run_example(i), drop=True, other_workload=True,
+                            doc="scripts/build-example (examples/webapp: 1 role, 3 tasks), image_name overridden")
+        return V
+
+    def run_packer(self, kind, i):
+        name = "bench-pk-%s-%d" % (self.token, self.seq + 1)
+        env = dict(self.base_env, HOME=os.path.join(self.tmp, "packer-home"),
+                   PACKER_CONFIG_DIR=os.path.join(self.tmp, "packer-home"),
+                   PACKER_CACHE_DIR=os.path.join(self.tmp, "packer-cache"),
+                   PACKER_TMP_DIR=os.path.join(self.tmp, "packer-tmp"), TMPDIR=os.path.join(self.tmp, "packer-tmp"),
+                   CHECKPOINT_DISABLE="1", PACKER_LOG="0")
+        argv = ["packer", "build", "-color=false", "-var", "name=%s" % name, "-var", "tag=run",
+                os.path.join(self.work, "packer-%s.json" % kind)]
+        timing = os.path.join(self.tmp, "timing", "packer-ansible.json")
+        if os.path.exists(timing):
+            os.remove(timing)
+        r = self.measure([(argv, None)], "packer-%s" % kind, env=env, cwd=self.work)
+        r["image"] = "%s/packer-%s:run" % (self.name, kind)
+        if kind == "ansible":
+            r["timing"] = _load_json(timing)
+        return r
+
+    def run_docker(self, cold):
+        tag = "%s/dockerfile:%s" % (self.name, "cold" if cold else "warm")
+        argv = ["docker", "build"] + (["--no-cache"] if cold else []) + ["-t", tag, self.work]
+        env = dict(self.base_env, DOCKER_BUILDKIT="0")
+        r = self.measure([(argv, None)], "docker-%s" % ("cold" if cold else "warm"), env=env)
+        r["image"] = tag
+        return r
+
+    def run_raw(self, i):
+        name = "bench-raw-%s-%d" % (self.token, self.seq + 1)
+        image = "%s/raw:run" % self.name
+        steps = [
+            (["docker", "run", "-d", "--name", name, "--label", "bench.run=%s" % self.token, BASE_IMAGE,
+              "sleep", "infinity"], None),
+            (["docker", "cp", os.path.join(self.work, "payload"), "%s:/opt/payload" % name], None),
+            (["docker", "exec", "-i", name, "sh", "-e"], os.path.join(self.work, "steps.sh")),
+            (["docker", "commit", "--change", 'CMD ["/bin/bash"]', "--change", "LABEL bench.run=%s" % self.token,
+              name, image], None),
+            (["docker", "rm", "-f", name], None),
+        ]
+        r = self.measure(steps, "raw")
+        r["image"] = image
+        r["steps"] = ["run", "cp", "exec", "commit", "rm"]
+        return r
+
+    def run_example(self, i):
+        name = "bench-example-%s" % self.token
+        timing = os.path.join(self.tmp, "timing", "example-%d.json" % i)
+        argv = [os.path.join(ROOT, "scripts", "build-example"), "-e", "image_name=%s" % name,
+                "-e", "image_manifest=%s" % os.path.join(self.tmp, "manifests", "example.json")]
+        r = self.measure([(argv, None)], "example", env=self.ansible_env(timing))
+        r["timing"] = _load_json(timing)
+        r["image"] = "%s:1.0.0" % name
+        return r
+
+    # --- checks --------------------------------------------------------------------------
+
+    def checksum(self, image):
+        """End state (files, owners, modes, users) with one docker run; plus Cmd/Entrypoint from inspect."""
+        name = "bench-chk-%s-%d" % (self.token, self.seq)
+        with open(os.path.join(self.work, "checksum.sh")) as f:
+            script = f.read()
+        out = self.quiet(["docker", "run", "--rm", "--name", name, "--label", "bench.run=%s" % self.token,
+                          "--entrypoint", "/bin/sh", image, "-c", script])
+        state = out.stdout.strip() if out.returncode == 0 else "ERROR: %s" % out.stderr.strip()[-200:]
+        ins = self.quiet(["docker", "image", "inspect", image, "--format",
+                          "{{json .Config.Cmd}} {{json .Config.Entrypoint}}"])
+        cfg = ins.stdout.strip().replace("null", "[]") if ins.returncode == 0 else "ERROR"
+        return state, cfg
+
+    def drop(self, image):
+        self.quiet(["docker", "rmi", image])
+
+    # --- the run -------------------------------------------------------------------------
+
+    def run_one(self, vname, v, i, counted):
+        try:
+            r = v["run"](i)
+        except Interrupted:
+            raise
+        except Exception as e:  # noqa: BLE001 - one broken run must not lose the others
+            log("%s #%d raised %r" % (vname, i, e))
+            r = {"wall": 0.0, "step_walls": [], "rc": -1, "cpu": 0.0, "max_proc_rss": 0, "tree_peak_pss": 0,
+                 "tree_peak_rss": 0, "tree_peak_procs": 0, "samples": 0, "machine_busy_cpu": 0.0,
+                 "load1": os.getloadavg()[0], "start": time.time(), "log": None, "image": None, "error": repr(e)}
+        r.update(variant=vname, index=i, counted=counted)
+        if r["rc"] != 0:
+            if r.get("log") and not r.get("error"):
+                r["error"] = _failure_line(r["log"])
+            log("%s #%d FAILED rc=%s (log: %s): %s" % (vname, i, r["rc"], r["log"], r.get("error")))
+            r["state"], r["config"] = None, None
+        else:
+            if v.get("other_workload"):
+                ok = self.quiet(["docker", "image", "inspect", r["image"]]).returncode == 0
+                r["state"], r["config"] = ("image present" if ok else "MISSING"), None
+            else:
+                r["state"], r["config"] = self.checksum(r["image"])
+                self.checks.setdefault(vname, set()).add(r["state"])
+                self.config_checks.setdefault(vname, set()).add(r["config"])
+            if v.get("drop"):
+                self.drop(r["image"])
+        log("%-15s %s #%d %7.2fs  cpu %6.2fs  peak %5.0f MB  state %s" % (
+            vname, "run " if counted else "prime", i, r["wall"], r["cpu"], r["tree_peak_pss"] / 1e6, r["state"]))
+        self.records.append(r)
+        return r
+
+    def main(self):
+        allv = self.variants()
+        names = self.args.variants or DEFAULT_VARIANTS
+        unknown = [n for n in names if n not in allv]
+        if unknown:
+            sys.exit("unknown variants: %s (known: %s)" % (", ".join(unknown), ", ".join(allv)))
+        self.prepare()
+        self.skipped = {}
+        active = []
+        for n in names:
+            if allv[n].get("needs") == "mitogen" and not self.mitogen:
+                self.skipped[n] = "mitogen is not importable in the venv (pip install mitogen==0.3.54 into .deps/venv)"
+                continue
+            if n.startswith("packer") and not shutil.which("packer"):
+                self.skipped[n] = "packer is not installed"
+                continue
+            active.append(n)
+        log("token %s, variants %s, %d runs each (+ priming), tmp %s" % (self.token, ", ".join(active),
+                                                                        self.args.runs, self.tmp))
+        t0 = time.time()
+        if self.args.warmup:
+            for n in active:
+                if allv[n].get("prime"):
+                    self.run_one(n, allv[n], 0, counted=False)
+        for rnd in range(self.args.runs):
+            order = active[rnd % len(active):] + active[:rnd % len(active)]
+            for n in order:
+                for _attempt in range(1 + self.args.retries):
+                    if self.run_one(n, allv[n], rnd + 1, counted=True)["rc"] == 0:
+                        break
+        self.elapsed = time.time() - t0
+        return self.report(allv, active)
+
+    # --- report --------------------------------------------------------------------------
+
+    def report(self, allv, active):
+        summary = summarize(self.records, active, allv)
+        profiles = {n: profile([r for r in self.records if r["variant"] == n and r["counted"]]) for n in active}
+        profiles = {n: p for n, p in profiles.items() if p}
+        upload = upload_times(self.records)
+        states = {v: sorted(s) for v, s in self.checks.items()}
+        reference = states.get("raw") or states.get("ours-cold") or next(iter(states.values()), [None])
+        doc = {
+            "generated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "token": self.token, "runs": self.args.runs, "sample_interval_ms": self.args.sample_interval * 1000, "elapsed_s": round(self.elapsed, 1),
+            "machine": machine_info(),
+            "workload": {"files": w1.DIRS * w1.FILES_PER_DIR, "payload_bytes": w1.DIRS * w1.FILES_PER_DIR * w1.FILE_BYTES,
+                         "tasks": w1.task_counts(), "roles": w1.ROLE_ORDER},
+            "variants": {n: dict(summary[n], doc=allv[n]["doc"]) for n in summary},
+            "skipped": self.skipped,
+            "end_state": {"per_variant": states, "config_per_variant": {v: sorted(s) for v, s in self.config_checks.items()},
+                          "all_equal": len({s for v in states.values() for s in v}) == 1,
+                          "reference": reference},
+            "upload_200_files": upload,
+            "profiles": profiles,
+            "tree": git_state(),
+            "raw_records": [{k: v for k, v in r.items() if k not in ("timing",)} for r in self.records],
+        }
+        md = render_markdown(doc)
+        os.makedirs(RESULTS, exist_ok=True)
+        with open(os.path.join(RESULTS, "latest.json"), "w") as f:
+            json.dump(doc, f, indent=1, default=str)
+        with open(os.path.join(RESULTS, "latest.md"), "w") as f:
+            f.write(md)
+        print(md)
+        return 0 if all(s["failures"] == 0 for s in summary.values()) and doc["end_state"]["all_equal"] else 1
+
+    # --- cleanup -------------------------------------------------------------------------
+
+    def cleanup(self):
+        log("cleaning up (token %s)" % self.token)
+        labels = ["bench.run=%s" % self.token, "immutable.images.image-name=%s" % self.name,
+                  "immutable.images.image-name=bench-example-%s" % self.token]
+        ids = set()
+        for lab in labels:
+            out = self.quiet(["docker", "ps", "-aq", "--filter", "label=%s" % lab])
+            ids.update(out.stdout.split())
+        for pat in ("bench-pk-%s-" % self.token, "bench-raw-%s-" % self.token, "bench-chk-%s-" % self.token):
+            out = self.quiet(["docker", "ps", "-aq", "--filter", "name=%s" % pat])
+            ids.update(out.stdout.split())
+        if ids:
+            self.quiet(["docker", "rm", "-f", "-v"] + sorted(ids))
+        # images: everything labelled with the token or our image names, and every tag under our names
+        for _ in range(3):   # children before parents (legacy build intermediates)
+            imgs = set()
+            for lab in labels:
+                imgs.update(self.quiet(["docker", "images", "-aq", "--filter", "label=%s" % lab]).stdout.split())
+            out = self.quiet(["docker", "images", "--format", "{{.Repository}}:{{.Tag}}"])
+            refs = [r for r in out.stdout.split() if r.startswith((self.name, "bench-example-%s" % self.token,
+                                                                    "immutable-images-cache/%s:" % self.name,
+                                                                    "immutable-images-cache/bench-example-%s:" % self.token))]
+            if refs:
+                self.quiet(["docker", "rmi"] + refs)
+            if imgs:
+                self.quiet(["docker", "rmi", "-f"] + sorted(imgs))
+            if not imgs and not refs:
+                break
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+# Extra vars beat add_host's ansible_connection; templated so that localhost keeps its local connection.
+MITOGEN_DOCKER_CONNECTION = "ansible_connection={{ 'local' if inventory_hostname == 'localhost' else 'docker' }}"
+
+DEFAULT_VARIANTS = ["ours-cold", "ours-warm", "ours-lastrole", "ours-mitogen", "ours-mitogen-docker", "packer-shell",
+                    "packer-ansible", "docker-cold", "docker-warm", "raw", "example"]
+
+
+def _failure_line(path):
+    """The most telling line of a failed run's log."""
+    try:
+        with open(path, errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    for pat in ("failed at stage", "FAILED!", "Error", "error"):
+        hits = [l for l in lines if pat in l]
+        if hits:
+            return hits[-1].strip()[:400]
+    return (lines[-1].strip()[:400]) if lines else None
+
+
+def _load_json(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def git_state():
+    """HEAD and the uncommitted files of the collection (read-only git commands)."""
+    try:
+        head = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=all", "--", "plugins", "roles",
+                                "playbooks", "meta"], capture_output=True, text=True).stdout.split("\n")
+    except OSError:
+        return {}
+    return {"head": head, "dirty": sorted({l[3:] for l in dirty if l.strip() and "__pycache__" not in l})}
+
+
+def machine_info():
+    info = {"nproc": os.cpu_count()}
+    try:
+        info["docker_server"] = subprocess.run(["docker", "version", "--format", "{{.Server.Version}}"],
+                                               capture_output=True, text=True).stdout.strip()
+        info["packer"] = subprocess.run(["packer", "version"], capture_output=True, text=True).stdout.split("\n")[0]
+        info["ansible_core"] = subprocess.run(["ansible-playbook", "--version"], capture_output=True,
+                                              text=True).stdout.split("\n")[0]
+    except OSError:
+        pass
+    return info
+
+
+# ---------------------------------------------------------------------------------------------
+# Summaries
+
+def _stats(values):
+    if not values:
+        return {"median": None, "min": None, "max": None, "n": 0}
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
+
+
+def summarize(records, active, allv):
+    out = {}
+    for n in active:
+        rs = [r for r in records if r["variant"] == n and r["counted"]]
+        ok = [r for r in rs if r["rc"] == 0]
+        s = _stats([r["wall"] for r in ok])
+        s.update(failures=len(rs) - len(ok),
+                 cpu=_stats([r["cpu"] for r in ok])["median"],
+                 peak_pss_mb=_stats([r["tree_peak_pss"] / 1e6 for r in ok])["median"],
+                 peak_pss_mb_max=max([r["tree_peak_pss"] / 1e6 for r in ok], default=None),
+                 peak_rss_mb=_stats([r["tree_peak_rss"] / 1e6 for r in ok])["median"],
+                 max_proc_rss_mb=max([r["max_proc_rss"] / 1e6 for r in ok], default=None),
+                 procs=max([r["tree_peak_procs"] for r in ok], default=None),
+                 load1=_stats([r["load1"] for r in ok])["median"],
+                 other_workload=bool(allv[n].get("other_workload")))
+        if ok and ok[0].get("steps"):
+            s["step_medians"] = dict(zip(ok[0]["steps"], [statistics.median(w) for w in
+                                                          zip(*[r["step_walls"] for r in ok])]))
+        out[n] = s
+    base = out.get("ours-cold", {}).get("median")
+    for n, s in out.items():
+        s["ratio_to_ours_cold"] = (s["median"] / base) if base and s["median"] else None
+    return out
+
+
+def upload_times(records):
+    """Wall time of the builder_files task (start -> result) in our runs, per variant."""
+    res = {}
+    for r in records:
+        t = r.get("timing")
+        if not r["counted"] or not t or r["rc"] != 0:
+            continue
+        for task in t["tasks"]:
+            if task["action"].endswith("builder_files") and task["results"]:
+                res.setdefault(r["variant"], []).append(task["results"][-1]["end"] - task["start"])
+    return {v: _stats(x) for v, x in res.items()}
+
+
+def _slices(timing, end):
+    """Each task's wall slice: from its start to the next task's (or play's, or the run's) start."""
+    bounds = sorted([t["start"] for t in timing["tasks"]] + [p["start"] for p in timing["plays"]] + [end])
+    out = []
+    for t in timing["tasks"]:
+        later = [b for b in bounds if b > t["start"]]
+        out.append((t, (later[0] if later else end) - t["start"]))
+    return out
+
+
+def _is_w1(task):
+    """A task of the image's own roles (W1's three roles; the example's webapp role)."""
+    role = task.get("role") or ""
+    return bool(role) and not role.startswith("immutable.images")
+
+
+# Phases of one ansible build, from the timing callback. Slices of tasks are summed by kind.
+PHASES = [
+    ("wall", "wall (harness)"),
+    ("outside", "outside ansible-playbook's run (exec, exit; Packer: its container, file upload, commit, tag)"),
+    ("startup", "ansible-playbook start -> first play (imports, inventory, parsing)"),
+    ("play0", "play 1 (launch on localhost)"),
+    ("play1", "play 2 (provision on the builder)"),
+    ("upload", "  of which: upload of the 200 files (builder_files)"),
+    ("w1", "  of which: the image roles' tasks (W1: 30; example: 3)"),
+    ("include", "  of which: role includes, handlers flush"),
+    ("cache", "  of which: layer cache (lookup/store/sync)"),
+    ("prov_other", "  of which: other provision tasks"),
+    ("play2", "play 3 (finalize on localhost)"),
+    ("commit", "  of which: commit + tag"),
+    ("cleanup", "  of which: cleanup of temporary resources"),
+    ("fin_other", "  of which: other finalize tasks"),
+]
+
+
+def _phase_row(r):
+    t = r.get("timing")
+    if not t or r["rc"] != 0 or not t.get("end") or not t.get("plays"):
+        return None
+    start = t.get("process_start") or r["start"]
+    plays = [p["start"] for p in t["plays"]] + [t["end"]]
+    row = {"wall": r["wall"], "startup": plays[0] - start, "outside": r["wall"] - (t["end"] - start)}
+    for k in range(3):
+        row["play%d" % k] = (plays[k + 1] - plays[k]) if k + 1 < len(plays) else 0.0
+    for key in ("upload", "w1", "include", "cache", "prov_other", "commit", "cleanup", "fin_other"):
+        row[key] = 0.0
+    actions, w1n, tasks = {}, 0, []
+    for task, d in _slices(t, t["end"]):
+        a = task["action"]
+        if _is_w1(task):
+            row["w1"] += d
+            w1n += 1
+            actions.setdefault(a.split(".")[-1], []).append(d)
+            continue
+        tasks.append((task["name"], d))
+        if a.endswith("builder_files"):
+            row["upload"] += d
+        elif a.endswith("layer_cache"):
+            row["cache"] += d
+        elif a.endswith(("include_role", "include_tasks", "meta")) and task["play"] == 1:
+            row["include"] += d
+        elif a.endswith("docker_image_commit"):
+            row["commit"] += d
+        elif a.endswith("immutable.images.cleanup"):
+            row["cleanup"] += d
+        elif task["play"] == 1:
+            row["prov_other"] += d
+        elif task["play"] == 2:
+            row["fin_other"] += d
+    row["w1_count"] = w1n
+    return row, actions, tasks
+
+
+def profile(records):
+    """Where an ansible build's time goes: phases and per-task slices, medians over the given runs."""
+    rows = [x for x in (_phase_row(r) for r in records) if x]
+    if not rows:
+        return None
+    prof = {"n": len(rows), "phases": {k: statistics.median([r[0][k] for r in rows]) for k, _ in PHASES}}
+    prof["w1_count"] = rows[0][0]["w1_count"]
+    acts = {}
+    for _, a, _ in rows:
+        for k, v in a.items():
+            acts.setdefault(k, []).append(sum(v) / len(v))
+    prof["w1_per_module_mean"] = {k: statistics.median(v) for k, v in acts.items()}
+    prof["w1_per_task_mean"] = prof["phases"]["w1"] / prof["w1_count"] if prof["w1_count"] else None
+    # every other task by position (same playbook every run), median slice
+    names = [n for n, _ in rows[0][2]]
+    prof["tasks"] = []
+    for k, n in enumerate(names):
+        vals = [r[2][k][1] for r in rows if len(r[2]) > k and r[2][k][0] == n]
+        prof["tasks"].append((n, statistics.median(vals)))
+    return prof
+
+
+def _f(x, digits=2):
+    return "-" if x is None else ("%.*f" % (digits, x))
+
+
+def render_markdown(doc):
+    L = []
+    m = doc["machine"]
+    L.append("# W1 benchmark — %s" % doc["generated"])
+    L.append("")
+    L.append("Machine: %s cores; Docker engine %s; %s; %s. Token %s; %d counted runs per variant, interleaved; "
+             "total %.0f s." % (m.get("nproc"), m.get("docker_server"), m.get("ansible_core"), m.get("packer"),
+                                doc["token"], doc["runs"], doc["elapsed_s"]))
+    wl = doc["workload"]
+    L.append("Workload W1: %d files (%d bytes) to /opt/payload, %d tasks (%s) in roles %s, commit CMD [\"/bin/bash\"], tag."
+             % (wl["files"], wl["payload_bytes"], sum(wl["tasks"].values()),
+                ", ".join("%d %s" % (v, k.split(".")[-1]) for k, v in wl["tasks"].items()), ", ".join(wl["roles"])))
+    L.append("")
+    L.append("| variant | median s | min s | max s | n | fail | ratio to ours-cold | ctl CPU s | ctl peak PSS MB | "
+             "max proc RSS MB | load1 |")
+    L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for n, s in doc["variants"].items():
+        name = n + (" (other workload)" if s["other_workload"] else "")
+        L.append("| %s | %s | %s | %s | %d | %d | %s | %s | %s | %s | %s |" % (
+            name, _f(s["median"]), _f(s["min"]), _f(s["max"]), s["n"], s["failures"],
+            "-" if s["ratio_to_ours_cold"] is None or s["other_workload"] else "%.3f" % s["ratio_to_ours_cold"],
+            _f(s["cpu"]), _f(s["peak_pss_mb"], 0), _f(s["max_proc_rss_mb"], 0), _f(s["load1"], 1)))
+    for n, why in doc["skipped"].items():
+        L.append("| %s | skipped: %s | | | 0 | | | | | | |" % (n, why))
+    L.append("")
+    L.append("- wall = whole command(s), measured by the harness. ctl CPU = user+sys of the controller processes "
+             "(wait4 rusage of the command's process tree). ctl peak PSS = highest sum of PSS over every process "
+             "carrying the run's marker in its environment (the command and everything it started, detached ones "
+             "included), sampled from /proc every %.0f ms. max proc RSS = the largest single process's peak RSS "
+             "(wait4 ru_maxrss, what `/usr/bin/time -v` calls Maximum resident set size). Docker engine processes "
+             "are not counted for any variant. load1 = 1-minute load average at the start of the runs (median)."
+             % (doc.get("sample_interval_ms", 50)))
+    for n, s in doc["variants"].items():
+        if s.get("step_medians"):
+            L.append("- %s steps (median s): %s" % (n, ", ".join("%s %.3f" % kv for kv in s["step_medians"].items())))
+    failed = [r for r in doc["raw_records"] if r["rc"] != 0]
+    if failed:
+        L.append("")
+        L.append("Failed runs (retried; not in the medians):")
+        for r in failed:
+            L.append("- %s #%s: rc %s — %s (`%s`)" % (r["variant"], r["index"], r["rc"], r.get("error"),
+                                                     os.path.relpath(r["log"], HERE) if r.get("log") else "-"))
+    es = doc["end_state"]
+    L.append("")
+    L.append("End state (sha256 prefix over users, groups, paths/owners/modes/types/links and file contents; one "
+             "`docker run` per result image, every run): **%s**." % ("all variants identical" if es["all_equal"]
+                                                                    else "DIFFERENT"))
+    for v, s in es["per_variant"].items():
+        L.append("- %s: %s; Cmd/Entrypoint %s" % (v, ", ".join(s), ", ".join(es["config_per_variant"].get(v, []))))
+    if doc["upload_200_files"]:
+        L.append("")
+        L.append("Upload of the 200 files in our builds (the `builder_files` task, start to result; median (min–max) s): " +
+                 "; ".join("%s %s (%s–%s)" % (v, _f(s["median"], 3), _f(s["min"], 3), _f(s["max"], 3))
+                           for v, s in doc["upload_200_files"].items()))
+    profs = doc.get("profiles") or {}
+    if profs:
+        names = list(profs)
+        L.append("")
+        L.append("### Where the time of the Ansible builds goes (medians, s; a task's slice = its start to the next "
+                 "task's start)")
+        L.append("")
+        L.append("| phase | " + " | ".join("%s (n=%d)" % (n, profs[n]["n"]) for n in names) + " |")
+        L.append("|---|" + "---:|" * len(names))
+        for key, title in PHASES:
+            L.append("| %s | %s |" % (title, " | ".join(_f(profs[n]["phases"].get(key), 2) for n in names)))
+        L.append("| image-role tasks seen / mean slice per task | %s |" % " | ".join(
+            "%d / %s" % (profs[n]["w1_count"], _f(profs[n]["w1_per_task_mean"], 3)) for n in names))
+        mods = sorted({m for n in names for m in profs[n]["w1_per_module_mean"]})
+        for m in mods:
+            L.append("| mean slice of a `%s` task | %s |" % (m, " | ".join(
+                _f(profs[n]["w1_per_module_mean"].get(m), 3) for n in names)))
+        for n in ("ours-cold", "ours-warm"):
+            if n in profs:
+                L.append("")
+                L.append("Every non-W1 task of %s (median slice, s):" % n)
+                L.append("")
+                L.append("| task | s |")
+                L.append("|---|---:|")
+                for name, v in profs[n]["tasks"]:
+                    L.append("| %s | %s |" % (name.replace("|", "/"), _f(v, 3)))
+    tree = doc.get("tree") or {}
+    if tree:
+        L.append("")
+        L.append("Collection tree measured: %s%s" % (tree.get("head"), ", with uncommitted changes in: " +
+                                                     ", ".join(tree["dirty"]) if tree.get("dirty") else " (clean)"))
+    return "\n".join(L) + "\n"
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=int(os.environ.get("BENCH_RUNS", 5)), help="counted runs per variant")
+    ap.add_argument("--variants", type=lambda s: [x.strip() for x in s.split(",") if x.strip()],
+                    help="comma-separated (default: %s)" % ",".join(DEFAULT_VARIANTS))
+    ap.add_argument("--no-warmup", dest="warmup", action="store_false",
+                    help="skip the uncounted priming runs (warm variants then measure their first run)")
+    ap.add_argument("--retries", type=int, default=1,
+                    help="run a failed run again this many times (failures stay in the 'fail' column)")
+    ap.add_argument("--sample-interval", type=float, default=0.05, help="memory sampling interval, s")
+    ap.add_argument("--token", help=argparse.SUPPRESS)
+    ap.add_argument("--list", action="store_true", help="list the variants and exit")
+    args = ap.parse_args(argv)
+    if args.list:
+        b = Bench.__new__(Bench)
+        b.mitogen = None
+        for n, v in Bench.variants(b).items():
+            print("%-15s %s%s" % (n, v["doc"], "" if n in DEFAULT_VARIANTS else "  [not in the default set]"))
+        return 0
+    bench = Bench(args)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, bench.interrupt)
+    try:
+        return bench.main()
+    except Interrupted:
+        log("interrupted")
+        return 130
+    finally:
+        bench.cleanup()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
