@@ -1,9 +1,11 @@
 """The per-role layer cache on a real engine: hits skip roles, changes invalidate from that point on,
 failed roles are never cached, and a cached build yields the same image config as a cold one."""
 
+import subprocess
+
 import pytest
 
-from conftest import BASE_IMAGE, run_build, sh_in_image
+from conftest import BASE_IMAGE, ansible_env, run_build, sh_in_image
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -101,10 +103,6 @@ def test_cache_off_runs_every_role(docker_client, cached_project):
 
 
 def test_janitor_prunes_the_cache_to_the_newest_layers(docker_client, cached_project):
-    import subprocess
-
-    from conftest import ansible_env
-
     proc = run_build(cached_project.path, definition())
     assert proc.returncode == 0, proc.output
     layers = docker_client.images.list(name="immutable-images-cache/cachetest")

@@ -17,6 +17,12 @@ import pytest
 MOTO_ACCOUNT = "123456789012"
 
 
+def pytest_configure(config):
+    # Registered here as well as in pytest.ini: `ansible-test units` runs pytest with its own ini
+    # file and --strict-markers.
+    config.addinivalue_line("markers", "aws: needs the moto server fixture")
+
+
 def pytest_collection_modifyitems(items):
     # pytest.ini's `aws` marker: every test that uses the moto server gets it.
     for item in items:
