@@ -143,6 +143,7 @@ def remove_images(docker_client):
     """Remove the repositories a test built, whatever happened."""
     repos = []
     yield repos.append
+    repos += ["immutable-images-cache/" + r.split("/")[-1] for r in list(repos)]  # and their layer cache
     for image in docker_client.images.list():
         for tag in image.tags:
             if tag.rsplit(":", 1)[0] in repos:
