@@ -709,7 +709,7 @@ PHASES = [
     ("play0", "play 1 (launch on localhost)"),
     ("play1", "play 2 (provision on the builder)"),
     ("upload", "  of which: upload of the 200 files (builder_files)"),
-    ("w1", "  of which: the image roles' tasks (W1: 30; example: 3)"),
+    ("w1", "  of which: the image roles' tasks (W1: 30; example: 3 + its argument check)"),
     ("include", "  of which: role includes, handlers flush"),
     ("cache", "  of which: layer cache (lookup/store/sync)"),
     ("prov_other", "  of which: other provision tasks"),
@@ -858,7 +858,7 @@ def render_markdown(doc):
         for n in ("ours-cold", "ours-warm"):
             if n in profs:
                 L.append("")
-                L.append("Every non-W1 task of %s (median slice, s):" % n)
+                L.append("Every task of %s outside the image's roles (median slice, s):" % n)
                 L.append("")
                 L.append("| task | s |")
                 L.append("|---|---:|")
