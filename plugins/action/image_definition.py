@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 import time
@@ -22,6 +23,7 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.immutable.images.plugins.module_utils import build_inputs, definition, naming
+from ansible_collections.immutable.images.plugins.module_utils import built_artifacts
 
 try:  # private, but the only way to ask where a collection role lives
     from ansible.utils.collection_loader._collection_finder import _get_collection_role_path
@@ -71,6 +73,13 @@ class ActionModule(ActionBase):
         started = naming.iso_utc()
         revision = _git_revision(cwd)
         targets = definition.plan_targets(params, build_id, build_hash, cwd, started, revision)
+        selected = [t for t in targets if t["selected"]]
+        for t in selected:
+            t["base"], t["reuse"], t["reuse_note"] = built_artifacts.check_target(
+                t, params["image_name"], build_hash, force=params["image_force"])
+        if workdir and not any(not t["reuse"] for t in selected):
+            shutil.rmtree(workdir)  # nothing to build: no builder needs the files or role task files
+            workdir = archive = None
         build = {
             "id": build_id,
             "hash": build_hash,
@@ -84,12 +93,17 @@ class ActionModule(ActionBase):
             "files_digest": files_digest,
             "roles": [{k: r[k] for k in ("name", "path", "digest")} for r in roles],
             "role_tasks": _write_role_tasks(workdir, roles) if workdir else [],
+            "verify_tasks": _write_verify_tasks(workdir, params["image_verify"], cwd) if workdir else None,
+            "verify_runs": [e["run"] for e in params["image_verify"] if definition.verify_kind(e) == "run"],
             "gather_facts": params["image_gather_facts"],
             "on_error": params["image_on_error"],
             "manifest": os.path.join(cwd, params["image_manifest"]) if params.get("image_manifest") else None,
             "cache": params["image_cache"],
+            "warm_interpreter": params["image_warm_interpreter"],
             "force": params["image_force"],
-            "targets": [t for t in targets if t["selected"]],
+            "targets": [t for t in selected if not t["reuse"]],
+            "reused_targets": [t for t in selected if t["reuse"]],
+            "base_id_label": built_artifacts.LABEL_BASE_ID,
             "skipped_targets": [t["name"] for t in targets if not t["selected"]],
         }
         result.update(changed=False, msg=_summary(build), build=build)
@@ -195,6 +209,41 @@ def _write_role_tasks(workdir, roles):
     return paths
 
 
+_TASK_KEYWORDS = {"name", "when", "vars", "register", "changed_when", "failed_when", "become", "become_user",
+                  "environment", "args", "retries", "delay", "until", "loop", "loop_control", "tags", "no_log",
+                  "ignore_errors", "check_mode", "diff", "timeout"}
+
+
+def _write_verify_tasks(workdir, entries, cwd):
+    """The image_verify checks that run on the builder, as one task file (None when there are none).
+
+    Kept raw like role vars: the checks are templated on the builder, where the roles' facts are.
+    """
+    tasks = []
+    for i, entry in enumerate(entries, 1):
+        kind = definition.verify_kind(entry)
+        if kind == "run":
+            continue  # a docker run test of the committed candidate, done at commit time
+        if kind == "role":
+            task = {"name": "Verify %d: role %s" % (i, entry["role"]),
+                    "ansible.builtin.include_role": {"name": entry["role"]}}
+            if entry.get("vars"):
+                task["vars"] = entry["vars"]
+        elif kind == "tasks":
+            task = {"name": "Verify %d: %s" % (i, entry["tasks"]),
+                    "ansible.builtin.include_tasks": os.path.join(cwd, str(entry["tasks"]))}
+        else:
+            action = next((k for k in entry if k not in _TASK_KEYWORDS), "check")
+            task = dict(entry, name="Verify %d: %s" % (i, entry.get("name") or action))
+        tasks.append(task)
+    if not tasks:
+        return None
+    path = os.path.join(workdir, "verify.yml")
+    with open(path, "w") as f:
+        json.dump(tasks, f, indent=1, default=str)
+    return path
+
+
 def _git_revision(cwd):
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10,
@@ -206,12 +255,21 @@ def _git_revision(cwd):
 
 def _summary(build):
     lines = ["%s %s, build %s, hash %s" % (build["name"], build["version"], build["id"], build["hash"])]
-    for t in build["targets"]:
+    for t in build["targets"] + build["reused_targets"]:
         if t["type"] == "docker":
-            lines.append("  %s (docker): %s -> %s" % (t["name"], t["base_image"], ", ".join(t["image_refs"])))
+            line = "  %s (docker): %s -> %s" % (t["name"], t["base_image"], ", ".join(t["image_refs"]))
         else:
-            lines.append("  %s (ec2): %s in %s -> AMI %s" % (
-                t["name"], t.get("source_ami") or "filter %s" % t.get("source_ami_filter"), t["region"], t["ami_name"]))
+            line = "  %s (ec2): %s in %s -> AMI %s in %s" % (
+                t["name"], t.get("source_ami") or "filter %s" % t.get("source_ami_filter"), t["region"],
+                t["ami_name"], ", ".join([t["region"]] + list(t.get("copy_to_regions") or [])))
+        lines.append(line)
+        if t.get("base"):
+            lines.append("    base: %s" % t["base"])
+        if t["reuse"]:
+            lines.append("    already built by build %s: %s (image_force: true rebuilds)" % (
+                t["reuse"].get("build_id"), t["reuse_note"]))
+        elif t.get("reuse_note"):
+            lines.append("    %s" % t["reuse_note"])
     for name in build["skipped_targets"]:
         lines.append("  %s: not selected by image_only" % name)
     return "\n".join(lines)

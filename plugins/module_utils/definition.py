@@ -36,7 +36,7 @@ KEYS_BY_TYPE = {"docker": DOCKER_KEYS, "ec2": EC2_KEYS}
 # so that, for example, building with image_only or another manifest path gives the same hash.
 OPERATIONAL_KEYS = {
     "image_only", "image_on_error", "image_manifest", "image_cache", "image_force", "image_keep",
-    "image_scan_fail_on", "image_gather_facts", "image_roles_path",
+    "image_scan_fail_on", "image_gather_facts", "image_roles_path", "image_warm_interpreter",
 }
 OPERATIONAL_TARGET_KEYS = {"push", "registry_auth", "save", "docker_host", "ssh_host", "ssh_port",
                            "ssh_keypair_name", "ssh_private_key_file", "allowed_cidrs", "ssh_timeout",
@@ -85,6 +85,9 @@ def check_definition(params, cwd):
             if entry.get("vars") is not None and not isinstance(entry.get("vars"), dict):
                 errors.append("image_roles[%d].vars: must be a dict, got %s" % (i, _kind(entry["vars"])))
 
+    for i, entry in enumerate(params.get("image_verify") or []):
+        errors.extend(_check_verify(i, entry, cwd))
+
     targets = params.get("image_targets") or []
     if not targets:
         errors.append("image_targets: at least one target is required")
@@ -112,6 +115,42 @@ def check_definition(params, cwd):
     if manifest:
         errors.extend(_check_writable_parent("image_manifest", manifest, cwd))
     return errors
+
+
+VERIFY_RUN_KEYS = {"port", "http", "command", "wait_for_command", "timeout", "env", "network_mode"}
+
+
+def verify_kind(entry):
+    """'run' (docker run test), 'role', 'tasks' (a task file) or 'task' (one inline task)."""
+    for kind in ("run", "role", "tasks"):
+        if kind in entry:
+            return kind
+    return "task"
+
+
+def _check_verify(i, entry, cwd):
+    where = "image_verify[%d]" % i
+    if not isinstance(entry, dict) or not entry:
+        return ["%s: give a task, {role: ...}, {tasks: file.yml} or {run: {...}}, got %r" % (where, entry)]
+    kind = verify_kind(entry)
+    if kind == "run":
+        run = entry["run"]
+        if not isinstance(run, dict):
+            return ["%s.run: must be a dict, got %s" % (where, _kind(run))]
+        unknown = set(run) - VERIFY_RUN_KEYS
+        if unknown:
+            return ["%s.run: unknown keys %s (known: %s)" % (where, ", ".join(sorted(unknown)), ", ".join(sorted(VERIFY_RUN_KEYS)))]
+        if not (run.get("port") or run.get("command") or run.get("wait_for_command")):
+            return ["%s.run: give a port to probe or a command to run in the test container" % where]
+        if run.get("http") and not run.get("port"):
+            return ["%s.run.http: needs run.port" % where]
+    elif kind == "tasks":
+        path = os.path.join(cwd, str(entry["tasks"]))
+        if not os.path.isfile(path) or not os.access(path, os.R_OK):
+            return ["%s.tasks: %s is not a readable file" % (where, entry["tasks"])]
+    elif kind == "role" and not isinstance(entry["role"], str):
+        return ["%s.role: must be a role name, got %s" % (where, _kind(entry["role"]))]
+    return []
 
 
 def _foreign_keys(target, ttype):

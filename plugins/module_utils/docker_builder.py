@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from ansible_collections.immutable.images.plugins.module_utils import warm_interpreter
 from ansible_collections.immutable.images.plugins.module_utils.docker_client import (
     DockerFailure,
     RequestException,
@@ -64,6 +65,12 @@ class DockerBuilder:
         facts = self.facts(container)
         facts.update(pulled=pulled, base_image=image, base_image_id=base.id)
         return True, facts
+
+    def start_warm_interpreter(self, name, interpreter):
+        """{started, reason, env}: env goes to the connection only when the server started."""
+        status = warm_interpreter.start(self.client.containers.get(name), interpreter)
+        status["env"] = warm_interpreter.connection_env(interpreter) if status["started"] else {}
+        return status
 
     @staticmethod
     def facts(container):

@@ -16,14 +16,16 @@ MANIFEST_VERSION = 1
 def compose(build, results, finished_ts):
     """Manifest dict from the build plan and finalize's per-target results."""
     targets = []
-    for t in build["targets"]:
+    for t in list(build["targets"]) + list(build.get("reused_targets") or []):
         r = results.get(t["name"]) or {"status": "not built"}
         entry = {
             "name": t["name"],
             "type": t["type"],
             "status": r.get("status"),
-            "builder": t["builder_name"],
+            "builder": None if t.get("reuse") else t["builder_name"],
         }
+        if t.get("reuse"):
+            entry["reused"] = True
         if t["type"] == "docker":
             entry["base_image"] = t.get("base_image")
         else:
@@ -89,7 +91,8 @@ def summary(manifest, check_mode=False):
         if t["status"] == "succeeded":
             art = t.get("artifact") or {}
             what = ", ".join(art.get("tags") or []) or ", ".join("%s=%s" % kv for kv in (art.get("amis") or {}).items())
-            lines.append("  target %s: %s" % (t["name"], what))
+            reused = " (already built by build %s: reused)" % art.get("reused_from") if t.get("reused") else ""
+            lines.append("  target %s: %s%s" % (t["name"], what, reused))
             for ref, other in sorted((art.get("tags_taken") or {}).items()):
                 lines.append("    note: %s was taken over from build %s of the same version" % (ref, other))
             for ref, current in sorted((art.get("tags_moved") or {}).items()):

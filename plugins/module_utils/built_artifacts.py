@@ -1,0 +1,136 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Find an artifact that was already built from the same inputs, so a build can reuse it.
+
+An artifact matches when it carries our labels/tags for the image name and target, the same build
+hash, and was built from the same base (the base image id, or the source AMI id) as the build
+would use now: the build hash covers the definition, files and roles, not what a base image tag
+or an AMI filter points to today.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.immutable.images.plugins.module_utils import naming
+
+LABEL_BASE_ID = naming.LABEL_PREFIX + ".base-id"
+
+
+def docker_artifact_filters(image_name, target, build_hash):
+    return {"label": ["%s=%s" % (naming.LABEL_IMAGE_NAME, image_name), "%s=%s" % (naming.LABEL_TARGET, target),
+                      "%s=%s" % (naming.LABEL_BUILD_HASH, build_hash),
+                      "%s=%s" % (naming.LABEL_KIND, naming.KIND_ARTIFACT)]}
+
+
+def find_docker_artifact(client, image_name, target, build_hash, base_id):
+    """The newest matching image on the engine as {image_id, tags, created, build_id}, or None.
+
+    `base_id` is the id of the base image as it is on the engine now; None (not pulled yet) never
+    matches, since the build may end up on another base.
+    """
+    if not base_id:
+        return None
+    found = []
+    for image in client.images.list(filters=docker_artifact_filters(image_name, target, build_hash)):
+        labels = (image.attrs.get("Config") or {}).get("Labels") or {}
+        if labels.get(LABEL_BASE_ID) == base_id:
+            found.append((image.attrs.get("Created") or "", image))
+    if not found:
+        return None
+    image = max(found, key=lambda pair: pair[0])[1]
+    labels = image.attrs["Config"]["Labels"]
+    return {"image_id": image.id, "tags": list(image.tags), "created": image.attrs.get("Created"),
+            "build_id": labels.get(naming.LABEL_BUILD_ID)}
+
+
+def ami_artifact_filters(image_name, target, build_hash, source_ami):
+    return [
+        {"Name": "tag:" + naming.LABEL_IMAGE_NAME, "Values": [image_name]},
+        {"Name": "tag:" + naming.LABEL_TARGET, "Values": [target]},
+        {"Name": "tag:" + naming.LABEL_BUILD_HASH, "Values": [build_hash]},
+        {"Name": "tag:" + naming.LABEL_KIND, "Values": [naming.KIND_ARTIFACT]},
+        {"Name": "tag:" + LABEL_BASE_ID, "Values": [source_ami]},
+        {"Name": "state", "Values": ["available"]},
+    ]
+
+
+def find_amis(client_for, regions, image_name, target, build_hash, source_ami):
+    """{region: {image_id, name, build_id}} when every region has a matching available AMI, else None.
+
+    A build whose copies are missing in one region is not reusable: building again is the only way
+    the user gets every region they asked for.
+    """
+    found = {}
+    for region in regions:
+        ec2 = client_for("ec2", region)
+        images = ec2.describe_images(Owners=["self"], Filters=ami_artifact_filters(
+            image_name, target, build_hash, source_ami))["Images"]
+        if not images:
+            return None
+        newest = max(images, key=lambda i: i.get("CreationDate") or "")
+        tags = {t["Key"]: t["Value"] for t in newest.get("Tags") or []}
+        found[region] = {"image_id": newest["ImageId"], "name": newest.get("Name"),
+                         "build_id": tags.get(naming.LABEL_BUILD_ID)}
+    return found
+
+
+def check_target(target, image_name, build_hash, force=False, docker_client_for=None, aws_factory_for=None):
+    """(base, reuse, note) for a planned target, on the controller.
+
+    base: the base image id / source AMI id the build would start from now (None when unknown);
+    reuse: the matching artifact (docker: find_docker_artifact; ec2: {"amis": find_amis}) or None;
+    note: one line for the plan saying why nothing is reused, or what is.
+    """
+    try:
+        if target["type"] == "docker":
+            return _check_docker(target, image_name, build_hash, force, docker_client_for or _docker_client)
+        return _check_ec2(target, image_name, build_hash, force, aws_factory_for or _aws_factory)
+    except Exception as e:  # noqa: BLE001 - the plan says so and the build goes on; launch reports real errors
+        return None, None, "could not look for an existing artifact: %s" % (e,)
+
+
+def _check_docker(target, image_name, build_hash, force, client_for):
+    client = client_for(target.get("docker_host"))
+    try:
+        base_id = client.images.get(target["base_image"]).id
+    except Exception:  # noqa: BLE001 - NotFound, or a name the engine cannot parse: the builder reports it
+        base_id = None
+    if force:
+        return base_id, None, "image_force: rebuilding"
+    if target.get("pull") == "always":
+        return base_id, None, "pull: always - the base may change, so nothing is reused"
+    if not base_id:
+        return None, None, "base image not on the engine yet (it will be pulled)"
+    found = find_docker_artifact(client, image_name, target["name"], build_hash, base_id)
+    if not found:
+        return base_id, None, None
+    found["missing_refs"] = [r for r in target.get("image_refs") or [] if r not in found["tags"]]
+    return base_id, found, "image %s" % found["image_id"][7:19]
+
+
+def _check_ec2(target, image_name, build_hash, force, factory_for):
+    from ansible_collections.immutable.images.plugins.module_utils.ec2_builder import resolve_source_ami
+
+    client_for = factory_for(target["region"])
+    source = resolve_source_ami(client_for("ec2", target["region"]), target.get("source_ami"),
+                                target.get("source_ami_filter"))["ImageId"]
+    if force:
+        return source, None, "image_force: rebuilding"
+    regions = [target["region"]] + [r for r in target.get("copy_to_regions") or [] if r != target["region"]]
+    found = find_amis(client_for, regions, image_name, target["name"], build_hash, source)
+    if not found:
+        return source, None, None
+    build_ids = {a["build_id"] for a in found.values()}
+    return source, {"amis": found, "build_id": ", ".join(sorted(b for b in build_ids if b))}, ", ".join(
+        "%s in %s" % (a["image_id"], r) for r, a in found.items())
+
+
+def _docker_client(docker_host):
+    from ansible_collections.immutable.images.plugins.module_utils.docker_client import get_client
+
+    return get_client(docker_host, timeout=30)
+
+
+def _aws_factory(region):
+    from ansible_collections.immutable.images.plugins.module_utils.aws_client import client_factory
+
+    return client_factory(region)

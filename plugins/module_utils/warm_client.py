@@ -1,0 +1,84 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Client of warm_server.py, installed on the builder as the sitecustomize of a private directory.
+
+The builder's connection sets PYTHONPATH to that directory and IMMUTABLE_IMAGES_WARM to
+"SOCKET|INTERPRETER". When the starting interpreter is that interpreter and reads its program
+from stdin (how Ansible runs a pipelined module), the module is handed to the warm server and this
+process exits with the module's status. Anything else - another Python, a script, `python3 -c`,
+no server, a user that may not use the socket (become) - just starts as usual.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+ENV_WARM = "IMMUTABLE_IMAGES_WARM"
+
+
+def _chain_sitecustomize(own_dir):
+    """Import the sitecustomize this one shadows (Debian ships one), as Python would have."""
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != own_dir]
+    del sys.modules["sitecustomize"]
+    try:
+        import sitecustomize  # noqa: F401
+    except ImportError:
+        pass
+
+
+def _forwarded_env(own_dir):
+    env = dict(os.environ)
+    env.pop(ENV_WARM, None)
+    paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and os.path.abspath(p) != own_dir]
+    if paths:
+        env["PYTHONPATH"] = os.pathsep.join(paths)
+    else:
+        env.pop("PYTHONPATH", None)
+    return env
+
+
+def delegate(own_dir):
+    """Hand this process's pipelined module to the warm server; returns only when it cannot."""
+    setting = os.environ.get(ENV_WARM, "")
+    socket_path, _, interpreter = setting.partition("|")
+    if not socket_path or sys.argv != [""] or sys.version_info < (3, 9):
+        return
+    try:
+        if os.path.realpath(sys.executable) != os.path.realpath(interpreter):
+            return
+    except OSError:
+        return
+    import json
+    import socket
+
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        conn.connect(socket_path)
+    except OSError:
+        conn.close()
+        return  # no server (or not ours to use): run the module in this interpreter
+    umask = os.umask(0)
+    os.umask(umask)
+    info = {"env": _forwarded_env(own_dir), "cwd": os.getcwd(), "umask": umask}
+    socket.send_fds(conn, [json.dumps(info).encode("utf-8")], [0, 1, 2])
+    chunks = []
+    while True:
+        data = conn.recv(4096)
+        if not data:
+            break
+        chunks.append(data)
+    try:
+        rc = int(json.loads(b"".join(chunks).decode("utf-8"))["rc"])
+    except (ValueError, KeyError, TypeError):
+        sys.stderr.write("immutable.images warm interpreter: the server did not report the module's status\n")
+        rc = 1
+    os._exit(rc if rc >= 0 else 128 - rc)
+
+
+def main():
+    own_dir = os.path.dirname(os.path.abspath(__file__))
+    try:
+        delegate(own_dir)
+    finally:
+        _chain_sitecustomize(own_dir)

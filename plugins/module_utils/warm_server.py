@@ -1,0 +1,164 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A warm Python interpreter inside a docker builder: runs pipelined Ansible modules in forked children.
+
+Most of a module's cost in a container is not the module but the interpreter start and the import
+of ansible.module_utils (about 0.25 s of 0.3 s). This server imports those once; every module run
+is a fork of it. Started by the builder (see warm_interpreter.py), it listens on a unix socket in
+/dev/shm (tmpfs: never committed into the image). A client (warm_client.py, loaded as
+sitecustomize by the `python3` that Ansible starts for a pipelined module) passes its stdin, stdout
+and stderr, environment, working directory and umask; the forked child takes them over, reads the
+module from stdin and runs it exactly as `python3` would, and the client exits with its status.
+
+Only the standard library: this file runs on the builder's Python (3.9 or newer for send_fds).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import struct
+import sys
+import traceback
+import types
+
+
+def _dynamic_path(package):
+    """Make a preloaded package also search the same package inside every zip on sys.path.
+
+    A module payload is a zip that the AnsiballZ wrapper puts first on sys.path; a package that is
+    already imported (from the preload) only looks in its own __path__, so without this it would
+    never find the payload's modules (ansible.modules.*, module_utils the preload lacks).
+    """
+    parts = package.__name__.split(".")
+    base = list(package.__path__)
+
+    class _Path(list):
+        def __iter__(self):
+            for entry in list(sys.path):
+                if entry.endswith(".zip"):
+                    yield os.path.join(entry, *parts)
+            for entry in base:
+                yield entry
+
+    package.__path__ = _Path(base)
+
+
+def preload(zip_path):
+    """Import ansible.module_utils.basic and the AnsiballZ loader from the preload zip, once."""
+    sys.path.append(zip_path)
+    try:
+        import ansible.module_utils.basic  # noqa: F401 - warmed for the children
+        from ansible.module_utils._internal._ansiballz import _loader  # noqa: F401
+    except Exception:  # pragma: no cover - an older or newer ansible-core: children import as usual
+        pass
+    for name, module in list(sys.modules.items()):
+        if (name == "ansible" or name.startswith("ansible.")) and hasattr(module, "__path__"):
+            _dynamic_path(module)
+
+
+def _run_payload(fds, info, peer_uid, peer_gid):
+    """In a forked child: become the client's process and run the module it sent on stdin."""
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
+        os.close(fd)
+    if peer_uid != os.getuid():
+        import pwd
+
+        user = pwd.getpwuid(peer_uid).pw_name
+        os.setgroups(os.getgrouplist(user, peer_gid))
+        os.setgid(peer_gid)
+        os.setuid(peer_uid)
+    os.environ.clear()
+    os.environ.update(info["env"])
+    os.chdir(info["cwd"])
+    os.umask(info["umask"])
+    sys.stdin = open(0, "r", closefd=False)
+    sys.stdout = open(1, "w", closefd=False)
+    sys.stderr = open(2, "w", closefd=False)
+    source = sys.stdin.read()
+    main = types.ModuleType("__main__")
+    sys.modules["__main__"] = main
+    sys.argv = [""]
+    code = 0
+    try:
+        exec(compile(source, "<stdin>", "exec"), main.__dict__)
+    except SystemExit as e:
+        if e.code is None:
+            code = 0
+        elif isinstance(e.code, int):
+            code = e.code
+        else:
+            sys.stderr.write("%s\n" % (e.code,))
+            code = 1
+    except BaseException:  # noqa: BLE001 - reported exactly like an interpreter would
+        traceback.print_exc()
+        code = 1
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001 - the reader went away: nothing to flush to
+            pass
+    os._exit(code & 0xFF)
+
+
+def _handle(conn):
+    """In a forked child per connection: run the payload in a grandchild, send back its status."""
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    msg, fds, _flags, _addr = socket.recv_fds(conn, 1 << 20, 3)
+    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    _pid, uid, gid = struct.unpack("3i", creds)
+    info = json.loads(msg.decode("utf-8"))
+    pid = os.fork()
+    if pid == 0:
+        conn.close()
+        _run_payload(fds, info, uid, gid)
+    for fd in fds:
+        os.close(fd)
+    _, status = os.waitpid(pid, 0)
+    conn.sendall(json.dumps({"rc": os.waitstatus_to_exitcode(status)}).encode("utf-8"))
+    conn.close()
+
+
+def serve(socket_path, zip_path):
+    preload(zip_path)
+    if os.path.exists(socket_path):
+        os.unlink(socket_path)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old = os.umask(0o177)  # the socket is for root's modules only; become users run the usual way
+    listener.bind(socket_path)
+    os.umask(old)
+    listener.listen(16)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # connection handlers are reaped by the kernel
+    while True:
+        conn, _ = listener.accept()
+        if os.fork() == 0:
+            listener.close()
+            try:
+                _handle(conn)
+            finally:
+                os._exit(0)
+        conn.close()
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 2:
+        sys.stderr.write("usage: warm_server.py SOCKET PRELOAD_ZIP\n")
+        return 2
+    if os.fork():  # detach: the exec that started the server returns at once
+        return 0
+    os.setsid()
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    try:
+        serve(*argv)
+    finally:
+        os._exit(0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
