@@ -96,7 +96,8 @@ def build_containers(client, build_id=None):
 
 def engine_state(client):
     """What a leak check compares: every container id and every image id on the engine."""
-    return ({c.id for c in client.containers.list(all=True)}, {i.id for i in client.images.list(all=True)})
+    return ({c.id for c in _settled(lambda: client.containers.list(all=True))},
+            {i.id for i in _settled(lambda: client.images.list(all=True))})
 
 
 def new_resources(client, before, image_name):
@@ -109,7 +110,7 @@ def new_resources(client, before, image_name):
     containers = [c for c in _settled(lambda: client.containers.list(all=True))
                   if c.id not in before[0] and mine(c.labels, [c.name])]
     # Layer cache images are kept on purpose (tagged, pruned by the janitor): not leftovers.
-    images = [i for i in client.images.list(all=True) if i.id not in before[1] and mine(i.labels, i.tags)
+    images = [i for i in _settled(lambda: client.images.list(all=True)) if i.id not in before[1] and mine(i.labels, i.tags)
               and (i.labels or {}).get("immutable.images.kind") != "cache"]
     return {"containers": sorted(c.name for c in containers), "images": sorted(i.id for i in images)}
 

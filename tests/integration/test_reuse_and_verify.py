@@ -1,0 +1,102 @@
+"""Skip what is already built, the plan in --check, and image_verify checks on the builder, on a real engine."""
+
+import json
+
+import pytest
+
+from conftest import BASE_IMAGE, build_containers, engine_state, new_resources, run_build
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+ROLE = """
+- name: Write the greeting
+  ansible.builtin.copy:
+    content: "{{ greeting }}\\n"
+    dest: /greeting
+    mode: "0644"
+"""
+
+
+def definition(name, greeting="hello", **extra):
+    spec = {"image_name": name, "image_version": "1.0.0", "image_gather_facts": False,
+            "image_manifest": "manifest.json",
+            "image_roles": [{"role": "greet", "vars": {"greeting": greeting}}],
+            "image_targets": [{"name": "container", "type": "docker", "base_image": BASE_IMAGE, "pull": "never"}]}
+    spec.update(extra)
+    return spec
+
+
+@pytest.fixture
+def greet_project(project, remove_images):
+    project.role("greet", ROLE)
+    return project
+
+
+def manifest(project):
+    return json.loads((project.path / "manifest.json").read_text())
+
+
+def test_second_build_with_the_same_inputs_reuses_the_image(docker_client, greet_project, remove_images):
+    remove_images("reusetest")
+    first = run_build(greet_project.path, definition("reusetest"))
+    assert first.returncode == 0, first.output
+    built = manifest(greet_project)["targets"][0]["artifact"]["image_id"]
+
+    plan = run_build(greet_project.path, definition("reusetest"), "--check")
+    assert plan.returncode == 0, plan.output
+    assert "already built by build" in plan.output and "base: sha256:" in plan.output
+
+    docker_client.images.get("reusetest:latest").tag("reusetest", "elsewhere")
+    docker_client.api.remove_image("reusetest:latest")  # a tag the rerun must put back
+    before = engine_state(docker_client)
+    second = run_build(greet_project.path, definition("reusetest"))
+    assert second.returncode == 0, second.output
+    target = manifest(greet_project)["targets"][0]
+    assert target["reused"] is True and target["builder"] is None
+    assert target["artifact"]["image_id"] == built
+    assert docker_client.images.get("reusetest:latest").id == built
+    assert "TASK [greet : Write the greeting]" not in second.output  # no builder, no roles
+    assert "Start the docker builders" not in second.output
+    assert new_resources(docker_client, before, "reusetest") == {"containers": [], "images": []}
+
+    changed = run_build(greet_project.path, definition("reusetest", greeting="changed"))
+    assert changed.returncode == 0, changed.output
+    assert manifest(greet_project)["targets"][0]["artifact"]["image_id"] != built
+
+    forced = run_build(greet_project.path, definition("reusetest", greeting="changed", image_force=True))
+    assert forced.returncode == 0, forced.output
+    assert "TASK [greet : Write the greeting]" in forced.output or "look up its layer" in forced.output
+    assert manifest(greet_project)["targets"][0].get("reused") is None
+
+
+def test_failing_check_fails_the_target_and_tags_nothing(docker_client, greet_project, remove_images):
+    remove_images("verifytest")
+    checks = [
+        {"name": "the greeting file exists", "ansible.builtin.stat": {"path": "/greeting"}, "register": "greeting_file"},
+        {"ansible.builtin.assert": {"that": ["greeting_file.stat.exists"], "fail_msg": "no greeting file"}},
+        {"ansible.builtin.command": "grep -q goodbye /greeting", "changed_when": False},
+    ]
+    before = engine_state(docker_client)
+    result = run_build(greet_project.path, definition("verifytest", image_verify=checks))
+    assert result.returncode != 0
+    target = manifest(greet_project)["targets"][0]
+    assert target["status"] == "failed" and target["error"]["stage"] == "verify", target
+    assert "grep -q goodbye" in result.output
+    assert not docker_client.images.list(name="verifytest")
+    assert new_resources(docker_client, before, "verifytest") == {"containers": [], "images": []}
+
+    checks[2] = {"ansible.builtin.command": "grep -q hello /greeting", "changed_when": False}
+    passed = run_build(greet_project.path, definition("verifytest", image_verify=checks))
+    assert passed.returncode == 0, passed.output
+    assert "Verify 3: ansible.builtin.command" in passed.output
+    assert docker_client.images.get("verifytest:1.0.0")
+
+
+def test_bad_verify_entry_is_rejected_before_anything_starts(docker_client, greet_project):
+    before = engine_state(docker_client)
+    result = run_build(greet_project.path, definition("verifybad", image_verify=[{"run": {"http": {"path": "/"}}}]))
+    assert result.returncode != 0
+    assert "image_verify[0].run" in result.output
+    assert new_resources(docker_client, before, "verifybad") == {"containers": [], "images": []}
+    assert not build_containers(docker_client) or all(
+        c.labels.get("immutable.images.image-name") != "verifybad" for c in build_containers(docker_client))
