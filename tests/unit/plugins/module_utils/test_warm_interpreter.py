@@ -1,0 +1,107 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The warm interpreter's server and client, run here on the local Python: a program piped to the
+interpreter runs in a forked child of the server, with the client's cwd, environment, umask and
+exit status; without a server it runs the usual way."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import tarfile
+import time
+import zipfile
+
+import pytest
+
+from ansible_collections.immutable.images.plugins.module_utils import warm_interpreter
+
+PROGRAM = b"""
+import os, sys
+sys.stdout.write("cwd=%s env=%s warm=%s umask=%03o\\n" % (
+    os.getcwd(), os.environ.get("FLAVOUR"), "ansible.module_utils.basic" in sys.modules, os.umask(0)))
+sys.stderr.write("to stderr\\n")
+sys.exit(int(os.environ.get("EXIT", "0")))
+"""
+
+
+@pytest.fixture
+def installed(tmp_path):
+    """The install archive unpacked into tmp_path; returns (dir, socket path)."""
+    with tarfile.open(fileobj=io.BytesIO(warm_interpreter.install_archive())) as tar:
+        tar.extractall(tmp_path, filter="data")
+    base = tmp_path / "immutable-images-warm"
+    return base, str(base / "warm.sock")
+
+
+def run(base, sock, interpreter, env=None, args=(), cwd=None):
+    environment = dict(os.environ, PYTHONPATH=str(base / "client"),
+                       IMMUTABLE_IMAGES_WARM="%s|%s" % (sock, interpreter), FLAVOUR="mint", **(env or {}))
+    return subprocess.run([sys.executable] + list(args), input=PROGRAM, capture_output=True, env=environment,
+                          cwd=cwd, check=False, timeout=30)
+
+
+def start_server(base, sock):
+    subprocess.run([sys.executable, str(base / "server.py"), sock, str(base / "preload.zip")], check=True, timeout=30)
+    for _ in range(100):
+        if os.path.exists(sock):
+            return
+        time.sleep(0.05)
+    raise AssertionError("the server did not listen")
+
+
+def stop_server(sock):
+    out = subprocess.run(["pgrep", "-f", sock], capture_output=True, text=True, check=False).stdout.split()
+    for pid in out:
+        os.kill(int(pid), 15)
+
+
+def test_preload_zip_holds_basic_and_its_vendored_distro():
+    names = zipfile.ZipFile(io.BytesIO(warm_interpreter.preload_zip())).namelist()
+    assert "ansible/module_utils/basic.py" in names
+    assert "ansible/module_utils/_internal/_ansiballz/_loader.py" in names
+    assert "ansible/module_utils/distro/_distro.py" in names and "ansible/module_utils/distro/__init__.py" in names
+    assert len(names) == len(set(names))
+
+
+def test_program_runs_in_the_warm_server_with_the_clients_process_state(installed, tmp_path):
+    base, sock = installed
+    start_server(base, sock)
+    try:
+        workdir = tmp_path / "work"
+        workdir.mkdir()
+        result = run(base, sock, sys.executable, env={"EXIT": "7"}, cwd=str(workdir))
+        assert result.returncode == 7, result.stderr
+        assert result.stdout.decode() == "cwd=%s env=mint warm=True umask=%03o\n" % (workdir, _umask())
+        assert b"to stderr" in result.stderr
+    finally:
+        stop_server(sock)
+
+
+def test_without_a_server_or_for_other_programs_python_runs_as_usual(installed):
+    base, sock = installed
+    result = run(base, sock, sys.executable, env={"EXIT": "3"})
+    assert result.returncode == 3
+    assert b"warm=False" in result.stdout
+    start_server(base, sock)
+    try:
+        other = run(base, sock, "/nonexistent/python3")  # not the interpreter the server is for
+        assert b"warm=False" in other.stdout
+        script = run(base, sock, sys.executable, args=["-"])  # argv is not [''] : not a pipelined module
+        assert b"warm=False" in script.stdout
+    finally:
+        stop_server(sock)
+
+
+def test_connection_env_points_at_the_client():
+    env = warm_interpreter.connection_env("/usr/bin/python3")
+    assert env["PYTHONPATH"] == warm_interpreter.CLIENT_DIR
+    assert env["IMMUTABLE_IMAGES_WARM"].endswith("|/usr/bin/python3")
+
+
+def _umask():
+    old = os.umask(0)
+    os.umask(old)
+    return old
