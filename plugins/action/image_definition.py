@@ -23,7 +23,7 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.immutable.images.plugins.module_utils import build_inputs, definition, naming
-from ansible_collections.immutable.images.plugins.module_utils import built_artifacts
+from ansible_collections.immutable.images.plugins.module_utils import built_artifacts, sbom
 
 try:  # private, but the only way to ask where a collection role lives
     from ansible.utils.collection_loader._collection_finder import _get_collection_role_path
@@ -80,6 +80,11 @@ class ActionModule(ActionBase):
         if workdir and not any(not t["reuse"] for t in selected):
             shutil.rmtree(workdir)  # nothing to build: no builder needs the files or role task files
             workdir = archive = None
+        sbom_dir = os.path.dirname(os.path.join(cwd, params["image_manifest"])) if params.get("image_manifest") else cwd
+        for t in targets:
+            t["sbom_path"] = os.path.join(sbom_dir, "%s-%s-%s.cdx.json" % (params["image_name"], params["image_version"],
+                                                                          t["name"]))
+        scanner = sbom.find_scanner()
         build = {
             "id": build_id,
             "hash": build_hash,
@@ -101,6 +106,9 @@ class ActionModule(ActionBase):
             "cache": params["image_cache"],
             "warm_interpreter": params["image_warm_interpreter"],
             "force": params["image_force"],
+            "scanner": scanner[1] if scanner else None,
+            "scan_fail_on": params["image_scan_fail_on"],
+            "keep": {k: v for k, v in (params.get("image_keep") or {}).items() if v is not None},
             "targets": [t for t in selected if not t["reuse"]],
             "reused_targets": [t for t in selected if t["reuse"]],
             "base_id_label": built_artifacts.LABEL_BASE_ID,
@@ -270,6 +278,10 @@ def _summary(build):
                 t["reuse"].get("build_id"), t["reuse_note"]))
         elif t.get("reuse_note"):
             lines.append("    %s" % t["reuse_note"])
+    if build["scanner"]:
+        lines.append("  scan gate: %s, fails on findings of severity %s or higher" % (build["scanner"], build["scan_fail_on"]))
+    else:
+        lines.append("  scan gate: no vulnerability scanner (trivy, grype) on PATH, so none runs; SBOMs are still written")
     for name in build["skipped_targets"]:
         lines.append("  %s: not selected by image_only" % name)
     return "\n".join(lines)
