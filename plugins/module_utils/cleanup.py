@@ -3,8 +3,8 @@
 """Find and remove temporary build resources by their labels, never by the build's own records.
 
 Used at the end of every build (by build id) and by the janitor (by age, after a crash). Only
-builder containers and *untagged* images carrying our build-id label are ever touched: a tagged
-image is an artifact (or someone's) and is left alone.
+builder and run-test containers and *untagged* images carrying our build-id label are ever touched:
+a tagged image is an artifact (or someone's) and is left alone.
 """
 
 from __future__ import annotations
@@ -38,6 +38,11 @@ def parse_time(text):
     return moment if moment.tzinfo else moment.replace(tzinfo=datetime.timezone.utc)
 
 
+# Containers that only live during a build: builders, and the containers of run tests
+# (docker_image_test), which a killed module can leave behind.
+TEMPORARY_CONTAINER_KINDS = (naming.KIND_BUILDER, naming.KIND_VERIFY)
+
+
 class DockerJanitor:
     def __init__(self, client):
         self.client = client
@@ -50,8 +55,13 @@ class DockerJanitor:
         """
         label = naming.LABEL_BUILD_ID + ("=%s" % build_id if build_id else "")
         found = []
-        containers = self.client.containers.list(
-            all=True, filters={"label": [label, "%s=%s" % (naming.LABEL_KIND, naming.KIND_BUILDER)]})
+        containers, seen_containers = [], set()
+        # Label filters are ANDed by the engine: one query per temporary kind (builders, run tests).
+        for kind in TEMPORARY_CONTAINER_KINDS:
+            for c in self.client.containers.list(all=True, filters={"label": [label, "%s=%s" % (naming.LABEL_KIND, kind)]}):
+                if c.id not in seen_containers:
+                    seen_containers.add(c.id)
+                    containers.append(c)
         for c in containers:
             created = parse_time(c.attrs.get("Created"))
             if c.name in keep or c.id in keep or not _old_enough(created, older_than):

@@ -5,9 +5,22 @@
 The engine merges the *container's* config into a commit (daemon/commit.go `merge`): any field we
 leave empty is filled from the builder. So the full config is always given explicitly, starting
 from the base image's, and the builder is started with nothing that could leak (see docker_builder).
+
+A squashed commit makes a single-layer image instead: the container's whole filesystem
+(`docker export`) becomes the one layer of a docker-archive that is loaded into the engine, with
+the config the engine would have given a commit (commit_config(), the same merge).
 """
 
 from __future__ import annotations
+
+import copy
+import datetime
+import hashlib
+import json
+import os
+import shutil
+import tarfile
+import tempfile
 
 from ansible_collections.immutable.images.plugins.module_utils.docker_client import (
     DockerFailure,
@@ -69,6 +82,109 @@ def final_config(base, config, labels):
     return result
 
 
+def _env_key(item):
+    return item.partition("=")[0]
+
+
+def commit_config(conf, container_config):
+    """The config a commit of a container with `conf` gets: what the engine does (moby daemon/commit.go
+    `merge`) - every field `conf` leaves empty is filled from the container's config.
+
+    Field for field as the engine does it, with Go's nil and empty told apart as null and [] / {}:
+    an empty Entrypoint keeps the container's Cmd out only when Cmd is set; Labels are never null.
+    """
+    result = copy.deepcopy(conf)
+    cont = copy.deepcopy(container_config or {})
+    if not result.get("User"):
+        result["User"] = cont.get("User", "")
+    ports = result.get("ExposedPorts")
+    if not ports:
+        result["ExposedPorts"] = cont.get("ExposedPorts")
+    else:
+        for port in cont.get("ExposedPorts") or {}:
+            ports.setdefault(port, {})
+    env = result.get("Env")
+    if not env:
+        result["Env"] = cont.get("Env")
+    else:
+        keys = {_env_key(item) for item in env}
+        env.extend(item for item in cont.get("Env") or [] if _env_key(item) not in keys)
+    labels = result.get("Labels")
+    if labels is None:
+        labels = result["Labels"] = {}
+    for key, value in (cont.get("Labels") or {}).items():
+        labels.setdefault(key, value)
+    if not result.get("Entrypoint"):
+        if not result.get("Cmd"):
+            result["Cmd"] = cont.get("Cmd")
+        if result.get("Entrypoint") is None:
+            result["Entrypoint"] = cont.get("Entrypoint")
+    if cont.get("Healthcheck") is not None:
+        if result.get("Healthcheck") is None:
+            result["Healthcheck"] = cont["Healthcheck"]
+        else:
+            for key in ("Test", "Interval", "Timeout", "StartPeriod", "StartInterval", "Retries"):
+                if not result["Healthcheck"].get(key) and cont["Healthcheck"].get(key):
+                    result["Healthcheck"][key] = cont["Healthcheck"][key]
+    if not result.get("WorkingDir"):
+        result["WorkingDir"] = cont.get("WorkingDir", "")
+    volumes = result.get("Volumes")
+    if not volumes:
+        result["Volumes"] = cont.get("Volumes")
+    else:
+        volumes.update(cont.get("Volumes") or {})
+    if not result.get("StopSignal"):
+        result["StopSignal"] = cont.get("StopSignal", "")
+    return result
+
+
+def image_config(config, diff_id, platform, created, comment=None, author=None, created_by=None):
+    """The image config JSON (bytes) of a single-layer image; its sha256 is the image id."""
+    history = {"created": created, "created_by": created_by or "immutable.images squash"}
+    if comment:
+        history["comment"] = comment
+    if author:
+        history["author"] = author
+    document = {
+        "architecture": platform.get("architecture") or "amd64",
+        "os": platform.get("os") or "linux",
+        "created": created,
+        "config": config,
+        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+        "history": [history],
+    }
+    if platform.get("variant"):
+        document["variant"] = platform["variant"]
+    if author:
+        document["author"] = author
+    return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+
+
+def archive_chunks(members, chunk_size=1 << 20):
+    """A tar stream, piece by piece, of members (name, bytes) or (name, path of a file): a
+    docker-archive that is never held in memory nor written to disk a second time."""
+    now = int(datetime.datetime.now(datetime.timezone.utc).timestamp())
+    for name, content in members:
+        info = tarfile.TarInfo(name)
+        info.mtime, info.mode = now, 0o644
+        if isinstance(content, bytes):
+            info.size = len(content)
+            yield info.tobuf(format=tarfile.PAX_FORMAT)
+            yield content
+        else:
+            info.size = os.path.getsize(content)
+            yield info.tobuf(format=tarfile.PAX_FORMAT)
+            with open(content, "rb") as data:
+                yield from iter(lambda: data.read(chunk_size), b"")
+        if info.size % tarfile.BLOCKSIZE:
+            yield tarfile.NUL * (tarfile.BLOCKSIZE - info.size % tarfile.BLOCKSIZE)
+    yield tarfile.NUL * (2 * tarfile.BLOCKSIZE)
+
+
+def _created():
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 class ImageCommitter:
     def __init__(self, client):
         self.client = client
@@ -96,22 +212,119 @@ class ImageCommitter:
             base_config = {}
         return container, base_id, final_config(base_config, config, labels)
 
-    def commit(self, container_name, config, labels, refs, message=None, author=None, base_image=None):
-        """Commit and tag; on any failure leave no new image and restore tags that were moved."""
+    def commit(self, container_name, config, labels, refs, message=None, author=None, base_image=None,
+               squash=False, tmpdir=None, before_tagging=None):
+        """Commit and tag; on any failure leave no new image and restore tags that were moved.
+
+        squash: make a single-layer image with the same config (see squash()); tmpdir: where its
+        temporary files go (a directory made and removed inside it; default: the system's).
+        before_tagging: fn(image_id) run on the untagged candidate (the run tests); if it raises,
+        the candidate is deleted and nothing is tagged.
+        """
         container, base_id, conf = self.plan(container_name, config, labels, base_image)
-        try:
-            result = self.client.api.commit(container.id, message=message, author=author, conf=conf, pause=True)
-        except (docker_errors.APIError, RequestException) as e:
-            raise DockerFailure("commit", "cannot commit %s: %s" % (container_name, error_text(e)))
-        image_id = result["Id"]
+        if squash:
+            image_id = self.squash(container, conf, message, author, tmpdir)
+        else:
+            try:
+                result = self.client.api.commit(container.id, message=message, author=author, conf=conf, pause=True)
+            except (docker_errors.APIError, RequestException) as e:
+                raise DockerFailure("commit", "cannot commit %s: %s" % (container_name, error_text(e)))
+            image_id = result["Id"]
+        if before_tagging is not None:
+            try:
+                before_tagging(image_id)
+            except BaseException:
+                self.rollback(image_id, {})
+                raise
         previous = self.tag(image_id, refs)
         return {"image_id": image_id, "base_image_id": base_id, "tags": list(refs), "config": conf,
-                "previous": previous}
+                "previous": previous, "squashed": bool(squash)}
+
+    def squash(self, container, conf, message=None, author=None, tmpdir=None):
+        """A single-layer image of the container's filesystem with the config a commit would get; its id.
+
+        The export goes to a temporary file (hashed on the way: the layer's diff id), then a
+        docker-archive of config, manifest and that file is streamed to the engine's image load.
+        The image is untagged until tag(); if anything fails, no image and no file is left.
+        """
+        name = container.name
+        config = commit_config(conf, container.attrs.get("Config"))
+        platform = self._platform(container.attrs.get("Image"))
+        workdir = tempfile.mkdtemp(prefix="immutable-images-squash-", dir=tmpdir)
+        try:
+            layer = os.path.join(workdir, "layer.tar")
+            diff_id = self._export(container, layer)
+            config_json = image_config(config, diff_id, platform, _created(), comment=message, author=author,
+                                       created_by="immutable.images squash of %s" % name)
+            digest = hashlib.sha256(config_json).hexdigest()
+            manifest = json.dumps([{"Config": digest + ".json", "RepoTags": None, "Layers": ["layer/layer.tar"]}])
+            members = [(digest + ".json", config_json), ("manifest.json", manifest.encode()), ("layer/layer.tar", layer)]
+            return self._load(archive_chunks(members), "sha256:" + digest, name)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    def _platform(self, image_id):
+        try:
+            attrs = self.client.images.get(image_id).attrs
+            return {"architecture": attrs.get("Architecture"), "os": attrs.get("Os"), "variant": attrs.get("Variant")}
+        except (docker_errors.APIError, RequestException):
+            return {}
+
+    def _export(self, container, path):
+        """Write the container's filesystem as one tar to path; return its diff id (sha256 of the tar).
+
+        The container is paused meanwhile, as for a commit, so the snapshot is consistent."""
+        paused = False
+        try:
+            container.reload()
+            if container.status == "running":
+                try:
+                    container.pause()
+                    paused = True
+                except (docker_errors.APIError, RequestException):
+                    pass  # an idle builder is consistent enough; the commit would have paused too
+            digest = hashlib.sha256()
+            with open(path, "wb") as out:
+                for chunk in container.export():
+                    digest.update(chunk)
+                    out.write(chunk)
+        except (docker_errors.APIError, RequestException, OSError) as e:
+            raise DockerFailure("commit", "cannot export the filesystem of %s for squashing: %s" % (container.name, error_text(e)))
+        finally:
+            if paused:
+                try:
+                    container.unpause()
+                except (docker_errors.APIError, RequestException):
+                    pass
+        return "sha256:" + digest.hexdigest()
+
+    def _load(self, chunks, image_id, name):
+        try:
+            loaded = [image.id for image in self.client.images.load(chunks)]
+        except (docker_errors.DockerException, RequestException, OSError) as e:
+            self._remove_quietly(image_id)  # the engine may have stored it before failing
+            raise DockerFailure("commit", "cannot load the squashed image of %s: %s" % (name, error_text(e)))
+        if loaded != [image_id]:
+            for other in loaded:
+                self._remove_quietly(other)
+            raise DockerFailure("commit", "loading the squashed image of %s gave %s, expected %s"
+                                % (name, ", ".join(loaded) or "no image", image_id))
+        return image_id
+
+    def _remove_quietly(self, image_id):
+        try:
+            self.client.api.remove_image(image_id, force=True)
+        except (docker_errors.APIError, RequestException):
+            pass
 
     def tag(self, image_id, refs):
         """Tag image_id as every ref; return {ref: image id it pointed at before, or None} for rollback()."""
-        previous = {ref: self._image_id(ref) for ref in refs}
+        previous = {}
         try:
+            # looked up inside the try: the engine refuses a malformed reference here already (400),
+            # and the new image must not be left behind for that either
+            for ref in refs:
+                previous[ref] = self._image_id(ref)
             for ref in refs:
                 repo, tag, _digest = split_reference(ref)
                 self.client.api.tag(image_id, repo, tag or "latest", force=True)

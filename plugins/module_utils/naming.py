@@ -22,10 +22,11 @@ LABEL_TARGET = LABEL_PREFIX + ".target"
 LABEL_KIND = LABEL_PREFIX + ".kind"
 LABEL_CREATED = LABEL_PREFIX + ".created"
 
-# Values of LABEL_KIND. Only "builder" and "cache" resources are temporary.
+# Values of LABEL_KIND. Only "builder", "verify" and "cache" resources are temporary.
 KIND_BUILDER = "builder"
 KIND_CACHE = "cache"
 KIND_ARTIFACT = "artifact"
+KIND_VERIFY = "verify"  # the container of a run test of a candidate image (docker_image_test)
 
 OCI_PREFIX = "org.opencontainers.image."
 
@@ -54,6 +55,13 @@ def new_build_id(moment=None, suffix=None):
 def builder_name(image_name, target_name, build_id):
     """Name of a temporary builder (container name, EC2 Name tag, key pair and SG name)."""
     return "immutable-%s-%s-%s" % (image_name, target_name, build_id)
+
+
+def verify_name(build_id, image_name=None, target_name=None, suffix=None):
+    """Name of the container of a run test: unique per run, since several targets of one build can
+    test their candidates at the same time."""
+    parts = ["immutable"] + [p for p in (image_name, target_name) if p] + [build_id, "verify", suffix or secrets.token_hex(2)]
+    return "-".join(docker_tag_safe(p) for p in parts)
 
 
 def builder_host(image_name, target_name):

@@ -10,7 +10,8 @@ short_description: Remove the temporary resources of a build, or every leftover 
 version_added: 0.1.0
 description:
   - Finds temporary resources by the labels every build puts on them, never by the build's own records.
-    These are builder containers and untagged images that carry an C(immutable.images.build-id) label.
+    These are builder containers, run-test containers (C(immutable.images.kind=verify), see M(immutable.images.docker_image_test))
+    and untagged images that carry an C(immutable.images.build-id) label.
   - With O(build_id), removes the resources of that build (the end of every build does this).
     With O(max_age), removes the leftovers of any build older than that (the janitor, after a crash or a C(kill -9)).
   - Tagged images are artifacts and are never touched, nor is anything without our labels.

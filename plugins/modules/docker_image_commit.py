@@ -16,6 +16,8 @@ description:
     back at their previous images and the new image is deleted, so no untagged image is left behind.
   - O(state=absent) undoes a commit when a later stage (push, save) failed - it points the tags in
     O(previous) back at the images they had before and deletes O(image_id).
+  - With O(squash=true) the image has a single layer - the container's whole filesystem, exported - and exactly the
+    config a normal commit would give it. Tagging, rollback and O(state=absent) work the same.
 extends_documentation_fragment:
   - immutable.images.docker
   - immutable.images.attributes
@@ -70,6 +72,28 @@ options:
   author:
     description: Commit author.
     type: str
+  squash:
+    description:
+      - Make a single-layer image - the container's filesystem, without the layers of the base image and without
+        files that a later step deleted - with the same config as without O(squash).
+      - The filesystem is exported to the module's temporary directory (under Ansible's C(remote_tmp), by default
+        C(~/.ansible/tmp) on the machine the module runs on), which needs room for one uncompressed copy of it,
+        and then loaded into the engine as an image; the file is removed right after. It takes longer than a normal commit, and the image
+        shares no layers with its base image (pulls and pushes move all of it).
+    type: bool
+    default: false
+  run_tests:
+    description:
+      - Run tests of the committed candidate, before it gets any tag (the C(run) entries of C(image_verify)).
+        Each item takes the options of M(immutable.images.docker_image_test) - C(port), C(wait_for_command), C(http),
+        C(command), C(timeout), C(network_mode), C(env).
+      - When one fails, the candidate is deleted, nothing is tagged, and the module fails with C(stage=verify).
+    type: list
+    elements: dict
+    default: []
+  build_id:
+    description: Build id the run-test containers are labelled with (so cleanup and the janitor find them).
+    type: str
 author:
   - immutable.images maintainers (!UNKNOWN)
 """
@@ -87,9 +111,23 @@ EXAMPLES = r"""
       expose: [8080/tcp]
     labels:
       org.opencontainers.image.version: 1.4.2
+
+- name: Commit the builder into a single-layer image
+  immutable.images.docker_image_commit:
+    container: immutable-webapp-container-20261123T2135Z-7f3a
+    tags: [webapp:1.4.2]
+    squash: true
+    config:
+      user: app
+      cmd: [python3, /app/server.py]
 """
 
 RETURN = r"""
+run_tests:
+  description: Results of the run tests that passed (checks passed, host port, elapsed seconds), in order.
+  returned: success and not check mode
+  type: list
+  elements: dict
 image_id:
   description: Id of the new image.
   returned: success and not check mode
@@ -113,6 +151,10 @@ previous:
   description: For each tag, the image id it pointed at before (null if none), for undoing the commit.
   returned: success and not check mode
   type: dict
+squashed:
+  description: Whether the image was squashed into a single layer (O(squash)).
+  returned: success and not check mode
+  type: bool
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -123,6 +165,7 @@ from ansible_collections.immutable.images.plugins.module_utils.docker_client imp
     client_from_module,
 )
 from ansible_collections.immutable.images.plugins.module_utils.docker_commit import ImageCommitter
+from ansible_collections.immutable.images.plugins.module_utils.docker_run_test import RunTest, VerifyFailure, run_test_args
 
 
 def main():
@@ -139,6 +182,9 @@ def main():
             labels=dict(type="dict", default={}),
             message=dict(type="str"),
             author=dict(type="str"),
+            squash=dict(type="bool", default=False),
+            run_tests=dict(type="list", elements="dict", default=[]),
+            build_id=dict(type="str"),
         ),
         required_if=[("state", "present", ["container", "tags"]), ("state", "absent", ["image_id"])],
         supports_check_mode=True,
@@ -154,8 +200,21 @@ def main():
         if module.check_mode:
             _container, base_id, conf = committer.plan(p["container"], p["config"], labels, p["base_image"])
             module.exit_json(changed=True, base_image_id=base_id, tags=p["tags"], config=conf)
+        tests = RunTest(committer.client)
+        passed = []
+
+        def run_tests(image_id):
+            for spec in p["run_tests"]:
+                passed.append(tests.run(image_id, p["build_id"] or "", **run_test_args(spec)))
+
         result = committer.commit(p["container"], p["config"], labels, p["tags"], p["message"], p["author"],
-                                  p["base_image"])
+                                  p["base_image"], squash=p["squash"],
+                                  tmpdir=module.tmpdir if p["squash"] else None,
+                                  before_tagging=run_tests if p["run_tests"] else None)
+        result["run_tests"] = passed
+    except VerifyFailure as e:
+        module.fail_json(msg="run test %d of %d failed: %s" % (len(passed) + 1, len(p["run_tests"]), e),
+                         stage=e.stage, **e.result())
     except DockerFailure as e:
         module.fail_json(msg=str(e), stage=e.stage)
     module.exit_json(changed=True, **result)

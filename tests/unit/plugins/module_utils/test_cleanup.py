@@ -137,11 +137,17 @@ def engine():
 def test_find_by_build_id_filters_on_label_and_builder_kind():
     client = engine()
     found = cleanup.DockerJanitor(client).find(build_id=BUILD)
-    (containers_query, images_query) = client.queries
-    assert containers_query[0] == "containers" and containers_query[1] is True  # stopped ones too
-    assert sorted(containers_query[2]["label"]) == sorted(["immutable.images.build-id=" + BUILD,
-                                                           "immutable.images.kind=builder"])
+    (builders_query, verify_query, images_query) = client.queries
+    assert builders_query[0] == "containers" and builders_query[1] is True  # stopped ones too
+    assert sorted(builders_query[2]["label"]) == sorted(["immutable.images.build-id=" + BUILD,
+                                                         "immutable.images.kind=builder"])
+    # the containers of run tests (docker_image_test) are temporary too; label filters are ANDed,
+    # hence a query of their own
+    assert verify_query[0] == "containers" and verify_query[1] is True
+    assert sorted(verify_query[2]["label"]) == sorted(["immutable.images.build-id=" + BUILD,
+                                                       "immutable.images.kind=verify"])
     assert images_query[1] == {"dangling": True, "label": "immutable.images.build-id=" + BUILD}
+    # the fake answers every query with every container: each is reported once
     assert [(r["kind"], r["id"]) for r in found] == [
         ("container", "c1" * 32), ("container", "c2" * 32),
         ("image", "sha256:" + "1" * 64), ("image", "sha256:" + "2" * 64)]
@@ -152,8 +158,26 @@ def test_find_without_build_id_matches_any_build():
     cleanup.DockerJanitor(client).find()
     assert "immutable.images.build-id" in client.queries[0][2]["label"]
     assert "immutable.images.kind=builder" in client.queries[0][2]["label"]
-    assert client.queries[1][1]["label"] == "immutable.images.build-id"
-    assert client.queries[1][1]["dangling"] is True
+    assert "immutable.images.kind=verify" in client.queries[1][2]["label"]
+    assert client.queries[2][1]["label"] == "immutable.images.build-id"
+    assert client.queries[2][1]["dangling"] is True
+
+
+class KindFilteringContainers(FakeContainers):
+    def list(self, all=False, filters=None):
+        super().list(all=all, filters=filters)
+        kinds = [lbl.split("=", 1)[1] for lbl in filters["label"] if lbl.startswith(naming.LABEL_KIND + "=")]
+        return [c for c in self.engine.containers_ if c.labels.get(naming.LABEL_KIND) in kinds]
+
+
+def test_find_includes_run_test_containers_and_never_artifacts():
+    client = FakeClient(containers=[
+        Obj("c1" * 32, "immutable-webapp-container-" + BUILD, OLD, labels()),
+        Obj("c3" * 32, "immutable-webapp-container-%s-verify-1a2b" % BUILD, OLD, labels(kind=naming.KIND_VERIFY)),
+        Obj("c4" * 32, "someone-elses", OLD, labels(kind=naming.KIND_ARTIFACT))])
+    client.containers = KindFilteringContainers(client)
+    found = cleanup.DockerJanitor(client).find(build_id=BUILD)
+    assert [(r["kind"], r["id"]) for r in found] == [("container", "c1" * 32), ("container", "c3" * 32)]
 
 
 def test_find_describes_resources():
