@@ -82,8 +82,8 @@ class ActionModule(ActionBase):
             workdir = archive = None
         sbom_dir = os.path.dirname(os.path.join(cwd, params["image_manifest"])) if params.get("image_manifest") else cwd
         for t in targets:
-            t["sbom_path"] = os.path.join(sbom_dir, "%s-%s-%s.cdx.json" % (params["image_name"], params["image_version"],
-                                                                          t["name"]))
+            name = "%s-%s-%s.cdx.json" % (params["image_name"], params["image_version"], t["name"])
+            t["sbom_path"] = os.path.join(sbom_dir, name)
         scanner = sbom.find_scanner()
         build = {
             "id": build_id,

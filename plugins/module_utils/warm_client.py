@@ -41,7 +41,7 @@ def _forwarded_env(own_dir):
 def delegate(own_dir):
     """Hand this process's pipelined module to the warm server; returns only when it cannot."""
     setting = os.environ.get(ENV_WARM, "")
-    socket_path, _, interpreter = setting.partition("|")
+    socket_path, _sep, interpreter = setting.partition("|")
     if not socket_path or sys.argv != [""] or sys.version_info < (3, 9):
         return
     try:

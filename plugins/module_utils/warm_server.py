@@ -40,8 +40,7 @@ def _dynamic_path(package):
             for entry in list(sys.path):
                 if entry.endswith(".zip"):
                     yield os.path.join(entry, *parts)
-            for entry in base:
-                yield entry
+            yield from base
 
     package.__path__ = _Path(base)
 
@@ -117,7 +116,7 @@ def _handle(conn):
         _run_payload(fds, info, uid, gid)
     for fd in fds:
         os.close(fd)
-    _, status = os.waitpid(pid, 0)
+    _pid, status = os.waitpid(pid, 0)
     conn.sendall(json.dumps({"rc": os.waitstatus_to_exitcode(status)}).encode("utf-8"))
     conn.close()
 
@@ -133,7 +132,7 @@ def serve(socket_path, zip_path):
     listener.listen(16)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # connection handlers are reaped by the kernel
     while True:
-        conn, _ = listener.accept()
+        conn, _addr = listener.accept()
         if os.fork() == 0:
             listener.close()
             try:
@@ -161,4 +160,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

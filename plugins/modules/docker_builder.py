@@ -65,10 +65,10 @@ options:
   warm_interpreter:
     description:
       - Start a warm Python interpreter in the builder (under C(/dev/shm), never committed) that runs pipelined
-        modules in forked children instead of a new interpreter each. Pass RV(container.warm.env) to the connection
-        as C(ansible_docker_extra_env).
+        modules in forked children instead of a new interpreter each. Pass C(env) of RV(container.warm) to the
+        connection as C(ansible_docker_extra_env).
       - Needs Python 3.9 or newer in the builder; without it, or when it cannot start, modules run the usual way
-        and RV(container.warm.reason) says why.
+        and C(reason) of RV(container.warm) says why.
     type: bool
     default: false
   python_interpreter:

@@ -100,3 +100,25 @@ def test_bad_verify_entry_is_rejected_before_anything_starts(docker_client, gree
     assert new_resources(docker_client, before, "verifybad") == {"containers": [], "images": []}
     assert not build_containers(docker_client) or all(
         c.labels.get("immutable.images.image-name") != "verifybad" for c in build_containers(docker_client))
+
+
+def test_run_test_of_the_candidate_gates_the_tags(docker_client, greet_project, remove_images):
+    remove_images("runtest")
+    target = {"name": "container", "type": "docker", "base_image": BASE_IMAGE, "pull": "never", "squash": True,
+              "config": {"cmd": ["sleep", "infinity"], "user": "nobody"}}
+    probe = {"run": {"command": {"cmd": ["cat", "/greeting"], "stdout_contains": "goodbye"}, "timeout": 20}}
+    before = engine_state(docker_client)
+    failed = run_build(greet_project.path, definition("runtest", image_verify=[probe], image_targets=[target]))
+    assert failed.returncode != 0
+    error = manifest(greet_project)["targets"][0]["error"]
+    assert error["stage"] == "verify" and "run test 1 of 1 failed" in error["message"], error
+    assert "goodbye" in error["message"]
+    assert not docker_client.images.list(name="runtest")
+    assert new_resources(docker_client, before, "runtest") == {"containers": [], "images": []}
+
+    probe["run"]["command"]["stdout_contains"] = "hello"
+    passed = run_build(greet_project.path, definition("runtest", image_verify=[probe], image_targets=[target]))
+    assert passed.returncode == 0, passed.output
+    image = docker_client.images.get("runtest:1.0.0")
+    assert len(image.attrs["RootFS"]["Layers"]) == 1  # squash: true
+    assert image.attrs["Config"]["User"] == "nobody" and image.attrs["Config"]["Cmd"] == ["sleep", "infinity"]

@@ -45,7 +45,7 @@ def run(base, sock, interpreter, env=None, args=(), cwd=None):
 
 def start_server(base, sock):
     subprocess.run([sys.executable, str(base / "server.py"), sock, str(base / "preload.zip")], check=True, timeout=30)
-    for _ in range(100):
+    for _attempt in range(100):
         if os.path.exists(sock):
             return
         time.sleep(0.05)
