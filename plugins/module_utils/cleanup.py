@@ -43,6 +43,20 @@ def parse_time(text):
 TEMPORARY_CONTAINER_KINDS = (naming.KIND_BUILDER, naming.KIND_VERIFY)
 
 
+def controller_alive(labels, hostname=None):
+    """True when the labels name an ansible-playbook on this machine that still runs (its build is live)."""
+    import socket
+
+    pid = (labels or {}).get(naming.LABEL_CONTROLLER_PID)
+    if not pid or (labels or {}).get(naming.LABEL_CONTROLLER) != (hostname or socket.gethostname()):
+        return False
+    try:
+        with open("/proc/%d/cmdline" % int(pid), "rb") as f:
+            return b"ansible" in f.read()
+    except (OSError, ValueError):
+        return False
+
+
 class DockerJanitor:
     def __init__(self, client):
         self.client = client
@@ -66,6 +80,8 @@ class DockerJanitor:
             created = parse_time(c.attrs.get("Created"))
             if c.name in keep or c.id in keep or not _old_enough(created, older_than):
                 continue
+            if not build_id and controller_alive(c.labels):
+                continue  # the janitor never takes a builder from a build that is still running here
             found.append(_describe("container", c.id, c.name, c.labels, created))
         for image in self.client.images.list(filters={"dangling": True, "label": label}):
             created = parse_time(image.attrs.get("Created"))

@@ -21,6 +21,10 @@ LABEL_IMAGE_VERSION = LABEL_PREFIX + ".image-version"
 LABEL_TARGET = LABEL_PREFIX + ".target"
 LABEL_KIND = LABEL_PREFIX + ".kind"
 LABEL_CREATED = LABEL_PREFIX + ".created"
+# On builders: the machine and pid of the ansible-playbook that runs the build, so that the janitor
+# on that machine can tell a live build from a leftover one.
+LABEL_CONTROLLER = LABEL_PREFIX + ".controller"
+LABEL_CONTROLLER_PID = LABEL_PREFIX + ".controller-pid"
 
 # Values of LABEL_KIND. Only "builder", "verify" and "cache" resources are temporary.
 KIND_BUILDER = "builder"

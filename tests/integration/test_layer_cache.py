@@ -31,9 +31,10 @@ def cached_project(project, remove_images, docker_client):
     return project
 
 
-def definition(two_value="v1", two_fail=False, cache=True):
+def definition(two_value="v1", two_fail=False, cache=True, force=False):
     return {
         "image_name": "cachetest", "image_version": "1.0.0", "image_gather_facts": False, "image_cache": cache,
+        "image_force": force,
         "image_files": [{"src": "files/", "dest": "/data"}],
         "image_roles": ["one", {"role": "two", "vars": {"two_value": two_value, "two_fail": two_fail}}, "three"],
         "image_targets": [{"name": "container", "type": "docker", "base_image": BASE_IMAGE, "pull": "never",
@@ -96,7 +97,8 @@ def test_failed_role_is_never_cached(docker_client, cached_project):
 def test_cache_off_runs_every_role(docker_client, cached_project):
     project = cached_project
     for _ in range(2):
-        proc = run_build(project.path, definition(cache=False))
+        # forced: an unchanged rerun would otherwise reuse the image and run no role at all
+        proc = run_build(project.path, definition(cache=False, force=True))
         assert proc.returncode == 0, proc.output
         assert ran(proc.output) == ["one", "two", "three"]
     assert docker_client.images.list(name="immutable-images-cache/cachetest") == []

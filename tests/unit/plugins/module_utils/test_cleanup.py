@@ -247,3 +247,28 @@ def test_remove_reports_failures_after_trying_everything():
 
 def test_remove_nothing():
     assert cleanup.DockerJanitor(FakeClient()).remove([]) == []
+
+
+def test_controller_alive_only_for_a_running_ansible_on_this_machine(tmp_path):
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from ansible_collections.immutable.images.plugins.module_utils.cleanup import controller_alive
+    from ansible_collections.immutable.images.plugins.module_utils import naming as nm
+
+    host = socket.gethostname()
+    # a process whose command line names ansible, standing in for ansible-playbook
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "ansible-playbook"])
+    try:
+        labels = {nm.LABEL_CONTROLLER: host, nm.LABEL_CONTROLLER_PID: str(proc.pid)}
+        assert controller_alive(labels)
+        assert not controller_alive(dict(labels, **{nm.LABEL_CONTROLLER: "other-machine"}))
+        assert not controller_alive({nm.LABEL_CONTROLLER: host, nm.LABEL_CONTROLLER_PID: str(os.getpid())}) or \
+            b"ansible" in open("/proc/%d/cmdline" % os.getpid(), "rb").read()
+    finally:
+        proc.kill()
+        proc.wait()
+    assert not controller_alive(labels)  # the build ended without cleaning up: a leftover
+    assert not controller_alive({})
