@@ -54,23 +54,28 @@ def ami_artifact_filters(image_name, target, build_hash, source_ami):
 
 
 def find_amis(client_for, regions, image_name, target, build_hash, source_ami):
-    """{region: {image_id, name, build_id}} when every region has a matching available AMI, else None.
+    """{region: {image_id, name, build_id}} of the newest build whose AMIs exist in every region, else None.
 
-    A build whose copies are missing in one region is not reusable: building again is the only way
-    the user gets every region they asked for.
+    One build only: a build whose copy is missing in one region is not reusable (building again is
+    the only way the user gets every region they asked for), and mixing the AMIs of two builds
+    with the same inputs would report an artifact no build made.
     """
-    found = {}
+    per_region = {}
     for region in regions:
-        ec2 = client_for("ec2", region)
-        images = ec2.describe_images(Owners=["self"], Filters=ami_artifact_filters(
+        images = client_for("ec2", region).describe_images(Owners=["self"], Filters=ami_artifact_filters(
             image_name, target, build_hash, source_ami))["Images"]
-        if not images:
-            return None
-        newest = max(images, key=lambda i: i.get("CreationDate") or "")
-        tags = {t["Key"]: t["Value"] for t in newest.get("Tags") or []}
-        found[region] = {"image_id": newest["ImageId"], "name": newest.get("Name"),
-                         "build_id": tags.get(naming.LABEL_BUILD_ID)}
-    return found
+        by_build = {}
+        for image in sorted(images, key=lambda i: i.get("CreationDate") or ""):  # the newest of a build wins
+            tags = {t["Key"]: t["Value"] for t in image.get("Tags") or []}
+            by_build[tags.get(naming.LABEL_BUILD_ID)] = image
+        per_region[region] = by_build
+    common = set.intersection(*(set(b) for b in per_region.values())) if per_region else set()
+    common.discard(None)
+    if not common:
+        return None
+    build_id = max(common, key=lambda b: per_region[regions[0]][b].get("CreationDate") or "")
+    return {r: {"image_id": per_region[r][build_id]["ImageId"], "name": per_region[r][build_id].get("Name"),
+                "build_id": build_id} for r in regions}
 
 
 def check_target(target, image_name, build_hash, force=False, docker_client_for=None, aws_factory_for=None):
@@ -119,8 +124,8 @@ def _check_ec2(target, image_name, build_hash, force, factory_for):
     found = find_amis(client_for, regions, image_name, target["name"], build_hash, source)
     if not found:
         return source, None, None
-    build_ids = {a["build_id"] for a in found.values()}
-    return source, {"amis": found, "build_id": ", ".join(sorted(b for b in build_ids if b))}, ", ".join(
+    build_id = next(iter(found.values()))["build_id"]
+    return source, {"amis": found, "build_id": build_id}, ", ".join(
         "%s in %s" % (a["image_id"], r) for r, a in found.items())
 
 

@@ -84,3 +84,28 @@ def test_ami_filters_name_every_identity_tag():
     assert names["tag:" + naming.LABEL_BUILD_HASH] == ["abc123"]
     assert names["tag:" + ba.LABEL_BASE_ID] == ["ami-1"]
     assert names["tag:" + naming.LABEL_KIND] == [naming.KIND_ARTIFACT] and names["state"] == ["available"]
+
+
+class FakeEc2:
+    def __init__(self, images):
+        self.images = images
+
+    def describe_images(self, Owners, Filters):  # noqa: N803 - boto3's argument names
+        return {"Images": self.images}
+
+
+def ami(image_id, build_id, created):
+    return {"ImageId": image_id, "Name": "web-" + build_id, "CreationDate": created,
+            "Tags": [{"Key": naming.LABEL_BUILD_ID, "Value": build_id}]}
+
+
+def test_amis_of_one_build_only_never_a_mix():
+    x_east, x_west = ami("ami-x1", "X", "2026-11-25T09:00:00Z"), ami("ami-x2", "X", "2026-11-25T09:05:00Z")
+    y_east = ami("ami-y1", "Y", "2026-11-25T10:00:00Z")  # the newer build lost its copy in the west
+    regions = {"us-east-1": FakeEc2([x_east, y_east]), "eu-west-1": FakeEc2([x_west])}
+    found = ba.find_amis(lambda service, region: regions[region], ["us-east-1", "eu-west-1"], "web", "aws", "h", "ami-src")
+    assert {r: a["image_id"] for r, a in found.items()} == {"us-east-1": "ami-x1", "eu-west-1": "ami-x2"}
+    assert {a["build_id"] for a in found.values()} == {"X"}
+    regions["eu-west-1"] = FakeEc2([])
+    assert ba.find_amis(lambda service, region: regions[region], ["us-east-1", "eu-west-1"], "web", "aws", "h",
+                        "ami-src") is None
