@@ -336,6 +336,10 @@ class Bench:
         V["ours-lastrole"] = dict(
             run=lambda i: self.run_ours("ours-lastrole", i, rev=unique("rev", i)), prime=True, drop=False,
             doc="our playbook; only the last role's inputs changed every run")
+        V["ours-cold-nowarm"] = dict(
+            run=lambda i: self.run_ours("ours-cold-nowarm", i, bust=unique("nowarm", i),
+                                        extra=["-e", "image_warm_interpreter=false"]), drop=True,
+            doc="like ours-cold with image_warm_interpreter: false (a new Python per module, as plain Ansible)")
         V["ours-nocache"] = dict(
             run=lambda i: self.run_ours("ours-nocache", i, bust=unique("nocache", i), cache=False), drop=True,
             doc="like ours-cold with image_cache: false")
@@ -588,7 +592,7 @@ class Bench:
 # Extra vars beat add_host's ansible_connection; templated so that localhost keeps its local connection.
 MITOGEN_DOCKER_CONNECTION = "ansible_connection={{ 'local' if inventory_hostname == 'localhost' else 'docker' }}"
 
-DEFAULT_VARIANTS = ["ours-cold", "ours-warm", "ours-lastrole", "ours-mitogen", "ours-mitogen-docker", "packer-shell",
+DEFAULT_VARIANTS = ["ours-cold", "ours-warm", "ours-lastrole", "ours-cold-nowarm", "ours-mitogen", "ours-mitogen-docker", "packer-shell",
                     "packer-ansible", "docker-cold", "docker-warm", "raw", "example", "example-rerun"]
 
 

@@ -42,7 +42,7 @@ class ActionModule(ActionBase):
                 if hit:
                     state["layer"] = hit
                 elif state["at"] != state["layer"]:  # a miss after hits: continue from the last hit
-                    cache.swap(container, state["layer"], target)
+                    cache.swap(container, state["layer"], target, build.get("warm_interpreter"))
                     state["at"] = state["layer"]
                 result.update(key=key, hit=bool(hit), changed=False)
             elif step == "store":
@@ -51,7 +51,7 @@ class ActionModule(ActionBase):
                 result.update(changed=True, layer=image)
             else:  # sync: the builder must hold the current layer before it is committed
                 if state["at"] != state["layer"]:
-                    cache.swap(container, state["layer"], target)
+                    cache.swap(container, state["layer"], target, build.get("warm_interpreter"))
                     state["at"] = state["layer"]
                     result["changed"] = True
         except DockerFailure as e:
