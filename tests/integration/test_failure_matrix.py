@@ -2,6 +2,7 @@
 zero leftovers, checked by asking Docker and the moto server directly."""
 
 import json
+import os
 
 import pytest
 
@@ -12,20 +13,25 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 OK_ROLE = "- name: Do nothing\n  ansible.builtin.command: 'true'\n  changed_when: false\n"
 BREAKS = "- name: Fail on purpose\n  ansible.builtin.fail:\n    msg: injected failure\n"
-# The builder disappears under the build's feet right before the commit.
-RENAMES_BUILDER = """
-- name: Rename the builder behind the build's back
-  ansible.builtin.command: docker rename {{ ansible_host }} {{ ansible_host }}-renamed
-  delegate_to: localhost
-  changed_when: true
+# Stand-ins for a vulnerability scanner (the scan gate runs right before the commit). One makes the
+# builder disappear under the build's feet at that moment and reports nothing; one reports a critical finding.
+RENAMING_SCANNER = """#!/bin/sh
+for id in $(docker ps -q --filter label=immutable.images.image-name=matrix-commit --filter label=immutable.images.kind=builder); do
+  docker rename "$id" "matrix-commit-renamed-$id" >&2
+done
+echo '{"Results": []}'
+"""
+CRITICAL_SCANNER = """#!/bin/sh
+echo '{"Results": [{"Vulnerabilities": [{"VulnerabilityID": "CVE-2099-0002", "PkgName": "bash", "Severity": "CRITICAL"}]}]}'
 """
 
 
-def docker_case(project, name, roles=("ok",), files=None, cache=True, **target):
+def docker_case(project, name, roles=("ok",), files=None, cache=True, verify=(), **target):
     spec = {"name": "container", "type": "docker", "base_image": BASE_IMAGE, "pull": "never"}
     spec.update(target)
     definition = {"image_name": name, "image_version": "1.0.0", "image_gather_facts": False,
-                  "image_cache": cache, "image_roles": list(roles), "image_targets": [spec]}
+                  "image_cache": cache, "image_roles": list(roles), "image_targets": [spec],
+                  "image_verify": list(verify)}
     if files:
         definition["image_files"] = files
     return definition
@@ -39,8 +45,10 @@ DOCKER_CASES = [
      "target container: failed at stage upload"),
     ("role-2-of-3", dict(roles=["ok", "breaks", "ok"]),
      "target container: failed at stage provision in task 'Fail on purpose': injected failure"),
-    # with the cache off: the cache would commit the builder first and fail there
-    ("commit", dict(roles=["renames"], cache=False), "target container: failed at stage commit"),
+    ("verify", dict(verify=[{"ansible.builtin.assert": {"that": ["false"], "fail_msg": "injected check failure"}}]),
+     "target container: failed at stage verify in task 'Verify 1: ansible.builtin.assert': injected check failure"),
+    ("scan", dict(scanner=CRITICAL_SCANNER), "target container: failed at stage scan"),
+    ("commit", dict(scanner=RENAMING_SCANNER), "target container: failed at stage commit"),
     ("push", dict(push=["127.0.0.1:9/nowhere/image"]), "target container: failed at stage push"),
     ("save", dict(save="out"), "target container: failed at stage save"),
 ]
@@ -50,7 +58,14 @@ DOCKER_CASES = [
 def test_docker_stage_failure_leaves_nothing(docker_client, project, stage, changes, expected):
     project.role("ok", OK_ROLE)
     project.role("breaks", BREAKS)
-    project.role("renames", RENAMES_BUILDER)
+    changes = dict(changes)
+    env = None
+    if changes.get("scanner"):
+        bindir = project.path / "bin"
+        bindir.mkdir()
+        (bindir / "trivy").write_text(changes.pop("scanner"))
+        (bindir / "trivy").chmod(0o755)
+        env = {"PATH": "%s:%s" % (bindir, os.environ["PATH"])}
     project.file("files/a.txt", "a\n")
     (project.path / "out").mkdir()
     name = "matrix-" + stage
@@ -59,7 +74,7 @@ def test_docker_stage_failure_leaves_nothing(docker_client, project, stage, chan
     try:
         definition = docker_case(project, name, **changes)
         before = engine_state(docker_client)
-        proc = run_build(project.path, definition)
+        proc = run_build(project.path, definition, env=env)
         assert proc.returncode != 0
         assert expected in proc.output, proc.output[-4000:]
         assert new_resources(docker_client, before, name) == {"containers": [], "images": []}
