@@ -51,7 +51,7 @@ def example_dir(tmp_path):
 def test_example_builds_runs_and_serves(docker_client, example_dir):
     with open(example_dir / "webapp.yml") as f:
         definition = f.read()
-    proc = run_build(example_dir, definition, "-e", "image_version=1.0.1")
+    proc = run_build(example_dir, definition, "-e", "image_version=1.0.1", "-e", "image_force=true")
     assert proc.returncode == 0, proc.output
     manifest = json.loads((example_dir / "build-manifest.json").read_text())
     assert manifest["status"] == "succeeded"
