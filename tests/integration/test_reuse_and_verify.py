@@ -1,6 +1,7 @@
 """Skip what is already built, the plan in --check, and image_verify checks on the builder, on a real engine."""
 
 import json
+import time
 
 import pytest
 
@@ -49,8 +50,12 @@ def test_second_build_with_the_same_inputs_reuses_the_image(docker_client, greet
     docker_client.images.get("reusetest:latest").tag("reusetest", "elsewhere")
     docker_client.api.remove_image("reusetest:latest")  # a tag the rerun must put back
     before = engine_state(docker_client)
+    started = int(time.time()) - 1
     second = run_build(greet_project.path, definition("reusetest"))
     assert second.returncode == 0, second.output
+    created = list(docker_client.events(since=started, until=int(time.time()) + 1, decode=True, filters={
+        "type": "container", "event": "create", "label": "immutable.images.image-name=reusetest"}))
+    assert created == []  # not one container, not even one removed again
     target = manifest(greet_project)["targets"][0]
     assert target["reused"] is True and target["builder"] is None
     assert target["artifact"]["image_id"] == built
