@@ -254,6 +254,7 @@ def test_controller_alive_only_for_a_running_ansible_on_this_machine(tmp_path):
     import socket
     import subprocess
     import sys
+    import time
 
     from ansible_collections.immutable.images.plugins.module_utils.cleanup import controller_alive
     from ansible_collections.immutable.images.plugins.module_utils import naming as nm
@@ -263,6 +264,11 @@ def test_controller_alive_only_for_a_running_ansible_on_this_machine(tmp_path):
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "ansible-playbook"])
     try:
         labels = {nm.LABEL_CONTROLLER: host, nm.LABEL_CONTROLLER_PID: str(proc.pid)}
+        for _attempt in range(100):  # until the child has exec'd (before, /proc shows our own command line)
+            with open("/proc/%d/cmdline" % proc.pid, "rb") as f:
+                if b"ansible-playbook" in f.read():
+                    break
+            time.sleep(0.02)
         assert controller_alive(labels)
         assert not controller_alive(dict(labels, **{nm.LABEL_CONTROLLER: "other-machine"}))
         assert not controller_alive({nm.LABEL_CONTROLLER: host, nm.LABEL_CONTROLLER_PID: str(os.getpid())}) or \
