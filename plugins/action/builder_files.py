@@ -16,7 +16,7 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.immutable.images.plugins.module_utils.docker_builder import DockerBuilder
 from ansible_collections.immutable.images.plugins.module_utils.docker_client import DockerFailure, get_client
 
-DOCKER_CONNECTIONS = ("community.docker.docker_api", "docker_api")
+DOCKER_CONNECTIONS = ("immutable.images.docker_session", "community.docker.docker_api", "docker_api")
 
 
 class ActionModule(ActionBase):

@@ -8,10 +8,12 @@ host's facts under ansible_facts.immutable_images_layer.
 
 from __future__ import annotations
 
+from ansible.constants import DEFAULT_LOCAL_TMP
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.immutable.images.plugins.module_utils.docker_client import DockerFailure, get_client
 from ansible_collections.immutable.images.plugins.module_utils.layer_cache import LayerCache, cache_key
+from ansible_collections.immutable.images.plugins.plugin_utils import docker_session
 
 FACT = "immutable_images_layer"
 
@@ -42,7 +44,7 @@ class ActionModule(ActionBase):
                 if hit:
                     state["layer"] = hit
                 elif state["at"] != state["layer"]:  # a miss after hits: continue from the last hit
-                    cache.swap(container, state["layer"], target, build.get("warm_interpreter"))
+                    self._swap(cache, container, state["layer"], target, build)
                     state["at"] = state["layer"]
                 result.update(key=key, hit=bool(hit), changed=False)
             elif step == "store":
@@ -51,10 +53,18 @@ class ActionModule(ActionBase):
                 result.update(changed=True, layer=image)
             else:  # sync: the builder must hold the current layer before it is committed
                 if state["at"] != state["layer"]:
-                    cache.swap(container, state["layer"], target, build.get("warm_interpreter"))
+                    self._swap(cache, container, state["layer"], target, build)
                     state["at"] = state["layer"]
                     result["changed"] = True
         except DockerFailure as e:
             return dict(result, failed=True, stage="cache", msg=str(e))
         result["ansible_facts"] = {FACT: state}
         return result
+
+    def _swap(self, cache, container, layer, target, build):
+        # The builder's session (if it has one) ends with its container: end it first, so that the next
+        # task starts a session with the new container instead of meeting the old one's last moments.
+        if self._connection.transport == "immutable.images.docker_session":
+            docker_session.stop(docker_session.socket_path(DEFAULT_LOCAL_TMP, container,
+                                                           self._connection.get_option("remote_user")))
+        cache.swap(container, layer, target, build.get("warm_interpreter"))

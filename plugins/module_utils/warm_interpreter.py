@@ -18,7 +18,7 @@ import time
 import zipfile
 
 # Imported so that a module payload carries their source, which is what gets installed.
-from ansible_collections.immutable.images.plugins.module_utils import warm_client, warm_server  # noqa: F401
+from ansible_collections.immutable.images.plugins.module_utils import session_agent, warm_client, warm_server  # noqa: F401
 
 WARM_DIR = "/dev/shm/immutable-images-warm"
 SOCKET = WARM_DIR + "/warm.sock"
@@ -84,6 +84,7 @@ def install_archive():
     """The tar to extract at /dev/shm: server, client (as sitecustomize) and the preload zip."""
     files = {
         "immutable-images-warm/server.py": _source(warm_server),
+        "immutable-images-warm/agent.py": _source(session_agent),  # the builder's end of its connection's session
         "immutable-images-warm/client/sitecustomize.py": _source(warm_client) + b"\n\nmain()\n",
         "immutable-images-warm/preload.zip": preload_zip(),
     }

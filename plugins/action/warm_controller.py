@@ -1,0 +1,51 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Start the controller's warm interpreter (module_utils/warm_server.py without a preload zip)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from ansible.constants import DEFAULT_LOCAL_TMP
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.immutable.images.plugins.module_utils import warm_client, warm_server
+
+FACT = "immutable_images_controller_env"
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _VALID_ARGS = frozenset(("preload",))
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        task_vars = task_vars or {}
+        off = dict(result, changed=False, ansible_facts={FACT: {}})
+        if self._task.check_mode:
+            return dict(off, skipped=True, msg="no warm interpreter in check mode")
+        if self._connection.transport not in ("local", "ansible.builtin.local"):
+            return dict(off, skipped=True, msg="only for the controller (the local connection)")
+        interpreter = self._templar.template(task_vars.get("ansible_python_interpreter") or sys.executable)
+        if not os.path.isabs(interpreter):  # "auto" and friends: the modules' Python is not known here
+            return dict(off, skipped=True, msg="the modules' Python is not known (%s)" % interpreter)
+        home = os.path.join(DEFAULT_LOCAL_TMP, "warm")  # ansible-playbook's own 0700 directory, removed at its exit
+        client_dir = os.path.join(home, "client")
+        os.makedirs(client_dir, mode=0o700, exist_ok=True)
+        with open(warm_client.__file__, "rb") as src, open(os.path.join(client_dir, "sitecustomize.py"), "wb") as dst:
+            dst.write(src.read() + b"\n\nmain()\n")
+        socket_path = os.path.join(home, "warm.sock")
+        preload = [str(m) for m in (self._task.args.get("preload") or ["docker", "requests"])]
+        # Workers are forks of ansible-playbook: the server ends with our parent. It detaches at once and
+        # preloads in the background; a module that comes before it listens runs the usual way.
+        status = subprocess.run([interpreter, warm_server.__file__, socket_path, "", str(os.getppid())] + preload,
+                                stdin=subprocess.DEVNULL, capture_output=True, check=False)
+        if status.returncode != 0:
+            return dict(off, msg="the warm interpreter did not start: %s"
+                        % status.stderr.decode("utf-8", "replace").strip()[-300:])
+        # The client takes its own directory out of PYTHONPATH again before the module runs.
+        path = os.pathsep.join(p for p in (client_dir, os.environ.get("PYTHONPATH")) if p)
+        env = {"PYTHONPATH": path, warm_client.ENV_WARM: "%s|%s" % (socket_path, interpreter)}
+        return dict(result, changed=False, ansible_facts={FACT: env}, socket=socket_path)

@@ -1,0 +1,181 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: docker_session
+short_description: Run tasks in a docker builder through one persistent session
+version_added: 0.2.0
+description:
+  - The connection of the collection's docker builders. Instead of one C(docker exec) per command (create,
+    start, inspect), every task of a builder goes through one session that lasts the whole build - a relay
+    process on the controller holding one exec of an agent in the builder.
+  - Commands run as C(/bin/sh -c CMD) children of the agent, as an exec would run them (same user, environment
+    and working directory); files are written as that user. Modules keep Ansible's semantics (pipelining,
+    become, check mode, handlers) - only the transport changes.
+  - The agent is installed with the builder's warm interpreter (in C(/dev/shm), never committed). Where there is
+    none, where the session cannot start, and for C(become) with a password prompt, the connection does what
+    P(community.docker.docker_api#connection) does - and says so once per build.
+  - Set by M(immutable.images.docker_builder)'s builders; not meant for other containers.
+options:
+  remote_addr:
+    description: The builder container's name or id.
+    type: str
+    default: inventory_hostname
+    vars:
+      - name: inventory_hostname
+      - name: ansible_host
+      - name: ansible_docker_host
+  remote_user:
+    description: The user commands run as inside the builder (the container's user when unset).
+    type: str
+    vars:
+      - name: ansible_user
+      - name: ansible_docker_user
+    keyword:
+      - name: remote_user
+  docker_host:
+    description: The Docker engine's URL (C(unix://...), C(tcp://...)); C(DOCKER_HOST) when unset.
+    type: str
+    vars:
+      - name: ansible_docker_docker_host
+    env:
+      - name: DOCKER_HOST
+  extra_env:
+    description:
+      - Environment variables of the session's commands. The builder's warm interpreter sets them; the
+        session needs C(IMMUTABLE_IMAGES_WARM) among them (it names the builder's Python).
+    type: dict
+    default: {}
+    vars:
+      - name: ansible_docker_extra_env
+"""
+
+import os
+
+from ansible.constants import DEFAULT_LOCAL_TMP
+from ansible.errors import AnsibleConnectionFailure, AnsibleFileNotFound
+from ansible.plugins.connection import ConnectionBase
+from ansible.utils.display import Display
+
+from ansible_collections.immutable.images.plugins.plugin_utils import docker_session
+
+display = Display()
+
+
+class Connection(ConnectionBase):
+    """One persistent session per builder (see plugin_utils/docker_session.py)."""
+
+    transport = "immutable.images.docker_session"
+    has_pipelining = True
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._fallback = None
+
+    def _connect(self):
+        super()._connect()
+        self._connected = True
+        return self
+
+    def _session(self):
+        env = {str(k): str(v) for k, v in (self.get_option("extra_env") or {}).items()}
+        interpreter = env.get("IMMUTABLE_IMAGES_WARM", "").partition("|")[2]
+        container, user = self.get_option("remote_addr"), self.get_option("remote_user")
+        return docker_session.socket_path(DEFAULT_LOCAL_TMP, container, user), container, user, env, interpreter
+
+    def _request(self, header, payload=b""):
+        """The agent's reply, or None when this command has to go the docker_api way."""
+        path, container, user, env, interpreter = self._session()
+        if self._fallback is not None or os.path.exists(path + ".fallback"):
+            return None
+        for attempt in (1, 2):
+            try:
+                return docker_session.request(path, header, payload)
+            except docker_session.SessionUnavailable as e:
+                if attempt == 2 or not interpreter:
+                    return self._fall_back(path, str(e) if interpreter else "the builder has no warm interpreter")
+                try:
+                    docker_session.start(path, container, user, env, interpreter, self.get_option("docker_host"))
+                except (docker_session.SessionUnavailable, OSError) as e:
+                    return self._fall_back(path, str(e))
+            except docker_session.SessionBroken as e:
+                raise AnsibleConnectionFailure(str(e))
+
+    def _fall_back(self, path, why):
+        marker = path + ".fallback"  # the builder's later tasks (each a new process) go straight to docker_api
+        if not os.path.exists(marker):
+            open(marker, "w").close()
+            display.warning("%s: no session with the builder (%s); one docker exec per command from here on, "
+                            "which is slower" % (self.get_option("remote_addr"), why))
+        self._docker_api()
+        return None
+
+    def _docker_api(self):
+        if self._fallback is None:
+            from ansible.plugins.loader import connection_loader
+
+            conn = connection_loader.get("community.docker.docker_api", self._play_context, shell=self._shell)
+            direct = {k: self.get_option(k) for k in ("remote_addr", "remote_user", "docker_host", "extra_env")}
+            conn.set_options(direct={k: v for k, v in direct.items() if v is not None})
+            conn.set_become_plugin(self.become)
+            self._fallback = conn._connect()
+        return self._fallback
+
+    def exec_command(self, cmd, in_data=None, sudoable=True):
+        super().exec_command(cmd, in_data=in_data, sudoable=sudoable)
+        if sudoable and self.become and self.become.expect_prompt():  # a password prompt to answer: docker_api can
+            return self._docker_api().exec_command(cmd, in_data=in_data, sudoable=sudoable)
+        display.vvv("EXEC %s (session)" % cmd, host=self.get_option("remote_addr"))
+        header = {"op": "exec", "cmd": cmd, "executable": self._play_context.executable, "stdin": in_data is not None}
+        reply = self._request(header, in_data or b"")
+        if reply is None:
+            return self._docker_api().exec_command(cmd, in_data=in_data, sudoable=sudoable)
+        info, data = reply
+        if "error" in info:
+            raise AnsibleConnectionFailure("%s: %s" % (self.get_option("remote_addr"), info["error"]))
+        return info["rc"], data[:info["stdout"]], data[info["stdout"]:]
+
+    @staticmethod
+    def _in_builder(path):
+        # As docker_api does: a relative path is relative to /, not to a home that may not exist.
+        return os.path.normpath(path if path.startswith("/") else "/" + path)
+
+    def put_file(self, in_path, out_path):
+        super().put_file(in_path, out_path)
+        display.vvv("PUT %s TO %s (session)" % (in_path, out_path), host=self.get_option("remote_addr"))
+        try:
+            with open(in_path, "rb") as f:
+                data, mode = f.read(), os.fstat(f.fileno()).st_mode & 0o700
+        except FileNotFoundError:
+            raise AnsibleFileNotFound("file or module does not exist: %s" % in_path)
+        reply = self._request({"op": "put", "path": self._in_builder(out_path), "mode": mode}, data)
+        if reply is None:
+            return self._docker_api().put_file(in_path, out_path)
+        if "error" in reply[0]:
+            where = self.get_option("remote_addr")
+            raise AnsibleConnectionFailure("cannot put %s into %s: %s" % (in_path, where, reply[0]["error"]))
+
+    def fetch_file(self, in_path, out_path):
+        super().fetch_file(in_path, out_path)
+        display.vvv("FETCH %s TO %s (session)" % (in_path, out_path), host=self.get_option("remote_addr"))
+        reply = self._request({"op": "fetch", "path": self._in_builder(in_path)})
+        if reply is None:
+            return self._docker_api().fetch_file(in_path, out_path)
+        info, data = reply
+        if info.get("missing"):
+            raise AnsibleFileNotFound("file not found in %s: %s" % (self.get_option("remote_addr"), in_path))
+        if "error" in info:
+            where = self.get_option("remote_addr")
+            raise AnsibleConnectionFailure("cannot fetch %s from %s: %s" % (in_path, where, info["error"]))
+        with open(out_path, "wb") as f:
+            f.write(data)
+
+    def reset(self):
+        # reset_connection: the next task starts a new session (and sees a changed extra_env).
+        docker_session.stop(self._session()[0])
+
+    def close(self):
+        super().close()
+        self._connected = False

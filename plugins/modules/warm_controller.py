@@ -1,0 +1,71 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: warm_controller
+short_description: Start a warm interpreter for the modules a build runs on the controller
+version_added: 0.2.0
+description:
+  - Every module Ansible runs on the controller starts a new Python that imports C(ansible.module_utils) (and,
+    for the collection's Docker modules, the Docker SDK) from the module's payload, which has no bytecode
+    cache - about half a second before the module does anything.
+  - This starts a server, under C(ansible-playbook)'s private temporary directory, that has imported them
+    once; each module then runs in a forked child of it, with the module's own stdin, stdout, stderr,
+    environment, working directory and umask - the same warm interpreter the docker builders get.
+  - It ends with C(ansible-playbook). Tasks use it when they run with RV(ansible_facts.immutable_images_controller_env)
+    as their C(environment) and with pipelining; the collection's launch and finalize roles do. A module whose
+    interpreter is not the server's, or that starts before the server is ready, runs the usual way.
+  - This is an action plugin; it runs on the controller and only for the C(local) connection.
+extends_documentation_fragment:
+  - immutable.images.attributes
+  - immutable.images.attributes.action
+attributes:
+  check_mode:
+    support: full
+    details: Starts nothing in check mode.
+  diff_mode:
+    support: none
+  idempotent:
+    support: none
+  action:
+    support: full
+options:
+  preload:
+    description: Python modules the server imports besides C(ansible.module_utils.basic) (missing ones are skipped).
+    type: list
+    elements: str
+    default: [docker, requests]
+author:
+  - immutable.images maintainers (!UNKNOWN)
+"""
+
+EXAMPLES = r"""
+- name: Warm up an interpreter for the modules on the controller
+  immutable.images.warm_controller:
+
+- name: A module that runs in it
+  immutable.images.cleanup:
+    build_id: "{{ image_build.id }}"
+  environment: "{{ ansible_facts.immutable_images_controller_env | default({}) }}"
+  vars:
+    ansible_pipelining: true
+"""
+
+RETURN = r"""
+ansible_facts:
+  description: Facts for the tasks that use the server.
+  returned: success
+  type: dict
+  contains:
+    immutable_images_controller_env:
+      description: The C(environment) that sends a pipelined module to the server (empty when it was not started).
+      type: dict
+      sample: {PYTHONPATH: /root/.ansible/tmp/ansible-local-1234abcd/warm/client, IMMUTABLE_IMAGES_WARM: "..."}
+socket:
+  description: The server's unix socket.
+  returned: when started
+  type: str
+"""
