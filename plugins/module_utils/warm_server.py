@@ -45,14 +45,21 @@ def _dynamic_path(package):
     package.__path__ = _Path(base)
 
 
-def preload(zip_path):
-    """Import ansible.module_utils.basic and the AnsiballZ loader from the preload zip, once."""
-    sys.path.append(zip_path)
+def preload(zip_path, modules=()):
+    """Import ansible.module_utils.basic and the AnsiballZ loader from the preload zip (or, on the
+    controller, from the installed ansible-core that builds the payloads), and `modules`, once."""
+    if zip_path:
+        sys.path.append(zip_path)
     try:
         import ansible.module_utils.basic  # noqa: F401 - warmed for the children
         from ansible.module_utils._internal._ansiballz import _loader  # noqa: F401
     except Exception:  # pragma: no cover - an older or newer ansible-core: children import as usual
         pass
+    for name in modules:  # third-party libraries our controller-side modules import (the Docker SDK)
+        try:
+            __import__(name)
+        except Exception:  # noqa: BLE001 - not installed: the module reports it as usual
+            pass
     for name, module in list(sys.modules.items()):
         if (name == "ansible" or name.startswith("ansible.")) and hasattr(module, "__path__"):
             _dynamic_path(module)
@@ -121,18 +128,36 @@ def _handle(conn):
     conn.close()
 
 
-def serve(socket_path, zip_path):
-    preload(zip_path)
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+        return True
+    except OSError:
+        return False
+
+
+def serve(socket_path, zip_path, parent=None, modules=()):
+    """Serve until killed (in a builder: with it) or, given `parent`, until that process is gone."""
+    preload(zip_path, modules)
     if os.path.exists(socket_path):
         os.unlink(socket_path)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    old = os.umask(0o177)  # the socket is for root's modules only; become users run the usual way
+    old = os.umask(0o177)  # the socket is for its owner's modules only; become users run the usual way
     listener.bind(socket_path)
     os.umask(old)
     listener.listen(16)
+    if parent:
+        listener.settimeout(1.0)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # connection handlers are reaped by the kernel
     while True:
-        conn, _addr = listener.accept()
+        try:
+            conn, _addr = listener.accept()
+        except socket.timeout:
+            if _alive(parent):
+                continue
+            os.unlink(socket_path)
+            return
+        conn.settimeout(None)
         if os.fork() == 0:
             listener.close()
             try:
@@ -143,10 +168,14 @@ def serve(socket_path, zip_path):
 
 
 def main(argv=None):
+    """warm_server.py SOCKET PRELOAD_ZIP [PARENT_PID [MODULE...]]: an empty PRELOAD_ZIP imports the
+    installed ansible-core (the controller's case); the server ends with PARENT_PID."""
     argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 2:
-        sys.stderr.write("usage: warm_server.py SOCKET PRELOAD_ZIP\n")
+    if len(argv) < 2:
+        sys.stderr.write("usage: warm_server.py SOCKET PRELOAD_ZIP [PARENT_PID [MODULE...]]\n")
         return 2
+    socket_path, zip_path = argv[:2]
+    parent = int(argv[2]) if len(argv) > 2 else None
     if os.fork():  # detach: the exec that started the server returns at once
         return 0
     os.setsid()
@@ -154,7 +183,7 @@ def main(argv=None):
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
     try:
-        serve(*argv)
+        serve(socket_path, zip_path, parent, argv[3:])
     finally:
         os._exit(0)
 

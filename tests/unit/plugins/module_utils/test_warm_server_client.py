@@ -105,3 +105,28 @@ def _umask():
     old = os.umask(0)
     os.umask(old)
     return old
+
+
+def test_controller_mode_imports_the_installed_ansible_and_ends_with_its_parent(installed):
+    """No preload zip (the controller's own ansible-core), extra modules preloaded, and the server
+    leaves (socket removed) within seconds of the process it watches."""
+    base, sock = installed
+    parent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        subprocess.run([sys.executable, str(base / "server.py"), sock, "", str(parent.pid), "json", "no_such_module"],
+                       check=True, timeout=30)
+        for _attempt in range(100):
+            if os.path.exists(sock):
+                break
+            time.sleep(0.05)
+        result = run(base, sock, sys.executable)
+        assert b"warm=True" in result.stdout, result.stderr
+    finally:
+        parent.kill()
+        parent.wait()
+    for _attempt in range(60):
+        if not os.path.exists(sock):
+            break
+        time.sleep(0.1)
+    assert not os.path.exists(sock)
+    assert b"warm=False" in run(base, sock, sys.executable).stdout
