@@ -339,7 +339,7 @@ class Bench:
         V["ours-cold-nowarm"] = dict(
             run=lambda i: self.run_ours("ours-cold-nowarm", i, bust=unique("nowarm", i),
                                         extra=["-e", "image_warm_interpreter=false"]), drop=True,
-            doc="like ours-cold with image_warm_interpreter: false (a new Python per module, as plain Ansible)")
+            doc="like ours-cold with image_warm_interpreter: false (a new Python per module, an exec per command: plain Ansible)")
         V["ours-nocache"] = dict(
             run=lambda i: self.run_ours("ours-nocache", i, bust=unique("nocache", i), cache=False), drop=True,
             doc="like ours-cold with image_cache: false")

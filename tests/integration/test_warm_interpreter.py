@@ -1,9 +1,13 @@
-"""The warm interpreter: the same roles give the same image with it and without it, and modules really
-run in it (a forked child of the server) when it is on."""
+"""The warm interpreter and the builder session: the same roles give the same image with them and without
+them, modules really run in the warm interpreter (a forked child of the server) and commands really go
+through the session's agent when they are on, and a builder whose session cannot start falls back."""
+
+import subprocess
+import time
 
 import pytest
 
-from conftest import BASE_IMAGE, run_build, sh_in_image
+from conftest import BASE_IMAGE, ansible_env, run_build, sh_in_image
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -49,6 +53,9 @@ ROLE = """
     content: "{{ who.stdout }}\\n"
     dest: /module-process
     mode: "0644"
+- name: Record which process ran a raw command
+  ansible.builtin.raw: "(tr '\\\\0' ' ' < /proc/$PPID/cmdline || echo none) > /raw-parent 2>/dev/null"
+  changed_when: true
 - name: A check-mode task reports without changing
   ansible.builtin.file:
     path: /srv/app/never
@@ -95,7 +102,9 @@ def test_same_roles_same_image_with_and_without_the_warm_interpreter(docker_clie
         assert result.returncode == 0, result.output
         assert "the warm interpreter did not start" not in result.output
         tag = "warmtest:%s" % ("warm" if warm else "cold")
-        results[warm] = (sh_in_image(docker_client, tag, STATE), sh_in_image(docker_client, tag, "cat /module-process"))
+        results[warm] = (sh_in_image(docker_client, tag, STATE), sh_in_image(docker_client, tag, "cat /module-process"),
+                         sh_in_image(docker_client, tag, "cat /raw-parent"))
+        assert_no_relay_left()
 
     assert results[True][0] == results[False][0]
     state = results[True][0]
@@ -105,3 +114,109 @@ def test_same_roles_same_image_with_and_without_the_warm_interpreter(docker_clie
     # a module forked from the warm server keeps the server's command line; a fresh one is python3 alone
     assert "immutable-images-warm/server.py" in results[True][1]
     assert "immutable-images-warm" not in results[False][1]
+    # with the session, a command is a child of the agent; with docker_api, of no process in the container
+    assert "immutable-images-warm/agent.py" in results[True][2]
+    assert "immutable-images-warm" not in results[False][2]
+
+
+def relays():
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
+    return [line for line in ps.splitlines() if "plugin_utils/docker_session.py" in line]
+
+
+def assert_no_relay_left():
+    """A relay ends with its builder's exec or with ansible-playbook (checked every second)."""
+    deadline = time.time() + 5
+    while relays() and time.time() < deadline:
+        time.sleep(0.2)
+    assert relays() == []
+
+
+FALLBACK_ROLE = """
+- name: Write a file through the session
+  ansible.builtin.copy:
+    content: "before\\n"
+    dest: /srv-before
+    mode: "0644"
+- name: Take the session's agent away
+  ansible.builtin.file:
+    path: /dev/shm/immutable-images-warm/agent.py
+    state: absent
+- name: End the session (the next command needs a new one, which cannot start)
+  ansible.builtin.meta: reset_connection
+- name: Write a file the docker_api way
+  ansible.builtin.copy:
+    content: "after\\n"
+    dest: /srv-after
+    mode: "0644"
+- name: Run a command the docker_api way
+  ansible.builtin.command: touch /srv-command
+  changed_when: true
+"""
+
+
+def test_a_builder_without_a_session_falls_back_and_says_so(docker_client, project, remove_images):
+    remove_images("warmtest")
+    project.role("app", FALLBACK_ROLE)
+    result = run_build(project.path, definition(True))
+    assert result.returncode == 0, result.output
+    assert result.output.count("no session with the builder") == 1, result.output
+    assert "the agent did not start" in result.output
+    state = sh_in_image(docker_client, "warmtest:warm", "cat /srv-before /srv-after; ls /srv-command")
+    assert state.split() == ["before", "after", "/srv-command"]
+    assert_no_relay_left()
+
+
+CONTROLLER_PLAYBOOK = """
+- name: Controller-side modules in the controller's warm interpreter
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Warm up
+      immutable.images.warm_controller:
+    - name: Wait until it listens (a module that comes earlier runs the usual way)
+      ansible.builtin.wait_for:
+        path: "{{ ansible_facts.immutable_images_controller_env.IMMUTABLE_IMAGES_WARM.split('|')[0] }}"
+        timeout: 20
+    - name: Modules with its environment and pipelining
+      environment: "{{ ansible_facts.immutable_images_controller_env }}"
+      vars:
+        ansible_pipelining: true
+      block:
+        - name: Record which process ran this module
+          ansible.builtin.shell: "tr '\\\\0' ' ' < /proc/$PPID/cmdline; echo; echo \\"path=$PYTHONPATH\\""
+          register: warm
+          changed_when: false
+        - name: A module fails as it would anywhere
+          ansible.builtin.command: /bin/false
+          register: failing
+          failed_when: failing.rc != 1
+    - name: The same module without it
+      ansible.builtin.shell: "tr '\\\\0' ' ' < /proc/$PPID/cmdline"
+      register: cold
+      changed_when: false
+    - name: Show both
+      ansible.builtin.debug:
+        msg: "WARM[{{ warm.stdout }}] COLD[{{ cold.stdout }}]"
+"""
+
+
+def test_controller_modules_run_in_the_controller_warm_interpreter(tmp_path):
+    (tmp_path / "controller.yml").write_text(CONTROLLER_PLAYBOOK)
+    result = subprocess.run(["ansible-playbook", "controller.yml"], cwd=tmp_path, env=ansible_env(),
+                            capture_output=True, text=True, timeout=300, check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    warm = output.split("WARM[")[1].split("]")[0]
+    cold = output.split("COLD[")[1].split("]")[0]
+    assert "warm_server.py" in warm and "warm_server.py" not in cold
+    assert "/warm/client" not in warm.split("path=")[1]  # the client's directory is not passed on
+    deadline = time.time() + 5  # the server ends with ansible-playbook
+    while time.time() < deadline and _servers(str(tmp_path)):
+        time.sleep(0.2)
+    assert not _servers(str(tmp_path))
+
+
+def _servers(_tmp):
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
+    return [line for line in ps.splitlines() if "warm_server.py" in line and "ansible-local-" in line]
