@@ -138,7 +138,6 @@ def _alive(pid):
 
 def serve(socket_path, zip_path, parent=None, modules=()):
     """Serve until killed (in a builder: with it) or, given `parent`, until that process is gone."""
-    preload(zip_path, modules)
     if os.path.exists(socket_path):
         os.unlink(socket_path)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -146,6 +145,9 @@ def serve(socket_path, zip_path, parent=None, modules=()):
     listener.bind(socket_path)
     os.umask(old)
     listener.listen(16)
+    # Listening first: a module that comes during the preload waits for it (it would take as long to
+    # import the same itself) instead of starting cold.
+    preload(zip_path, modules)
     if parent:
         listener.settimeout(1.0)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # connection handlers are reaped by the kernel
