@@ -20,7 +20,7 @@ DOCKER_CONNECTIONS = ("immutable.images.docker_session", "community.docker.docke
 
 
 class ActionModule(ActionBase):
-    TRANSFERS_FILES = True
+    TRANSFERS_FILES = False  # the ssh way makes (and removes) its own temporary directory
     _VALID_ARGS = frozenset(("src",))
 
     def run(self, tmp=None, task_vars=None):
@@ -42,6 +42,8 @@ class ActionModule(ActionBase):
         return dict(result, changed=True, method=how)
 
     def _upload_docker(self, src):
+        if hasattr(self._connection, "prestart"):  # the builder's session starts during the upload
+            self._connection.prestart()
         container = self._connection.get_option("remote_addr")
         docker_host = self._connection.get_option("docker_host")
         DockerBuilder(get_client(docker_host)).upload(container, src)

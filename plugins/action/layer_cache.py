@@ -68,3 +68,5 @@ class ActionModule(ActionBase):
             docker_session.stop(docker_session.socket_path(DEFAULT_LOCAL_TMP, container,
                                                            self._connection.get_option("remote_user")))
         cache.swap(container, layer, target, build.get("warm_interpreter"))
+        if hasattr(self._connection, "prestart"):  # the new container's session starts while Ansible goes on
+            self._connection.prestart()

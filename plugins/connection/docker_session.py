@@ -103,6 +103,17 @@ class Connection(ConnectionBase):
             except docker_session.SessionBroken as e:
                 raise AnsibleConnectionFailure(str(e))
 
+    def prestart(self):
+        """Start the builder's session without waiting for it, so that it starts while other work goes on;
+        the next command waits for it only as long as it still needs."""
+        path, container, user, env, interpreter = self._session()
+        if not interpreter or os.path.exists(path + ".fallback"):
+            return
+        try:
+            docker_session.start(path, container, user, env, interpreter, self.get_option("docker_host"), wait=False)
+        except OSError:
+            pass  # the next command tries again, and says so if it cannot
+
     def _fall_back(self, path, why):
         marker = path + ".fallback"  # the builder's later tasks (each a new process) go straight to docker_api
         if not os.path.exists(marker):

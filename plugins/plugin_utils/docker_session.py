@@ -102,13 +102,18 @@ def _answers(path):
         return False
 
 
-def start(path, container, user, env, interpreter, docker_host):
-    """Start the relay for a builder unless one answers at path. Raises SessionUnavailable."""
+def start(path, container, user, env, interpreter, docker_host, wait=True):
+    """Start the relay for a builder unless one answers at path. Raises SessionUnavailable.
+
+    wait=False only starts it (to overlap its start with other work); the relay holds the lock until
+    it listens, so whoever needs it next waits for exactly that.
+    """
     import fcntl
     import json
     import select
 
-    with open(path + ".lock", "a") as lock:
+    lock = open(path + ".lock", "a")
+    try:
         fcntl.flock(lock, fcntl.LOCK_EX)  # two tasks on one builder at once start one relay
         if _answers(path):
             return
@@ -118,20 +123,26 @@ def start(path, container, user, env, interpreter, docker_host):
         # The relay imports the collection's module_utils: put the directory holding ansible_collections on its path.
         root = os.path.abspath(os.path.join(os.path.dirname(__file__), *[os.pardir] * 5))
         relay_env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p))
-        relay = subprocess.Popen([sys.executable, os.path.abspath(__file__), str(write_end)], env=relay_env,
-                                 pass_fds=(write_end,), start_new_session=True, stdin=subprocess.PIPE,
+        relay = subprocess.Popen([sys.executable, os.path.abspath(__file__)], env=relay_env,
+                                 pass_fds=(write_end, lock.fileno()), start_new_session=True, stdin=subprocess.PIPE,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         os.close(write_end)
         # On stdin, not in argv: extra_env may hold secrets that `ps` would show.
         config = dict(path=path, container=container, user=user or "", interpreter=interpreter,
-                      docker_host=docker_host or "", parent_pid=os.getppid(), env=env)
+                      docker_host=docker_host or "", parent_pid=os.getppid(), env=env,
+                      status_fd=write_end, lock_fd=lock.fileno())
         relay.stdin.write(json.dumps(config).encode("utf-8"))
         relay.stdin.close()
+        if not wait:
+            os.close(read_end)
+            return
         with os.fdopen(read_end, "rb") as status:
             ready, _w, _x = select.select([status], [], [], START_TIMEOUT)
             answer = status.readline().decode("utf-8", "replace").strip() if ready else "no answer in %ss" % START_TIMEOUT
         if answer != "ready":
             raise SessionUnavailable("the session relay for %s did not start: %s" % (container, answer or "it exited"))
+    finally:
+        lock.close()  # the relay's copy keeps the lock until it listens (or fails)
 
 
 # --- the relay process ---------------------------------------------------------------------------------
@@ -266,7 +277,15 @@ def serve(relay, read_exactly, listener):
     listener.close()
 
 
-def run_relay(status_fd, path, container, user, interpreter, docker_host, parent_pid, env):
+def _report(status, line):
+    try:
+        status.write(line + "\n")
+        status.close()
+    except BrokenPipeError:
+        pass  # started with wait=False: nobody reads it
+
+
+def run_relay(status_fd, lock_fd, path, container, user, interpreter, docker_host, parent_pid, env):
     from ansible_collections.immutable.images.plugins.module_utils import session_agent
     from ansible_collections.immutable.images.plugins.module_utils.docker_client import get_client
 
@@ -282,11 +301,11 @@ def run_relay(status_fd, path, container, user, interpreter, docker_host, parent
             raise SessionUnavailable("the agent did not start (%s %s)" % (interpreter, AGENT))
         listener = listen(path)
     except Exception as e:  # noqa: BLE001 - told to the starting task, which falls back
-        status.write("%s\n" % e)
-        status.close()
+        _report(status, str(e))
         return 1
-    status.write("ready\n")
-    status.close()
+    finally:
+        os.close(lock_fd)  # listening (or failed): whoever waits for the lock goes on
+    _report(status, "ready")
     threading.Thread(target=_watch_parent, args=(parent_pid, relay), daemon=True).start()
     serve(relay, read_exactly, listener)
     return 0
@@ -295,4 +314,4 @@ def run_relay(status_fd, path, container, user, interpreter, docker_host, parent
 if __name__ == "__main__":
     import json
 
-    sys.exit(run_relay(int(sys.argv[1]), **json.loads(sys.stdin.read())))
+    sys.exit(run_relay(**json.loads(sys.stdin.read())))
