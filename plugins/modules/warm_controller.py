@@ -38,6 +38,14 @@ options:
     type: list
     elements: str
     default: [docker, requests]
+  prebuild:
+    description:
+      - Modules whose AnsiballZ payloads are built in the background, right away, into C(ansible-playbook)'s
+        payload cache, so that their first task does not wait for it (each is built once per run anyway).
+      - The default lists the modules most builds run (the collection's docker modules, C(file), C(command),
+        C(stat), C(copy), C(lineinfile), C(user), C(group), C(apt)). V([]) builds none.
+    type: list
+    elements: str
 author:
   - immutable.images maintainers (!UNKNOWN)
 """
