@@ -78,7 +78,7 @@ class ActionModule(ActionBase):
             return
         try:
             for name in names:
-                if not _alive(playbook_pid):
+                if not warm_server.alive(playbook_pid):
                     break  # ansible-playbook ended (and removed its cache directory): do not make it again
                 try:
                     self._configure_module(name, {}, task_vars)
@@ -86,11 +86,3 @@ class ActionModule(ActionBase):
                     pass
         finally:
             os._exit(0)
-
-
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-        return True
-    except OSError:
-        return False

@@ -128,7 +128,8 @@ def _handle(conn):
     conn.close()
 
 
-def _alive(pid):
+def alive(pid):
+    """Whether process pid still runs (the one a server, or a helper of one, lives for)."""
     try:
         os.kill(pid, 0)
         return True
@@ -155,7 +156,7 @@ def serve(socket_path, zip_path, parent=None, modules=()):
         try:
             conn, _addr = listener.accept()
         except socket.timeout:
-            if _alive(parent):
+            if alive(parent):
                 continue
             os.unlink(socket_path)
             return
