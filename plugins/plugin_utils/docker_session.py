@@ -42,7 +42,7 @@ def socket_path(tmp_dir, container, user):
 
 
 def _frames():
-    # Imported here: the agent's module is the protocol's one definition, and the client rarely needs it.
+    # The agent's module is the protocol's one definition (pack_frame/read_frame), on both ends.
     from ansible_collections.immutable.images.plugins.module_utils import session_agent
     return session_agent
 
@@ -169,7 +169,7 @@ class Relay:
                     _stream, data = next(stream)
                 except StopIteration:
                     return None
-                buf.extend(data)  # stderr of the agent (stream 2) would only be a crash: read_frame rejects it
+                buf.extend(data)  # stdout only: the agent writes nothing else there
             out = bytes(buf[:n])
             del buf[:n]
             return out
@@ -241,10 +241,10 @@ class Relay:
 def _watch_parent(parent_pid, relay):
     import time
 
+    from ansible_collections.immutable.images.plugins.module_utils.warm_server import alive
+
     while not relay.closed:
-        try:
-            os.kill(parent_pid, 0)
-        except OSError:
+        if not alive(parent_pid):
             relay.shutdown()
             os._exit(0)
         time.sleep(1)
