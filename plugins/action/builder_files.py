@@ -16,8 +16,6 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.immutable.images.plugins.module_utils.docker_builder import DockerBuilder
 from ansible_collections.immutable.images.plugins.module_utils.docker_client import DockerFailure, get_client
 
-DOCKER_CONNECTIONS = ("immutable.images.docker_session", "community.docker.docker_api", "docker_api")
-
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False  # the ssh way makes (and removes) its own temporary directory
@@ -31,8 +29,9 @@ class ActionModule(ActionBase):
         if self._task.check_mode:
             return dict(result, changed=True, msg="would upload %s" % src)
         try:
-            if self._connection.transport in DOCKER_CONNECTIONS:
-                how = self._upload_docker(src)
+            target = self._templar.template((task_vars or {}).get("image_target") or {})
+            if target.get("type") == "docker":  # whatever the connection: the engine's API reaches the builder
+                how = self._upload_docker(src, target)
             else:
                 how = self._upload_ssh(src)
         except DockerFailure as e:
@@ -41,12 +40,10 @@ class ActionModule(ActionBase):
             return dict(result, **how)
         return dict(result, changed=True, method=how)
 
-    def _upload_docker(self, src):
+    def _upload_docker(self, src, target):
         if hasattr(self._connection, "prestart"):  # the builder's session starts during the upload
             self._connection.prestart()
-        container = self._connection.get_option("remote_addr")
-        docker_host = self._connection.get_option("docker_host")
-        DockerBuilder(get_client(docker_host)).upload(container, src)
+        DockerBuilder(get_client(target.get("docker_host") or None)).upload(target["builder"]["name"], src)
         return "docker archive API"
 
     def _upload_ssh(self, src):

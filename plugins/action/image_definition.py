@@ -25,6 +25,7 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.immutable.images.plugins.module_utils import build_inputs, definition, naming
 from ansible_collections.immutable.images.plugins.module_utils import built_artifacts, sbom
+from ansible_collections.immutable.images.plugins.plugin_utils import mitogen
 
 try:  # private, but the only way to ask where a collection role lives
     from ansible.utils.collection_loader._collection_finder import _get_collection_role_path
@@ -89,6 +90,8 @@ class ActionModule(ActionBase):
             name = "%s-%s-%s.cdx.json" % (params["image_name"], params["image_version"], t["name"])
             t["sbom_path"] = os.path.join(sbom_dir, name)
         scanner = sbom.find_scanner()
+        to_build = [t for t in selected if not t["reuse"]]
+        strategy, mitogen_note = mitogen.plan(to_build, params["image_mitogen"])
         build = {
             "id": build_id,
             "hash": build_hash,
@@ -109,11 +112,13 @@ class ActionModule(ActionBase):
             "manifest": os.path.join(cwd, params["image_manifest"]) if params.get("image_manifest") else None,
             "cache": params["image_cache"],
             "warm_interpreter": params["image_warm_interpreter"],
+            "strategy": strategy,
+            "mitogen_note": mitogen_note,
             "force": params["image_force"],
             "scanner": scanner[1] if scanner else None,
             "scan_fail_on": params["image_scan_fail_on"],
             "keep": {k: v for k, v in (params.get("image_keep") or {}).items() if v is not None},
-            "targets": [t for t in selected if not t["reuse"]],
+            "targets": to_build,
             "reused_targets": [t for t in selected if t["reuse"]],
             "base_id_label": built_artifacts.LABEL_BASE_ID,
             "skipped_targets": [t["name"] for t in targets if not t["selected"]],
@@ -286,6 +291,8 @@ def _summary(build):
         lines.append("  scan gate: %s, fails on findings of severity %s or higher" % (build["scanner"], build["scan_fail_on"]))
     else:
         lines.append("  scan gate: no vulnerability scanner (trivy, grype) on PATH, so none runs; SBOMs are still written")
+    if build["mitogen_note"]:
+        lines.append("  " + build["mitogen_note"])
     for name in build["skipped_targets"]:
         lines.append("  %s: not selected by image_only" % name)
     return "\n".join(lines)

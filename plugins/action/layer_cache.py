@@ -30,9 +30,9 @@ class ActionModule(ActionBase):
             return dict(result, skipped=True, hit=False, msg="no layer cache in check mode")
         build = self._templar.template(task_vars["image_build"])
         target = self._templar.template(task_vars["image_target"])
-        container = self._connection.get_option("remote_addr")
+        container = target["builder"]["name"]
         try:
-            cache = LayerCache(get_client(self._connection.get_option("docker_host")))
+            cache = LayerCache(get_client(target.get("docker_host") or None))
             state = dict((task_vars.get("ansible_facts") or {}).get(FACT) or {})
             if not state:  # the builder as launched: base image plus the uploaded files
                 base = target["builder"]["image_id"]
@@ -62,11 +62,13 @@ class ActionModule(ActionBase):
         return result
 
     def _swap(self, cache, container, layer, target, build):
-        # The builder's session (if it has one) ends with its container: end it first, so that the next
+        # The builder's session (ours or Mitogen's) ends with its container: end it first, so that the next
         # task starts a session with the new container instead of meeting the old one's last moments.
         if self._connection.transport == "immutable.images.docker_session":
             docker_session.stop(docker_session.socket_path(DEFAULT_LOCAL_TMP, container,
                                                            self._connection.get_option("remote_user")))
-        cache.swap(container, layer, target, build.get("warm_interpreter"))
+        elif target.get("mitogen"):
+            self._connection.reset()
+        cache.swap(container, layer, target, build.get("warm_interpreter") and not target.get("mitogen"))
         if hasattr(self._connection, "prestart"):  # the new container's session starts while Ansible goes on
             self._connection.prestart()

@@ -10,8 +10,8 @@ short_description: Upload the image files archive into a builder in one transfer
 version_added: 0.1.0
 description:
   - Unpacks a tar archive (member names relative to C(/)) into the builder the task runs on.
-  - Docker builders (C(community.docker.docker_api) connection) get it through the engine's archive API
-    in one request. Other builders get one copy of the archive and one C(tar) command.
+  - Docker builders (hosts whose C(image_target) is a docker target, whatever their connection) get it through
+    the engine's archive API in one request. Other builders get one copy of the archive and one C(tar) command.
   - The archive is the one M(immutable.images.image_definition) writes from the C(image_files) definition variable.
   - This is an action plugin; it runs on the controller.
 extends_documentation_fragment:
