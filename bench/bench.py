@@ -252,10 +252,9 @@ class Bench:
         self.mitogen = self.find_mitogen()
 
     def find_mitogen(self):
-        out = self.quiet([sys.executable, "-c", "import ansible_mitogen, os; print(os.path.dirname(ansible_mitogen.__file__))"])
-        if out.returncode != 0:
-            return None
-        return os.path.join(out.stdout.strip(), "plugins", "strategy")
+        """The directory that holds Mitogen (scripts/setup-env puts it outside the venv), or None."""
+        path = os.environ.get("IMMUTABLE_MITOGEN_PATH")
+        return path if path and os.path.isdir(os.path.join(path, "ansible_mitogen")) else None
 
     def write_packer_templates(self):
         run_command = ["-d", "-i", "-t", "--name", "{{user `name`}}", "--label", "bench.run=%s" % self.token,
@@ -304,21 +303,21 @@ class Bench:
             json.dump(d, f, indent=1)
         return path
 
-    def ansible_env(self, timing_file, strategy=None):
+    def ansible_env(self, timing_file, mitogen=False):
         # The environment variable replaces callbacks_enabled of ansible.cfg: keep the collection's
         # build_guard callback that the example's (and our generated) ansible.cfg enable.
         env = dict(self.base_env,
                    ANSIBLE_CALLBACK_PLUGINS=os.path.join(HERE, "callback_plugins"),
                    ANSIBLE_CALLBACKS_ENABLED="immutable.images.build_guard,bench_timing", BENCH_TIMING_FILE=timing_file)
-        if strategy:
-            env.update(ANSIBLE_STRATEGY="mitogen_linear", ANSIBLE_STRATEGY_PLUGINS=strategy)
+        if mitogen:  # importable: the build plan then chooses Mitogen for the docker builders (image_mitogen)
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (self.mitogen, env.get("PYTHONPATH")) if p)
         return env
 
-    def run_ours(self, variant, i, bust="fixed", rev="fixed", cache=True, strategy=None, extra=()):
+    def run_ours(self, variant, i, bust="fixed", rev="fixed", cache=True, mitogen=False, extra=()):
         defn = self.ours_definition(variant, bust, rev, cache)
         timing = os.path.join(self.tmp, "timing", "%s-%d.json" % (variant, i))
         argv = ["ansible-playbook", "immutable.images.build_image", "-e", "@" + defn] + list(extra)
-        r = self.measure([(argv, None)], variant, env=self.ansible_env(timing, strategy), cwd=self.work)
+        r = self.measure([(argv, None)], variant, env=self.ansible_env(timing, mitogen), cwd=self.work)
         r["timing"] = _load_json(timing)
         r["manifest"] = _load_json(os.path.join(self.tmp, "manifests", "%s.json" % variant))
         r["image"] = "%s:%s" % (self.name, variant)
@@ -344,16 +343,14 @@ class Bench:
             run=lambda i: self.run_ours("ours-nocache", i, bust=unique("nocache", i), cache=False), drop=True,
             doc="like ours-cold with image_cache: false")
         V["ours-mitogen"] = dict(
-            run=lambda i: self.run_ours("ours-mitogen", i, bust=unique("mitogen", i), strategy=self.mitogen),
+            run=lambda i: self.run_ours("ours-mitogen", i, bust=unique("mitogen", i), mitogen=True),
             drop=True, needs="mitogen",
-            doc="like ours-cold, with ANSIBLE_STRATEGY=mitogen_linear (Mitogen 0.3.54), collection as is")
-        V["ours-mitogen-docker"] = dict(
-            run=lambda i: self.run_ours("ours-mitogen-docker", i, bust=unique("mitogen", i), strategy=self.mitogen,
-                                        cache=False, extra=["-e", MITOGEN_DOCKER_CONNECTION]),
-            drop=True, needs="mitogen",
-            doc="exploration, not the collection as is: ours-mitogen with the builders' connection forced to "
-                "`docker` (which Mitogen takes over) by an extra var, and image_cache: false (the layer_cache "
-                "action only works with the docker_api connection)")
+            doc="like ours-cold with Mitogen 0.3.54 importable: the plan chooses Mitogen for the builder "
+                "(immutable.images.mitogen strategy, Mitogen's docker connection)")
+        V["ours-mitogen-lastrole"] = dict(
+            run=lambda i: self.run_ours("ours-mitogen-lastrole", i, rev=unique("mrev", i), mitogen=True),
+            prime=True, drop=False, needs="mitogen",
+            doc="like ours-lastrole with Mitogen importable")
         V["packer-shell"] = dict(run=lambda i: self.run_packer("shell", i), drop=True, prime=True,
                                  doc="Packer 1.6.6 docker builder: file provisioner + shell provisioner (steps.sh)")
         V["packer-ansible"] = dict(run=lambda i: self.run_packer("ansible", i), drop=True,
@@ -499,7 +496,7 @@ class Bench:
         active = []
         for n in names:
             if allv[n].get("needs") == "mitogen" and not self.mitogen:
-                self.skipped[n] = "mitogen is not importable in the venv (pip install mitogen==0.3.54 into .deps/venv)"
+                self.skipped[n] = "Mitogen is not in $IMMUTABLE_MITOGEN_PATH (scripts/setup-env installs it there)"
                 continue
             if n.startswith("packer") and not shutil.which("packer"):
                 self.skipped[n] = "packer is not installed"
@@ -589,10 +586,8 @@ class Bench:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-# Extra vars beat add_host's ansible_connection; templated so that localhost keeps its local connection.
-MITOGEN_DOCKER_CONNECTION = "ansible_connection={{ 'local' if inventory_hostname == 'localhost' else 'docker' }}"
-
-DEFAULT_VARIANTS = ["ours-cold", "ours-warm", "ours-lastrole", "ours-cold-nowarm", "ours-mitogen", "ours-mitogen-docker", "packer-shell",
+DEFAULT_VARIANTS = ["ours-cold", "ours-warm", "ours-lastrole", "ours-cold-nowarm", "ours-mitogen", "ours-mitogen-lastrole",
+                    "packer-shell",
                     "packer-ansible", "docker-cold", "docker-warm", "raw", "example", "example-rerun"]
 
 
