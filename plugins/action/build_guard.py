@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 
 from ansible.plugins.action import ActionBase
@@ -14,7 +15,7 @@ from ansible_collections.immutable.images.plugins.module_utils import build_guar
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("state", "pid"))
+    _VALID_ARGS = frozenset(("state", "pid", "remove"))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -24,8 +25,16 @@ class ActionModule(ActionBase):
         if state == "disarmed":
             pid = self._task.args.get("pid")
             build = (task_vars or {}).get("image_build") or {}
-            return dict(result, changed=bool(pid) and build_guard.disarm(int(pid)),
-                        disarmed=self._templar.template(build.get("id")))
+            changed = bool(pid) and build_guard.disarm(int(pid))
+            remove = self._task.args.get("remove")
+            removed = None
+            if remove and os.path.isdir(remove):  # after the disarm: the guard would remove it too
+                try:
+                    shutil.rmtree(remove)
+                except OSError as e:
+                    return dict(result, failed=True, msg="cannot remove %s: %s" % (remove, e))
+                changed, removed = True, remove
+            return dict(result, changed=changed, removed=removed, disarmed=self._templar.template(build.get("id")))
         build = self._templar.template((task_vars or {}).get("image_build"))
         targets = build["targets"]
         spec = {

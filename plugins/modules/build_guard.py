@@ -41,6 +41,11 @@ options:
   pid:
     description: Process id of the guard to disarm (RV(pid) of the arming task).
     type: int
+  remove:
+    description:
+      - With O(state=disarmed), a directory to remove once the guard is disarmed (the build's temporary directory,
+        which the guard would otherwise have removed). A missing directory is not an error.
+    type: path
 author:
   - immutable.images maintainers (!UNKNOWN)
 """
@@ -50,10 +55,11 @@ EXAMPLES = r"""
   immutable.images.build_guard:
   register: guard
 
-- name: Disarm it once the build cleaned up itself
+- name: Disarm it once the build cleaned up itself, and remove the build's temporary directory
   immutable.images.build_guard:
     state: disarmed
     pid: "{{ guard.pid }}"
+    remove: "{{ image_build.workdir }}"
 """
 
 RETURN = r"""
@@ -71,6 +77,10 @@ spec:
   type: dict
 disarmed:
   description: Build id of the guard that was disarmed.
+  returned: when disarmed
+  type: str
+removed:
+  description: The directory O(remove) named, if it existed and was removed.
   returned: when disarmed
   type: str
 """

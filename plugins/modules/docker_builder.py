@@ -68,7 +68,7 @@ options:
         modules in forked children instead of a new interpreter each. Pass C(env) of RV(container.warm) to the
         connection as C(ansible_docker_extra_env).
       - Needs Python 3.9 or newer in the builder; without it, or when it cannot start, modules run the usual way
-        and C(reason) of RV(container.warm) says why.
+        and C(reason) of RV(container.warm) says why (also in a warning).
     type: bool
     default: false
   python_interpreter:
@@ -170,6 +170,9 @@ def main():
             privileged=p["privileged"], check_mode=module.check_mode)
         if p["warm_interpreter"] and changed and not module.check_mode:
             facts["warm"] = builder.start_warm_interpreter(p["name"], p["python_interpreter"])
+            if not facts["warm"].get("started"):
+                module.warn("%s: the warm interpreter did not start (%s); its modules run the usual way, only slower"
+                            % (p["name"], facts["warm"].get("reason")))
     except DockerFailure as e:
         module.fail_json(msg=str(e), stage=e.stage)
     module.exit_json(changed=changed, container=facts)
