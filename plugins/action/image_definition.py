@@ -191,15 +191,15 @@ def _find_role(name, search, cwd):
 
 
 def _write_role_tasks(workdir, roles):
-    """One task file per role: an include_role with the role's vars, for provision to include in turn,
-    wrapped in layer cache steps that only docker builders with image_cache on take.
+    """The task file that runs the roles in order (in a list, empty without roles): per role an include_role
+    with the role's vars, wrapped in layer cache steps that only docker builders with image_cache on take.
 
     Written as JSON (valid YAML) because role vars may hold templates that must reach the builder
     untouched, and JSON keeps every string exactly as given. The lookup receives the same vars as
     the role, so the cache key covers their templated values.
     """
     cached = "image_target.type == 'docker' and image_build.cache"
-    paths = []
+    tasks = []
     for i, role in enumerate(roles, 1):
         title = "Role %s (%d of %d)" % (role["name"], i, len(roles))
         include = {"name": title, "ansible.builtin.include_role": {"name": role["include"]},
@@ -209,7 +209,7 @@ def _write_role_tasks(workdir, roles):
             include["collections"] = ["ansible.legacy"]
         if role["vars"]:
             include["vars"] = role["vars"]
-        tasks = [
+        tasks += [
             {"name": title + ": look up its layer", "immutable.images.layer_cache": {
                 "role": role["name"], "digest": role["digest"], "vars": role["vars"]},
              "register": "provision__cache", "when": cached},
@@ -219,11 +219,13 @@ def _write_role_tasks(workdir, roles):
                 "state": "store", "key": "{{ provision__cache.key }}"},
              "when": cached + " and not provision__cache.hit"},
         ]
-        path = os.path.join(workdir, "role-%02d.yml" % i)
-        with open(path, "w") as f:
-            json.dump(tasks, f, indent=1, default=str)
-        paths.append(path)
-    return paths
+    if not tasks:
+        return []
+    # One file for every role: one include for the whole list costs less than one per role.
+    path = os.path.join(workdir, "roles.yml")
+    with open(path, "w") as f:
+        json.dump(tasks, f, indent=1, default=str)
+    return [path]
 
 
 _TASK_KEYWORDS = {"name", "when", "vars", "register", "changed_when", "failed_when", "become", "become_user",

@@ -82,7 +82,7 @@ build:
       description: Private temporary directory of the build (files archive, role task files).
       type: str
     role_tasks:
-      description: One task file per role, in order.
+      description: The task file that runs every role in order, as a list of one (empty without roles).
       type: list
       elements: str
 """
