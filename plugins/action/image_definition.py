@@ -192,7 +192,8 @@ def _find_role(name, search, cwd):
 
 def _write_role_tasks(workdir, roles):
     """The task file that runs the roles in order (in a list, empty without roles): per role an include_role
-    with the role's vars, wrapped in layer cache steps that only docker builders with image_cache on take.
+    with the role's vars, wrapped in layer cache steps that only docker builders with image_cache on take,
+    and the upload of the image files after the first role's lookup.
 
     Written as JSON (valid YAML) because role vars may hold templates that must reach the builder
     untouched, and JSON keeps every string exactly as given. The lookup receives the same vars as
@@ -213,6 +214,13 @@ def _write_role_tasks(workdir, roles):
             {"name": title + ": look up its layer", "immutable.images.layer_cache": {
                 "role": role["name"], "digest": role["digest"], "vars": role["vars"]},
              "register": "provision__cache", "when": cached},
+        ]
+        if i == 1:
+            # The first role's layer holds the files: when it comes from the cache, the upload is not needed.
+            tasks.append({"name": "Upload the image files as one archive",
+                          "immutable.images.builder_files": {"src": "{{ image_build.files_archive }}"},
+                          "when": "image_build.files_archive is not none and not (provision__cache.hit | default(false))"})
+        tasks += [
             include,
             {"name": title + ": run its handlers", "ansible.builtin.meta": "flush_handlers"},
             {"name": title + ": store its layer", "immutable.images.layer_cache": {

@@ -47,6 +47,12 @@ def ran(output):
     return [name for name in ("one", "two", "three") if "TASK [%s : Record that %s ran]" % (name, name) in output]
 
 
+def upload_result(output):
+    """What the upload task of the roles' task file (the last one of that name) printed, up to the next task."""
+    part = output.rsplit("TASK [immutable.images.provision : Upload the image files as one archive]", 1)[1]
+    return part.split("TASK [", 1)[0]
+
+
 def nonces(client):
     return sh_in_image(client, "cachetest:1.0.0", "cat /ran-one /ran-two /ran-three /data/data.txt").splitlines()
 
@@ -71,6 +77,9 @@ def test_hits_skip_roles_and_changes_invalidate_from_that_point(docker_client, c
     changed_var = run_build(project.path, definition(two_value="v2"))
     assert changed_var.returncode == 0, changed_var.output
     assert ran(changed_var.output) == ["two", "three"]
+    # the first role's layer holds the files: they are not uploaded again (the content check below reads them)
+    assert "changed: [cachetest-container]" in upload_result(cold.output)
+    assert "skipping: [cachetest-container]" in upload_result(changed_var.output)
     state = nonces(docker_client)
     assert state[0] == cold_state[0] and state[1].startswith("two v2") and state[2] != cold_state[2]
 
