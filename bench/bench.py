@@ -672,14 +672,16 @@ def summarize(records, active, allv):
 
 
 def upload_times(records):
-    """Wall time of the builder_files task (start -> result) in our runs, per variant."""
+    """Wall time of the builder_files task that ran (start -> result) in our runs, per variant; a build whose
+    first role came from the layer cache uploads nothing."""
     res = {}
     for r in records:
         t = r.get("timing")
         if not r["counted"] or not t or r["rc"] != 0:
             continue
         for task in t["tasks"]:
-            if task["action"].endswith("builder_files") and task["results"]:
+            if task["action"].endswith("builder_files") and task["results"] \
+                    and task["results"][-1].get("status") != "skipped":
                 res.setdefault(r["variant"], []).append(task["results"][-1]["end"] - task["start"])
     return {v: _stats(x) for v, x in res.items()}
 
