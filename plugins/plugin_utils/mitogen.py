@@ -16,7 +16,6 @@ import os
 import shutil
 
 STRATEGY = "immutable.images.mitogen"
-CONNECTION = "docker"  # the name Mitogen's strategy redirects to its own docker connection
 
 
 def unavailable_reason():
@@ -35,8 +34,6 @@ def unavailable_reason():
 def target_reason(target, environ=None):
     """None when a docker target can use Mitogen, else why not."""
     environ = os.environ if environ is None else environ
-    if target.get("type") != "docker":
-        return "not a docker target"
     wanted = target.get("docker_host") or None
     if wanted and wanted != environ.get("DOCKER_HOST"):
         # Mitogen runs the docker CLI, which talks to the engine of DOCKER_HOST (or the default one)
