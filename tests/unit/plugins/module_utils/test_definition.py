@@ -446,6 +446,8 @@ BASE_HASH_DEF = definition_with(DOCKER, EC2)
     {"image_scan_fail_on": "high"},
     {"image_gather_facts": False},
     {"image_roles_path": ["more/roles"]},
+    {"image_warm_interpreter": False},
+    {"image_mitogen": False},
 ], ids=lambda c: next(iter(c)))
 def test_hash_ignores_operational_top_level_keys(change):
     assert build_hash(dict(BASE_HASH_DEF, **change)) == build_hash(BASE_HASH_DEF)
