@@ -13,6 +13,8 @@ import datetime
 import re
 import secrets
 
+from ansible_collections.immutable.images.plugins.module_utils.references import parse_duration_ns
+
 LABEL_PREFIX = "immutable.images"
 LABEL_BUILD_ID = LABEL_PREFIX + ".build-id"
 LABEL_BUILD_HASH = LABEL_PREFIX + ".build-hash"
@@ -39,6 +41,14 @@ BUILD_ID_RE = re.compile(r"^\d{8}T\d{4}Z-[0-9a-f]{4,}$")
 
 def utc_now():
     return datetime.datetime.now(datetime.timezone.utc)
+
+
+def cutoff(max_age):
+    """The moment before which a janitor removes leftovers: now minus max_age ('2h', '30m', seconds).
+
+    Raises ValueError for a value that is not a duration.
+    """
+    return utc_now() - datetime.timedelta(microseconds=parse_duration_ns(max_age) / 1000)
 
 
 def iso_utc(moment=None):

@@ -91,8 +91,6 @@ removed:
   elements: str
 """
 
-import datetime
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.immutable.images.plugins.module_utils import naming
@@ -102,7 +100,6 @@ from ansible_collections.immutable.images.plugins.module_utils.docker_client imp
     DockerFailure,
     client_from_module,
 )
-from ansible_collections.immutable.images.plugins.module_utils.references import parse_duration_ns
 
 
 def main():
@@ -122,7 +119,7 @@ def main():
     older_than = None
     if p["max_age"]:
         try:
-            older_than = naming.utc_now() - datetime.timedelta(microseconds=parse_duration_ns(p["max_age"]) / 1000)
+            older_than = naming.cutoff(p["max_age"])
         except ValueError as e:
             module.fail_json(msg="max_age: %s" % e)
     janitor = DockerJanitor(client_from_module(module))

@@ -63,13 +63,10 @@ regions:
   sample: {us-west-2: {instances: [i-0abc], key_pairs: [immutable-webapp-aws-20261123T2135Z-7f3a], security_groups: [], images: [], snapshots: []}}
 """
 
-import datetime
-
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.immutable.images.plugins.module_utils import naming
 from ansible_collections.immutable.images.plugins.module_utils.aws_client import module_client_factory
 from ansible_collections.immutable.images.plugins.module_utils.ec2_resources import cleanup
-from ansible_collections.immutable.images.plugins.module_utils.references import parse_duration_ns
 
 try:
     from botocore.exceptions import BotoCoreError, ClientError, WaiterError
@@ -92,7 +89,7 @@ def main():
     older_than = None
     if p["max_age"]:
         try:
-            older_than = naming.utc_now() - datetime.timedelta(microseconds=parse_duration_ns(p["max_age"]) / 1000)
+            older_than = naming.cutoff(p["max_age"])
         except ValueError as e:
             module.fail_json(msg="max_age: %s" % e)
     client_for = module_client_factory(module)

@@ -61,6 +61,21 @@ def test_iso_utc():
     assert naming.iso_utc().endswith("Z")
 
 
+def test_cutoff_is_now_minus_max_age():
+    before = naming.utc_now()
+    cut = naming.cutoff("2h")
+    after = naming.utc_now()
+    assert before - datetime.timedelta(hours=2) <= cut <= after - datetime.timedelta(hours=2)
+    cut = naming.cutoff(90)
+    assert naming.utc_now() - cut >= datetime.timedelta(seconds=90)
+
+
+@pytest.mark.parametrize("value", ["soon", "", True, "-5m"])
+def test_cutoff_rejects_what_is_not_a_duration(value):
+    with pytest.raises(ValueError):
+        naming.cutoff(value)
+
+
 def test_default_tags():
     assert naming.default_tags("1.4.2", "abc123def456") == ["1.4.2", "1.4.2-abc123def456", "latest"]
 
