@@ -205,3 +205,32 @@ def test_a_missing_copy_means_building_again(world, ssh_target):
     amis = proc.target["artifact"]["amis"]
     assert amis[REGION] != first["amis"][REGION] and amis[COPY_REGION] != first["amis"][COPY_REGION]
     world.record(proc)
+
+
+def test_a_reuse_shares_and_publishes_as_the_definition_says_now(world, ssh_target):
+    first = world.ensure_built(ssh_target)
+    account, parameter = "111122223333", "/images/%s/latest" % IMAGE
+    spec = definition(ssh_target)
+    spec["image_targets"][0].update(share_with_accounts=[account], publish_parameter=parameter)
+    ssm = world.client("ssm")
+
+    plan = world.build(spec, "--check")
+    assert plan.returncode == 0, plan.output
+    assert "already built by build %s" % first["build_id"] in plan.output
+    for region, ami in first["amis"].items():
+        assert world.client("ec2", region).describe_image_attribute(
+            ImageId=ami, Attribute="launchPermission")["LaunchPermissions"] == [], "--check changes nothing"
+    with pytest.raises(ssm.exceptions.ParameterNotFound):
+        ssm.get_parameter(Name=parameter)
+
+    before = inventory(world)
+    again = world.build(spec)
+    assert again.returncode == 0, again.output
+    assert again.target["reused"] is True and again.target["artifact"]["amis"] == first["amis"]
+    assert inventory(world) == before, "nothing is launched or created for a reuse"
+    for region, ami in first["amis"].items():
+        assert world.client("ec2", region).describe_image_attribute(
+            ImageId=ami, Attribute="launchPermission")["LaunchPermissions"] == [{"UserId": account}]
+    assert ssm.get_parameter(Name=parameter)["Parameter"]["Value"] == first["amis"][REGION]
+    assert again.target["artifact"]["parameter"]["name"] == parameter
+    assert again.manifest["build_hash"] == first["build_hash"], "sharing and publishing are not build inputs"
