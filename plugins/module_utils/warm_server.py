@@ -65,6 +65,56 @@ def preload(zip_path, modules=()):
             _dynamic_path(module)
 
 
+def _refile(code, filename):
+    """code (and the functions in it) as compiled from filename: tracebacks name this run's file."""
+    consts = tuple(_refile(c, filename) if isinstance(c, types.CodeType) else c for c in code.co_consts)
+    return code.replace(co_filename=filename, co_consts=consts)
+
+
+def cache_zip_compiles(cache_dir):
+    """Share compiled module code between the runs, in cache_dir (tmpfs, the server's own).
+
+    zipimport writes no .pyc: every import from a payload zip compiles the source, twice (finding
+    the module and loading it), in a child that is gone after one module run. Keyed by the
+    source's digest, so a changed module or module_util is compiled anew. Anything unreadable or
+    unwritable (a child that became another user) just compiles as before.
+    """
+    import hashlib
+    import importlib.util
+    import marshal
+    import zipimport
+
+    compile_source = getattr(zipimport, "_compile_source", None)  # CPython 3.8+
+    if compile_source is None:
+        return
+    try:
+        os.makedirs(cache_dir, mode=0o700, exist_ok=True)
+    except OSError:
+        return
+    memo = {}
+
+    def cached_compile(pathname, source):
+        key = hashlib.sha256(importlib.util.MAGIC_NUMBER + source).hexdigest()
+        code = memo.get(key)
+        if code is None:
+            path = os.path.join(cache_dir, key)
+            try:
+                with open(path, "rb") as f:
+                    code = marshal.load(f)
+            except (OSError, EOFError, ValueError, TypeError):
+                code = compile_source(pathname, source)
+                try:
+                    with open("%s.%d" % (path, os.getpid()), "wb") as f:
+                        marshal.dump(code, f)
+                    os.replace(f.name, path)
+                except OSError:
+                    pass
+            memo[key] = code
+        return code if code.co_filename == pathname else _refile(code, pathname)
+
+    zipimport._compile_source = cached_compile
+
+
 def _run_payload(fds, info, peer_uid, peer_gid):
     """In a forked child: become the client's process and run the module it sent on stdin."""
     for target, fd in enumerate(fds):
@@ -149,6 +199,7 @@ def serve(socket_path, zip_path, parent=None, modules=()):
     # Listening first: a module that comes during the preload waits for it (it would take as long to
     # import the same itself) instead of starting cold.
     preload(zip_path, modules)
+    cache_zip_compiles(os.path.join(os.path.dirname(socket_path), "code"))
     if parent:
         listener.settimeout(1.0)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # connection handlers are reaped by the kernel

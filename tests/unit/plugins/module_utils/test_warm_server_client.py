@@ -80,6 +80,44 @@ def test_program_runs_in_the_warm_server_with_the_clients_process_state(installe
         stop_server(sock)
 
 
+ZIP_PROGRAM = b"""
+import os, sys, traceback, zipfile
+path = os.path.join(os.environ["ZIPDIR"], "payload.zip")  # a new zip at a new path, as every AnsiballZ run
+with zipfile.ZipFile(path, "w") as z:
+    z.writestr("zipmod.py", os.environ["SOURCE"])
+sys.path.insert(0, path)
+import zipmod
+try:
+    zipmod.fail()
+except ValueError:
+    sys.stdout.write("%s %s\\n" % (zipmod.VALUE, traceback.extract_tb(sys.exc_info()[2])[-1].filename))
+"""
+ZIP_SOURCE = "VALUE = %r\ndef fail():\n    raise ValueError(VALUE)\n"
+
+
+def test_code_imported_from_a_zip_is_compiled_once_for_every_run(installed, tmp_path):
+    base, sock = installed
+    start_server(base, sock)
+    try:
+        runs = []
+        for value in ("one", "one", "two"):
+            zipdir = tmp_path / ("run%d" % len(runs))
+            zipdir.mkdir()
+            env = {"ZIPDIR": str(zipdir), "SOURCE": ZIP_SOURCE % value}
+            result = subprocess.run([sys.executable], input=ZIP_PROGRAM, capture_output=True, timeout=30, check=False,
+                                    env=dict(os.environ, PYTHONPATH=str(base / "client"),
+                                             IMMUTABLE_IMAGES_WARM="%s|%s" % (sock, sys.executable), **env))
+            assert result.returncode == 0, result.stderr
+            runs.append((result.stdout.decode().split(), sorted(os.listdir(base / "code"))))
+    finally:
+        stop_server(sock)
+    (first, cached), (second, cached_again), (third, cached_changed) = runs
+    assert first == ["one", str(tmp_path / "run0" / "payload.zip" / "zipmod.py")]
+    assert len(cached) == 1 and cached_again == cached, "the same source is compiled once"
+    assert second == ["one", str(tmp_path / "run1" / "payload.zip" / "zipmod.py")], "tracebacks name this run's file"
+    assert third[0] == "two" and len(cached_changed) == 2, "a changed source is compiled anew"
+
+
 def test_without_a_server_or_for_other_programs_python_runs_as_usual(installed):
     base, sock = installed
     result = run(base, sock, sys.executable, env={"EXIT": "3"})
