@@ -102,9 +102,19 @@ def install_archive():
 
 
 # /dev/shm is a tmpfs mount, which the engine's archive API does not write into: unpack from stdin.
-_UNPACK = ("import io, socket, sys, tarfile\n"
-           "tarfile.open(fileobj=io.BytesIO(sys.stdin.buffer.read())).extractall('/dev/shm')\n"
-           "sys.exit(0 if hasattr(socket, 'send_fds') else 3)\n")
+# The same exec then starts the server (which detaches at once): one exec and one interpreter start less.
+_UNPACK_AND_START = ("import io, runpy, socket, sys, tarfile, traceback\n"
+                     "tarfile.open(fileobj=io.BytesIO(sys.stdin.buffer.read())).extractall('/dev/shm')\n"
+                     "if not hasattr(socket, 'send_fds'):\n"
+                     "    sys.exit(3)\n"
+                     "sys.argv = sys.argv[1:]\n"
+                     "try:\n"
+                     "    runpy.run_path(sys.argv[0], run_name='__main__')\n"
+                     "except SystemExit as e:\n"
+                     "    sys.exit(e.code)\n"
+                     "except BaseException:\n"
+                     "    traceback.print_exc()\n"
+                     "    sys.exit(4)\n")
 
 
 def _exec_with_stdin(container, cmd, data):
@@ -132,16 +142,16 @@ def _exec_with_stdin(container, cmd, data):
 def start(container, interpreter):
     """Install and start the server in a running docker SDK container. Returns {started, reason}."""
     try:
-        rc, out = _exec_with_stdin(container, [interpreter, "-c", _UNPACK], install_archive())
+        rc, out = _exec_with_stdin(container, [interpreter, "-c", _UNPACK_AND_START, WARM_DIR + "/server.py", SOCKET,
+                                               PRELOAD], install_archive())
         if rc == 3:
             return {"started": False, "reason": "%s cannot pass file descriptors (Python 3.9 or newer is needed)"
                     % interpreter}
+        if rc == 4:
+            return {"started": False, "reason": out.decode("utf-8", "replace").strip()[-300:]}
         if rc != 0:
             return {"started": False, "reason": "cannot install it in /dev/shm: %s"
                     % out.decode("utf-8", "replace").strip()[-300:]}
-        rc, out = container.exec_run([interpreter, WARM_DIR + "/server.py", SOCKET, PRELOAD], user="root")
-        if rc != 0:
-            return {"started": False, "reason": (out or b"").decode("utf-8", "replace").strip()[-300:]}
         return {"started": True, "reason": None}
     except Exception as e:  # noqa: BLE001 - modules then run the usual way; the caller says so
         return {"started": False, "reason": str(e)}
