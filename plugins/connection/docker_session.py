@@ -53,6 +53,7 @@ options:
 """
 
 import os
+import shlex
 
 from ansible.constants import DEFAULT_LOCAL_TMP
 from ansible.errors import AnsibleConnectionFailure, AnsibleFileNotFound
@@ -139,7 +140,11 @@ class Connection(ConnectionBase):
         if sudoable and self.become and self.become.expect_prompt():  # a password prompt to answer: docker_api can
             return self._docker_api().exec_command(cmd, in_data=in_data, sudoable=sudoable)
         display.vvv("EXEC %s (session)" % cmd, host=self.get_option("remote_addr"))
-        header = {"op": "exec", "cmd": cmd, "executable": self._play_context.executable, "stdin": in_data is not None}
+        executable = self._play_context.executable
+        header = {"op": "exec", "cmd": cmd, "executable": executable, "stdin": in_data is not None}
+        interpreter = self._session()[4]
+        if in_data is not None and interpreter and cmd in (interpreter, "%s -c %s" % (executable, shlex.quote(interpreter))):
+            header["warm"] = True  # a pipelined module and nothing else: the agent hands it to the warm server
         reply = self._request(header, in_data or b"")
         if reply is None:
             return self._docker_api().exec_command(cmd, in_data=in_data, sudoable=sudoable)

@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import struct
 import subprocess
 import sys
 import threading
 
 _HEAD = struct.Struct(">II")  # header length, payload length
+UMASK = os.umask(0o022)  # read once, before any thread: reading it means setting it
+os.umask(UMASK)
 
 
 def pack_frame(header, payload=b""):
@@ -44,13 +47,69 @@ def read_frame(read_exactly):
 
 
 def run_command(header, payload):
-    """An exec: `executable -c cmd`, stdin from the payload (or none), both outputs captured."""
+    """An exec: `executable -c cmd`, stdin from the payload (or none), both outputs captured.
+
+    header["warm"] says that cmd only starts the warm interpreter's Python on a pipelined module:
+    the module then goes to the warm server directly when it answers.
+    """
+    if header.get("warm"):
+        reply = run_warm_module(payload)
+        if reply is not None:
+            return reply
     stdin = subprocess.PIPE if header.get("stdin") else subprocess.DEVNULL
     proc = subprocess.Popen([header.get("executable") or "/bin/sh", "-c", header["cmd"]], stdin=stdin,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, close_fds=True)
     out, err = proc.communicate(payload if header.get("stdin") else None)
     rc = proc.returncode
     return {"rc": rc if rc >= 0 else 128 - rc, "stdout": len(out)}, out + err
+
+
+def _warm_client():
+    try:
+        import warm_client  # in the builder: installed next to this agent
+    except ImportError:  # on the controller (tests)
+        from ansible_collections.immutable.images.plugins.module_utils import warm_client
+    return warm_client
+
+
+def run_warm_module(payload):
+    """A pipelined module straight to the warm server: what `/bin/sh -c python3` and the warm client
+    would do, without starting either. None when the server does not answer (run it the usual way)."""
+    client = _warm_client()
+    socket_path = os.environ.get(client.ENV_WARM, "").partition("|")[0]
+    conn = client.connect(socket_path) if socket_path and hasattr(socket, "send_fds") else None
+    if conn is None:
+        return None
+    pipes = [os.pipe() for _stream in range(3)]
+    theirs = [pipes[0][0], pipes[1][1], pipes[2][1]]  # the module's stdin, stdout, stderr
+    outputs = [[], []]
+
+    def feed(fd):
+        try:
+            with os.fdopen(fd, "wb") as stream:
+                stream.write(payload)
+        except OSError:
+            pass  # the module ended without reading all of it, as it may
+
+    def drain(fd, chunks):
+        with os.fdopen(fd, "rb") as stream:
+            chunks.append(stream.read())
+
+    threads = [threading.Thread(target=feed, args=(pipes[0][1],)),
+               threading.Thread(target=drain, args=(pipes[1][0], outputs[0])),
+               threading.Thread(target=drain, args=(pipes[2][0], outputs[1]))]
+    for thread in threads:
+        thread.start()
+    try:
+        rc = client.hand_over(conn, theirs, os.path.join(os.path.dirname(os.path.abspath(__file__)), "client"),
+                              umask=UMASK)
+    finally:
+        for fd in theirs:  # the module has ended: the drains see the end of its output, a blocked feed an error
+            os.close(fd)
+    for thread in threads:
+        thread.join()
+    out, err = outputs[0][0], outputs[1][0]
+    return {"rc": rc, "stdout": len(out)}, out + err
 
 
 def put_file(header, payload):

@@ -27,7 +27,8 @@ def _chain_sitecustomize(own_dir):
         pass
 
 
-def _forwarded_env(own_dir):
+def forwarded_env(own_dir):
+    """The environment a module sees: this process's, without what only points at the warm interpreter."""
     env = dict(os.environ)
     env.pop(ENV_WARM, None)
     paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and os.path.abspath(p) != own_dir]
@@ -36,6 +37,52 @@ def _forwarded_env(own_dir):
     else:
         env.pop("PYTHONPATH", None)
     return env
+
+
+def current_umask():
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
+def connect(socket_path):
+    """A connection to the warm server, or None when none answers (or it is not ours to use)."""
+    import socket
+
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        conn.connect(socket_path)
+    except OSError:
+        conn.close()
+        return None
+    return conn
+
+
+def hand_over(conn, fds, own_dir, umask=None):
+    """Run the module that fds[0] (stdin) delivers in the warm server, writing to fds[1] and fds[2], with
+    this process's environment, working directory and umask (a threaded caller passes the umask: reading
+    it means setting it). Returns the module's exit status once it has ended."""
+    import json
+    import socket
+
+    try:
+        umask = current_umask() if umask is None else umask
+        info = {"env": forwarded_env(own_dir), "cwd": os.getcwd(), "umask": umask}
+        socket.send_fds(conn, [json.dumps(info).encode("utf-8")], fds)
+        chunks = []
+        while True:
+            data = conn.recv(4096)
+            if not data:
+                break
+            chunks.append(data)
+    finally:
+        conn.close()
+    try:
+        rc = int(json.loads(b"".join(chunks).decode("utf-8"))["rc"])
+    except (ValueError, KeyError, TypeError):
+        os.write(fds[2], b"immutable.images warm interpreter: the server did not report the module's status\n")
+        rc = 1
+    return rc if rc >= 0 else 128 - rc
 
 
 def delegate(own_dir):
@@ -49,31 +96,9 @@ def delegate(own_dir):
             return
     except OSError:
         return
-    import json
-    import socket
-
-    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        conn.connect(socket_path)
-    except OSError:
-        conn.close()
-        return  # no server (or not ours to use): run the module in this interpreter
-    umask = os.umask(0)
-    os.umask(umask)
-    info = {"env": _forwarded_env(own_dir), "cwd": os.getcwd(), "umask": umask}
-    socket.send_fds(conn, [json.dumps(info).encode("utf-8")], [0, 1, 2])
-    chunks = []
-    while True:
-        data = conn.recv(4096)
-        if not data:
-            break
-        chunks.append(data)
-    try:
-        rc = int(json.loads(b"".join(chunks).decode("utf-8"))["rc"])
-    except (ValueError, KeyError, TypeError):
-        sys.stderr.write("immutable.images warm interpreter: the server did not report the module's status\n")
-        rc = 1
-    os._exit(rc if rc >= 0 else 128 - rc)
+    conn = connect(socket_path)
+    if conn is not None:
+        os._exit(hand_over(conn, [0, 1, 2], own_dir))
 
 
 def main():

@@ -85,6 +85,7 @@ def install_archive():
     files = {
         "immutable-images-warm/server.py": _source(warm_server),
         "immutable-images-warm/agent.py": _source(session_agent),  # the builder's end of its connection's session
+        "immutable-images-warm/warm_client.py": _source(warm_client),  # for the agent, which hands modules over too
         "immutable-images-warm/client/sitecustomize.py": _source(warm_client) + b"\n\nmain()\n",
         "immutable-images-warm/preload.zip": preload_zip(),
     }

@@ -16,7 +16,7 @@ import zipfile
 
 import pytest
 
-from ansible_collections.immutable.images.plugins.module_utils import warm_interpreter
+from ansible_collections.immutable.images.plugins.module_utils import session_agent, warm_interpreter
 
 PROGRAM = b"""
 import os, sys
@@ -168,3 +168,34 @@ def test_controller_mode_imports_the_installed_ansible_and_ends_with_its_parent(
         time.sleep(0.1)
     assert not os.path.exists(sock)
     assert b"warm=False" in run(base, sock, sys.executable).stdout
+
+
+BIG_PROGRAM = b"""
+import os, sys
+data = sys.stdin.buffer.read()
+sys.stdout.write("warm=%s read=%d cwd=%s\\n" % ("ansible.module_utils.basic" in sys.modules, len(data), os.getcwd()))
+sys.stdout.write("x" * 300000 + "\\n")
+sys.stderr.write("err=%s\\n" % os.environ.get("IMMUTABLE_IMAGES_WARM", "unset"))
+sys.exit(5)
+"""
+
+
+def test_the_session_agent_hands_a_pipelined_module_to_the_server(installed, monkeypatch, tmp_path):
+    base, sock = installed
+    monkeypatch.setenv("IMMUTABLE_IMAGES_WARM", "%s|%s" % (sock, sys.executable))
+    monkeypatch.chdir(tmp_path)
+    payload = BIG_PROGRAM + b"#" + b"p" * 1000000 + b"\n"  # more than a pipe holds, both ways; all of it is the program
+    header = {"op": "exec", "cmd": sys.executable, "stdin": True, "warm": True}
+
+    cold, data = session_agent.run_command(dict(header, cmd="%s -" % sys.executable), payload)
+    assert cold["rc"] == 5 and data.startswith(b"warm=False"), "no server: the command runs as it is"
+    start_server(base, sock)
+    try:
+        reply, data = session_agent.run_command(header, payload)
+    finally:
+        stop_server(sock)
+    out, err = data[:reply["stdout"]], data[reply["stdout"]:]
+    assert reply["rc"] == 5
+    assert out.startswith(b"warm=True read=0 cwd=%s\n" % str(tmp_path).encode())
+    assert len(out) == len(out.split(b"\n")[0]) + 1 + 300001
+    assert err == b"err=unset\n", "the module does not see the warm interpreter's settings"
