@@ -1,0 +1,41 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Runs the docker_builder module, then starts the new builder's session in the background.
+
+The session's relay takes a few tenths of a second to start (a Python with the Docker SDK). Started
+here, it is ready by the builder's first task instead of making that task wait; the connection
+(immutable.images.docker_session) finds it by the same socket path and starts one itself if this one
+did not come up.
+"""
+
+from __future__ import annotations
+
+from ansible.constants import DEFAULT_LOCAL_TMP
+from ansible.plugins.action import ActionBase
+from ansible.utils.vars import merge_hash
+
+from ansible_collections.immutable.images.plugins.module_utils.warm_client import ENV_WARM
+from ansible_collections.immutable.images.plugins.plugin_utils import docker_session
+
+BUILDER_USER = "root"  # the ansible_user that launch gives its docker builders
+
+
+class ActionModule(ActionBase):
+    _supports_check_mode = True
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        result = merge_hash(result, self._execute_module(task_vars=task_vars))
+        self._remove_tmp_path(self._connection._shell.tmpdir)
+        container = result.get("container") or {}
+        warm = container.get("warm") or {}
+        if warm.get("started") and not result.get("failed") and not self._task.check_mode:
+            env = {str(k): str(v) for k, v in (warm.get("env") or {}).items()}
+            name = container["name"]
+            try:
+                docker_session.start(docker_session.socket_path(DEFAULT_LOCAL_TMP, name, BUILDER_USER), name,
+                                     BUILDER_USER, env, env.get(ENV_WARM, "").partition("|")[2],
+                                     self._task.args.get("docker_host"), wait=False)
+            except OSError:
+                pass  # the builder's first task starts it, and says so if it cannot
+        return result
