@@ -220,3 +220,30 @@ def test_controller_modules_run_in_the_controller_warm_interpreter(tmp_path):
 def _servers(_tmp):
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
     return [line for line in ps.splitlines() if "warm_server.py" in line and "ansible-local-" in line]
+
+
+SESSION_AT_LAUNCH_ROLE = """
+- name: Wait, on the controller, for a session relay that no task of the builder has asked for yet
+  ansible.builtin.command: pgrep -f plugin_utils/docker_session.py
+  delegate_to: localhost
+  register: relay_processes
+  until: relay_processes.rc == 0
+  retries: 50
+  delay: 0.2
+  changed_when: false
+- name: Then use the builder
+  ansible.builtin.command: touch /after-the-wait
+  changed_when: true
+"""
+
+
+def test_the_builder_session_starts_with_the_builder(docker_client, project, remove_images):
+    """The launch starts the relay in the background: it runs before the builder's first task needs it."""
+    remove_images("warmtest")
+    assert_no_relay_left()  # so that the relay the role waits for is this build's
+    project.role("app", SESSION_AT_LAUNCH_ROLE)
+    result = run_build(project.path, definition(True))  # no image_files, no layer cache: nothing else starts it
+    assert result.returncode == 0, result.output
+    assert "no session with the builder" not in result.output
+    assert sh_in_image(docker_client, "warmtest:warm", "ls /after-the-wait").strip() == "/after-the-wait"
+    assert_no_relay_left()
