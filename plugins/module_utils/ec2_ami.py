@@ -228,15 +228,21 @@ class AmiCreator:
 
     def _deprecate(self, when, result):
         for region, image_id in result["images"].items():
-            try:
-                self.ec2(region).enable_image_deprecation(ImageId=image_id, DeprecateAt=when)
-            except Exception as e:
-                if not is_not_implemented(e):
-                    raise
-                self.warn("deprecate_after: this EC2 endpoint does not implement EnableImageDeprecation; "
-                          "the AMIs were not marked for deprecation")
+            if not self.enable_deprecation(region, image_id, when):
                 return
         result["deprecation_time"] = naming.iso_utc(when)
+
+    def enable_deprecation(self, region, image_id, when):
+        """Schedule an AMI's deprecation; False (and a warning) when the endpoint does not implement it."""
+        try:
+            self.ec2(region).enable_image_deprecation(ImageId=image_id, DeprecateAt=when)
+        except Exception as e:
+            if not is_not_implemented(e):
+                raise
+            self.warn("deprecate_after: this EC2 endpoint does not implement EnableImageDeprecation; "
+                      "the AMIs were not marked for deprecation")
+            return False
+        return True
 
     def _publish(self, parameter, result):
         reply = self.client("ssm").put_parameter(

@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime
 
 from ansible_collections.immutable.images.plugins.module_utils import naming
-from ansible_collections.immutable.images.plugins.module_utils.aws_client import is_not_implemented
 from ansible_collections.immutable.images.plugins.module_utils.ec2_ami import (
     DURATION_RE,
     AmiCreator,
@@ -80,15 +79,8 @@ class ReusedAmis(AmiCreator):
                 self.warn("deprecate_after: %s in %s is older than %s allows; it is left as it is (image_force "
                           "builds a new one)" % (image_id, region, deprecate_after))
                 continue
-            if not self.check_mode:
-                try:
-                    self.ec2(region).enable_image_deprecation(ImageId=image_id, DeprecateAt=when)
-                except Exception as e:
-                    if not is_not_implemented(e):
-                        raise
-                    self.warn("deprecate_after: this EC2 endpoint does not implement EnableImageDeprecation; "
-                              "the AMIs were not marked for deprecation")
-                    return
+            if not self.check_mode and not self.enable_deprecation(region, image_id, when):
+                return
             result["changed"] = True
             times.append(when)
         result["deprecation_time"] = naming.iso_utc(min(times)) if times else None
