@@ -23,8 +23,6 @@ import sys
 import threading
 
 _HEAD = struct.Struct(">II")  # header length, payload length
-UMASK = os.umask(0o022)  # read once, before any thread: reading it means setting it
-os.umask(UMASK)
 
 
 def pack_frame(header, payload=b""):
@@ -101,8 +99,7 @@ def run_warm_module(payload):
     for thread in threads:
         thread.start()
     try:
-        rc = client.hand_over(conn, theirs, os.path.join(os.path.dirname(os.path.abspath(__file__)), "client"),
-                              umask=UMASK)
+        rc = client.hand_over(conn, theirs, os.path.join(os.path.dirname(os.path.abspath(__file__)), "client"))
     finally:
         for fd in theirs:  # the module has ended: the drains see the end of its output, a blocked feed an error
             os.close(fd)

@@ -40,6 +40,14 @@ def forwarded_env(own_dir):
 
 
 def current_umask():
+    """This process's umask, read without changing it where Linux tells (another thread may be creating files)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
     umask = os.umask(0)
     os.umask(umask)
     return umask
@@ -58,16 +66,14 @@ def connect(socket_path):
     return conn
 
 
-def hand_over(conn, fds, own_dir, umask=None):
+def hand_over(conn, fds, own_dir):
     """Run the module that fds[0] (stdin) delivers in the warm server, writing to fds[1] and fds[2], with
-    this process's environment, working directory and umask (a threaded caller passes the umask: reading
-    it means setting it). Returns the module's exit status once it has ended."""
+    this process's environment, working directory and umask. Returns the module's exit status once it has ended."""
     import json
     import socket
 
     try:
-        umask = current_umask() if umask is None else umask
-        info = {"env": forwarded_env(own_dir), "cwd": os.getcwd(), "umask": umask}
+        info = {"env": forwarded_env(own_dir), "cwd": os.getcwd(), "umask": current_umask()}
         socket.send_fds(conn, [json.dumps(info).encode("utf-8")], fds)
         chunks = []
         while True:
