@@ -71,6 +71,26 @@ def _refile(code, filename):
     return code.replace(co_filename=filename, co_consts=consts)
 
 
+CACHE_ROOM = 16 << 20  # bytes the code cache leaves free in its tmpfs (a container's /dev/shm is 64 MiB)
+
+
+def _store(path, data):
+    """Write a cache entry whole (rename into place) if there is room; never leave a partial one."""
+    tmp = "%s.%d" % (path, os.getpid())
+    try:
+        fs = os.statvfs(os.path.dirname(path))
+        if fs.f_bavail * fs.f_frsize < CACHE_ROOM + len(data):
+            return
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+
+
 def cache_zip_compiles(cache_dir):
     """Share compiled module code between the runs, in cache_dir (tmpfs, the server's own).
 
@@ -103,12 +123,7 @@ def cache_zip_compiles(cache_dir):
                     code = marshal.load(f)
             except (OSError, EOFError, ValueError, TypeError):
                 code = compile_source(pathname, source)
-                try:
-                    with open("%s.%d" % (path, os.getpid()), "wb") as f:
-                        marshal.dump(code, f)
-                    os.replace(f.name, path)
-                except OSError:
-                    pass
+                _store(path, marshal.dumps(code))
             memo[key] = code
         return code if code.co_filename == pathname else _refile(code, pathname)
 

@@ -199,3 +199,14 @@ def test_the_session_agent_hands_a_pipelined_module_to_the_server(installed, mon
     assert out.startswith(b"warm=True read=0 cwd=%s\n" % str(tmp_path).encode())
     assert len(out) == len(out.split(b"\n")[0]) + 1 + 300001
     assert err == b"err=unset\n", "the module does not see the warm interpreter's settings"
+
+
+def test_a_code_cache_entry_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
+    from ansible_collections.immutable.images.plugins.module_utils import warm_server
+
+    warm_server._store(str(tmp_path / "entry"), b"code")
+    assert (tmp_path / "entry").read_bytes() == b"code"
+    monkeypatch.setattr(warm_server, "CACHE_ROOM", 1 << 62)  # a tmpfs this full keeps its room for the roles
+    warm_server._store(str(tmp_path / "full"), b"code")
+    warm_server._store(str(tmp_path / "gone" / "entry"), b"code")  # cannot be written: nothing is left either
+    assert sorted(os.listdir(tmp_path)) == ["entry"]
