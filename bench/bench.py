@@ -339,6 +339,11 @@ class Bench:
             run=lambda i: self.run_ours("ours-cold-nowarm", i, bust=unique("nowarm", i),
                                         extra=["-e", "image_warm_interpreter=false"]), drop=True,
             doc="like ours-cold with image_warm_interpreter: false (a new Python per module, an exec per command: plain Ansible)")
+        V["ours-nowarm-lastrole"] = dict(
+            run=lambda i: self.run_ours("ours-nowarm-lastrole", i, rev=unique("nwrev", i),
+                                        extra=["-e", "image_warm_interpreter=false"]), prime=True, drop=False,
+            doc="like ours-lastrole with image_warm_interpreter: false: what the layer cache saves when every task "
+                "costs what it costs in plain Ansible (compare with ours-cold-nowarm)")
         V["ours-nocache"] = dict(
             run=lambda i: self.run_ours("ours-nocache", i, bust=unique("nocache", i), cache=False), drop=True,
             doc="like ours-cold with image_cache: false")
@@ -351,6 +356,12 @@ class Bench:
             run=lambda i: self.run_ours("ours-mitogen-lastrole", i, rev=unique("mrev", i), mitogen=True),
             prime=True, drop=False, needs="mitogen",
             doc="like ours-lastrole with Mitogen importable")
+        V["ansible-floor"] = dict(run=lambda i: self.run_floor(i, 1), drop=False, other_workload=True,
+                                  doc="ansible-playbook running one set_fact on localhost: what starting and ending "
+                                      "ansible-playbook costs, before any build")
+        V["ansible-floor-50"] = dict(run=lambda i: self.run_floor(i, 50), drop=False, other_workload=True,
+                                     doc="ansible-playbook running 50 set_fact tasks on localhost: with ansible-floor, "
+                                         "what one task costs ansible-core when it does nothing")
         V["packer-shell"] = dict(run=lambda i: self.run_packer("shell", i), drop=True, prime=True,
                                  doc="Packer 1.6.6 docker builder: file provisioner + shell provisioner (steps.sh)")
         V["packer-ansible"] = dict(run=lambda i: self.run_packer("ansible", i), drop=True,
@@ -369,6 +380,21 @@ class Bench:
                                   other_workload=True,
                                   doc="scripts/build-example run again with nothing changed (primed once)")
         return V
+
+    def run_floor(self, i, tasks):
+        """ansible-playbook with `tasks` set_fact tasks on localhost and nothing else (no image)."""
+        path = os.path.join(self.work, "floor-%d.yml" % tasks)
+        with open(path, "w") as f:
+            f.write("- name: Ansible's floor\n  hosts: localhost\n  gather_facts: false\n  tasks:\n")
+            for k in range(tasks):
+                f.write("    - name: Task %d\n      ansible.builtin.set_fact:\n        floor_%d: \"{{ %d + 1 }}\"\n"
+                        % (k, k, k))
+        timing = os.path.join(self.tmp, "timing", "ansible-floor-%d-%d.json" % (tasks, i))
+        r = self.measure([(["ansible-playbook", path], None)], "ansible-floor-%d" % tasks,
+                         env=self.ansible_env(timing), cwd=self.work)
+        r["present"] = r["rc"] == 0   # nothing is built
+        r["image"] = None
+        return r
 
     def run_packer(self, kind, i):
         name = "bench-pk-%s-%d" % (self.token, self.seq + 1)
@@ -473,7 +499,8 @@ class Bench:
             if v.get("other_workload"):
                 ok = r["present"] if "present" in r else \
                     self.quiet(["docker", "image", "inspect", r["image"]]).returncode == 0
-                r["state"], r["config"] = ("image present" if ok else "MISSING"), None
+                r["state"], r["config"] = ("nothing to build" if r["image"] is None else
+                                           "image present" if ok else "MISSING"), None
             else:
                 r["state"], r["config"] = self.checksum(r["image"])
                 self.checks.setdefault(vname, set()).add(r["state"])
@@ -536,7 +563,7 @@ class Bench:
             "variants": {n: dict(summary[n], doc=allv[n]["doc"]) for n in summary},
             "skipped": self.skipped,
             "end_state": {"per_variant": states, "config_per_variant": {v: sorted(s) for v, s in self.config_checks.items()},
-                          "all_equal": len({s for v in states.values() for s in v}) == 1,
+                          "all_equal": len({s for v in states.values() for s in v}) <= 1,   # none: nothing built
                           "reference": reference},
             "upload_200_files": upload,
             "profiles": profiles,
@@ -586,9 +613,9 @@ class Bench:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-DEFAULT_VARIANTS = ["ours-cold", "ours-warm", "ours-lastrole", "ours-cold-nowarm", "ours-mitogen", "ours-mitogen-lastrole",
-                    "packer-shell",
-                    "packer-ansible", "docker-cold", "docker-warm", "raw", "example", "example-rerun"]
+DEFAULT_VARIANTS = ["ours-cold", "ours-warm", "ours-lastrole", "ours-cold-nowarm", "ours-nowarm-lastrole", "ours-mitogen",
+                    "ours-mitogen-lastrole", "packer-shell", "packer-ansible", "docker-cold", "docker-warm", "raw",
+                    "example", "example-rerun", "ansible-floor", "ansible-floor-50"]
 
 
 def _failure_line(path):
@@ -785,6 +812,26 @@ def _f(x, digits=2):
     return "-" if x is None else ("%.*f" % (digits, x))
 
 
+def _derived(variants):
+    """Ratios between variants other than to ours-cold, and ansible-core's own floor, where both ends ran."""
+    med = {n: s["median"] for n, s in variants.items() if s["median"]}
+    out = []
+    for num, den, what in (("ours-lastrole", "ours-cold", "only the last role changed, vs cold"),
+                           ("ours-nowarm-lastrole", "ours-cold-nowarm", "the same without the warm interpreter "
+                                                                        "(tasks at plain Ansible's cost)"),
+                           ("ours-mitogen-lastrole", "ours-mitogen", "the same with Mitogen"),
+                           ("ours-cold", "packer-ansible", "ours cold vs Packer + Ansible"),
+                           ("ours-mitogen", "packer-ansible", "ours with Mitogen vs Packer + Ansible"),
+                           ("ours-warm", "packer-ansible", "ours warm vs Packer + Ansible")):
+        if num in med and den in med:
+            out.append("- %s / %s = %.3f (%s)" % (num, den, med[num] / med[den], what))
+    if "ansible-floor" in med and "ansible-floor-50" in med:
+        out.append("- ansible-core's floor on this machine: %.2f s to start and end ansible-playbook, %.3f s per task "
+                   "that does nothing ((ansible-floor-50 - ansible-floor) / 49)"
+                   % (med["ansible-floor"], (med["ansible-floor-50"] - med["ansible-floor"]) / 49))
+    return out
+
+
 def render_markdown(doc):
     L = []
     m = doc["machine"]
@@ -820,6 +867,7 @@ def render_markdown(doc):
     for n, s in doc["variants"].items():
         if s.get("step_medians"):
             L.append("- %s steps (median s): %s" % (n, ", ".join("%s %.3f" % kv for kv in s["step_medians"].items())))
+    L.extend(_derived(doc["variants"]))
     failed = [r for r in doc["raw_records"] if r["rc"] != 0]
     if failed:
         L.append("")
