@@ -11,6 +11,9 @@ or an AMI filter points to today.
 from __future__ import annotations
 
 from ansible_collections.immutable.images.plugins.module_utils import naming
+# At module level on purpose: the image_definition action imports this module in ansible-playbook's own process,
+# before it forks the plan's worker, so the Docker SDK is imported once there and every worker has it already.
+from ansible_collections.immutable.images.plugins.module_utils.docker_client import get_client
 
 LABEL_BASE_ID = naming.LABEL_PREFIX + ".base-id"
 
@@ -130,8 +133,6 @@ def _check_ec2(target, image_name, build_hash, force, factory_for):
 
 
 def _docker_client(docker_host):
-    from ansible_collections.immutable.images.plugins.module_utils.docker_client import get_client
-
     return get_client(docker_host, timeout=30)
 
 

@@ -9,46 +9,18 @@ in every region, unless keep_on_error, and raises AmiError naming the stage.
 
 from __future__ import annotations
 
-import datetime
-import re
 import secrets
 
 from ansible_collections.immutable.images.plugins.module_utils import naming
+from ansible_collections.immutable.images.plugins.module_utils.naming import AMI_NAME_RE, parse_deprecate_after
 from ansible_collections.immutable.images.plugins.module_utils import ec2_resources as res
 from ansible_collections.immutable.images.plugins.module_utils.aws_client import Waits, is_not_implemented
 
 # EC2's rule for AMI names (moto does not check it, AWS does).
-AMI_NAME_RE = re.compile(r"^[A-Za-z0-9()\[\] ./'@_-]{3,128}$")
-DURATION_RE = re.compile(r"^\s*(\d+)\s*([hdw]?)\s*$")
-UNITS = {"h": "hours", "d": "days", "w": "weeks", "": "days"}
-
-
 class AmiError(Exception):
     def __init__(self, stage, message, images=None, leftovers=None):
         self.stage, self.images, self.leftovers = stage, dict(images or {}), list(leftovers or [])
         super().__init__("%s: %s" % (stage, message))
-
-
-def parse_deprecate_after(value, now=None):
-    """'90d' / '12h' / '2w' / a bare number of days, or an ISO date/datetime -> aware UTC datetime."""
-    now = now or naming.utc_now()
-    if isinstance(value, datetime.datetime):
-        moment = value
-    elif isinstance(value, datetime.date):
-        moment = datetime.datetime(value.year, value.month, value.day)
-    else:
-        text = str(value).strip()
-        match = DURATION_RE.match(text)
-        if match:
-            return now + datetime.timedelta(**{UNITS[match.group(2)]: int(match.group(1))})
-        try:
-            moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
-            raise ValueError("deprecate_after: %r is neither a duration like 90d/12h/2w nor an ISO date" % (value,))
-    moment = moment if moment.tzinfo else moment.replace(tzinfo=datetime.timezone.utc)
-    if moment <= now:
-        raise ValueError("deprecate_after: %s is not in the future" % naming.iso_utc(moment))
-    return moment
 
 
 def artifact_tags(build_id, image_name, target, ami_name, version=None, build_hash=None, extra=None):

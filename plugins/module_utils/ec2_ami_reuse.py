@@ -14,12 +14,8 @@ from __future__ import annotations
 import datetime
 
 from ansible_collections.immutable.images.plugins.module_utils import naming
-from ansible_collections.immutable.images.plugins.module_utils.ec2_ami import (
-    DURATION_RE,
-    AmiCreator,
-    launch_permissions,
-    parse_deprecate_after,
-)
+from ansible_collections.immutable.images.plugins.module_utils.ec2_ami import AmiCreator, launch_permissions
+from ansible_collections.immutable.images.plugins.module_utils.naming import DURATION_RE, parse_deprecate_after
 
 PERMISSION_KEYS = ("UserId", "Group", "OrganizationArn", "OrganizationalUnitArn")
 

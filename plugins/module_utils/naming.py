@@ -123,3 +123,31 @@ def oci_labels(image_name, version, created=None, revision=None):
 def aws_tag_list(tags):
     """{k: v} -> [{'Key': k, 'Value': v}] in a stable order, as the EC2 API wants."""
     return [{"Key": k, "Value": str(v)} for k, v in sorted(tags.items())]
+
+
+# AMI names and deprecation times: checked when a definition is validated, before any AWS SDK is imported.
+AMI_NAME_RE = re.compile(r"^[A-Za-z0-9()\[\] ./'@_-]{3,128}$")
+DURATION_RE = re.compile(r"^\s*(\d+)\s*([hdw]?)\s*$")
+DURATION_UNITS = {"h": "hours", "d": "days", "w": "weeks", "": "days"}
+
+
+def parse_deprecate_after(value, now=None):
+    """'90d' / '12h' / '2w' / a bare number of days, or an ISO date/datetime -> aware UTC datetime."""
+    now = now or utc_now()
+    if isinstance(value, datetime.datetime):
+        moment = value
+    elif isinstance(value, datetime.date):
+        moment = datetime.datetime(value.year, value.month, value.day)
+    else:
+        text = str(value).strip()
+        match = DURATION_RE.match(text)
+        if match:
+            return now + datetime.timedelta(**{DURATION_UNITS[match.group(2)]: int(match.group(1))})
+        try:
+            moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError("deprecate_after: %r is neither a duration like 90d/12h/2w nor an ISO date" % (value,))
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=datetime.timezone.utc)
+    if moment <= now:
+        raise ValueError("deprecate_after: %s is not in the future" % iso_utc(moment))
+    return moment
