@@ -16,7 +16,7 @@ from ansible_collections.immutable.images.plugins.module_utils.naming import AMI
 from ansible_collections.immutable.images.plugins.module_utils import ec2_resources as res
 from ansible_collections.immutable.images.plugins.module_utils.aws_client import Waits, is_not_implemented
 
-# EC2's rule for AMI names (moto does not check it, AWS does).
+
 class AmiError(Exception):
     def __init__(self, stage, message, images=None, leftovers=None):
         self.stage, self.images, self.leftovers = stage, dict(images or {}), list(leftovers or [])

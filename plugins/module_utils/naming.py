@@ -126,6 +126,7 @@ def aws_tag_list(tags):
 
 
 # AMI names and deprecation times: checked when a definition is validated, before any AWS SDK is imported.
+# EC2's rule for AMI names (moto does not check it, AWS does).
 AMI_NAME_RE = re.compile(r"^[A-Za-z0-9()\[\] ./'@_-]{3,128}$")
 DURATION_RE = re.compile(r"^\s*(\d+)\s*([hdw]?)\s*$")
 DURATION_UNITS = {"h": "hours", "d": "days", "w": "weeks", "": "days"}
