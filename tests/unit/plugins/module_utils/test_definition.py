@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import copy
 import os
+import subprocess
+import sys
 
 import pytest
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
@@ -548,3 +550,15 @@ def test_ec2_without_allowed_cidrs_is_rejected_with_a_reason(workdir):
 def test_ec2_ami_settings_are_checked_before_launch(workdir, key, value, expected):
     params = typed(definition_with(dict(EC2, **{key: value})))
     assert any(e.startswith(expected) for e in definition.check_definition(params, str(workdir)))
+
+
+def test_validating_and_planning_import_no_aws_sdk():
+    """The plan's modules are imported in ansible-playbook's own process at every build, reruns included:
+    the AWS SDK (about 0.4 s to import) is for ec2 targets only, and is imported where they are handled."""
+    code = ("import sys\n"
+            "from ansible_collections.immutable.images.plugins.module_utils import build_inputs, built_artifacts, definition, sbom\n"
+            "from ansible_collections.immutable.images.plugins.plugin_utils import mitogen\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore')))\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
