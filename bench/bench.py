@@ -249,12 +249,6 @@ class Bench:
         for d in ("packer-home", "packer-cache", "packer-tmp", "timing"):
             os.makedirs(os.path.join(self.tmp, d))
         self.write_packer_templates()
-        self.mitogen = self.find_mitogen()
-
-    def find_mitogen(self):
-        """The directory that holds Mitogen (scripts/setup-env puts it outside the venv), or None."""
-        path = os.environ.get("IMMUTABLE_MITOGEN_PATH")
-        return path if path and os.path.isdir(os.path.join(path, "ansible_mitogen")) else None
 
     def write_packer_templates(self):
         run_command = ["-d", "-i", "-t", "--name", "{{user `name`}}", "--label", "bench.run=%s" % self.token,
@@ -303,21 +297,19 @@ class Bench:
             json.dump(d, f, indent=1)
         return path
 
-    def ansible_env(self, timing_file, mitogen=False):
+    def ansible_env(self, timing_file):
         # The environment variable replaces callbacks_enabled of ansible.cfg: keep the collection's
         # build_guard callback that the example's (and our generated) ansible.cfg enable.
         env = dict(self.base_env,
                    ANSIBLE_CALLBACK_PLUGINS=os.path.join(HERE, "callback_plugins"),
                    ANSIBLE_CALLBACKS_ENABLED="immutable.images.build_guard,bench_timing", BENCH_TIMING_FILE=timing_file)
-        if mitogen:  # importable: the build plan then chooses Mitogen for the docker builders (image_mitogen)
-            env["PYTHONPATH"] = os.pathsep.join(p for p in (self.mitogen, env.get("PYTHONPATH")) if p)
         return env
 
-    def run_ours(self, variant, i, bust="fixed", rev="fixed", cache=True, mitogen=False, extra=()):
+    def run_ours(self, variant, i, bust="fixed", rev="fixed", cache=True, extra=()):
         defn = self.ours_definition(variant, bust, rev, cache)
         timing = os.path.join(self.tmp, "timing", "%s-%d.json" % (variant, i))
         argv = ["ansible-playbook", "immutable.images.build_image", "-e", "@" + defn] + list(extra)
-        r = self.measure([(argv, None)], variant, env=self.ansible_env(timing, mitogen), cwd=self.work)
+        r = self.measure([(argv, None)], variant, env=self.ansible_env(timing), cwd=self.work)
         r["timing"] = _load_json(timing)
         r["manifest"] = _load_json(os.path.join(self.tmp, "manifests", "%s.json" % variant))
         r["image"] = "%s:%s" % (self.name, variant)
@@ -347,15 +339,6 @@ class Bench:
         V["ours-nocache"] = dict(
             run=lambda i: self.run_ours("ours-nocache", i, bust=unique("nocache", i), cache=False), drop=True,
             doc="like ours-cold with image_cache: false")
-        V["ours-mitogen"] = dict(
-            run=lambda i: self.run_ours("ours-mitogen", i, bust=unique("mitogen", i), mitogen=True),
-            drop=True, needs="mitogen",
-            doc="like ours-cold with Mitogen 0.3.54 importable: the plan chooses Mitogen for the builder "
-                "(immutable.images.mitogen strategy, Mitogen's docker connection)")
-        V["ours-mitogen-lastrole"] = dict(
-            run=lambda i: self.run_ours("ours-mitogen-lastrole", i, rev=unique("mrev", i), mitogen=True),
-            prime=True, drop=False, needs="mitogen",
-            doc="like ours-lastrole with Mitogen importable")
         V["ansible-floor"] = dict(run=lambda i: self.run_floor(i, 1), drop=False, other_workload=True,
                                   doc="ansible-playbook running one set_fact on localhost: what starting and ending "
                                       "ansible-playbook costs, before any build")
@@ -522,9 +505,6 @@ class Bench:
         self.skipped = {}
         active = []
         for n in names:
-            if allv[n].get("needs") == "mitogen" and not self.mitogen:
-                self.skipped[n] = "Mitogen is not in $IMMUTABLE_MITOGEN_PATH (scripts/setup-env installs it there)"
-                continue
             if n.startswith("packer") and not shutil.which("packer"):
                 self.skipped[n] = "packer is not installed"
                 continue
@@ -613,8 +593,7 @@ class Bench:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-DEFAULT_VARIANTS = ["ours-cold", "ours-warm", "ours-lastrole", "ours-cold-nowarm", "ours-nowarm-lastrole", "ours-mitogen",
-                    "ours-mitogen-lastrole", "packer-shell", "packer-ansible", "docker-cold", "docker-warm", "raw",
+DEFAULT_VARIANTS = ["ours-cold", "ours-warm", "ours-lastrole", "ours-cold-nowarm", "ours-nowarm-lastrole", "packer-shell", "packer-ansible", "docker-cold", "docker-warm", "raw",
                     "example", "example-rerun", "ansible-floor", "ansible-floor-50"]
 
 
@@ -819,9 +798,7 @@ def _derived(variants):
     for num, den, what in (("ours-lastrole", "ours-cold", "only the last role changed, vs cold"),
                            ("ours-nowarm-lastrole", "ours-cold-nowarm", "the same without the warm interpreter "
                                                                         "(tasks at plain Ansible's cost)"),
-                           ("ours-mitogen-lastrole", "ours-mitogen", "the same with Mitogen"),
                            ("ours-cold", "packer-ansible", "ours cold vs Packer + Ansible"),
-                           ("ours-mitogen", "packer-ansible", "ours with Mitogen vs Packer + Ansible"),
                            ("ours-warm", "packer-ansible", "ours warm vs Packer + Ansible")):
         if num in med and den in med:
             out.append("- %s / %s = %.3f (%s)" % (num, den, med[num] / med[den], what))
@@ -936,7 +913,6 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.list:
         b = Bench.__new__(Bench)
-        b.mitogen = None
         for n, v in Bench.variants(b).items():
             print("%-15s %s%s" % (n, v["doc"], "" if n in DEFAULT_VARIANTS else "  [not in the default set]"))
         return 0

@@ -25,7 +25,6 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.immutable.images.plugins.module_utils import build_inputs, definition, naming
 from ansible_collections.immutable.images.plugins.module_utils import built_artifacts, sbom
-from ansible_collections.immutable.images.plugins.plugin_utils import mitogen
 
 try:  # private, but the only way to ask where a collection role lives
     from ansible.utils.collection_loader._collection_finder import _get_collection_role_path
@@ -91,7 +90,6 @@ class ActionModule(ActionBase):
             t["sbom_path"] = os.path.join(sbom_dir, name)
         scanner = sbom.find_scanner()
         to_build = [t for t in selected if not t["reuse"]]
-        strategy, mitogen_note = mitogen.plan(to_build, params["image_mitogen"])
         build = {
             "id": build_id,
             "hash": build_hash,
@@ -112,8 +110,6 @@ class ActionModule(ActionBase):
             "manifest": os.path.join(cwd, params["image_manifest"]) if params.get("image_manifest") else None,
             "cache": params["image_cache"],
             "warm_interpreter": params["image_warm_interpreter"],
-            "strategy": strategy,
-            "mitogen_note": mitogen_note,
             "force": params["image_force"],
             "scanner": scanner[1] if scanner else None,
             "scan_fail_on": params["image_scan_fail_on"],
@@ -123,6 +119,10 @@ class ActionModule(ActionBase):
             "base_id_label": built_artifacts.LABEL_BASE_ID,
             "skipped_targets": [t["name"] for t in targets if not t["selected"]],
         }
+        if params.get("image_mitogen") is not None:  # retired: a definition that still sets it builds as before
+            result["deprecations"] = [{"msg": "image_mitogen has no effect: the Mitogen path was removed (the builders' own "
+                                              "session is faster); remove the variable from the definition",
+                                       "version": "2.0.0", "collection_name": "immutable.images"}]
         result.update(changed=False, msg=_summary(build), build=build)
         return result
 
@@ -301,8 +301,6 @@ def _summary(build):
         lines.append("  scan gate: %s, fails on findings of severity %s or higher" % (build["scanner"], build["scan_fail_on"]))
     else:
         lines.append("  scan gate: no vulnerability scanner (trivy, grype) on PATH, so none runs; SBOMs are still written")
-    if build["mitogen_note"]:
-        lines.append("  " + build["mitogen_note"])
     for name in build["skipped_targets"]:
         lines.append("  %s: not selected by image_only" % name)
     return "\n".join(lines)

@@ -62,13 +62,11 @@ class ActionModule(ActionBase):
         return result
 
     def _swap(self, cache, container, layer, target, build):
-        # The builder's session (ours or Mitogen's) ends with its container: end it first, so that the next
-        # task starts a session with the new container instead of meeting the old one's last moments.
+        # The builder's session ends with its container: end it first, so that the next task starts a
+        # session with the new container instead of meeting the old one's last moments.
         if self._connection.transport == "immutable.images.docker_session":
             docker_session.stop(docker_session.socket_path(DEFAULT_LOCAL_TMP, container,
                                                            self._connection.get_option("remote_user")))
-        elif target.get("mitogen"):
-            self._connection.reset()
-        cache.swap(container, layer, target, build.get("warm_interpreter") and not target.get("mitogen"))
+        cache.swap(container, layer, target, build.get("warm_interpreter"))
         if hasattr(self._connection, "prestart"):  # the new container's session starts while Ansible goes on
             self._connection.prestart()

@@ -557,7 +557,6 @@ def test_validating_and_planning_import_no_aws_sdk():
     the AWS SDK (about 0.4 s to import) is for ec2 targets only, and is imported where they are handled."""
     code = ("import sys\n"
             "from ansible_collections.immutable.images.plugins.module_utils import build_inputs, built_artifacts, definition, sbom\n"
-            "from ansible_collections.immutable.images.plugins.plugin_utils import mitogen\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore')))\n")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
