@@ -19,12 +19,14 @@ import tempfile
 import time
 
 from ansible import constants as C
+from ansible import context
 from ansible.errors import AnsibleError
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.immutable.images.plugins.module_utils import build_inputs, definition, naming
 from ansible_collections.immutable.images.plugins.module_utils import built_artifacts, sbom
+from ansible_collections.immutable.images.plugins.module_utils.docker_builder import BUILD_TMPFS
 from ansible_collections.immutable.images.plugins.plugin_utils import mitogen
 
 try:  # private, but the only way to ask where a collection role lives
@@ -50,6 +52,8 @@ class ActionModule(ActionBase):
         params, errors = self._validated(raw, task_vars, PLACEHOLDERS, spec)
         if not errors:
             errors = definition.check_definition(params, cwd)
+        if not errors:
+            errors = _check_files_outside_tmpfs(params)
         roles = []
         if not errors:
             roles, errors = self._resolve_roles(params, cwd)
@@ -61,10 +65,14 @@ class ActionModule(ActionBase):
         workdir = None if check_mode else tempfile.mkdtemp(prefix="immutable-images-")
         archive = os.path.join(workdir, "files.tar") if workdir and params["image_files"] else None
         files_digest = build_inputs.write_files_archive(params["image_files"], archive or os.devnull, cwd)
+        play = _play_settings(params["image_gather_facts"])
         build_hash = build_inputs.short_hash({
             "definition": definition.hash_input(params, params["image_targets"]),
             "files": files_digest,
-            "roles": [{"name": r["name"], "digest": r["digest"], "vars": r["vars"]} for r in roles],
+            "roles": [{"name": r["name"], "digest": r["digest"], "vars": r["vars"], "tags": r["tags"]} for r in roles],
+            # what changes the roles' behaviour (image_gather_facts is an operational key of the definition,
+            # but the facts it resolves to are not: a role reads them)
+            "play": play,
         })
         build_id = naming.new_build_id()
 
@@ -107,7 +115,9 @@ class ActionModule(ActionBase):
             "role_tasks": _write_role_tasks(workdir, roles) if workdir else [],
             "verify_tasks": _write_verify_tasks(workdir, params["image_verify"], cwd) if workdir else None,
             "verify_runs": [e["run"] for e in params["image_verify"] if definition.verify_kind(e) == "run"],
-            "gather_facts": params["image_gather_facts"],
+            "gather_facts": params["image_gather_facts"] is not False,
+            "facts": play["facts"],
+            "play": play,
             "on_error": params["image_on_error"],
             "manifest": os.path.join(cwd, params["image_manifest"]) if params.get("image_manifest") else None,
             "cache": params["image_cache"],
@@ -142,6 +152,7 @@ class ActionModule(ActionBase):
         search = [os.path.join(cwd, p) for p in params["image_roles_path"]] + [os.path.join(cwd, "roles")]
         search += list(C.DEFAULT_ROLES_PATH or [])  # the templated value (~/.ansible/roles, ...)
         roles, errors = [], []
+        entries = params.get("image_roles") or []
         for i, (name, role_vars) in enumerate(definition.role_entries(params)):
             path, include_name = _find_role(name, search, cwd)
             if not path:
@@ -149,8 +160,45 @@ class ActionModule(ActionBase):
                               % (i, name, ", ".join(search)))
                 continue
             roles.append({"name": name, "include": include_name, "path": path, "vars": role_vars,
-                          "digest": build_inputs.tree_digest(path)})
+                          "tags": definition.role_tags(entries[i]), "digest": build_inputs.tree_digest(path)})
         return roles, errors
+
+
+def _check_files_outside_tmpfs(params):
+    """image_files cannot go where docker builders mount a tmpfs: the engine's archive upload writes under
+    the mount, where the roles cannot see the files and the committed image would keep them."""
+    if not any(t.get("type") == "docker" for t in params.get("image_targets") or []):
+        return []
+    errors = []
+    for i, entry in enumerate(params.get("image_files") or []):
+        dest = os.path.normpath("/" + str(entry.get("dest") or "").lstrip("/"))
+        for mount in sorted(BUILD_TMPFS) + ["/var/run"]:
+            if dest == mount or dest.startswith(mount + "/"):
+                errors.append("image_files[%d].dest: %s is under %s, a tmpfs in docker builders (the build's runtime "
+                              "state never reaches the image); upload to another directory" % (i, entry.get("dest"), mount))
+                break
+    return errors
+
+
+def _play_settings(gather_facts):
+    """What decides how the roles behave, besides the roles themselves: the facts and the tags selected on the
+    command line. facts is None (gather nothing) or the arguments of the gather_facts task: {} gathers what a
+    play with gather_facts: true gathers (older ansible-core: the ansible.cfg gather settings, as a play)."""
+    if gather_facts is False:
+        facts = None
+    elif gather_facts is True:
+        facts = {}
+        for option, setting in (("gather_subset", "DEFAULT_GATHER_SUBSET"), ("gather_timeout", "DEFAULT_GATHER_TIMEOUT"),
+                                ("fact_path", "DEFAULT_FACT_PATH")):
+            value = getattr(C, setting, None)  # gone from ansible-core 2.18 on: the setup module's defaults apply
+            if value is not None:
+                facts[option] = value
+    else:
+        facts = {"gather_subset": [str(v) for v in gather_facts]}
+    cli = context.CLIARGS
+    return {"facts": facts,
+            "tags": sorted(set(cli.get("tags") or ())) or ["all"],
+            "skip_tags": sorted(set(cli.get("skip_tags") or ()))}
 
 
 def _template_roles(templar, value):
@@ -192,40 +240,51 @@ def _find_role(name, search, cwd):
 
 def _write_role_tasks(workdir, roles):
     """The task file that runs the roles in order (in a list, empty without roles): per role an include_role
-    with the role's vars, wrapped in layer cache steps that only docker builders with image_cache on take,
-    and the upload of the image files after the first role's lookup.
+    with the role's vars and tags, wrapped in layer cache steps that only docker builders with image_cache on
+    take, and the upload of the image files after the first role's lookup.
 
     Written as JSON (valid YAML) because role vars may hold templates that must reach the builder
     untouched, and JSON keeps every string exactly as given. The lookup receives the same vars as
     the role, so the cache key covers their templated values.
+
+    Our steps are tagged always, so that --tags/--skip-tags select among the roles' tasks only; an entry's
+    tags go to its role's tasks through `apply` (tags on a dynamic include apply to the include alone).
+    Handlers are not flushed here: they run once, at the end of provisioning, as at the end of a play.
+    A role whose layer comes from the cache is still included when it (or a dependency) may define handlers,
+    with its tasks skipped, so that a later role can notify them.
     """
     cached = "image_target.type == 'docker' and image_build.cache"
+    hit = "provision__cache.hit | default(false)"
+    always = ["always"]
     tasks = []
     for i, role in enumerate(roles, 1):
         title = "Role %s (%d of %d)" % (role["name"], i, len(roles))
-        include = {"name": title, "ansible.builtin.include_role": {"name": role["include"]},
-                   "when": "not (provision__cache.hit | default(false))"}
+        include = {"name": title, "ansible.builtin.include_role": {"name": role["include"]}, "tags": always}
+        apply = {"tags": role["tags"]} if role["tags"] else {}
+        if _may_define_handlers(role["path"]):
+            apply["when"] = "not (%s)" % hit
+        else:
+            include["when"] = "not (%s)" % hit
+        if apply:
+            include["ansible.builtin.include_role"]["apply"] = apply
         if "/" in role["include"]:
             # resolve by path only, not inside this collection's namespace
             include["collections"] = ["ansible.legacy"]
         if role["vars"]:
             include["vars"] = role["vars"]
-        tasks += [
-            {"name": title + ": look up its layer", "immutable.images.layer_cache": {
-                "role": role["name"], "digest": role["digest"], "vars": role["vars"]},
-             "register": "provision__cache", "when": cached},
-        ]
+        tasks.append({"name": title + ": look up its layer", "immutable.images.layer_cache": {
+            "role": role["name"], "digest": role["digest"], "vars": role["vars"], "tags": role["tags"]},
+            "register": "provision__cache", "when": cached, "tags": always})
         if i == 1:
             # The first role's layer holds the files: when it comes from the cache, the upload is not needed.
             tasks.append({"name": "Upload the image files as one archive",
                           "immutable.images.builder_files": {"src": "{{ image_build.files_archive }}"},
-                          "when": "image_build.files_archive is not none and not (provision__cache.hit | default(false))"})
+                          "when": "image_build.files_archive is not none and not (%s)" % hit, "tags": always})
         tasks += [
             include,
-            {"name": title + ": run its handlers", "ansible.builtin.meta": "flush_handlers"},
             {"name": title + ": store its layer", "immutable.images.layer_cache": {
                 "state": "store", "key": "{{ provision__cache.key }}"},
-             "when": cached + " and not provision__cache.hit"},
+             "when": cached + " and not provision__cache.hit", "tags": always},
         ]
     if not tasks:
         return []
@@ -234,6 +293,18 @@ def _write_role_tasks(workdir, roles):
     with open(path, "w") as f:
         json.dump(tasks, f, indent=1, default=str)
     return [path]
+
+
+def _may_define_handlers(path):
+    """Whether a role may bring handlers: its own, or its dependencies' (not followed: any dependency counts)."""
+    if any(os.path.isdir(os.path.join(path, d)) for d in ("handlers",)):
+        return True
+    for name in ("main.yml", "main.yaml", "main"):
+        meta = os.path.join(path, "meta", name)
+        if os.path.isfile(meta):
+            with open(meta, errors="replace") as f:
+                return "dependencies" in f.read()
+    return False
 
 
 _TASK_KEYWORDS = {"name", "when", "vars", "register", "changed_when", "failed_when", "become", "become_user",

@@ -2,11 +2,19 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Per-role layer cache steps for a docker builder (see module_utils/layer_cache.py), on the controller.
 
-The cache state of a builder - the current layer and the image its container runs - is kept in the
-host's facts under ansible_facts.immutable_images_layer.
+The cache state of a builder is kept on the controller, in a file of the build's work directory named
+after the builder - never in the host's facts or variables, where the roles would see it (a role's
+`setup: ... when: not ansible_facts` must find ansible_facts empty until facts are gathered):
+  key    the key of the last role looked up (the next role's key chains it)
+  layer  the image the builder should hold (the last hit or stored layer); None when the builder itself
+         is ahead of every layer (a role ran and its layer could not be stored yet: handlers pending)
+  at     the image the builder's container was created from
 """
 
 from __future__ import annotations
+
+import json
+import os
 
 from ansible.constants import DEFAULT_LOCAL_TMP
 from ansible.plugins.action import ActionBase
@@ -15,12 +23,10 @@ from ansible_collections.immutable.images.plugins.module_utils.docker_client imp
 from ansible_collections.immutable.images.plugins.module_utils.layer_cache import LayerCache, cache_key
 from ansible_collections.immutable.images.plugins.plugin_utils import docker_session
 
-FACT = "immutable_images_layer"
-
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("state", "role", "digest", "vars", "key"))
+    _VALID_ARGS = frozenset(("state", "role", "digest", "vars", "tags", "key"))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -31,34 +37,50 @@ class ActionModule(ActionBase):
         build = self._templar.template(task_vars["image_build"])
         target = self._templar.template(task_vars["image_target"])
         container = target["builder"]["name"]
+        state_path = os.path.join(build["workdir"], "layers-%s.json" % container)
         try:
             cache = LayerCache(get_client(target.get("docker_host") or None))
-            state = dict((task_vars.get("ansible_facts") or {}).get(FACT) or {})
+            state = _read(state_path)
             if not state:  # the builder as launched: base image plus the uploaded files
                 base = target["builder"]["image_id"]
-                state = {"layer": base, "at": base}
+                state = {"key": base, "layer": base, "at": base}
             step = args.get("state", "lookup")
             if step == "lookup":
-                key = cache_key(state["layer"], build["files_digest"], args["role"], args["digest"], args.get("vars") or {})
+                key = cache_key(state["key"], build["files_digest"], args["role"], args["digest"], args.get("vars") or {},
+                                args.get("tags") or [], build.get("play"))
                 hit = cache.find(build["name"], key)
+                state["key"] = key
                 if hit:
                     state["layer"] = hit
-                elif state["at"] != state["layer"]:  # a miss after hits: continue from the last hit
+                elif state["layer"] is not None and state["at"] != state["layer"]:  # a miss after hits
                     self._swap(cache, container, state["layer"], target, build)
                     state["at"] = state["layer"]
                 result.update(key=key, hit=bool(hit), changed=False)
             elif step == "store":
-                image = cache.store(container, args["key"], build["name"], target["labels"])
-                state = {"layer": image, "at": image}
-                result.update(changed=True, layer=image)
-            else:  # sync: the builder must hold the current layer before it is committed
-                if state["at"] != state["layer"]:
+                pending = _pending_handlers(self._task)
+                if pending:
+                    # Its layer might lack the effects of handlers that run at the end: the builder goes on
+                    # ahead of the cache, and is stored under the last role's key once the handlers ran.
+                    state["layer"] = None
+                    result.update(changed=False, stored=False, handlers=pending,
+                                  msg="not stored yet: the play has handlers (%s), which run at the end; the layer "
+                                      "is stored then, under the last role's key" % ", ".join(pending))
+                else:
+                    image = cache.store(container, args["key"], build["name"], target["labels"])
+                    state.update(layer=image, at=image)
+                    result.update(changed=True, stored=True, layer=image)
+            else:  # sync, after the handlers ran: the builder must hold the current layer before it is committed
+                if state["layer"] is None:
+                    image = cache.store(container, state["key"], build["name"], target["labels"])
+                    state.update(layer=image, at=image)
+                    result.update(changed=True, layer=image)
+                elif state["at"] != state["layer"]:
                     self._swap(cache, container, state["layer"], target, build)
                     state["at"] = state["layer"]
                     result["changed"] = True
         except DockerFailure as e:
             return dict(result, failed=True, stage="cache", msg=str(e))
-        result["ansible_facts"] = {FACT: state}
+        _write(state_path, state)
         return result
 
     def _swap(self, cache, container, layer, target, build):
@@ -72,3 +94,34 @@ class ActionModule(ActionBase):
         cache.swap(container, layer, target, build.get("warm_interpreter") and not target.get("mitogen"))
         if hasattr(self._connection, "prestart"):  # the new container's session starts while Ansible goes on
             self._connection.prestart()
+
+
+def _read(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return {}
+
+
+def _write(path, state):
+    with open(path + ".tmp", "w") as f:
+        json.dump(state, f)
+    os.replace(path + ".tmp", path)
+
+
+def _pending_handlers(task):
+    """Names of the play's handlers that may be pending: every handler the roles so far brought.
+
+    A play runs notified handlers at its end; a layer stored before them would lack their effects. Which
+    handlers are notified is known only to the strategy's iterator in the ansible-playbook process, not to
+    this action (it runs in a forked worker), so any handler defined counts as possibly pending. When the
+    play cannot be found at all, the layer waits for the end too (safe, slower).
+    """
+    node, play = task, None
+    while node is not None and play is None:
+        play = getattr(node, "_play", None)
+        node = getattr(node, "_parent", None)
+    if play is None or not hasattr(play, "handlers"):
+        return ["(unknown)"]
+    return [h.get_name() for block in play.handlers for h in getattr(block, "block", [])]

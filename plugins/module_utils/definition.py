@@ -81,11 +81,15 @@ def check_definition(params, cwd):
         if not _role_name(entry):
             errors.append("image_roles[%d]: give a role name or a dict with a 'role' key, got %r" % (i, entry))
         elif isinstance(entry, dict):
-            unknown = set(entry) - {"role", "name", "vars"}
+            unknown = set(entry) - {"role", "name", "vars", "tags"}
             if unknown:
-                errors.append("image_roles[%d]: unknown keys %s (use 'role' and 'vars')" % (i, ", ".join(sorted(unknown))))
+                errors.append("image_roles[%d]: unknown keys %s (use 'role', 'vars' and 'tags')"
+                              % (i, ", ".join(sorted(unknown))))
             if entry.get("vars") is not None and not isinstance(entry.get("vars"), dict):
                 errors.append("image_roles[%d].vars: must be a dict, got %s" % (i, _kind(entry["vars"])))
+            if entry.get("tags") is not None and not _tag_list(entry["tags"]):
+                errors.append("image_roles[%d].tags: must be a tag or a list of tags (strings), got %r" % (i, entry["tags"]))
+    errors.extend(_check_gather_facts(params.get("image_gather_facts", True)))
 
     for i, entry in enumerate(params.get("image_verify") or []):
         errors.extend(_check_verify(i, entry, cwd))
@@ -311,9 +315,34 @@ def _role_name(entry):
     return None
 
 
+def _tag_list(value):
+    """The tags of an image_roles entry as a list of strings (a play's roles: entry takes a string or a list),
+    or None when they are neither."""
+    if isinstance(value, str):
+        value = [t.strip() for t in value.split(",")]
+    if isinstance(value, list) and all(isinstance(t, (str, int)) and not isinstance(t, bool) for t in value):
+        return [str(t) for t in value if str(t)]
+    return None
+
+
+def _check_gather_facts(value):
+    """image_gather_facts is true, false or a gather_subset list (of strings, like a play's gather_subset)."""
+    if isinstance(value, bool):
+        return []
+    if isinstance(value, list) and value and all(isinstance(v, str) and v.strip() for v in value):
+        return []
+    return ["image_gather_facts: must be true (the facts a play gathers), false (none) or a gather_subset list "
+            "such as [min, hardware, network], got %r" % (value,)]
+
+
 def role_entries(params):
     """[(role name, vars dict)] from image_roles."""
     return [(_role_name(e), (e.get("vars") or {}) if isinstance(e, dict) else {}) for e in params.get("image_roles") or []]
+
+
+def role_tags(entry):
+    """The tags of an image_roles entry (a list, empty without tags)."""
+    return (_tag_list(entry.get("tags")) or []) if isinstance(entry, dict) and entry.get("tags") is not None else []
 
 
 def docker_config(config):

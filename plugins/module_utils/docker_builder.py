@@ -18,6 +18,13 @@ from ansible_collections.immutable.images.plugins.module_utils.docker_client imp
 KEEPALIVE_ENTRYPOINT = ["/bin/sh"]
 
 
+# The build's runtime state (pid files, sockets, locks, temporary files of services a role started)
+# lives in memory and never reaches a committed image or cache layer, as on a host where these are
+# tmpfs or emptied at boot. /var/run is a link to /run on Debian and Ubuntu. What the base image has
+# there is copied in (the engine's default tmpcopyup).
+BUILD_TMPFS = {"/run": "rw,exec,nosuid,nodev,mode=755", "/run/lock": "rw,noexec,nosuid,nodev,mode=1777",
+               "/tmp": "rw,exec,nosuid,nodev,mode=1777", "/var/tmp": "rw,exec,nosuid,nodev,mode=1777"}
+
 class DockerBuilder:
     def __init__(self, client):
         self.client = client
@@ -57,7 +64,7 @@ class DockerBuilder:
             container = self.client.containers.run(
                 base.id, name=name, entrypoint=KEEPALIVE_ENTRYPOINT, detach=True, tty=True, stdin_open=True,
                 labels=labels, network_mode=network_mode or None, platform=platform,
-                volumes=list(volumes or []), privileged=bool(privileged),
+                volumes=list(volumes or []), privileged=bool(privileged), tmpfs=dict(BUILD_TMPFS),
             )
         except (docker_errors.APIError, RequestException) as e:
             self.remove(name)  # a container can exist even though starting it failed

@@ -2,10 +2,13 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Per-role layer cache for docker builders.
 
-After a role succeeds, the builder is committed to a cache image. The key of role N chains the
-image the role starts from (the base image, or the layer of role N-1) with the files' digest, the
-role's name and content digest, and the role's variables *as templated on the builder* - so a
-changed variable, file, role or base image invalidates that role and every one after it.
+After a role succeeds with no handler pending, the builder is committed to a cache image. The key of
+role N chains the key of role N-1 (the base image id for the first role) with the files' digest, the
+role's name, content digest and tags, its variables *as templated on the builder*, and the build's
+facts setting and command-line tags - so a changed variable, file, role, setting or base image
+invalidates that role and every one after it. A layer is stored only when no handler is pending (a
+pending handler runs at the end of provisioning, as in a play); the roles that ran with handlers
+pending are stored as one layer, under the last role's key, after the handlers ran.
 
 A hit does not touch the builder: consecutive hits only move the "current layer". The builder is
 re-created from the current layer once, before the first role that has to run (or at the end),
@@ -31,10 +34,12 @@ from ansible_collections.immutable.images.plugins.module_utils.docker_client imp
 CACHE_REPOSITORY = "immutable-images-cache/%s"
 
 
-def cache_key(parent_image_id, files_digest, role_name, role_digest, role_vars):
-    """The cache key of one role; role_vars are the templated values the role receives."""
-    data = json.dumps({"parent": parent_image_id, "files": files_digest, "role": role_name,
-                       "digest": role_digest, "vars": role_vars}, sort_keys=True, default=str)
+def cache_key(parent, files_digest, role_name, role_digest, role_vars, role_tags=None, play=None):
+    """The cache key of one role: parent is the previous role's key (the base image id for the first role),
+    role_vars the templated values the role receives, role_tags its entry's tags and play what else decides
+    what the role does (the facts setting, the tags selected on the command line)."""
+    data = json.dumps({"parent": parent, "files": files_digest, "role": role_name, "digest": role_digest,
+                       "vars": role_vars, "tags": role_tags or [], "play": play or {}}, sort_keys=True, default=str)
     return hashlib.sha256(data.encode("utf-8")).hexdigest()
 
 

@@ -1,0 +1,54 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: build_strategy
+short_description: The strategy of a build's first play, after refusing what a build cannot honour
+version_added: 0.1.0
+description:
+  - Used as the C(strategy) of the first play of C(immutable.images.build_image), because play keywords are
+    templated before any task runs, even under C(--start-at-task).
+  - Fails with a clear message when C(ansible-playbook) was given C(--start-at-task) or C(--step). The image roles
+    run from a dynamic include, where C(--start-at-task) can never start, and skipping one of the build's own
+    tasks (launch, provision, finalize) would leave an incomplete build or temporary resources behind.
+    Use C(--tags) and C(--skip-tags) to run part of the roles.
+  - Otherwise returns the configured default strategy (C(DEFAULT_STRATEGY)).
+options: {}
+author:
+  - immutable.images maintainers (!UNKNOWN)
+"""
+
+EXAMPLES = r"""
+- name: Launch the builders
+  hosts: localhost
+  strategy: "{{ lookup('immutable.images.build_strategy') }}"
+  roles:
+    - immutable.images.launch
+"""
+
+RETURN = r"""
+_raw:
+  description: The configured default strategy.
+  type: list
+  elements: str
+"""
+
+from ansible import constants as C
+from ansible import context
+from ansible.errors import AnsibleError
+from ansible.plugins.lookup import LookupBase
+
+
+class LookupModule(LookupBase):
+    def run(self, terms, variables=None, **kwargs):
+        refused = [option for option, value in (("--start-at-task", context.CLIARGS.get("start_at_task")),
+                                                ("--step", context.CLIARGS.get("step"))) if value]
+        if refused:
+            raise AnsibleError(
+                "immutable.images.build_image does not support %s: the image roles run from a dynamic include, "
+                "and every task of the build itself must run (launch, provision, finalize, cleanup). "
+                "Use --tags / --skip-tags to run part of the roles (the build's own tasks always run)."
+                % " or ".join(refused))
+        return [C.config.get_config_value("DEFAULT_STRATEGY")]
