@@ -1,0 +1,212 @@
+"""Role compatibility corpus: real, unchanged third-party roles (DebOps, from PyPI) give the same system in an
+image as in a plain play.
+
+The roles of tests/integration/corpus/debops.yml run three times: (a) by a plain `ansible-playbook` against a
+container started exactly as a docker builder is (DockerBuilder.launch: same base image, entrypoint/PID 1,
+network mode, mounts), (b) by the collection with its defaults (warm interpreter), (c) with
+`image_warm_interpreter: false`. The installed packages and a manifest of every file under /etc /usr /opt /srv
+/var (path, type, sha256 or link target, mode, owner) must be equal, apart from VOLATILE below; then each image
+must start its main services. The roles reach Debian's mirror, which needs `network_mode: host` here; the .deb
+files are shared between the three runs through a bind mount of /var/cache/apt/archives (a `build_volumes`
+entry: not in the image, not in the manifest), so each package is downloaded once.
+"""
+
+import concurrent.futures
+import json
+import os
+import subprocess
+import time
+import uuid
+
+import pytest
+import yaml
+
+from conftest import BASE_IMAGE, ROOT, ansible_env, run_build
+from ansible_collections.immutable.images.plugins.module_utils.docker_builder import DockerBuilder
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+CORPUS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus", "debops.yml")
+CORPUS_COLLECTIONS = os.environ.get("IMMUTABLE_CORPUS_COLLECTIONS", os.path.join(ROOT, ".deps", "corpus"))
+APT_ARCHIVES = "/var/cache/apt/archives"
+
+# What may differ between two runs of the same roles, and why. Prefixes; everything else must be equal.
+VOLATILE = {
+    "/var/log/": "logs: timestamps and durations (dpkg.log, apt/term.log, alternatives.log, ...)",
+    "/var/lib/apt/lists/": "the mirror's package lists, as fetched at that moment",
+    "/var/cache/apt/": "apt's binary caches (pkgcache.bin) and the shared .deb archive (a bind mount)",
+    "/var/cache/debconf/": "debconf's database: its -old backups and the order of its entries",
+    "/var/cache/ldconfig/aux-cache": "ldconfig's cache of file times",
+    "/etc/ld.so.cache": "written by ldconfig in whatever order it reads directories",
+    "/var/lib/dpkg/": "dpkg's status file backups (status-old) and its triggers' state",
+}
+
+# Runs inside the container (python3 is in the base image): one JSON line per file system object.
+MANIFEST_SCRIPT = r"""
+import hashlib, json, os, stat, sys
+out = []
+for top in ("/etc", "/usr", "/opt", "/srv", "/var"):
+    for dirpath, dirnames, filenames in os.walk(top):
+        for name in sorted(dirnames + filenames):
+            path = os.path.join(dirpath, name)
+            st = os.lstat(path)
+            entry = {"path": path, "mode": oct(stat.S_IMODE(st.st_mode)), "owner": "%d:%d" % (st.st_uid, st.st_gid)}
+            if stat.S_ISLNK(st.st_mode):
+                entry["link"] = os.readlink(path)
+            elif stat.S_ISREG(st.st_mode):
+                with open(path, "rb") as f:
+                    entry["sha256"] = hashlib.file_digest(f, "sha256").hexdigest() if hasattr(hashlib, "file_digest") \
+                        else hashlib.sha256(f.read()).hexdigest()
+            elif stat.S_ISDIR(st.st_mode):
+                entry["type"] = "dir"
+            else:
+                entry["type"] = "other"
+            out.append(entry)
+json.dump(out, sys.stdout)
+"""
+PACKAGES_CMD = ["dpkg-query", "-W", "-f", "${Package} ${Version} ${Architecture} ${db:Status-Abbrev}\\n"]
+
+
+def load_corpus():
+    with open(CORPUS) as f:
+        return yaml.safe_load(f)
+
+
+def volatile(path):
+    return any(path == p.rstrip("/") or path.startswith(p) for p in VOLATILE)
+
+
+def system_state(container):
+    """(packages, manifest) of a running container: dpkg's view and every file under the compared trees."""
+    result = container.exec_run(PACKAGES_CMD)
+    assert result.exit_code == 0, result.output
+    packages = sorted(result.output.decode().splitlines())
+    result = container.exec_run(["python3", "-c", MANIFEST_SCRIPT])
+    assert result.exit_code == 0, result.output[-2000:]
+    manifest = {e.pop("path"): e for e in json.loads(result.output) if not volatile(e["path"])}
+    return packages, manifest
+
+
+def differences(expected, actual):
+    """Human-readable differences between two (packages, manifest) pairs; empty when equal."""
+    (pkgs_a, files_a), (pkgs_b, files_b) = expected, actual
+    out = ["package only in the play: %s" % p for p in sorted(set(pkgs_a) - set(pkgs_b))]
+    out += ["package only in the image: %s" % p for p in sorted(set(pkgs_b) - set(pkgs_a))]
+    for path in sorted(set(files_a) | set(files_b)):
+        a, b = files_a.get(path), files_b.get(path)
+        if a != b:
+            out.append("%s: play %s, image %s" % (path, a, b))
+    return out
+
+
+def image_state(client, image):
+    container = client.containers.run(image, ["-c", "sleep 600"], entrypoint=["/bin/sh"], detach=True,
+                                       network_mode="none")
+    try:
+        return system_state(container)
+    finally:
+        container.remove(force=True)
+
+
+def check_services(client, image, services):
+    """Start each service as root in a container of the image and probe it from inside (no network needed)."""
+    container = client.containers.run(image, ["-c", "sleep 600"], entrypoint=["/bin/sh"], detach=True,
+                                       network_mode="none")
+    try:
+        for svc in services:
+            result = container.exec_run(["sh", "-c", svc["start"]])
+            assert result.exit_code == 0, "%s: %s" % (svc["start"], result.output.decode())
+            probe = ("import socket, time, urllib.request\n"
+                     "for _ in range(100):\n"
+                     "    try:\n"
+                     "        socket.create_connection(('127.0.0.1', %d), 1).close(); break\n"
+                     "    except OSError: time.sleep(0.1)\n"
+                     "else: raise SystemExit('nothing listens on %d')\n" % (svc["port"], svc["port"]))
+            if svc.get("http"):
+                probe += "print(urllib.request.urlopen('http://127.0.0.1:%d%s', timeout=10).status)\n" % (
+                    svc["port"], svc["http"])
+            result = container.exec_run(["python3", "-c", probe])
+            assert result.exit_code == 0, "%s does not answer in %s: %s" % (svc["name"], image, result.output.decode())
+    finally:
+        container.remove(force=True)
+
+
+def run_plain_play(client, tmp_path, roles, apt_archives):
+    """A plain ansible-playbook run of the corpus roles against a container started as a builder is."""
+    name = "corpus-play-%s" % uuid.uuid4().hex[:8]
+    DockerBuilder(client).launch(name, BASE_IMAGE, labels={"immutable.images.test": "corpus"}, pull="never",
+                                 network_mode="host", volumes=["%s:%s" % (apt_archives, APT_ARCHIVES)])
+    container = client.containers.get(name)
+    try:
+        (tmp_path / "inventory.yml").write_text(yaml.safe_dump({"all": {"hosts": {name: {
+            "ansible_connection": "community.docker.docker_api", "ansible_python_interpreter": "/usr/bin/python3"}}}}))
+        (tmp_path / "play.yml").write_text(yaml.safe_dump(
+            [{"name": "Corpus roles, plain play", "hosts": "all", "roles": roles}], sort_keys=False))
+        started = time.monotonic()
+        proc = subprocess.run(["ansible-playbook", "-i", "inventory.yml", "play.yml"], cwd=str(tmp_path),
+                              env=corpus_env(), capture_output=True, text=True, timeout=900)
+        elapsed = time.monotonic() - started
+        assert proc.returncode == 0, (proc.stdout + proc.stderr)[-6000:]
+        return system_state(container), elapsed
+    finally:
+        container.remove(force=True)
+
+
+def corpus_env():
+    env = ansible_env()
+    env["ANSIBLE_COLLECTIONS_PATH"] = CORPUS_COLLECTIONS + os.pathsep + env["ANSIBLE_COLLECTIONS_PATH"]
+    # netaddr, for ansible.utils' ipaddr filters (nginx's defaults), installed there by scripts/setup-env
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.path.join(CORPUS_COLLECTIONS, "python"), env.get("PYTHONPATH")]))
+    return env
+
+
+def build(tmp_path, name, roles, apt_archives, **options):
+    workdir = tmp_path / name
+    workdir.mkdir()
+    definition = {"image_name": name, "image_version": "1.0.0", "image_roles": roles}
+    definition.update(options)
+    definition["image_targets"] = [{"name": "container", "type": "docker", "base_image": BASE_IMAGE, "pull": "never",
+                                    "network_mode": "host",
+                                    "build_volumes": ["%s:%s" % (apt_archives, APT_ARCHIVES)]}]
+    started = time.monotonic()
+    env = corpus_env()
+    proc = run_build(workdir, definition, env={k: env[k] for k in ("ANSIBLE_COLLECTIONS_PATH", "PYTHONPATH")})
+    return proc, time.monotonic() - started
+
+
+def test_debops_roles_build_as_in_a_play(docker_client, tmp_path, remove_images):
+    if not os.path.isdir(os.path.join(CORPUS_COLLECTIONS, "ansible_collections", "debops", "debops", "roles")):
+        pytest.fail("debops.debops is not in %s: run scripts/setup-env" % CORPUS_COLLECTIONS)
+    corpus = load_corpus()
+    roles = corpus["roles"]
+    apt_archives = tmp_path / "apt-archives"
+    (apt_archives / "partial").mkdir(parents=True)
+
+    # The play first: it fills the shared .deb archive, so the two builds download nothing.
+    play_state, play_time = run_plain_play(docker_client, tmp_path, roles, apt_archives)
+
+    suffix = uuid.uuid4().hex[:6]
+    paths = {"warm": ("corpus-debops-warm-" + suffix, {}),
+             "cold": ("corpus-debops-cold-" + suffix, {"image_warm_interpreter": False})}
+    for name, _ in paths.values():
+        remove_images(name)
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        futures = {path: pool.submit(build, tmp_path, name, roles, apt_archives, **options)
+                   for path, (name, options) in paths.items()}
+        results = {path: f.result() for path, f in futures.items()}
+
+    report = ["plain ansible-playbook: %.0f s" % play_time]
+    failures = []
+    for path, (name, _) in paths.items():
+        proc, elapsed = results[path]
+        report.append("%s build: %.0f s (rc %d)" % (path, elapsed, proc.returncode))
+        if proc.returncode != 0:
+            failures.append("%s build failed:\n%s" % (path, proc.output[-6000:]))
+            continue
+        diff = differences(play_state, image_state(docker_client, name + ":1.0.0"))
+        if diff:
+            failures.append("%s image differs from the play (%d):\n%s" % (path, len(diff), "\n".join(diff[:80])))
+            continue
+        check_services(docker_client, name + ":1.0.0", corpus["services"])
+    print("\n".join(report))
+    assert not failures, "\n".join(report + failures)
