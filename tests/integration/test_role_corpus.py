@@ -1,0 +1,224 @@
+"""Role compatibility corpus: real, unchanged third-party roles (DebOps, from PyPI) give the same system in an
+image as in a plain play.
+
+The roles of tests/integration/corpus/debops.yml run three times: (a) by a plain `ansible-playbook` against a
+container started exactly as a docker builder is (DockerBuilder.launch: same base image, entrypoint/PID 1,
+network mode, mounts), (b) by the collection with its defaults (warm interpreter), (c) with
+`image_warm_interpreter: false`. The installed packages and a manifest of every file under /etc /usr /opt /srv
+/var (path, type, sha256 or link target, mode, owner) must be equal, apart from VOLATILE below; then each image
+must start its main services. The roles reach Debian's mirror, which needs `network_mode: host` here; apt's
+package lists and .deb files are shared between the three runs through bind mounts of /var/lib/apt/lists and
+/var/cache/apt/archives (`build_volumes` entries: not in the image, not compared), so each is downloaded once.
+"""
+
+import concurrent.futures
+import json
+import os
+import subprocess
+import time
+import uuid
+
+import pytest
+import yaml
+
+from conftest import BASE_IMAGE, ROOT, ansible_env, run_build
+from ansible_collections.immutable.images.plugins.module_utils.docker_builder import DockerBuilder
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+CORPUS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus", "debops.yml")
+CORPUS_COLLECTIONS = os.environ.get("IMMUTABLE_CORPUS_COLLECTIONS", os.path.join(ROOT, ".deps", "corpus"))
+# Far above what the runs take on an idle 2-core machine: on a shared, overloaded one they take several times longer.
+TIMEOUT = 2400
+APT_SHARED = ("/var/lib/apt/lists", "/var/cache/apt/archives")
+
+# What may differ between two runs of the same roles, and why. Prefixes; everything else must be equal.
+VOLATILE = {
+    "/var/log/": "logs: timestamps and durations (dpkg.log, apt/term.log, alternatives.log, ...)",
+    "/var/lib/apt/lists/": "apt's package lists: a bind mount shared by the three runs",
+    "/var/cache/apt/": "apt's binary caches (pkgcache.bin, rebuilt from the lists) and the shared .deb archive (a bind mount)",
+    "/var/cache/debconf/": "debconf's database: its -old backups and the order of its entries",
+    "/var/cache/ldconfig/aux-cache": "ldconfig's cache of file times",
+    "/etc/ld.so.cache": "written by ldconfig in whatever order it reads directories",
+    "/var/lib/dpkg/": "dpkg's status file backups (status-old) and its triggers' state",
+}
+
+# Runs inside the container (python3 is in the base image): one JSON line per file system object.
+MANIFEST_SCRIPT = r"""
+import hashlib, json, os, stat, sys
+out = []
+for top in ("/etc", "/usr", "/opt", "/srv", "/var"):
+    for dirpath, dirnames, filenames in os.walk(top):
+        for name in sorted(dirnames + filenames):
+            path = os.path.join(dirpath, name)
+            st = os.lstat(path)
+            entry = {"path": path, "mode": oct(stat.S_IMODE(st.st_mode)), "owner": "%d:%d" % (st.st_uid, st.st_gid)}
+            if stat.S_ISLNK(st.st_mode):
+                entry["link"] = os.readlink(path)
+            elif stat.S_ISREG(st.st_mode):
+                with open(path, "rb") as f:
+                    entry["sha256"] = hashlib.file_digest(f, "sha256").hexdigest() if hasattr(hashlib, "file_digest") \
+                        else hashlib.sha256(f.read()).hexdigest()
+            elif stat.S_ISDIR(st.st_mode):
+                entry["type"] = "dir"
+            else:
+                entry["type"] = "other"
+            out.append(entry)
+json.dump(out, sys.stdout)
+"""
+PACKAGES_CMD = ["dpkg-query", "-W", "-f", "${Package} ${Version} ${Architecture} ${db:Status-Abbrev}\\n"]
+
+
+def load_corpus():
+    with open(CORPUS) as f:
+        return yaml.safe_load(f)
+
+
+def volatile(path):
+    return any(path == p.rstrip("/") or path.startswith(p) for p in VOLATILE)
+
+
+def system_state(container):
+    """(packages, manifest) of a running container: dpkg's view and every file under the compared trees."""
+    result = container.exec_run(PACKAGES_CMD)
+    assert result.exit_code == 0, result.output
+    packages = sorted(result.output.decode().splitlines())
+    result = container.exec_run(["python3", "-c", MANIFEST_SCRIPT])
+    assert result.exit_code == 0, result.output[-2000:]
+    manifest = {e.pop("path"): e for e in json.loads(result.output)}
+    return packages, manifest
+
+
+def differences(expected, actual):
+    """(differences, volatile differences) between two (packages, manifest) pairs, human-readable."""
+    (pkgs_a, files_a), (pkgs_b, files_b) = expected, actual
+    out = ["package only in the play: %s" % p for p in sorted(set(pkgs_a) - set(pkgs_b))]
+    out += ["package only in the image: %s" % p for p in sorted(set(pkgs_b) - set(pkgs_a))]
+    ignored = []
+    for path in sorted(set(files_a) | set(files_b)):
+        a, b = files_a.get(path), files_b.get(path)
+        if a != b:
+            (ignored if volatile(path) else out).append("%s: play %s, image %s" % (path, a, b))
+    return out, ignored
+
+
+def image_state(client, image):
+    container = client.containers.run(image, ["-c", "sleep 600"], entrypoint=["/bin/sh"], detach=True,
+                                       network_mode="none")
+    try:
+        return system_state(container)
+    finally:
+        container.remove(force=True)
+
+
+def check_services(client, image, services):
+    """Start each service as root in a container of the image and probe it from inside (no network needed)."""
+    container = client.containers.run(image, ["-c", "sleep 600"], entrypoint=["/bin/sh"], detach=True,
+                                       network_mode="none")
+    try:
+        for svc in services:
+            result = container.exec_run(["sh", "-c", svc["start"]])
+            assert result.exit_code == 0, "%s: %s" % (svc["start"], result.output.decode())
+            probe = ("import socket, time, urllib.request\n"
+                     "for _ in range(100):\n"
+                     "    try:\n"
+                     "        socket.create_connection(('127.0.0.1', %d), 1).close(); break\n"
+                     "    except OSError: time.sleep(0.1)\n"
+                     "else: raise SystemExit('nothing listens on %d')\n" % (svc["port"], svc["port"]))
+            if svc.get("http"):
+                probe += "print(urllib.request.urlopen('http://127.0.0.1:%d%s', timeout=10).status)\n" % (
+                    svc["port"], svc["http"])
+            result = container.exec_run(["python3", "-c", probe])
+            assert result.exit_code == 0, "%s does not answer in %s: %s" % (svc["name"], image, result.output.decode())
+    finally:
+        container.remove(force=True)
+
+
+def run_plain_play(client, tmp_path, roles, apt_volumes):
+    """A plain ansible-playbook run of the corpus roles against a container started as a builder is."""
+    name = "corpus-play-%s" % uuid.uuid4().hex[:8]
+    DockerBuilder(client).launch(name, BASE_IMAGE, labels={"immutable.images.test": "corpus"}, pull="never",
+                                 network_mode="host", volumes=apt_volumes)
+    container = client.containers.get(name)
+    try:
+        (tmp_path / "inventory.yml").write_text(yaml.safe_dump({"all": {"hosts": {name: {
+            "ansible_connection": "community.docker.docker_api", "ansible_python_interpreter": "/usr/bin/python3"}}}}))
+        (tmp_path / "play.yml").write_text(yaml.safe_dump(
+            [{"name": "Corpus roles, plain play", "hosts": "all", "roles": roles}], sort_keys=False))
+        started = time.monotonic()
+        log = tmp_path / "play.log"
+        with open(log, "w") as out:
+            rc = subprocess.run(["ansible-playbook", "-i", "inventory.yml", "play.yml"], cwd=str(tmp_path),
+                                env=corpus_env(), stdout=out, stderr=subprocess.STDOUT, timeout=TIMEOUT).returncode
+        elapsed = time.monotonic() - started
+        assert rc == 0, log.read_text()[-6000:]
+        return system_state(container), elapsed
+    finally:
+        container.remove(force=True)
+
+
+def corpus_env():
+    env = ansible_env()
+    env["ANSIBLE_COLLECTIONS_PATH"] = CORPUS_COLLECTIONS + os.pathsep + env["ANSIBLE_COLLECTIONS_PATH"]
+    # netaddr, for ansible.utils' ipaddr filters (nginx's defaults), installed there by scripts/setup-env
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.path.join(CORPUS_COLLECTIONS, "python"), env.get("PYTHONPATH")]))
+    return env
+
+
+def build(tmp_path, name, roles, apt_volumes, **options):
+    workdir = tmp_path / name
+    workdir.mkdir()
+    definition = {"image_name": name, "image_version": "1.0.0", "image_roles": roles}
+    definition.update(options)
+    definition["image_targets"] = [{"name": "container", "type": "docker", "base_image": BASE_IMAGE, "pull": "never",
+                                    "network_mode": "host",
+                                    "build_volumes": apt_volumes}]
+    started = time.monotonic()
+    env = corpus_env()
+    proc = run_build(workdir, definition, env={k: env[k] for k in ("ANSIBLE_COLLECTIONS_PATH", "PYTHONPATH")},
+                     timeout=TIMEOUT)
+    return proc, time.monotonic() - started
+
+
+def test_debops_roles_build_as_in_a_play(docker_client, tmp_path, remove_images):
+    if not os.path.isdir(os.path.join(CORPUS_COLLECTIONS, "ansible_collections", "debops", "debops", "roles")):
+        pytest.fail("debops.debops is not in %s: run scripts/setup-env" % CORPUS_COLLECTIONS)
+    corpus = load_corpus()
+    roles = corpus["roles"]
+    apt_volumes = []
+    for path in APT_SHARED:
+        shared = tmp_path / ("shared" + path.replace("/", "-"))
+        (shared / "partial").mkdir(parents=True)
+        apt_volumes.append("%s:%s" % (shared, path))
+
+    # The play and the two builds run at the same time: apt's locks on the shared lists and archive (fcntl locks,
+    # which hold across containers on one kernel) make them take turns, and each file is downloaded once.
+    suffix = uuid.uuid4().hex[:6]
+    paths = {"warm": ("corpus-debops-warm-" + suffix, {}),
+             "cold": ("corpus-debops-cold-" + suffix, {"image_warm_interpreter": False})}
+    for name, _ in paths.values():
+        remove_images(name)
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        play = pool.submit(run_plain_play, docker_client, tmp_path, roles, apt_volumes)
+        futures = {path: pool.submit(build, tmp_path, name, roles, apt_volumes, **options)
+                   for path, (name, options) in paths.items()}
+        results = {path: f.result() for path, f in futures.items()}
+        play_state, play_time = play.result()
+
+    report = ["plain ansible-playbook: %.0f s" % play_time]
+    failures = []
+    for path, (name, _) in paths.items():
+        proc, elapsed = results[path]
+        report.append("%s build: %.0f s (rc %d)" % (path, elapsed, proc.returncode))
+        if proc.returncode != 0:
+            failures.append("%s build failed:\n%s" % (path, proc.output[-6000:]))
+            continue
+        diff, ignored = differences(play_state, image_state(docker_client, name + ":1.0.0"))
+        report.append("%s: %d volatile paths differ: %s" % (path, len(ignored), ", ".join(
+            sorted({p for p in VOLATILE for d in ignored if d.startswith(p.rstrip("/"))}))))
+        if diff:
+            failures.append("%s image differs from the play (%d):\n%s" % (path, len(diff), "\n".join(diff[:80])))
+            continue
+        check_services(docker_client, name + ":1.0.0", corpus["services"])
+    print("\n".join(report))
+    assert not failures, "\n".join(report + failures)
