@@ -8,6 +8,8 @@ host's facts under ansible_facts.immutable_images_layer.
 
 from __future__ import annotations
 
+import os
+
 from ansible.constants import DEFAULT_LOCAL_TMP
 from ansible.plugins.action import ActionBase
 
@@ -69,6 +71,8 @@ class ActionModule(ActionBase):
                                                            self._connection.get_option("remote_user")))
         elif target.get("mitogen"):
             self._connection.reset()
-        cache.swap(container, layer, target, build.get("warm_interpreter") and not target.get("mitogen"))
+        # The new builder holds a lease like the first one (builder_lease.py), for our parent, ansible-playbook.
+        cache.swap(container, layer, target, build.get("warm_interpreter") and not target.get("mitogen"),
+                   lease_pid=os.getppid())
         if hasattr(self._connection, "prestart"):  # the new container's session starts while Ansible goes on
             self._connection.prestart()

@@ -140,7 +140,8 @@ def clean(spec, log=print):
             from ansible_collections.immutable.images.plugins.module_utils.docker_client import get_client
 
             janitor = DockerJanitor(get_client(docker_host))
-            removed = janitor.remove(janitor.find(build_id=build_id))
+            # The build did not end: its artifacts are rolled back too (a push that completed stays in its registry).
+            removed = janitor.remove(janitor.find(build_id=build_id) + janitor.unfinished_artifacts(build_id))
             log("docker %s: removed %s" % (docker_host or "default engine", removed))
         except Exception as e:  # noqa: BLE001 - a guard must try every engine and region
             log("docker %s: cleanup failed: %s" % (docker_host or "default engine", e))
