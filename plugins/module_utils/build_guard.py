@@ -148,9 +148,12 @@ def clean(spec, log=print):
     for region in spec.get("regions") or []:
         try:
             from ansible_collections.immutable.images.plugins.module_utils.aws_client import make_client
-            from ansible_collections.immutable.images.plugins.module_utils.ec2_resources import cleanup
+            from ansible_collections.immutable.images.plugins.module_utils.ec2_resources import cleanup, remove_unfinished_amis
 
-            log("aws %s: removed %s" % (region, cleanup(make_client("ec2", region), build_id=build_id)))
+            ec2 = make_client("ec2", region)
+            removed = cleanup(ec2, build_id=build_id)
+            removed["unfinished_amis"] = remove_unfinished_amis(ec2, build_id)
+            log("aws %s: removed %s" % (region, removed))
         except Exception as e:  # noqa: BLE001
             log("aws %s: cleanup failed: %s" % (region, e))
     if spec.get("workdir"):

@@ -30,7 +30,7 @@ READY = b"attached\n"
 ATTACH_TIMEOUT = 60
 
 # Run as `python -c HOLDER ARGS_JSON` (a module's code may live in a zip: nothing here is imported).
-HOLDER = r"""
+HOLDER = r"""# immutable.images builder lease
 import json, os, select, sys
 import docker
 args = json.loads(sys.argv[1])
