@@ -32,5 +32,7 @@ watch() {
     done
 }
 
-watch </dev/null >/dev/null 2>&1 &
+# exec, not a redirection of the call: the shell would keep the session's own stdout and stderr open in
+# saved descriptors, and the SSH session would not end.
+(exec </dev/null >/dev/null 2>&1; watch) &
 echo "watchdog $! started: shutdown after ${timeout}s without an SSH session"
