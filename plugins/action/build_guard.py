@@ -23,9 +23,10 @@ class ActionModule(ActionBase):
         if self._task.check_mode:
             return dict(result, changed=False, skipped=True, msg="the build guard is not needed in check mode")
         if state == "disarmed":
-            pid = self._task.args.get("pid")
             build = (task_vars or {}).get("image_build") or {}
-            changed = bool(pid) and build_guard.disarm(int(pid))
+            build_id = self._templar.template(build.get("id"))
+            # By its token, never by a signal to a pid that may since belong to another process (pid is ignored).
+            changed = bool(build_id) and build_guard.disarm(build_id)
             remove = self._task.args.get("remove")
             removed = None
             if remove and os.path.isdir(remove):  # after the disarm: the guard would remove it too
@@ -34,18 +35,18 @@ class ActionModule(ActionBase):
                 except OSError as e:
                     return dict(result, failed=True, msg="cannot remove %s: %s" % (remove, e))
                 changed, removed = True, remove
-            return dict(result, changed=changed, removed=removed, disarmed=self._templar.template(build.get("id")))
+            return dict(result, changed=changed, removed=removed, disarmed=build_id)
         build = self._templar.template((task_vars or {}).get("image_build"))
         targets = build["targets"]
         spec = {
             "build_id": build["id"],
             "docker_hosts": sorted({t.get("docker_host") or "" for t in targets if t["type"] == "docker"}),
-            "regions": sorted({t["region"] for t in targets if t["type"] == "ec2"}),
+            # The regions AMIs are copied to too: an interrupted build rolls back the copies it made.
+            "regions": sorted({r for t in targets if t["type"] == "ec2" for r in [t["region"]] + list(t.get("copy_to_regions") or [])}),
             "workdir": build.get("workdir"),
         }
         # Workers are forks of the ansible-playbook process: its pid is our parent's.
         watch = os.getppid()
         # The log lives outside the workdir, which the guard removes.
-        pid = build_guard.spawn(spec, watch, os.path.join(tempfile.gettempdir(), "immutable-images-guard.log"))
-        # spec: what the build_guard callback needs to clean up before an interrupted process exits.
+        pid = build_guard.arm(spec, watch, os.path.join(tempfile.gettempdir(), "immutable-images-guard.log"))
         return dict(result, changed=True, pid=pid, watching=watch, spec=spec)

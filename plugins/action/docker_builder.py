@@ -10,6 +10,8 @@ did not come up.
 
 from __future__ import annotations
 
+import os
+
 from ansible.constants import DEFAULT_LOCAL_TMP
 from ansible.plugins.action import ActionBase
 from ansible.utils.vars import merge_hash
@@ -25,7 +27,9 @@ class ActionModule(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
-        result = merge_hash(result, self._execute_module(task_vars=task_vars))
+        # Workers are forks of ansible-playbook: the builder's lease lives as long as our parent does.
+        args = dict(self._task.args, lease_pid=self._task.args.get("lease_pid") or os.getppid())
+        result = merge_hash(result, self._execute_module(module_args=args, task_vars=task_vars))
         self._remove_tmp_path(self._connection._shell.tmpdir)
         container = result.get("container") or {}
         warm = container.get("warm") or {}

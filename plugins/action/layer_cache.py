@@ -89,7 +89,8 @@ class ActionModule(ActionBase):
         if self._connection.transport == "immutable.images.docker_session":
             docker_session.stop(docker_session.socket_path(DEFAULT_LOCAL_TMP, container,
                                                            self._connection.get_option("remote_user")))
-        cache.swap(container, layer, target, build.get("warm_interpreter"))
+        # The new builder holds a lease like the first one (builder_lease.py), for our parent, ansible-playbook.
+        cache.swap(container, layer, target, build.get("warm_interpreter"), lease_pid=os.getppid())
         if hasattr(self._connection, "prestart"):  # the new container's session starts while Ansible goes on
             self._connection.prestart()
 

@@ -12,12 +12,14 @@ from __future__ import annotations
 import datetime
 import re
 
-from ansible_collections.immutable.images.plugins.module_utils import naming
+from ansible_collections.immutable.images.plugins.module_utils import builder_lease, naming
 from ansible_collections.immutable.images.plugins.module_utils.docker_client import (
     DockerFailure,
     RequestException,
     docker_errors,
     error_text,
+    removal_in_progress,
+    wait_until_gone,
 )
 
 
@@ -61,6 +63,21 @@ class DockerJanitor:
     def __init__(self, client):
         self.client = client
 
+    def keep(self, names):
+        """Let the kept builders among `names` outlive their lease (builder_lease.py); return those that cannot."""
+        failed = []
+        for name in names:
+            try:
+                container = self.client.containers.get(name)
+            except docker_errors.NotFound:
+                continue  # not a container of this engine
+            except (docker_errors.APIError, RequestException):
+                failed.append(name)
+                continue
+            if container.status == "running" and not builder_lease.mark_kept(container):
+                failed.append(name)
+        return failed
+
     def find(self, build_id=None, older_than=None, keep=(), superseded_of=None):
         """Builder containers and untagged build images, as dicts; `older_than` is an aware datetime.
 
@@ -98,6 +115,13 @@ class DockerJanitor:
                                            parse_time(image.attrs.get("Created"))))
         return found
 
+    def unfinished_artifacts(self, build_id):
+        """Tagged artifacts of build `build_id` (an interrupted one: its commit may have ended after it did).
+        Only that build can have made an image with its build id; one made from it since would be its child."""
+        filters = {"label": ["%s=%s" % (naming.LABEL_BUILD_ID, build_id), "%s=%s" % (naming.LABEL_KIND, naming.KIND_ARTIFACT)]}
+        return [dict(_describe("image", i.id, i.short_id, i.labels, parse_time(i.attrs.get("Created"))), tagged=True)
+                for i in self.client.images.list(filters=filters)]
+
     def stale_cache(self, keep_last):
         """Cache layers beyond the newest `keep_last` of each image name (the janitor prunes them)."""
         by_name = {}
@@ -116,7 +140,12 @@ class DockerJanitor:
         for res in sorted(resources, key=lambda r: r["kind"] != "container"):
             try:
                 if res["kind"] == "container":
-                    self.client.api.remove_container(res["id"], force=True, v=True)
+                    try:
+                        self.client.api.remove_container(res["id"], force=True, v=True)
+                    except docker_errors.APIError as e:
+                        if not removal_in_progress(e):
+                            raise
+                        wait_until_gone(self.client, res["id"])  # its lease ended: the engine removes it
                 else:
                     # force only untags: tagged cache layers go, an image a container uses stays (409)
                     self.client.api.remove_image(res["id"], force=res.get("tagged", False))

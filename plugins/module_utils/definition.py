@@ -28,7 +28,7 @@ EC2_KEYS = {
     "share_with_ous", "subnet_id", "iam_instance_profile", "root_volume", "allowed_cidrs",
     "ssh_interface", "ssh_host", "ssh_port", "ssh_keypair_name", "ssh_private_key_file",
     "ssh_timeout", "user_data", "spot", "scrub", "force_deregister", "deprecate_after",
-    "publish_parameter",
+    "publish_parameter", "watchdog_timeout",
 }
 KEYS_BY_TYPE = {"docker": DOCKER_KEYS, "ec2": EC2_KEYS}
 
@@ -41,7 +41,8 @@ OPERATIONAL_KEYS = {
 OPERATIONAL_TARGET_KEYS = {"push", "registry_auth", "save", "docker_host", "ssh_host", "ssh_port",
                            "ssh_keypair_name", "ssh_private_key_file", "allowed_cidrs", "ssh_timeout",
                            "share_with_accounts", "share_with_organizations", "share_with_ous",
-                           "copy_to_regions", "publish_parameter", "force_deregister", "deprecate_after"}
+                           "copy_to_regions", "publish_parameter", "force_deregister", "deprecate_after",
+                           "watchdog_timeout"}
 
 
 SPEC_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "roles", "launch", "meta",
@@ -174,7 +175,7 @@ def _is_empty(value):
 # Defaults that the argument spec fills in for every target, whatever its type.
 _SPEC_DEFAULTS = {"pull": "missing", "privileged": False, "squash": False, "instance_type": "t3.micro",
                   "ssh_interface": "public_ip", "ssh_port": 22, "ssh_timeout": 300, "spot": False, "scrub": True,
-                  "force_deregister": False}
+                  "force_deregister": False, "watchdog_timeout": 1800}
 
 
 def _is_default(key, value):
@@ -295,6 +296,8 @@ def _check_ec2(where, t):
         errors.append("%s.tags: must be a dict of tag names to values for type ec2" % where)
     if t.get("ssh_port") is not None and not 0 < int(t["ssh_port"]) < 65536:
         errors.append("%s.ssh_port: %r is not a port number" % (where, t.get("ssh_port")))
+    if t.get("watchdog_timeout") is not None and not (int(t["watchdog_timeout"]) == 0 or int(t["watchdog_timeout"]) >= 60):
+        errors.append("%s.watchdog_timeout: %r must be 0 (no watchdog) or at least 60 seconds" % (where, t["watchdog_timeout"]))
     return errors
 
 

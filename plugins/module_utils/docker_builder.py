@@ -4,18 +4,18 @@
 
 from __future__ import annotations
 
-from ansible_collections.immutable.images.plugins.module_utils import warm_interpreter
+from ansible_collections.immutable.images.plugins.module_utils import builder_lease, warm_interpreter
 from ansible_collections.immutable.images.plugins.module_utils.docker_client import (
     DockerFailure,
     RequestException,
     docker_errors,
     error_text,
+    removal_in_progress,
+    wait_until_gone,
 )
 
-# The builder idles in a shell waiting on its open stdin (works with any image that has /bin/sh).
-# Only the entrypoint is overridden and Cmd stays empty: a commit merges the container's config
-# into the image, and an empty Cmd cannot leak into the artifact (Packer's long-standing bug).
-KEEPALIVE_ENTRYPOINT = ["/bin/sh"]
+# The builder idles in a shell reading the stdin its controller's lease holds open (builder_lease.py).
+KEEPALIVE_ENTRYPOINT = builder_lease.KEEPALIVE
 
 
 # The build's runtime state (pid files, sockets, locks, temporary files of services a role started)
@@ -49,8 +49,11 @@ class DockerBuilder:
             raise DockerFailure("launch", "cannot pull base image %s: %s" % (image, error_text(e)))
 
     def launch(self, name, image, labels, pull="missing", platform=None, network_mode=None,
-               volumes=None, privileged=False, check_mode=False):
-        """Start the builder `name` unless it already runs; return (changed, facts)."""
+               volumes=None, privileged=False, check_mode=False, lease_pid=None, docker_host=None):
+        """Start the builder `name` unless it already runs; return (changed, facts).
+
+        With lease_pid (ansible-playbook's pid), the builder removes itself once that process and its
+        lease are gone (builder_lease.py); without it, it idles until removed."""
         existing = self.find(name)
         if existing is not None:
             if existing.status != "running":
@@ -61,17 +64,34 @@ class DockerBuilder:
             return True, {"name": name, "image": image}
         base, pulled = self.ensure_image(image, pull, platform)
         try:
-            container = self.client.containers.run(
-                base.id, name=name, entrypoint=KEEPALIVE_ENTRYPOINT, detach=True, tty=True, stdin_open=True,
-                labels=labels, network_mode=network_mode or None, platform=platform,
-                volumes=list(volumes or []), privileged=bool(privileged), tmpfs=dict(BUILD_TMPFS),
-            )
+            container = self._create(name, base.id, labels, platform, network_mode, volumes, privileged, lease_pid)
+            if lease_pid:
+                builder_lease.hold(container.id, lease_pid, docker_host)  # attached before it starts, as `docker run -i`
+            container.start()
+        except builder_lease.LeaseError as e:
+            self.remove(name)
+            raise DockerFailure("launch", "cannot hold the lease of builder %s: %s" % (name, e))
         except (docker_errors.APIError, RequestException) as e:
             self.remove(name)  # a container can exist even though starting it failed
             raise DockerFailure("launch", "cannot start builder %s from %s: %s" % (name, image, error_text(e)))
         facts = self.facts(container)
         facts.update(pulled=pulled, base_image=image, base_image_id=base.id)
         return True, facts
+
+    def _create(self, name, image_id, labels, platform, network_mode, volumes, privileged, leased):
+        """Create (not start) the builder. Leased: its stdin closes when the lease's connection does
+        (StdinOnce, which the SDK's create() does not offer) and the engine then removes it (AutoRemove)."""
+        # The SDK's own translation of run()/create() arguments (volumes to binds and mount points, ...).
+        from docker.models.containers import _create_container_args
+
+        kwargs = _create_container_args(dict(
+            image=image_id, entrypoint=KEEPALIVE_ENTRYPOINT, detach=True, stdin_open=True, tty=False, labels=labels,
+            network_mode=network_mode or None, volumes=list(volumes or []), privileged=bool(privileged),
+            tmpfs=dict(BUILD_TMPFS), auto_remove=bool(leased), version=self.client.api._version))
+        config = self.client.api.create_container_config(**dict(kwargs, command=None))
+        config["StdinOnce"] = bool(leased)
+        created = self.client.api.create_container_from_config(config, name=name, platform=platform)
+        return self.client.containers.get(created["Id"])
 
     def start_warm_interpreter(self, name, interpreter):
         """{started, reason, env}: env goes to the connection only when the server started."""
@@ -99,7 +119,11 @@ class DockerBuilder:
             container.remove(force=True, v=True)
         except docker_errors.NotFound:
             return False
-        except (docker_errors.APIError, RequestException) as e:
+        except docker_errors.APIError as e:
+            if not removal_in_progress(e):
+                raise DockerFailure("cleanup", "cannot remove builder %s: %s" % (name, error_text(e)))
+            wait_until_gone(self.client, container.id)
+        except RequestException as e:
             raise DockerFailure("cleanup", "cannot remove builder %s: %s" % (name, error_text(e)))
         return True
 

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import os
+import time
 import traceback
 
 from ansible.module_utils.basic import env_fallback
@@ -67,3 +68,19 @@ def error_text(exc):
     """Short human text of a Docker SDK / requests error."""
     explanation = getattr(exc, "explanation", None)
     return str(explanation or exc)
+
+
+def removal_in_progress(error):
+    """A leased builder whose lease ended is being removed by its engine (AutoRemove) already."""
+    return error.status_code == 409 and "in progress" in error_text(error)
+
+
+def wait_until_gone(client, container_id, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            client.api.inspect_container(container_id)
+        except docker_errors.NotFound:
+            return True
+        time.sleep(0.1)
+    return False

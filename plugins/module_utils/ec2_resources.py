@@ -231,5 +231,13 @@ def cleanup(ec2, build_id=None, target=None, older_than=None, waits=None, dry_ru
     return done
 
 
+def remove_unfinished_amis(ec2, build_id, waits=None):
+    """Deregister the AMIs (with their snapshots) of build `build_id`, which never ended: an interrupted build
+    rolls back the AMIs it was creating or copying. Only that build tags an AMI with its build id."""
+    pages = ec2.get_paginator("describe_images").paginate(
+        Owners=["self"], Filters=tag_filters(build_id, kinds=(naming.KIND_ARTIFACT,)))
+    return [i["ImageId"] for page in pages for i in page["Images"] if deregister_image(ec2, i["ImageId"], waits) is not None]
+
+
 def _tag(resource, key):
     return next((t["Value"] for t in resource.get("Tags") or [] if t["Key"] == key), None)

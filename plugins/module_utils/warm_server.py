@@ -248,6 +248,9 @@ def main(argv=None):
     if os.fork():  # detach: the exec that started the server returns at once
         return 0
     os.setsid()
+    if parent:  # the controller's server: the build guard stops it, with the modules it runs, on an interrupt
+        with open(os.path.join(os.path.dirname(socket_path), "warm.pid"), "w") as f:
+            f.write("%d\n" % os.getpid())
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)

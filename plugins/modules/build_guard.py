@@ -14,10 +14,14 @@ description:
     a crash, or all builders unreachable so that the finalize play never runs), the guard removes every
     temporary resource carrying the build id, on every Docker engine and in every AWS region of the build,
     and the build's temporary directory.
-  - O(state=disarmed) stops the guard without cleaning up; the finalize role does this after its own cleanup.
-  - Only a power loss or a lost controller escapes it; the janitor playbook C(immutable.images.cleanup) is for those.
-  - The callback plugin C(immutable.images.build_guard), when enabled, does the cleanup of an interrupted build
-    before C(ansible-playbook) exits instead of right after.
+  - Arming writes a token for the build in a private per-user directory; O(state=disarmed) removes that token,
+    and the guard ends without cleaning up within a second (no signal is sent to any process). The finalize
+    role disarms after its own cleanup.
+  - Only a power loss or a lost controller escapes it; the builders' own dead man's switches and the janitor
+    playbook C(immutable.images.cleanup) are for those.
+  - The lookup C(immutable.images.build_guard), which the launch role evaluates in C(ansible-playbook)'s own
+    process, does the cleanup of an interrupted build (Ctrl-C, SIGTERM) before the process exits, using the
+    same tokens.
   - This is an action plugin; it runs on the controller and reads the C(image_build) fact.
 extends_documentation_fragment:
   - immutable.images.attributes
@@ -39,7 +43,8 @@ options:
     choices: [armed, disarmed]
     default: armed
   pid:
-    description: Process id of the guard to disarm (RV(pid) of the arming task).
+    description:
+      - Ignored (the guard of the build in C(image_build) is disarmed by its token). Kept for playbooks that pass it.
     type: int
   remove:
     description:
@@ -58,7 +63,6 @@ EXAMPLES = r"""
 - name: Disarm it once the build cleaned up itself, and remove the build's temporary directory
   immutable.images.build_guard:
     state: disarmed
-    pid: "{{ guard.pid }}"
     remove: "{{ image_build.workdir }}"
 """
 

@@ -44,7 +44,9 @@ options:
         Unset leaves the cache alone.
     type: int
   keep:
-    description: Names or ids to leave in place (a failed builder kept for debugging).
+    description:
+      - Names or ids to leave in place (a failed builder kept for debugging). A kept builder stays running when
+        ansible-playbook ends, instead of removing itself with the end of its lease.
     type: list
     elements: str
     default: []
@@ -130,6 +132,8 @@ def main():
                                  superseded_of=p["superseded_of"])
         if p["cache_keep"] is not None:
             found += janitor.stale_cache(p["cache_keep"])
+        for name in [] if module.check_mode else janitor.keep(p["keep"]):
+            module.warn("%s: cannot mark it kept; it is removed when ansible-playbook ends" % name)
         removed = [] if module.check_mode else janitor.remove(found)
     except DockerFailure as e:
         module.fail_json(msg=str(e), stage=e.stage)

@@ -153,6 +153,7 @@ def main():
             labels=dict(type="dict", default={}),
             warm_interpreter=dict(type="bool", default=False),
             python_interpreter=dict(type="str", default="/usr/bin/python3"),
+            lease_pid=dict(type="int"),
         ),
         required_if=[("state", "present", ["image"])],
         supports_check_mode=True,
@@ -167,7 +168,8 @@ def main():
         changed, facts = builder.launch(
             p["name"], p["image"], {str(k): str(v) for k, v in p["labels"].items()}, pull=p["pull"],
             platform=p["platform"], network_mode=p["network_mode"], volumes=p["volumes"],
-            privileged=p["privileged"], check_mode=module.check_mode)
+            privileged=p["privileged"], check_mode=module.check_mode, lease_pid=p["lease_pid"],
+            docker_host=p["docker_host"])
         if p["warm_interpreter"] and changed and not module.check_mode:
             facts["warm"] = builder.start_warm_interpreter(p["name"], p["python_interpreter"])
             if not facts["warm"].get("started"):

@@ -155,6 +155,10 @@ def test_failing_role_with_keep_leaves_the_builder(docker_client, project, docke
         assert "builder kept for debugging: docker exec -it %s /bin/sh" % kept[0].name in proc.output
         # The kept builder is the failed one: the first task ran, the failing one stopped it.
         assert kept[0].exec_run(["cat", "/marker"]).output == b"before the failure\n"
+        # Its lease ended with ansible-playbook (builder_lease.py): a kept builder stays all the same.
+        time.sleep(3)
+        kept[0].reload()
+        assert kept[0].status == "running"
         assert new_resources(docker_client, before, "keepme")["images"] == [], "a failed build must not leave images"
     finally:
         for c in kept:

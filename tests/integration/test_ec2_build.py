@@ -6,11 +6,13 @@ run over SSH in the stand-in; the AMI calls really go to an HTTP endpoint throug
 """
 
 import json
+import os
 import subprocess
+import time
 
 import pytest
 
-from conftest import BASE_IMAGE, ansible_env, run_build, sh_in_image
+from conftest import BASE_IMAGE, ROOT, ansible_env, run_build, sh_in_image
 
 pytestmark = [pytest.mark.docker, pytest.mark.aws, pytest.mark.slow]
 
@@ -161,6 +163,11 @@ def test_keep_leaves_the_failed_instance_and_says_how_to_get_in(aws, ssh_target,
     ec2 = aws.client("ec2")
     instances = tagged([i for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]], build_id)
     assert [i["State"]["Name"] for i in instances] == ["running"]
+    # Its dead man's switch: a shutdown terminates it, and the watchdog that shuts it down runs on it.
+    attribute = ec2.describe_instance_attribute(InstanceId=instances[0]["InstanceId"],
+                                                Attribute="instanceInitiatedShutdownBehavior")
+    assert attribute["InstanceInitiatedShutdownBehavior"]["Value"] == "terminate"
+    assert ssh_target.container.exec_run(["test", "-f", "/run/immutable-images-watchdog.lease"]).exit_code == 0
     hint = "builder kept for debugging: ssh -i %s -p %d root@127.0.0.1" % (ssh_target.key, ssh_target.port)
     assert hint in proc.output
     assert instances[0]["InstanceId"] in manifest["targets"][0]["kept_builder"]
@@ -172,3 +179,34 @@ def test_keep_leaves_the_failed_instance_and_says_how_to_get_in(aws, ssh_target,
                           env=ansible_env(aws.env), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     assert_no_builder_left(aws, build_id)
+
+
+WATCHDOG = os.path.join(ROOT, "roles", "launch", "files", "ec2_watchdog.sh")
+
+
+def test_the_watchdog_shuts_the_instance_down_once_the_controller_is_gone(ssh_target):
+    """The launch role's watchdog on the SSH stand-in, started over SSH as the role does, with a 4 s lease
+    and a stand-in for shutdown that records the call: held while an SSH session is open, then fired."""
+    box = ssh_target.container
+    recorder = box.exec_run(["sh", "-c", "printf '#!/bin/sh\\necho \"$*\" >> /tmp/shutdown-calls\\n' > /usr/local/sbin/shutdown"
+                                   " && chmod 755 /usr/local/sbin/shutdown"])
+    assert recorder.exit_code == 0, recorder.output
+    ssh = ["ssh", "-i", ssh_target.key, "-p", str(ssh_target.port), "-o", "StrictHostKeyChecking=no",
+           "-o", "UserKnownHostsFile=/dev/null", "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
+           "-o", "LogLevel=ERROR", "root@127.0.0.1"]
+    with open(WATCHDOG, "rb") as script:
+        started = subprocess.run(ssh + ["sh", "-s", "4"], stdin=script, capture_output=True, timeout=60)
+    assert started.returncode == 0 and b"watchdog" in started.stdout, started.stdout + started.stderr
+
+    def calls():
+        return box.exec_run(["cat", "/tmp/shutdown-calls"]).output.decode(errors="replace")
+
+    # A build holds an SSH session: twice the lease passes without a shutdown.
+    subprocess.run(ssh + ["sleep", "9"], capture_output=True, timeout=60, check=True)
+    assert "No such file" in calls()
+    # The controller is gone: no session any more; the lease runs out and the watchdog fires.
+    deadline = time.monotonic() + 20
+    while "-h now" not in calls():
+        assert time.monotonic() < deadline, "the watchdog did not fire: " + calls()
+        time.sleep(0.5)
+    assert calls().strip() == "-h now", "it fires once"

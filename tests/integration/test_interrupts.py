@@ -1,9 +1,12 @@
 """Interrupted builds leave nothing behind: Ctrl-C, SIGTERM, SIGKILL (the build guard) and power loss (the janitor)."""
 
 import glob
+import http.server
+import json
 import os
 import signal
 import subprocess
+import threading
 import time
 
 import pytest
@@ -27,13 +30,14 @@ def wait_until(predicate, timeout, what):
         time.sleep(0.2)
 
 
-def start_slow_build(project, name, env=None):
+def start_slow_build(project, name, env=None, role="slow", target=None):
     if not (project.path / "roles" / "slow").exists():
         project.role("slow", SLOW_ROLE)
     def_file = project.path / "slow.yml"
     def_file.write_text(
-        "image_name: %s\nimage_version: 1.0.0\nimage_gather_facts: false\nimage_roles: [slow]\n"
-        "image_targets:\n  - {name: container, type: docker, base_image: %s, pull: never}\n" % (name, BASE_IMAGE))
+        "image_name: %s\nimage_version: 1.0.0\nimage_gather_facts: false\nimage_roles: [%s]\nimage_targets:\n  - %s\n"
+        % (name, role, json.dumps(target or {"name": "container", "type": "docker", "base_image": BASE_IMAGE,
+                                             "pull": "never"})))
     log = open(project.path / "build.log", "w")
     proc = subprocess.Popen(["ansible-playbook", "immutable.images.build_image", "-e", "@%s" % def_file],
                             cwd=str(project.path), env=ansible_env(env), stdout=log, stderr=subprocess.STDOUT,
@@ -56,6 +60,24 @@ def wait_for_provisioning(client, name):
         return False
     wait_until(sleeping, 120, "the builder to be provisioning")
     return ours(client, name)[0]
+
+
+def lease_pids(container_id):
+    """The builder lease processes (module_utils/builder_lease.py) of a container."""
+    return [pid for pid, args in processes() if "immutable.images builder lease" in args and container_id in args]
+
+
+def processes():
+    for cmdline in glob.glob("/proc/[0-9]*/cmdline"):
+        try:
+            with open(cmdline, "rb") as f:
+                yield int(cmdline.split("/")[2]), f.read().decode(errors="replace")
+        except OSError:
+            continue
+
+
+def wait_for_log(project, text, timeout=180):
+    wait_until(lambda: text in (project.path / "build.log").read_text(), timeout, repr(text) + " in the build log")
 
 
 def guard_pids(build_id):
@@ -93,9 +115,10 @@ def test_interrupt_during_provisioning_removes_the_builder(docker_client, projec
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["sigint", "sigterm"])
-def test_with_the_callback_the_builder_is_gone_before_the_process_exits(docker_client, project, sig):
-    name = "beforeexit" + sig.name.lower()
-    proc = start_slow_build(project, name, env={"ANSIBLE_CALLBACKS_ENABLED": "immutable.images.build_guard"})
+def test_the_builder_is_gone_before_the_process_exits_with_a_default_config(docker_client, project, sig):
+    """No ansible.cfg, no callback enabled: the launch role installs the handlers in ansible-playbook's process."""
+    name = "guard-beforeexit" + sig.name.lower()
+    proc = start_slow_build(project, name)
     try:
         wait_for_provisioning(docker_client, name)
         os.kill(proc.pid, sig)
@@ -108,6 +131,81 @@ def test_with_the_callback_the_builder_is_gone_before_the_process_exits(docker_c
     assert "removing the temporary resources of build" in (project.path / "build.log").read_text()
 
 
+class HangingRegistry(http.server.BaseHTTPRequestHandler):
+    """Answers the registry API's ping, then never answers: a pull that takes forever."""
+    hung = threading.Event()
+
+    def do_GET(self):  # noqa: N802 - http.server's name
+        if self.path.rstrip("/") == "/v2":
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(b"{}")
+            return
+        HangingRegistry.hung.set()
+        time.sleep(120)
+
+    do_HEAD = do_GET  # noqa: N815
+
+    def log_message(self, *args):
+        pass
+
+
+def test_sigterm_while_pulling_the_base_image_leaves_nothing(docker_client, project):
+    """The launch module is blocked in a pull when the signal comes: it is stopped, nothing is created after."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), HangingRegistry)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    name = "guard-pulling"
+    target = {"name": "container", "type": "docker", "pull": "always",
+              "base_image": "127.0.0.1:%d/guard/hangs:1" % server.server_address[1]}
+    proc = start_slow_build(project, name, target=target)
+    try:
+        wait_until(HangingRegistry.hung.is_set, 120, "the pull to start")
+        os.kill(proc.pid, signal.SIGTERM)
+        rc = proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        server.shutdown()
+    assert rc != 0
+    assert ours(docker_client, name) == []
+    time.sleep(3)  # a module that survived would create the builder now
+    assert ours(docker_client, name) == []
+    assert "removing the temporary resources of build" in (project.path / "build.log").read_text()
+
+
+BIG_ROLE = """
+- name: Write a large file (its commit takes a while)
+  ansible.builtin.command: dd if=/dev/zero of=/big bs=1M count=200
+  changed_when: true
+"""
+
+
+def test_sigterm_during_the_commit_leaves_nothing(docker_client, project):
+    name = "guard-committing"
+    project.role("big", BIG_ROLE)
+    proc = start_slow_build(project, name, role="big")
+    try:
+        wait_for_log(project, "Commit the builder into an image and tag it")
+        os.kill(proc.pid, signal.SIGTERM)
+        rc = proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert rc != 0
+    assert ours(docker_client, name) == []
+    time.sleep(3)  # the engine finishes a commit whose client is gone: the guard's second pass removes it
+    made = docker_client.images.list(filters={"label": "immutable.images.image-name=" + name})
+    try:
+        # The role's layer cache (kept on purpose, for the next build) is all there is.
+        assert [i for i in made if i.labels.get("immutable.images.kind") != "cache"] == []
+        assert docker_client.images.list(name=name) == []
+    finally:
+        for image in made:
+            docker_client.images.remove(image.id, force=True)
+
+
 def test_sigkill_is_cleaned_by_the_guard_and_power_loss_by_the_janitor(docker_client, project):
     # SIGKILL of ansible-playbook: the build guard notices and removes the builder.
     proc = start_slow_build(project, "killed")
@@ -116,22 +214,37 @@ def test_sigkill_is_cleaned_by_the_guard_and_power_loss_by_the_janitor(docker_cl
     proc.wait(timeout=30)
     wait_until(lambda: ours(docker_client, "killed") == [], 60, "the guard to remove " + builder.name)
 
-    # SIGKILL of both the playbook and its guard, as a power loss would: an orphan stays...
+    # SIGKILL of every controller process of ours (playbook, guard, lease): the builder removes itself.
+    proc = start_slow_build(project, "guard-deadman")
+    builder = wait_for_provisioning(docker_client, "guard-deadman")
+    ours_on_controller = guard_pids(builder.labels["immutable.images.build-id"]) + lease_pids(builder.id)
+    assert len(ours_on_controller) == 2
+    for pid in ours_on_controller:
+        os.kill(pid, signal.SIGKILL)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    wait_until(lambda: ours(docker_client, "guard-deadman") == [], 60, "the builder to remove itself")
+
+    # SIGKILL of the playbook and its guard, with the builder's lease frozen (a power loss: the engine never
+    # learns that the controller is gone): an orphan stays...
     proc = start_slow_build(project, "orphaned")
     builder = wait_for_provisioning(docker_client, "orphaned")
     build_id = builder.labels["immutable.images.build-id"]
-    guards = guard_pids(build_id)
-    assert len(guards) == 1
+    guards, leases = guard_pids(build_id), lease_pids(builder.id)
+    assert len(guards) == 1 and len(leases) == 1
+    for pid in leases:
+        os.kill(pid, signal.SIGSTOP)
     os.kill(guards[0], signal.SIGKILL)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
     time.sleep(1)
-    assert [c.id for c in ours(docker_client, "orphaned")] == [builder.id]
-
-    # ...until the janitor runs. Something that is not ours survives it.
-    stranger = docker_client.containers.run(BASE_IMAGE, ["-c", "sleep 600"], entrypoint=["/bin/sh"], detach=True,
-                                            labels={"team": "not-immutable-images"})
+    stranger = None
     try:
+        assert [c.id for c in ours(docker_client, "orphaned")] == [builder.id]
+
+        # ...until the janitor runs. Something that is not ours survives it.
+        stranger = docker_client.containers.run(BASE_IMAGE, ["-c", "sleep 600"], entrypoint=["/bin/sh"], detach=True,
+                                                labels={"team": "not-immutable-images"})
         janitor = ["ansible-playbook", "immutable.images.cleanup", "-e", "cleanup_max_age=0s"]
         listed = subprocess.run(janitor + ["--check"], cwd=str(project.path), env=ansible_env(),
                                 capture_output=True, text=True, timeout=300)
@@ -146,7 +259,10 @@ def test_sigkill_is_cleaned_by_the_guard_and_power_loss_by_the_janitor(docker_cl
         stranger.reload()
         assert stranger.status == "running"
     finally:
-        stranger.remove(force=True)
+        for pid in leases:
+            os.kill(pid, signal.SIGKILL)  # the frozen lease held the builder until the janitor removed it
+        if stranger is not None:
+            stranger.remove(force=True)
 
 
 @pytest.mark.aws
@@ -189,3 +305,39 @@ def test_janitor_removes_aws_orphans_and_nothing_else(aws, project):
     assert [k["KeyName"] for k in ec2.describe_key_pairs()["KeyPairs"]] == ["someone-elses-key"]
     assert group not in [g["GroupId"] for g in ec2.describe_security_groups()["SecurityGroups"]]
     assert ec2.describe_images(ImageIds=[half_made])["Images"] == []
+
+
+@pytest.mark.aws
+def test_sigterm_while_the_ami_is_made_rolls_it_back(aws, ssh_target, project):
+    """SIGTERM as soon as the AMI exists (the module then copies it to a second region): the AMIs, their
+    copies, the instance, its key pair and security group are all removed before the process exits."""
+    name = "guard-amimaking"
+    regions = ("us-east-1", "eu-west-1")
+    aws.client("ec2").import_key_pair(KeyName="itest-key", PublicKeyMaterial=ssh_target.public_key.encode())
+    project.role("noop", "- name: Nothing\n  ansible.builtin.command: 'true'\n  changed_when: false\n")
+    target = {"name": "aws", "type": "ec2", "region": "us-east-1", "copy_to_regions": ["eu-west-1"],
+              "source_ami_filter": {"name": "amzn2-ami-hvm-*", "owners": ["amazon"], "most_recent": True},
+              "ssh_username": "root", "ssh_host": "127.0.0.1", "ssh_port": ssh_target.port,
+              "ssh_keypair_name": "itest-key", "ssh_private_key_file": ssh_target.key, "allowed_cidrs": ["127.0.0.1/32"]}
+    proc = start_slow_build(project, name, env=aws.env, role="noop", target=target)
+    ec2 = {r: aws.client("ec2", r) for r in regions}
+    mine = [{"Name": "tag:immutable.images.image-name", "Values": [name]}]
+
+    def amis(region):
+        return ec2[region].describe_images(Owners=["self"], Filters=mine)["Images"]
+    try:
+        wait_until(lambda: amis("us-east-1") or proc.poll() is not None, 240, "the AMI to be registered")
+        os.kill(proc.pid, signal.SIGTERM)
+        rc = proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    log = (project.path / "build.log").read_text()
+    assert rc != 0, log[-3000:]
+    for region in regions:
+        assert amis(region) == [], region
+        live = [i for r in ec2[region].describe_instances(Filters=mine)["Reservations"] for i in r["Instances"]
+                if i["State"]["Name"] not in ("terminated", "shutting-down")]
+        assert live == []
+        assert [k["KeyName"] for k in ec2[region].describe_key_pairs()["KeyPairs"] if k["KeyName"] != "itest-key"] == []
+        assert [g["GroupName"] for g in ec2[region].describe_security_groups()["SecurityGroups"]] == ["default"]

@@ -1,0 +1,90 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The docker builder's dead man's switch: a builder lives only while the controller holds its lease.
+
+The builder's main process is a shell that reads its stdin until end of file (KEEPALIVE below); the
+container has StdinOnce and AutoRemove. A small lease process on the controller (hold()) attaches to
+that stdin before the container starts and keeps the connection open for as long as ansible-playbook
+runs. When every controller process is gone (Ctrl-C, SIGKILL, a killed execution-environment container
+or pod, a lost CI runner), the kernel closes the connection, the engine closes the builder's stdin,
+the shell exits and the engine removes the container itself: no process of ours is needed for that,
+and it works the same on a remote engine. The lease process ends with ansible-playbook or with the
+builder, whichever ends first.
+
+A builder kept on purpose (image_on_error: keep) gets KEEP_MARKER first: its shell then stays up
+when the lease ends.
+"""
+
+from __future__ import annotations
+
+import json
+import select
+import subprocess
+import sys
+
+KEEP_MARKER = "/tmp/.immutable-images-keep"
+# Any image with /bin/sh. Only the entrypoint is overridden and Cmd stays empty: a commit merges the
+# container's config into the image, and the artifact's Entrypoint is always set explicitly.
+KEEPALIVE = ["/bin/sh", "-c", "while read -r _; do :; done; while [ -e %s ]; do sleep 60; done" % KEEP_MARKER]
+READY = b"attached\n"
+ATTACH_TIMEOUT = 60
+
+# Run as `python -c HOLDER ARGS_JSON` (a module's code may live in a zip: nothing here is imported).
+HOLDER = r"""# immutable.images builder lease
+import json, os, select, sys
+import docker
+args = json.loads(sys.argv[1])
+env = dict(os.environ)
+if args.get("docker_host"):
+    env["DOCKER_HOST"] = args["docker_host"]
+client = docker.from_env(environment=env, version="auto", timeout=60)
+sock = client.api.attach_socket(args["container"], params={"stdin": 1, "stream": 1})
+try:
+    watched = os.pidfd_open(args["pid"])
+except (AttributeError, OSError):
+    watched = None
+os.write(1, b"attached\n")
+devnull = os.open(os.devnull, os.O_WRONLY)
+os.dup2(devnull, 1)
+os.dup2(devnull, 2)  # nobody reads its pipes any more: a late warning must not end it
+while True:  # until ansible-playbook ends or the builder does (its end closes the stream)
+    if select.select([sock] + ([watched] if watched is not None else []), [], [], 2.0)[0]:
+        break
+    if watched is None:
+        try:
+            os.kill(args["pid"], 0)
+        except ProcessLookupError:
+            break
+"""
+
+
+class LeaseError(Exception):
+    pass
+
+
+def hold(container_id, watch_pid, docker_host=None):
+    """Start the lease process for container `container_id` (created, not started) watching ansible-playbook
+    `watch_pid`; return once it is attached. Raises LeaseError if it could not attach."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, json.dumps({"container": container_id, "pid": watch_pid,
+                                                   "docker_host": docker_host or None})],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, close_fds=True,
+        start_new_session=True,  # a terminal's Ctrl-C must not end it before the cleanup has run
+    )
+    ready = select.select([proc.stdout], [], [], ATTACH_TIMEOUT)[0] and proc.stdout.readline() == READY
+    proc.stdout.close()
+    if not ready:
+        proc.kill()
+        error = proc.stderr.read().decode("utf-8", "replace").strip().splitlines()
+        proc.wait()
+        raise LeaseError(error[-1] if error else "no answer within %d s" % ATTACH_TIMEOUT)
+    proc.stderr.close()  # its later errors have nobody to read them
+    return proc.pid
+
+
+def mark_kept(container):
+    """Let `container` (a docker SDK Container) outlive its lease. True if the marker was written."""
+    try:
+        return container.exec_run(["/bin/sh", "-c", "touch %s" % KEEP_MARKER], user="root").exit_code == 0
+    except Exception:  # noqa: BLE001 - a builder that cannot be kept is reported by the caller
+        return False
