@@ -40,6 +40,7 @@ class ActionModule(ActionBase):
         spec = {
             "build_id": build["id"],
             "docker_hosts": sorted({t.get("docker_host") or "" for t in targets if t["type"] == "docker"}),
+            "docker_tls": {t.get("docker_host") or "": t.get("tls") for t in targets if t["type"] == "docker" and t.get("tls")},
             "regions": sorted({t["region"] for t in targets if t["type"] == "ec2"}),
             "workdir": build.get("workdir"),
         }

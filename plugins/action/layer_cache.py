@@ -32,7 +32,7 @@ class ActionModule(ActionBase):
         target = self._templar.template(task_vars["image_target"])
         container = target["builder"]["name"]
         try:
-            cache = LayerCache(get_client(target.get("docker_host") or None))
+            cache = LayerCache(get_client(target.get("docker_host") or None, tls=target.get("tls")))
             state = dict((task_vars.get("ansible_facts") or {}).get(FACT) or {})
             if not state:  # the builder as launched: base image plus the uploaded files
                 base = target["builder"]["image_id"]

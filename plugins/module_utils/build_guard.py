@@ -80,7 +80,7 @@ def clean(spec, log=print):
             from ansible_collections.immutable.images.plugins.module_utils.cleanup import DockerJanitor
             from ansible_collections.immutable.images.plugins.module_utils.docker_client import get_client
 
-            janitor = DockerJanitor(get_client(docker_host))
+            janitor = DockerJanitor(get_client(docker_host, tls=(spec.get("docker_tls") or {}).get(docker_host)))
             removed = janitor.remove(janitor.find(build_id=build_id))
             log("docker %s: removed %s" % (docker_host or "default engine", removed))
         except Exception as e:  # noqa: BLE001 - a guard must try every engine and region
