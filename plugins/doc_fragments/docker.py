@@ -12,7 +12,7 @@ options:
   docker_host:
     description:
       - The Docker engine to talk to, for example V(unix:///var/run/docker.sock) or V(tcp://10.0.0.5:2376).
-      - V(ssh://user@host) engines are reached with paramiko when it is installed, else the C(ssh) binary.
+      - V(ssh://user@host) engines are reached with the C(ssh) binary as the docker CLI does (the Docker SDK needs C(paramiko) installed for them).
       - Defaults to E(DOCKER_HOST), then the local socket.
     type: str
   tls:

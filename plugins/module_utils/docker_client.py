@@ -24,12 +24,6 @@ try:
 except ImportError:  # pragma: no cover
     RequestException = OSError
 
-try:
-    import paramiko  # noqa: F401 - only whether it is there: ssh:// engines use it, else the ssh binary
-    HAS_PARAMIKO = True
-except ImportError:
-    HAS_PARAMIKO = False
-
 # A target's `tls` (SPEC.md): files relative to the current directory, made absolute by the plan.
 TLS_OPTIONS = dict(
     ca_cert=dict(type="path"),
@@ -137,7 +131,9 @@ def get_client(docker_host=None, timeout=120, tls=None):
             kwargs["base_url"] = "https://" + url.split("://", 1)[1]
             kwargs["tls"] = _tls_config(settings)
         elif url.startswith("ssh://"):
-            kwargs["use_ssh_client"] = not HAS_PARAMIKO
+            # The ssh binary, as the docker CLI does: the user's ssh config, agent and known hosts apply.
+            # (The SDK still needs paramiko importable for ssh:// at all.)
+            kwargs["use_ssh_client"] = True
         client = docker.DockerClient(**kwargs)
         _pin_verify(client.api)
         if settings and settings.get("hostname"):
