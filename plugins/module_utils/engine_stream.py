@@ -166,6 +166,13 @@ class ExecStream:
             raise StreamError("the engine at %s refused exec %s: %s" % (api.immutable_engine["url"], exec_id[:12],
                                                                        head.decode("utf-8", "replace").splitlines()[0]))
 
+    @classmethod
+    def on_socket(cls, sock):
+        """A stream on a socket already attached to an exec (or framed like one, in tests)."""
+        stream = cls.__new__(cls)
+        stream.transport, stream._buffer = _SocketTransport(sock), bytearray()
+        return stream
+
     def _fill(self, timeout=None):
         data = self.transport.recv(1 << 16, timeout)
         while data is None:

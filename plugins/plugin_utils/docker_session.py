@@ -177,7 +177,7 @@ class Relay:
             while len(buf) < n:
                 try:
                     _stream, data = next(stream)
-                except StopIteration:
+                except (StopIteration, OSError):  # the end, or the stream closed by shutdown()
                     return None
                 buf.extend(data)  # stdout only: the agent writes nothing else there
             out = bytes(buf[:n])
