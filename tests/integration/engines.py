@@ -136,3 +136,53 @@ def tls_engine(tmp_path_factory):
     finally:
         engine.stop()
         _bridge("del")
+
+
+class SshEngine:
+    """The TLS engine again, reached as ssh://root@127.0.0.1:<port>: an sshd container (on the first engine) with the
+    docker CLI and the second engine's socket. env puts an `ssh` first on PATH that uses this key and config only."""
+
+    def __init__(self, url, env):
+        self.url, self.env = url, env
+
+
+@pytest.fixture(scope="session")
+def ssh_engine(tls_engine, tmp_path_factory):
+    """ssh:// to the second engine. Needs paramiko importable: the Docker SDK imports it for every ssh:// engine."""
+    import docker
+
+    from conftest import SSH_BASE_IMAGE
+
+    pytest.importorskip("paramiko", reason="the Docker SDK needs paramiko for ssh:// engines")
+    base = tmp_path_factory.mktemp("sshengine")
+    key = base / "key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    pub = (base / "key.pub").read_text().strip()
+    script = ("mkdir -p /run/sshd /root/.ssh && chmod 700 /root/.ssh && echo '%s' > /root/.ssh/authorized_keys"
+              " && ssh-keygen -A && exec /usr/sbin/sshd -D -e" % pub)
+    client = docker.from_env()
+    container = client.containers.run(
+        SSH_BASE_IMAGE, ["-c", script], entrypoint=["/bin/sh"], detach=True, name="remote-sshd-%s" % os.path.basename(base),
+        ports={"22/tcp": ("127.0.0.1", None)},
+        volumes={shutil.which("docker"): {"bind": "/usr/local/bin/docker", "mode": "ro"},
+                 tls_engine.socket: {"bind": "/var/run/docker.sock", "mode": "rw"}})
+    try:
+        container.reload()
+        port = int(container.ports["22/tcp"][0]["HostPort"])
+        (base / "config").write_text("Host 127.0.0.1\n  User root\n  IdentityFile %s\n  StrictHostKeyChecking no\n"
+                                     "  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n" % key)
+        wrapper = base / "bin" / "ssh"
+        wrapper.parent.mkdir()
+        wrapper.write_text('#!/bin/sh\nexec %s -F %s "$@"\n' % (shutil.which("ssh"), base / "config"))
+        wrapper.chmod(0o755)
+        env = {"PATH": "%s:%s" % (wrapper.parent, os.environ["PATH"])}
+        url = "ssh://root@127.0.0.1:%d" % port
+        deadline = time.monotonic() + 30
+        while subprocess.run(["ssh", "-p", str(port), "root@127.0.0.1", "docker", "version"], capture_output=True,
+                             env=dict(os.environ, **env)).returncode != 0:
+            if time.monotonic() > deadline:
+                raise RuntimeError("no docker over ssh at %s" % url)
+            time.sleep(0.5)
+        yield SshEngine(url, env)
+    finally:
+        container.remove(force=True)

@@ -108,6 +108,21 @@ def test_missing_tls_file_is_a_clear_error_before_anything_starts(docker_client,
     assert build_containers(remote) == [] and not any(name in c.name for c in docker_client.containers.list(all=True))
 
 
+def test_example_on_an_ssh_engine_through_the_session(docker_client, tls_engine, ssh_engine, example):
+    """ssh://root@127.0.0.1:<port> (the ssh binary, `docker system dial-stdio`), the session over it.
+    Skipped where paramiko is not installed (the Docker SDK needs it for ssh:// at all)."""
+    name, remote, before = "remote-webapp-ssh", tls_engine.client(), engine_state(docker_client)
+    target = _example_target(tls_engine, tls=False)
+    target["docker_host"] = ssh_engine.url
+    try:
+        result = _build(example, name, target, env=ssh_engine.env)
+        assert result.returncode == 0, result.output
+        assert "no session with the builder" not in result.output
+        _check_built_there(docker_client, remote, name, before, result.output)
+    finally:
+        _remove_images(remote, name)
+
+
 def test_engine_stopped_mid_build_fails_naming_it_and_janitor_cleans_it_once_back(docker_client, tls_engine, example):
     """Runs last in this file: it stops the engine (and starts it again)."""
     name, remote, before = "remote-dies", tls_engine.client(), engine_state(docker_client)
@@ -152,3 +167,4 @@ def test_engine_stopped_mid_build_fails_naming_it_and_janitor_cleans_it_once_bac
     assert cleanup.returncode == 0, cleanup.stdout + cleanup.stderr
     assert [c.name for c in build_containers(remote)] == []
     _remove_images(remote, name)
+
