@@ -11,8 +11,10 @@ import json
 import os
 import shutil
 import subprocess
+import tarfile
 import threading
 import time
+import urllib.request
 
 import pytest
 
@@ -69,14 +71,20 @@ def _check_built_there(docker_client, remote, name, before, output):
     assert b"server.py" in out
 
 
-def test_example_on_a_tls_engine_through_the_session(docker_client, tls_engine, example):
-    """Per-target tls, REQUESTS_CA_BUNDLE set: built, run-tested and tagged there; the fast path is used."""
+def test_example_on_a_tls_engine_through_the_session(docker_client, tls_engine, registry, example):
+    """Per-target tls, REQUESTS_CA_BUNDLE set: built, run-tested, tagged, pushed (by the remote engine) and saved
+    (streamed to the controller) there; the fast path is used."""
     name, remote, before = "remote-webapp", tls_engine.client(), engine_state(docker_client)
+    target = dict(_example_target(tls_engine), push=["%s/%s" % (registry, name)], save="remote-webapp.tar")
     try:
-        result = _build(example, name, _example_target(tls_engine), {"image_verify": [HEALTH]})
+        result = _build(example, name, target, {"image_verify": [HEALTH]})
         assert result.returncode == 0, result.output
         assert "no session with the builder" not in result.output
         _check_built_there(docker_client, remote, name, before, result.output)
+        with urllib.request.urlopen("http://%s/v2/%s/tags/list" % (registry, name)) as answer:
+            assert "1.0.0" in json.loads(answer.read())["tags"]
+        with tarfile.open(example / "remote-webapp.tar") as saved:
+            assert "manifest.json" in saved.getnames()
     finally:
         _remove_images(remote, name)
 
