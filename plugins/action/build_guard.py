@@ -41,6 +41,7 @@ class ActionModule(ActionBase):
         spec = {
             "build_id": build["id"],
             "docker_hosts": sorted({t.get("docker_host") or "" for t in targets if t["type"] == "docker"}),
+            "docker_tls": {t.get("docker_host") or "": t.get("tls") for t in targets if t["type"] == "docker" and t.get("tls")},
             # The regions AMIs are copied to too: an interrupted build rolls back the copies it made.
             "regions": sorted({r for t in targets if t["type"] == "ec2" for r in [t["region"]] + list(t.get("copy_to_regions") or [])}),
             "workdir": build.get("workdir"),

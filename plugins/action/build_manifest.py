@@ -26,8 +26,8 @@ class ActionModule(ActionBase):
         for target in build["targets"]:
             artifact = (results.get(target["name"]) or {}).get("artifact")
             if target["type"] == "docker" and artifact and not self._task.check_mode:
-                artifact["tags_moved"] = _moved_tags(target.get("docker_host"), artifact)
-                artifact["tags_taken"] = _taken_tags(target.get("docker_host"), artifact, build)
+                artifact["tags_moved"] = _moved_tags(target, artifact)
+                artifact["tags_taken"] = _taken_tags(target, artifact, build)
         data = build_manifest.compose(build, results, time.time())
         if build.get("manifest") and not self._task.check_mode:
             build_manifest.write(data, build["manifest"])
@@ -37,10 +37,10 @@ class ActionModule(ActionBase):
         return result
 
 
-def _moved_tags(docker_host, artifact):
+def _moved_tags(target, artifact):
     """Tags that no longer point at this build's image: a concurrent build of the same version won the race."""
     try:
-        client = get_client(docker_host)
+        client = get_client(target.get("docker_host"), tls=target.get("tls"))
         moved = {}
         for ref in artifact.get("tags") or []:
             try:
@@ -54,12 +54,12 @@ def _moved_tags(docker_host, artifact):
         return {"error": str(e)}
 
 
-def _taken_tags(docker_host, artifact, build):
+def _taken_tags(target, artifact, build):
     """Tags this build moved away from another build's image of the same version (a concurrent build,
     or a rebuild of a version that was already built)."""
     taken = {}
     try:
-        client = get_client(docker_host)
+        client = get_client(target.get("docker_host"), tls=target.get("tls"))
         for ref, old in (artifact.pop("previous", None) or {}).items():
             if not old or old == artifact["image_id"]:
                 continue

@@ -43,7 +43,7 @@ class ActionModule(ActionBase):
     def _upload_docker(self, src, target):
         if hasattr(self._connection, "prestart"):  # the builder's session starts during the upload
             self._connection.prestart()
-        DockerBuilder(get_client(target.get("docker_host") or None)).upload(target["builder"]["name"], src)
+        DockerBuilder(get_client(target.get("docker_host") or None, tls=target.get("tls"))).upload(target["builder"]["name"], src)
         return "docker archive API"
 
     def _upload_ssh(self, src):

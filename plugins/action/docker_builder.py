@@ -39,7 +39,7 @@ class ActionModule(ActionBase):
             try:
                 docker_session.start(docker_session.socket_path(DEFAULT_LOCAL_TMP, name, BUILDER_USER), name,
                                      BUILDER_USER, env, env.get(ENV_WARM, "").partition("|")[2],
-                                     self._task.args.get("docker_host"), wait=False)
+                                     self._task.args.get("docker_host"), wait=False, tls=self._task.args.get("tls"))
             except OSError:
                 pass  # the builder's first task starts it, and says so if it cannot
         return result

@@ -125,6 +125,7 @@ class ActionModule(ActionBase):
             "scan_fail_on": params["image_scan_fail_on"],
             "keep": {k: v for k, v in (params.get("image_keep") or {}).items() if v is not None},
             "targets": to_build,
+            "engines": definition.engines(to_build),
             "reused_targets": [t for t in selected if t["reuse"]],
             "base_id_label": built_artifacts.LABEL_BASE_ID,
             "skipped_targets": [t["name"] for t in targets if not t["selected"]],

@@ -39,7 +39,7 @@ class ActionModule(ActionBase):
         container = target["builder"]["name"]
         state_path = os.path.join(build["workdir"], "layers-%s.json" % container)
         try:
-            cache = LayerCache(get_client(target.get("docker_host") or None))
+            cache = LayerCache(get_client(target.get("docker_host") or None, tls=target.get("tls")))
             state = _read(state_path)
             if not state:  # the builder as launched: base image plus the uploaded files
                 base = target["builder"]["image_id"]

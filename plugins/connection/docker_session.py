@@ -16,7 +16,12 @@ description:
     become, check mode, handlers) - only the transport changes.
   - The agent is installed with the builder's warm interpreter (in C(/dev/shm), never committed). Where there is
     none, where the session cannot start, and for C(become) with a password prompt, the connection does what
-    P(community.docker.docker_api#connection) does - and says so once per build.
+    P(community.docker.docker_api#connection) does - and says so once per build. On a remote engine (C(tcp://),
+    C(ssh://)) it then runs one exec per command on a stream of its own instead, because docker_api's exec
+    stream loses output over TLS (community.docker#605).
+  - A session never waits forever - the relay pings the agent and ends the session when nothing comes back
+    for 30 seconds; a command without a session checks every 15 seconds without output that the engine
+    still answers.
   - Set by M(immutable.images.docker_builder)'s builders; not meant for other containers.
 options:
   remote_addr:
@@ -42,6 +47,13 @@ options:
       - name: ansible_docker_docker_host
     env:
       - name: DOCKER_HOST
+  tls:
+    description:
+      - TLS settings of a C(tcp://) engine, as a target's C(tls) (C(ca_cert), C(client_cert), C(client_key),
+        C(verify), C(hostname)); else E(DOCKER_TLS_VERIFY) and E(DOCKER_CERT_PATH).
+    type: dict
+    vars:
+      - name: immutable_images_docker_tls
   extra_env:
     description:
       - Environment variables of the session's commands. The builder's warm interpreter sets them; the
@@ -60,6 +72,7 @@ from ansible.errors import AnsibleConnectionFailure, AnsibleFileNotFound
 from ansible.plugins.connection import ConnectionBase
 from ansible.utils.display import Display
 
+from ansible_collections.immutable.images.plugins.module_utils.docker_client import is_remote
 from ansible_collections.immutable.images.plugins.plugin_utils import docker_session
 
 display = Display()
@@ -98,7 +111,8 @@ class Connection(ConnectionBase):
                 if attempt == 2 or not interpreter:
                     return self._fall_back(path, str(e) if interpreter else "the builder has no warm interpreter")
                 try:
-                    docker_session.start(path, container, user, env, interpreter, self.get_option("docker_host"))
+                    docker_session.start(path, container, user, env, interpreter, self.get_option("docker_host"),
+                                         tls=self.get_option("tls"))
                 except (docker_session.SessionUnavailable, OSError) as e:
                     return self._fall_back(path, str(e))
             except docker_session.SessionBroken as e:
@@ -111,7 +125,8 @@ class Connection(ConnectionBase):
         if not interpreter or os.path.exists(path + ".fallback"):
             return
         try:
-            docker_session.start(path, container, user, env, interpreter, self.get_option("docker_host"), wait=False)
+            docker_session.start(path, container, user, env, interpreter, self.get_option("docker_host"), wait=False,
+                                 tls=self.get_option("tls"))
         except OSError:
             pass  # the next command tries again, and says so if it cannot
 
@@ -125,6 +140,8 @@ class Connection(ConnectionBase):
         return None
 
     def _docker_api(self):
+        if self._fallback is None and is_remote(self.get_option("docker_host")):
+            self._fallback = DirectExec(self)
         if self._fallback is None:
             from ansible.plugins.loader import connection_loader
 
@@ -195,3 +212,57 @@ class Connection(ConnectionBase):
     def close(self):
         super().close()
         self._connected = False
+
+
+class DirectExec:
+    """One exec per command on a stream of our own (module_utils/engine_stream.py), for remote engines when
+    there is no session: what docker_api does, without its exec stream, which loses output over TLS."""
+
+    def __init__(self, connection):
+        self.connection = connection
+        self._api = None
+
+    def _connect(self):
+        return self
+
+    def _run(self, argv, stdin=None):
+        from ansible_collections.immutable.images.plugins.module_utils import engine_stream
+        from ansible_collections.immutable.images.plugins.module_utils.docker_client import DockerFailure, get_client
+
+        conn = self.connection
+        try:
+            if self._api is None:
+                self._api = get_client(conn.get_option("docker_host"), timeout=30, tls=conn.get_option("tls")).api
+            env = {str(k): str(v) for k, v in (conn.get_option("extra_env") or {}).items()}
+            return engine_stream.run(self._api, conn.get_option("remote_addr"), argv, stdin=stdin,
+                                     user=conn.get_option("remote_user") or "", environment=env)
+        except (DockerFailure, engine_stream.StreamError) as e:
+            raise AnsibleConnectionFailure("%s: %s" % (conn.get_option("remote_addr"), e))
+        except Exception as e:  # noqa: BLE001 - the SDK's errors (APIError, requests') say what went wrong
+            raise AnsibleConnectionFailure("%s: %s" % (conn.get_option("remote_addr"), e))
+
+    def exec_command(self, cmd, in_data=None, sudoable=True):
+        executable = self.connection._play_context.executable or "/bin/sh"
+        return self._run([executable, "-c", cmd], in_data)
+
+    def put_file(self, in_path, out_path):
+        try:
+            with open(in_path, "rb") as f:
+                data, mode = f.read(), os.fstat(f.fileno()).st_mode & 0o700
+        except FileNotFoundError:
+            raise AnsibleFileNotFound("file or module does not exist: %s" % in_path)
+        path = shlex.quote(Connection._in_builder(out_path))
+        rc, _out, err = self._run(["/bin/sh", "-c", "umask 077 && cat > %s && chmod %o %s" % (path, mode, path)], data)
+        if rc != 0:
+            raise AnsibleConnectionFailure("cannot put %s into %s: %s" % (in_path, self.connection.get_option("remote_addr"),
+                                                                          err.decode("utf-8", "replace").strip()))
+
+    def fetch_file(self, in_path, out_path):
+        rc, out, err = self._run(["cat", Connection._in_builder(in_path)])
+        if rc != 0:
+            where = self.connection.get_option("remote_addr")
+            if b"No such file" in err:
+                raise AnsibleFileNotFound("file not found in %s: %s" % (where, in_path))
+            raise AnsibleConnectionFailure("cannot fetch %s from %s: %s" % (in_path, where, err.decode("utf-8", "replace").strip()))
+        with open(out_path, "wb") as f:
+            f.write(out)

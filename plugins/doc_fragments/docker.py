@@ -12,8 +12,31 @@ options:
   docker_host:
     description:
       - The Docker engine to talk to, for example V(unix:///var/run/docker.sock) or V(tcp://10.0.0.5:2376).
-      - Defaults to E(DOCKER_HOST), then the local socket. TLS settings come from E(DOCKER_TLS_VERIFY) and E(DOCKER_CERT_PATH).
+      - V(ssh://user@host) engines are reached with the C(ssh) binary as the docker CLI does (the Docker SDK needs C(paramiko) installed for them).
+      - Defaults to E(DOCKER_HOST), then the local socket.
     type: str
+  tls:
+    description:
+      - Mutual TLS with a V(tcp://) engine. Without it, E(DOCKER_TLS_VERIFY) and E(DOCKER_CERT_PATH) apply as the docker
+        CLI reads them. E(REQUESTS_CA_BUNDLE) and E(CURL_CA_BUNDLE) never replace the engine's CA.
+    type: dict
+    suboptions:
+      ca_cert:
+        description: The CA that signed the engine's certificate.
+        type: path
+      client_cert:
+        description: The client certificate.
+        type: path
+      client_key:
+        description: The client certificate's private key.
+        type: path
+      verify:
+        description: Verify the engine's certificate.
+        type: bool
+        default: true
+      hostname:
+        description: The name to verify the engine's certificate for, when not the host of O(docker_host).
+        type: str
   timeout:
     description: Seconds to wait for an answer from the engine.
     type: int

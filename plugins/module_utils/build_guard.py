@@ -139,7 +139,7 @@ def clean(spec, log=print):
             from ansible_collections.immutable.images.plugins.module_utils.cleanup import DockerJanitor
             from ansible_collections.immutable.images.plugins.module_utils.docker_client import get_client
 
-            janitor = DockerJanitor(get_client(docker_host))
+            janitor = DockerJanitor(get_client(docker_host, tls=(spec.get("docker_tls") or {}).get(docker_host)))
             # The build did not end: its artifacts are rolled back too (a push that completed stays in its registry).
             removed = janitor.remove(janitor.find(build_id=build_id) + janitor.unfinished_artifacts(build_id))
             log("docker %s: removed %s" % (docker_host or "default engine", removed))

@@ -97,7 +97,7 @@ def check_target(target, image_name, build_hash, force=False, docker_client_for=
 
 
 def _check_docker(target, image_name, build_hash, force, client_for):
-    client = client_for(target.get("docker_host"))
+    client = client_for(target.get("docker_host"), target.get("tls"))
     try:
         base_id = client.images.get(target["base_image"]).id
     except Exception:  # noqa: BLE001 - NotFound, or a name the engine cannot parse: the builder reports it
@@ -132,8 +132,8 @@ def _check_ec2(target, image_name, build_hash, force, factory_for):
         "%s in %s" % (a["image_id"], r) for r, a in found.items())
 
 
-def _docker_client(docker_host):
-    return get_client(docker_host, timeout=30)
+def _docker_client(docker_host, tls=None):
+    return get_client(docker_host, timeout=30, tls=tls)
 
 
 def _aws_factory(region):

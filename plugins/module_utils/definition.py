@@ -19,7 +19,7 @@ from ansible_collections.immutable.images.plugins.module_utils.naming import AMI
 TARGET_TYPES = ("docker", "ec2")
 COMMON_TARGET_KEYS = {"name", "type", "python_interpreter", "build_env", "tags"}
 DOCKER_KEYS = {
-    "base_image", "pull", "platform", "network_mode", "docker_host", "privileged", "build_volumes",
+    "base_image", "pull", "platform", "network_mode", "docker_host", "tls", "privileged", "build_volumes",
     "repository", "config", "push", "registry_auth", "save", "squash",
 }
 EC2_KEYS = {
@@ -38,7 +38,7 @@ OPERATIONAL_KEYS = {
     "image_only", "image_on_error", "image_manifest", "image_cache", "image_force", "image_keep",
     "image_scan_fail_on", "image_gather_facts", "image_roles_path", "image_warm_interpreter", "image_mitogen",
 }
-OPERATIONAL_TARGET_KEYS = {"push", "registry_auth", "save", "docker_host", "ssh_host", "ssh_port",
+OPERATIONAL_TARGET_KEYS = {"push", "registry_auth", "save", "docker_host", "tls", "ssh_host", "ssh_port",
                            "ssh_keypair_name", "ssh_private_key_file", "allowed_cidrs", "ssh_timeout",
                            "share_with_accounts", "share_with_organizations", "share_with_ous",
                            "copy_to_regions", "publish_parameter", "force_deregister", "deprecate_after",
@@ -230,6 +230,7 @@ def _check_docker(where, t, cwd):
             errors.append("%s.build_volumes: %r must bind a host path (absolute, or relative like ./cache)" % (where, vol))
     if t.get("save"):
         errors.extend(_check_writable_parent(where + ".save", t["save"], cwd))
+    errors.extend(_check_engine(where, t, cwd))
     config = t.get("config") or {}
     for port in config.get("expose") or []:
         try:
@@ -246,6 +247,32 @@ def _check_docker(where, t, cwd):
     for vol in config.get("volumes") or []:
         if not str(vol).startswith("/"):
             errors.append("%s.config.volumes: %r must be an absolute path" % (where, vol))
+    return errors
+
+
+DOCKER_HOST_SCHEMES = ("unix://", "tcp://", "ssh://")
+
+
+def _check_engine(where, t, cwd):
+    """docker_host and tls: a scheme the client knows, TLS files that exist and can be read (never shown)."""
+    errors = []
+    host = t.get("docker_host")
+    if host and not str(host).startswith(DOCKER_HOST_SCHEMES):
+        errors.append("%s.docker_host: %r must start with unix://, tcp:// or ssh://" % (where, host))
+    tls = t.get("tls")
+    if not tls:
+        return errors
+    if not str(host or os.environ.get("DOCKER_HOST") or "").startswith("tcp://"):
+        errors.append("%s.tls: only for a tcp:// engine (docker_host, or DOCKER_HOST), not %r" % (where, host or "the local socket"))
+    if bool(tls.get("client_cert")) != bool(tls.get("client_key")):
+        errors.append("%s.tls: client_cert and client_key go together" % where)
+    if tls.get("verify", True) and not tls.get("ca_cert"):
+        errors.append("%s.tls.ca_cert: required to verify the engine (or set tls.verify: false)" % where)
+    for key in ("ca_cert", "client_cert", "client_key"):
+        if tls.get(key):
+            path = os.path.join(cwd, os.path.expanduser(str(tls[key])))
+            if not os.path.isfile(path) or not os.access(path, os.R_OK):
+                errors.append("%s.tls.%s: %s is not a readable file" % (where, key, tls[key]))
     return errors
 
 
@@ -408,6 +435,29 @@ def _plan_docker(t, params, build_hash, cwd):
     if t.get("save"):
         t["save"] = os.path.normpath(os.path.join(cwd, os.path.expanduser(t["save"])))
     t["build_volumes"] = [_absolute_bind(v, cwd) for v in t.get("build_volumes") or []]
+    t["docker_host"] = t.get("docker_host") or None
+    if t.get("tls"):  # relative to the current directory, like every path of a definition
+        t["tls"] = {k: (os.path.normpath(os.path.join(cwd, os.path.expanduser(str(v)))) if k in TLS_FILES and v else v)
+                    for k, v in t["tls"].items()}
+    else:
+        t["tls"] = None
+    # Remote engines (tcp://, ssh://) get the collection's own exec streams (see connection/docker_session.py).
+    host = t["docker_host"] or os.environ.get("DOCKER_HOST") or ""
+    t["remote_engine"] = bool(host) and not host.startswith(("unix://", "/"))
+
+
+TLS_FILES = ("ca_cert", "client_cert", "client_key")
+
+
+def engines(targets):
+    """The distinct engines of the docker targets: [{docker_host, tls}], for cleanup on every one of them."""
+    seen = []
+    for t in targets:
+        if t["type"] == "docker":
+            engine = {"docker_host": t.get("docker_host") or None, "tls": t.get("tls") or None}
+            if engine not in seen:
+                seen.append(engine)
+    return seen
 
 
 def _plan_ec2(t, params, build_id):

@@ -25,9 +25,19 @@ try:
 except ImportError:  # pragma: no cover
     RequestException = OSError
 
+# A target's `tls` (SPEC.md): files relative to the current directory, made absolute by the plan.
+TLS_OPTIONS = dict(
+    ca_cert=dict(type="path"),
+    client_cert=dict(type="path"),
+    client_key=dict(type="path", no_log=False),  # a path, never the key itself
+    verify=dict(type="bool", default=True),
+    hostname=dict(type="str"),
+)
+
 # Options every Docker module takes; documented by the immutable.images.docker doc fragment.
 DOCKER_COMMON_ARGS = dict(
     docker_host=dict(type="str", fallback=(env_fallback, ["DOCKER_HOST"])),
+    tls=dict(type="dict", options=TLS_OPTIONS),
     timeout=dict(type="int", default=120),
 )
 
@@ -40,18 +50,100 @@ class DockerFailure(Exception):
         super().__init__(message)
 
 
-def get_client(docker_host=None, timeout=120):
-    """A DockerClient for docker_host, else DOCKER_HOST/DOCKER_TLS_VERIFY/DOCKER_CERT_PATH, else the local socket."""
+def engine_url(docker_host=None, environ=None):
+    """The engine a docker_host (or DOCKER_HOST, or the default socket) means, as people write it."""
+    environ = os.environ if environ is None else environ
+    return docker_host or environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+
+
+def is_remote(docker_host=None, environ=None):
+    """True for engines reached over the network (tcp://, ssh://), where the SDK's exec sockets cannot be trusted."""
+    return not engine_url(docker_host, environ).startswith(("unix://", "npipe://", "/"))
+
+
+def tls_settings(docker_host=None, tls=None, environ=None):
+    """The TLS settings of an engine: a target's `tls`, else DOCKER_TLS_VERIFY/DOCKER_CERT_PATH as the docker
+    CLI reads them; None for unix sockets, ssh:// and plain tcp://. {ca_cert, client_cert, client_key, verify, hostname}.
+    """
+    environ = os.environ if environ is None else environ
+    url = engine_url(docker_host, environ)
+    if not url.startswith(("tcp://", "https://")):
+        return None
+    if tls:
+        settings = dict(ca_cert=None, client_cert=None, client_key=None, verify=True, hostname=None)
+        settings.update({k: v for k, v in tls.items() if v is not None})
+        return settings
+    verify_env, cert_path = environ.get("DOCKER_TLS_VERIFY"), environ.get("DOCKER_CERT_PATH")
+    if not verify_env and not cert_path:
+        return None
+    cert_path = cert_path or os.path.join(os.path.expanduser("~"), ".docker")
+    return dict(ca_cert=os.path.join(cert_path, "ca.pem"), client_cert=os.path.join(cert_path, "cert.pem"),
+                client_key=os.path.join(cert_path, "key.pem"), verify=bool(verify_env), hostname=None)
+
+
+def _pin_verify(api):
+    """Keep the session's CA whatever the environment says.
+
+    requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE replace a session's `verify` on every request when
+    trust_env is on (merge_environment_settings), so the engine's CA would be ignored behind corporate
+    proxies. trust_env=False would also drop proxies and .netrc, which the docker CLI does honour for
+    tcp:// engines; so only `verify` is pinned, the rest of the environment still applies.
+    """
+    merge = api.merge_environment_settings
+
+    def merge_keeping_verify(url, proxies, stream, verify, cert):
+        settings = merge(url, proxies, stream, verify, cert)
+        settings["verify"] = api.verify if verify is None else verify
+        return settings
+
+    api.merge_environment_settings = merge_keeping_verify
+
+
+def _tls_config(settings):
+    cert = None
+    if settings.get("client_cert") or settings.get("client_key"):
+        cert = (settings.get("client_cert"), settings.get("client_key"))
+    return docker.tls.TLSConfig(client_cert=cert, ca_cert=settings.get("ca_cert"), verify=bool(settings.get("verify")))
+
+
+def _check_hostname_as(api, hostname):
+    """Verify the engine's certificate for `hostname` instead of the host of the URL (tls.hostname)."""
+    import requests.adapters
+
+    class NamedHostAdapter(requests.adapters.HTTPAdapter):
+        def init_poolmanager(self, *args, **kwargs):
+            kwargs.update(assert_hostname=hostname, server_hostname=hostname)
+            return super().init_poolmanager(*args, **kwargs)
+
+    api.mount("https://", NamedHostAdapter())
+
+
+def get_client(docker_host=None, timeout=120, tls=None):
+    """A DockerClient for docker_host (else DOCKER_HOST, else the local socket), TLS from `tls` (a target's
+    `tls`) or DOCKER_TLS_VERIFY/DOCKER_CERT_PATH. client.api.immutable_engine = {url, tls} for exec streams."""
     if not HAS_DOCKER:
         raise DockerFailure("client", "the Docker SDK for Python (pip package 'docker') is required on the controller")
-    environment = dict(os.environ)
-    if docker_host:
-        environment["DOCKER_HOST"] = docker_host
+    url = engine_url(docker_host)
+    settings = tls_settings(docker_host, tls)
     try:
-        return docker.from_env(environment=environment, timeout=timeout, version="auto")
+        # An explicit version: "auto" would ask the engine before the TLS set-up below is complete.
+        kwargs = dict(base_url=url, timeout=timeout, version=docker.constants.DEFAULT_DOCKER_API_VERSION)
+        if settings:
+            kwargs["base_url"] = "https://" + url.split("://", 1)[1]
+            kwargs["tls"] = _tls_config(settings)
+        elif url.startswith("ssh://"):
+            # The ssh binary, as the docker CLI does: the user's ssh config, agent and known hosts apply.
+            # (The SDK still needs paramiko importable for ssh:// at all.)
+            kwargs["use_ssh_client"] = True
+        client = docker.DockerClient(**kwargs)
+        _pin_verify(client.api)
+        if settings and settings.get("hostname"):
+            _check_hostname_as(client.api, settings["hostname"])
+        client.api._version = client.api._retrieve_server_version()  # what version="auto" does
     except (docker_errors.DockerException, RequestException) as e:
-        raise DockerFailure("client", "cannot reach the Docker engine at %s: %s"
-                            % (docker_host or environment.get("DOCKER_HOST") or "the local socket", e))
+        raise DockerFailure("client", "cannot reach the Docker engine at %s: %s" % (url, e))
+    client.api.immutable_engine = {"url": url, "tls": settings}
+    return client
 
 
 def client_from_module(module):
@@ -59,7 +151,7 @@ def client_from_module(module):
     if not HAS_DOCKER:
         module.fail_json(msg="the Docker SDK for Python (pip package 'docker') is required", exception=DOCKER_IMPORT_ERROR)
     try:
-        return get_client(module.params.get("docker_host"), module.params.get("timeout") or 120)
+        return get_client(module.params.get("docker_host"), module.params.get("timeout") or 120, module.params.get("tls"))
     except DockerFailure as e:
         module.fail_json(msg=str(e), stage=e.stage)
 

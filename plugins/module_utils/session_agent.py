@@ -124,7 +124,12 @@ def fetch_file(header, _payload):
         return {"rc": 0}, f.read()
 
 
-OPS = {"exec": run_command, "put": put_file, "fetch": fetch_file}
+def ping(_header, _payload):
+    """The relay's liveness check: an answer shows that the builder and the engine's stream still work."""
+    return {"rc": 0}, b""
+
+
+OPS = {"exec": run_command, "put": put_file, "fetch": fetch_file, "ping": ping}
 
 
 def handle(header, payload, send):

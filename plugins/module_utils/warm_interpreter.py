@@ -17,6 +17,7 @@ import tarfile
 import time
 import zipfile
 
+from ansible_collections.immutable.images.plugins.module_utils import engine_stream
 # Imported so that a module payload carries their source, which is what gets installed.
 from ansible_collections.immutable.images.plugins.module_utils import session_agent, warm_client, warm_server  # noqa: F401
 
@@ -120,24 +121,8 @@ _UNPACK_AND_START = ("import io, runpy, socket, sys, tarfile, traceback\n"
 
 def _exec_with_stdin(container, cmd, data):
     """(exit code, output) of cmd run in the container as root with `data` on its stdin."""
-    import socket
-
-    api = container.client.api
-    exec_id = api.exec_create(container.id, cmd, stdin=True, user="root")["Id"]
-    sock = api.exec_start(exec_id, socket=True)
-    raw = getattr(sock, "_sock", sock)
-    try:
-        raw.sendall(data)
-        raw.shutdown(socket.SHUT_WR)
-        out = b""
-        while True:
-            chunk = raw.recv(65536)
-            if not chunk:
-                break
-            out += chunk
-    finally:
-        raw.close()
-    return api.exec_inspect(exec_id)["ExitCode"], out
+    rc, out, err = engine_stream.run(container.client.api, container.id, cmd, stdin=data, user="root")
+    return rc, out + err
 
 
 def start(container, interpreter):

@@ -25,6 +25,16 @@ import threading
 
 AGENT = "/dev/shm/immutable-images-warm/agent.py"  # installed with the warm interpreter
 START_TIMEOUT = 20
+# Liveness: the relay pings the agent this often and ends the session when nothing came back for this long,
+# so that a task on a dead engine or a broken connection fails instead of waiting forever.
+PING_INTERVAL = 5
+PING_PATIENCE = 30
+
+
+def _now():
+    import time
+
+    return time.monotonic()
 
 
 class SessionUnavailable(Exception):
@@ -102,7 +112,7 @@ def _answers(path):
         return False
 
 
-def start(path, container, user, env, interpreter, docker_host, wait=True):
+def start(path, container, user, env, interpreter, docker_host, wait=True, tls=None):
     """Start the relay for a builder unless one answers at path. Raises SessionUnavailable.
 
     wait=False only starts it (to overlap its start with other work); the relay holds the lock until
@@ -129,7 +139,7 @@ def start(path, container, user, env, interpreter, docker_host, wait=True):
         os.close(write_end)
         # On stdin, not in argv: extra_env may hold secrets that `ps` would show.
         config = dict(path=path, container=container, user=user or "", interpreter=interpreter,
-                      docker_host=docker_host or "", parent_pid=os.getppid(), env=env,
+                      docker_host=docker_host or "", tls=tls or None, parent_pid=os.getppid(), env=env,
                       status_fd=write_end, lock_fd=lock.fileno())
         relay.stdin.write(json.dumps(config).encode("utf-8"))
         relay.stdin.close()
@@ -151,30 +161,30 @@ def start(path, container, user, env, interpreter, docker_host, wait=True):
 class Relay:
     """Forwards framed requests from many local clients over one exec stream, matched by id."""
 
-    def __init__(self, path, exec_socket, proto):
-        self.path, self.exec_socket, self.proto = path, exec_socket, proto
+    def __init__(self, path, stream, proto, engine=""):
+        self.path, self.stream, self.proto, self.engine = path, stream, proto, engine
         self.lock = threading.Lock()
         self.pending = {}  # id -> [event, reply]
         self.next_id = 1
         self.closed = False
+        self.reason = "the builder was removed or stopped"
+        self.last_heard = _now()
 
     def _agent_frames(self):
-        from docker.utils.socket import frames_iter
-
         buf = bytearray()
 
         def read_exactly(n):
             while len(buf) < n:
                 try:
                     _stream, data = next(stream)
-                except StopIteration:
+                except (StopIteration, OSError):  # the end, or the stream closed by shutdown()
                     return None
                 buf.extend(data)  # stdout only: the agent writes nothing else there
             out = bytes(buf[:n])
             del buf[:n]
             return out
 
-        stream = (f for f in frames_iter(self.exec_socket, tty=False) if f[0] == 1)
+        stream = (f for f in self.stream.frames() if f[0] == 1)
         return read_exactly
 
     def read_agent(self, read_exactly):
@@ -183,12 +193,30 @@ class Relay:
             frame = self.proto.read_frame(read_exactly)
             if frame is None:
                 break
+            self.last_heard = _now()
             with self.lock:
                 waiter = self.pending.pop(frame[0].get("id"), None)
             if waiter:
                 waiter[1] = frame
                 waiter[0].set()
         self.shutdown()
+
+    def keep_alive(self):
+        """Thread: ping the agent; no frame at all for PING_PATIENCE seconds ends the session."""
+        import time
+
+        while not self.closed:
+            time.sleep(PING_INTERVAL)
+            if _now() - self.last_heard > PING_PATIENCE:
+                self.shutdown("nothing came from the builder through the engine at %s for %ss" % (self.engine, PING_PATIENCE))
+                return
+            try:
+                with self.lock:
+                    if not self.closed:
+                        self._send_agent(self.proto.pack_frame({"op": "ping", "id": "ping"}))
+            except OSError as e:
+                self.shutdown("the connection to the engine at %s broke: %s" % (self.engine, e))
+                return
 
     def serve_client(self, conn):
         try:
@@ -209,7 +237,8 @@ class Relay:
                 self.pending[header["id"]] = waiter
                 self._send_agent(self.proto.pack_frame(header, payload))
             waiter[0].wait()
-            reply = waiter[1] or ({"error": "the builder's session ended during the request"}, b"")
+            reply = waiter[1] or ({"error": "the session with the builder on the Docker engine at %s ended during the request: %s"
+                                            % (self.engine, self.reason)}, b"")
             conn.sendall(self.proto.pack_frame(*reply))
         except OSError:
             pass  # the task's worker went away (killed): nothing to answer
@@ -217,14 +246,14 @@ class Relay:
             conn.close()
 
     def _send_agent(self, data):
-        sock = getattr(self.exec_socket, "_sock", self.exec_socket)
-        sock.sendall(data)
+        self.stream.sendall(data)
 
-    def shutdown(self):
+    def shutdown(self, reason=None):
         with self.lock:
             if self.closed:
                 return
             self.closed = True
+            self.reason = reason or self.reason
             waiters, self.pending = list(self.pending.values()), {}
         try:
             os.unlink(self.path)
@@ -232,10 +261,7 @@ class Relay:
             pass
         for waiter in waiters:
             waiter[0].set()
-        try:
-            getattr(self.exec_socket, "_sock", self.exec_socket).shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
+        self.stream.close()
 
 
 def _watch_parent(parent_pid, relay):
@@ -285,16 +311,17 @@ def _report(status, line):
         pass  # started with wait=False: nobody reads it
 
 
-def run_relay(status_fd, lock_fd, path, container, user, interpreter, docker_host, parent_pid, env):
-    from ansible_collections.immutable.images.plugins.module_utils import session_agent
+def run_relay(status_fd, lock_fd, path, container, user, interpreter, docker_host, parent_pid, env, tls=None):
+    from ansible_collections.immutable.images.plugins.module_utils import engine_stream, session_agent
     from ansible_collections.immutable.images.plugins.module_utils.docker_client import get_client
 
     status = os.fdopen(status_fd, "w")
     try:
-        api = get_client(docker_host or None).api
+        api = get_client(docker_host or None, timeout=30, tls=tls).api
         exec_id = api.exec_create(container, [interpreter, AGENT], stdin=True, stdout=True, stderr=True,
                                   user=user or "", environment=env)["Id"]
-        relay = Relay(path, api.exec_start(exec_id, socket=True), session_agent)
+        # Our own exec stream, not the SDK's socket: that one hangs over TLS (see engine_stream.py).
+        relay = Relay(path, engine_stream.ExecStream(api, exec_id), session_agent, api.immutable_engine["url"])
         read_exactly = relay._agent_frames()
         hello = session_agent.read_frame(read_exactly)
         if hello is None or "hello" not in hello[0]:
@@ -307,6 +334,7 @@ def run_relay(status_fd, lock_fd, path, container, user, interpreter, docker_hos
         os.close(lock_fd)  # listening (or failed): whoever waits for the lock goes on
     _report(status, "ready")
     threading.Thread(target=_watch_parent, args=(parent_pid, relay), daemon=True).start()
+    threading.Thread(target=relay.keep_alive, daemon=True).start()
     serve(relay, read_exactly, listener)
     return 0
 

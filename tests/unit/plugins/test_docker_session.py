@@ -2,6 +2,7 @@
 process whose output is framed the way the engine frames an exec's stream."""
 
 import os
+import signal
 import socket
 import struct
 import subprocess
@@ -11,7 +12,7 @@ import time
 
 import pytest
 
-from ansible_collections.immutable.images.plugins.module_utils import session_agent
+from ansible_collections.immutable.images.plugins.module_utils import engine_stream, session_agent
 from ansible_collections.immutable.images.plugins.plugin_utils import docker_session
 
 
@@ -82,7 +83,7 @@ class FakeExec:
 def relay(tmp_path):
     fake = FakeExec()
     path = docker_session.socket_path(str(tmp_path), "builder", "root")
-    relay = docker_session.Relay(path, fake.relay_end, session_agent)
+    relay = docker_session.Relay(path, engine_stream.ExecStream.on_socket(fake.relay_end), session_agent)
     read_exactly = relay._agent_frames()
     assert "hello" in session_agent.read_frame(read_exactly)[0]
     server = threading.Thread(target=docker_session.serve, args=(relay, read_exactly, docker_session.listen(path)))
@@ -136,3 +137,43 @@ def test_when_the_agent_dies_the_relay_ends_and_a_request_in_flight_fails(relay)
     while os.path.exists(path) and time.time() < deadline:
         time.sleep(0.05)
     assert not os.path.exists(path)
+
+
+@pytest.fixture
+def pinged_relay(tmp_path, monkeypatch):
+    """A relay whose liveness check is fast: pings every 0.2 s, gives up after 1.5 s without any frame."""
+    monkeypatch.setattr(docker_session, "PING_INTERVAL", 0.2)
+    monkeypatch.setattr(docker_session, "PING_PATIENCE", 1.5)
+    fake = FakeExec()
+    path = docker_session.socket_path(str(tmp_path), "builder", "root")
+    relay = docker_session.Relay(path, engine_stream.ExecStream.on_socket(fake.relay_end), session_agent, "tcp://engine:2376")
+    read_exactly = relay._agent_frames()
+    assert "hello" in session_agent.read_frame(read_exactly)[0]
+    server = threading.Thread(target=docker_session.serve, args=(relay, read_exactly, docker_session.listen(path)))
+    server.start()
+    threading.Thread(target=relay.keep_alive, daemon=True).start()
+    yield path, fake
+    docker_session.stop(path)
+    server.join(5)
+    os.kill(fake.proc.pid, signal.SIGCONT)
+    fake.proc.kill()
+
+
+def test_a_long_command_outlives_the_liveness_check_while_the_agent_answers_pings(pinged_relay):
+    path, _fake = pinged_relay
+    info, data = exec_(path, "sleep 3; echo done")
+    assert info["rc"] == 0 and data.startswith(b"done"), info
+
+
+def test_a_builder_that_stops_answering_fails_the_request_in_flight_naming_the_engine(pinged_relay):
+    path, fake = pinged_relay
+    answers = []
+    caller = threading.Thread(target=lambda: answers.append(exec_(path, "sleep 30")))
+    caller.start()
+    time.sleep(0.3)
+    os.kill(fake.proc.pid, signal.SIGSTOP)  # a connection that stays open but carries nothing (a host gone away)
+    started = time.monotonic()
+    caller.join(10)
+    assert answers and time.monotonic() - started < 5
+    error = answers[0][0]["error"]
+    assert "tcp://engine:2376" in error and "nothing came from the builder" in error, error

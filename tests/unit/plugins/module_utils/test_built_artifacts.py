@@ -47,7 +47,7 @@ TARGET = {"name": "container", "type": "docker", "base_image": "debian:12", "pul
 
 def check(images, force=False, **target):
     return ba.check_target(dict(TARGET, **target), "web", "abc123", force=force,
-                           docker_client_for=lambda host: FakeClient(images))
+                           docker_client_for=lambda host, tls=None: FakeClient(images))
 
 
 def test_matching_artifact_is_reused_with_the_tags_it_misses():
@@ -73,7 +73,7 @@ def test_other_base_force_pull_always_or_missing_base_never_reuse():
 
 
 def test_errors_while_looking_become_a_note_not_a_failure():
-    def broken(host):
+    def broken(host, tls=None):
         raise RuntimeError("engine gone")
     base_id, reuse, note = ba.check_target(TARGET, "web", "abc123", docker_client_for=broken)
     assert (base_id, reuse) == (None, None) and "engine gone" in note

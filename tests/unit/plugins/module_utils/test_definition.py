@@ -561,3 +561,48 @@ def test_validating_and_planning_import_no_aws_sdk():
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# --- remote engines: docker_host and tls -------------------------------------------------------------------
+
+TLS_HOST = "tcp://build-1.example.com:2376"
+
+
+@pytest.fixture
+def tls_files(workdir):
+    (workdir / "engine").mkdir()
+    for name in ("ca.pem", "cert.pem", "key.pem"):
+        (workdir / "engine" / name).write_text("-----BEGIN SECRET-----\n")
+    return {"ca_cert": "engine/ca.pem", "client_cert": "engine/cert.pem", "client_key": "engine/key.pem"}
+
+
+def test_tls_files_are_checked_and_named_without_their_content(workdir, tls_files):
+    assert errors_of(definition_with(docker(docker_host=TLS_HOST, tls=tls_files)), workdir) == []
+    broken = dict(tls_files, client_key="engine/missing.pem")
+    errors = errors_of(definition_with(docker(docker_host=TLS_HOST, tls=broken)), workdir)
+    assert errors == ["image_targets[0].tls.client_key: engine/missing.pem is not a readable file"]
+    assert "SECRET" not in str(errors)
+
+
+@pytest.mark.parametrize("host, tls, expected", [
+    ("unix:///var/run/docker.sock", {"ca_cert": "engine/ca.pem"}, "image_targets[0].tls: only for a tcp:// engine"),
+    (TLS_HOST, {"client_cert": "engine/cert.pem", "ca_cert": "engine/ca.pem"}, "image_targets[0].tls: client_cert and client_key go"),
+    (TLS_HOST, {"client_cert": "engine/cert.pem", "client_key": "engine/key.pem"}, "image_targets[0].tls.ca_cert: required"),
+    ("build-1:2376", None, "image_targets[0].docker_host: 'build-1:2376' must start with unix://, tcp:// or ssh://"),
+])
+def test_engine_errors_name_the_variable(workdir, tls_files, host, tls, expected, monkeypatch):
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    target = docker(docker_host=host, tls=tls) if tls else docker(docker_host=host)
+    errors = errors_of(definition_with(target), workdir)
+    assert len(errors) == 1 and errors[0].startswith(expected), errors
+
+
+def test_plan_makes_tls_paths_absolute_and_lists_each_engine_once(workdir, tls_files, monkeypatch):
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    params = definition_with(docker(name="a", docker_host=TLS_HOST, tls=tls_files), docker(name="b", docker_host=TLS_HOST,
+                             tls=tls_files), docker(name="c"))
+    targets = definition.plan_targets(typed(params), BUILD, HASH, str(workdir), CREATED)
+    assert targets[0]["tls"]["ca_cert"] == str(workdir / "engine" / "ca.pem") and targets[0]["tls"]["verify"] is True
+    assert [t["remote_engine"] for t in targets] == [True, True, False]
+    assert definition.engines(targets) == [{"docker_host": TLS_HOST, "tls": targets[0]["tls"]},
+                                           {"docker_host": None, "tls": None}]

@@ -1,0 +1,188 @@
+"""A second Docker engine for the tests, reachable over TCP with mutual TLS (a pytest plugin).
+
+Made as /work/shared/notes/real-world-recipes.md says ("A second Docker engine with mutual TLS"):
+its own data root, exec root, pid file, unix socket, a TCP port on 127.0.0.1 with certificates made
+here with openssl (the CA carries keyUsage keyCertSign,cRLSign: Python's strict verification wants it)
+and ITS OWN BRIDGE. Never `--bridge=none`: a second dockerd started so deletes the first engine's
+docker0 and breaks every container on the machine. The base image is copied in with docker save | load.
+
+Use: `pytest_plugins = ["engines"]` (conftest.py does), then the session fixture `tls_engine`.
+"""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+BRIDGE = "iitls0"  # at most 15 characters; named after nothing else on the machine
+BRIDGE_CIDR = "172.31.231.1/24"
+
+
+class Engine:
+    """A running second dockerd: url and tls for a target, env for the docker CLI / SDK, client()."""
+
+    def __init__(self, root, port):
+        self.root, self.port = root, port
+        self.certs = os.path.join(root, "certs")
+        self.socket = os.path.join(root, "docker.sock")
+        self.url = "tcp://127.0.0.1:%d" % port
+        self.unix_url = "unix://" + self.socket
+        self.tls = {"ca_cert": os.path.join(self.certs, "ca.pem"), "client_cert": os.path.join(self.certs, "cert.pem"),
+                    "client_key": os.path.join(self.certs, "key.pem")}
+        self.env = {"DOCKER_HOST": self.url, "DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": self.certs}
+        self.process = None
+
+    def client(self):
+        """An SDK client over the engine's own unix socket (what the tests inspect with, not what builds use)."""
+        import docker
+
+        return docker.DockerClient(base_url=self.unix_url, version="auto")
+
+    def cli(self, *args, **kwargs):
+        return subprocess.run(["docker", "-H", self.unix_url] + list(args), check=True, capture_output=True, **kwargs)
+
+    def stop(self):
+        """Stop the engine (its containers end with it); True if it was running."""
+        if self.process is None or self.process.poll() is not None:
+            return False
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        return True
+
+    def start(self):
+        log = open(os.path.join(self.root, "dockerd.log"), "ab")
+        self.process = subprocess.Popen(
+            ["dockerd", "--iptables=false", "--ip6tables=false", "--bridge=" + BRIDGE,
+             "--data-root", os.path.join(self.root, "data"), "--exec-root", os.path.join(self.root, "exec"),
+             "--pidfile", os.path.join(self.root, "docker.pid"), "-H", self.unix_url, "-H", "tcp://127.0.0.1:%d" % self.port,
+             "--tlsverify", "--tlscacert", self.tls["ca_cert"], "--tlscert", os.path.join(self.certs, "server-cert.pem"),
+             "--tlskey", os.path.join(self.certs, "server-key.pem")],
+            stdout=log, stderr=log, start_new_session=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError("the second dockerd ended: see %s/dockerd.log" % self.root)
+            if subprocess.run(["docker", "-H", self.unix_url, "info"], capture_output=True).returncode == 0:
+                return
+            time.sleep(0.5)
+        raise RuntimeError("the second dockerd did not answer in 60s: see %s/dockerd.log" % self.root)
+
+
+def make_certificates(certs):
+    os.makedirs(certs)
+
+    def openssl(*args):
+        subprocess.run(["openssl"] + list(args), cwd=certs, check=True, capture_output=True)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca-key.pem", "-out", "ca.pem", "-days", "30",
+            "-subj", "/CN=immutable-images-test-ca", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    with open(os.path.join(certs, "server.cnf"), "w") as f:
+        f.write("subjectAltName=DNS:localhost,DNS:engine.test,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n"
+                "keyUsage=digitalSignature,keyEncipherment\nauthorityKeyIdentifier=keyid\n")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server-key.pem", "-out", "server.csr", "-subj", "/CN=localhost")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem", "-CAcreateserial",
+            "-out", "server-cert.pem", "-days", "30", "-extfile", "server.cnf")
+    with open(os.path.join(certs, "client.cnf"), "w") as f:
+        f.write("extendedKeyUsage=clientAuth\nkeyUsage=digitalSignature\nauthorityKeyIdentifier=keyid\n")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "key.pem", "-out", "client.csr", "-subj", "/CN=client")
+    openssl("x509", "-req", "-in", "client.csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem", "-CAcreateserial",
+            "-out", "cert.pem", "-days", "30", "-extfile", "client.cnf")
+    for key in ("ca-key.pem", "server-key.pem", "key.pem"):
+        os.chmod(os.path.join(certs, key), 0o600)
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _bridge(action):
+    if action == "add":
+        subprocess.run(["ip", "link", "del", BRIDGE], capture_output=True)  # left by a killed run
+        for cmd in (["ip", "link", "add", BRIDGE, "type", "bridge"], ["ip", "addr", "add", BRIDGE_CIDR, "dev", BRIDGE],
+                    ["ip", "link", "set", BRIDGE, "up"]):
+            subprocess.run(cmd, check=True, capture_output=True)
+    else:
+        subprocess.run(["ip", "link", "del", BRIDGE], capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def tls_engine(tmp_path_factory):
+    """A second Docker engine on 127.0.0.1 with mutual TLS and the base image, for the whole session."""
+    from conftest import BASE_IMAGE
+
+    if not shutil.which("dockerd") or os.geteuid() != 0:
+        pytest.skip("a second engine needs dockerd and root (for its bridge)")
+    # Short: the engine's unix sockets (its own and containerd's) must stay under 107 bytes.
+    root = str(tmp_path_factory.mktemp("e2"))
+    engine = Engine(root, _free_port())
+    make_certificates(engine.certs)
+    _bridge("add")
+    try:
+        engine.start()
+        save = subprocess.Popen(["docker", "save", BASE_IMAGE], stdout=subprocess.PIPE)
+        engine.cli("load", stdin=save.stdout)
+        save.wait()
+        yield engine
+    finally:
+        engine.stop()
+        _bridge("del")
+
+
+class SshEngine:
+    """The TLS engine again, reached as ssh://root@127.0.0.1:<port>: an sshd container (on the first engine) with the
+    docker CLI and the second engine's socket. env puts an `ssh` first on PATH that uses this key and config only."""
+
+    def __init__(self, url, env):
+        self.url, self.env = url, env
+
+
+@pytest.fixture(scope="session")
+def ssh_engine(tls_engine, tmp_path_factory):
+    """ssh:// to the second engine. Needs paramiko importable: the Docker SDK imports it for every ssh:// engine."""
+    import docker
+
+    from conftest import SSH_BASE_IMAGE
+
+    pytest.importorskip("paramiko", reason="the Docker SDK needs paramiko for ssh:// engines")
+    base = tmp_path_factory.mktemp("sshengine")
+    key = base / "key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    pub = (base / "key.pub").read_text().strip()
+    script = ("mkdir -p /run/sshd /root/.ssh && chmod 700 /root/.ssh && echo '%s' > /root/.ssh/authorized_keys"
+              " && ssh-keygen -A && exec /usr/sbin/sshd -D -e" % pub)
+    client = docker.from_env()
+    container = client.containers.run(
+        SSH_BASE_IMAGE, ["-c", script], entrypoint=["/bin/sh"], detach=True, name="remote-sshd-%s" % os.path.basename(base),
+        ports={"22/tcp": ("127.0.0.1", None)},
+        volumes={shutil.which("docker"): {"bind": "/usr/local/bin/docker", "mode": "ro"},
+                 tls_engine.socket: {"bind": "/var/run/docker.sock", "mode": "rw"}})
+    try:
+        container.reload()
+        port = int(container.ports["22/tcp"][0]["HostPort"])
+        (base / "config").write_text("Host 127.0.0.1\n  User root\n  IdentityFile %s\n  StrictHostKeyChecking no\n"
+                                     "  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n" % key)
+        wrapper = base / "bin" / "ssh"
+        wrapper.parent.mkdir()
+        wrapper.write_text('#!/bin/sh\nexec %s -F %s "$@"\n' % (shutil.which("ssh"), base / "config"))
+        wrapper.chmod(0o755)
+        env = {"PATH": "%s:%s" % (wrapper.parent, os.environ["PATH"])}
+        url = "ssh://root@127.0.0.1:%d" % port
+        deadline = time.monotonic() + 30
+        while subprocess.run(["ssh", "-p", str(port), "root@127.0.0.1", "docker", "version"], capture_output=True,
+                             env=dict(os.environ, **env)).returncode != 0:
+            if time.monotonic() > deadline:
+                raise RuntimeError("no docker over ssh at %s" % url)
+            time.sleep(0.5)
+        yield SshEngine(url, env)
+    finally:
+        container.remove(force=True)
