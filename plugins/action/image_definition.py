@@ -250,8 +250,8 @@ def _write_role_tasks(workdir, roles):
     Our steps are tagged always, so that --tags/--skip-tags select among the roles' tasks only; an entry's
     tags go to its role's tasks through `apply` (tags on a dynamic include apply to the include alone).
     Handlers are not flushed here: they run once, at the end of provisioning, as at the end of a play.
-    A role whose layer comes from the cache is still included when it (or a dependency) may define handlers,
-    with its tasks skipped, so that a later role can notify them.
+    A role whose layer comes from the cache is still included, with its tasks skipped, so that later roles
+    see its defaults and vars (public, as a play's roles are) and can notify its handlers.
     """
     cached = "image_target.type == 'docker' and image_build.cache"
     hit = "provision__cache.hit | default(false)"
@@ -259,14 +259,11 @@ def _write_role_tasks(workdir, roles):
     tasks = []
     for i, role in enumerate(roles, 1):
         title = "Role %s (%d of %d)" % (role["name"], i, len(roles))
-        include = {"name": title, "ansible.builtin.include_role": {"name": role["include"]}, "tags": always}
-        apply = {"tags": role["tags"]} if role["tags"] else {}
-        if _may_define_handlers(role["path"]):
-            apply["when"] = "not (%s)" % hit
-        else:
-            include["when"] = "not (%s)" % hit
-        if apply:
-            include["ansible.builtin.include_role"]["apply"] = apply
+        # public like a play's roles: entry (unless private_role_vars): later roles see this role's defaults and vars
+        include = {"name": title, "ansible.builtin.include_role": {
+            "name": role["include"], "public": not C.DEFAULT_PRIVATE_ROLE_VARS,
+            "apply": dict({"when": "not (%s)" % hit}, **({"tags": role["tags"]} if role["tags"] else {}))},
+            "tags": always}
         if "/" in role["include"]:
             # resolve by path only, not inside this collection's namespace
             include["collections"] = ["ansible.legacy"]
@@ -293,18 +290,6 @@ def _write_role_tasks(workdir, roles):
     with open(path, "w") as f:
         json.dump(tasks, f, indent=1, default=str)
     return [path]
-
-
-def _may_define_handlers(path):
-    """Whether a role may bring handlers: its own, or its dependencies' (not followed: any dependency counts)."""
-    if any(os.path.isdir(os.path.join(path, d)) for d in ("handlers",)):
-        return True
-    for name in ("main.yml", "main.yaml", "main"):
-        meta = os.path.join(path, "meta", name)
-        if os.path.isfile(meta):
-            with open(meta, errors="replace") as f:
-                return "dependencies" in f.read()
-    return False
 
 
 _TASK_KEYWORDS = {"name", "when", "vars", "register", "changed_when", "failed_when", "become", "become_user",

@@ -12,8 +12,11 @@ description:
   - Used by the provision role around each image role of a docker builder when C(image_cache) is on
     (the default). V(lookup) computes the role's cache key - the layer it starts from, the files' digest, the
     role's name and content digest, and the role's variables as templated on the builder - and says whether
-    a layer exists for it. V(store) commits the builder as that layer after the role succeeded (and its
-    handlers ran). V(sync) re-creates the builder from the current layer when the last roles were all hits.
+    a layer exists for it. V(store) commits the builder as that layer after the role succeeded, unless the play
+    has handlers by then (they run at the end). V(sync), after the handlers ran, stores the roles that ran
+    since as the last role's layer, or re-creates the builder from the current layer when the last roles
+    were all hits.
+  - Its state is kept on the controller (in the build's work directory), never in the builder's facts.
   - Cache layers are tagged C(immutable-images-cache/<image name>:<key>) and labelled
     C(immutable.images.kind=cache).
   - This is an action plugin; it runs on the controller against the builder's Docker engine.
@@ -45,6 +48,10 @@ options:
   vars:
     description: With V(lookup), the variables the role receives (templated on the builder).
     type: dict
+  tags:
+    description: With V(lookup), the tags of the role's C(image_roles) entry (part of the key).
+    type: list
+    elements: str
   key:
     description: With V(store), RV(key) of the lookup.
     type: str

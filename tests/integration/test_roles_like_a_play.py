@@ -83,6 +83,11 @@ def definition(name, roles, **extra):
     return spec
 
 
+def task_ran(output, task):
+    """Whether the task ran (ok/changed), not merely appeared skipped (a cached role is included, tasks skipped)."""
+    return re.search(r"TASK \[%s\] \**\n(ok|changed):" % re.escape(task), output) is not None
+
+
 def build_hash(output):
     return re.search(r"build \S+, hash ([0-9a-f]+)", output).group(1)
 
@@ -118,7 +123,7 @@ def test_facts_magic_vars_handlers_and_services_as_in_a_play(docker_client, proj
     # With the cache: the roles ran with a handler pending, so their layer was stored after it ran.
     warm = run_build(project.path, dict(spec, image_force=True))
     assert warm.returncode == 0, warm.output
-    assert "TASK [app : Configure the app]" not in warm.output, "the last role's layer was not reused"
+    assert not task_ran(warm.output, "app : Configure the app"), "the last role's layer was not reused"
     assert sh_in_image(docker_client, "roles-play:1.0.0", "cat /handler-runs") == "restarted\n"
 
 
@@ -149,7 +154,7 @@ def test_setup_when_not_ansible_facts_and_facts_setting_in_hash(docker_client, p
     subset = run_build(project.path, dict(spec, image_gather_facts=["min"]))
     assert subset.returncode == 0, subset.output
     assert build_hash(subset.output) != build_hash(result.output)
-    assert "TASK [hardening : Use them]" in subset.output, "a build with other facts was reused"
+    assert task_ran(subset.output, "hardening : Use them"), "a build with other facts was reused"
 
     bad = run_build(project.path, dict(spec, image_gather_facts="yes please"))
     assert bad.returncode != 0 and "image_gather_facts: must be true" in bad.output, bad.output
