@@ -160,6 +160,9 @@ def run_plain_play(client, tmp_path, roles, apt_volumes):
 def corpus_env():
     env = ansible_env()
     env["ANSIBLE_COLLECTIONS_PATH"] = CORPUS_COLLECTIONS + os.pathsep + env["ANSIBLE_COLLECTIONS_PATH"]
+    # DebOps 3.3.2's nginx role has conditionals on strings (`when: nginx_default_name`), which ansible-core 2.19+
+    # refuses unless told otherwise: the same setting for the play and the builds, as a user's ansible.cfg would have.
+    env["ANSIBLE_ALLOW_BROKEN_CONDITIONALS"] = "true"
     # netaddr, for ansible.utils' ipaddr filters (nginx's defaults), installed there by scripts/setup-env
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.path.join(CORPUS_COLLECTIONS, "python"), env.get("PYTHONPATH")]))
     return env
@@ -175,7 +178,8 @@ def build(tmp_path, name, roles, apt_volumes, **options):
                                     "build_volumes": apt_volumes}]
     started = time.monotonic()
     env = corpus_env()
-    proc = run_build(workdir, definition, env={k: env[k] for k in ("ANSIBLE_COLLECTIONS_PATH", "PYTHONPATH")},
+    proc = run_build(workdir, definition, env={k: env[k] for k in ("ANSIBLE_COLLECTIONS_PATH", "PYTHONPATH",
+                                                                    "ANSIBLE_ALLOW_BROKEN_CONDITIONALS")},
                      timeout=TIMEOUT)
     return proc, time.monotonic() - started
 
