@@ -6,8 +6,10 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 name: build_guard
 type: aggregate
-short_description:
-  - Not needed any more: the role C(immutable.images.launch) installs the same handlers through the lookup
+short_description: Remove a build's temporary resources before ansible-playbook exits on Ctrl-C or SIGTERM
+version_added: 0.1.0
+description:
+  - Not needed any more, since the role C(immutable.images.launch) installs the same handlers through the lookup
     C(immutable.images.build_guard), with no configuration. Kept so that configurations enabling it keep working.
   - When C(ansible-playbook) receives SIGINT (Ctrl-C) or SIGTERM during a build, stops the modules still running
     for it, removes every temporary resource of the builds it is running (found by build id, as the end of a

@@ -11,7 +11,7 @@ version_added: 0.1.0
 description:
   - Starts a container from a base image that idles until Ansible has provisioned it, labelled so that
     cleanup and the janitor can find it by build id.
-  - Only the entrypoint of the builder is overridden (C(/bin/sh) waiting on an open stdin), so the
+  - Only the entrypoint of the builder is overridden (a C(/bin/sh) loop reading its stdin, see O(lease_pid)), so the
     committed image keeps the base image's command unless the image config says otherwise.
   - With O(state=absent) the container and its anonymous volumes are removed.
 extends_documentation_fragment:
@@ -75,6 +75,13 @@ options:
     description: The builder's Python, for O(warm_interpreter).
     type: str
     default: /usr/bin/python3
+  lease_pid:
+    description:
+      - The process the builder's lease lives for. A small process on the controller holds the builder's standard
+        input open until that process ends; then the builder's main process ends and the engine removes the
+        container (C(AutoRemove)), also when every controller process was killed.
+      - The action plugin sets it to the C(ansible-playbook) process. Unset, the builder idles until it is removed.
+    type: int
 author:
   - immutable.images maintainers (!UNKNOWN)
 """
