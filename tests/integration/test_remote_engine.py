@@ -175,4 +175,3 @@ def test_engine_stopped_mid_build_fails_naming_it_and_janitor_cleans_it_once_bac
     assert cleanup.returncode == 0, cleanup.stdout + cleanup.stderr
     assert [c.name for c in build_containers(remote)] == []
     _remove_images(remote, name)
-
