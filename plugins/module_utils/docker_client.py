@@ -8,11 +8,7 @@ import traceback
 
 from ansible.module_utils.basic import env_fallback
 
-from ansible_collections.immutable.images.plugins.module_utils.docker_engine import (  # noqa: F401 - re-exported
-    engine_url,
-    is_remote,
-    tls_settings,
-)
+from ansible_collections.immutable.images.plugins.module_utils.docker_engine import engine_url, tls_settings
 
 try:
     import docker
