@@ -72,7 +72,7 @@ from ansible.errors import AnsibleConnectionFailure, AnsibleFileNotFound
 from ansible.plugins.connection import ConnectionBase
 from ansible.utils.display import Display
 
-from ansible_collections.immutable.images.plugins.module_utils.docker_client import is_remote
+from ansible_collections.immutable.images.plugins.module_utils.docker_engine import is_remote
 from ansible_collections.immutable.images.plugins.plugin_utils import docker_session
 
 display = Display()

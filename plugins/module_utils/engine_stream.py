@@ -163,8 +163,8 @@ class ExecStream:
         status = head.split(b" ", 2)[1:2]
         if status not in ([b"101"], [b"200"]):
             self.close()
-            raise StreamError("the engine at %s refused exec %s: %s" % (api.immutable_engine["url"], exec_id[:12],
-                                                                       head.decode("utf-8", "replace").splitlines()[0]))
+            first_line = head.decode("utf-8", "replace").splitlines()[0]
+            raise StreamError("the engine at %s refused exec %s: %s" % (api.immutable_engine["url"], exec_id[:12], first_line))
 
     @classmethod
     def on_socket(cls, sock):

@@ -16,7 +16,8 @@ import yaml
 
 docker = pytest.importorskip("docker")
 
-from engines import ssh_engine, tls_engine  # noqa: E402,F401 - the second engine (mutual TLS), for every test file
+# Fixtures of the second engine (mutual TLS, ssh), for every test file.
+from engines import ssh_engine, tls_engine  # noqa: E402,F401 pylint: disable=unused-import
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BASE_IMAGE = os.environ.get("IMMUTABLE_BASE_IMAGE", "immutable-images/debian-python:bookworm")

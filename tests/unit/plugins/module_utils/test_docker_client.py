@@ -5,34 +5,34 @@ from __future__ import annotations
 import pytest
 import requests
 
-from ansible_collections.immutable.images.plugins.module_utils import docker_client
+from ansible_collections.immutable.images.plugins.module_utils import docker_client, docker_engine
 
 HOST = "tcp://build-1:2376"
 
 
 def test_a_targets_tls_wins_over_the_environment():
     env = {"DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": "/env"}
-    settings = docker_client.tls_settings(HOST, {"ca_cert": "/t/ca.pem", "hostname": None}, env)
+    settings = docker_engine.tls_settings(HOST, {"ca_cert": "/t/ca.pem", "hostname": None}, env)
     assert settings == {"ca_cert": "/t/ca.pem", "client_cert": None, "client_key": None, "verify": True, "hostname": None}
 
 
 @pytest.mark.parametrize("env, verify", [({"DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": "/certs"}, True),
                                          ({"DOCKER_CERT_PATH": "/certs"}, False)])
 def test_docker_cli_variables_as_the_cli_reads_them(env, verify):
-    settings = docker_client.tls_settings(None, None, dict(env, DOCKER_HOST=HOST))
+    settings = docker_engine.tls_settings(None, None, dict(env, DOCKER_HOST=HOST))
     assert settings == {"ca_cert": "/certs/ca.pem", "client_cert": "/certs/cert.pem", "client_key": "/certs/key.pem",
                         "verify": verify, "hostname": None}
 
 
 @pytest.mark.parametrize("host", ["unix:///var/run/docker.sock", "ssh://builder@build-1", None])
 def test_no_tls_but_for_tcp(host):
-    assert docker_client.tls_settings(host, None, {"DOCKER_TLS_VERIFY": "1"}) is None
+    assert docker_engine.tls_settings(host, None, {"DOCKER_TLS_VERIFY": "1"}) is None
 
 
 def test_remote_engines():
-    assert docker_client.is_remote(HOST, {}) and docker_client.is_remote("ssh://b@h", {})
-    assert not docker_client.is_remote(None, {}) and not docker_client.is_remote("unix:///x.sock", {})
-    assert docker_client.is_remote(None, {"DOCKER_HOST": HOST})
+    assert docker_engine.is_remote(HOST, {}) and docker_engine.is_remote("ssh://b@h", {})
+    assert not docker_engine.is_remote(None, {}) and not docker_engine.is_remote("unix:///x.sock", {})
+    assert docker_engine.is_remote(None, {"DOCKER_HOST": HOST})
 
 
 def test_requests_ca_bundle_does_not_replace_the_engines_ca(monkeypatch):
