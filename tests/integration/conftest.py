@@ -97,7 +97,7 @@ def _image_names(definition, args):
 
 
 @pytest.fixture(autouse=True)
-def remove_what_builds_left(request):
+def remove_what_builds_left():
     """After every test, remove the images (artifacts and layer cache) that its builds made, whatever happened:
     by the build labels, image name and a build start after the test started, so nothing made before (or by
     other builds on the same engine) is touched."""
@@ -106,7 +106,7 @@ def remove_what_builds_left(request):
     yield
     if not _BUILT_NAMES:
         return
-    client = request.getfixturevalue("docker_client")
+    client = docker.from_env(version="auto")  # not the docker_client fixture: fixtures cannot be requested in teardown
     for name in sorted(_BUILT_NAMES):
         made = [i for i in _settled(lambda: client.images.list(all=True, filters={"label": LABEL_IMAGE_NAME + "=" + name}))
                 if (i.labels or {}).get("immutable.images.created", "") >= started]
