@@ -91,8 +91,11 @@ _BUILT_NAMES = set()
 def _image_names(definition, args):
     data = yaml.safe_load(definition) if isinstance(definition, str) else definition
     names = {str(data["image_name"])} if isinstance(data, dict) and data.get("image_name") else set()
-    names.update(value.split("=", 1)[1] for flag, value in zip(args, list(args)[1:])
-                 if flag == "-e" and value.startswith("image_name="))
+    for flag, value in zip(args, list(args)[1:]):
+        if flag == "-e" and value.startswith("image_name="):
+            names.add(value.split("=", 1)[1])
+        elif flag == "-e" and value.startswith("{"):
+            names.update([str(yaml.safe_load(value).get("image_name"))] if "image_name" in value else [])
     return names
 
 
