@@ -89,6 +89,8 @@ class ActionModule(ActionBase):
         for t in selected:
             t["base"], t["reuse"], t["reuse_note"] = built_artifacts.check_target(
                 t, params["image_name"], build_hash, force=params["image_force"])
+            if not t["reuse"]:  # before anything starts: a base without Python fails only at the first module
+                t["python_note"] = built_artifacts.python_note(t)
         if workdir and not any(not t["reuse"] for t in selected):
             shutil.rmtree(workdir)  # nothing to build: no builder needs the files or role task files
             workdir = archive = None
@@ -349,6 +351,8 @@ def _summary(build):
         lines.append(line)
         if t.get("base"):
             lines.append("    base: %s" % t["base"])
+        if t.get("python_note"):
+            lines.append("    %s" % t["python_note"])
         if t["reuse"]:
             lines.append("    already built by build %s: %s (image_force: true rebuilds)" % (
                 t["reuse"].get("build_id"), t["reuse_note"]))

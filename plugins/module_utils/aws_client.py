@@ -107,17 +107,39 @@ def is_not_implemented(exc):
     return error_code(exc) in ("NotImplemented", "InvalidAction")
 
 
-def wait_for_port(host, port, timeout, interval=2.0):
-    """Wait until a TCP connect to host:port succeeds; raise TimeoutError after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
+def wait_for_port(host, port, timeout, interval=2.0, hopeless=None, refused_give_up=None, check_every=10.0):
+    """Wait until a TCP connect to host:port succeeds; raise TimeoutError after `timeout` seconds.
+
+    Gives up early, with the reason, when waiting longer cannot help: `hopeless()` (called every
+    `check_every` seconds) returns why (the instance stopped, say), or every connection was refused
+    for `refused_give_up` seconds in a row (the host answers, but nothing listens on the port).
+    """
+    start = time.monotonic()
+    deadline = start + timeout
+    next_check = start
+    refused_since = None
     last = None
     while True:
+        if hopeless and time.monotonic() >= next_check:
+            reason = hopeless()
+            if reason:
+                raise TimeoutError("%s:%s can never answer: %s" % (host, port, reason))
+            next_check = time.monotonic() + check_every
         remaining = deadline - time.monotonic()
         try:
             with socket.create_connection((host, int(port)), timeout=max(0.1, min(5.0, remaining))):
                 return
+        except ConnectionRefusedError as e:
+            last = e
+            refused_since = time.monotonic() if refused_since is None else refused_since
+            refused_for = time.monotonic() - refused_since
+            if refused_give_up is not None and refused_for >= refused_give_up:
+                raise TimeoutError("%s:%s refused every connection for %ds: the host answers but nothing listens on port %s"
+                                   " (is it the right address and port, does sshd run?); not waiting the rest of the %ss"
+                                   % (host, port, refused_for, port, timeout))
         except OSError as e:
             last = e
+            refused_since = None
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise TimeoutError("%s:%s did not accept TCP connections within %ss (last error: %s)"

@@ -10,6 +10,10 @@ or an AMI filter points to today.
 
 from __future__ import annotations
 
+import base64
+import json
+import posixpath
+
 from ansible_collections.immutable.images.plugins.module_utils import naming
 # At module level on purpose: the image_definition action imports this module in ansible-playbook's own process,
 # before it forks the plan's worker, so the Docker SDK is imported once there and every worker has it already.
@@ -113,6 +117,49 @@ def _check_docker(target, image_name, build_hash, force, client_for):
         return base_id, None, None
     found["missing_refs"] = [r for r in target.get("image_refs") or [] if r not in found["tags"]]
     return base_id, found, "image %s" % found["image_id"][7:19]
+
+
+def python_note(target, docker_client_for=None):
+    """One line for the plan when the target's Python interpreter is not in its base image, else None.
+
+    Only for a base image that is on the engine already (one still to be pulled is not looked at).
+    A base without Python can still be built from: a first role can install it with ansible.builtin.raw.
+    """
+    if target["type"] != "docker" or not target.get("base"):
+        return None
+    interpreter = target.get("python_interpreter") or "/usr/bin/python3"
+    try:
+        found = interpreter_in_image((docker_client_for or _docker_client)(target.get("docker_host")), target["base"],
+                                     interpreter, target.get("labels"))
+    except Exception as e:  # noqa: BLE001 - the plan says so; the builder reports real errors
+        return "python: could not look for %s in the base image: %s" % (interpreter, e)
+    if found:
+        return None
+    return ("python: %s is NOT in the base image: every module fails unless a first role installs Python with "
+            "ansible.builtin.raw (and image_gather_facts: false), or python_interpreter names the right path"
+            % interpreter)
+
+
+def interpreter_in_image(client, image_id, path, labels=None):
+    """Whether `path` (following symlinks) is in the image: stat through the archive API of a container
+    that is created but never started (nothing runs), removed again at once. About 0.05 s."""
+    container = client.api.create_container(image_id, entrypoint=["/bin/sh"], labels=labels or {},
+                                            network_disabled=True)["Id"]
+    try:
+        url = client.api._url("/containers/{0}/archive", container)  # HEAD: the stat only (the SDK has GET only)
+        for _hop in range(8):  # /usr/bin/python3 -> /usr/bin/python3.11
+            response = client.api.head(url, params={"path": path})
+            if response.status_code == 404:
+                return False
+            client.api._raise_for_status(response)
+            stat = json.loads(base64.b64decode(response.headers["X-Docker-Container-Path-Stat"]))
+            target = stat.get("linkTarget")
+            if not target or target == path:
+                return True
+            path = posixpath.join(posixpath.dirname(path), target)
+        return True
+    finally:
+        client.api.remove_container(container, force=True)
 
 
 def _check_ec2(target, image_name, build_hash, force, factory_for):

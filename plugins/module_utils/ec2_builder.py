@@ -24,6 +24,9 @@ try:
 except ImportError:  # AnsibleAWSModule reports the missing SDK
     ClientError = Exception
 
+# sshd starts seconds after the instance does; a port refused this long while the instance runs has nothing
+# behind it (wrong ssh_host/ssh_port, no sshd), so the build says so instead of waiting out ssh_timeout.
+SSH_REFUSED_GIVE_UP = 60.0
 SSH_INTERFACES = {"public_ip": "PublicIpAddress", "private_ip": "PrivateIpAddress",
                   "public_dns": "PublicDnsName", "private_dns": "PrivateDnsName"}
 # Keyword arguments of Ec2Builder.launch / plan (the module passes its params straight through).
@@ -222,7 +225,7 @@ class Ec2Builder:
             host = ssh_host or ssh_address(instance, ssh_interface)
             if wait_ssh:
                 stage = "wait for SSH"
-                wait_for_port(host, ssh_port, ssh_timeout)
+                self._wait_for_ssh(instance_id, host, ssh_port, ssh_timeout)
         except BaseException as e:  # interrupts too: nothing may be left behind
             leftovers = self._rollback(created)
             msg = "launching the builder failed at %s: %s" % (stage, e)
@@ -293,6 +296,18 @@ class Ec2Builder:
         created["instance"] = instance_id
         return instance_id
 
+    def _wait_for_ssh(self, instance_id, host, port, timeout):
+        """Wait for the builder's SSH port, but not for one that can never answer: an instance that left
+        pending/running, or a port refused for SSH_REFUSED_GIVE_UP seconds in a row."""
+        def hopeless():
+            instance = self._describe(instance_id)
+            state = instance["State"]["Name"]
+            if state in ("pending", "running"):
+                return None
+            why = (instance.get("StateReason") or {}).get("Message") or instance.get("StateTransitionReason")
+            return "instance %s is %s%s" % (instance_id, state, " (%s)" % why if why else "")
+        wait_for_port(host, port, timeout, hopeless=hopeless, refused_give_up=SSH_REFUSED_GIVE_UP)
+
     def _describe(self, instance_id):
         return self.ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
 
@@ -312,7 +327,7 @@ class Ec2Builder:
         groups = [g["GroupId"] for g in instance.get("SecurityGroups") or [] if g.get("GroupName") == self.name]
         host = ssh_host or ssh_address(instance, ssh_interface)
         if ssh_timeout is not None:
-            wait_for_port(host, ssh_port, ssh_timeout)
+            self._wait_for_ssh(instance["InstanceId"], host, ssh_port, ssh_timeout)
         try:
             source = image_summary(resolve_source_ami(self.ec2, instance["ImageId"]))
         except Ec2BuilderError:  # deregistered since the launch

@@ -80,10 +80,48 @@ def run_build(cwd, definition, *args, env=None, timeout=900):
             f.write(definition)
         else:
             yaml.safe_dump(definition, f, sort_keys=False)
+    _BUILT_NAMES.update(_image_names(definition, args))
     cmd = ["ansible-playbook", "immutable.images.build_image", "-e", "@" + def_file] + list(args)
     proc = subprocess.run(cmd, cwd=str(cwd), env=ansible_env(env), capture_output=True, text=True, timeout=timeout)
     proc.output = proc.stdout + proc.stderr
     return proc
+
+
+# Image names run_build built during the current test: what remove_what_builds_left removes afterwards.
+_BUILT_NAMES = set()
+
+
+def _image_names(definition, args):
+    data = yaml.safe_load(definition) if isinstance(definition, str) else definition
+    names = {str(data["image_name"])} if isinstance(data, dict) and data.get("image_name") else set()
+    for flag, value in zip(args, list(args)[1:]):
+        if flag == "-e" and value.startswith("image_name="):
+            names.add(value.split("=", 1)[1])
+        elif flag == "-e" and value.startswith("{"):
+            names.update([str(yaml.safe_load(value).get("image_name"))] if "image_name" in value else [])
+    return names
+
+
+@pytest.fixture(autouse=True)
+def remove_what_builds_left():
+    """After every test, remove the images (artifacts and layer cache) that its builds made, whatever happened:
+    by the build labels, image name and a build start after the test started, so nothing made before (or by
+    other builds on the same engine) is touched."""
+    _BUILT_NAMES.clear()
+    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 1))
+    yield
+    if not _BUILT_NAMES:
+        return
+    client = docker.from_env(version="auto")  # not the docker_client fixture: fixtures cannot be requested in teardown
+    for name in sorted(_BUILT_NAMES):
+        made = [i for i in _settled(lambda: client.images.list(all=True, filters={"label": LABEL_IMAGE_NAME + "=" + name}))
+                if (i.labels or {}).get("immutable.images.created", "") >= started]
+        for image in sorted(made, key=lambda i: i.attrs.get("Created") or "", reverse=True):  # children first
+            try:
+                client.images.remove(image.id, force=True)
+            except docker.errors.APIError:  # gone already, or a kept builder still uses it
+                pass
+    _BUILT_NAMES.clear()
 
 
 def build_containers(client, build_id=None):
@@ -257,9 +295,12 @@ def ssh_target(docker_client, tmp_path):
     pub = (tmp_path / "id_ed25519.pub").read_text().strip()
     script = ("mkdir -p /run/sshd /root/.ssh && chmod 700 /root/.ssh && echo '%s' > /root/.ssh/authorized_keys"
               " && ssh-keygen -A && exec /usr/sbin/sshd -D -e" % pub)
-    container = docker_client.containers.run(SSH_BASE_IMAGE, ["-c", script], entrypoint=["/bin/sh"], detach=True,
-                                             ports={"22/tcp": ("127.0.0.1", None)})
+    # Created, then started inside the try: a container that fails to start is removed too, not left "Created".
+    container = docker_client.containers.create(SSH_BASE_IMAGE, ["-c", script], entrypoint=["/bin/sh"],
+                                                ports={"22/tcp": ("127.0.0.1", None)},
+                                                labels={"immutable.images.test": "ssh_target"})
     try:
+        container.start()
         container.reload()
         port = int(container.attrs["NetworkSettings"]["Ports"]["22/tcp"][0]["HostPort"])
         wait_for_port(port)

@@ -1,6 +1,7 @@
 """Malformed definitions are rejected before anything exists, each with a message naming the variable."""
 
 import copy
+import uuid
 
 import pytest
 
@@ -110,3 +111,31 @@ def test_valid_definition_is_accepted_in_check_mode(docker_client, bad_project):
     assert proc.returncode == 0, proc.output
     assert "badinput 1.0.0, build" in proc.output
     assert new_resources(docker_client, before, "badinput") == {"containers": [], "images": []}
+    assert "Could not match supplied host pattern" not in proc.output  # the provision play has no hosts: no warning
+
+
+def test_plan_says_when_the_base_image_has_no_python(docker_client, bad_project):
+    """Before anything starts, the plan names a base image without the target's Python; the build still goes on
+    (a first role may install Python with ansible.builtin.raw). Looking costs one created, never started container."""
+    image = "nopython-%s:1" % uuid.uuid4().hex[:8]
+    work = docker_client.containers.create(BASE_IMAGE, ["-c", "rm -f /usr/bin/python3*"], entrypoint=["/bin/sh"])
+    try:
+        work.start()
+        work.wait(timeout=60)
+        work.commit(*image.split(":"))
+    finally:
+        work.remove(force=True)
+    try:
+        definition = copy.deepcopy(VALID)
+        definition["image_targets"][0]["base_image"] = image
+        before = engine_state(docker_client)
+        proc = run_build(bad_project.path, definition, "--check")
+        assert proc.returncode == 0, proc.output
+        assert "python: /usr/bin/python3 is NOT in the base image" in proc.output, proc.output[-3000:]
+        assert new_resources(docker_client, before, "badinput") == {"containers": [], "images": []}
+
+        definition["image_targets"][0]["base_image"] = BASE_IMAGE  # the same look finds Python where it is
+        proc = run_build(bad_project.path, definition, "--check")
+        assert proc.returncode == 0 and "is NOT in the base image" not in proc.output, proc.output[-3000:]
+    finally:
+        docker_client.images.remove(image, force=True)

@@ -48,17 +48,25 @@ def example_dir(tmp_path):
     return dest
 
 
+def webapp_tags(client):
+    return {t: i.id for i in client.images.list() for t in i.tags if t.split(":")[0] in ("webapp", "immutable-images-cache/webapp")}
+
+
 def test_example_builds_runs_and_serves(docker_client, example_dir):
+    """The example as shipped, under a name of its own: the README's webapp images are the user's."""
     with open(example_dir / "webapp.yml") as f:
         definition = f.read()
-    proc = run_build(example_dir, definition, "-e", "image_version=1.0.1", "-e", "image_force=true")
+    users = webapp_tags(docker_client)
+    proc = run_build(example_dir, definition, "-e", "image_name=webappbuild", "-e", "image_version=1.0.1",
+                     "-e", "image_force=true")
     assert proc.returncode == 0, proc.output
+    assert webapp_tags(docker_client) == users
     manifest = json.loads((example_dir / "build-manifest.json").read_text())
     assert manifest["status"] == "succeeded"
     target = manifest["targets"][0]
     image = docker_client.images.get(target["artifact"]["image_id"])
 
-    expected_tags = {"webapp:1.0.1", "webapp:1.0.1-%s" % manifest["build_hash"], "webapp:latest"}
+    expected_tags = {"webappbuild:1.0.1", "webappbuild:1.0.1-%s" % manifest["build_hash"], "webappbuild:latest"}
     assert expected_tags <= set(image.tags)
     config = image.attrs["Config"]
     assert config["User"] == "appuser"
@@ -69,7 +77,7 @@ def test_example_builds_runs_and_serves(docker_client, example_dir):
     assert not config.get("Entrypoint"), "the builder's keep-alive entrypoint leaked into the image"
     labels = config["Labels"]
     assert labels["org.opencontainers.image.version"] == "1.0.1"
-    assert labels["org.opencontainers.image.title"] == "webapp"
+    assert labels["org.opencontainers.image.title"] == "webappbuild"
     assert labels["org.opencontainers.image.created"].endswith("Z")
     assert labels["immutable.images.build-id"] == manifest["build_id"]
     assert config["Healthcheck"]["Interval"] == 30 * 10**9

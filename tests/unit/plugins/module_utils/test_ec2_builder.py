@@ -8,6 +8,7 @@ import datetime
 import os
 import socket
 import stat
+import time
 
 import pytest
 
@@ -285,3 +286,31 @@ def test_loose_key_directory_is_refused(aws, builder, ssh_port):
     with pytest.raises(eb.Ec2BuilderError, match="accessible to other users"):
         launch(builder, ssh_port)
     assert counts(aws.client("ec2")) == {"instances": 0, "key_pairs": 0, "security_groups": 0}
+
+
+def closed_port():
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()  # nothing listens there: connections are refused
+    return port
+
+
+def test_a_port_refused_again_and_again_fails_long_before_ssh_timeout(aws, builder, monkeypatch):
+    monkeypatch.setattr(eb, "SSH_REFUSED_GIVE_UP", 0.5)
+    started = time.monotonic()
+    with pytest.raises(eb.Ec2BuilderError, match=r"failed at wait for SSH: 127\.0\.0\.1:\d+ refused every connection"
+                                                 r" for \d+s: the host answers but nothing listens"):
+        launch(builder, closed_port(), ssh_timeout=300)
+    assert time.monotonic() - started < 30
+    assert counts(aws.client("ec2")) == {"instances": 0, "key_pairs": 0, "security_groups": 0}
+
+
+def test_an_instance_that_stopped_running_is_not_waited_for(aws, builder, ssh_port):
+    _, facts = launch(builder, ssh_port)
+    aws.client("ec2").terminate_instances(InstanceIds=[facts["instance_id"]])
+    started = time.monotonic()
+    with pytest.raises(TimeoutError, match="can never answer: instance %s is (shutting-down|terminated)" % facts["instance_id"]):
+        builder._wait_for_ssh(facts["instance_id"], "127.0.0.1", closed_port(), 300)
+    assert time.monotonic() - started < 5
+    builder.teardown()
