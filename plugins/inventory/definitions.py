@@ -36,6 +36,8 @@ options:
     required: true
     type: list
     elements: path
+author:
+  - immutable.images maintainers (!UNKNOWN)
 """
 
 EXAMPLES = r"""
