@@ -4,9 +4,11 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import sys
+import time
 import warnings
 
 from ansible.constants import DEFAULT_LOCAL_TMP
@@ -42,23 +44,40 @@ class ActionModule(ActionBase):
         home = os.path.join(DEFAULT_LOCAL_TMP, "warm")  # ansible-playbook's own 0700 directory, removed at its exit
         client_dir = os.path.join(home, "client")
         os.makedirs(client_dir, mode=0o700, exist_ok=True)
+        socket_path = os.path.join(home, "warm.sock")
+        # One server per ansible-playbook run and interpreter: the definitions of a fleet (build_all) start
+        # at the same time in parallel workers, and the first one starts it for all of them.
+        with open(os.path.join(home, "start.lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            started = os.path.exists(socket_path)
+            if not started:
+                failure = self._start(interpreter, client_dir, socket_path)
+                if failure:
+                    return dict(off, msg="the warm interpreter did not start: %s" % failure)
+        # The client takes its own directory out of PYTHONPATH again before the module runs.
+        path = os.pathsep.join(p for p in (client_dir, os.environ.get("PYTHONPATH")) if p)
+        env = {"PYTHONPATH": path, warm_client.ENV_WARM: "%s|%s" % (socket_path, interpreter)}
+        if not started:
+            prebuild = self._task.args.get("prebuild")
+            self._prebuild([str(m) for m in (PREBUILD if prebuild is None else prebuild)], task_vars)
+        return dict(result, changed=False, ansible_facts={FACT: env}, socket=socket_path)
+
+    def _start(self, interpreter, client_dir, socket_path):
+        """Start the server; the reason when it did not start."""
         with open(warm_client.__file__, "rb") as src, open(os.path.join(client_dir, "sitecustomize.py"), "wb") as dst:
             dst.write(src.read() + b"\n\nmain()\n")
-        socket_path = os.path.join(home, "warm.sock")
         preload = [str(m) for m in (self._task.args.get("preload") or ["docker", "requests"])]
         # Workers are forks of ansible-playbook: the server ends with our parent. It detaches at once and
         # preloads in the background; a module that comes before it listens runs the usual way.
         status = subprocess.run([interpreter, warm_server.__file__, socket_path, "", str(os.getppid())] + preload,
                                 stdin=subprocess.DEVNULL, capture_output=True, check=False)
         if status.returncode != 0:
-            return dict(off, msg="the warm interpreter did not start: %s"
-                        % status.stderr.decode("utf-8", "replace").strip()[-300:])
-        # The client takes its own directory out of PYTHONPATH again before the module runs.
-        path = os.pathsep.join(p for p in (client_dir, os.environ.get("PYTHONPATH")) if p)
-        env = {"PYTHONPATH": path, warm_client.ENV_WARM: "%s|%s" % (socket_path, interpreter)}
-        prebuild = self._task.args.get("prebuild")
-        self._prebuild([str(m) for m in (PREBUILD if prebuild is None else prebuild)], task_vars)
-        return dict(result, changed=False, ansible_facts={FACT: env}, socket=socket_path)
+            return status.stderr.decode("utf-8", "replace").strip()[-300:]
+        # It binds its socket just after it detaches: the next definition must find it there, not start another.
+        deadline = time.monotonic() + 5
+        while not os.path.exists(socket_path) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return None
 
     def _prebuild(self, names, task_vars):
         """In a forked child, build the AnsiballZ payloads of `names` into this run's payload cache, where the

@@ -1,0 +1,37 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Compose and write the fleet manifest of a build_all run from what each definition host recorded."""
+
+from __future__ import annotations
+
+import os
+
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.immutable.images.plugins.module_utils import fleet
+from ansible_collections.immutable.images.plugins.module_utils import manifest as build_manifest
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _VALID_ARGS = frozenset(("hosts", "path"))
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        hostvars = (task_vars or {}).get("hostvars") or {}
+        entries, started = [], []
+        for host in self._task.args.get("hosts") or []:
+            seen = hostvars[host]
+            build = seen.get("image_build") or {}
+            started += [build["started"]] if build.get("started") else []
+            entries.append(fleet.definition_entry(
+                host, manifest=seen.get("image_build_manifest"), failure=seen.get("image_fleet_failure"),
+                manifest_path=build.get("manifest"), definition_file=seen.get("image_definition_file")))
+        data = fleet.compose(entries, min(started) if started else None)
+        path = self._task.args.get("path")
+        if path:
+            path = os.path.join(os.getcwd(), path)  # relative to the current directory, like image_manifest
+        if path and not self._task.check_mode:
+            build_manifest.write(data, path)
+        result.update(changed=False, msg=fleet.summary(data, path), path=path, fleet=data)
+        return result
