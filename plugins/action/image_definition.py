@@ -123,6 +123,9 @@ class ActionModule(ActionBase):
             "base_id_label": built_artifacts.LABEL_BASE_ID,
             "skipped_targets": [t["name"] for t in targets if not t["selected"]],
         }
+        warnings = definition.definition_warnings(params)
+        if warnings:
+            result["warnings"] = warnings
         result.update(changed=False, msg=_summary(build), build=build)
         return result
 
@@ -132,7 +135,12 @@ class ActionModule(ActionBase):
         values = {}
         try:
             for key, value in raw.items():
-                values[key] = _template_roles(templar, value) if key == "image_roles" else templar.template(value)
+                if key == "image_roles":
+                    values[key] = _template_roles(templar, value)
+                elif key == "image_verify":
+                    values[key] = _template_verify(templar, value)
+                else:
+                    values[key] = templar.template(value)
         except AnsibleError as e:
             return {}, ["%s: %s" % (key, e.message if hasattr(e, "message") else e)]
         checked = ArgumentSpecValidator(spec).validate(values)
@@ -169,6 +177,14 @@ def _template_roles(templar, value):
         else:
             out.append(templar.template(entry))
     return out
+
+
+def _template_verify(templar, value):
+    """Template only the run tests (they run from the controller at commit time); checks that run on the
+    builder stay raw and are templated there, where the roles' facts are (as documented)."""
+    if not isinstance(value, list):
+        return templar.template(value)
+    return [templar.template(e) if isinstance(e, dict) and definition.verify_kind(e) == "run" else e for e in value]
 
 
 def _find_role(name, search, cwd):

@@ -80,7 +80,8 @@ def _members(src, dest):
             elif not contents:
                 yield full, base
     else:
-        yield src, ("%s/%s" % (dest, os.path.basename(src)) if into else dest)
+        # a symlinked file source is followed: the image gets its content, not a link that would dangle there
+        yield os.path.realpath(src), ("%s/%s" % (dest, os.path.basename(src)) if into else dest)
 
 
 def write_files_archive(entries, path, cwd):

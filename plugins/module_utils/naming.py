@@ -127,7 +127,7 @@ def aws_tag_list(tags):
 
 # AMI names and deprecation times: checked when a definition is validated, before any AWS SDK is imported.
 # EC2's rule for AMI names (moto does not check it, AWS does).
-AMI_NAME_RE = re.compile(r"^[A-Za-z0-9()\[\] ./'@_-]{3,128}$")
+AMI_NAME_RE = re.compile(r"^[A-Za-z0-9()\[\] ./'@_-]{3,128}\Z")  # \Z: '$' would let a trailing newline through
 DURATION_RE = re.compile(r"^\s*(\d+)\s*([hdw]?)\s*$")
 DURATION_UNITS = {"h": "hours", "d": "days", "w": "weeks", "": "days"}
 
@@ -143,6 +143,8 @@ def parse_deprecate_after(value, now=None):
         text = str(value).strip()
         match = DURATION_RE.match(text)
         if match:
+            if not int(match.group(1)):
+                raise ValueError("deprecate_after: %r is zero; give a time in the future" % (value,))
             return now + datetime.timedelta(**{DURATION_UNITS[match.group(2)]: int(match.group(1))})
         try:
             moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
