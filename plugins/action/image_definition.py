@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -75,9 +74,6 @@ class ActionModule(ActionBase):
         started = naming.iso_utc()
         revision = _git_revision(cwd)
         targets = definition.plan_targets(params, build_id, build_hash, cwd, started, revision)
-        for t in targets:  # this action runs in a worker forked from ansible-playbook: its parent is the build
-            t["labels"].update({naming.LABEL_CONTROLLER: socket.gethostname(),
-                                naming.LABEL_CONTROLLER_PID: str(os.getppid())})
         selected = [t for t in targets if t["selected"]]
         for t in selected:
             t["base"], t["reuse"], t["reuse_note"] = built_artifacts.check_target(

@@ -57,7 +57,8 @@ class LayerCache:
         """
         cache_labels = dict(labels, **{naming.LABEL_KIND: naming.KIND_CACHE})
         try:
-            image_id = self.client.api.commit(container_name, conf={"Labels": cache_labels}, pause=True)["Id"]
+            image_id = self.client.api.commit(container_name, conf={"Labels": cache_labels}, pause=True,
+                                              message=naming.build_comment(labels.get(naming.LABEL_BUILD_ID)))["Id"]
             # Tagged: that is how it is found, and a tagged image is not a dangling one that cleanup removes.
             self.client.api.tag(image_id, CACHE_REPOSITORY % image_name, key)
         except (docker_errors.APIError, RequestException) as e:

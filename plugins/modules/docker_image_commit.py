@@ -67,7 +67,9 @@ options:
     type: dict
     default: {}
   message:
-    description: Commit message.
+    description:
+      - Commit message. With a build id in O(labels), the image's comment is first
+        C(made by immutable.images build <build id>) (what tells the image from one built FROM it), then this message.
     type: str
   author:
     description: Commit author.
@@ -164,6 +166,7 @@ from ansible_collections.immutable.images.plugins.module_utils.docker_client imp
     DockerFailure,
     client_from_module,
 )
+from ansible_collections.immutable.images.plugins.module_utils import naming
 from ansible_collections.immutable.images.plugins.module_utils.docker_commit import ImageCommitter
 from ansible_collections.immutable.images.plugins.module_utils.docker_run_test import RunTest, VerifyFailure, run_test_args
 
@@ -207,7 +210,10 @@ def main():
             for spec in p["run_tests"]:
                 passed.append(tests.run(image_id, p["build_id"] or "", **run_test_args(spec)))
 
-        result = committer.commit(p["container"], p["config"], labels, p["tags"], p["message"], p["author"],
+        # the comment says which build made the image: what tells it from an image built FROM it
+        message = naming.build_comment(labels[naming.LABEL_BUILD_ID], p["message"]) if labels.get(naming.LABEL_BUILD_ID) \
+            else p["message"]
+        result = committer.commit(p["container"], p["config"], labels, p["tags"], message, p["author"],
                                   p["base_image"], squash=p["squash"],
                                   tmpdir=module.tmpdir if p["squash"] else None,
                                   before_tagging=run_tests if p["run_tests"] else None)
