@@ -102,7 +102,9 @@ class ActionModule(ActionBase):
             "roles": [{k: r[k] for k in ("name", "path", "digest")} for r in roles],
             "role_tasks": _write_role_tasks(workdir, roles) if workdir else [],
             "verify_tasks": _write_verify_tasks(workdir, params["image_verify"], cwd) if workdir else None,
-            "verify_runs": [e["run"] for e in params["image_verify"] if definition.verify_kind(e) == "run"],
+            # without their env (it may hold secrets): the commit task reads it from image_verify, into a no_log option
+            "verify_runs": [dict(e["run"], env=sorted(e["run"].get("env") or {})) for e in params["image_verify"]
+                            if definition.verify_kind(e) == "run"],
             "gather_facts": params["image_gather_facts"],
             "on_error": params["image_on_error"],
             "manifest": os.path.join(cwd, params["image_manifest"]) if params.get("image_manifest") else None,

@@ -39,7 +39,8 @@ class ActionModule(ActionBase):
                 state = {"layer": base, "at": base}
             step = args.get("state", "lookup")
             if step == "lookup":
-                key = cache_key(state["layer"], build["files_digest"], args["role"], args["digest"], args.get("vars") or {})
+                key = cache_key(state["layer"], build["files_digest"], args["role"], args["digest"], args.get("vars") or {},
+                                self._task_environment())
                 hit = cache.find(build["name"], key)
                 if hit:
                     state["layer"] = hit
@@ -60,6 +61,14 @@ class ActionModule(ActionBase):
             return dict(result, failed=True, stage="cache", msg=str(e))
         result["ansible_facts"] = {FACT: state}
         return result
+
+    def _task_environment(self):
+        """The environment the role runs with (build_env, from the provision block): part of the key, hashed,
+        never shown - a changed build env must not reuse layers made with the old one."""
+        env = {}
+        for layer in self._task.environment or []:
+            env.update(self._templar.template(layer) or {})
+        return {str(k): str(v) for k, v in env.items()}
 
     def _swap(self, cache, container, layer, target, build):
         # The builder's session (ours or Mitogen's) ends with its container: end it first, so that the next

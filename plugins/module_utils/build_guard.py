@@ -22,6 +22,8 @@ import subprocess
 import sys
 import time
 
+from ansible_collections.immutable.images.plugins.module_utils import private_log
+
 # <root>/ansible_collections/immutable/images/plugins/module_utils/build_guard.py -> <root>
 # (not realpath: a collection linked into a collections path must still be found through the link)
 COLLECTIONS_ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), *[".."] * 5))
@@ -30,7 +32,7 @@ COLLECTIONS_ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(
 def spawn(spec, watch_pid, log_path):
     """Start the guard for `spec` (build_id, docker_hosts, regions, workdir) watching `watch_pid`."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [COLLECTIONS_ROOT, os.environ.get("PYTHONPATH")])))
-    with open(log_path, "ab") as log:
+    with private_log.open_log(log_path) as log:  # private, never followed through a link; never fails
         proc = subprocess.Popen(
             [sys.executable, os.path.abspath(__file__), json.dumps(dict(spec, watch_pid=watch_pid))],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, close_fds=True,

@@ -463,12 +463,16 @@ def plan_targets(params, build_id, build_hash, cwd, created=None, revision=None)
     only = set(params.get("image_only") or [])
     created = created or naming.iso_utc()
     planned = []
-    for t in params["image_targets"]:
+    for index, t in enumerate(params["image_targets"]):
         t = {k: v for k, v in t.items() if k in COMMON_TARGET_KEYS | KEYS_BY_TYPE[t["type"]]}
+        # Secrets stay out of the plan (a fact, printed at -v and by set_fact/add_host): the tasks that need
+        # build_env and user_data read them from image_targets[definition_index] into no_log places.
+        t["definition_index"] = index
+        t["build_env"] = sorted(str(k) for k in (t.get("build_env") or {}))
+        t["user_data"] = bool(t.get("user_data"))
         t["selected"] = not only or t["name"] in only
         t["builder_name"] = naming.builder_name(params["image_name"], t["name"], build_id)
         t["host"] = naming.builder_host(params["image_name"], t["name"])
-        t["build_env"] = {str(k): str(v) for k, v in (t.get("build_env") or {}).items()}
         t["labels"] = naming.build_labels(build_id, params["image_name"], t["name"], naming.KIND_BUILDER,
                                           build_hash, params["image_version"], created)
         t["artifact_labels"] = dict(

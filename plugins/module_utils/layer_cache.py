@@ -31,10 +31,13 @@ from ansible_collections.immutable.images.plugins.module_utils.docker_client imp
 CACHE_REPOSITORY = "immutable-images-cache/%s"
 
 
-def cache_key(parent_image_id, files_digest, role_name, role_digest, role_vars):
-    """The cache key of one role; role_vars are the templated values the role receives."""
-    data = json.dumps({"parent": parent_image_id, "files": files_digest, "role": role_name,
-                       "digest": role_digest, "vars": role_vars}, sort_keys=True, default=str)
+def cache_key(parent_image_id, files_digest, role_name, role_digest, role_vars, environment=None):
+    """The cache key of one role; role_vars are the templated values the role receives, environment the
+    task environment it runs with (build_env: only its sha256 goes into the key, never its values)."""
+    data = {"parent": parent_image_id, "files": files_digest, "role": role_name, "digest": role_digest, "vars": role_vars}
+    if environment:  # left out when empty: the keys of builds without build_env stay what they were
+        data["env"] = environment
+    data = json.dumps(data, sort_keys=True, default=str)
     return hashlib.sha256(data.encode("utf-8")).hexdigest()
 
 

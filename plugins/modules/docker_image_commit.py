@@ -93,6 +93,13 @@ options:
     type: list
     elements: dict
     default: []
+  run_test_env:
+    description:
+      - The environment of each run test, in the order of O(run_tests) (a dict per test); it replaces the
+        C(env) of that test. Kept apart because it may hold secrets, and never logged.
+    type: list
+    elements: dict
+    default: []
   build_id:
     description: Build id the run-test containers are labelled with (so cleanup and the janitor find them).
     type: str
@@ -187,6 +194,7 @@ def main():
             author=dict(type="str"),
             squash=dict(type="bool", default=False),
             run_tests=dict(type="list", elements="dict", default=[]),
+            run_test_env=dict(type="list", elements="dict", default=[], no_log=True),
             build_id=dict(type="str"),
         ),
         required_if=[("state", "present", ["container", "tags"]), ("state", "absent", ["image_id"])],
@@ -207,7 +215,11 @@ def main():
         passed = []
 
         def run_tests(image_id):
-            for spec in p["run_tests"]:
+            for i, spec in enumerate(p["run_tests"]):
+                if i < len(p["run_test_env"]):
+                    spec = dict(spec, env={str(k): str(v) for k, v in (p["run_test_env"][i] or {}).items()})
+                elif not isinstance(spec.get("env"), dict):
+                    spec = dict(spec, env=None)  # names only (from the plan): no values were given
                 passed.append(tests.run(image_id, p["build_id"] or "", **run_test_args(spec)))
 
         # the comment says which build made the image: what tells it from an image built FROM it
