@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.immutable.images.plugins.module_utils import build_guard
+from ansible_collections.immutable.images.plugins.module_utils import build_guard, private_log
 
 
 class ActionModule(ActionBase):
@@ -49,5 +48,5 @@ class ActionModule(ActionBase):
         # Workers are forks of the ansible-playbook process: its pid is our parent's.
         watch = os.getppid()
         # The log lives outside the workdir, which the guard removes.
-        pid = build_guard.arm(spec, watch, os.path.join(tempfile.gettempdir(), "immutable-images-guard.log"))
+        pid = build_guard.arm(spec, watch, private_log.log_path(build["id"]))
         return dict(result, changed=True, pid=pid, watching=watch, spec=spec)

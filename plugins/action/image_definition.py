@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -82,9 +81,6 @@ class ActionModule(ActionBase):
         started = naming.iso_utc()
         revision = _git_revision(cwd)
         targets = definition.plan_targets(params, build_id, build_hash, cwd, started, revision)
-        for t in targets:  # this action runs in a worker forked from ansible-playbook: its parent is the build
-            t["labels"].update({naming.LABEL_CONTROLLER: socket.gethostname(),
-                                naming.LABEL_CONTROLLER_PID: str(os.getppid())})
         selected = [t for t in targets if t["selected"]]
         for t in selected:
             t["base"], t["reuse"], t["reuse_note"] = built_artifacts.check_target(
@@ -114,7 +110,9 @@ class ActionModule(ActionBase):
             "roles": [{k: r[k] for k in ("name", "path", "digest")} for r in roles],
             "role_tasks": _write_role_tasks(workdir, roles) if workdir else [],
             "verify_tasks": _write_verify_tasks(workdir, params["image_verify"], cwd) if workdir else None,
-            "verify_runs": [e["run"] for e in params["image_verify"] if definition.verify_kind(e) == "run"],
+            # without their env (it may hold secrets): the commit task reads it from image_verify, into a no_log option
+            "verify_runs": [dict(e["run"], env=sorted(e["run"].get("env") or {})) for e in params["image_verify"]
+                            if definition.verify_kind(e) == "run"],
             "gather_facts": params["image_gather_facts"] is not False,
             "facts": play["facts"],
             "play": play,
@@ -136,6 +134,9 @@ class ActionModule(ActionBase):
             result["deprecations"] = [{"msg": "image_mitogen has no effect: the Mitogen path was removed (the builders' own "
                                               "session is faster); remove the variable from the definition",
                                        "version": "2.0.0", "collection_name": "immutable.images"}]
+        warnings = definition.definition_warnings(params)
+        if warnings:
+            result["warnings"] = warnings
         result.update(changed=False, msg=_summary(build), build=build)
         return result
 
@@ -145,7 +146,12 @@ class ActionModule(ActionBase):
         values = {}
         try:
             for key, value in raw.items():
-                values[key] = _template_roles(templar, value) if key == "image_roles" else templar.template(value)
+                if key == "image_roles":
+                    values[key] = _template_roles(templar, value)
+                elif key == "image_verify":
+                    values[key] = _template_verify(templar, value)
+                else:
+                    values[key] = templar.template(value)
         except AnsibleError as e:
             return {}, ["%s: %s" % (key, e.message if hasattr(e, "message") else e)]
         checked = ArgumentSpecValidator(spec).validate(values)
@@ -220,6 +226,14 @@ def _template_roles(templar, value):
         else:
             out.append(templar.template(entry))
     return out
+
+
+def _template_verify(templar, value):
+    """Template only the run tests (they run from the controller at commit time); checks that run on the
+    builder stay raw and are templated there, where the roles' facts are (as documented)."""
+    if not isinstance(value, list):
+        return templar.template(value)
+    return [templar.template(e) if isinstance(e, dict) and definition.verify_kind(e) == "run" else e for e in value]
 
 
 def _find_role(name, search, cwd):

@@ -47,7 +47,7 @@ class ActionModule(ActionBase):
             step = args.get("state", "lookup")
             if step == "lookup":
                 key = cache_key(state["key"], build["files_digest"], args["role"], args["digest"], args.get("vars") or {},
-                                args.get("tags") or [], build.get("play"))
+                                args.get("tags") or [], build.get("play"), self._task_environment())
                 hit = cache.find(build["name"], key)
                 state["key"] = key
                 if hit:
@@ -82,6 +82,14 @@ class ActionModule(ActionBase):
             return dict(result, failed=True, stage="cache", msg=str(e))
         _write(state_path, state)
         return result
+
+    def _task_environment(self):
+        """The environment the role runs with (build_env, from the provision block): part of the key, hashed,
+        never shown - a changed build env must not reuse layers made with the old one."""
+        env = {}
+        for layer in self._task.environment or []:
+            env.update(self._templar.template(layer) or {})
+        return {str(k): str(v) for k, v in env.items()}
 
     def _swap(self, cache, container, layer, target, build):
         # The builder's session ends with its container: end it first, so that the next task starts a

@@ -66,6 +66,7 @@ options:
 
 import os
 import shlex
+import sys
 
 from ansible.constants import DEFAULT_LOCAL_TMP
 from ansible.errors import AnsibleConnectionFailure, AnsibleFileNotFound
@@ -73,9 +74,9 @@ from ansible.plugins.connection import ConnectionBase
 from ansible.utils.display import Display
 
 from ansible_collections.immutable.images.plugins.module_utils.docker_engine import is_remote
-from ansible_collections.immutable.images.plugins.plugin_utils import docker_session
+from ansible_collections.immutable.images.plugins.plugin_utils import docker_session, redact
 
-display = Display()
+display = redact.RedactingDisplay(Display())  # -vvv shows commands: with build_env names, not values
 
 
 class Connection(ConnectionBase):
@@ -146,6 +147,7 @@ class Connection(ConnectionBase):
             from ansible.plugins.loader import connection_loader
 
             conn = connection_loader.get("community.docker.docker_api", self._play_context, shell=self._shell)
+            redact.install(sys.modules[type(conn).__module__])  # its EXEC lines too: names, not values
             direct = {k: self.get_option(k) for k in ("remote_addr", "remote_user", "docker_host", "extra_env")}
             conn.set_options(direct={k: v for k, v in direct.items() if v is not None})
             conn.set_become_plugin(self.become)

@@ -33,6 +33,8 @@ import sys
 import tempfile
 import time
 
+from ansible_collections.immutable.images.plugins.module_utils import private_log
+
 # <root>/ansible_collections/immutable/images/plugins/module_utils/build_guard.py -> <root>
 # (not realpath: a collection linked into a collections path must still be found through the link)
 COLLECTIONS_ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), *[".."] * 5))
@@ -65,7 +67,7 @@ def arm(spec, watch_pid, log_path):
     with os.fdopen(fd, "wb") as f:
         f.write(data)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [COLLECTIONS_ROOT, os.environ.get("PYTHONPATH")])))
-    with open(log_path, "ab") as log:
+    with private_log.open_log(log_path) as log:  # private, never followed through a link; never fails
         proc = subprocess.Popen(
             [sys.executable, os.path.abspath(__file__), path],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, close_fds=True,

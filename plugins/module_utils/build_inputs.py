@@ -80,7 +80,8 @@ def _members(src, dest):
             elif not contents:
                 yield full, base
     else:
-        yield src, ("%s/%s" % (dest, os.path.basename(src)) if into else dest)
+        # a symlinked file source is followed: the image gets its content, not a link that would dangle there
+        yield os.path.realpath(src), ("%s/%s" % (dest, os.path.basename(src)) if into else dest)
 
 
 def write_files_archive(entries, path, cwd):
@@ -106,3 +107,37 @@ def write_files_archive(entries, path, cwd):
                 else:
                     tar.addfile(info)
     return hasher.hexdigest()
+
+
+# Prints which of its arguments (paths relative to /) are existing directories, one per line.
+_EXISTING_DIRS_SH = 'for d do [ -d "/$d" ] && [ ! -L "/$d" ] && printf "%s\\n" "$d"; done; exit 0'
+
+
+def existing_directories(archive_path, run, chunk=500):
+    """Names of the archive's directory entries that are directories on the builder already.
+
+    run(argv) -> bytes runs a command on the builder (a docker exec).
+    """
+    with tarfile.open(archive_path, "r") as tar:
+        dirs = [m.name.rstrip("/") for m in tar.getmembers() if m.isdir() and m.name.strip("/")]
+    found = set()
+    for start in range(0, len(dirs), chunk):
+        out = run(["/bin/sh", "-c", _EXISTING_DIRS_SH, "sh"] + dirs[start:start + chunk]) or b""
+        found.update(line for line in out.decode("utf-8", "surrogateescape").splitlines() if line)
+    return found
+
+
+def archive_without(data, skip, chunk_size=1 << 20):
+    """The tar stream `data` (a file object) without the directory entries named in `skip`, piece by piece."""
+    with tarfile.open(fileobj=data, mode="r|") as tar:
+        for member in tar:
+            if member.isdir() and member.name.rstrip("/") in skip:
+                continue
+            yield member.tobuf(format=tarfile.PAX_FORMAT)
+            if member.isreg() and member.size:
+                content = tar.extractfile(member)
+                for piece in iter(lambda: content.read(chunk_size), b""):
+                    yield piece
+                if member.size % tarfile.BLOCKSIZE:
+                    yield tarfile.NUL * (tarfile.BLOCKSIZE - member.size % tarfile.BLOCKSIZE)
+    yield tarfile.NUL * (2 * tarfile.BLOCKSIZE)

@@ -39,7 +39,8 @@ def find_docker_artifact(client, image_name, target, build_hash, base_id):
     found = []
     for image in client.images.list(filters=docker_artifact_filters(image_name, target, build_hash)):
         labels = (image.attrs.get("Config") or {}).get("Labels") or {}
-        if labels.get(LABEL_BASE_ID) == base_id:
+        # an image built FROM our artifact inherits every label: only the comment says who made it
+        if labels.get(LABEL_BASE_ID) == base_id and naming.is_our_docker_image(image.attrs):
             found.append((image.attrs.get("Created") or "", image))
     if not found:
         return None
@@ -73,6 +74,8 @@ def find_amis(client_for, regions, image_name, target, build_hash, source_ami):
             image_name, target, build_hash, source_ami))["Images"]
         by_build = {}
         for image in sorted(images, key=lambda i: i.get("CreationDate") or ""):  # the newest of a build wins
+            if not naming.is_our_ami(image):
+                continue  # a copy made outside the build carries our tags, but not its own id
             tags = {t["Key"]: t["Value"] for t in image.get("Tags") or []}
             by_build[tags.get(naming.LABEL_BUILD_ID)] = image
         per_region[region] = by_build

@@ -45,18 +45,18 @@ def parse_time(text):
 TEMPORARY_CONTAINER_KINDS = (naming.KIND_BUILDER, naming.KIND_VERIFY)
 
 
-def controller_alive(labels, hostname=None):
-    """True when the labels name an ansible-playbook on this machine that still runs (its build is live)."""
-    import socket
+def build_alive(container):
+    """True when a builder's build still runs: the builder runs and holds a lease, so it removes itself
+    when its controller goes away. Works wherever the controller runs (another machine, a container):
+    nothing of the controller's host name or pid is needed, or carried into an artifact."""
+    labels = getattr(container, "labels", None) or {}
+    return bool(labels.get(naming.LABEL_LEASE)) and getattr(container, "status", None) == "running"
 
-    pid = (labels or {}).get(naming.LABEL_CONTROLLER_PID)
-    if not pid or (labels or {}).get(naming.LABEL_CONTROLLER) != (hostname or socket.gethostname()):
-        return False
-    try:
-        with open("/proc/%d/cmdline" % int(pid), "rb") as f:
-            return b"ansible" in f.read()
-    except (OSError, ValueError):
-        return False
+
+def is_ours(image):
+    """A build image (candidate, untagged artifact) made by the build its labels name; an image built FROM
+    one of ours inherits the labels and is never ours (naming.build_comment)."""
+    return naming.is_our_docker_image(image.attrs)
 
 
 class DockerJanitor:
@@ -97,12 +97,12 @@ class DockerJanitor:
             created = parse_time(c.attrs.get("Created"))
             if c.name in keep or c.id in keep or not _old_enough(created, older_than):
                 continue
-            if not build_id and controller_alive(c.labels):
-                continue  # the janitor never takes a builder from a build that is still running here
+            if not build_id and build_alive(c):
+                continue  # the janitor never takes a builder from a build that is still running
             found.append(_describe("container", c.id, c.name, c.labels, created))
         for image in self.client.images.list(filters={"dangling": True, "label": label}):
             created = parse_time(image.attrs.get("Created"))
-            if image.id in keep or not _old_enough(created, older_than):
+            if image.id in keep or not _old_enough(created, older_than) or not is_ours(image):
                 continue
             found.append(_describe("image", image.id, image.short_id, image.labels, created))
         if superseded_of:
@@ -110,7 +110,7 @@ class DockerJanitor:
                                                    "%s=%s" % (naming.LABEL_KIND, naming.KIND_ARTIFACT)]}
             seen = {r["id"] for r in found}
             for image in self.client.images.list(filters=filters):
-                if image.id not in seen and image.id not in keep:
+                if image.id not in seen and image.id not in keep and is_ours(image):
                     found.append(_describe("image", image.id, image.short_id, image.labels,
                                            parse_time(image.attrs.get("Created"))))
         return found

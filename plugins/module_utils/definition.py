@@ -11,6 +11,9 @@ definition into the build plan the roles use. Every error names the variable it 
 from __future__ import annotations
 
 import os
+import re
+import signal
+import stat
 
 from ansible_collections.immutable.images.plugins.module_utils import naming
 from ansible_collections.immutable.images.plugins.module_utils import references as ref
@@ -28,7 +31,7 @@ EC2_KEYS = {
     "share_with_ous", "subnet_id", "iam_instance_profile", "root_volume", "allowed_cidrs",
     "ssh_interface", "ssh_host", "ssh_port", "ssh_keypair_name", "ssh_private_key_file",
     "ssh_timeout", "user_data", "spot", "scrub", "force_deregister", "deprecate_after",
-    "publish_parameter", "watchdog_timeout",
+    "publish_parameter", "watchdog_timeout", "allow_open_ssh",
 }
 KEYS_BY_TYPE = {"docker": DOCKER_KEYS, "ec2": EC2_KEYS}
 
@@ -42,7 +45,7 @@ OPERATIONAL_TARGET_KEYS = {"push", "registry_auth", "save", "docker_host", "tls"
                            "ssh_keypair_name", "ssh_private_key_file", "allowed_cidrs", "ssh_timeout",
                            "share_with_accounts", "share_with_organizations", "share_with_ous",
                            "copy_to_regions", "publish_parameter", "force_deregister", "deprecate_after",
-                           "watchdog_timeout"}
+                           "watchdog_timeout", "allow_open_ssh"}
 
 
 SPEC_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "roles", "launch", "meta",
@@ -56,7 +59,7 @@ def load_definition_spec(path=SPEC_PATH):
     # libyaml's loader when PyYAML has it: the spec is read at every build, and the pure-Python one takes ~15x longer.
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     with open(path) as f:
-        return yaml.load(f, Loader=loader)["argument_specs"]["main"]["options"]
+        return yaml.load(f, Loader=loader)["argument_specs"]["definition"]["options"]
 
 
 class DefinitionError(Exception):
@@ -71,10 +74,17 @@ def check_definition(params, cwd):
     """Return the list of semantic errors of a type-checked definition (empty when it is valid)."""
     errors = []
     name, version = params.get("image_name"), params.get("image_version")
-    if name is not None and not ref.IMAGE_NAME_RE.match(str(name)):
-        errors.append("image_name: %r is not a valid image name ([a-z0-9][a-z0-9_.-]*)" % (name,))
+    if name is not None and not ref.is_image_name(name):
+        errors.append("image_name: %r is not a valid image name (at most 128 of a-z 0-9 and separators . _ -, "
+                      "starting and ending with a letter or digit, no '..')" % (name,))
     if version is not None and not ref.is_semver(version):
         errors.append("image_version: %r is not a semantic version like 1.4.2" % (version,))
+    elif version is not None and len(naming.docker_tag_safe(version)) + 13 > 128:
+        errors.append("image_version: %r is too long: the tag <version>-<build hash> must fit Docker's 128 characters"
+                      % (version,))
+    for key, value in (params.get("image_keep") or {}).items():
+        if value is not None and value < 0:
+            errors.append("image_keep.%s: %r must not be negative" % (key, value))
 
     for i, entry in enumerate(params.get("image_files") or []):
         errors.extend(_check_file(i, entry, cwd))
@@ -113,15 +123,29 @@ def check_definition(params, cwd):
         foreign = _foreign_keys(target, ttype)
         if foreign:
             errors.append("%s: %s not valid for type %s" % (where, ", ".join(sorted(foreign)), ttype))
+        errors.extend(_check_common(where, target))
         errors.extend(_check_docker(where, target, cwd) if ttype == "docker" else _check_ec2(where, target))
 
     for only in params.get("image_only") or []:
         if only not in seen:
             errors.append("image_only: %r names no target (targets: %s)" % (only, ", ".join(sorted(map(str, seen))) or "none"))
     manifest = params.get("image_manifest")
-    if manifest:
+    if manifest and os.path.isdir(os.path.join(cwd, manifest)):
+        errors.append("image_manifest: %r is a directory; give the path of the JSON file to write" % (manifest,))
+    elif manifest:
         errors.extend(_check_writable_parent("image_manifest", manifest, cwd))
     return errors
+
+
+def definition_warnings(params):
+    """Things a valid definition asks for that deserve a word on the output (never an error)."""
+    warnings = []
+    for i, t in enumerate(params.get("image_targets") or []):
+        open_cidrs = [c for c in t.get("allowed_cidrs") or [] if _is_open_cidr(c)]
+        if open_cidrs and t.get("allow_open_ssh"):
+            warnings.append("image_targets[%d].allowed_cidrs: %s opens SSH of the builder to the whole internet "
+                            "(allow_open_ssh: true)" % (i, ", ".join(open_cidrs)))
+    return warnings
 
 
 VERIFY_RUN_KEYS = {"port", "http", "command", "wait_for_command", "timeout", "env", "network_mode"}
@@ -151,6 +175,9 @@ def _check_verify(i, entry, cwd):
             return ["%s.run: give a port to probe or a command to run in the test container" % where]
         if run.get("http") and not run.get("port"):
             return ["%s.run.http: needs run.port" % where]
+        if run.get("env") is not None and not isinstance(run["env"], dict):
+            return ["%s.run.env: must be a dict of variable names to values, got %s" % (where, _kind(run["env"]))]
+        return ["%s.run.env: %s" % (where, e) for e in _env_name_errors(run.get("env") or {})]
     elif kind == "tasks":
         path = os.path.join(cwd, str(entry["tasks"]))
         if not os.path.isfile(path) or not os.access(path, os.R_OK):
@@ -175,11 +202,15 @@ def _is_empty(value):
 # Defaults that the argument spec fills in for every target, whatever its type.
 _SPEC_DEFAULTS = {"pull": "missing", "privileged": False, "squash": False, "instance_type": "t3.micro",
                   "ssh_interface": "public_ip", "ssh_port": 22, "ssh_timeout": 300, "spot": False, "scrub": True,
-                  "force_deregister": False, "watchdog_timeout": 1800}
+                  "force_deregister": False, "watchdog_timeout": 1800, "allow_open_ssh": False}
 
 
 def _is_default(key, value):
     return key in _SPEC_DEFAULTS and _SPEC_DEFAULTS[key] == value
+
+
+# Directories that hold credentials: never copied into an image, wherever they sit in a source.
+CREDENTIAL_DIRS = {".ssh", ".aws", ".docker", ".gnupg", ".kube"}
 
 
 def _check_file(i, entry, cwd):
@@ -190,8 +221,72 @@ def _check_file(i, entry, cwd):
         errors.append("%s.src: %r does not exist (relative to %s)" % (where, entry["src"], cwd))
     elif not os.access(src, os.R_OK):
         errors.append("%s.src: %r is not readable" % (where, entry["src"]))
-    if not str(entry["dest"]).startswith("/"):
+    else:
+        errors.extend("%s.src: %s" % (where, e) for e in _source_errors(entry["src"], src))
+    dest = str(entry["dest"])
+    if not dest.startswith("/"):
         errors.append("%s.dest: %r must be an absolute path" % (where, entry["dest"]))
+    elif ".." in dest.split("/"):
+        errors.append("%s.dest: %r must not contain '..'" % (where, entry["dest"]))
+    return errors
+
+
+def _source_errors(given, src):
+    """Why a source must not be copied: it is a home directory, holds credentials, or has entries a tar
+    cannot carry as content (sockets, devices, fifos). A symlinked source is followed (its content is
+    copied and hashed); links below a source directory are copied as links."""
+    real = os.path.realpath(src)
+    homes = {os.path.realpath(os.path.expanduser("~"))}
+    if os.environ.get("HOME"):
+        homes.add(os.path.realpath(os.environ["HOME"]))
+    if real in homes:
+        return ["%r is a home directory: copy the files the image needs, not your home" % (given,)]
+    if CREDENTIAL_DIRS & set(real.split(os.sep)):
+        return ["%r is in a credentials directory (%s): it is never copied into an image"
+                % (given, ", ".join(sorted(CREDENTIAL_DIRS & set(real.split(os.sep)))))]
+    if not os.path.isdir(real):
+        return [] if stat.S_ISREG(os.stat(real).st_mode) else ["%r is not a regular file or directory" % (given,)]
+    for dirpath, dirnames, filenames in os.walk(real):
+        found = CREDENTIAL_DIRS & set(dirnames)
+        if found:
+            return ["%r contains a credentials directory %s: it is never copied into an image"
+                    % (given, os.path.relpath(os.path.join(dirpath, sorted(found)[0]), real))]
+        for name in filenames + dirnames:
+            mode = os.lstat(os.path.join(dirpath, name)).st_mode
+            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode)):
+                return ["%r contains %s, a socket, device or fifo: only files, directories and links are copied"
+                        % (given, os.path.relpath(os.path.join(dirpath, name), real))]
+    return []
+
+
+# Characters a shell would act on: python_interpreter becomes part of a command line.
+SHELL_META_RE = re.compile(r"[^A-Za-z0-9_./+=:@%-]")
+
+
+def _env_name_errors(env):
+    return ["%r is not a variable name (no '=', not empty)" % (k,) for k in env if not str(k) or "=" in str(k)]
+
+
+def _is_signal(value):
+    text = str(value).strip().upper()
+    if text.isdigit():
+        return 0 < int(text) <= 64
+    name = text if text.startswith("SIG") else "SIG" + text
+    return hasattr(signal, name) and isinstance(getattr(signal, name), signal.Signals) or bool(
+        re.match(r"^SIGRTM(?:IN|AX)(?:[+-]\d+)?\Z", name))
+
+
+def _is_open_cidr(cidr):
+    return ref.is_cidr(cidr) and str(cidr).endswith("/0")
+
+
+def _check_common(where, t):
+    errors = []
+    interpreter = t.get("python_interpreter")
+    if interpreter is not None and (not str(interpreter) or SHELL_META_RE.search(str(interpreter))):
+        errors.append("%s.python_interpreter: %r must be a path without spaces or shell metacharacters"
+                      % (where, interpreter))
+    errors.extend("%s.build_env: %s" % (where, e) for e in _env_name_errors(t.get("build_env") or {}))
     return errors
 
 
@@ -225,6 +320,9 @@ def _check_docker(where, t, cwd):
         parts = str(vol).split(":")
         if len(parts) not in (2, 3) or not parts[1].startswith("/"):
             errors.append("%s.build_volumes: %r is not host:/container[:ro]" % (where, vol))
+        elif os.path.normpath(parts[1]) in ("/", "/dev", "/proc", "/sys") or \
+                (os.path.normpath(parts[1]) + "/").startswith("/dev/shm/"):
+            errors.append("%s.build_volumes: %r would cover %s of the builder" % (where, vol, os.path.normpath(parts[1])))
         elif not parts[0].startswith(("/", ".", "~")):
             # a bare name would create a named volume that nothing ever removes
             errors.append("%s.build_volumes: %r must bind a host path (absolute, or relative like ./cache)" % (where, vol))
@@ -247,6 +345,13 @@ def _check_docker(where, t, cwd):
     for vol in config.get("volumes") or []:
         if not str(vol).startswith("/"):
             errors.append("%s.config.volumes: %r must be an absolute path" % (where, vol))
+    if config.get("workdir") is not None and not str(config["workdir"]).startswith("/"):
+        errors.append("%s.config.workdir: %r must be an absolute path" % (where, config["workdir"]))
+    if config.get("stop_signal") is not None and not _is_signal(config["stop_signal"]):
+        errors.append("%s.config.stop_signal: %r is not a signal name like SIGTERM or a number" % (where, config["stop_signal"]))
+    errors.extend("%s.config.env: %s" % (where, e) for e in _env_name_errors(config.get("env") or {}))
+    errors.extend("%s.config.labels: %r is in the namespace %s. that the build's own labels use"
+                  % (where, k, naming.LABEL_PREFIX) for k in config.get("labels") or {} if _is_our_label(k))
     return errors
 
 
@@ -276,6 +381,10 @@ def _check_engine(where, t, cwd):
     return errors
 
 
+def _is_our_label(key):
+    return str(key) == naming.LABEL_PREFIX or str(key).startswith(naming.LABEL_PREFIX + ".")
+
+
 def _check_ec2(where, t):
     errors = []
     for key in ("region", "ssh_username"):
@@ -299,9 +408,15 @@ def _check_ec2(where, t):
             errors.append("%s.source_ami_filter: unknown keys %s" % (where, ", ".join(sorted(unknown))))
         if not amifilter.get("owners"):
             errors.append("%s.source_ami_filter.owners: required (which accounts you trust to publish the AMI)" % where)
+        elif not isinstance(amifilter["owners"], list):
+            errors.append("%s.source_ami_filter.owners: must be a list of account ids or aliases, got %s"
+                          % (where, _kind(amifilter["owners"])))
     for cidr in t.get("allowed_cidrs") or []:
         if not ref.is_cidr(cidr):
             errors.append("%s.allowed_cidrs: %r is not a CIDR like 203.0.113.7/32" % (where, cidr))
+        elif _is_open_cidr(cidr) and not t.get("allow_open_ssh"):
+            errors.append("%s.allowed_cidrs: %r opens SSH of the builder to the whole internet; set allow_open_ssh: "
+                          "true to accept that" % (where, cidr))
     for acct in t.get("share_with_accounts") or []:
         if not ref.ACCOUNT_ID_RE.match(str(acct)):
             errors.append("%s.share_with_accounts: %r is not a 12-digit account id" % (where, acct))
@@ -321,6 +436,9 @@ def _check_ec2(where, t):
     tags = t.get("tags")
     if tags is not None and not isinstance(tags, dict):
         errors.append("%s.tags: must be a dict of tag names to values for type ec2" % where)
+    elif tags:
+        errors.extend("%s.tags: %r is in the namespace %s. that the build's own tags use" % (where, k, naming.LABEL_PREFIX)
+                      for k in tags if _is_our_label(k))
     if t.get("ssh_port") is not None and not 0 < int(t["ssh_port"]) < 65536:
         errors.append("%s.ssh_port: %r is not a port number" % (where, t.get("ssh_port")))
     if t.get("watchdog_timeout") is not None and not (int(t["watchdog_timeout"]) == 0 or int(t["watchdog_timeout"]) >= 60):
@@ -403,12 +521,16 @@ def plan_targets(params, build_id, build_hash, cwd, created=None, revision=None)
     only = set(params.get("image_only") or [])
     created = created or naming.iso_utc()
     planned = []
-    for t in params["image_targets"]:
+    for index, t in enumerate(params["image_targets"]):
         t = {k: v for k, v in t.items() if k in COMMON_TARGET_KEYS | KEYS_BY_TYPE[t["type"]]}
+        # Secrets stay out of the plan (a fact, printed at -v and by set_fact/add_host): the tasks that need
+        # build_env and user_data read them from image_targets[definition_index] into no_log places.
+        t["definition_index"] = index
+        t["build_env"] = sorted(str(k) for k in (t.get("build_env") or {}))
+        t["user_data"] = bool(t.get("user_data"))
         t["selected"] = not only or t["name"] in only
         t["builder_name"] = naming.builder_name(params["image_name"], t["name"], build_id)
         t["host"] = naming.builder_host(params["image_name"], t["name"])
-        t["build_env"] = {str(k): str(v) for k, v in (t.get("build_env") or {}).items()}
         t["labels"] = naming.build_labels(build_id, params["image_name"], t["name"], naming.KIND_BUILDER,
                                           build_hash, params["image_version"], created)
         t["artifact_labels"] = dict(

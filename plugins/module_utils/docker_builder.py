@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.immutable.images.plugins.module_utils import builder_lease, warm_interpreter
+from ansible_collections.immutable.images.plugins.module_utils import build_inputs, builder_lease, warm_interpreter
 from ansible_collections.immutable.images.plugins.module_utils.docker_client import (
     DockerFailure,
     RequestException,
@@ -132,10 +132,13 @@ class DockerBuilder:
         container = self.find(name)
         if container is None:
             raise DockerFailure("upload", "builder %s does not exist" % name)
-        with open(archive_path, "rb") as data:
-            try:
-                ok = container.put_archive("/", data)
-            except (docker_errors.APIError, RequestException) as e:
-                raise DockerFailure("upload", "cannot upload files into %s: %s" % (name, error_text(e)))
+        try:
+            # The engine applies a directory entry's mode and owner to a directory that exists (`/etc`): leave
+            # those entries out, as `tar --no-overwrite-dir` does on ssh builders.
+            existing = build_inputs.existing_directories(archive_path, lambda argv: container.exec_run(argv).output)
+            with open(archive_path, "rb") as data:
+                ok = container.put_archive("/", build_inputs.archive_without(data, existing) if existing else data)
+        except (docker_errors.APIError, RequestException) as e:
+            raise DockerFailure("upload", "cannot upload files into %s: %s" % (name, error_text(e)))
         if not ok:
             raise DockerFailure("upload", "the engine refused the files archive for %s" % name)

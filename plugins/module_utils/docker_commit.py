@@ -157,6 +157,8 @@ def image_config(config, diff_id, platform, created, comment=None, author=None, 
         document["variant"] = platform["variant"]
     if author:
         document["author"] = author
+    if comment:
+        document["comment"] = comment  # the image's own comment, as a commit sets it (naming.build_comment)
     return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
 
 

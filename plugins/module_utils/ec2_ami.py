@@ -178,7 +178,9 @@ class AmiCreator:
         snapshots = res.image_snapshot_ids(image)
         result["snapshots"][region] = snapshots
         if tags:
-            ec2.create_tags(Resources=[image_id] + snapshots, Tags=naming.aws_tag_list(tags))
+            # with its own id: what tells this AMI from a copy someone makes of it (naming.is_our_ami)
+            ec2.create_tags(Resources=[image_id] + snapshots,
+                            Tags=naming.aws_tag_list(dict(tags, **{naming.LABEL_AMI_ID: image_id})))
 
     def _copy(self, copy_to_regions, name, description, tags, result):
         started = []

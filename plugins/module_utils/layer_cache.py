@@ -34,12 +34,16 @@ from ansible_collections.immutable.images.plugins.module_utils.docker_client imp
 CACHE_REPOSITORY = "immutable-images-cache/%s"
 
 
-def cache_key(parent, files_digest, role_name, role_digest, role_vars, role_tags=None, play=None):
+def cache_key(parent, files_digest, role_name, role_digest, role_vars, role_tags=None, play=None, environment=None):
     """The cache key of one role: parent is the previous role's key (the base image id for the first role),
-    role_vars the templated values the role receives, role_tags its entry's tags and play what else decides
-    what the role does (the facts setting, the tags selected on the command line)."""
-    data = json.dumps({"parent": parent, "files": files_digest, "role": role_name, "digest": role_digest,
-                       "vars": role_vars, "tags": role_tags or [], "play": play or {}}, sort_keys=True, default=str)
+    role_vars the templated values the role receives, role_tags its entry's tags, play what else decides
+    what the role does (the facts setting, the tags selected on the command line) and environment the task
+    environment it runs with (build_env: only its sha256 goes into the key, never its values)."""
+    data = {"parent": parent, "files": files_digest, "role": role_name, "digest": role_digest, "vars": role_vars,
+            "tags": role_tags or [], "play": play or {}}
+    if environment:  # left out when empty
+        data["env"] = environment
+    data = json.dumps(data, sort_keys=True, default=str)
     return hashlib.sha256(data.encode("utf-8")).hexdigest()
 
 
@@ -62,7 +66,8 @@ class LayerCache:
         """
         cache_labels = dict(labels, **{naming.LABEL_KIND: naming.KIND_CACHE})
         try:
-            image_id = self.client.api.commit(container_name, conf={"Labels": cache_labels}, pause=True)["Id"]
+            image_id = self.client.api.commit(container_name, conf={"Labels": cache_labels}, pause=True,
+                                              message=naming.build_comment(labels.get(naming.LABEL_BUILD_ID)))["Id"]
             # Tagged: that is how it is found, and a tagged image is not a dangling one that cleanup removes.
             self.client.api.tag(image_id, CACHE_REPOSITORY % image_name, key)
         except (docker_errors.APIError, RequestException) as e:

@@ -23,10 +23,13 @@ LABEL_IMAGE_VERSION = LABEL_PREFIX + ".image-version"
 LABEL_TARGET = LABEL_PREFIX + ".target"
 LABEL_KIND = LABEL_PREFIX + ".kind"
 LABEL_CREATED = LABEL_PREFIX + ".created"
-# On builders: the machine and pid of the ansible-playbook that runs the build, so that the janitor
-# on that machine can tell a live build from a leftover one.
-LABEL_CONTROLLER = LABEL_PREFIX + ".controller"
-LABEL_CONTROLLER_PID = LABEL_PREFIX + ".controller-pid"
+# On AMIs: the AMI's own id, tagged by the build that made it (or copied it). A copy made outside the
+# build gets our tags (CopyImageTags) but not its own id in this tag: that tells it apart.
+LABEL_AMI_ID = LABEL_PREFIX + ".ami-id"
+# On builders that remove themselves when their controller goes away (a lease the controller holds,
+# see build_guard): while such a builder runs, its build is live. Nothing names the controller's
+# machine or pid: a label of a builder reaches the committed image (its container config).
+LABEL_LEASE = LABEL_PREFIX + ".lease"
 
 # Values of LABEL_KIND. Only "builder", "verify" and "cache" resources are temporary.
 KIND_BUILDER = "builder"
@@ -37,6 +40,30 @@ KIND_VERIFY = "verify"  # the container of a run test of a candidate image (dock
 OCI_PREFIX = "org.opencontainers.image."
 
 BUILD_ID_RE = re.compile(r"^\d{8}T\d{4}Z-[0-9a-f]{4,}$")
+
+
+def build_comment(build_id, message=None):
+    """The comment (image config `comment`) of every image a build commits (artifacts, cache layers).
+
+    Labels are inherited by every image built FROM one of ours; the comment is not (a child gets its
+    own, or none), so an image is ours only when its comment's first line names the build of its labels.
+    """
+    return "made by immutable.images build %s" % build_id + ("\n" + message if message else "")
+
+
+def is_our_docker_image(attrs):
+    """True when a Docker image (inspect result or SDK attrs) was made by the build its labels name,
+    not merely built FROM one of our images (see artifact_comment)."""
+    labels = (attrs.get("Config") or {}).get("Labels") or attrs.get("Labels") or {}
+    build_id = labels.get(LABEL_BUILD_ID)
+    return bool(build_id) and str(attrs.get("Comment") or "").split("\n")[0] == build_comment(build_id)
+
+
+def is_our_ami(image):
+    """True when an AMI (describe_images entry) was created or copied by one of our builds: it carries
+    its own id in LABEL_AMI_ID, which a copy made outside a build cannot have."""
+    tags = {t["Key"]: t["Value"] for t in image.get("Tags") or []}
+    return bool(tags.get(LABEL_BUILD_ID)) and tags.get(LABEL_AMI_ID) == image.get("ImageId")
 
 
 def utc_now():
@@ -127,7 +154,7 @@ def aws_tag_list(tags):
 
 # AMI names and deprecation times: checked when a definition is validated, before any AWS SDK is imported.
 # EC2's rule for AMI names (moto does not check it, AWS does).
-AMI_NAME_RE = re.compile(r"^[A-Za-z0-9()\[\] ./'@_-]{3,128}$")
+AMI_NAME_RE = re.compile(r"^[A-Za-z0-9()\[\] ./'@_-]{3,128}\Z")  # \Z: '$' would let a trailing newline through
 DURATION_RE = re.compile(r"^\s*(\d+)\s*([hdw]?)\s*$")
 DURATION_UNITS = {"h": "hours", "d": "days", "w": "weeks", "": "days"}
 
@@ -143,6 +170,8 @@ def parse_deprecate_after(value, now=None):
         text = str(value).strip()
         match = DURATION_RE.match(text)
         if match:
+            if not int(match.group(1)):
+                raise ValueError("deprecate_after: %r is zero; give a time in the future" % (value,))
             return now + datetime.timedelta(**{DURATION_UNITS[match.group(2)]: int(match.group(1))})
         try:
             moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))

@@ -14,7 +14,8 @@ SEMVER_RE = re.compile(
     r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?\Z"
 )
 # Every pattern ends in \Z, not $: '$' also matches before a trailing newline.
-IMAGE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*\Z")
+# An image name is one Docker path component (no '..', no trailing '-'); is_image_name also bounds its length.
+IMAGE_NAME_RE = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*\Z")
 TARGET_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*\Z")
 
 # Docker's reference grammar (distribution/reference), without the tag and digest parts.
@@ -39,6 +40,10 @@ def is_repository(value):
     """A repository name without tag: [registry[:port]/]path."""
     value = str(value)
     return len(value) <= 255 and bool(REPOSITORY_RE.match(value))
+
+
+def is_image_name(value):
+    return len(str(value)) <= 128 and bool(IMAGE_NAME_RE.match(str(value)))
 
 
 def is_tag(value):

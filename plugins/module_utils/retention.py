@@ -201,6 +201,8 @@ class DockerRetention:
             labels = image.get("Labels") or {}
             if not _is_our_artifact(labels, self.image_name, self.target):  # never trust the filter alone
                 continue
+            if not self._made_by_its_build(image["Id"]):
+                continue  # built FROM one of ours: it has our labels, but it is not ours
             found.append({
                 "id": image["Id"],
                 "version": labels.get(naming.LABEL_IMAGE_VERSION),
@@ -210,6 +212,12 @@ class DockerRetention:
                 "all_tags": sorted(t for t in image.get("RepoTags") or [] if t != "<none>:<none>"),
             })
         return found
+
+    def _made_by_its_build(self, image_id):
+        try:
+            return naming.is_our_docker_image(self.client.api.inspect_image(image_id))
+        except docker_errors.NotFound:
+            return False
 
     @staticmethod
     def current_ids(artifacts, current):
@@ -356,7 +364,7 @@ class AmiRetention:
         for page in pages:
             for image in page["Images"]:
                 tags = res.tag_dict(image)
-                if _is_our_artifact(tags, self.image_name, self.target):
+                if _is_our_artifact(tags, self.image_name, self.target) and naming.is_our_ami(image):
                     found.append(image)
         return found
 

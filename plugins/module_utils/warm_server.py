@@ -184,8 +184,13 @@ def _handle(conn):
     info = json.loads(msg.decode("utf-8"))
     pid = os.fork()
     if pid == 0:
-        conn.close()
-        _run_payload(fds, info, uid, gid)
+        try:
+            conn.close()
+            _run_payload(fds, info, uid, gid)  # ends the process itself once the module ran
+        except BaseException:  # noqa: BLE001 - the set-up failed (user, groups, cwd): a failed module, with its traceback
+            os.write(2, traceback.format_exc().encode("utf-8", "replace"))  # fd 2: the client's stderr once taken over
+        finally:
+            os._exit(1)
     for fd in fds:
         os.close(fd)
     _pid, status = os.waitpid(pid, 0)

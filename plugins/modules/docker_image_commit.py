@@ -67,7 +67,9 @@ options:
     type: dict
     default: {}
   message:
-    description: Commit message.
+    description:
+      - Commit message. With a build id in O(labels), the image's comment is first
+        C(made by immutable.images build <build id>) (what tells the image from one built FROM it), then this message.
     type: str
   author:
     description: Commit author.
@@ -88,6 +90,13 @@ options:
         Each item takes the options of M(immutable.images.docker_image_test) - C(port), C(wait_for_command), C(http),
         C(command), C(timeout), C(network_mode), C(env).
       - When one fails, the candidate is deleted, nothing is tagged, and the module fails with C(stage=verify).
+    type: list
+    elements: dict
+    default: []
+  run_test_env:
+    description:
+      - The environment of each run test, in the order of O(run_tests) (a dict per test); it replaces the
+        C(env) of that test. Kept apart because it may hold secrets, and never logged.
     type: list
     elements: dict
     default: []
@@ -164,6 +173,7 @@ from ansible_collections.immutable.images.plugins.module_utils.docker_client imp
     DockerFailure,
     client_from_module,
 )
+from ansible_collections.immutable.images.plugins.module_utils import naming
 from ansible_collections.immutable.images.plugins.module_utils.docker_commit import ImageCommitter
 from ansible_collections.immutable.images.plugins.module_utils.docker_run_test import RunTest, VerifyFailure, run_test_args
 
@@ -184,6 +194,7 @@ def main():
             author=dict(type="str"),
             squash=dict(type="bool", default=False),
             run_tests=dict(type="list", elements="dict", default=[]),
+            run_test_env=dict(type="list", elements="dict", default=[], no_log=True),
             build_id=dict(type="str"),
         ),
         required_if=[("state", "present", ["container", "tags"]), ("state", "absent", ["image_id"])],
@@ -204,10 +215,17 @@ def main():
         passed = []
 
         def run_tests(image_id):
-            for spec in p["run_tests"]:
+            for i, spec in enumerate(p["run_tests"]):
+                if i < len(p["run_test_env"]):
+                    spec = dict(spec, env={str(k): str(v) for k, v in (p["run_test_env"][i] or {}).items()})
+                elif not isinstance(spec.get("env"), dict):
+                    spec = dict(spec, env=None)  # names only (from the plan): no values were given
                 passed.append(tests.run(image_id, p["build_id"] or "", **run_test_args(spec)))
 
-        result = committer.commit(p["container"], p["config"], labels, p["tags"], p["message"], p["author"],
+        # the comment says which build made the image: what tells it from an image built FROM it
+        message = naming.build_comment(labels[naming.LABEL_BUILD_ID], p["message"]) if labels.get(naming.LABEL_BUILD_ID) \
+            else p["message"]
+        result = committer.commit(p["container"], p["config"], labels, p["tags"], message, p["author"],
                                   p["base_image"], squash=p["squash"],
                                   tmpdir=module.tmpdir if p["squash"] else None,
                                   before_tagging=run_tests if p["run_tests"] else None)

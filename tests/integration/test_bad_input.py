@@ -2,6 +2,8 @@
 
 import copy
 import uuid
+import os
+import socket
 
 import pytest
 
@@ -80,6 +82,42 @@ CASES = [
     ("ec2-no-user", lambda d: d["image_targets"].append({k: v for k, v in EC2.items() if k != "ssh_username"}),
      "image_targets[1].ssh_username: required for type ec2"),
     ("ec2-bad-share", ec2(share_with_accounts=["12345"]), "image_targets[1].share_with_accounts"),
+    # Found in review (issue 15, point 5): every class rejected before anything exists, the variable named.
+    ("files-dangling-symlink", setting("image_files", [{"src": "dangling", "dest": "/app/x"}]),
+     "image_files[0].src: 'dangling' does not exist"),
+    ("files-socket-in-source", setting("image_files", [{"src": "withsocket/", "dest": "/app"}]),
+     "image_files[0].src: 'withsocket/' contains control.sock, a socket"),
+    ("files-dotdot-dest", setting("image_files", [{"src": "files/", "dest": "/app/../etc"}]),
+     "image_files[0].dest: '/app/../etc' must not contain '..'"),
+    ("files-home", setting("image_files", [{"src": "~", "dest": "/app"}]), "image_files[0].src: '~' is a home directory"),
+    ("files-credentials-inside", setting("image_files", [{"src": "withcreds/", "dest": "/app"}]),
+     "image_files[0].src: 'withcreds/' contains a credentials directory .aws"),
+    ("files-credentials-path", setting("image_files", [{"src": "withcreds/.aws/credentials", "dest": "/app/c"}]),
+     "image_files[0].src: 'withcreds/.aws/credentials' is in a credentials directory"),
+    ("name-too-long", setting("image_name", "a" * 129), "image_name: '%s' is not a valid image name" % ("a" * 129)),
+    ("name-dotdot", setting("image_name", "bad..name"), "image_name: 'bad..name' is not a valid image name"),
+    ("name-trailing-dash", setting("image_name", "badinput-"), "image_name: 'badinput-' is not a valid image name"),
+    ("tag-too-long", target(tags=["t" * 129]), "image_targets[0].tags: '%s' is not a valid Docker tag" % ("t" * 129)),
+    ("ami-name-bad-char", ec2(ami_name="web*app"), "image_targets[1].ami_name: 'web*app'"),
+    ("ami-name-newline", ec2(ami_name="webapp\n"), "image_targets[1].ami_name: 'webapp\\n'"),
+    ("deprecate-zero", ec2(deprecate_after="0d"), "image_targets[1].deprecate_after: deprecate_after: '0d' is zero"),
+    ("deprecate-past", ec2(deprecate_after="2020-01-01"), "image_targets[1].deprecate_after: deprecate_after: 2020-01-01"),
+    ("keep-negative", setting("image_keep", {"count": -1}), "image_keep.count: -1 must not be negative"),
+    ("manifest-is-dir", setting("image_manifest", "files"), "image_manifest: 'files' is a directory"),
+    ("config-bad-stop-signal", config(stop_signal="SIGNOPE"), "image_targets[0].config.stop_signal: 'SIGNOPE'"),
+    ("config-relative-workdir", config(workdir="app"), "image_targets[0].config.workdir: 'app' must be an absolute path"),
+    ("config-env-name-with-equals", config(env={"A=B": "c"}), "image_targets[0].config.env: 'A=B' is not a variable name"),
+    ("config-our-label", config(labels={"immutable.images.build-id": "x"}),
+     "image_targets[0].config.labels: 'immutable.images.build-id' is in the namespace"),
+    ("ec2-our-tag", ec2(tags={"immutable.images.kind": "artifact"}), "image_targets[1].tags: 'immutable.images.kind'"),
+    ("volume-over-dev-shm", target(build_volumes=["./cache:/dev/shm"]), "image_targets[0].build_volumes: './cache:/dev/shm'"),
+    ("interpreter-shell-meta", target(python_interpreter="/usr/bin/python3; touch /tmp/x"),
+     "image_targets[0].python_interpreter: '/usr/bin/python3; touch /tmp/x'"),
+    ("ami-filter-owners-string", lambda d: d["image_targets"].append(
+        {**{k: v for k, v in EC2.items() if k != "source_ami"}, "source_ami_filter": {"name": "x-*", "owners": "self"}}),
+     "image_targets[1].source_ami_filter.owners: must be a list"),
+    ("ec2-open-ssh-v4", ec2(allowed_cidrs=["0.0.0.0/0"]), "image_targets[1].allowed_cidrs: '0.0.0.0/0' opens SSH"),
+    ("ec2-open-ssh-v6", ec2(allowed_cidrs=["::/0"]), "image_targets[1].allowed_cidrs: '::/0' opens SSH"),
 ]
 
 
@@ -87,6 +125,13 @@ CASES = [
 def bad_project(project):
     project.file("files/hello.txt", "hello\n")
     project.role("ok", "- name: Do nothing\n  ansible.builtin.command: 'true'\n  changed_when: false\n")
+    project.file("withcreds/app.conf", "x\n")
+    project.file("withcreds/.aws/credentials", "[default]\n")
+    project.file("withsocket/app.conf", "x\n")
+    os.symlink("no-such-file", str(project.path / "dangling"))
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(project.path / "withsocket" / "control.sock"))
+    sock.close()
     return project
 
 
@@ -139,3 +184,16 @@ def test_plan_says_when_the_base_image_has_no_python(docker_client, bad_project)
         assert proc.returncode == 0 and "is NOT in the base image" not in proc.output, proc.output[-3000:]
     finally:
         docker_client.images.remove(image, force=True)
+
+
+def test_builder_side_values_are_not_templated_at_plan_time(docker_client, bad_project):
+    """Inline image_verify tasks are templated on the builder (where the roles' facts are), so a check on a
+    fact that only a role sets passes validation; a symlinked file source is followed, not refused."""
+    definition = copy.deepcopy(VALID)
+    definition["image_verify"] = [{"ansible.builtin.assert": {"that": ["fact_set_by_a_role == 'yes'"]},
+                                   "name": "{{ fact_set_by_a_role }}"}]
+    os.symlink("files/hello.txt", str(bad_project.path / "hello-link"))
+    definition["image_files"].append({"src": "hello-link", "dest": "/app/hello-copy.txt"})
+    proc = run_build(bad_project.path, definition, "--check")
+    assert proc.returncode == 0, proc.output[-3000:]
+    assert "badinput 1.0.0, build" in proc.output

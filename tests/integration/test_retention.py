@@ -61,7 +61,9 @@ class Images:
         """A new image from the base image, committed and tagged the way finalize does it."""
         container = self.client.containers.create(BASE_IMAGE, command=["true"])
         try:
-            image_id = ImageCommitter(self.client).commit(container.name, {}, labels, refs)["image_id"]
+            # with the comment the commit module gives it: what makes an image with our labels ours
+            message = naming.build_comment(labels[naming.LABEL_BUILD_ID]) if labels.get(naming.LABEL_BUILD_ID) else None
+            image_id = ImageCommitter(self.client).commit(container.name, {}, labels, refs, message)["image_id"]
         finally:
             container.remove(force=True)
         self.ids.append(image_id)
@@ -162,7 +164,8 @@ def register_ami(ec2, name, tags=None):
         {"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": snapshot}}])["ImageId"]
     snapshots = res.image_snapshot_ids(ec2.describe_images(ImageIds=[image_id])["Images"][0])
     if tags:
-        ec2.create_tags(Resources=[image_id] + snapshots, Tags=naming.aws_tag_list(tags))
+        own = {naming.LABEL_AMI_ID: image_id} if tags.get(naming.LABEL_BUILD_ID) else {}  # as a build tags its AMIs
+        ec2.create_tags(Resources=[image_id] + snapshots, Tags=naming.aws_tag_list(dict(tags, **own)))
     return image_id, snapshots
 
 

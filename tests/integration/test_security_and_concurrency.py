@@ -1,5 +1,6 @@
 """Secrets never reach the output, safe defaults hold, and concurrent builds of one image do not collide."""
 
+import hashlib
 import json
 import subprocess
 
@@ -12,6 +13,14 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 REGISTRY_PASSWORD = "pw-Very-Secret-4711"
 AWS_SECRET = "aws-Very-Secret-0815"
+BUILD_ENV_SECRET = "be-Very-Secret-2231"
+USER_DATA_SECRET = "ud-Very-Secret-7719"
+RUN_ENV_SECRET = "rt-Very-Secret-5502"
+
+
+def digest(secret):
+    """What the build checks the secret against: its own value would show in the task's arguments."""
+    return hashlib.sha256(secret.encode()).hexdigest()[:16]
 
 
 def run(project, definition, *args, env=None):
@@ -27,7 +36,9 @@ def run(project, definition, *args, env=None):
 @pytest.mark.aws
 def test_secrets_never_appear_even_at_vvvv(docker_client, aws, ssh_target, registry, project, remove_images):
     import_key(aws, ssh_target)
-    project.role("ok", "- name: Do nothing\n  ansible.builtin.command: 'true'\n  changed_when: false\n")
+    # the role proves build_env reached it (and that the build still works with the secret hidden)
+    project.role("ok", "- name: Use the build secret\n  ansible.builtin.command: sh -c 'test \"$(printf %%s \"$BUILD_SECRET\""
+                       " | sha256sum | cut -c1-16)\" = %s'\n  changed_when: false\n" % digest(BUILD_ENV_SECRET))
     remove_images("secrets")
     remove_images("%s/itest/secrets" % registry)
     definition = {
@@ -36,18 +47,36 @@ def test_secrets_never_appear_even_at_vvvv(docker_client, aws, ssh_target, regis
         "image_targets": [
             {"name": "container", "type": "docker", "base_image": BASE_IMAGE, "pull": "never",
              "push": ["%s/itest/secrets" % registry],
-             "registry_auth": {"username": "itest", "password": REGISTRY_PASSWORD}},
-            ec2_target(ssh_target),
+             "registry_auth": {"username": "itest", "password": REGISTRY_PASSWORD},
+             "build_env": {"BUILD_SECRET": BUILD_ENV_SECRET}, "config": {"cmd": ["sleep", "600"]}},
+            ec2_target(ssh_target, build_env={"BUILD_SECRET": BUILD_ENV_SECRET},
+                       user_data="#!/bin/sh\necho %s > /root/token\n" % USER_DATA_SECRET),
         ],
+        "image_verify": [{"run": {"command": {"cmd": "test \"$(printf %%s \"$RUN_SECRET\" | sha256sum | cut -c1-16)\" = %s"
+                                              % digest(RUN_ENV_SECRET)},
+                                  "env": {"RUN_SECRET": RUN_ENV_SECRET}}}],
     }
     env = dict(aws.env, AWS_SECRET_ACCESS_KEY=AWS_SECRET, LEAKY_CONTROLLER_VAR="controller-only-value")
     proc = run(project, definition, "-vvvv", env=env)
+    (project.path.parent / "vvvv-output.txt").write_text(proc.output)  # kept for a look after a failure
     assert proc.returncode == 0, proc.output[-4000:]
     private_key_lines = [line for line in open(ssh_target.key).read().splitlines() if "PRIVATE KEY" not in line]
-    for secret in [REGISTRY_PASSWORD, AWS_SECRET] + private_key_lines:
-        assert secret not in proc.output, "a secret appeared in the -vvvv output"
-    manifest_text = (project.path / "manifest.json").read_text()
-    assert REGISTRY_PASSWORD not in manifest_text and AWS_SECRET not in manifest_text
+    secrets = [REGISTRY_PASSWORD, AWS_SECRET, BUILD_ENV_SECRET, USER_DATA_SECRET, RUN_ENV_SECRET]
+    for secret in secrets + private_key_lines:
+        assert secret not in proc.output, "a secret appeared in the -vvvv output: %s" % secret
+    # the plan (check mode prints it, at -vvvv too)
+    plan = run(project, definition, "--check", "-vvvv", env=env)
+    assert plan.returncode == 0, plan.output[-4000:]
+    assert not [s for s in secrets if s in plan.output]
+    # manifest and SBOMs
+    written = [project.path / "manifest.json"] + list(project.path.glob("*.cdx.json"))
+    assert len(written) >= 3
+    for path in written:
+        assert not [s for s in secrets if s in path.read_text()], path
+    # image config (Env, labels), container config and history of the artifact
+    image = docker_client.images.get("secrets:1.0.0")
+    baked = json.dumps(image.attrs) + json.dumps(image.history())
+    assert not [s for s in secrets if s in baked] and "BUILD_SECRET" not in baked and "RUN_SECRET" not in baked
 
     # Nothing from the controller's environment is baked into the image.
     config = docker_client.images.get("secrets:1.0.0").attrs["Config"]

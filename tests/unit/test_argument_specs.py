@@ -18,7 +18,7 @@ SPEC_FILE = os.path.join(ROOT, "roles", "launch", "meta", "argument_specs.yml")
 @pytest.fixture(scope="module")
 def options():
     with open(SPEC_FILE) as f:
-        return yaml.safe_load(f)["argument_specs"]["main"]["options"]
+        return yaml.safe_load(f)["argument_specs"]["definition"]["options"]
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ REFERENCE = os.path.join(ROOT, "docs", "definition-reference.md")
 
 def spec_options():
     with open(SPEC) as f:
-        return yaml.safe_load(f)["argument_specs"]["main"]["options"]
+        return yaml.safe_load(f)["argument_specs"]["definition"]["options"]
 
 
 def reference_text():

@@ -12,7 +12,8 @@ from ansible_collections.immutable.images.plugins.module_utils import naming
 class FakeImage:
     def __init__(self, image_id, labels, tags=(), created="2026-11-25T10:00:00Z"):
         self.id, self.tags = image_id, list(tags)
-        self.attrs = {"Config": {"Labels": labels}, "Created": created}
+        self.attrs = {"Config": {"Labels": labels}, "Created": created,
+                      "Comment": naming.build_comment(labels.get(naming.LABEL_BUILD_ID))}
 
 
 class FakeImages:
@@ -96,7 +97,7 @@ class FakeEc2:
 
 def ami(image_id, build_id, created):
     return {"ImageId": image_id, "Name": "web-" + build_id, "CreationDate": created,
-            "Tags": [{"Key": naming.LABEL_BUILD_ID, "Value": build_id}]}
+            "Tags": [{"Key": naming.LABEL_BUILD_ID, "Value": build_id}, {"Key": naming.LABEL_AMI_ID, "Value": image_id}]}
 
 
 def test_amis_of_one_build_only_never_a_mix():

@@ -58,12 +58,15 @@ def test_parse_time_garbage_is_none(text):
 # --- the janitor, against a small fake engine -------------------------------------------------
 
 class Obj:
-    def __init__(self, rid, name, created, labels):
+    def __init__(self, rid, name, created, labels, comment=None, status="exited"):
         self.id = rid
         self.name = name
         self.short_id = rid[:19]
         self.labels = labels
-        self.attrs = {"Created": created}
+        self.status = status
+        # what a commit by the build of the labels sets; an image built FROM it has its labels, not this
+        made_by = naming.build_comment(labels.get(naming.LABEL_BUILD_ID)) if labels.get(naming.LABEL_BUILD_ID) else ""
+        self.attrs = {"Created": created, "Config": {"Labels": labels}, "Comment": made_by if comment is None else comment}
 
 
 class FakeContainers:
@@ -206,7 +209,8 @@ def test_find_older_than():
 
 
 def test_find_older_than_skips_unparsable_times():
-    client = FakeClient(containers=[Obj("c3" * 32, "x", "garbage", labels())], images=[Obj("i", None, None, {})])
+    client = FakeClient(containers=[Obj("c3" * 32, "x", "garbage", labels())],
+                        images=[Obj("i", None, None, labels(kind=naming.KIND_CACHE))])
     assert cleanup.DockerJanitor(client).find(older_than=CUTOFF) == []
     # without an age limit they are found (by label alone)
     assert len(cleanup.DockerJanitor(client).find()) == 2
@@ -249,32 +253,25 @@ def test_remove_nothing():
     assert cleanup.DockerJanitor(FakeClient()).remove([]) == []
 
 
-def test_controller_alive_only_for_a_running_ansible_on_this_machine(tmp_path):
-    import os
-    import socket
-    import subprocess
-    import sys
-    import time
+def test_a_running_builder_with_a_lease_is_live_wherever_its_controller_runs():
+    """No host name or pid: a builder that removes itself when its controller goes away (a lease) is live while
+    it runs; one without a lease, or stopped, is a leftover once it is older than the janitor's age."""
+    leased = dict(labels(), **{naming.LABEL_LEASE: "1"})
+    assert cleanup.build_alive(Obj("c1" * 32, "b", OLD, leased, status="running"))
+    assert not cleanup.build_alive(Obj("c1" * 32, "b", OLD, leased, status="exited"))
+    assert not cleanup.build_alive(Obj("c1" * 32, "b", OLD, labels(), status="running"))
+    client = FakeClient(containers=[Obj("c1" * 32, "immutable-webapp-container-" + BUILD, OLD, leased, status="running"),
+                                    Obj("c2" * 32, "immutable-webapp-other-" + BUILD, OLD, labels(), status="running")])
+    assert [r["id"] for r in cleanup.DockerJanitor(client).find(older_than=CUTOFF)] == ["c2" * 32]
 
-    from ansible_collections.immutable.images.plugins.module_utils.cleanup import controller_alive
-    from ansible_collections.immutable.images.plugins.module_utils import naming as nm
 
-    host = socket.gethostname()
-    # a process whose command line names ansible, standing in for ansible-playbook
-    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "ansible-playbook"])
-    try:
-        labels = {nm.LABEL_CONTROLLER: host, nm.LABEL_CONTROLLER_PID: str(proc.pid)}
-        for _attempt in range(100):  # until the child has exec'd (before, /proc shows our own command line)
-            with open("/proc/%d/cmdline" % proc.pid, "rb") as f:
-                if b"ansible-playbook" in f.read():
-                    break
-            time.sleep(0.02)
-        assert controller_alive(labels)
-        assert not controller_alive(dict(labels, **{nm.LABEL_CONTROLLER: "other-machine"}))
-        assert not controller_alive({nm.LABEL_CONTROLLER: host, nm.LABEL_CONTROLLER_PID: str(os.getpid())}) or \
-            b"ansible" in open("/proc/%d/cmdline" % os.getpid(), "rb").read()
-    finally:
-        proc.kill()
-        proc.wait()
-    assert not controller_alive(labels)  # the build ended without cleaning up: a leftover
-    assert not controller_alive({})
+def test_an_image_built_from_ours_is_never_taken_for_ours():
+    """Untagged images with our labels: only those whose comment names the build of their labels are ours."""
+    ours = Obj("sha256:" + "1" * 64, None, OLD, labels(kind=naming.KIND_ARTIFACT))
+    child = Obj("sha256:" + "2" * 64, None, OLD, labels(kind=naming.KIND_ARTIFACT), comment="")
+    forged = Obj("sha256:" + "3" * 64, None, OLD, labels(kind=naming.KIND_ARTIFACT),
+                 comment=naming.build_comment("20261101T0000Z-000000"))
+    client = FakeClient(images=[ours, child, forged])
+    janitor = cleanup.DockerJanitor(client)
+    assert [r["id"] for r in janitor.find(older_than=CUTOFF)] == [ours.id]
+    assert [r["id"] for r in janitor.find(build_id=BUILD, superseded_of="webapp")] == [ours.id]

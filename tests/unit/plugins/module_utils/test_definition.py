@@ -406,7 +406,8 @@ def test_plan_revision_label(workdir):
 
 def test_plan_build_env_and_config_normalized(workdir):
     (t,) = plan(definition_with(FULL_DOCKER), workdir)
-    assert t["build_env"] == {"A": "1"}
+    # the plan (a fact) holds the names of build_env, never its values; the tasks read them by definition_index
+    assert t["build_env"] == ["A"] and t["definition_index"] == 0 and t["user_data"] is False
     assert t["config"]["expose"] == ["8080/tcp", "53/udp", "9090/tcp"]
     assert t["config"]["healthcheck"] == {"test": ["CMD", "true"], "interval": 30 * 10 ** 9, "timeout": 90 * 10 ** 9}
     assert t["config"]["entrypoint"] == []
@@ -606,3 +607,22 @@ def test_plan_makes_tls_paths_absolute_and_lists_each_engine_once(workdir, tls_f
     assert [t["remote_engine"] for t in targets] == [True, True, False]
     assert definition.engines(targets) == [{"docker_host": TLS_HOST, "tls": targets[0]["tls"]},
                                            {"docker_host": None, "tls": None}]
+
+
+def test_open_ssh_needs_its_acknowledgement_and_then_warns(workdir):
+    open_ssh = dict(EC2, allowed_cidrs=["0.0.0.0/0"])
+    errors = definition.check_definition(typed(definition_with(open_ssh)), str(workdir))
+    assert any("allowed_cidrs: '0.0.0.0/0' opens SSH" in e for e in errors)
+    acknowledged = typed(definition_with(dict(open_ssh, allow_open_ssh=True)))
+    assert not [e for e in definition.check_definition(acknowledged, str(workdir)) if "allowed_cidrs" in e]
+    assert definition.definition_warnings(acknowledged) == [
+        "image_targets[0].allowed_cidrs: 0.0.0.0/0 opens SSH of the builder to the whole internet (allow_open_ssh: true)"]
+
+
+def test_redact_environment_keeps_names_and_hides_values():
+    from ansible_collections.immutable.images.plugins.plugin_utils.redact import redact_environment
+
+    nested = "ssh 127.0.0.1 '/bin/sh -c '\"'\"'S='\"'\"'\"'\"'\"'\"'\"'\"'a b'\"'\"'\"'\"'\"'\"'\"'\"' T=x /usr/bin/python3'\"'\"''"
+    assert redact_environment(nested) == "ssh 127.0.0.1 '/bin/sh -c '\"'\"'S=******** T=******** /usr/bin/python3'\"'\"''"
+    assert redact_environment("EXEC /bin/sh -c 'S=secret /usr/bin/python3'") == "EXEC /bin/sh -c 'S=******** /usr/bin/python3'"
+    assert redact_environment("EXEC /bin/sh -c 'echo a=b'") == "EXEC /bin/sh -c 'echo a=b'"

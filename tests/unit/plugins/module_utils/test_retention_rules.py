@@ -205,7 +205,11 @@ class FakeEngine:
 
     def inspect_image(self, ref):
         rid = self._resolve(ref)
-        return {"Id": rid, "RepoTags": list(self.images_[rid]["tags"])}
+        labels = self.images_[rid]["labels"]
+        # the comment a commit by the build of the labels sets (an image built FROM ours has none)
+        comment = naming.build_comment(labels[naming.LABEL_BUILD_ID]) if labels.get(naming.LABEL_BUILD_ID) else ""
+        return {"Id": rid, "RepoTags": list(self.images_[rid]["tags"]), "Config": {"Labels": labels},
+                "Comment": self.images_[rid].get("comment", comment)}
 
     def remove_image(self, ref, force=False):
         self.calls.append(("remove_image", ref, force))
@@ -394,7 +398,8 @@ def register_ami(ec2, name, tags=None):
                                   BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": snapshot}}])["ImageId"]
     snapshots = res.image_snapshot_ids(ec2.describe_images(ImageIds=[image_id])["Images"][0])
     if tags:
-        ec2.create_tags(Resources=[image_id] + snapshots, Tags=naming.aws_tag_list(tags))
+        own = {naming.LABEL_AMI_ID: image_id} if tags.get(naming.LABEL_BUILD_ID) else {}  # as a build tags its AMIs
+        ec2.create_tags(Resources=[image_id] + snapshots, Tags=naming.aws_tag_list(dict(tags, **own)))
     return image_id, snapshots
 
 
@@ -403,6 +408,11 @@ def ami_tags(version, build, days_old, image_name=IMAGE_NAME, target="aws", kind
                         build_hash="abc123")
     tags[naming.LABEL_CREATED] = naming.iso_utc(ago(days_old))
     return tags
+
+
+def tagged(image_id, tags):
+    """AWS tag list of an AMI as a build tags it: with its own id (naming.is_our_ami)."""
+    return naming.aws_tag_list(dict(tags, **{naming.LABEL_AMI_ID: image_id}))
 
 
 def exists(ec2, image_id):
@@ -488,8 +498,9 @@ def test_ami_retention_reads_every_page():
     stub = Stubber(ec2)
 
     def image(version, build, days_old):
-        return {"ImageId": "ami-%s" % build.ljust(17, "0")[:17], "Name": "webapp-" + version,
-                "Tags": naming.aws_tag_list(ami_tags(version, build, days_old)), "BlockDeviceMappings": []}
+        image_id = "ami-%s" % build.ljust(17, "0")[:17]
+        return {"ImageId": image_id, "Name": "webapp-" + version,
+                "Tags": tagged(image_id, ami_tags(version, build, days_old)), "BlockDeviceMappings": []}
     filters = retention.ami_filters(IMAGE_NAME, "aws")
     stub.add_response("describe_images", {"Images": [image("1.0.0", "a", 30)], "NextToken": "page2"},
                       {"Owners": ["self"], "Filters": filters, "MaxResults": 5})
@@ -508,9 +519,9 @@ def test_ami_tags_are_checked_again_after_the_filter():
     class Pages:
         def paginate(self, **_):
             return [{"Images": [
-                {"ImageId": "ami-0000000000000000a", "Tags": naming.aws_tag_list(ami_tags("1.0.0", "x", 99))},
+                {"ImageId": "ami-0000000000000000a", "Tags": tagged("ami-0000000000000000a", ami_tags("1.0.0", "x", 99))},
                 {"ImageId": "ami-0000000000000000b", "Tags": [{"Key": "Name", "Value": "webapp-0.1.0"}]},
-                {"ImageId": "ami-0000000000000000c", "Tags": naming.aws_tag_list(
+                {"ImageId": "ami-0000000000000000c", "Tags": tagged("ami-0000000000000000c",
                     {k: v for k, v in ami_tags("0.2.0", "y", 99).items() if k != naming.LABEL_BUILD_ID})},
             ]}]
 
@@ -527,8 +538,8 @@ def test_a_pending_ami_is_left_to_a_later_run():
     class Pages:
         def paginate(self, **_):
             return [{"Images": [
-                {"ImageId": "ami-0000000000000000a", "State": "pending", "Tags": naming.aws_tag_list(ami_tags("1.0.0", "x", 99))},
-                {"ImageId": "ami-0000000000000000b", "State": "available", "Tags": naming.aws_tag_list(ami_tags("0.9.0", "y", 99))},
+                {"ImageId": "ami-0000000000000000a", "State": "pending", "Tags": tagged("ami-0000000000000000a", ami_tags("1.0.0", "x", 99))},
+                {"ImageId": "ami-0000000000000000b", "State": "available", "Tags": tagged("ami-0000000000000000b", ami_tags("0.9.0", "y", 99))},
             ]}]
 
     class Client:
@@ -537,3 +548,28 @@ def test_a_pending_ami_is_left_to_a_later_run():
     plan = retention.AmiRetention(lambda _s, _r: Client(), IMAGE_NAME, ["us-east-1"]).plan(count=0, now=NOW)
     assert [e["id"] for e in plan["remove"]] == ["ami-0000000000000000b"]
     assert [(e["id"], e["reason"]) for e in plan["skipped"]] == [("ami-0000000000000000a", "AMI is pending, not available yet")]
+
+
+def test_an_ami_copy_made_outside_the_build_is_never_reused_or_deregistered(aws, amis):
+    """A CopyImage someone makes of our artifact, with our tags copied onto it (CopyImageTags, or by hand):
+    it lacks its own id in immutable.images.ami-id, so neither reuse nor retention takes it for ours."""
+    from ansible_collections.immutable.images.plugins.module_utils import built_artifacts
+
+    ec2 = aws.client("ec2")
+    original = amis["1.11.0"][0]
+    ec2.create_tags(Resources=[original], Tags=[{"Key": built_artifacts.LABEL_BASE_ID, "Value": "ami-src"}])
+    copy_id = ec2.copy_image(SourceRegion="us-east-1", SourceImageId=original, Name="someones-copy")["ImageId"]
+    ours = {t["Key"]: t["Value"] for t in ec2.describe_images(ImageIds=[original])["Images"][0]["Tags"]}
+    ec2.create_tags(Resources=[copy_id], Tags=naming.aws_tag_list(ours))  # every tag, ami-id included
+
+    # reuse: the copy is newer and has the same build id, hash and base; the original is still the one found
+    found = built_artifacts.find_amis(aws.factory, ["us-east-1"], IMAGE_NAME, "aws", "abc123", "ami-src")
+    assert found["us-east-1"]["image_id"] == original
+
+    # retention keeping only the copy's "version" would deregister everything else of ours, never the copy
+    r = retention.AmiRetention(aws.factory, IMAGE_NAME, ["us-east-1"], target="aws", waits=aws.waits)
+    plan = r.plan(count=1, current=[original], now=NOW)
+    listed = [i for e in plan["remove"] + plan["kept"] + plan["skipped"] for i in [e["id"]] + list(e.get("ids") or [])]
+    assert original in listed and copy_id not in listed
+    assert r.apply(plan)["errors"] == []
+    assert exists(ec2, copy_id) and exists(ec2, original)

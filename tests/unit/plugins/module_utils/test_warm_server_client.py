@@ -210,3 +210,36 @@ def test_a_code_cache_entry_is_written_whole_or_not_at_all(tmp_path, monkeypatch
     warm_server._store(str(tmp_path / "full"), b"code")
     warm_server._store(str(tmp_path / "gone" / "entry"), b"code")  # cannot be written: nothing is left either
     assert sorted(os.listdir(tmp_path)) == ["entry"]
+
+
+def test_a_process_that_cannot_be_set_up_is_a_failed_module_with_its_traceback(tmp_path):
+    """A set-up failure of the module's process (here: the client's cwd is gone; under become, a root client against
+    a non-root server fails the same way at setgroups) is rc 1 with a traceback, never rc 0 with no output."""
+    import json
+    import socket
+
+    from ansible_collections.immutable.images.plugins.module_utils import warm_server
+
+    server_end, client_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    stdin_r, stdin_w = os.pipe()
+    stdout_r, stdout_w = os.pipe()
+    stderr_r, stderr_w = os.pipe()
+    handler = os.fork()
+    if handler == 0:  # the server's per-connection child
+        try:
+            client_end.close()
+            warm_server._handle(server_end)
+        finally:
+            os._exit(0)
+    server_end.close()
+    info = {"env": {}, "cwd": str(tmp_path / "gone"), "umask": 0o22}
+    socket.send_fds(client_end, [json.dumps(info).encode()], [stdin_r, stdout_w, stderr_w])
+    for fd in (stdin_r, stdout_w, stderr_w):
+        os.close(fd)
+    os.close(stdin_w)
+    reply = json.loads(client_end.recv(1 << 16).decode())
+    os.waitpid(handler, 0)
+    with os.fdopen(stderr_r, "rb") as err, os.fdopen(stdout_r, "rb") as out:
+        stderr, stdout = err.read(), out.read()
+    assert reply["rc"] == 1, (reply, stderr)
+    assert b"Traceback" in stderr and b"FileNotFoundError" in stderr and stdout == b""

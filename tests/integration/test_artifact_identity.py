@@ -1,0 +1,95 @@
+"""Artifacts are ours only when we can prove it (issue 15, point 4), on a real engine.
+
+An image built FROM an artifact inherits every label of it. Reuse, retention, the end-of-build
+cleanup and the janitor must still never take it for ours: they identify an artifact by the comment
+the build's own commit gave it, which a child does not inherit.
+"""
+
+import io
+import json
+
+import pytest
+
+from conftest import run_build
+
+from ansible_collections.immutable.images.plugins.module_utils import cleanup, naming
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+NAME = "trust-ident"
+
+
+def definition(version, **extra):
+    spec = {"image_name": NAME, "image_version": version, "image_gather_facts": False, "image_roles": [],
+            "image_manifest": "manifest.json", "image_cache": False,
+            "image_targets": [{"name": "container", "type": "docker", "base_image": "trust-ident-base:1",
+                               "pull": "never"}]}
+    spec.update(extra)
+    return spec
+
+
+def build_from(client, parent, tag=None):
+    """docker build FROM parent (a label-only Dockerfile): the child inherits every label of the parent."""
+    dockerfile = io.BytesIO(("FROM %s\nLABEL child=yes\n" % parent).encode())
+    image, _logs = client.images.build(fileobj=dockerfile, tag=tag, rm=True, forcerm=True)
+    return image
+
+
+@pytest.fixture
+def base(docker_client, remove_images):
+    """A base image of our own (so that nothing else on the shared engine builds on it)."""
+    from conftest import BASE_IMAGE
+    remove_images(NAME)
+    remove_images("trust-ident-base")
+    docker_client.images.get(BASE_IMAGE).tag("trust-ident-base", "1")
+    made = []
+    yield made
+    for image_id in reversed(made):
+        try:
+            docker_client.api.remove_image(image_id, force=True)
+        except Exception:  # noqa: BLE001 - gone already
+            pass
+
+
+def test_an_image_built_from_the_artifact_is_never_taken_for_ours(docker_client, project, base):
+    first = run_build(project.path, definition("1.0.0"))
+    assert first.returncode == 0, first.output
+    built = json.loads((project.path / "manifest.json").read_text())["targets"][0]["artifact"]
+    original = built["image_id"]
+    attrs = docker_client.images.get(original).attrs
+    assert naming.is_our_docker_image(attrs)
+    labels = attrs["Config"]["Labels"]
+    assert not any(k.startswith(naming.LABEL_PREFIX + ".controller") for k in labels), labels
+    assert not any(k.startswith(naming.LABEL_PREFIX + ".controller")
+                   for k in (attrs.get("ContainerConfig") or {}).get("Labels") or {})
+
+    # Someone builds on the artifact and tags the result in the same repository: it is newer, and has
+    # our labels (build hash, base id, kind=artifact) - everything but our comment.
+    child = build_from(docker_client, "%s:1.0.0" % NAME, tag="%s:child" % NAME)
+    base.append(child.id)
+    assert child.labels[naming.LABEL_BUILD_ID] == labels[naming.LABEL_BUILD_ID]
+    assert not naming.is_our_docker_image(child.attrs)
+
+    # An identical rebuild reuses the original: its tags stay on the original image id.
+    again = run_build(project.path, definition("1.0.0"))
+    assert again.returncode == 0, again.output
+    assert "already built by build %s" % labels[naming.LABEL_BUILD_ID] in again.output
+    assert json.loads((project.path / "manifest.json").read_text())["targets"][0]["artifact"]["image_id"] == original
+    for tag in ("1.0.0", "latest"):
+        assert docker_client.images.get("%s:%s" % (NAME, tag)).id == original
+    assert docker_client.images.get("%s:child" % NAME).id == child.id
+
+    # The janitor and the end-of-build cleanup: an untagged child with our labels is not ours.
+    orphan = build_from(docker_client, "%s:1.0.0" % NAME)
+    base.append(orphan.id)
+    janitor = cleanup.DockerJanitor(docker_client)
+    found = {r["id"] for r in janitor.find(older_than=naming.utc_now())}
+    found |= {r["id"] for r in janitor.find(build_id=labels[naming.LABEL_BUILD_ID], superseded_of=NAME)}
+    assert orphan.id not in found and child.id not in found
+
+    # Retention with keep 1 after a newer version: the original goes (its tags), the child keeps its tag.
+    newer = run_build(project.path, definition("1.0.1", image_keep={"count": 1}))
+    assert newer.returncode == 0, newer.output
+    assert docker_client.images.get("%s:child" % NAME).id == child.id
+    assert docker_client.images.get(orphan.id).id == orphan.id
+    assert "%s:1.0.0" % NAME not in [t for i in docker_client.images.list(NAME) for t in i.tags]

@@ -1,0 +1,13 @@
+"""The layer cache key covers build_env (hashed): a changed build environment never reuses old layers."""
+
+from ansible_collections.immutable.images.plugins.module_utils.layer_cache import cache_key
+
+ARGS = ("sha256:parent", "files-digest", "webapp", "role-digest", {"port": 8080})
+
+
+def test_build_env_changes_the_key_and_never_shows_in_it():
+    plain = cache_key(*ARGS)
+    with_env = cache_key(*ARGS, environment={"TOKEN": "s3cret-value"})
+    assert with_env != plain and with_env != cache_key(*ARGS, environment={"TOKEN": "other"})
+    assert "s3cret" not in with_env and len(with_env) == 64
+    assert cache_key(*ARGS, environment={}) == plain  # builds without build_env keep their keys
