@@ -46,11 +46,12 @@ TEMPORARY_CONTAINER_KINDS = (naming.KIND_BUILDER, naming.KIND_VERIFY)
 
 
 def build_alive(container):
-    """True when a builder's build still runs: the builder runs and holds a lease, so it removes itself
-    when its controller goes away. Works wherever the controller runs (another machine, a container):
-    nothing of the controller's host name or pid is needed, or carried into an artifact."""
-    labels = getattr(container, "labels", None) or {}
-    return bool(labels.get(naming.LABEL_LEASE)) and getattr(container, "status", None) == "running"
+    """True when a builder's build still runs: the builder runs and holds a lease, so the engine removes it
+    when its controller goes away (created with AutoRemove, builder_lease.py). Works wherever the controller
+    runs (another machine, a container): nothing of the controller's host name or pid is needed, and nothing
+    of it reaches an artifact (a commit takes a container's labels along, never its host config)."""
+    host_config = (getattr(container, "attrs", None) or {}).get("HostConfig") or {}
+    return bool(host_config.get("AutoRemove")) and getattr(container, "status", None) == "running"
 
 
 def is_ours(image):

@@ -26,10 +26,6 @@ LABEL_CREATED = LABEL_PREFIX + ".created"
 # On AMIs: the AMI's own id, tagged by the build that made it (or copied it). A copy made outside the
 # build gets our tags (CopyImageTags) but not its own id in this tag: that tells it apart.
 LABEL_AMI_ID = LABEL_PREFIX + ".ami-id"
-# On builders that remove themselves when their controller goes away (a lease the controller holds,
-# see build_guard): while such a builder runs, its build is live. Nothing names the controller's
-# machine or pid: a label of a builder reaches the committed image (its container config).
-LABEL_LEASE = LABEL_PREFIX + ".lease"
 
 # Values of LABEL_KIND. Only "builder", "verify" and "cache" resources are temporary.
 KIND_BUILDER = "builder"

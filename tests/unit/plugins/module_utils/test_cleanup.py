@@ -256,12 +256,16 @@ def test_remove_nothing():
 def test_a_running_builder_with_a_lease_is_live_wherever_its_controller_runs():
     """No host name or pid: a builder that removes itself when its controller goes away (a lease) is live while
     it runs; one without a lease, or stopped, is a leftover once it is older than the janitor's age."""
-    leased = dict(labels(), **{naming.LABEL_LEASE: "1"})
-    assert cleanup.build_alive(Obj("c1" * 32, "b", OLD, leased, status="running"))
-    assert not cleanup.build_alive(Obj("c1" * 32, "b", OLD, leased, status="exited"))
-    assert not cleanup.build_alive(Obj("c1" * 32, "b", OLD, labels(), status="running"))
-    client = FakeClient(containers=[Obj("c1" * 32, "immutable-webapp-container-" + BUILD, OLD, leased, status="running"),
-                                    Obj("c2" * 32, "immutable-webapp-other-" + BUILD, OLD, labels(), status="running")])
+    def builder(rid, name, status, leased):
+        c = Obj(rid, name, OLD, labels(), status=status)
+        c.attrs["HostConfig"] = {"AutoRemove": leased}  # a leased builder is created with AutoRemove
+        return c
+
+    assert cleanup.build_alive(builder("c1" * 32, "b", "running", True))
+    assert not cleanup.build_alive(builder("c1" * 32, "b", "exited", True))
+    assert not cleanup.build_alive(builder("c1" * 32, "b", "running", False))
+    client = FakeClient(containers=[builder("c1" * 32, "immutable-webapp-container-" + BUILD, "running", True),
+                                    builder("c2" * 32, "immutable-webapp-other-" + BUILD, "running", False)])
     assert [r["id"] for r in cleanup.DockerJanitor(client).find(older_than=CUTOFF)] == ["c2" * 32]
 
 
