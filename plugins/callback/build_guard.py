@@ -19,6 +19,9 @@ requirements:
   - enable in configuration
 """
 
+import os
+
+from ansible.constants import DEFAULT_LOCAL_TMP
 from ansible.plugins.callback import CallbackBase
 
 from ansible_collections.immutable.images.plugins.module_utils import build_guard
@@ -32,4 +35,4 @@ class CallbackModule(CallbackBase):
 
     def __init__(self, display=None):
         super().__init__(display=display)
-        build_guard.install_signal_handlers(self._display)
+        build_guard.install_signal_handlers(self._display, warm_dir=os.path.join(DEFAULT_LOCAL_TMP, "warm"))

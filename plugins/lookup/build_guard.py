@@ -33,6 +33,9 @@ _raw:
   elements: bool
 """
 
+import os
+
+from ansible.constants import DEFAULT_LOCAL_TMP
 from ansible.plugins.lookup import LookupBase
 from ansible.utils.display import Display
 
@@ -41,5 +44,5 @@ from ansible_collections.immutable.images.plugins.module_utils import build_guar
 
 class LookupModule(LookupBase):
     def run(self, terms, variables=None, **kwargs):
-        build_guard.install_signal_handlers(Display())
+        build_guard.install_signal_handlers(Display(), warm_dir=os.path.join(DEFAULT_LOCAL_TMP, "warm"))
         return [True]

@@ -8,7 +8,7 @@ Two halves, both keyed by an arming token (a file in a private per-user director
   role calls from a meta task's condition, since those are evaluated there): on SIGINT or SIGTERM it
   stops the work still running for the process (its workers, their modules, the controller's warm
   interpreter), removes every armed build of the process, then lets the signal take its usual course.
-- a small detached process (spawn()) per build that waits for ansible-playbook to end and, if the token
+- a small detached process (arm()) per build that waits for ansible-playbook to end and, if the token
   still exists then, removes the build's resources: covers SIGKILL, crashes and all builders becoming
   unreachable. Removing the token (disarm()) stops it: no signal is ever sent to a process by its pid.
 
@@ -189,20 +189,18 @@ def _descendants(pid):
     return found
 
 
-def _warm_server_pid():
+def _warm_server_pid(warm_dir):
     """The controller's warm interpreter of this ansible-playbook process, when it runs (see warm_server.py)."""
     try:
-        from ansible.constants import DEFAULT_LOCAL_TMP
-
-        with open(os.path.join(DEFAULT_LOCAL_TMP, "warm", "warm.pid")) as f:
+        with open(os.path.join(warm_dir, "warm.pid")) as f:
             pid = int(f.read().strip())
         with open("/proc/%d/cmdline" % pid, "rb") as f:
             return pid if b"warm_server" in f.read() else None
-    except (ImportError, OSError, ValueError):
+    except (OSError, ValueError):
         return None
 
 
-def stop_controller_work():
+def stop_controller_work(warm_dir=None):
     """Stop, at once, every module still running for this process, so that nothing it is creating
     (a builder being launched, an image being committed, an AMI being made) appears after the cleanup:
     the workers and what they started in this session, and the controller's warm interpreter (its own
@@ -220,7 +218,7 @@ def stop_controller_work():
             os.kill(pid, signal.SIGKILL)
         except OSError:
             pass
-    server = _warm_server_pid()
+    server = _warm_server_pid(warm_dir) if warm_dir else None
     if server:
         try:
             os.killpg(server, signal.SIGKILL)  # it is its session's (and group's) leader, with every module it runs
@@ -229,8 +227,9 @@ def stop_controller_work():
     return len(victims) + bool(server)
 
 
-def install_signal_handlers(display=None):
+def install_signal_handlers(display=None, warm_dir=None):
     """In ansible-playbook's process: clean up every build armed for it on SIGINT or SIGTERM, before it exits.
+    warm_dir: where the controller's warm interpreter of this process lives (<local tmp>/warm).
     Idempotent; returns True when installed by this call."""
     main_pid = os.getpid()
     if _INSTALLED.get(main_pid):
@@ -245,7 +244,7 @@ def install_signal_handlers(display=None):
             if os.getpid() == main_pid:
                 specs = armed_for(main_pid)
                 if specs:
-                    stop_controller_work()
+                    stop_controller_work(warm_dir)
                 for spec in specs:
                     say("interrupted: removing the temporary resources of build %s" % spec["build_id"])
                     clean(spec, log=show)
