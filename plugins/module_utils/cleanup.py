@@ -118,10 +118,11 @@ class DockerJanitor:
 
     def unfinished_artifacts(self, build_id):
         """Tagged artifacts of build `build_id` (an interrupted one: its commit may have ended after it did).
-        Only that build can have made an image with its build id; one made from it since would be its child."""
+        Only those the build made itself (their commit comment names it): an image built FROM one since has
+        its labels but is not ours."""
         filters = {"label": ["%s=%s" % (naming.LABEL_BUILD_ID, build_id), "%s=%s" % (naming.LABEL_KIND, naming.KIND_ARTIFACT)]}
         return [dict(_describe("image", i.id, i.short_id, i.labels, parse_time(i.attrs.get("Created"))), tagged=True)
-                for i in self.client.images.list(filters=filters)]
+                for i in self.client.images.list(filters=filters) if is_ours(i)]
 
     def stale_cache(self, keep_last):
         """Cache layers beyond the newest `keep_last` of each image name (the janitor prunes them)."""
