@@ -166,8 +166,8 @@ def test_engine_stopped_mid_build_fails_naming_it_and_janitor_cleans_it_once_bac
         stopper.join()
         tls_engine.start()
     remote = tls_engine.client()
-    left = [c.name for c in build_containers(remote)]
-    assert left, "the stopped engine kept its builder (the janitor's job once it is back)"
+    # Usually the engine kept the builder (its cleanup could not reach it); when the engine was still answering
+    # while it shut down, the build's own cleanup got it first. Either way the janitor leaves none.
     cleanup = subprocess.run(
         ["ansible-playbook", "immutable.images.cleanup", "-e", json.dumps(
             {"cleanup_max_age": "1s", "cleanup_docker_hosts": [{"docker_host": tls_engine.url, "tls": tls_engine.tls}]})],
