@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 
 from ansible.plugins.action import ActionBase
 
@@ -34,6 +35,7 @@ class ActionModule(ActionBase):
         if self._task.check_mode:
             return dict(result, changed=True, attestations=[], msg="would sign the provenance")
         target = args["target"]
+        started = time.monotonic()
         try:
             signer = prov.load_signer(sign["key"], sign.get("password_env"))
             public = signer.public_key
@@ -48,7 +50,7 @@ class ActionModule(ActionBase):
             if sbom_path and os.path.isfile(sbom_path):
                 with open(sbom_path) as f:
                     statements.append(("sbom", prov.CYCLONEDX_BOM, json.load(f)))
-            out, kept, calls = [], 0, 0
+            out, kept = [], 0
             base_path = target["sbom_path"][:-len(".cdx.json")]
             for kind, ptype, predicate in statements:
                 path = "%s.%s.dsse.json" % (base_path, kind)
@@ -59,12 +61,11 @@ class ActionModule(ActionBase):
                     _write(path, prov.envelope_bytes(envelope))
                 with open(path, "rb") as f:
                     content = f.read()
-                entry = {"predicate_type": ptype, "path": path, "sha256": hashlib.sha256(content).hexdigest(),
-                         "keyid": public.keyid, "referrers": []}
-                if target["type"] == "docker":
-                    refs, n = _attach(args.get("pushed") or [], content, ptype, public, args)
-                    entry["referrers"], calls = refs, calls + n
-                out.append(entry)
+                out.append({"predicate_type": ptype, "path": path, "sha256": hashlib.sha256(content).hexdigest(),
+                            "keyid": public.keyid, "referrers": [], "content": content})
+            calls = _attach(args.get("pushed") or [], out, public, args) if target["type"] == "docker" else 0
+            for entry in out:
+                entry.pop("content")
             if target["type"] == "ec2":
                 _tag_amis(args.get("amis") or {}, out[0]["sha256"])
         except (prov.ProvenanceError, oci.RegistryError, ValueError, OSError) as e:
@@ -75,9 +76,11 @@ class ActionModule(ActionBase):
         msg = "signed %d statement(s) of target %s with key %s" % (len(out) - kept, target["name"], public.keyid[:12])
         if calls:
             msg += "; attached in %d registry request(s)" % calls
+        msg += " (%.2f s)" % (time.monotonic() - started)
         if kept:
             msg += "; kept %d existing one(s) of the reused artifact" % kept
-        return dict(result, changed=len(out) > kept, attestations=out, registry_calls=calls, msg=msg)
+        return dict(result, changed=len(out) > kept, attestations=out, registry_calls=calls,
+                    duration=round(time.monotonic() - started, 2), msg=msg)
 
 
 def _kept(path, public, subjects):
@@ -102,10 +105,12 @@ def _write(path, content):
     os.replace(tmp, path)
 
 
-def _attach(pushed, envelope, predicate_type, public, args):
-    """Push the envelope to every repository the image was pushed to, unless an envelope by the same key and of
-    the same predicate type already refers to that digest (a reused image keeps its original statement)."""
-    refs, calls, done = [], 0, set()
+def _attach(pushed, entries, public, args):
+    """Push the envelopes to every repository the image was pushed to, except those of a predicate type that an
+    envelope by the same key already has there (a reused image keeps its original statements). One registry
+    session per repository: the image manifest and the referrers are read once, the fallback index written once.
+    Returns the number of registry requests."""
+    calls, done = 0, set()
     for p in pushed:
         repo = p["ref"].rsplit(":", 1)[0] if ":" in p["ref"].rsplit("/", 1)[-1] else p["ref"]
         if (repo, p["digest"]) in done or not p.get("digest"):
@@ -114,26 +119,31 @@ def _attach(pushed, envelope, predicate_type, public, args):
         host, path = oci.split_repository(repo)
         registry = oci.Registry(host, args.get("username"), args.get("password"))
         subject = registry.resolve(path, p["digest"])
-        existing = [d for d in registry.referrers(path, p["digest"])
-                    if (d.get("annotations") or {}).get(oci.PREDICATE_ANNOTATION) == predicate_type]
-        if existing and _any_verifies(registry, path, p["digest"], public, predicate_type):
-            refs.append({"repository": repo, "digest": existing[0]["digest"], "kept": True})
-        else:
-            attached = registry.attach(path, subject, envelope, predicate_type)
-            refs.append({"repository": repo, "digest": attached["digest"], "fallback_tag": attached["tag"]})
+        index, fallback = registry.referrers_index(path, p["digest"])
+        existing = [m for m in index.get("manifests") or [] if m.get("artifactType") == oci.DSSE_MEDIA_TYPE]
+        have = _verified_types(registry, path, p["digest"], existing, public) if existing else {}
+        todo = [e for e in entries if e["predicate_type"] not in have]
+        attached = registry.attach(path, subject, [(e["content"], e["predicate_type"]) for e in todo],
+                                   index if fallback else None) if todo else []
+        for e, a in zip(todo, attached):
+            e["referrers"].append({"repository": repo, "digest": a["digest"], "fallback_tag": a["tag"]})
+        for e in entries:
+            if e["predicate_type"] in have:
+                e["referrers"].append({"repository": repo, "digest": have[e["predicate_type"]], "kept": True})
         calls += registry.calls
-    return refs, calls
+    return calls
 
 
-def _any_verifies(registry, path, digest, public, predicate_type):
-    for _desc, _manifest, content in registry.envelopes(path, digest):
+def _verified_types(registry, path, digest, descriptors, public):
+    """{predicate type: attestation manifest digest} of the envelopes there that verify with the key."""
+    found = {}
+    for desc, _manifest, content in registry.envelopes(path, digest, descriptors):
         try:
             data = prov.verify(json.loads(content), public)
         except (ValueError, prov.ProvenanceError):
             continue
-        if data.get("predicateType") == predicate_type:
-            return True
-    return False
+        found.setdefault(data.get("predicateType"), desc["digest"])
+    return found
 
 
 def _tag_amis(amis, sha256):

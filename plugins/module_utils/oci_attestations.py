@@ -115,44 +115,50 @@ class Registry:
             raise RegistryError("the registry %s refused a blob of %s: HTTP %s" % (self.host, path, r.status_code))
         return desc
 
-    def attach(self, path, subject, envelope, predicate_type):
-        """Push a DSSE envelope (bytes) as an artifact whose `subject` is the image manifest `subject`
-        ({digest, mediaType, size}); add it to the fallback index when the registry has no referrers API.
-        Returns {digest, tag (the fallback tag, or None)}."""
+    def attach(self, path, subject, envelopes, index=None):
+        """Push DSSE envelopes [(bytes, predicate type)] as artifacts whose `subject` is the image manifest
+        `subject` ({digest, mediaType, size}). index: the fallback index read by referrers() (None when the
+        registry has the referrers API, {} when there is no index yet): updated with one write.
+        Returns [{digest, tag (the fallback tag, or None)}]."""
         config = self._upload(path, b"{}", EMPTY_CONFIG)
-        layer = self._upload(path, envelope, DSSE_MEDIA_TYPE)
-        manifest = {
-            "schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": DSSE_MEDIA_TYPE,
-            "config": config, "layers": [layer],
-            "subject": {k: subject[k] for k in ("mediaType", "digest", "size")},
-            "annotations": {PREDICATE_ANNOTATION: predicate_type},
-        }
-        pushed = self._put_manifest(path, _digest_of(manifest), manifest, OCI_MANIFEST)
-        if self.has_referrers_api(path, subject["digest"]):
-            return {"digest": pushed["digest"], "tag": None}
+        pushed = []
+        for envelope, predicate_type in envelopes:
+            layer = self._upload(path, envelope, DSSE_MEDIA_TYPE)
+            manifest = {
+                "schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": DSSE_MEDIA_TYPE,
+                "config": config, "layers": [layer],
+                "subject": {k: subject[k] for k in ("mediaType", "digest", "size")},
+                "annotations": {PREDICATE_ANNOTATION: predicate_type},
+            }
+            desc = self._put_manifest(path, _digest_of(manifest), manifest, OCI_MANIFEST)
+            pushed.append(dict(desc, artifactType=DSSE_MEDIA_TYPE, annotations={PREDICATE_ANNOTATION: predicate_type}))
+        if index is None:
+            return [{"digest": d["digest"], "tag": None} for d in pushed]
         tag = fallback_tag(subject["digest"])
-        index, _r = self._get_json(path, "manifests", tag, OCI_INDEX)
         index = index or {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []}
-        entry = dict(pushed, artifactType=DSSE_MEDIA_TYPE, annotations={PREDICATE_ANNOTATION: predicate_type})
-        index["manifests"] = [m for m in index.get("manifests") or [] if m.get("digest") != pushed["digest"]] + [entry]
+        new = {d["digest"] for d in pushed}
+        index["manifests"] = [m for m in index.get("manifests") or [] if m.get("digest") not in new] + pushed
         self._put_manifest(path, tag, index, OCI_INDEX)
-        return {"digest": pushed["digest"], "tag": tag}
+        return [{"digest": d["digest"], "tag": tag} for d in pushed]
 
-    def has_referrers_api(self, path, digest):
-        r = self.client.do_request(self._url(path, "referrers", digest), "GET", headers={"Accept": OCI_INDEX})
-        return r.status_code == 200 and OCI_INDEX in r.headers.get("Content-Type", "")
+    def referrers_index(self, path, digest):
+        """(index, fallback): the referrers of digest as an image index, from the referrers API (fallback False)
+        or the fallback tag (True; {} when there is none yet)."""
+        index, r = self._get_json(path, "referrers", digest, OCI_INDEX)
+        if index is not None and OCI_INDEX in r.headers.get("Content-Type", ""):
+            return index, False
+        index, _r = self._get_json(path, "manifests", fallback_tag(digest), OCI_INDEX)
+        return index or {}, True
 
     def referrers(self, path, digest):
         """Descriptors of the DSSE artifacts that refer to digest: referrers API, else the fallback tag."""
-        index, r = self._get_json(path, "referrers", digest, OCI_INDEX)
-        if index is None or OCI_INDEX not in r.headers.get("Content-Type", ""):
-            index, _r = self._get_json(path, "manifests", fallback_tag(digest), OCI_INDEX)
-        return [m for m in (index or {}).get("manifests") or [] if m.get("artifactType") == DSSE_MEDIA_TYPE]
+        index, _fallback = self.referrers_index(path, digest)
+        return [m for m in index.get("manifests") or [] if m.get("artifactType") == DSSE_MEDIA_TYPE]
 
-    def envelopes(self, path, digest):
+    def envelopes(self, path, digest, descriptors=None):
         """[(descriptor, manifest, envelope bytes)] of every DSSE artifact that refers to digest."""
         out = []
-        for desc in self.referrers(path, digest):
+        for desc in self.referrers(path, digest) if descriptors is None else descriptors:
             manifest, _r = self._get_json(path, "manifests", desc["digest"], OCI_MANIFEST)
             if not manifest:
                 continue

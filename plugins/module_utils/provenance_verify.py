@@ -99,6 +99,6 @@ def _summary(data):
         "version": params.get("version"),
         "builder_id": ((run.get("builder") or {}).get("id")),
         "build_id": (run.get("metadata") or {}).get("invocationId"),
-        "finished": (run.get("metadata") or {}).get("finishedOn"),
+        "built_at": (run.get("metadata") or {}).get("finishedOn"),
         "subjects": data.get("subject") or [],
     }

@@ -108,6 +108,10 @@ registry_calls:
   description: HTTP requests made to registries to attach the envelopes.
   returned: always
   type: int
+duration:
+  description: Seconds the signing and attaching took.
+  returned: success
+  type: float
 stage:
   description: V(sign) on failure.
   returned: failure

@@ -134,8 +134,8 @@ build_id:
   description: Build id (the provenance's invocation id).
   returned: success
   type: str
-finished:
-  description: When the build finished.
+built_at:
+  description: When the build finished (the provenance's C(finishedOn)).
   returned: success
   type: str
 subjects:

@@ -17,7 +17,7 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from conftest import BASE_IMAGE, ROOT, ansible_env, run_build
+from conftest import BASE_IMAGE, ROOT, SSH_BASE_IMAGE, ansible_env, run_build
 from test_ec2_build import ec2_target, import_key
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -38,7 +38,7 @@ def _keys(path, key, password=None):
 def verify(cwd, env=None, **variables):
     extra = json.dumps({"verify_" + k: v for k, v in variables.items()})
     proc = subprocess.run(["ansible-playbook", "immutable.images.verify_image", "-e", extra], cwd=str(cwd),
-                          env=ansible_env(env), capture_output=True, text=True, timeout=120)
+                          env=ansible_env(env), capture_output=True, text=True, timeout=600)
     proc.output = proc.stdout + proc.stderr
     return proc
 
@@ -47,14 +47,14 @@ def verify_cases(cwd, cases, env=None, **common):
     """Run the verify module once per case in one ansible-playbook run (one start-up for all of them); the
     results by case name. The same module and arguments as the immutable.images.verify_image playbook."""
     playbook = [{"hosts": "localhost", "gather_facts": False, "tasks": [
-        {"name": "Verify {{ item.key }}", "immutable.images.image_attestation_verify": "{{ item.value }}",
+        {"name": "Verify each case", "immutable.images.image_attestation_verify": "{{ item.value }}",
          "loop": "{{ cases | dict2items }}", "register": "verified", "ignore_errors": True},
         {"name": "Results", "ansible.builtin.copy": {"content": "{{ verified.results | to_json }}", "dest": "results.json",
                                                      "mode": "0644"}}]}]
     (cwd / "verify-cases.yml").write_text(yaml.safe_dump(playbook))
     cases = {k: dict(common, **v) for k, v in cases.items()}
     proc = subprocess.run(["ansible-playbook", "verify-cases.yml", "-e", json.dumps({"cases": cases})], cwd=str(cwd),
-                          env=ansible_env(env), capture_output=True, text=True, timeout=120)
+                          env=ansible_env(env), capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return {r["item"]["key"]: r for r in json.loads((cwd / "results.json").read_text())}
 
@@ -149,9 +149,8 @@ def test_signed_push_verifies_and_each_tampering_fails_distinctly(docker_client,
     other = tmp_path / "other"
     other.mkdir()
     _keys(other, ed25519.Ed25519PrivateKey.generate())
-    base = docker_client.images.get(BASE_IMAGE)
-    for tag in ("unsigned", "retagged"):
-        base.tag(repo, tag)
+    for tag, source in (("unsigned", SSH_BASE_IMAGE), ("retagged", BASE_IMAGE)):
+        docker_client.images.get(source).tag(repo, tag)
         for line in docker_client.api.push(repo, tag, stream=True, decode=True):
             assert not line.get("error"), line
     head = requests.head("http://%s/v2/prov/webapp/manifests/retagged" % registry, timeout=10,
