@@ -162,3 +162,15 @@ def test_check_sign_config_names_the_variable(tmp_path):
     assert "supported" in prov.check_sign_config({"key": p384}, str(tmp_path))[0]
     (tmp_path / "junk.pem").write_text("not a key")
     assert "not a PEM private key" in prov.check_sign_config({"key": "junk.pem"}, str(tmp_path))[0]
+
+
+def test_retention_removes_the_attestation_files_of_removed_versions_only():
+    from ansible_collections.immutable.images.plugins.module_utils.retention import attestation_files
+
+    removed = [{"version": "1.0.0", "target": "container"}, {"version": "1.1.0", "target": "container"},
+               {"version": "1.1.0", "target": "container"}]
+    kept = [{"version": "1.1.0", "target": "container"}, {"version": "1.2.0", "target": "container"}]
+    assert attestation_files("/m", "webapp", removed, kept) == [
+        "/m/webapp-1.0.0-container.provenance.dsse.json", "/m/webapp-1.0.0-container.sbom.dsse.json"]
+    assert attestation_files("/m", "webapp", [{"version": "2.0.0"}], [], target="aws") == [
+        "/m/webapp-2.0.0-aws.provenance.dsse.json", "/m/webapp-2.0.0-aws.sbom.dsse.json"]
