@@ -24,7 +24,7 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.immutable.images.plugins.module_utils import build_inputs, definition, naming
-from ansible_collections.immutable.images.plugins.module_utils import built_artifacts, sbom
+from ansible_collections.immutable.images.plugins.module_utils import built_artifacts, provenance, sbom
 from ansible_collections.immutable.images.plugins.module_utils.docker_builder import BUILD_TMPFS
 
 try:  # private, but the only way to ask where a collection role lives
@@ -49,7 +49,7 @@ class ActionModule(ActionBase):
 
         params, errors = self._validated(raw, task_vars, PLACEHOLDERS, spec)
         if not errors:
-            errors = definition.check_definition(params, cwd)
+            errors = definition.check_definition(params, cwd) + provenance.check_sign_config(params.get("image_sign"), cwd)
         if not errors:
             errors = _check_files_outside_tmpfs(params)
         roles = []
@@ -64,8 +64,9 @@ class ActionModule(ActionBase):
         archive = os.path.join(workdir, "files.tar") if workdir and params["image_files"] else None
         files_digest = build_inputs.write_files_archive(params["image_files"], archive or os.devnull, cwd)
         play = _play_settings(params["image_gather_facts"])
+        definition_input = definition.hash_input(params, params["image_targets"])
         build_hash = build_inputs.short_hash({
-            "definition": definition.hash_input(params, params["image_targets"]),
+            "definition": definition_input,
             "files": files_digest,
             "roles": [{"name": r["name"], "digest": r["digest"], "vars": r["vars"], "tags": r["tags"]} for r in roles],
             # what changes the roles' behaviour (image_gather_facts is an operational key of the definition,
@@ -123,6 +124,9 @@ class ActionModule(ActionBase):
             "force": params["image_force"],
             "scanner": scanner[1] if scanner else None,
             "scan_fail_on": params["image_scan_fail_on"],
+            "definition_digest": provenance.sha256_json(definition_input),
+            "target_names": [t["name"] for t in selected],
+            "sign": _sign_plan(params.get("image_sign"), cwd),
             "keep": {k: v for k, v in (params.get("image_keep") or {}).items() if v is not None},
             "targets": to_build,
             "engines": definition.engines(to_build),
@@ -342,6 +346,14 @@ def _write_verify_tasks(workdir, entries, cwd):
     with open(path, "w") as f:
         json.dump(tasks, f, indent=1, default=str)
     return path
+
+
+def _sign_plan(image_sign, cwd):
+    """image_sign with the key as an absolute path (a path, never the key), or None when nothing is signed."""
+    if not image_sign or not image_sign.get("key"):
+        return None
+    return {"key": os.path.join(cwd, os.path.expanduser(image_sign["key"])), "password_env": image_sign.get("password_env"),
+            "builder_id": image_sign.get("builder_id")}
 
 
 def _git_revision(cwd):

@@ -40,6 +40,7 @@ KEYS_BY_TYPE = {"docker": DOCKER_KEYS, "ec2": EC2_KEYS}
 OPERATIONAL_KEYS = {
     "image_only", "image_on_error", "image_manifest", "image_cache", "image_force", "image_keep",
     "image_scan_fail_on", "image_gather_facts", "image_roles_path", "image_warm_interpreter", "image_mitogen",
+    "image_sign",  # signing says who built an artifact, it does not change it
 }
 OPERATIONAL_TARGET_KEYS = {"push", "registry_auth", "save", "docker_host", "tls", "ssh_host", "ssh_port",
                            "ssh_keypair_name", "ssh_private_key_file", "allowed_cidrs", "ssh_timeout",

@@ -27,6 +27,7 @@ EC2: the AMIs of a build (in every region given) are deregistered and their snap
 from __future__ import annotations
 
 import datetime
+import os
 
 from ansible_collections.immutable.images.plugins.module_utils import naming
 from ansible_collections.immutable.images.plugins.module_utils import ec2_resources as res
@@ -432,3 +433,23 @@ class AmiRetention:
             if error_code(e) not in res.NOT_FOUND["image"]:
                 raise
         return [s for s in snapshots if s not in protected and res.delete_snapshot(ec2, s, self.waits)]
+
+
+ATTESTATION_KINDS = ("provenance", "sbom")
+
+
+def attestation_files(directory, image_name, removed, kept, target=None):
+    """The signed statements (docs/provenance.md) of the removed artifacts, written beside the manifest as
+    <image>-<version>-<target>.<kind>.dsse.json. A version that a kept artifact of the same target also has
+    shares those files (a rebuild overwrote them), so its files stay."""
+    kept_keys = {(a.get("target") or target, str(a.get("version"))) for a in kept}
+    paths = []
+    for a in removed:
+        key = (a.get("target") or target, str(a.get("version")))
+        if key in kept_keys or not key[0] or key[1] == "None":
+            continue
+        for kind in ATTESTATION_KINDS:
+            path = os.path.join(directory, "%s-%s-%s.%s.dsse.json" % (image_name, key[1], key[0], kind))
+            if path not in paths:
+                paths.append(path)
+    return paths

@@ -94,6 +94,13 @@ options:
     type: list
     elements: str
     default: []
+  attestation_dir:
+    description:
+      - The directory the build writes its signed statements to (beside the manifest, see C(docs/provenance.md)).
+        The C(<image_name>-<version>-<target>.provenance.dsse.json) and C(.sbom.dsse.json) of every removed version
+        that no kept artifact of the target shares are deleted with it (RV(removed_attestations)).
+      - Unset deletes no file. Registries are never touched.
+    type: path
 notes:
   - O(type=docker) needs only the Docker SDK, O(type=ec2) only boto3; the AWS connection options are ignored for
     O(type=docker), and O(docker_host) and O(timeout) for O(type=ec2).
@@ -195,6 +202,11 @@ kept:
   returned: always
   type: list
   elements: dict
+removed_attestations:
+  description: The attestation files deleted (in check mode, that would be) from O(attestation_dir).
+  returned: always
+  type: list
+  elements: str
 skipped_artifacts:
   description:
     - Older artifacts that were not removed, with the C(reason) why - a container uses the image, its only tags are
@@ -204,6 +216,8 @@ skipped_artifacts:
   type: list
   elements: dict
 """
+
+import os
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.immutable.images.plugins.module_utils import aws_client
@@ -220,6 +234,7 @@ from ansible_collections.immutable.images.plugins.module_utils.retention import 
     AWS_ERRORS,
     AmiRetention,
     DockerRetention,
+    attestation_files,
     check_rules,
 )
 
@@ -238,6 +253,7 @@ def main():
             current=dict(type="list", elements="str", default=[]),
             repositories=dict(type="list", elements="str"),
             regions=dict(type="list", elements="str", default=[]),
+            attestation_dir=dict(type="path"),
         ),
         supports_check_mode=True,
         check_boto3=False,  # docker retention needs no boto3; checked below for type=ec2
@@ -276,7 +292,13 @@ def main():
         done = _result(plan) if module.check_mode else retention.apply(plan)
 
     result = dict(changed=bool(done["removed"]), removed=done["removed"], kept=done["kept"],
-                  skipped_artifacts=done["skipped"])
+                  skipped_artifacts=done["skipped"], removed_attestations=[])
+    if p["attestation_dir"]:
+        for path in attestation_files(p["attestation_dir"], p["image_name"], done["removed"], done["kept"], p["target"]):
+            if os.path.exists(path):
+                if not module.check_mode:
+                    os.remove(path)
+                result["removed_attestations"].append(path)
     if done["errors"]:
         module.fail_json(msg="retention of %s could not remove: %s" % (p["image_name"], "; ".join(done["errors"])),
                          **result)

@@ -1,0 +1,193 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""DSSE envelopes as OCI 1.1 artifacts that refer to an image (`subject`), through oras's registry client.
+
+oras-py's high-level `push` can set `subject`, but it takes files relative to the working directory, gives
+the config an "unknown" media type and does not maintain the referrers fallback tag. So this uses its
+lower-level calls (upload_blob, upload_manifest, get_manifest, do_request: oras does auth and retries) and
+keeps the OCI distribution spec's fallback: where a registry has no referrers API (Debian's docker-registry
+2.8, Docker Hub), an image index tagged `sha256-<hex>` lists the referrers of `sha256:<hex>`. See
+docs/provenance.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+
+try:
+    import oras.container
+    import oras.provider
+    IMPORT_ERROR = None
+except ImportError as e:
+    IMPORT_ERROR = e
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+EMPTY_CONFIG = "application/vnd.oci.empty.v1+json"
+DSSE_MEDIA_TYPE = "application/vnd.dsse.envelope.v1+json"
+PREDICATE_ANNOTATION = "in-toto.io/predicate-type"
+MANIFEST_TYPES = [OCI_MANIFEST, OCI_INDEX, "application/vnd.docker.distribution.manifest.v2+json",
+                  "application/vnd.docker.distribution.manifest.list.v2+json"]
+
+
+class RegistryError(Exception):
+    pass
+
+
+def split_repository(repository):
+    """(registry host, path) of a repository name; Docker Hub for names without a host."""
+    first, _sep, rest = repository.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        return first, rest
+    return "docker.io", repository if "/" in repository else "library/" + repository
+
+
+def is_loopback(host):
+    name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    return name in ("localhost", "::1", "[::1]") or name.startswith("127.")
+
+
+class Registry:
+    """One registry host. Plain HTTP only for loopback registries (as the Docker engine does)."""
+
+    def __init__(self, host, username=None, password=None):
+        if IMPORT_ERROR is not None:
+            raise RegistryError("signing and verifying docker images need the Python package oras on the controller "
+                                "(requirements.txt): %s" % IMPORT_ERROR)
+        self.host = "registry-1.docker.io" if host == "docker.io" else host
+        self.client = oras.provider.Registry(hostname=self.host, insecure=is_loopback(host), auth_backend="token")
+        if username:
+            self.client.auth.set_basic_auth(username, password or "")
+        self.calls = 0
+        request = self.client.session.request
+
+        def counted(*args, **kwargs):
+            self.calls += 1
+            return request(*args, **kwargs)
+        self.client.session.request = counted
+
+    def _container(self, path, ref=None):
+        name = "%s/%s" % (self.host, path) + (("@" + ref) if ref and ref.startswith("sha256:") else (":" + ref if ref else ""))
+        return oras.container.Container(name)
+
+    def _url(self, path, kind, ref):
+        return "%s://%s/v2/%s/%s/%s" % (self.client.prefix, self.host, path, kind, ref)
+
+    def resolve(self, path, ref):
+        """{digest, mediaType, size} of the manifest a tag or digest names now, or None when there is none."""
+        r = self.client.do_request(self._url(path, "manifests", ref), "HEAD", headers={"Accept": ", ".join(MANIFEST_TYPES)})
+        if r.status_code == 404:
+            return None
+        if r.status_code != 200 or not r.headers.get("Docker-Content-Digest"):
+            raise RegistryError("cannot look up %s/%s:%s: HTTP %s" % (self.host, path, ref, r.status_code))
+        return {"digest": r.headers["Docker-Content-Digest"], "mediaType": r.headers.get("Content-Type", OCI_MANIFEST),
+                "size": int(r.headers.get("Content-Length") or 0)}
+
+    def _get_json(self, path, kind, ref, accept):
+        r = self.client.do_request(self._url(path, kind, ref), "GET", headers={"Accept": accept})
+        if r.status_code == 404:
+            return None, r
+        if r.status_code != 200:
+            raise RegistryError("cannot read %s %s of %s/%s: HTTP %s" % (kind, ref, self.host, path, r.status_code))
+        return r.json(), r
+
+    def _put_manifest(self, path, ref, data, media_type):
+        body = json.dumps(data, separators=(",", ":")).encode()
+        r = self.client.do_request(self._url(path, "manifests", ref), "PUT", data=body, headers={"Content-Type": media_type})
+        if r.status_code not in (200, 201):
+            raise RegistryError("the registry %s refused the manifest %s of %s: HTTP %s %s"
+                                % (self.host, ref, path, r.status_code, r.text[:300]))
+        return {"mediaType": media_type, "digest": "sha256:" + hashlib.sha256(body).hexdigest(), "size": len(body)}
+
+    def _upload(self, path, content, media_type):
+        desc = {"mediaType": media_type, "digest": "sha256:" + hashlib.sha256(content).hexdigest(), "size": len(content)}
+        fd, tmp = tempfile.mkstemp(prefix="immutable-images-blob-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(content)
+            r = self.client.upload_blob(tmp, self._container(path), desc)
+        finally:
+            os.unlink(tmp)
+        if r.status_code not in (200, 201, 202):
+            raise RegistryError("the registry %s refused a blob of %s: HTTP %s" % (self.host, path, r.status_code))
+        return desc
+
+    def attach(self, path, subject, envelopes, index=None):
+        """Push DSSE envelopes [(bytes, predicate type)] as artifacts whose `subject` is the image manifest
+        `subject` ({digest, mediaType, size}). index: the fallback index read by referrers() (None when the
+        registry has the referrers API, {} when there is no index yet): updated with one write.
+        Returns [{digest, tag (the fallback tag, or None)}]."""
+        config = self._upload(path, b"{}", EMPTY_CONFIG)
+        pushed = []
+        for envelope, predicate_type in envelopes:
+            layer = self._upload(path, envelope, DSSE_MEDIA_TYPE)
+            manifest = {
+                "schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": DSSE_MEDIA_TYPE,
+                "config": config, "layers": [layer],
+                "subject": {k: subject[k] for k in ("mediaType", "digest", "size")},
+                "annotations": {PREDICATE_ANNOTATION: predicate_type},
+            }
+            desc = self._put_manifest(path, _digest_of(manifest), manifest, OCI_MANIFEST)
+            pushed.append(dict(desc, artifactType=DSSE_MEDIA_TYPE, annotations={PREDICATE_ANNOTATION: predicate_type}))
+        if index is None:
+            return [{"digest": d["digest"], "tag": None} for d in pushed]
+        tag = fallback_tag(subject["digest"])
+        index = index or {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []}
+        new = {d["digest"] for d in pushed}
+        index["manifests"] = [m for m in index.get("manifests") or [] if m.get("digest") not in new] + pushed
+        self._put_manifest(path, tag, index, OCI_INDEX)
+        return [{"digest": d["digest"], "tag": tag} for d in pushed]
+
+    def referrers_index(self, path, digest):
+        """(index, fallback): the referrers of digest as an image index, from the referrers API (fallback False)
+        or the fallback tag (True; {} when there is none yet)."""
+        index, r = self._get_json(path, "referrers", digest, OCI_INDEX)
+        if index is not None and OCI_INDEX in r.headers.get("Content-Type", ""):
+            return index, False
+        index, _r = self._get_json(path, "manifests", fallback_tag(digest), OCI_INDEX)
+        return index or {}, True
+
+    def referrers(self, path, digest):
+        """Descriptors of the DSSE artifacts that refer to digest: referrers API, else the fallback tag."""
+        index, _fallback = self.referrers_index(path, digest)
+        return [m for m in index.get("manifests") or [] if m.get("artifactType") == DSSE_MEDIA_TYPE]
+
+    def envelopes(self, path, digest, descriptors=None):
+        """[(descriptor, manifest, envelope bytes)] of every DSSE artifact that refers to digest."""
+        out = []
+        for desc in self.referrers(path, digest) if descriptors is None else descriptors:
+            manifest, _r = self._get_json(path, "manifests", desc["digest"], OCI_MANIFEST)
+            if not manifest:
+                continue
+            for layer in manifest.get("layers") or []:
+                if layer.get("mediaType") == DSSE_MEDIA_TYPE:
+                    r = self.client.do_request(self._url(path, "blobs", layer["digest"]), "GET")
+                    if r.status_code == 200:
+                        out.append((desc, manifest, r.content))
+        return out
+
+    def delete_referrers(self, path, digest):
+        """Delete the attestation manifests of digest and its fallback tag. Registries that do not allow deletes
+        answer 405 (docker-registry without storage.delete.enabled): reported, nothing else is touched."""
+        failed = []
+        targets = [d["digest"] for d in self.referrers(path, digest)]
+        found = self.resolve(path, fallback_tag(digest))
+        if found:
+            targets.append(found["digest"])
+        for ref in targets:
+            r = self.client.do_request(self._url(path, "manifests", ref), "DELETE")
+            if r.status_code not in (200, 202, 404):
+                failed.append("%s: HTTP %s" % (ref, r.status_code))
+        return targets, failed
+
+
+def _digest_of(manifest):
+    return "sha256:" + hashlib.sha256(json.dumps(manifest, separators=(",", ":")).encode()).hexdigest()
+
+
+def fallback_tag(digest):
+    """The OCI referrers tag schema: sha256:<hex> -> sha256-<hex>."""
+    return digest.replace(":", "-", 1)
