@@ -136,8 +136,7 @@ def archive_without(data, skip, chunk_size=1 << 20):
             yield member.tobuf(format=tarfile.PAX_FORMAT)
             if member.isreg() and member.size:
                 content = tar.extractfile(member)
-                for piece in iter(lambda: content.read(chunk_size), b""):
-                    yield piece
+                yield from iter(lambda: content.read(chunk_size), b"")
                 if member.size % tarfile.BLOCKSIZE:
                     yield tarfile.NUL * (tarfile.BLOCKSIZE - member.size % tarfile.BLOCKSIZE)
     yield tarfile.NUL * (2 * tarfile.BLOCKSIZE)

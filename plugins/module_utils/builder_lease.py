@@ -34,10 +34,27 @@ HOLDER = r"""# immutable.images builder lease
 import json, os, select, sys
 import docker
 args = json.loads(sys.argv[1])
-env = dict(os.environ)
-if args.get("docker_host"):
-    env["DOCKER_HOST"] = args["docker_host"]
-client = docker.from_env(environment=env, version="auto", timeout=60)
+url, tls = args["url"], args.get("tls")
+# The engine's CA, not the environment's: requests lets these replace a session's CA (docker_client.py).
+for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+    os.environ.pop(name, None)
+kwargs = dict(base_url=url, version="auto", timeout=60)
+if tls:
+    cert = (tls["client_cert"], tls["client_key"]) if tls.get("client_cert") else None
+    kwargs.update(base_url="https://" + url.split("://", 1)[1],
+                  tls=docker.tls.TLSConfig(client_cert=cert, ca_cert=tls.get("ca_cert"), verify=bool(tls.get("verify"))))
+elif url.startswith("ssh://"):
+    kwargs["use_ssh_client"] = True
+client = docker.DockerClient(**kwargs)
+if tls and tls.get("hostname"):  # the name on the engine's certificate, as docker_client.py checks it
+    import requests.adapters
+
+    class NamedHostAdapter(requests.adapters.HTTPAdapter):
+        def init_poolmanager(self, *a, **kw):
+            kw.update(assert_hostname=tls["hostname"], server_hostname=tls["hostname"])
+            return super().init_poolmanager(*a, **kw)
+
+    client.api.mount("https://", NamedHostAdapter())
 sock = client.api.attach_socket(args["container"], params={"stdin": 1, "stream": 1})
 try:
     watched = os.pidfd_open(args["pid"])
@@ -62,12 +79,14 @@ class LeaseError(Exception):
     pass
 
 
-def hold(container_id, watch_pid, docker_host=None):
+def hold(container_id, watch_pid, engine):
     """Start the lease process for container `container_id` (created, not started) watching ansible-playbook
-    `watch_pid`; return once it is attached. Raises LeaseError if it could not attach."""
+    `watch_pid`; return once it is attached. engine: {url, tls} as docker_client.get_client resolved them
+    (client.api.immutable_engine), so the lease reaches the builder's engine as the build does.
+    Raises LeaseError if it could not attach."""
     proc = subprocess.Popen(
         [sys.executable, "-c", HOLDER, json.dumps({"container": container_id, "pid": watch_pid,
-                                                   "docker_host": docker_host or None})],
+                                                   "url": engine["url"], "tls": engine.get("tls")})],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, close_fds=True,
         start_new_session=True,  # a terminal's Ctrl-C must not end it before the cleanup has run
     )

@@ -13,6 +13,7 @@ from ansible_collections.immutable.images.plugins.module_utils.docker_client imp
     removal_in_progress,
     wait_until_gone,
 )
+from ansible_collections.immutable.images.plugins.module_utils.docker_engine import engine_url
 
 # The builder idles in a shell reading the stdin its controller's lease holds open (builder_lease.py).
 KEEPALIVE_ENTRYPOINT = builder_lease.KEEPALIVE
@@ -24,6 +25,7 @@ KEEPALIVE_ENTRYPOINT = builder_lease.KEEPALIVE
 # there is copied in (the engine's default tmpcopyup).
 BUILD_TMPFS = {"/run": "rw,exec,nosuid,nodev,mode=755", "/run/lock": "rw,noexec,nosuid,nodev,mode=1777",
                "/tmp": "rw,exec,nosuid,nodev,mode=1777", "/var/tmp": "rw,exec,nosuid,nodev,mode=1777"}
+
 
 class DockerBuilder:
     def __init__(self, client):
@@ -66,7 +68,9 @@ class DockerBuilder:
         try:
             container = self._create(name, base.id, labels, platform, network_mode, volumes, privileged, lease_pid)
             if lease_pid:
-                builder_lease.hold(container.id, lease_pid, docker_host)  # attached before it starts, as `docker run -i`
+                # attached before it starts, as `docker run -i`; over the same engine URL and TLS as this client
+                engine = getattr(self.client.api, "immutable_engine", None) or {"url": engine_url(docker_host)}
+                builder_lease.hold(container.id, lease_pid, engine)
             container.start()
         except builder_lease.LeaseError as e:
             self.remove(name)

@@ -52,7 +52,7 @@ def is_our_docker_image(attrs):
     not merely built FROM one of our images (see artifact_comment)."""
     labels = (attrs.get("Config") or {}).get("Labels") or attrs.get("Labels") or {}
     build_id = labels.get(LABEL_BUILD_ID)
-    return bool(build_id) and str(attrs.get("Comment") or "").split("\n")[0] == build_comment(build_id)
+    return bool(build_id) and str(attrs.get("Comment") or "").split("\n", maxsplit=1)[0] == build_comment(build_id)
 
 
 def is_our_ami(image):

@@ -295,7 +295,7 @@ def check_expectations(data, expect, now=None):
         if expect.get(key) is not None and str(expect[key]) != found[key]:
             wrong.append("%s is %r, expected %r" % (key, found[key], str(expect[key])))
     if expect.get("base_digest"):
-        want = str(expect["base_digest"]).split(":")[-1]
+        want = str(expect["base_digest"]).rsplit(":", maxsplit=1)[-1]
         if want not in found["base_digest"]:
             wrong.append("base_digest is %r, expected %r" % (", ".join(x or "" for x in found["base_digest"]), expect["base_digest"]))
     if expect.get("max_age") is not None:

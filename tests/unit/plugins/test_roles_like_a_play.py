@@ -52,8 +52,9 @@ def test_play_settings_resolve_facts():
 
 
 def test_files_cannot_go_to_the_builders_tmpfs():
-    params = {"image_targets": [DOCKER], "image_files": [{"src": "a", "dest": "/opt/a"}, {"src": "b", "dest": "/tmp/b"},
-                                                          {"src": "c", "dest": "/var/run/c"}, {"src": "d", "dest": "/run"}]}
+    files = [{"src": "a", "dest": "/opt/a"}, {"src": "b", "dest": "/tmp/b"}, {"src": "c", "dest": "/var/run/c"},
+             {"src": "d", "dest": "/run"}]
+    params = {"image_targets": [DOCKER], "image_files": files}
     found = image_definition._check_files_outside_tmpfs(params)
     assert [e.split(":")[0] for e in found] == ["image_files[1].dest", "image_files[2].dest", "image_files[3].dest"]
     params["image_targets"] = [{"name": "aws", "type": "ec2"}]

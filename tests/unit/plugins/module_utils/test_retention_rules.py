@@ -521,8 +521,9 @@ def test_ami_tags_are_checked_again_after_the_filter():
             return [{"Images": [
                 {"ImageId": "ami-0000000000000000a", "Tags": tagged("ami-0000000000000000a", ami_tags("1.0.0", "x", 99))},
                 {"ImageId": "ami-0000000000000000b", "Tags": [{"Key": "Name", "Value": "webapp-0.1.0"}]},
-                {"ImageId": "ami-0000000000000000c", "Tags": tagged("ami-0000000000000000c",
-                    {k: v for k, v in ami_tags("0.2.0", "y", 99).items() if k != naming.LABEL_BUILD_ID})},
+                {"ImageId": "ami-0000000000000000c",
+                 "Tags": tagged("ami-0000000000000000c",
+                                {k: v for k, v in ami_tags("0.2.0", "y", 99).items() if k != naming.LABEL_BUILD_ID})},
             ]}]
 
     class Client:
