@@ -35,7 +35,7 @@ FAILING_ROLE = """\
 
 
 def definition(name, role="fleetrole", **extra):
-    # no layer cache: the serial builds would otherwise start from the fleet's cached layers
+    # no layer cache: every build does its own work, as in the figures of docs/scale-out.md
     data = {"image_name": name, "image_version": "1.0.0", "image_gather_facts": False, "image_roles": [role],
             "image_cache": False,
             "image_manifest": "manifests/%s.json" % name, "fleet_greeting": "hello from %s" % name,
