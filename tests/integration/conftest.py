@@ -226,6 +226,19 @@ def wait_for_port(port, timeout=30.0):
     raise TimeoutError("nothing listens on 127.0.0.1:%d" % port)
 
 
+def wait_for_sshd(port, timeout=30.0):
+    """Wait until sshd answers on 127.0.0.1:port with its banner (the port answers before sshd does)."""
+    wait_for_port(port, timeout)
+    deadline = time.monotonic() + timeout
+    while True:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            if s.recv(64).startswith(b"SSH-"):
+                return
+        if time.monotonic() > deadline:
+            raise TimeoutError("sshd did not answer on 127.0.0.1:%d" % port)
+        time.sleep(0.2)
+
+
 @pytest.fixture(scope="session")
 def registry(tmp_path_factory):
     """A real registry (Debian's docker-registry) on 127.0.0.1; the engine trusts loopback without TLS."""
@@ -303,15 +316,7 @@ def ssh_target(docker_client, tmp_path):
         container.start()
         container.reload()
         port = int(container.attrs["NetworkSettings"]["Ports"]["22/tcp"][0]["HostPort"])
-        wait_for_port(port)
-        deadline = time.monotonic() + 30
-        while True:  # the port answers before sshd does: wait for its banner
-            with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
-                if s.recv(64).startswith(b"SSH-"):
-                    break
-            if time.monotonic() > deadline:
-                raise TimeoutError("sshd did not answer")
-            time.sleep(0.2)
+        wait_for_sshd(port)
 
         class Target:
             pass

@@ -1,13 +1,11 @@
 """ec2 path parity (issue 14): roles over SSH as a non-root ssh_username, with become (sudo) and become_user
 to a service account, and the facts a play gathers - on moto and an sshd stand-in with sudo."""
 
-import socket
 import subprocess
-import time
 
 import pytest
 
-from conftest import run_build, wait_for_port
+from conftest import run_build, wait_for_sshd
 
 pytestmark = [pytest.mark.docker, pytest.mark.aws, pytest.mark.slow]
 
@@ -53,20 +51,14 @@ def sudo_target(docker_client, tmp_path):
               " && mkdir -p /run/sshd /home/builder/.ssh && echo '%s' > /home/builder/.ssh/authorized_keys"
               " && chown -R builder: /home/builder/.ssh && chmod 700 /home/builder/.ssh"
               " && ssh-keygen -A && exec /usr/sbin/sshd -D -e" % pub)
-    container = docker_client.containers.run(SUDO_IMAGE, ["-c", script], entrypoint=["/bin/sh"], detach=True,
-                                             ports={"22/tcp": ("127.0.0.1", None)})
+    # Created, then started inside the try: a container that fails to start is removed too.
+    container = docker_client.containers.create(SUDO_IMAGE, ["-c", script], entrypoint=["/bin/sh"],
+                                                ports={"22/tcp": ("127.0.0.1", None)})
     try:
+        container.start()
         container.reload()
         port = int(container.attrs["NetworkSettings"]["Ports"]["22/tcp"][0]["HostPort"])
-        wait_for_port(port)
-        deadline = time.monotonic() + 30
-        while True:  # the port answers before sshd does: wait for its banner
-            with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
-                if s.recv(64).startswith(b"SSH-"):
-                    break
-            if time.monotonic() > deadline:
-                raise TimeoutError("sshd did not answer")
-            time.sleep(0.2)
+        wait_for_sshd(port)
         yield container, port, str(key), pub
     finally:
         container.remove(force=True)
