@@ -15,7 +15,6 @@ period=$((timeout / 4))
 
 watch() {
     trap '' HUP INT
-    touch "$lease"
     while :; do
         sleep "$period"
         # An SSH session of a user ("sshd: user@notty", "sshd-session: user@pts/0"): the controller is there.
@@ -32,6 +31,8 @@ watch() {
     done
 }
 
+# The lease exists before this returns (the build, and its tests, may look for it at once).
+touch "$lease"
 # exec, not a redirection of the call: the shell would keep the session's own stdout and stderr open in
 # saved descriptors, and the SSH session would not end.
 (exec </dev/null >/dev/null 2>&1; watch) &
