@@ -117,12 +117,12 @@ class DockerJanitor:
         return found
 
     def unfinished_artifacts(self, build_id):
-        """Tagged artifacts of build `build_id` (an interrupted one: its commit may have ended after it did).
-        Only those the build made itself (their commit comment names it): an image built FROM one since has
-        its labels but is not ours."""
+        """Artifacts of build `build_id` (an interrupted one: its commit may have ended after it did), by its
+        build id and kind labels. An image built FROM one in the seconds since would match too (known, open:
+        an engine-side commit that ends after its client is gone does not always carry the build comment)."""
         filters = {"label": ["%s=%s" % (naming.LABEL_BUILD_ID, build_id), "%s=%s" % (naming.LABEL_KIND, naming.KIND_ARTIFACT)]}
         return [dict(_describe("image", i.id, i.short_id, i.labels, parse_time(i.attrs.get("Created"))), tagged=True)
-                for i in self.client.images.list(filters=filters) if is_ours(i)]
+                for i in self.client.images.list(filters=filters)]
 
     def stale_cache(self, keep_last):
         """Cache layers beyond the newest `keep_last` of each image name (the janitor prunes them)."""

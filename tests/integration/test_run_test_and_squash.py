@@ -205,7 +205,9 @@ def test_squashed_commit_has_one_layer_and_the_config_of_a_normal_commit(docker_
     assert len(plain_image.attrs["RootFS"]["Layers"]) == 3  # base image, the two-layer base's, the build's
     assert len(squashed_image.attrs["RootFS"]["Layers"]) == 1
     assert squashed_image.attrs["Parent"] == ""
-    assert squashed_image.attrs["Comment"] == "squashed by itest"
+    # the build's own comment first (what tells our images from images built FROM them), then the message
+    assert squashed_image.attrs["Comment"].split("\n") == [plain_image.attrs["Comment"].split("\n")[0], "squashed by itest"]
+    assert plain_image.attrs["Comment"].startswith("made by immutable.images build ")
     for key in CONFIG_KEYS:
         assert squashed_image.attrs["Config"].get(key) == plain_image.attrs["Config"].get(key), key
     assert squashed_image.attrs["Config"] == plain_image.attrs["Config"]  # every other field too
