@@ -39,6 +39,9 @@ from ansible_collections.immutable.images.plugins.module_utils import private_lo
 # (not realpath: a collection linked into a collections path must still be found through the link)
 COLLECTIONS_ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), *[".."] * 5))
 POLL = 1.0  # seconds between two looks at the token while ansible-playbook runs
+# After an interrupted build: a commit or AMI creation whose client is gone still completes on its engine.
+# The guard looks again this long after its first pass, for what was finished in the meantime.
+LATE_PASSES = (3, 10)
 
 
 def token_dir():
@@ -271,6 +274,11 @@ def main(argv):
         print("build %s: ansible-playbook (pid %s) ended before the build finished; cleaning up"
               % (spec["build_id"], spec["watch_pid"]), flush=True)
         clean(spec, log=lambda m: print(m, flush=True))
+        waited = 0
+        for at in LATE_PASSES:
+            time.sleep(at - waited)
+            waited = at
+            clean(spec, log=lambda m: print(m, flush=True))
     try:
         os.unlink(path)
     except OSError:

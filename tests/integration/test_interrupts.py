@@ -195,14 +195,17 @@ def test_sigterm_during_the_commit_leaves_nothing(docker_client, project):
             os.killpg(proc.pid, signal.SIGKILL)
     assert rc != 0
     assert ours(docker_client, name) == []
-    time.sleep(3)  # the engine finishes a commit whose client is gone: the guard's second pass removes it
-    made = docker_client.images.list(filters={"label": "immutable.images.image-name=" + name})
+    # The engine finishes a commit whose client is gone: the guard's late passes (build_guard.LATE_PASSES, 3 and
+    # 10 s after the process ended) remove it. The role's layer cache (kept on purpose) is all that stays.
+
+    def made():
+        return docker_client.images.list(filters={"label": "immutable.images.image-name=" + name})
     try:
-        # The role's layer cache (kept on purpose, for the next build) is all there is.
-        assert [i for i in made if i.labels.get("immutable.images.kind") != "cache"] == []
+        wait_until(lambda: [i for i in made() if i.labels.get("immutable.images.kind") != "cache"] == [], 20,
+                   "the guard's late pass to remove the commit the engine finished")
         assert docker_client.images.list(name=name) == []
     finally:
-        for image in made:
+        for image in made():
             docker_client.images.remove(image.id, force=True)
 
 
