@@ -226,6 +226,15 @@ def wait_for_port(port, timeout=30.0):
     raise TimeoutError("nothing listens on 127.0.0.1:%d" % port)
 
 
+def wait_until(predicate, timeout, what):
+    """Wait until predicate() is true; fail naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for " + what)
+        time.sleep(0.2)
+
+
 def wait_for_sshd(port, timeout=30.0):
     """Wait until sshd answers on 127.0.0.1:port with its banner (the port answers before sshd does)."""
     wait_for_port(port, timeout)

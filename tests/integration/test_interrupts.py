@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import BASE_IMAGE, ansible_env, build_containers, run_build
+from conftest import BASE_IMAGE, ansible_env, build_containers, run_build, wait_until
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -20,14 +20,6 @@ SLOW_ROLE = """
   ansible.builtin.command: sleep 300
   changed_when: false
 """
-
-
-def wait_until(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for " + what)
-        time.sleep(0.2)
 
 
 def start_slow_build(project, name, env=None, role="slow", target=None):

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from conftest import BASE_IMAGE, ROOT, ansible_env, build_containers
+from conftest import BASE_IMAGE, ROOT, ansible_env, build_containers, wait_until
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -58,14 +58,6 @@ def start_job(docker_client, project, name):
 
 def ours(client, name):
     return [c for c in build_containers(client) if c.labels.get("immutable.images.image-name") == name]
-
-
-def wait_until(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for " + what)
-        time.sleep(0.2)
 
 
 def wait_for_provisioning(docker_client, job, name):
