@@ -149,7 +149,7 @@ def engine():
 def test_find_by_build_id_filters_on_label_and_builder_kind():
     client = engine()
     found = cleanup.DockerJanitor(client).find(build_id=BUILD)
-    (builders_query, verify_query, pins_query, images_query) = client.queries
+    (builders_query, verify_query, pins_query, claims_query, images_query) = client.queries
     assert builders_query[0] == "containers" and builders_query[1] is True  # stopped ones too
     assert sorted(builders_query[2]["label"]) == sorted(["immutable.images.build-id=" + BUILD,
                                                          "immutable.images.kind=builder"])
@@ -161,6 +161,9 @@ def test_find_by_build_id_filters_on_label_and_builder_kind():
     # and the pins of cache layers a build looked up (layer_cache.py)
     assert sorted(pins_query[2]["label"]) == sorted(["immutable.images.build-id=" + BUILD,
                                                      "immutable.images.kind=cache-pin"])
+    # and the claims of artifacts (artifact_claim.py)
+    assert sorted(claims_query[2]["label"]) == sorted(["immutable.images.build-id=" + BUILD,
+                                                       "immutable.images.kind=claim"])
     assert images_query[1] == {"dangling": True, "label": "immutable.images.build-id=" + BUILD}
     # the fake answers every query with every container: each is reported once
     assert [(r["kind"], r["id"]) for r in found] == [
@@ -175,8 +178,9 @@ def test_find_without_build_id_matches_any_build():
     assert "immutable.images.kind=builder" in client.queries[0][2]["label"]
     assert "immutable.images.kind=verify" in client.queries[1][2]["label"]
     assert "immutable.images.kind=cache-pin" in client.queries[2][2]["label"]
-    assert client.queries[3][1]["label"] == "immutable.images.build-id"
-    assert client.queries[3][1]["dangling"] is True
+    assert "immutable.images.kind=claim" in client.queries[3][2]["label"]
+    assert client.queries[4][1]["label"] == "immutable.images.build-id"
+    assert client.queries[4][1]["dangling"] is True
 
 
 class KindFilteringContainers(FakeContainers):
