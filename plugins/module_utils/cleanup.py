@@ -126,12 +126,15 @@ class DockerJanitor:
         return found
 
     def unfinished_artifacts(self, build_id):
-        """Artifacts of build `build_id` (an interrupted one: its commit may have ended after it did), by its
-        build id and kind labels. An image built FROM one in the seconds since would match too (known, open:
-        an engine-side commit that ends after its client is gone does not always carry the build comment)."""
+        """Tagged artifacts of build `build_id` (an interrupted one: its commit and tags went through, its push
+        did not), found by what the image itself says: its own comment names the build (naming.build_comment).
+        Labels alone would match an image built FROM one (it inherits them); its comment is its own (empty, or
+        its builder's). A commit the engine finishes after its client is gone is untagged: find() takes it, by
+        the same comment, on the guard's late passes (build_guard.LATE_PASSES). One that an image was built FROM
+        meanwhile cannot be deleted (the engine refuses): it loses its tags, and stays as the child's parent."""
         filters = {"label": ["%s=%s" % (naming.LABEL_BUILD_ID, build_id), "%s=%s" % (naming.LABEL_KIND, naming.KIND_ARTIFACT)]}
-        return [dict(_describe("image", i.id, i.short_id, i.labels, parse_time(i.attrs.get("Created"))), tagged=True)
-                for i in self.client.images.list(filters=filters)]
+        return [dict(_describe("image", i.id, i.short_id, i.labels, parse_time(i.attrs.get("Created"))), tagged=True,
+                     untag=list(i.tags)) for i in self.client.images.list(filters=filters) if i.tags and is_ours(i)]
 
     def stale_cache(self, keep_last, image_names=None):
         """Cache layers beyond the newest `keep_last` of each image name (the janitor prunes them); only of
@@ -170,7 +173,13 @@ class DockerJanitor:
                         self.client.api.remove_image(ref)
                 else:
                     # force only untags: an unfinished artifact goes, an image a running container uses stays (409)
-                    self.client.api.remove_image(res["id"], force=res.get("tagged", False))
+                    try:
+                        self.client.api.remove_image(res["id"], force=res.get("tagged", False))
+                    except docker_errors.APIError as e:
+                        if e.status_code != 409 or not res.get("untag"):
+                            raise
+                        for ref in res["untag"]:  # a child image holds it: it can only lose its tags
+                            self.client.api.remove_image(ref)
                 removed.append(res["id"])
             except docker_errors.NotFound:
                 removed.append(res["id"])

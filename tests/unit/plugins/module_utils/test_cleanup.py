@@ -349,3 +349,24 @@ def test_an_image_built_from_ours_is_never_taken_for_ours():
     janitor = cleanup.DockerJanitor(client)
     assert [r["id"] for r in janitor.find(older_than=CUTOFF)] == [ours.id]
     assert [r["id"] for r in janitor.find(build_id=BUILD, superseded_of="webapp")] == [ours.id]
+
+
+def test_unfinished_artifacts_are_those_the_build_made_itself():
+    """The rollback of an interrupted build: its tagged artifacts by their own comment, never an image built FROM
+    one (same labels, inherited; its own comment), nor one whose comment names another build."""
+    ours = Obj("sha256:" + "1" * 64, None, NEW, labels(kind=naming.KIND_ARTIFACT), tags=["webapp:1.0.0"])
+    squashed = Obj("sha256:" + "4" * 64, None, NEW, labels(kind=naming.KIND_ARTIFACT),
+                   comment=naming.build_comment(BUILD, "squashed by ci"), tags=["webapp:1.0.0-sq"])
+    child = Obj("sha256:" + "2" * 64, None, NEW, labels(kind=naming.KIND_ARTIFACT), comment="", tags=["webapp:child"])
+    committed_child = Obj("sha256:" + "3" * 64, None, NEW, labels(kind=naming.KIND_ARTIFACT), comment="my fix")
+    untagged = Obj("sha256:" + "5" * 64, None, NEW, labels(kind=naming.KIND_ARTIFACT))  # find()'s: dangling
+    client = FakeClient(images=[ours, squashed, child, committed_child, untagged])
+    janitor = cleanup.DockerJanitor(client)
+    found = janitor.unfinished_artifacts(BUILD)
+    assert client.queries[-1][1] == {"label": ["immutable.images.build-id=" + BUILD, "immutable.images.kind=artifact"]}
+    assert [(r["id"], r["tagged"], r["untag"]) for r in found] == [(ours.id, True, ["webapp:1.0.0"]),
+                                                                    (squashed.id, True, ["webapp:1.0.0-sq"])]
+    # one that an image was built FROM cannot be deleted (409): it loses its tags, unforced
+    client.in_use = {ours.id}
+    assert janitor.remove(found) == [ours.id, squashed.id]
+    assert client.removed == [("image", ours.id, True), ("image", "webapp:1.0.0", False), ("image", squashed.id, True)]
