@@ -114,7 +114,7 @@ options:
     version_added: 0.2.0
   force:
     description:
-      - With O(claim), the build was asked to rebuild (C(image_force)). It reuses only an artifact that a build made
+      - With O(claim), the build was asked to rebuild (C(image_force), C(pull=always)). It reuses only an artifact that a build made
         while this one waited for its claim, never an older one.
     type: bool
     default: false
