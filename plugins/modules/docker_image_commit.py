@@ -183,8 +183,7 @@ squashed:
 reused_from:
   description:
     - With O(claim), the build id of an identical build whose image was reused instead of committing (its RV(image_id));
-      the tags point at it. Undoing it (O(state=absent)) with the RV(previous) returned, which is empty, must not
-      happen: the image is that build's.
+      the tags point at it. Never undo such a result with O(state=absent), since the image is that build's.
   returned: when an identical build's artifact was reused
   type: str
 """

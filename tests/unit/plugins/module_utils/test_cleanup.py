@@ -364,8 +364,8 @@ def test_unfinished_artifacts_are_those_the_build_made_itself():
     janitor = cleanup.DockerJanitor(client)
     found = janitor.unfinished_artifacts(BUILD)
     assert client.queries[-1][1] == {"label": ["immutable.images.build-id=" + BUILD, "immutable.images.kind=artifact"]}
-    assert [(r["id"], r["tagged"], r["untag"]) for r in found] == [(ours.id, True, ["webapp:1.0.0"]),
-                                                                    (squashed.id, True, ["webapp:1.0.0-sq"])]
+    expected = [(ours.id, True, ["webapp:1.0.0"]), (squashed.id, True, ["webapp:1.0.0-sq"])]
+    assert [(r["id"], r["tagged"], r["untag"]) for r in found] == expected
     # one that an image was built FROM cannot be deleted (409): it loses its tags, unforced
     client.in_use = {ours.id}
     assert janitor.remove(found) == [ours.id, squashed.id]
