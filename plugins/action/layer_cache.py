@@ -9,6 +9,8 @@ after the builder - never in the host's facts or variables, where the roles woul
   layer  the image the builder should hold (the last hit or stored layer); None when the builder itself
          is ahead of every layer (a role ran and its layer could not be stored yet: handlers pending)
   at     the image the builder's container was created from
+  pin    a container that holds `layer` on the engine while the builder is not at it yet (LayerCache.pin):
+         the janitor cannot prune a layer a running build has looked up
 """
 
 from __future__ import annotations
@@ -48,10 +50,13 @@ class ActionModule(ActionBase):
             if step == "lookup":
                 key = cache_key(state["key"], build["files_digest"], args["role"], args["digest"], args.get("vars") or {},
                                 args.get("tags") or [], build.get("play"), self._task_environment())
-                hit = cache.find(build["name"], key)
+                pinned = cache.pin(build["name"], key, target["labels"])
+                hit = pinned[0] if pinned else None
                 state["key"] = key
                 if hit:
+                    old_pin, state["pin"] = state.get("pin"), pinned[1]
                     state["layer"] = hit
+                    cache.unpin(old_pin)  # the new layer is held now (and is a child of the old one)
                 elif state["layer"] is not None and state["at"] != state["layer"]:  # a miss after hits
                     self._swap(cache, container, state["layer"], target, build)
                     state["at"] = state["layer"]
@@ -80,6 +85,8 @@ class ActionModule(ActionBase):
                     result["changed"] = True
         except DockerFailure as e:
             return dict(result, failed=True, stage="cache", msg=str(e))
+        if state.get("pin") and state["at"] == state["layer"]:  # the builder itself holds its layer now
+            cache.unpin(state.pop("pin"))
         _write(state_path, state)
         return result
 

@@ -42,7 +42,8 @@ def parse_time(text):
 
 # Containers that only live during a build: builders, and the containers of run tests
 # (docker_image_test), which a killed module can leave behind.
-TEMPORARY_CONTAINER_KINDS = (naming.KIND_BUILDER, naming.KIND_VERIFY)
+# The pins of cache layers (layer_cache.py) and the claims of artifacts (artifact_claim.py) are temporary too.
+TEMPORARY_CONTAINER_KINDS = (naming.KIND_BUILDER, naming.KIND_VERIFY, naming.KIND_CACHE_PIN, naming.KIND_CLAIM)
 
 
 def build_alive(container):
@@ -79,11 +80,14 @@ class DockerJanitor:
                 failed.append(name)
         return failed
 
-    def find(self, build_id=None, older_than=None, keep=(), superseded_of=None):
+    def find(self, build_id=None, older_than=None, keep=(), superseded_of=None, image_names=None):
         """Builder containers and untagged build images, as dicts; `older_than` is an aware datetime.
 
         superseded_of: an image name whose earlier artifacts lost their last tag to a rebuild
         (untagged, labelled as our artifacts of that name) are included too.
+        image_names: only the resources of builds of these image names (the janitor's scope; None: all).
+        Without build_id (the janitor), nothing of a build that is still running is found: not its builders,
+        not its cache pins or run-test containers, not the image it is committing or about to tag.
         """
         label = naming.LABEL_BUILD_ID + ("=%s" % build_id if build_id else "")
         found = []
@@ -94,16 +98,21 @@ class DockerJanitor:
                 if c.id not in seen_containers:
                     seen_containers.add(c.id)
                     containers.append(c)
+        # The janitor never takes anything from a build that is still running (a running, leased builder).
+        live = set() if build_id else {c.labels.get(naming.LABEL_BUILD_ID) for c in containers if build_alive(c)}
+
+        def in_scope(labels):
+            labels = labels or {}
+            return labels.get(naming.LABEL_BUILD_ID) not in live and (
+                image_names is None or labels.get(naming.LABEL_IMAGE_NAME) in image_names)
         for c in containers:
             created = parse_time(c.attrs.get("Created"))
-            if c.name in keep or c.id in keep or not _old_enough(created, older_than):
+            if c.name in keep or c.id in keep or not _old_enough(created, older_than) or not in_scope(c.labels):
                 continue
-            if not build_id and build_alive(c):
-                continue  # the janitor never takes a builder from a build that is still running
             found.append(_describe("container", c.id, c.name, c.labels, created))
         for image in self.client.images.list(filters={"dangling": True, "label": label}):
             created = parse_time(image.attrs.get("Created"))
-            if image.id in keep or not _old_enough(created, older_than) or not is_ours(image):
+            if image.id in keep or not _old_enough(created, older_than) or not is_ours(image) or not in_scope(image.labels):
                 continue
             found.append(_describe("image", image.id, image.short_id, image.labels, created))
         if superseded_of:
@@ -117,23 +126,33 @@ class DockerJanitor:
         return found
 
     def unfinished_artifacts(self, build_id):
-        """Artifacts of build `build_id` (an interrupted one: its commit may have ended after it did), by its
-        build id and kind labels. An image built FROM one in the seconds since would match too (known, open:
-        an engine-side commit that ends after its client is gone does not always carry the build comment)."""
+        """Tagged artifacts of build `build_id` (an interrupted one: its commit and tags went through, its push
+        did not), found by what the image itself says: its own comment names the build (naming.build_comment).
+        Labels alone would match an image built FROM one (it inherits them); its comment is its own (empty, or
+        its builder's). A commit the engine finishes after its client is gone is untagged: find() takes it, by
+        the same comment, on the guard's late passes (build_guard.LATE_PASSES). One that an image was built FROM
+        meanwhile cannot be deleted (the engine refuses): it loses its tags, and stays as the child's parent."""
         filters = {"label": ["%s=%s" % (naming.LABEL_BUILD_ID, build_id), "%s=%s" % (naming.LABEL_KIND, naming.KIND_ARTIFACT)]}
-        return [dict(_describe("image", i.id, i.short_id, i.labels, parse_time(i.attrs.get("Created"))), tagged=True)
-                for i in self.client.images.list(filters=filters)]
+        return [dict(_describe("image", i.id, i.short_id, i.labels, parse_time(i.attrs.get("Created"))), tagged=True,
+                     untag=list(i.tags)) for i in self.client.images.list(filters=filters) if i.tags and is_ours(i)]
 
-    def stale_cache(self, keep_last):
-        """Cache layers beyond the newest `keep_last` of each image name (the janitor prunes them)."""
+    def stale_cache(self, keep_last, image_names=None):
+        """Cache layers beyond the newest `keep_last` of each image name (the janitor prunes them); only of
+        `image_names` when given.
+
+        They are removed by their cache tags, unforced (remove()): the engine then refuses to delete a layer that
+        a container uses - the pin of a build that has just looked it up (layer_cache.py), or the builder running
+        from it - in the same step as the delete, so no look-up can slip in between a check and the delete."""
         by_name = {}
         for image in self.client.images.list(filters={"label": "%s=%s" % (naming.LABEL_KIND, naming.KIND_CACHE)}):
-            by_name.setdefault(image.labels.get(naming.LABEL_IMAGE_NAME), []).append(image)
+            name = image.labels.get(naming.LABEL_IMAGE_NAME)
+            if image_names is None or name in image_names:
+                by_name.setdefault(name, []).append(image)
         stale = []
         for images in by_name.values():
             images.sort(key=lambda i: parse_time(i.attrs.get("Created")) or naming.utc_now(), reverse=True)
             stale += [dict(_describe("image", i.id, i.short_id, i.labels, parse_time(i.attrs.get("Created"))),
-                           tagged=True) for i in images[keep_last:]]
+                           refs=[t for t in i.tags if t.startswith(CACHE_PREFIX)]) for i in images[keep_last:]]
         return stale
 
     def remove(self, resources):
@@ -148,9 +167,19 @@ class DockerJanitor:
                         if not removal_in_progress(e):
                             raise
                         wait_until_gone(self.client, res["id"])  # its lease ended: the engine removes it
+                elif res.get("refs"):
+                    # a cache layer: by its tags, unforced - a layer a container uses (a pin, a builder) stays (409)
+                    for ref in res["refs"]:
+                        self.client.api.remove_image(ref)
                 else:
-                    # force only untags: tagged cache layers go, an image a container uses stays (409)
-                    self.client.api.remove_image(res["id"], force=res.get("tagged", False))
+                    # force only untags: an unfinished artifact goes, an image a running container uses stays (409)
+                    try:
+                        self.client.api.remove_image(res["id"], force=res.get("tagged", False))
+                    except docker_errors.APIError as e:
+                        if e.status_code != 409 or not res.get("untag"):
+                            raise
+                        for ref in res["untag"]:  # a child image holds it: it can only lose its tags
+                            self.client.api.remove_image(ref)
                 removed.append(res["id"])
             except docker_errors.NotFound:
                 removed.append(res["id"])
@@ -163,6 +192,9 @@ class DockerJanitor:
         if errors:
             raise DockerFailure("cleanup", "could not remove: " + "; ".join(errors))
         return removed
+
+
+CACHE_PREFIX = "immutable-images-cache/"
 
 
 def _old_enough(created, older_than):

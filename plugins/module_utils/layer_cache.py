@@ -51,12 +51,32 @@ class LayerCache:
     def __init__(self, client):
         self.client = client
 
-    def find(self, image_name, key):
-        """Id of the cache image for key, or None."""
+    def pin(self, image_name, key, labels):
+        """Look up the layer for key and hold it: (image id, pin container id), or None on a miss.
+
+        The pin is a container created (never started) from the layer's tag: the engine resolves the tag and
+        records the container's use of the image in one step, and from then on refuses to delete the image
+        for the janitor's unforced removal by tag (cleanup.py). So a layer found is a layer that stays until the
+        builder runs from it (then the running builder holds it) and the pin is removed (unpin)."""
+        ref = "%s:%s" % (CACHE_REPOSITORY % image_name, key)
+        pin_labels = dict(labels, **{naming.LABEL_KIND: naming.KIND_CACHE_PIN})
         try:
-            return self.client.images.get("%s:%s" % (CACHE_REPOSITORY % image_name, key)).id
-        except docker_errors.ImageNotFound:
-            return None
+            pin = self.client.api.create_container(ref, entrypoint=["/bin/true"], command=[], labels=pin_labels,
+                                                   network_disabled=True)["Id"]
+            return self.client.api.inspect_container(pin)["Image"], pin
+        except docker_errors.NotFound:
+            return None  # no such layer (never stored, or pruned): a miss
+        except (docker_errors.APIError, RequestException) as e:
+            raise DockerFailure("cache", "cannot look up the layer %s: %s" % (ref, error_text(e)))
+
+    def unpin(self, pin):
+        """Remove a pin (pin()); gone already is fine. A pin left behind is removed with the build's builders."""
+        if not pin:
+            return
+        try:
+            self.client.api.remove_container(pin, force=True)
+        except (docker_errors.APIError, RequestException):
+            pass  # NotFound, or the engine busy: the end-of-build cleanup removes it by its labels
 
     def store(self, container_name, key, image_name, labels):
         """Commit the builder as the cache layer for key; return the new image id.

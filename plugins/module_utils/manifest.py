@@ -24,7 +24,7 @@ def compose(build, results, finished_ts):
             "status": r.get("status"),
             "builder": None if t.get("reuse") else t["builder_name"],
         }
-        if t.get("reuse"):
+        if t.get("reuse") or (r.get("artifact") or {}).get("reused_from"):  # planned, or found at commit time
             entry["reused"] = True
         if t["type"] == "docker":
             entry["base_image"] = t.get("base_image")

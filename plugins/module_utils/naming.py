@@ -27,11 +27,17 @@ LABEL_CREATED = LABEL_PREFIX + ".created"
 # build gets our tags (CopyImageTags) but not its own id in this tag: that tells it apart.
 LABEL_AMI_ID = LABEL_PREFIX + ".ami-id"
 
-# Values of LABEL_KIND. Only "builder", "verify" and "cache" resources are temporary.
+# Values of LABEL_KIND. Only "builder", "verify", "cache", "cache-pin" and "claim" resources are temporary.
 KIND_BUILDER = "builder"
 KIND_CACHE = "cache"
 KIND_ARTIFACT = "artifact"
 KIND_VERIFY = "verify"  # the container of a run test of a candidate image (docker_image_test)
+# A container created (never started) from a cache layer a build has looked up and will use: while it exists,
+# the engine refuses to delete that layer (layer_cache.py, cleanup.py).
+KIND_CACHE_PIN = "cache-pin"
+# A container created (never started) under a name derived from an artifact's build hash: the build that
+# creates it makes that artifact; identical builds wait for it and reuse the artifact (artifact_claim.py).
+KIND_CLAIM = "claim"
 
 OCI_PREFIX = "org.opencontainers.image."
 

@@ -43,6 +43,13 @@ options:
       - Also prune the per-role layer cache, keeping the newest O(cache_keep) layers of each image name.
         Unset leaves the cache alone.
     type: int
+  image_names:
+    description:
+      - Only the leftovers and cache layers of builds of these image names (the janitor's scope, for example on an
+        engine other teams build on too). Unset means every build's.
+    type: list
+    elements: str
+    version_added: 0.2.0
   keep:
     description:
       - Names or ids to leave in place (a failed builder kept for debugging). A kept builder stays running when
@@ -113,6 +120,7 @@ def main():
             keep=dict(type="list", elements="str", default=[]),
             superseded_of=dict(type="str"),
             cache_keep=dict(type="int"),
+            image_names=dict(type="list", elements="str"),
         ),
         required_one_of=[("build_id", "max_age", "cache_keep")],
         supports_check_mode=True,
@@ -129,9 +137,9 @@ def main():
         found = []
         if p["build_id"] or older_than:
             found = janitor.find(build_id=p["build_id"], older_than=older_than, keep=p["keep"],
-                                 superseded_of=p["superseded_of"])
+                                 superseded_of=p["superseded_of"], image_names=p["image_names"])
         if p["cache_keep"] is not None:
-            found += janitor.stale_cache(p["cache_keep"])
+            found += janitor.stale_cache(p["cache_keep"], image_names=p["image_names"])
         for name in [] if module.check_mode else janitor.keep(p["keep"]):
             module.warn("%s: cannot mark it kept; it is removed when ansible-playbook ends" % name)
         removed = [] if module.check_mode else janitor.remove(found)

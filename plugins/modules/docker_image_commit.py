@@ -103,6 +103,22 @@ options:
   build_id:
     description: Build id the run-test containers are labelled with (so cleanup and the janitor find them).
     type: str
+  claim:
+    description:
+      - Before committing, claim the artifact on the engine (a container named after image name, target and build hash
+        from O(labels), which cleanup removes by build id). Identical builds at once (a double CI trigger) then make
+        one artifact - the build holding the claim; the others wait until it is released and point their tags at
+        that build's image instead of committing (RV(reused_from)). A claim whose build was killed is taken over.
+    type: bool
+    default: false
+    version_added: 0.2.0
+  force:
+    description:
+      - With O(claim), the build was asked to rebuild (C(image_force), C(pull=always)). It reuses only an artifact that a build made
+        while this one waited for its claim, never an older one.
+    type: bool
+    default: false
+    version_added: 0.2.0
 author:
   - immutable.images maintainers (!UNKNOWN)
 """
@@ -164,6 +180,12 @@ squashed:
   description: Whether the image was squashed into a single layer (O(squash)).
   returned: success and not check mode
   type: bool
+reused_from:
+  description:
+    - With O(claim), the build id of an identical build whose image was reused instead of committing (its RV(image_id));
+      the tags point at it. Never undo such a result with O(state=absent), since the image is that build's.
+  returned: when an identical build's artifact was reused
+  type: str
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -174,6 +196,7 @@ from ansible_collections.immutable.images.plugins.module_utils.docker_client imp
     client_from_module,
 )
 from ansible_collections.immutable.images.plugins.module_utils import naming
+from ansible_collections.immutable.images.plugins.module_utils.artifact_claim import ArtifactClaim
 from ansible_collections.immutable.images.plugins.module_utils.docker_commit import ImageCommitter
 from ansible_collections.immutable.images.plugins.module_utils.docker_run_test import RunTest, VerifyFailure, run_test_args
 
@@ -196,6 +219,8 @@ def main():
             run_tests=dict(type="list", elements="dict", default=[]),
             run_test_env=dict(type="list", elements="dict", default=[], no_log=True),
             build_id=dict(type="str"),
+            claim=dict(type="bool", default=False),
+            force=dict(type="bool", default=False),
         ),
         required_if=[("state", "present", ["container", "tags"]), ("state", "absent", ["image_id"])],
         supports_check_mode=True,
@@ -222,6 +247,15 @@ def main():
                     spec = dict(spec, env=None)  # names only (from the plan): no values were given
                 passed.append(tests.run(image_id, p["build_id"] or "", **run_test_args(spec)))
 
+        if p["claim"]:
+            # identical builds at once make one artifact: the first to claim it; the others reuse it
+            base = p["base_image"] or committer.client.containers.get(p["container"]).attrs["Image"]
+            claim = ArtifactClaim(committer.client)
+            existing = claim.acquire(labels, base, force=p["force"])
+            if existing:
+                claim.tag(existing["image_id"], p["tags"])
+                module.exit_json(changed=True, image_id=existing["image_id"], base_image_id=base, tags=p["tags"],
+                                 previous={}, reused_from=existing["build_id"], run_tests=[], squashed=False)
         # the comment says which build made the image: what tells it from an image built FROM it
         message = naming.build_comment(labels[naming.LABEL_BUILD_ID], p["message"]) if labels.get(naming.LABEL_BUILD_ID) \
             else p["message"]

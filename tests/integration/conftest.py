@@ -186,7 +186,7 @@ def remove_images(docker_client):
     repos = []
     yield repos.append
     repos += ["immutable-images-cache/" + r.split("/")[-1] for r in list(repos)]  # and their layer cache
-    for image in docker_client.images.list():
+    for image in _settled(docker_client.images.list):  # other builds on the engine remove images meanwhile
         for tag in image.tags:
             if tag.rsplit(":", 1)[0] in repos:
                 try:

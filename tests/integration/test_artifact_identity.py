@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from conftest import run_build
+from conftest import BASE_IMAGE, run_build
 
 from ansible_collections.immutable.images.plugins.module_utils import cleanup, naming
 
@@ -93,3 +93,44 @@ def test_an_image_built_from_the_artifact_is_never_taken_for_ours(docker_client,
     assert docker_client.images.get("%s:child" % NAME).id == child.id
     assert docker_client.images.get(orphan.id).id == orphan.id
     assert "%s:1.0.0" % NAME not in [t for i in docker_client.images.list(NAME) for t in i.tags]
+
+
+def test_the_rollback_of_an_interrupted_build_takes_its_own_commits_only(docker_client):
+    """The guard's pass for an interrupted build (build_guard.clean, as its late passes run it): the artifact its
+    commit made (tagged: the push was next) and a commit the engine finished after its client was gone (untagged)
+    are removed, found by their own commit comment; an image built FROM the artifact meanwhile, which has the same
+    labels, stays with its tag."""
+    from ansible_collections.immutable.images.plugins.module_utils import build_guard
+
+    build_id = naming.new_build_id()
+    labels = naming.build_labels(build_id, "guard-rollback", "container", naming.KIND_ARTIFACT, "0123456789ab", "1.0.0")
+    base = docker_client.images.get(BASE_IMAGE).id
+    made = []
+    try:
+        def commit(image, comment, repository=None, tag=None, new_labels=None):
+            container = docker_client.api.create_container(image, command=["true"], labels=new_labels or {})["Id"]
+            try:
+                image_id = docker_client.api.commit(container, repository=repository, tag=tag, message=comment,
+                                                    conf={"Labels": new_labels} if new_labels else None)["Id"]
+            finally:
+                docker_client.api.remove_container(container, force=True)
+            made.append(image_id)
+            return image_id
+        artifact = commit(base, naming.build_comment(build_id), "guard-rollback", "1.0.0", labels)
+        late = commit(base, naming.build_comment(build_id), new_labels=labels)
+        child = commit(artifact, "", "guard-rollback", "child")  # a derived image: the artifact's labels, its own comment
+        assert docker_client.images.get(child).labels[naming.LABEL_BUILD_ID] == build_id
+        logged = []
+        build_guard.clean({"build_id": build_id, "docker_hosts": [""]}, log=logged.append)
+        left = {i.id: i.tags for i in docker_client.images.list(all=True, filters={"label": naming.LABEL_BUILD_ID + "=" + build_id})}
+        assert late not in left, logged
+        # the child holds the artifact's layers, so the engine cannot delete it: it loses its tag and stays its parent
+        assert left.get(artifact, []) == [], logged
+        assert docker_client.images.get("guard-rollback:child").id == child
+        assert docker_client.images.get(child).attrs["Parent"] == artifact
+    finally:
+        for image_id in reversed(made):
+            try:
+                docker_client.images.remove(image_id, force=True)
+            except Exception:  # noqa: BLE001 - gone already
+                pass

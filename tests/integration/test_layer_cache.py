@@ -1,12 +1,15 @@
 """The per-role layer cache on a real engine: hits skip roles, changes invalidate from that point on,
 failed roles are never cached, and a cached build yields the same image config as a cold one."""
 
+import json
+import os
 import re
+import signal
 import subprocess
 
 import pytest
 
-from conftest import BASE_IMAGE, ansible_env, run_build, sh_in_image
+from conftest import BASE_IMAGE, ansible_env, build_containers, run_build, sh_in_image
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -127,3 +130,52 @@ def test_janitor_prunes_the_cache_to_the_newest_layers(docker_client, cached_pro
     assert janitor.returncode == 0, janitor.stdout + janitor.stderr
     assert [i.id for i in docker_client.images.list(name="immutable-images-cache/cachetest")] == [newest]
     assert docker_client.images.get("cachetest:1.0.0")  # the artifact is untouched
+
+
+def test_the_janitor_never_prunes_a_layer_a_running_build_has_looked_up(docker_client, project, remove_images):
+    """A janitor run races a build that has just found its last layer in the cache: the build is frozen between
+    the look-up and the step that starts the builder from the layer, the janitor prunes the cache to nothing,
+    then the build goes on. The looked-up layer stays (its pin: the engine refuses to delete it), the others go,
+    and the build succeeds from the layer (before: the janitor deleted it and the builder could not start)."""
+    name = "guard-cacherace"
+    remove_images(name)
+    for role in ("one", "two"):
+        project.role(role, ROLE.format(name=role), defaults={"%s_value" % role: "v1", "%s_fail" % role: False})
+    spec = {"image_name": name, "image_version": "1.0.0", "image_gather_facts": False, "image_force": True,
+            "image_roles": ["one", "two"],
+            "image_targets": [{"name": "container", "type": "docker", "base_image": BASE_IMAGE, "pull": "never"}]}
+    cold = run_build(project.path, spec)
+    assert cold.returncode == 0, cold.output
+    layers = docker_client.images.list(name="immutable-images-cache/" + name)
+    assert len(layers) == 2
+    last = max(layers, key=lambda i: i.attrs["Created"]).id  # role two's
+
+    def_file = project.path / "warm.yml"
+    def_file.write_text(json.dumps(spec))
+    proc = subprocess.Popen(["ansible-playbook", "immutable.images.build_image", "-e", "@%s" % def_file],
+                            cwd=str(project.path), env=ansible_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+    output, frozen = [], False
+    try:
+        for line in proc.stdout:
+            output.append(line)
+            if "".join(output[-3:]).count("Role two (2 of 2): look up its layer]") and line.startswith("ok:"):
+                os.killpg(proc.pid, signal.SIGSTOP)  # between the look-up (a hit) and the builder's swap to it
+                frozen = True
+                break
+        assert frozen, "".join(output)
+        janitor = subprocess.run(["ansible-playbook", "immutable.images.cleanup", "-e", "cleanup_max_age=0s",
+                                  "-e", "cleanup_cache_keep=0", "-e", json.dumps({"cleanup_image_names": [name]})],
+                                 cwd=str(project.path), env=ansible_env(), capture_output=True, text=True, timeout=300)
+        assert janitor.returncode == 0, janitor.stdout + janitor.stderr
+        left = {i.id for i in docker_client.images.list(name="immutable-images-cache/" + name)}
+        assert left == {last}, "the janitor must prune every layer but the one the running build looked up"
+    finally:
+        os.killpg(proc.pid, signal.SIGCONT)
+    rest, _ = proc.communicate(timeout=600)
+    out = "".join(output) + rest
+    assert proc.returncode == 0, out
+    assert ran(out) == [] and "changed: [%s-container]" % name in out.split("Bring the builder to the last cached")[1]
+    assert docker_client.images.get(name + ":1.0.0").attrs["Parent"] == last
+    assert build_containers(docker_client) == [] or all(
+        c.labels.get("immutable.images.image-name") != name for c in build_containers(docker_client))

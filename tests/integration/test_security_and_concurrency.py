@@ -5,6 +5,7 @@ import json
 import subprocess
 
 import pytest
+import requests
 
 from conftest import BASE_IMAGE, ansible_env, build_containers
 from test_ec2_build import ec2_target, import_key
@@ -146,3 +147,53 @@ def test_two_builds_of_one_image_at_once(docker_client, project, remove_images, 
         # The loser's artifact is still there under its unique tag.
         unique = "concurrent:3.0.0-%s" % manifests[loser]["build_hash"]
         assert docker_client.images.get(unique).id == images[loser]
+
+
+def test_a_double_trigger_leaves_one_truthful_artifact(docker_client, project, remove_images, registry):
+    """Two identical builds started at once (a double CI trigger): both succeed, and both manifests tell the truth.
+    The two builds agree on one artifact: the first to finish its commit makes it, the other waits for that build's
+    outcome and reuses it. Every tag and the registry's reference point at the image each manifest names, with the
+    digest it names (before: the second to tag took every tag, the first's image was deleted as superseded, and
+    its manifest still said it had succeeded with it)."""
+    name = "guard-double"
+    remote = "%s/guard/double" % registry
+    remove_images(name)
+    remove_images(remote)
+    # an artifact of an earlier run (pushed to another registry port) would be reused by both at plan time
+    for image in docker_client.images.list(filters={"label": "immutable.images.image-name=" + name}):
+        docker_client.images.remove(image.id, force=True)
+    def_file = project.path / "def.yml"
+    def_file.write_text(json.dumps({
+        "image_name": name, "image_version": "1.0.0", "image_gather_facts": False, "image_cache": False,
+        "image_roles": [],
+        "image_targets": [{"name": "container", "type": "docker", "base_image": BASE_IMAGE, "pull": "never",
+                           "push": [remote]}]}))
+    procs = [subprocess.Popen(["ansible-playbook", "immutable.images.build_image", "-e", "@%s" % def_file,
+                               "-e", "image_manifest=manifest%d.json" % i], cwd=str(project.path), env=ansible_env(),
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for i in range(2)]
+    outputs = [p.communicate(timeout=600)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    manifests = [json.loads((project.path / ("manifest%d.json" % i)).read_text()) for i in range(2)]
+    artifacts = [m["targets"][0]["artifact"] for m in manifests]
+    image = artifacts[0]["image_id"]
+    assert artifacts[1]["image_id"] == image, "two images cannot both hold the same tags"
+    made = [m for m, a in zip(manifests, artifacts) if not a.get("reused_from")]
+    reused = [(m, a) for m, a in zip(manifests, artifacts) if a.get("reused_from")]
+    assert len(made) == 1 and len(reused) == 1, artifacts
+    assert reused[0][1]["reused_from"] == made[0]["build_id"]
+    assert docker_client.images.get(image).labels["immutable.images.build-id"] == made[0]["build_id"]
+    for artifact in artifacts:
+        assert artifact["tags"]
+        for ref in artifact["tags"]:
+            assert docker_client.images.get(ref).id == image, ref
+        assert sorted(artifact["digests"]) == sorted(["%s:1.0.0" % remote, "%s:1.0.0-%s" % (
+            remote, manifests[0]["build_hash"]), "%s:latest" % remote])
+    # the registry holds what both manifests say they pushed
+    assert artifacts[0]["digests"] == artifacts[1]["digests"]
+    for ref, digest in artifacts[0]["digests"].items():
+        answer = requests.head("http://%s/v2/guard/double/manifests/%s" % (registry, ref.rsplit(":", 1)[1]), headers={
+            "Accept": "application/vnd.docker.distribution.manifest.v2+json"}, timeout=10)
+        assert answer.headers["Docker-Content-Digest"] == digest, ref
+    assert "(already built by build %s: reused)" % made[0]["build_id"] in outputs[manifests.index(reused[0][0])]
+    for m in manifests:
+        assert build_containers(docker_client, m["build_id"]) == []

@@ -58,8 +58,9 @@ def test_parse_time_garbage_is_none(text):
 # --- the janitor, against a small fake engine -------------------------------------------------
 
 class Obj:
-    def __init__(self, rid, name, created, labels, comment=None, status="exited"):
+    def __init__(self, rid, name, created, labels, comment=None, status="exited", tags=()):
         self.id = rid
+        self.tags = list(tags)
         self.name = name
         self.short_id = rid[:19]
         self.labels = labels
@@ -100,19 +101,27 @@ class FakeApi:
         self.engine.maybe_fail(rid)
 
 
+class InUse:
+    status_code = 409
+    reason = "Conflict"
+
+
 class FakeClient:
     """The engine's filtering is not emulated: the fake returns what it holds and records the filters."""
 
     def __init__(self, containers=(), images=(), gone=(), failing=()):
         self.containers_ = list(containers)
         self.images_ = list(images)
-        self.gone, self.failing = set(gone), set(failing)
+        self.gone, self.failing, self.in_use = set(gone), set(failing), set()
         self.queries, self.removed = [], []
         self.containers = FakeContainers(self)
         self.images = FakeImages(self)
         self.api = FakeApi(self)
 
     def maybe_fail(self, rid):
+        if rid in self.in_use:
+            raise docker_errors.APIError("conflict: unable to remove repository reference %s (must force)" % rid,
+                                         response=InUse())
         if rid in self.gone:
             raise docker_errors.NotFound("no such object: %s" % rid)
         if rid in self.failing:
@@ -140,7 +149,7 @@ def engine():
 def test_find_by_build_id_filters_on_label_and_builder_kind():
     client = engine()
     found = cleanup.DockerJanitor(client).find(build_id=BUILD)
-    (builders_query, verify_query, images_query) = client.queries
+    (builders_query, verify_query, pins_query, claims_query, images_query) = client.queries
     assert builders_query[0] == "containers" and builders_query[1] is True  # stopped ones too
     assert sorted(builders_query[2]["label"]) == sorted(["immutable.images.build-id=" + BUILD,
                                                          "immutable.images.kind=builder"])
@@ -149,6 +158,12 @@ def test_find_by_build_id_filters_on_label_and_builder_kind():
     assert verify_query[0] == "containers" and verify_query[1] is True
     assert sorted(verify_query[2]["label"]) == sorted(["immutable.images.build-id=" + BUILD,
                                                        "immutable.images.kind=verify"])
+    # and the pins of cache layers a build looked up (layer_cache.py)
+    assert sorted(pins_query[2]["label"]) == sorted(["immutable.images.build-id=" + BUILD,
+                                                     "immutable.images.kind=cache-pin"])
+    # and the claims of artifacts (artifact_claim.py)
+    assert sorted(claims_query[2]["label"]) == sorted(["immutable.images.build-id=" + BUILD,
+                                                       "immutable.images.kind=claim"])
     assert images_query[1] == {"dangling": True, "label": "immutable.images.build-id=" + BUILD}
     # the fake answers every query with every container: each is reported once
     assert [(r["kind"], r["id"]) for r in found] == [
@@ -162,8 +177,10 @@ def test_find_without_build_id_matches_any_build():
     assert "immutable.images.build-id" in client.queries[0][2]["label"]
     assert "immutable.images.kind=builder" in client.queries[0][2]["label"]
     assert "immutable.images.kind=verify" in client.queries[1][2]["label"]
-    assert client.queries[2][1]["label"] == "immutable.images.build-id"
-    assert client.queries[2][1]["dangling"] is True
+    assert "immutable.images.kind=cache-pin" in client.queries[2][2]["label"]
+    assert "immutable.images.kind=claim" in client.queries[3][2]["label"]
+    assert client.queries[4][1]["label"] == "immutable.images.build-id"
+    assert client.queries[4][1]["dangling"] is True
 
 
 class KindFilteringContainers(FakeContainers):
@@ -265,8 +282,61 @@ def test_a_running_builder_with_a_lease_is_live_wherever_its_controller_runs():
     assert not cleanup.build_alive(builder("c1" * 32, "b", "exited", True))
     assert not cleanup.build_alive(builder("c1" * 32, "b", "running", False))
     client = FakeClient(containers=[builder("c1" * 32, "immutable-webapp-container-" + BUILD, "running", True),
-                                    builder("c2" * 32, "immutable-webapp-other-" + BUILD, "running", False)])
+                                    builder("c2" * 32, "immutable-webapp-container-" + OTHER, "running", False)])
+    client.containers_[1].labels = labels(build=OTHER)
     assert [r["id"] for r in cleanup.DockerJanitor(client).find(older_than=CUTOFF)] == ["c2" * 32]
+
+
+OTHER = "20261123T2000Z-0b1c"
+
+
+def leased(rid, build):
+    c = Obj(rid, "immutable-webapp-container-" + build, OLD, labels(build=build), status="running")
+    c.attrs["HostConfig"] = {"AutoRemove": True}
+    return c
+
+
+def test_the_janitor_takes_nothing_of_a_build_that_still_runs():
+    """A live build's cache pin (created, never started), run-test container and the untagged image it is about
+    to tag are left; a dead build's of the same age are not. The end of the build itself finds its own."""
+    pin = Obj("c3" * 32, "pin", OLD, labels(kind=naming.KIND_CACHE_PIN), status="created")
+    verify = Obj("c4" * 32, "verify", OLD, labels(kind=naming.KIND_VERIFY), status="exited")
+    dead_pin = Obj("c5" * 32, "dead-pin", OLD, labels(kind=naming.KIND_CACHE_PIN, build=OTHER), status="created")
+    committing = Obj("sha256:" + "1" * 64, None, OLD, labels(kind=naming.KIND_CACHE))
+    dead_image = Obj("sha256:" + "2" * 64, None, OLD, labels(kind=naming.KIND_CACHE, build=OTHER))
+    client = FakeClient(containers=[leased("c1" * 32, BUILD), pin, verify, dead_pin], images=[committing, dead_image])
+    client.containers = KindFilteringContainers(client)
+    janitor = cleanup.DockerJanitor(client)
+    assert [r["id"] for r in janitor.find(older_than=CUTOFF)] == [dead_pin.id, dead_image.id]
+    assert {pin.id, verify.id, committing.id} <= {r["id"] for r in janitor.find(build_id=BUILD)}
+
+
+def test_the_janitor_can_be_limited_to_image_names():
+    other_name = dict(labels(build=OTHER), **{naming.LABEL_IMAGE_NAME: "theirs"})
+    client = FakeClient(containers=[Obj("c1" * 32, "a", OLD, labels()), Obj("c2" * 32, "b", OLD, other_name)],
+                        images=[Obj("sha256:" + "1" * 64, None, OLD, labels(kind=naming.KIND_CACHE),
+                                    tags=["immutable-images-cache/webapp:k1"]),
+                                Obj("sha256:" + "2" * 64, None, OLD, dict(other_name, **{naming.LABEL_KIND: "cache"}),
+                                    tags=["immutable-images-cache/theirs:k1"])])
+    janitor = cleanup.DockerJanitor(client)
+    assert [r["id"] for r in janitor.find(older_than=CUTOFF, image_names=["webapp"])] == ["c1" * 32, "sha256:" + "1" * 64]
+    assert [r["id"] for r in janitor.stale_cache(0, image_names=["webapp"])] == ["sha256:" + "1" * 64]
+    assert len(janitor.stale_cache(0)) == 2
+
+
+def test_stale_cache_layers_go_by_their_tags_unforced_and_a_layer_in_use_stays():
+    """The engine refuses (409) to delete the last tag of an image a container uses - a build's pin, or its
+    builder - in the same step as the delete: the layer stays, and that is not an error."""
+    layers = [Obj("sha256:%s" % (str(n) * 64), None, "2026-11-2%dT10:00:00Z" % n, labels(kind=naming.KIND_CACHE),
+                  tags=["immutable-images-cache/webapp:k%d" % n, "someone/else:%d" % n]) for n in (1, 2, 3)]
+    client = FakeClient(images=layers)
+    client.in_use = {"immutable-images-cache/webapp:k1"}
+    janitor = cleanup.DockerJanitor(client)
+    stale = janitor.stale_cache(1)
+    assert [r["refs"] for r in stale] == [["immutable-images-cache/webapp:k2"], ["immutable-images-cache/webapp:k1"]]
+    assert janitor.remove(stale) == [layers[1].id]
+    assert client.removed == [("image", "immutable-images-cache/webapp:k2", False),
+                              ("image", "immutable-images-cache/webapp:k1", False)]
 
 
 def test_an_image_built_from_ours_is_never_taken_for_ours():
@@ -279,3 +349,24 @@ def test_an_image_built_from_ours_is_never_taken_for_ours():
     janitor = cleanup.DockerJanitor(client)
     assert [r["id"] for r in janitor.find(older_than=CUTOFF)] == [ours.id]
     assert [r["id"] for r in janitor.find(build_id=BUILD, superseded_of="webapp")] == [ours.id]
+
+
+def test_unfinished_artifacts_are_those_the_build_made_itself():
+    """The rollback of an interrupted build: its tagged artifacts by their own comment, never an image built FROM
+    one (same labels, inherited; its own comment), nor one whose comment names another build."""
+    ours = Obj("sha256:" + "1" * 64, None, NEW, labels(kind=naming.KIND_ARTIFACT), tags=["webapp:1.0.0"])
+    squashed = Obj("sha256:" + "4" * 64, None, NEW, labels(kind=naming.KIND_ARTIFACT),
+                   comment=naming.build_comment(BUILD, "squashed by ci"), tags=["webapp:1.0.0-sq"])
+    child = Obj("sha256:" + "2" * 64, None, NEW, labels(kind=naming.KIND_ARTIFACT), comment="", tags=["webapp:child"])
+    committed_child = Obj("sha256:" + "3" * 64, None, NEW, labels(kind=naming.KIND_ARTIFACT), comment="my fix")
+    untagged = Obj("sha256:" + "5" * 64, None, NEW, labels(kind=naming.KIND_ARTIFACT))  # find()'s: dangling
+    client = FakeClient(images=[ours, squashed, child, committed_child, untagged])
+    janitor = cleanup.DockerJanitor(client)
+    found = janitor.unfinished_artifacts(BUILD)
+    assert client.queries[-1][1] == {"label": ["immutable.images.build-id=" + BUILD, "immutable.images.kind=artifact"]}
+    expected = [(ours.id, True, ["webapp:1.0.0"]), (squashed.id, True, ["webapp:1.0.0-sq"])]
+    assert [(r["id"], r["tagged"], r["untag"]) for r in found] == expected
+    # one that an image was built FROM cannot be deleted (409): it loses its tags, unforced
+    client.in_use = {ours.id}
+    assert janitor.remove(found) == [ours.id, squashed.id]
+    assert client.removed == [("image", ours.id, True), ("image", "webapp:1.0.0", False), ("image", squashed.id, True)]
