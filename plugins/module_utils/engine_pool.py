@@ -180,7 +180,8 @@ def place(pool, image, pull, start, platform=None, timeout=120, client_for=conne
             continue
         chosen = loads[index]
         client = chosen["client"]
-        client.api.timeout = timeout
+        for load in loads:  # the probe's few seconds were for the connection; a save or load takes longer
+            load["client"].api.timeout = timeout
         others = [load["client"] for load in loads if load is not chosen]
         _image, how = ensure_base(client, image, pull, others, platform)
 
