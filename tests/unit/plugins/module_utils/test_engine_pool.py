@@ -62,8 +62,8 @@ class FakeApi:
         self.immutable_engine = {"url": engine.url}
         self.timeout = 5
 
-    def containers(self, all=False, filters=None):
-        assert filters["label"] == "%s=%s" % (naming.LABEL_KIND, naming.KIND_BUILDER)
+    def containers(self, **kwargs):
+        assert kwargs["all"] and kwargs["filters"]["label"] == "%s=%s" % (naming.LABEL_KIND, naming.KIND_BUILDER)
         return [{"Id": cid, "Created": created} for created, cid in self.engine.builders]
 
     def get_image(self, image):
