@@ -413,8 +413,8 @@ def _check_engines(entries, cwd):
         if tls is not None and not isinstance(tls, dict):
             errors.append("%s.tls: must be a dict (ca_cert, client_cert, client_key, verify, hostname), got %s" % (where, _kind(tls)))
         elif tls and set(tls) - TLS_KEYS:
-            errors.append("%s.tls: unknown keys %s (known: %s)" % (where, ", ".join(sorted(map(str, set(tls) - TLS_KEYS))),
-                                                                  ", ".join(sorted(TLS_KEYS))))
+            unknown_tls = ", ".join(sorted(map(str, set(tls) - TLS_KEYS)))
+            errors.append("%s.tls: unknown keys %s (known: %s)" % (where, unknown_tls, ", ".join(sorted(TLS_KEYS))))
         else:
             errors.extend(_check_engine(where, {"docker_host": host, "tls": tls}, cwd))
         max_builds = entry.get("max_builds")

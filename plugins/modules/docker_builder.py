@@ -100,6 +100,23 @@ options:
       tls:
         description: Its TLS settings, as O(tls).
         type: dict
+        suboptions:
+          ca_cert:
+            description: The CA that signed the engine's certificate.
+            type: path
+          client_cert:
+            description: The client certificate.
+            type: path
+          client_key:
+            description: The client certificate's private key.
+            type: path
+          verify:
+            description: Verify the engine's certificate.
+            type: bool
+            default: true
+          hostname:
+            description: The name to verify the engine's certificate for, when not the host of O(engines[].docker_host).
+            type: str
       max_builds:
         description: At most this many builders on that engine; unset, no limit.
         type: int
@@ -251,8 +268,8 @@ def _place(module):
         return _launch(module, DockerBuilder(client), pull="never", docker_host=None, admit=admit)
 
     try:
-        engine, _client, (changed, facts), notes = engine_pool.place(pool, p["image"], p["pull"], start,
-                                                                      platform=p["platform"], timeout=p["timeout"], name=p["name"])
+        engine, _client, (changed, facts), notes = engine_pool.place(
+            pool, p["image"], p["pull"], start, platform=p["platform"], timeout=p["timeout"], name=p["name"])
     except DockerFailure as e:
         module.fail_json(msg=str(e), stage=e.stage)
     used = {"docker_host": engine["docker_host"], "tls": engine.get("tls")}

@@ -95,12 +95,12 @@ def test_fleet_on_a_pool_of_two_engines(docker_client, tls_engine, tmp_path, poo
     assert containers_created(remote, since, until, good) == []
 
 
-def test_engine_stopped_mid_build_fails_its_builds_alone_and_janitor_cleans_it(docker_client, tls_engine, tmp_path,
-                                                                              pool_images):
+def test_engine_stopped_mid_build_fails_its_builds_alone_and_janitor_cleans_it(
+        docker_client, tls_engine, tmp_path, pool_images):
     """Stops the TLS engine (and starts it again)."""
     uid = uuid.uuid4().hex[:6]
     names, base = ["pool-%s-a" % uid, "pool-%s-b" % uid], "pool-%s-base:1" % uid
-    pool_images += names + [base.split(":")[0]]
+    pool_images += names + [base.split(":", maxsplit=1)[0]]
     # a base image only on the local engine (pull: never): copied to the TLS engine for the build placed there
     docker_client.images.get(BASE_IMAGE).tag(base)
     # a stand-in for a build of someone else on the local engine: with it, the TLS engine (max_builds 1) is the
