@@ -39,8 +39,9 @@ class ActionModule(ActionBase):
         targets = build["targets"]
         spec = {
             "build_id": build["id"],
-            "docker_hosts": sorted({t.get("docker_host") or "" for t in targets if t["type"] == "docker"}),
-            "docker_tls": {t.get("docker_host") or "": t.get("tls") for t in targets if t["type"] == "docker" and t.get("tls")},
+            # every engine a builder of the build can be on (a target of an engine pool: each engine of the pool)
+            "docker_hosts": sorted({e.get("docker_host") or "" for e in build["engines"]}),
+            "docker_tls": {e.get("docker_host") or "": e.get("tls") for e in build["engines"] if e.get("tls")},
             # The regions AMIs are copied to too: an interrupted build rolls back the copies it made.
             "regions": sorted({r for t in targets if t["type"] == "ec2" for r in [t["region"]] + list(t.get("copy_to_regions") or [])}),
             "workdir": build.get("workdir"),

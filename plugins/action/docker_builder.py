@@ -34,12 +34,14 @@ class ActionModule(ActionBase):
         container = result.get("container") or {}
         warm = container.get("warm") or {}
         if warm.get("started") and not result.get("failed") and not self._task.check_mode:
+            # the engine a pool placed the builder on, else the task's own
+            engine = result.get("placed") or self._task.args
             env = {str(k): str(v) for k, v in (warm.get("env") or {}).items()}
             name = container["name"]
             try:
                 docker_session.start(docker_session.socket_path(DEFAULT_LOCAL_TMP, name, BUILDER_USER), name,
                                      BUILDER_USER, env, env.get(ENV_WARM, "").partition("|")[2],
-                                     self._task.args.get("docker_host"), wait=False, tls=self._task.args.get("tls"))
+                                     engine.get("docker_host"), wait=False, tls=engine.get("tls"))
             except OSError:
                 pass  # the builder's first task starts it, and says so if it cannot
         return result

@@ -24,7 +24,8 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.immutable.images.plugins.module_utils import build_inputs, definition, naming
-from ansible_collections.immutable.images.plugins.module_utils import built_artifacts, provenance, sbom
+from ansible_collections.immutable.images.plugins.module_utils import built_artifacts, engine_pool, provenance, sbom
+from ansible_collections.immutable.images.plugins.module_utils.docker_engine import is_remote
 from ansible_collections.immutable.images.plugins.module_utils.docker_builder import BUILD_TMPFS
 
 try:  # private, but the only way to ask where a collection role lives
@@ -83,7 +84,20 @@ class ActionModule(ActionBase):
         revision = _git_revision(cwd)
         targets = definition.plan_targets(params, build_id, build_hash, cwd, started, revision)
         selected = [t for t in targets if t["selected"]]
+        pool = engine_pool.normalize(params.get("image_engines"), cwd)
+        # docker targets without their own docker_host go to the pool's engines (placed when their builders start)
+        pooled = [t for t in selected if pool and t["type"] == "docker" and not t["docker_host"]]
+        reachable, skipped = engine_pool.probe(pool) if pooled else ([], [])
+        engine_notes = [engine_pool.skipped_message(e, reason) for e, reason in skipped]
+        if pooled and not reachable:
+            if workdir:
+                shutil.rmtree(workdir)
+            return dict(result, failed=True, stage="launch", msg="image_engines: no engine of the pool answers: %s" % "; ".join(
+                "%s: %s" % (e["docker_host"], reason) for e, reason in skipped))
         for t in selected:
+            if t in pooled:
+                _check_pooled(t, reachable, params["image_name"], build_hash, params["image_force"])
+                continue
             t["base"], t["reuse"], t["reuse_note"] = built_artifacts.check_target(
                 t, params["image_name"], build_hash, force=params["image_force"])
             if not t["reuse"]:  # before anything starts: a base without Python fails only at the first module
@@ -129,7 +143,13 @@ class ActionModule(ActionBase):
             "sign": _sign_plan(params.get("image_sign"), cwd),
             "keep": {k: v for k, v in (params.get("image_keep") or {}).items() if v is not None},
             "targets": to_build,
-            "engines": definition.engines(to_build),
+            # every engine a builder can be on, for the cleanup and the build guard (a pooled one: every engine that answers)
+            "engines": definition.engines([dict(t, **(_pool_engine(e) if t.get("engine_pool") else {}))
+                                           for t in to_build for e in t.get("engine_pool") or [t]]),
+            # ... and the engines of the targets outside the pool: with the engines the pool's builders went to, the
+            # engines of the build once they started (launch narrows `engines` to them)
+            "engines_fixed": definition.engines([t for t in to_build if not t.get("engine_pool")]),
+            "engine_notes": engine_notes,
             "reused_targets": [t for t in selected if t["reuse"]],
             "base_id_label": built_artifacts.LABEL_BASE_ID,
             "skipped_targets": [t["name"] for t in targets if not t["selected"]],
@@ -139,6 +159,7 @@ class ActionModule(ActionBase):
                                               "session is faster); remove the variable from the definition",
                                        "version": "2.0.0", "collection_name": "immutable.images"}]
         warnings = definition.definition_warnings(params)
+        warnings += engine_notes
         if warnings:
             result["warnings"] = warnings
         result.update(changed=False, msg=_summary(build), build=build)
@@ -175,6 +196,30 @@ class ActionModule(ActionBase):
             roles.append({"name": name, "include": include_name, "path": path, "vars": role_vars,
                           "tags": definition.role_tags(entries[i]), "digest": build_inputs.tree_digest(path)})
         return roles, errors
+
+
+def _pool_engine(engine):
+    return {"docker_host": engine["docker_host"], "tls": engine["tls"]}
+
+
+def _check_pooled(target, reachable, image_name, build_hash, force):
+    """The reuse check of a target of the pool on every engine that answers: an artifact built from the same
+    inputs on any of them is reused there; otherwise the target keeps the pool and is placed at launch."""
+    found = None
+    for engine, client in reachable:
+        client.api.timeout = 60  # the probe's few seconds were for the connection
+        on_engine = dict(target, **_pool_engine(engine))
+        base, reuse, note = built_artifacts.check_target(on_engine, image_name, build_hash, force=force,
+                                                         docker_client_for=lambda _host, _tls=None, c=client: c)
+        if reuse:
+            target.update(_pool_engine(engine), remote_engine=is_remote(engine["docker_host"]), base=base, reuse=reuse,
+                          reuse_note=note)
+            return
+        if found is None or (found[0] is None and base):
+            found = (base, note, client)
+    target["base"], target["reuse"], target["reuse_note"] = found[0], None, found[1]
+    target["engine_pool"] = [engine for engine, _client in reachable]
+    target["python_note"] = built_artifacts.python_note(target, docker_client_for=lambda _host, c=found[2]: c)
 
 
 def _check_files_outside_tmpfs(params):
@@ -379,6 +424,11 @@ def _summary(build):
             lines.append("    base: %s" % t["base"])
         if t.get("python_note"):
             lines.append("    %s" % t["python_note"])
+        if t.get("engine_pool"):
+            lines.append("    engine: the least busy of image_engines when its builder starts (%s)"
+                         % ", ".join(e["docker_host"] for e in t["engine_pool"]))
+        elif t.get("reuse") and t.get("docker_host"):
+            lines.append("    engine: %s" % t["docker_host"])
         if t["reuse"]:
             lines.append("    already built by build %s: %s (image_force: true rebuilds)" % (
                 t["reuse"].get("build_id"), t["reuse_note"]))

@@ -56,6 +56,10 @@ if tls and tls.get("hostname"):  # the name on the engine's certificate, as dock
 
     client.api.mount("https://", NamedHostAdapter())
 sock = client.api.attach_socket(args["container"], params={"stdin": 1, "stream": 1})
+# ssh:// (the ssh binary): the SDK's socket is a stand-in that is never connected (always "readable"); the stream is
+# the ssh process's stdout
+ssh = getattr(sock, "proc", None)
+stream = ssh.stdout if ssh is not None else sock
 try:
     watched = os.pidfd_open(args["pid"])
 except (AttributeError, OSError):
@@ -65,7 +69,7 @@ devnull = os.open(os.devnull, os.O_WRONLY)
 os.dup2(devnull, 1)
 os.dup2(devnull, 2)  # nobody reads its pipes any more: a late warning must not end it
 while True:  # until ansible-playbook ends or the builder does (its end closes the stream)
-    if select.select([sock] + ([watched] if watched is not None else []), [], [], 2.0)[0]:
+    if select.select([stream] + ([watched] if watched is not None else []), [], [], 2.0)[0]:
         break
     if watched is None:
         try:

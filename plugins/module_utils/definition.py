@@ -41,6 +41,7 @@ OPERATIONAL_KEYS = {
     "image_only", "image_on_error", "image_manifest", "image_cache", "image_force", "image_keep",
     "image_scan_fail_on", "image_gather_facts", "image_roles_path", "image_warm_interpreter", "image_mitogen",
     "image_sign",  # signing says who built an artifact, it does not change it
+    "image_engines",  # where a build runs, as a target's docker_host
 }
 OPERATIONAL_TARGET_KEYS = {"push", "registry_auth", "save", "docker_host", "tls", "ssh_host", "ssh_port",
                            "ssh_keypair_name", "ssh_private_key_file", "allowed_cidrs", "ssh_timeout",
@@ -126,6 +127,8 @@ def check_definition(params, cwd):
             errors.append("%s: %s not valid for type %s" % (where, ", ".join(sorted(foreign)), ttype))
         errors.extend(_check_common(where, target))
         errors.extend(_check_docker(where, target, cwd) if ttype == "docker" else _check_ec2(where, target))
+
+    errors.extend(_check_engines(params.get("image_engines"), cwd))
 
     for only in params.get("image_only") or []:
         if only not in seen:
@@ -379,6 +382,44 @@ def _check_engine(where, t, cwd):
             path = os.path.join(cwd, os.path.expanduser(str(tls[key])))
             if not os.path.isfile(path) or not os.access(path, os.R_OK):
                 errors.append("%s.tls.%s: %s is not a readable file" % (where, key, tls[key]))
+    return errors
+
+
+ENGINE_KEYS = {"docker_host", "tls", "max_builds"}
+TLS_KEYS = {"ca_cert", "client_cert", "client_key", "verify", "hostname"}
+
+
+def _check_engines(entries, cwd):
+    """image_engines: docker_host strings or {docker_host, tls, max_builds}, each engine once."""
+    errors, seen = [], set()
+    for i, entry in enumerate(entries or []):
+        where = "image_engines[%d]" % i
+        if isinstance(entry, str):
+            entry = {"docker_host": entry}
+        if not isinstance(entry, dict):
+            errors.append("%s: give a docker_host string or {docker_host, tls, max_builds}, got %s" % (where, _kind(entry)))
+            continue
+        unknown = set(entry) - ENGINE_KEYS
+        if unknown:
+            errors.append("%s: unknown keys %s (use docker_host, tls and max_builds)" % (where, ", ".join(sorted(map(str, unknown)))))
+        host = entry.get("docker_host")
+        if not isinstance(host, str) or not host.strip():
+            errors.append("%s.docker_host: required: a unix://, tcp:// or ssh:// engine" % where)
+            continue
+        if host in seen:
+            errors.append("%s.docker_host: %r is in the pool more than once" % (where, host))
+        seen.add(host)
+        tls = entry.get("tls")
+        if tls is not None and not isinstance(tls, dict):
+            errors.append("%s.tls: must be a dict (ca_cert, client_cert, client_key, verify, hostname), got %s" % (where, _kind(tls)))
+        elif tls and set(tls) - TLS_KEYS:
+            unknown_tls = ", ".join(sorted(map(str, set(tls) - TLS_KEYS)))
+            errors.append("%s.tls: unknown keys %s (known: %s)" % (where, unknown_tls, ", ".join(sorted(TLS_KEYS))))
+        else:
+            errors.extend(_check_engine(where, {"docker_host": host, "tls": tls}, cwd))
+        max_builds = entry.get("max_builds")
+        if max_builds is not None and not (isinstance(max_builds, int) and not isinstance(max_builds, bool) and max_builds >= 1):
+            errors.append("%s.max_builds: %r must be a whole number of at least 1" % (where, max_builds))
     return errors
 
 

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.immutable.images.plugins.module_utils import build_inputs, builder_lease, warm_interpreter
+from ansible_collections.immutable.images.plugins.module_utils import build_inputs, builder_lease, engine_pool, warm_interpreter
 from ansible_collections.immutable.images.plugins.module_utils.docker_client import (
     DockerFailure,
     RequestException,
@@ -51,11 +51,13 @@ class DockerBuilder:
             raise DockerFailure("launch", "cannot pull base image %s: %s" % (image, error_text(e)))
 
     def launch(self, name, image, labels, pull="missing", platform=None, network_mode=None,
-               volumes=None, privileged=False, check_mode=False, lease_pid=None, docker_host=None):
+               volumes=None, privileged=False, check_mode=False, lease_pid=None, docker_host=None, admit=None):
         """Start the builder `name` unless it already runs; return (changed, facts).
 
         With lease_pid (ansible-playbook's pid), the builder removes itself once that process and its
-        lease are gone (builder_lease.py); without it, it idles until removed."""
+        lease are gone (builder_lease.py); without it, it idles until removed. admit(container id), for a
+        builder placed by an engine pool: called once it is created; when it says no, the builder is removed
+        again and engine_pool.NotAdmitted raised."""
         existing = self.find(name)
         if existing is not None:
             if existing.status != "running":
@@ -67,6 +69,9 @@ class DockerBuilder:
         base, pulled = self.ensure_image(image, pull, platform)
         try:
             container = self._create(name, base.id, labels, platform, network_mode, volumes, privileged, lease_pid)
+            if admit is not None and not admit(container.id):
+                self.remove(name)
+                raise engine_pool.NotAdmitted(name)
             if lease_pid:
                 # attached before it starts, as `docker run -i`; over the same engine URL and TLS as this client
                 engine = getattr(self.client.api, "immutable_engine", None) or {"url": engine_url(docker_host)}

@@ -30,7 +30,7 @@ def definition_entry(host, manifest=None, failure=None, manifest_path=None, defi
         "build_id": manifest.get("build_id"),
         "build_hash": manifest.get("build_hash"),
         "duration": manifest.get("duration"),
-        "targets": [{"name": t.get("name"), "status": t.get("status"), "reused": bool(t.get("reused")),
+        "targets": [{"name": t.get("name"), "status": t.get("status"), "reused": bool(t.get("reused")), "engine": t.get("engine"),
                      "tags": (t.get("artifact") or {}).get("tags") or [],
                      "amis": (t.get("artifact") or {}).get("amis") or {}} for t in targets],
     }

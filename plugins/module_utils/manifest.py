@@ -9,6 +9,7 @@ import os
 import tempfile
 
 from ansible_collections.immutable.images.plugins.module_utils import naming
+from ansible_collections.immutable.images.plugins.module_utils.docker_engine import engine_url
 
 MANIFEST_VERSION = 1
 
@@ -28,6 +29,7 @@ def compose(build, results, finished_ts):
             entry["reused"] = True
         if t["type"] == "docker":
             entry["base_image"] = t.get("base_image")
+            entry["engine"] = engine_url(t.get("docker_host"))  # where the builder ran and the artifact is (engine pools)
         else:
             entry.update(region=t.get("region"), source_ami=r.get("source_ami") or t.get("source_ami"))
         if r.get("artifact"):

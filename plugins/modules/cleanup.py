@@ -57,6 +57,12 @@ options:
     type: list
     elements: str
     default: []
+  skip_unreachable:
+    description:
+      - When the engine does not answer, warn and remove nothing instead of failing (the end of a build whose engine
+        went away; the janitor removes what is left there once it is back).
+    type: bool
+    default: false
 author:
   - immutable.images maintainers (!UNKNOWN)
 """
@@ -98,6 +104,11 @@ removed:
   returned: always
   type: list
   elements: str
+engine_answered:
+  description: With O(skip_unreachable), false when the engine did not answer (nothing was removed). (Not C(unreachable),
+    which Ansible would take for the host's.)
+  returned: when the engine did not answer
+  type: bool
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -106,8 +117,9 @@ from ansible_collections.immutable.images.plugins.module_utils import naming
 from ansible_collections.immutable.images.plugins.module_utils.cleanup import DockerJanitor
 from ansible_collections.immutable.images.plugins.module_utils.docker_client import (
     DOCKER_COMMON_ARGS,
+    HAS_DOCKER,
     DockerFailure,
-    client_from_module,
+    get_client,
 )
 
 
@@ -121,6 +133,7 @@ def main():
             superseded_of=dict(type="str"),
             cache_keep=dict(type="int"),
             image_names=dict(type="list", elements="str"),
+            skip_unreachable=dict(type="bool", default=False),
         ),
         required_one_of=[("build_id", "max_age", "cache_keep")],
         supports_check_mode=True,
@@ -132,7 +145,16 @@ def main():
             older_than = naming.cutoff(p["max_age"])
         except ValueError as e:
             module.fail_json(msg="max_age: %s" % e)
-    janitor = DockerJanitor(client_from_module(module))
+    if not HAS_DOCKER:
+        module.fail_json(msg="the Docker SDK for Python (pip package 'docker') is required")
+    try:
+        client = get_client(p["docker_host"], p["timeout"], p["tls"])
+    except DockerFailure as e:
+        if not (p["skip_unreachable"] and e.stage == "client"):
+            module.fail_json(msg=str(e), stage=e.stage)
+        module.warn("%s: nothing removed there; the janitor (immutable.images.cleanup) removes what is left once it answers" % e)
+        module.exit_json(changed=False, resources=[], removed=[], engine_answered=False)
+    janitor = DockerJanitor(client)
     try:
         found = []
         if p["build_id"] or older_than:

@@ -82,6 +82,44 @@ options:
         container (C(AutoRemove)), also when every controller process was killed.
       - The action plugin sets it to the C(ansible-playbook) process. Unset, the builder idles until it is removed.
     type: int
+  engines:
+    description:
+      - A pool of engines (the definition's C(image_engines)) to place the builder on instead of O(docker_host), on the
+        least busy engine that answers within a few seconds and has fewer than its C(max_builds) builders of the
+        collection (of any build) running, counted again once the builder is created.
+      - Waits (up to an hour) while every engine is at its C(max_builds). The base image is pulled there, or copied
+        from another engine of the pool (C(docker save) | C(docker load) through the controller) when O(pull=never)
+        or the pull fails.
+    type: list
+    elements: dict
+    suboptions:
+      docker_host:
+        description: The engine, as O(docker_host).
+        type: str
+        required: true
+      tls:
+        description: Its TLS settings, as O(tls).
+        type: dict
+        suboptions:
+          ca_cert:
+            description: The CA that signed the engine's certificate.
+            type: path
+          client_cert:
+            description: The client certificate.
+            type: path
+          client_key:
+            description: The client certificate's private key.
+            type: path
+          verify:
+            description: Verify the engine's certificate.
+            type: bool
+            default: true
+          hostname:
+            description: The name to verify the engine's certificate for, when not the host of O(engines[].docker_host).
+            type: str
+      max_builds:
+        description: At most this many builders on that engine; unset, no limit.
+        type: int
 author:
   - immutable.images maintainers (!UNKNOWN)
 """
@@ -133,16 +171,34 @@ container:
       type: dict
       returned: when O(warm_interpreter=true) and the builder was started
       sample: {started: true, reason: null, env: {PYTHONPATH: /dev/shm/immutable-images-warm/client}}
+placed:
+  description: With O(engines), the engine the builder was placed on.
+  returned: when O(engines) is given and the builder was started
+  type: dict
+  sample: {docker_host: "tcp://build-1.example.com:2376", tls: null, remote_engine: true}
+engine:
+  description: With O(engines), the engine the builder was placed on, as an entry of the build's engines (for cleanup).
+  returned: when O(engines) is given and the builder was started
+  type: dict
+  sample: {docker_host: "tcp://build-1.example.com:2376", tls: null}
+placement:
+  description: With O(engines), what placing the builder did (engines skipped, where it went, how the base image got there).
+  returned: when O(engines) is given and the builder was started
+  type: list
+  elements: str
 """
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.immutable.images.plugins.module_utils import engine_pool
 from ansible_collections.immutable.images.plugins.module_utils.docker_builder import DockerBuilder
 from ansible_collections.immutable.images.plugins.module_utils.docker_client import (
     DOCKER_COMMON_ARGS,
+    TLS_OPTIONS,
     DockerFailure,
     client_from_module,
 )
+from ansible_collections.immutable.images.plugins.module_utils.docker_engine import is_remote
 
 
 def main():
@@ -161,30 +217,64 @@ def main():
             warm_interpreter=dict(type="bool", default=False),
             python_interpreter=dict(type="str", default="/usr/bin/python3"),
             lease_pid=dict(type="int"),
+            engines=dict(type="list", elements="dict", options=dict(
+                docker_host=dict(type="str", required=True),
+                tls=dict(type="dict", options=TLS_OPTIONS),
+                max_builds=dict(type="int"),
+            )),
         ),
         required_if=[("state", "present", ["image"])],
         supports_check_mode=True,
     )
     p = module.params
+    if p["engines"] and p["state"] == "present" and not module.check_mode:
+        _place(module)
     builder = DockerBuilder(client_from_module(module))
     try:
         if p["state"] == "absent":
             exists = builder.find(p["name"]) is not None
             changed = exists and (module.check_mode or builder.remove(p["name"]))
             module.exit_json(changed=bool(changed), container={})
-        changed, facts = builder.launch(
-            p["name"], p["image"], {str(k): str(v) for k, v in p["labels"].items()}, pull=p["pull"],
-            platform=p["platform"], network_mode=p["network_mode"], volumes=p["volumes"],
-            privileged=p["privileged"], check_mode=module.check_mode, lease_pid=p["lease_pid"],
-            docker_host=p["docker_host"])
-        if p["warm_interpreter"] and changed and not module.check_mode:
-            facts["warm"] = builder.start_warm_interpreter(p["name"], p["python_interpreter"])
-            if not facts["warm"].get("started"):
-                module.warn("%s: the warm interpreter did not start (%s); its modules run the usual way, only slower"
-                            % (p["name"], facts["warm"].get("reason")))
+        changed, facts = _launch(module, builder)
     except DockerFailure as e:
         module.fail_json(msg=str(e), stage=e.stage)
     module.exit_json(changed=changed, container=facts)
+
+
+def _launch(module, builder, **extra):
+    """Start the builder (and its warm interpreter): (changed, facts)."""
+    p = module.params
+    kwargs = dict(pull=p["pull"], docker_host=p["docker_host"])
+    kwargs.update(extra)
+    changed, facts = builder.launch(
+        p["name"], p["image"], {str(k): str(v) for k, v in p["labels"].items()}, platform=p["platform"],
+        network_mode=p["network_mode"], volumes=p["volumes"], privileged=p["privileged"], check_mode=module.check_mode,
+        lease_pid=p["lease_pid"], **kwargs)
+    if p["warm_interpreter"] and changed and not module.check_mode:
+        facts["warm"] = builder.start_warm_interpreter(p["name"], p["python_interpreter"])
+        if not facts["warm"].get("started"):
+            module.warn("%s: the warm interpreter did not start (%s); its modules run the usual way, only slower"
+                        % (p["name"], facts["warm"].get("reason")))
+    return changed, facts
+
+
+def _place(module):
+    """Start the builder on an engine of the pool (engine_pool.place) and exit with where it went."""
+    p = module.params
+    pool = [dict(e, tls=e.get("tls") or None) for e in p["engines"]]
+
+    def start(client, admit):
+        # the base image is on the engine now (engine_pool.ensure_base): the builder does not pull again
+        return _launch(module, DockerBuilder(client), pull="never", docker_host=None, admit=admit)
+
+    try:
+        engine, _client, (changed, facts), notes = engine_pool.place(
+            pool, p["image"], p["pull"], start, platform=p["platform"], timeout=p["timeout"], name=p["name"])
+    except DockerFailure as e:
+        module.fail_json(msg=str(e), stage=e.stage)
+    used = {"docker_host": engine["docker_host"], "tls": engine.get("tls")}
+    module.exit_json(changed=changed, container=facts, engine=used, placed=dict(used, remote_engine=is_remote(engine["docker_host"])),
+                     placement=notes)
 
 
 if __name__ == "__main__":

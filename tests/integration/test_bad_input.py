@@ -118,6 +118,12 @@ CASES = [
      "image_targets[1].source_ami_filter.owners: must be a list"),
     ("ec2-open-ssh-v4", ec2(allowed_cidrs=["0.0.0.0/0"]), "image_targets[1].allowed_cidrs: '0.0.0.0/0' opens SSH"),
     ("ec2-open-ssh-v6", ec2(allowed_cidrs=["::/0"]), "image_targets[1].allowed_cidrs: '::/0' opens SSH"),
+    # image_engines (issue 18): each entry checked before any engine is asked (more cases: unit tests)
+    ("engines-no-scheme", setting("image_engines", ["build-1:2376"]), "image_engines[0].docker_host: 'build-1:2376' must start with"),
+    ("engines-max-builds-zero", setting("image_engines", [{"docker_host": "tcp://127.0.0.1:1", "max_builds": 0}]),
+     "image_engines[0].max_builds: 0 must be a whole number of at least 1"),
+    ("engines-missing-ca", setting("image_engines", [{"docker_host": "tcp://127.0.0.1:1", "tls": {"ca_cert": "no/ca.pem"}}]),
+     "image_engines[0].tls.ca_cert: no/ca.pem is not a readable file"),
 ]
 
 

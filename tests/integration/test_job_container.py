@@ -8,6 +8,7 @@ container, the detached build guard included: what removes the builder is the ha
 own process (stop) and the builder's own lease (kill).
 """
 
+import json
 import os
 import sys
 import time
@@ -39,16 +40,24 @@ def mounts():
     return [p for p in paths if not any(p.startswith(q + os.sep) for q in paths)]  # one mount covers its subpaths
 
 
-def start_job(docker_client, project, name):
+def start_job(docker_client, project, name, engine=None):
+    """The job's container; with `engine` (engines.Engine) an EE without a socket: the builder is on that engine,
+    reached over TCP with mutual TLS (the job shares the host's network, as a pod reaching a build host)."""
     project.role("slow", SLOW_ROLE)
+    target = {"name": "container", "type": "docker", "base_image": BASE_IMAGE, "pull": "never"}
+    if engine is not None:
+        target.update(docker_host=engine.url, tls=engine.tls)
     (project.path / "slow.yml").write_text(
         "image_name: %s\nimage_version: 1.0.0\nimage_gather_facts: false\nimage_roles: [slow]\n"
-        "image_targets:\n  - {name: container, type: docker, base_image: %s, pull: never}\n" % (name, BASE_IMAGE))
+        "image_targets:\n  - %s\n" % (name, json.dumps(target)))
     env = {k: v for k, v in ansible_env().items() if k.startswith("ANSIBLE_") or k == "PYTHONUNBUFFERED"}
     env.update(HOME="/tmp", PATH="%s:/usr/bin:/bin" % os.path.dirname(sys.executable))
     volumes = {p: {"bind": p, "mode": "ro"} for p in mounts()}
     volumes[str(project.path)] = {"bind": str(project.path), "mode": "rw"}
-    volumes["/var/run/docker.sock"] = {"bind": "/var/run/docker.sock", "mode": "rw"}
+    if engine is None:
+        volumes["/var/run/docker.sock"] = {"bind": "/var/run/docker.sock", "mode": "rw"}
+    else:
+        volumes[engine.certs] = {"bind": engine.certs, "mode": "ro"}
     return docker_client.containers.run(
         BASE_IMAGE, [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "immutable.images.build_image",
                      "-e", "@slow.yml"],
@@ -73,12 +82,16 @@ def wait_for_provisioning(docker_client, job, name):
     wait_until(sleeping, 180, "the builder to be provisioning")
 
 
-@pytest.mark.parametrize("how", ["stop", "kill"])
-def test_cancelled_or_lost_job_leaves_no_builder(docker_client, project, how):
-    name = "guard-job" + how
-    job = start_job(docker_client, project, name)
+@pytest.mark.parametrize("how", ["stop", "kill", "kill-remote"])
+def test_cancelled_or_lost_job_leaves_no_builder(docker_client, project, how, request):
+    """kill-remote: an EE without a Docker socket whose builder is on the second engine (over TCP with mutual
+    TLS), lost by SIGKILL: the builder's lease, held over TCP, ends with the job, and that engine removes it."""
+    name = "guard-job" + how.replace("-", "")
+    engine = request.getfixturevalue("tls_engine") if how == "kill-remote" else None
+    builders_client = engine.client() if engine else docker_client
+    job = start_job(docker_client, project, name, engine)
     try:
-        wait_for_provisioning(docker_client, job, name)
+        wait_for_provisioning(builders_client, job, name)
         if how == "stop":  # AWX's cancel, a CI timeout: SIGTERM, SIGKILL after the grace period
             job.stop(timeout=10)
         else:  # a lost node: SIGKILL at once, for every process of the job
@@ -92,10 +105,10 @@ def test_cancelled_or_lost_job_leaves_no_builder(docker_client, project, how):
             # Cleaned before the job's main process exited: nothing to wait for.
             wait_until(lambda: ours(docker_client, name) == [], 30, "the builder to be gone")
         else:
-            wait_until(lambda: ours(docker_client, name) == [], 60, "the builder to remove itself")
+            wait_until(lambda: ours(builders_client, name) == [], 60, "the builder to remove itself")
         took = time.monotonic() - ended
         print("%s: builder gone %.1f s after the job ended" % (how, took))
     finally:
         job.remove(force=True)
-        for c in ours(docker_client, name):
+        for c in ours(builders_client, name):
             c.remove(force=True)

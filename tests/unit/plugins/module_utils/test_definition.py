@@ -626,3 +626,30 @@ def test_redact_environment_keeps_names_and_hides_values():
     assert redact_environment(nested) == "ssh 127.0.0.1 '/bin/sh -c '\"'\"'S=******** T=******** /usr/bin/python3'\"'\"''"
     assert redact_environment("EXEC /bin/sh -c 'S=secret /usr/bin/python3'") == "EXEC /bin/sh -c 'S=******** /usr/bin/python3'"
     assert redact_environment("EXEC /bin/sh -c 'echo a=b'") == "EXEC /bin/sh -c 'echo a=b'"
+
+
+# --- image_engines: a pool of engines ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("engines, expected", [
+    (["build-1:2376"], "image_engines[0].docker_host: 'build-1:2376' must start with unix://, tcp:// or ssh://"),
+    ([{"tls": {"verify": False}}], "image_engines[0].docker_host: required"),
+    ([TLS_HOST, {"docker_host": TLS_HOST}], "image_engines[1].docker_host: 'tcp://build-1.example.com:2376' is in the pool more than once"),
+    ([{"docker_host": TLS_HOST, "max_builds": 0}], "image_engines[0].max_builds: 0 must be a whole number of at least 1"),
+    ([{"docker_host": TLS_HOST, "max_builds": "two"}], "image_engines[0].max_builds: 'two' must be"),
+    ([{"docker_host": TLS_HOST, "workers": 2}], "image_engines[0]: unknown keys workers"),
+    ([{"docker_host": "unix:///run/docker.sock", "tls": {"verify": False}}], "image_engines[0].tls: only for a tcp:// engine"),
+    ([{"docker_host": TLS_HOST, "tls": {"ca_cert": "engine/missing.pem"}}], "image_engines[0].tls.ca_cert: engine/missing.pem is not"),
+    ([{"docker_host": TLS_HOST, "tls": {"ca": "x"}}], "image_engines[0].tls: unknown keys ca"),
+    ([7], "image_engines[0]: give a docker_host string or {docker_host, tls, max_builds}, got a number"),
+])
+def test_engine_pool_errors_name_the_variable(workdir, tls_files, engines, expected):
+    errors = errors_of(definition_with(image_engines=engines), workdir)
+    assert len(errors) == 1 and errors[0].startswith(expected), errors
+
+
+def test_a_valid_engine_pool_is_not_in_the_build_hash(workdir, tls_files):
+    engines = ["unix:///var/run/docker.sock", {"docker_host": TLS_HOST, "tls": tls_files, "max_builds": 2}]
+    params = typed(definition_with(image_engines=engines))
+    assert definition.check_definition(params, str(workdir)) == []
+    assert definition.hash_input(params, params["image_targets"]) == definition.hash_input(
+        typed(definition_with()), params["image_targets"])
