@@ -3,8 +3,8 @@
 No timing is asserted (the machine is shared); what must hold is that the harness still runs our
 build end to end, that the rerun really reuses the first build's artifact, that both result images
 have the same end state (the harness hashes it), and that the harness leaves nothing behind.
-Cost: a cold build, the rerun's priming build (uncounted), the rerun and two checksum containers, about 20 s on
-a quiet machine by the figures of docs/benchmark.md (not measured quiet: it took 197 s at a load average of 15-20).
+Cost: a cold build, the rerun's priming build (uncounted), the rerun and two checksum containers: 32 s at a load
+average of 3 (197 s at 15-20, when other suites ran on the same 2 cores).
 """
 
 import json
