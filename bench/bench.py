@@ -53,7 +53,7 @@ class TreeSampler(threading.Thread):
         self.peak_rss = 0
         self.peak_procs = 0
         self.samples = 0
-        self._stop = threading.Event()
+        self._halt = threading.Event()
         with open("/proc/uptime") as f:   # clock ticks since boot, the unit of /proc/PID/stat starttime
             self.start_ticks = float(f.read().split()[0]) * os.sysconf("SC_CLK_TCK") - 1
 
@@ -114,12 +114,12 @@ class TreeSampler(threading.Thread):
         self.peak_procs = max(self.peak_procs, n)
 
     def run(self):
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             self.sample()
-            self._stop.wait(self.interval)
+            self._halt.wait(self.interval)
 
     def stop(self):
-        self._stop.set()
+        self._halt.set()
         self.join()
         self.sample()
 
@@ -143,15 +143,17 @@ class Bench:
         self.token = args.token or secrets.token_hex(3)
         self.name = "bench-w1-%s" % self.token          # image_name of our builds, repository prefix
         # Not under /tmp: other people's clean-ups on this shared machine must not pull it away mid-run.
-        os.makedirs(RESULTS, exist_ok=True)
-        self.tmp = tempfile.mkdtemp(prefix="tmp-%s-" % self.token, dir=RESULTS)
+        self.results = os.path.abspath(args.results or RESULTS)
+        os.makedirs(self.results, exist_ok=True)
+        self.tmp = tempfile.mkdtemp(prefix="tmp-%s-" % self.token, dir=self.results)
         self.work = os.path.join(self.tmp, "work")
-        self.logs = os.path.join(RESULTS, "logs")
+        self.logs = os.path.join(self.results, "logs")
         self.seq = 0
         self.current = None                              # the running Popen, for interrupts
         self.interrupted = False
         self.records = []                                # one dict per run
         self.checks = {}                                 # variant -> set of end-state checksums
+        self.groups = {}                                 # variant -> workload whose end states must agree
         self.config_checks = {}
         self.base_env = dict(os.environ)
         self.base_env.pop("ANSIBLE_CALLBACKS_ENABLED", None)
@@ -277,21 +279,37 @@ class Bench:
 
     # --- variants ------------------------------------------------------------------------
 
-    def ours_definition(self, variant, bust, rev, cache=True):
-        """Write the image definition of one of our runs; return its path."""
+    def ours_definition(self, variant, bust, rev, cache=True, targets=1, facts=False, force=False, pkgs=False,
+                        ec2=None):
+        """Write the image definition of one of our runs; return its path.
+
+        targets: that many docker targets (container, container2, ...), each tagged <variant>[-N];
+        pkgs: the package-heavy role instead of W1 (network_mode host: the mirror is on the host's network);
+        ec2: an ec2 target (dict) instead of the docker ones."""
+        def docker_target(k):
+            t = {"name": "container" if k == 1 else "container%d" % k, "type": "docker", "base_image": BASE_IMAGE,
+                 "pull": "never", "tags": [variant if k == 1 else "%s-%d" % (variant, k)],
+                 "config": {"cmd": ["/bin/bash"], "labels": {"bench.run": self.token}}}
+            if pkgs:
+                t["network_mode"] = "host"
+            return t
+        if pkgs:
+            roles = [{"role": w1.PKG_ROLE, "vars": {"pkg_bust": bust}}]
+        else:
+            roles = [{"role": "w1_users", "vars": {"w1_bust": bust}}, "w1_config",
+                     {"role": "w1_app", "vars": {"w1_rev": rev}}]
         d = {
             "image_name": self.name,
             "image_version": "1.0.0",
-            "image_files": [{"src": "payload/", "dest": "/opt/payload"}],
-            "image_roles": [{"role": "w1_users", "vars": {"w1_bust": bust}}, "w1_config",
-                            {"role": "w1_app", "vars": {"w1_rev": rev}}],
-            "image_gather_facts": False,
+            "image_roles": roles,
+            "image_gather_facts": facts,
             "image_cache": cache,
+            "image_force": force,
             "image_manifest": os.path.join(self.tmp, "manifests", "%s.json" % variant),
-            "image_targets": [{"name": "container", "type": "docker", "base_image": BASE_IMAGE, "pull": "never",
-                               "tags": [variant], "config": {"cmd": ["/bin/bash"],
-                                                             "labels": {"bench.run": self.token}}}],
+            "image_targets": [ec2] if ec2 else [docker_target(k) for k in range(1, targets + 1)],
         }
+        if not pkgs:
+            d["image_files"] = [{"src": "payload/", "dest": "/opt/payload"}]
         path = os.path.join(self.work, "def-%s.yml" % variant)
         with open(path, "w") as f:
             json.dump(d, f, indent=1)
@@ -305,14 +323,23 @@ class Bench:
                    ANSIBLE_CALLBACKS_ENABLED="immutable.images.build_guard,bench_timing", BENCH_TIMING_FILE=timing_file)
         return env
 
-    def run_ours(self, variant, i, bust="fixed", rev="fixed", cache=True, extra=()):
-        defn = self.ours_definition(variant, bust, rev, cache)
+    def run_ours(self, variant, i, bust="fixed", rev="fixed", cache=True, extra=(), targets=1, facts=False,
+                 force=False, pkgs=False, ec2=None, env=None):
+        defn = self.ours_definition(variant, bust, rev, cache, targets=targets, facts=facts, force=force, pkgs=pkgs,
+                                    ec2=ec2)
         timing = os.path.join(self.tmp, "timing", "%s-%d.json" % (variant, i))
         argv = ["ansible-playbook", "immutable.images.build_image", "-e", "@" + defn] + list(extra)
-        r = self.measure([(argv, None)], variant, env=self.ansible_env(timing), cwd=self.work)
+        if self.args.cprofile:   # profile ansible-playbook's own process (not its forked workers)
+            argv = [sys.executable, "-m", "cProfile", "-o", os.path.join(os.path.abspath(self.args.cprofile), "%s-%d.prof" % (variant, i)),
+                    shutil.which("ansible-playbook")] + argv[1:]
+        r = self.measure([(argv, None)], variant, env=dict(self.ansible_env(timing), **(env or {})), cwd=self.work)
         r["timing"] = _load_json(timing)
         r["manifest"] = _load_json(os.path.join(self.tmp, "manifests", "%s.json" % variant))
         r["image"] = "%s:%s" % (self.name, variant)
+        if targets > 1:
+            r["images"] = [r["image"]] + ["%s:%s-%d" % (self.name, variant, k) for k in range(2, targets + 1)]
+        if pkgs:
+            r["group"] = "pkgs"
         return r
 
     def variants(self):
@@ -339,6 +366,36 @@ class Bench:
         V["ours-nocache"] = dict(
             run=lambda i: self.run_ours("ours-nocache", i, bust=unique("nocache", i), cache=False), drop=True,
             doc="like ours-cold with image_cache: false")
+        V["ours-cached"] = dict(
+            run=lambda i: self.run_ours("ours-cached", i, force=True), prime=True, drop=True,
+            doc="the same inputs every run with image_force: true: every role layer comes from the layer cache, "
+                "but a new builder runs and a new image is committed (primed once)")
+        V["ours-facts"] = dict(
+            run=lambda i: self.run_ours("ours-facts", i, bust=unique("facts", i), facts=True), drop=True,
+            doc="ours-cold with image_gather_facts: true (full fact gathering on the builder)")
+        V["ours-cached-facts"] = dict(
+            run=lambda i: self.run_ours("ours-cached-facts", i, force=True, facts=True), prime=True, drop=True,
+            doc="ours-cached with image_gather_facts: true: are facts gathered for roles whose layer is cached?")
+        V["ours-4targets"] = dict(
+            run=lambda i: self.run_ours("ours-4targets", i, bust=unique("t4", i), targets=4), drop=True,
+            doc="ours-cold with 4 docker targets in one definition (4 builders, 4 images; compare with ours-cold)")
+        V["ours-ami"] = dict(
+            run=lambda i: self.run_ours_ami(i), drop=False, needs="ami",
+            doc="our playbook, one ec2 target on moto server (AWS_ENDPOINT_URL) with ssh_host/ssh_port pointing "
+                "at a fresh sshd stand-in container; the 3 W1 roles and the payload; AWS API calls counted")
+        V["packer-ami"] = dict(
+            run=lambda i: self.run_packer_ami(i), drop=False, needs="ami",
+            doc="Packer 1.6.6 amazon-ebs against the same moto server (custom_endpoint_ec2) and a fresh sshd "
+                "stand-in (ssh_host/ssh_port): file provisioner + ansible provisioner (use_proxy false); AWS "
+                "API calls counted")
+        V["ours-pkgs"] = dict(
+            run=lambda i: self.run_ours("ours-pkgs", i, bust=unique("pkgs", i), pkgs=True), drop=True,
+            doc="package-heavy: one role installing %d Debian packages (apt, update_cache) with network_mode host; "
+                "a new build every run" % len(w1.PACKAGES))
+        V["plain-pkgs"] = dict(
+            run=lambda i: self.run_plain_pkgs(i), drop=True,
+            doc="the same role with plain ansible-playbook against a container (docker run --network host, "
+                "community.docker.docker_api, pipelining) + one docker commit + docker rm")
         V["ansible-floor"] = dict(run=lambda i: self.run_floor(i, 1), drop=False, other_workload=True,
                                   doc="ansible-playbook running one set_fact on localhost: what starting and ending "
                                       "ansible-playbook costs, before any build")
@@ -364,6 +421,205 @@ class Bench:
                                   doc="scripts/build-example run again with nothing changed (primed once)")
         return V
 
+    # --- the AMI path: moto server + an sshd stand-in per run ------------------------------
+
+    def start_aws(self):
+        """moto server on 127.0.0.1 (request recording on, to count API calls), a key pair for the stand-ins
+        imported into it; returns the environment of an AWS client on it."""
+        if getattr(self, "aws_env", None):
+            return self.aws_env
+        import socket
+        import urllib.request
+        with socket.socket() as sk:
+            sk.bind(("127.0.0.1", 0))
+            port = sk.getsockname()[1]
+        self.moto_recording = os.path.join(self.tmp, "moto-recording.jsonl")
+        env = dict(self.base_env, MOTO_ENABLE_RECORDING="True", MOTO_RECORDER_FILEPATH=self.moto_recording)
+        self.moto_log = open(os.path.join(self.tmp, "moto.log"), "w")
+        self.moto = subprocess.Popen(["moto_server", "-H", "127.0.0.1", "-p", str(port)], stdout=self.moto_log,
+                                     stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        self.moto_url = "http://127.0.0.1:%d" % port
+        for _ in range(150):
+            try:
+                urllib.request.urlopen(self.moto_url + "/moto-api/", timeout=2).read()
+                break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            raise RuntimeError("moto server did not start (log: %s)" % self.moto_log.name)
+        self.ssh_key = os.path.join(self.tmp, "id_ed25519")
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", self.ssh_key], check=True)
+        with open(self.ssh_key + ".pub") as f:
+            self.ssh_pub = f.read().strip()
+        self.aws_env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": self.moto_url}
+        import boto3
+        boto3.client("ec2", region_name="us-east-1", endpoint_url=self.moto_url, aws_access_key_id="testing",
+                     aws_secret_access_key="testing").import_key_pair(KeyName="bench-key",
+                                                                     PublicKeyMaterial=self.ssh_pub.encode())
+        return self.aws_env
+
+    def _recorder(self, what):
+        import urllib.request
+        urllib.request.urlopen(urllib.request.Request("%s/moto-api/recorder/%s" % (self.moto_url, what),
+                                                      method="POST"), timeout=10).read()
+
+    def aws_calls(self):
+        """The API calls moto recorded since reset: {action: count}."""
+        from urllib.parse import parse_qs
+        import base64
+        calls = {}
+        try:
+            with open(self.moto_recording) as f:
+                lines = f.readlines()
+        except OSError:
+            return calls
+        for line in lines:
+            e = json.loads(line)
+            headers = {k.lower(): v for k, v in (e.get("headers") or {}).items()}
+            action = headers.get("x-amz-target")
+            if not action:
+                body = e.get("body") or ""
+                if e.get("body_encoded"):
+                    body = base64.b64decode(body).decode("utf-8", "replace")
+                q = parse_qs(body)
+                q.update(parse_qs(e.get("url", "").partition("?")[2]))
+                action = (q.get("Action") or ["%s %s" % (e.get("method"), e.get("url"))])[0]
+            calls[action] = calls.get(action, 0) + 1
+        return calls
+
+    def ssh_stand_in(self):
+        """A fresh sshd container on 127.0.0.1 trusting the run's key: the "instance" of one AMI build."""
+        name = "bench-ssh-%s-%d" % (self.token, self.seq + 1)
+        script = ("mkdir -p /run/sshd /root/.ssh && chmod 700 /root/.ssh && echo '%s' > /root/.ssh/authorized_keys"
+                  " && ssh-keygen -A && exec /usr/sbin/sshd -D -e" % self.ssh_pub)
+        self.quiet(["docker", "run", "-d", "--name", name, "--label", "bench.run=%s" % self.token, "-p", "127.0.0.1::22",
+                    "--entrypoint", "/bin/sh", w1.SSH_BASE_IMAGE, "-c", script], check=True)
+        port = int(self.quiet(["docker", "port", name, "22/tcp"], check=True).stdout.split(":")[-1])
+        import socket
+        for _ in range(150):
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=2) as c:
+                    if c.recv(64).startswith(b"SSH-"):
+                        break
+            except OSError:
+                pass
+            time.sleep(0.2)
+        else:
+            raise RuntimeError("the sshd stand-in %s did not answer" % name)
+        return name, port
+
+    def _ami_run(self, label, run):
+        """Common frame of an AMI run: a fresh stand-in, the recorder around the measured command, the end
+        state read from the stand-in afterwards, the stand-in removed."""
+        self.start_aws()
+        name, port = self.ssh_stand_in()
+        try:
+            self._recorder("reset-recording")
+            self._recorder("start-recording")
+            try:
+                r = run(port)
+            finally:
+                self._recorder("stop-recording")
+            r["aws_calls"] = self.aws_calls()
+            r["container"] = name
+            r["image"] = None
+            if r["rc"] == 0:
+                r["state_now"] = self.checksum_container(name)
+        finally:
+            self.quiet(["docker", "rm", "-f", "-v", name])
+        return r
+
+    def run_ours_ami(self, i):
+        def run(port):
+            ec2 = {"name": "aws", "type": "ec2", "region": "us-east-1",
+                   "source_ami_filter": {"name": "amzn2-ami-hvm-*", "owners": ["amazon"], "most_recent": True},
+                   "instance_type": "t3.micro", "ssh_username": "root", "ssh_host": "127.0.0.1", "ssh_port": port,
+                   "ssh_keypair_name": "bench-key", "ssh_private_key_file": self.ssh_key,
+                   "allowed_cidrs": ["127.0.0.1/32"], "tags": {"bench.run": self.token}}
+            return self.run_ours("ours-ami", i, bust="ami-%d-%s" % (i, secrets.token_hex(2)), ec2=ec2,
+                                 env=self.aws_env)
+        return self._ami_run("ours-ami", run)
+
+    def run_packer_ami(self, i):
+        def run(port):
+            tpl = os.path.join(self.work, "packer-ami.json")
+            if not os.path.exists(tpl):
+                self.write_packer_ami_template(tpl)
+            env = dict(self.packer_env(), **self.aws_env)
+            env.pop("AWS_ENDPOINT_URL")   # Packer 1.6.6 does not read it: custom_endpoint_ec2 in the template
+            argv = ["packer", "build", "-color=false", "-var", "port=%d" % port,
+                    "-var", "name=bench-w1-%s-packer-%d-%s" % (self.token, i, secrets.token_hex(2)), tpl]
+            timing = os.path.join(self.tmp, "timing", "packer-ansible.json")
+            if os.path.exists(timing):
+                os.remove(timing)
+            r = self.measure([(argv, None)], "packer-ami", env=env, cwd=self.work)
+            r["timing"] = _load_json(timing)
+            return r
+        return self._ami_run("packer-ami", run)
+
+    def write_packer_ami_template(self, path):
+        builder = {
+            "type": "amazon-ebs", "region": "us-east-1", "access_key": "testing", "secret_key": "testing",
+            "custom_endpoint_ec2": self.moto_url, "skip_region_validation": True, "skip_metadata_api_check": True,
+            "source_ami_filter": {"filters": {"name": "amzn2-ami-hvm-*"}, "owners": ["amazon"], "most_recent": True},
+            "instance_type": "t3.micro", "ssh_username": "root", "ssh_host": "127.0.0.1", "ssh_port": "{{user `port`}}",
+            "ssh_keypair_name": "bench-key", "ssh_private_key_file": self.ssh_key,
+            "ami_name": "{{user `name`}}", "tags": {"bench.run": self.token},
+            # the SDK's waiters default to 15 s between polls; moto answers at once, so poll every second
+            "aws_polling": {"delay_seconds": 1, "max_attempts": 120},
+        }
+        ansible = {
+            "type": "ansible", "playbook_file": os.path.join(self.work, "packer-playbook.yml"), "user": "root",
+            "use_proxy": False,
+            "extra_arguments": ["--extra-vars", "ansible_python_interpreter=/usr/bin/python3"],
+            "ansible_env_vars": ["ANSIBLE_COLLECTIONS_PATH=%s" % os.environ.get("ANSIBLE_COLLECTIONS_PATH", ""),
+                                 "ANSIBLE_PIPELINING=1", "ANSIBLE_CONFIG=%s" % os.path.join(self.work, "ansible.cfg"),
+                                 "ANSIBLE_ROLES_PATH=%s" % os.path.join(self.work, "roles"),
+                                 "ANSIBLE_HOST_KEY_CHECKING=False",
+                                 "ANSIBLE_CALLBACK_PLUGINS=%s" % os.path.join(HERE, "callback_plugins"),
+                                 "ANSIBLE_CALLBACKS_ENABLED=bench_timing",
+                                 "BENCH_TIMING_FILE=%s" % os.path.join(self.tmp, "timing", "packer-ansible.json")],
+        }
+        tpl = {"variables": {"port": "22", "name": ""}, "builders": [builder],
+               "provisioners": [{"type": "file", "source": "payload", "destination": "/opt/"}, ansible]}
+        with open(path, "w") as f:
+            json.dump(tpl, f, indent=1)
+
+    # --- the package-heavy role with plain ansible-playbook ---------------------------------
+
+    def run_plain_pkgs(self, i):
+        name = "bench-plain-%s-%d" % (self.token, self.seq + 1)
+        image = "%s/plain-pkgs:run" % self.name
+        inv = os.path.join(self.work, "plain-inventory-%d.ini" % i)
+        with open(inv, "w") as f:
+            f.write("[all]\n%s ansible_connection=community.docker.docker_api ansible_python_interpreter=/usr/bin/python3\n"
+                    % name)
+        timing = os.path.join(self.tmp, "timing", "plain-pkgs-%d.json" % i)
+        env = dict(self.ansible_env(timing), ANSIBLE_PIPELINING="1")
+        steps = [
+            (["docker", "run", "-d", "--network", "host", "--name", name, "--label", "bench.run=%s" % self.token,
+              BASE_IMAGE, "sleep", "infinity"], None),
+            (["ansible-playbook", "-i", inv, os.path.join(self.work, "pkg-playbook.yml"),
+              "-e", "pkg_bust=plain-%d" % i], None),
+            (["docker", "commit", "--change", 'CMD ["/bin/bash"]', "--change", "LABEL bench.run=%s" % self.token,
+              name, image], None),
+            (["docker", "rm", "-f", name], None),
+        ]
+        r = self.measure(steps, "plain-pkgs", env=env, cwd=self.work)
+        r["timing"] = _load_json(timing)
+        r["image"] = image
+        r["steps"] = ["run", "ansible-playbook", "commit", "rm"]
+        r["group"] = "pkgs"
+        return r
+
+    def packer_env(self):
+        return dict(self.base_env, HOME=os.path.join(self.tmp, "packer-home"),
+                    PACKER_CONFIG_DIR=os.path.join(self.tmp, "packer-home"),
+                    PACKER_CACHE_DIR=os.path.join(self.tmp, "packer-cache"),
+                    PACKER_TMP_DIR=os.path.join(self.tmp, "packer-tmp"), TMPDIR=os.path.join(self.tmp, "packer-tmp"),
+                    CHECKPOINT_DISABLE="1", PACKER_LOG="0")
+
     def run_floor(self, i, tasks):
         """ansible-playbook with `tasks` set_fact tasks on localhost and nothing else (no image)."""
         path = os.path.join(self.work, "floor-%d.yml" % tasks)
@@ -381,11 +637,7 @@ class Bench:
 
     def run_packer(self, kind, i):
         name = "bench-pk-%s-%d" % (self.token, self.seq + 1)
-        env = dict(self.base_env, HOME=os.path.join(self.tmp, "packer-home"),
-                   PACKER_CONFIG_DIR=os.path.join(self.tmp, "packer-home"),
-                   PACKER_CACHE_DIR=os.path.join(self.tmp, "packer-cache"),
-                   PACKER_TMP_DIR=os.path.join(self.tmp, "packer-tmp"), TMPDIR=os.path.join(self.tmp, "packer-tmp"),
-                   CHECKPOINT_DISABLE="1", PACKER_LOG="0")
+        env = self.packer_env()
         argv = ["packer", "build", "-color=false", "-var", "name=%s" % name, "-var", "tag=run",
                 os.path.join(self.work, "packer-%s.json" % kind)]
         timing = os.path.join(self.tmp, "timing", "packer-ansible.json")
@@ -444,10 +696,16 @@ class Bench:
 
     # --- checks --------------------------------------------------------------------------
 
-    def checksum(self, image):
+    def checksum_container(self, container, script="checksum.sh"):
+        """The same end state, read from a running container (the AMI variants' stand-in)."""
+        with open(os.path.join(self.work, script)) as f:
+            out = self.quiet(["docker", "exec", container, "/bin/sh", "-c", f.read()])
+        return out.stdout.strip() if out.returncode == 0 else "ERROR: %s" % out.stderr.strip()[-200:]
+
+    def checksum(self, image, script="checksum.sh"):
         """End state (files, owners, modes, users) with one docker run; plus Cmd/Entrypoint from inspect."""
         name = "bench-chk-%s-%d" % (self.token, self.seq)
-        with open(os.path.join(self.work, "checksum.sh")) as f:
+        with open(os.path.join(self.work, script)) as f:
             script = f.read()
         out = self.quiet(["docker", "run", "--rm", "--name", name, "--label", "bench.run=%s" % self.token,
                           "--entrypoint", "/bin/sh", image, "-c", script])
@@ -484,12 +742,19 @@ class Bench:
                     self.quiet(["docker", "image", "inspect", r["image"]]).returncode == 0
                 r["state"], r["config"] = ("nothing to build" if r["image"] is None else
                                            "image present" if ok else "MISSING"), None
-            else:
-                r["state"], r["config"] = self.checksum(r["image"])
+            elif r.get("container"):   # AMI variants: the stand-in's state, read right after the build
+                r["state"], r["config"] = r.get("state_now"), None
                 self.checks.setdefault(vname, set()).add(r["state"])
-                self.config_checks.setdefault(vname, set()).add(r["config"])
+            else:
+                script = "pkg-checksum.sh" if r.get("group") == "pkgs" else "checksum.sh"
+                for image in r.get("images") or [r["image"]]:   # every target's image of a multi-target build
+                    r["state"], r["config"] = self.checksum(image, script)
+                    self.checks.setdefault(vname, set()).add(r["state"])
+                    self.config_checks.setdefault(vname, set()).add(r["config"])
+            self.groups[vname] = r.get("group", "w1")
             if v.get("drop"):
-                self.drop(r["image"])
+                for image in r.get("images") or [r["image"]]:
+                    self.drop(image)
         log("%-15s %s #%d %7.2fs  cpu %6.2fs  peak %5.0f MB  state %s" % (
             vname, "run " if counted else "prime", i, r["wall"], r["cpu"], r["tree_peak_pss"] / 1e6, r["state"]))
         self.records.append(r)
@@ -507,6 +772,12 @@ class Bench:
         for n in names:
             if n.startswith("packer") and not shutil.which("packer"):
                 self.skipped[n] = "packer is not installed"
+                continue
+            if allv[n].get("needs") == "ami" and not shutil.which("moto_server"):
+                self.skipped[n] = "moto_server is not installed (scripts/setup-env installs it)"
+                continue
+            if allv[n].get("needs") == "ami" and self.quiet(["docker", "image", "inspect", w1.SSH_BASE_IMAGE]).returncode:
+                self.skipped[n] = "the sshd stand-in's image %s is missing (scripts/setup-env makes it)" % w1.SSH_BASE_IMAGE
                 continue
             active.append(n)
         log("token %s, variants %s, %d runs each (+ priming), tmp %s" % (self.token, ", ".join(active),
@@ -533,6 +804,9 @@ class Bench:
         profiles = {n: p for n, p in profiles.items() if p}
         upload = upload_times(self.records)
         states = {v: sorted(s) for v, s in self.checks.items()}
+        groups = {}
+        for v, s in states.items():
+            groups.setdefault(self.groups.get(v, "w1"), set()).update(s)
         reference = states.get("raw") or states.get("ours-cold") or next(iter(states.values()), [None])
         doc = {
             "generated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -543,7 +817,9 @@ class Bench:
             "variants": {n: dict(summary[n], doc=allv[n]["doc"]) for n in summary},
             "skipped": self.skipped,
             "end_state": {"per_variant": states, "config_per_variant": {v: sorted(s) for v, s in self.config_checks.items()},
-                          "all_equal": len({s for v in states.values() for s in v}) <= 1,   # none: nothing built
+                          "all_equal": all(len(s) <= 1 for s in groups.values()),   # per workload
+                          "groups": {g: sorted(s) for g, s in groups.items()},
+                          "group_of": dict(self.groups),
                           "reference": reference},
             "upload_200_files": upload,
             "profiles": profiles,
@@ -551,10 +827,9 @@ class Bench:
             "raw_records": [{k: v for k, v in r.items() if k not in ("timing",)} for r in self.records],
         }
         md = render_markdown(doc)
-        os.makedirs(RESULTS, exist_ok=True)
-        with open(os.path.join(RESULTS, "latest.json"), "w") as f:
+        with open(os.path.join(self.results, "latest.json"), "w") as f:
             json.dump(doc, f, indent=1, default=str)
-        with open(os.path.join(RESULTS, "latest.md"), "w") as f:
+        with open(os.path.join(self.results, "latest.md"), "w") as f:
             f.write(md)
         print(md)
         return 0 if all(s["failures"] == 0 for s in summary.values()) and doc["end_state"]["all_equal"] else 1
@@ -563,6 +838,12 @@ class Bench:
 
     def cleanup(self):
         log("cleaning up (token %s)" % self.token)
+        if getattr(self, "moto", None) is not None:
+            self.moto.terminate()
+            try:
+                self.moto.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.moto.kill()
         labels = ["bench.run=%s" % self.token, "immutable.images.image-name=%s" % self.name,
                   "immutable.images.image-name=bench-example-%s" % self.token,
                   "immutable.images.image-name=bench-example-%s-rerun" % self.token]
@@ -570,7 +851,8 @@ class Bench:
         for lab in labels:
             out = self.quiet(["docker", "ps", "-aq", "--filter", "label=%s" % lab])
             ids.update(out.stdout.split())
-        for pat in ("bench-pk-%s-" % self.token, "bench-raw-%s-" % self.token, "bench-chk-%s-" % self.token):
+        for pat in ("bench-pk-%s-" % self.token, "bench-raw-%s-" % self.token, "bench-chk-%s-" % self.token,
+                    "bench-ssh-%s-" % self.token, "bench-plain-%s-" % self.token):
             out = self.quiet(["docker", "ps", "-aq", "--filter", "name=%s" % pat])
             ids.update(out.stdout.split())
         if ids:
@@ -593,8 +875,12 @@ class Bench:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-DEFAULT_VARIANTS = ["ours-cold", "ours-warm", "ours-lastrole", "ours-cold-nowarm", "ours-nowarm-lastrole", "packer-shell", "packer-ansible", "docker-cold", "docker-warm", "raw",
-                    "example", "example-rerun", "ansible-floor", "ansible-floor-50"]
+DEFAULT_VARIANTS = ["ours-cold", "ours-warm", "ours-lastrole", "ours-cached", "ours-facts", "ours-cached-facts",
+                    "ours-4targets", "ours-cold-nowarm", "ours-nowarm-lastrole", "packer-shell", "packer-ansible",
+                    "ours-ami", "packer-ami", "docker-cold", "docker-warm", "raw", "example", "example-rerun",
+                    "ansible-floor", "ansible-floor-50"]
+# Not in the default set: ours-nocache; ours-pkgs and plain-pkgs (they download from Debian's mirror, about a minute
+# each per run: `bench/run --variants ours-pkgs,plain-pkgs`).
 
 
 def _failure_line(path):
@@ -667,6 +953,10 @@ def summarize(records, active, allv):
                  procs=max([r["tree_peak_procs"] for r in ok], default=None),
                  load1=_stats([r["load1"] for r in ok])["median"],
                  other_workload=bool(allv[n].get("other_workload")))
+        calls = [r["aws_calls"] for r in ok if r.get("aws_calls") is not None]
+        if calls:
+            s["aws_calls"] = statistics.median([sum(c.values()) for c in calls])
+            s["aws_calls_by_action"] = calls[0]
         if ok and ok[0].get("steps"):
             s["step_medians"] = dict(zip(ok[0]["steps"], [statistics.median(w) for w in
                                                           zip(*[r["step_walls"] for r in ok])]))
@@ -739,6 +1029,7 @@ def _phase_row(r):
     for key in ("upload", "w1", "include", "cache", "prov_other", "commit", "cleanup", "fin_other"):
         row[key] = 0.0
     actions, w1n, tasks = {}, 0, []
+    row["around"] = row["around_run"] = 0
     for task, d in _slices(t, t["end"]):
         a = task["action"]
         if _is_w1(task):
@@ -747,6 +1038,9 @@ def _phase_row(r):
             actions.setdefault(a.split(".")[-1], []).append(d)
             continue
         tasks.append((task["name"], d))
+        row["around"] += 1   # a task outside the image's roles; "run" = not skipped on every host
+        if any(x.get("status") != "skipped" for x in task["results"]) or not task["results"]:
+            row["around_run"] += 1
         if a.endswith("builder_files"):
             row["upload"] += d
         elif a.endswith("layer_cache"):
@@ -772,6 +1066,8 @@ def profile(records):
         return None
     prof = {"n": len(rows), "phases": {k: statistics.median([r[0][k] for r in rows]) for k, _ in PHASES}}
     prof["w1_count"] = rows[0][0]["w1_count"]
+    prof["around"] = statistics.median([r[0]["around"] for r in rows])
+    prof["around_run"] = statistics.median([r[0]["around_run"] for r in rows])
     acts = {}
     for _, a, _ in rows:
         for k, v in a.items():
@@ -802,6 +1098,27 @@ def _derived(variants):
                            ("ours-warm", "packer-ansible", "ours warm vs Packer + Ansible")):
         if num in med and den in med:
             out.append("- %s / %s = %.3f (%s)" % (num, den, med[num] / med[den], what))
+    for num, den, what in (("ours-cached", "packer-ansible", "every role layer cached, new image, vs Packer + Ansible"),
+                           ("ours-lastrole", "packer-ansible", "only the last role changed, vs Packer + Ansible"),
+                           ("ours-4targets", "ours-cold", "4 docker targets vs 1"),
+                           ("ours-ami", "packer-ami", "AMI on moto + sshd stand-in, ours vs Packer amazon-ebs + Ansible"),
+                           ("ours-pkgs", "plain-pkgs", "package-heavy role, ours vs plain ansible-playbook + docker commit")):
+        if num in med and den in med:
+            out.append("- %s / %s = %.3f (%s)" % (num, den, med[num] / med[den], what))
+    for a, b, what in (("ours-warm", "ansible-floor", "identical rerun minus ansible-floor"),
+                       ("ours-facts", "ours-cold", "full fact gathering, one builder (cold)"),
+                       ("ours-cached-facts", "ours-cached", "full fact gathering, every layer cached")):
+        if a in med and b in med:
+            out.append("- %s - %s = %.2f s (%s)" % (a, b, med[a] - med[b], what))
+    for a, b in (("ours-cold", "packer-ansible"), ("ours-ami", "packer-ami")):
+        if a in variants and b in variants and variants[a].get("peak_pss_mb") and variants[b].get("peak_pss_mb"):
+            out.append("- controller peak PSS: %s %.0f MB vs %s %.0f MB (largest process RSS %.0f vs %.0f MB)" % (
+                a, variants[a]["peak_pss_mb"], b, variants[b]["peak_pss_mb"], variants[a]["max_proc_rss_mb"],
+                variants[b]["max_proc_rss_mb"]))
+    for n, s in variants.items():
+        if s.get("aws_calls") is not None:
+            out.append("- AWS API calls per AMI build, %s: %g (%s)" % (n, s["aws_calls"], ", ".join(
+                "%s %d" % kv for kv in sorted(s["aws_calls_by_action"].items(), key=lambda kv: (-kv[1], kv[0])))))
     if "ansible-floor" in med and "ansible-floor-50" in med:
         out.append("- ansible-core's floor on this machine: %.2f s to start and end ansible-playbook, %.3f s per task "
                    "that does nothing ((ansible-floor-50 - ansible-floor) / 49)"
@@ -855,10 +1172,13 @@ def render_markdown(doc):
     es = doc["end_state"]
     L.append("")
     L.append("End state (sha256 prefix over users, groups, paths/owners/modes/types/links and file contents; one "
-             "`docker run` per result image, every run): **%s**." % ("all variants identical" if es["all_equal"]
-                                                                    else "DIFFERENT"))
+             "`docker run` per result image, every run; the AMI variants: read from the sshd stand-in after the "
+             "build; the package variants: the package database): **%s**." % (
+                 "all variants of each workload identical" if es["all_equal"] else "DIFFERENT"))
     for v, s in es["per_variant"].items():
-        L.append("- %s: %s; Cmd/Entrypoint %s" % (v, ", ".join(s), ", ".join(es["config_per_variant"].get(v, []))))
+        L.append("- %s: %s; Cmd/Entrypoint %s%s" % (v, ", ".join(s), ", ".join(es["config_per_variant"].get(v, [])) or "-",
+                                                   "" if es.get("group_of", {}).get(v, "w1") == "w1" else " (workload %s)"
+                                                   % es["group_of"][v]))
     if doc["upload_200_files"]:
         L.append("")
         L.append("Upload of the 200 files in our builds (the `builder_files` task, start to result; median (min–max) s): " +
@@ -875,6 +1195,8 @@ def render_markdown(doc):
         L.append("|---|" + "---:|" * len(names))
         for key, title in PHASES:
             L.append("| %s | %s |" % (title, " | ".join(_f(profs[n]["phases"].get(key), 2) for n in names)))
+        L.append("| tasks around the image's roles: started / not skipped | %s |" % " | ".join(
+            "%g / %g" % (profs[n]["around"], profs[n]["around_run"]) for n in names))
         L.append("| image-role tasks seen / mean slice per task | %s |" % " | ".join(
             "%d / %s" % (profs[n]["w1_count"], _f(profs[n]["w1_per_task_mean"], 3)) for n in names))
         mods = sorted({m for n in names for m in profs[n]["w1_per_module_mean"]})
@@ -909,6 +1231,9 @@ def main(argv=None):
                     help="run a failed run again this many times (failures stay in the 'fail' column)")
     ap.add_argument("--sample-interval", type=float, default=0.05, help="memory sampling interval, s")
     ap.add_argument("--token", help=argparse.SUPPRESS)
+    ap.add_argument("--results", help="write latest.md/latest.json and the logs here (default: bench/results)")
+    ap.add_argument("--cprofile", metavar="DIR",
+                    help="run ansible-playbook of our variants under cProfile, one .prof per run in DIR")
     ap.add_argument("--list", action="store_true", help="list the variants and exit")
     args = ap.parse_args(argv)
     if args.list:

@@ -22,6 +22,8 @@ import sys
 
 DIRS, FILES_PER_DIR, FILE_BYTES = 10, 20, 1305   # 200 files, 261 000 bytes
 BASE_IMAGE = os.environ.get("IMMUTABLE_BASE_IMAGE", "immutable-images/debian-python:bookworm")
+# The AMI variants' "instance": an sshd container of this image (Debian 12 + python3 + openssh-server).
+SSH_BASE_IMAGE = os.environ.get("IMMUTABLE_SSH_BASE_IMAGE", "immutable-images/debian-python-ssh:bookworm")
 
 # The paths the 30 steps touch: the end-state checksum covers exactly these (plus the two users).
 CHECK_ROOTS = ["/opt/payload", "/etc/w1", "/srv/w1", "/var/log/w1", "/var/lib/w1svc"]
@@ -249,6 +251,34 @@ printf '%%s %%s\n' "$(sha256sum < /tmp/w1-state | cut -c1-16)" "$(wc -l < /tmp/w
 """ % {"users": " ".join(USERS), "roots": " ".join(CHECK_ROOTS)}
 
 
+# ---------------------------------------------------------------------------------------------
+# The package-heavy workload (variants ours-pkgs / plain-pkgs): one role that installs Debian packages
+# from Debian's mirror (the only reachable one; builders need network_mode host for it). Its end state
+# is the package database, hashed.
+
+PKG_ROLE = "bench_pkgs"
+PACKAGES = ["git", "curl", "unzip", "make", "python3-pip", "python3-venv", "openssh-client", "rsync"]
+PKG_CHECKSUM_SCRIPT = r"""set -e
+dpkg-query -W -f '${Package} ${Version} ${db:Status-Abbrev}\n' | LC_ALL=C sort > /tmp/pkg-state
+printf '%s %s\n' "$(sha256sum < /tmp/pkg-state | cut -c1-16)" "$(wc -l < /tmp/pkg-state)"
+"""
+
+
+def write_pkg_role(root):
+    base = os.path.join(root, PKG_ROLE)
+    for sub in ("tasks", "defaults", "meta"):
+        os.makedirs(os.path.join(base, sub), exist_ok=True)
+    tasks = [{"name": "Install the packages", "ansible.builtin.apt": {
+        "name": PACKAGES, "update_cache": True, "install_recommends": False, "cache_valid_time": 0}}]
+    with open(os.path.join(base, "tasks", "main.yml"), "w") as fh:
+        fh.write(_yaml(tasks))
+    with open(os.path.join(base, "defaults", "main.yml"), "w") as fh:
+        fh.write(_yaml({"pkg_bust": "none"}))   # a dummy input: a new value makes the build cold
+    with open(os.path.join(base, "meta", "main.yml"), "w") as fh:
+        fh.write(_yaml({"galaxy_info": {"author": "bench", "description": "bench: install packages",
+                                        "license": "GPL-3.0-or-later", "min_ansible_version": "2.15"}}))
+
+
 def generate(out, token="local"):
     """Write the whole workload into `out`; return a dict of useful paths."""
     os.makedirs(out, exist_ok=True)
@@ -259,6 +289,11 @@ def generate(out, token="local"):
     os.chmod(os.path.join(out, "steps.sh"), 0o755)
     with open(os.path.join(out, "checksum.sh"), "w") as fh:
         fh.write(CHECKSUM_SCRIPT)
+    write_pkg_role(os.path.join(out, "roles"))
+    with open(os.path.join(out, "pkg-checksum.sh"), "w") as fh:
+        fh.write(PKG_CHECKSUM_SCRIPT)
+    with open(os.path.join(out, "pkg-playbook.yml"), "w") as fh:
+        fh.write(_yaml([{"name": "Packages", "hosts": "all", "gather_facts": False, "roles": [PKG_ROLE]}]))
     with open(os.path.join(out, "ansible.cfg"), "w") as fh:   # as in examples/webapp
         fh.write("[defaults]\nroles_path = roles\ncallbacks_enabled = immutable.images.build_guard\n"
                  "localhost_warning = false\ninterpreter_python = auto_silent\n\n"

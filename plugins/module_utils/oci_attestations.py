@@ -17,12 +17,6 @@ import json
 import os
 import tempfile
 
-try:
-    import oras.container
-    import oras.provider
-    IMPORT_ERROR = None
-except ImportError as e:
-    IMPORT_ERROR = e
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -35,6 +29,18 @@ MANIFEST_TYPES = [OCI_MANIFEST, OCI_INDEX, "application/vnd.docker.distribution.
 
 class RegistryError(Exception):
     pass
+
+
+def _oras():
+    """oras, imported only when a registry is used: it imports jsonschema, whose rfc3987 grammars take 1-2 s (10 s
+    on a busy machine) to compile, and ansible-playbook loads this module for every docker build, signing or not."""
+    try:
+        import oras.container
+        import oras.provider
+    except ImportError as e:
+        raise RegistryError("signing and verifying docker images need the Python package oras on the controller "
+                            "(requirements.txt): %s" % e)
+    return oras
 
 
 def split_repository(repository):
@@ -54,11 +60,9 @@ class Registry:
     """One registry host. Plain HTTP only for loopback registries (as the Docker engine does)."""
 
     def __init__(self, host, username=None, password=None):
-        if IMPORT_ERROR is not None:
-            raise RegistryError("signing and verifying docker images need the Python package oras on the controller "
-                                "(requirements.txt): %s" % IMPORT_ERROR)
+        self.oras = _oras()
         self.host = "registry-1.docker.io" if host == "docker.io" else host
-        self.client = oras.provider.Registry(hostname=self.host, insecure=is_loopback(host), auth_backend="token")
+        self.client = self.oras.provider.Registry(hostname=self.host, insecure=is_loopback(host), auth_backend="token")
         if username:
             self.client.auth.set_basic_auth(username, password or "")
         self.calls = 0
@@ -71,7 +75,7 @@ class Registry:
 
     def _container(self, path, ref=None):
         name = "%s/%s" % (self.host, path) + (("@" + ref) if ref and ref.startswith("sha256:") else (":" + ref if ref else ""))
-        return oras.container.Container(name)
+        return self.oras.container.Container(name)
 
     def _url(self, path, kind, ref):
         return "%s://%s/v2/%s/%s/%s" % (self.client.prefix, self.host, path, kind, ref)
