@@ -13,20 +13,20 @@ from __future__ import annotations
 import os
 
 from ansible.constants import DEFAULT_LOCAL_TMP
-from ansible.plugins.action import ActionBase
 from ansible.utils.vars import merge_hash
 
 from ansible_collections.immutable.images.plugins.module_utils.warm_client import ENV_WARM
 from ansible_collections.immutable.images.plugins.plugin_utils import docker_session
+from ansible_collections.immutable.images.plugins.plugin_utils._action_module import ActionModuleBase
 
 BUILDER_USER = "root"  # the ansible_user that launch gives its docker builders
 
 
-class ActionModule(ActionBase):
+class ActionModule(ActionModuleBase):
     _supports_check_mode = True
+    VALIDATE = False  # the module validates its arguments itself (AnsibleModule, with its DOCUMENTATION's spec)
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
+    def run_module(self, params, task_vars, result):
         # Workers are forks of ansible-playbook: the builder's lease lives as long as our parent does.
         args = dict(self._task.args, lease_pid=self._task.args.get("lease_pid") or os.getppid())
         result = merge_hash(result, self._execute_module(module_args=args, task_vars=task_vars))
