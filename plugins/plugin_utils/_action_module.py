@@ -18,6 +18,7 @@ a dict is returned as the result (with changed=False unless it says otherwise) w
 
 from __future__ import annotations
 
+import copy
 import functools
 import importlib
 
@@ -54,10 +55,15 @@ def _spec_of(options):
     return spec
 
 
-@functools.lru_cache(maxsize=None)
 def argument_spec(module):
     """The argument spec the thin module plugins/modules/<module>.py documents, with the options of this
-    collection's doc fragments it extends (other fragments add no options here)."""
+    collection's doc fragments it extends (other fragments add no options here). A copy: the validator fills
+    suboptions' defaults into a default dict it was given."""
+    return copy.deepcopy(_documented_spec(module))
+
+
+@functools.lru_cache(maxsize=None)
+def _documented_spec(module):
     doc = yaml.safe_load(importlib.import_module("%s.modules.%s" % (_PACKAGE, module)).DOCUMENTATION)
     options = {}
     for fragment in doc.get("extends_documentation_fragment") or []:

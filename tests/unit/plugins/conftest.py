@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Run an action plugin of the collection the way a worker does (a real Task, PlayContext, DataLoader and
+"""Fixtures of the plugin tests. run_action: run an action plugin of the collection the way a worker does (a real Task, PlayContext, DataLoader and
 Templar), without ansible-playbook: `run_action("layer_cache", {"state": "x"})`."""
 
 from __future__ import annotations
@@ -37,3 +37,9 @@ def run_action():
     def run(name, args=None, task_vars=None, check_mode=False, connection=None):
         return action(name, args, check_mode, connection).run(task_vars=dict(task_vars or {}))
     return run
+
+
+@pytest.fixture
+def make_action():
+    """The action plugin object itself (to set what a play would, e.g. task._play, before run())."""
+    return action
