@@ -118,9 +118,14 @@ def load_public_key(pem):
 
 
 def public_key_pem(signer):
-    """The PEM public key of a signer (what deploys verify with)."""
-    return signer.public_key._crypto_key.public_bytes(  # pylint: disable=protected-access
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    """The PEM public key of a signer (what deploys verify with), from the key's public keyval (securesystemslib's
+    private _crypto_key became a method in 1.x)."""
+    key = signer.public_key
+    if key.keytype == "ed25519":
+        public = ed25519.Ed25519PublicKey.from_public_bytes(bytes.fromhex(key.keyval["public"]))
+    else:
+        public = serialization.load_pem_public_key(key.keyval["public"].encode())
+    return public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
 
 
 # ---- statements ---------------------------------------------------------------------------------------------
