@@ -1,5 +1,6 @@
 # -*- coding: utf-8 -*-
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Sign the provenance and SBOM statements of one artifact (image_sign) and attach them where the artifact is.
 
 An action plugin: the private key is read here, in the controller's ansible-playbook process, and never

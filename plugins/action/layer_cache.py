@@ -1,5 +1,6 @@
 # -*- coding: utf-8 -*-
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Per-role layer cache steps for a docker builder (see module_utils/layer_cache.py), on the controller.
 
 The cache state of a builder is kept on the controller, in a file of the build's work directory named

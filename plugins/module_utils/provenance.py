@@ -1,5 +1,6 @@
 # -*- coding: utf-8 -*-
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Signed provenance (a definition's `image_sign`): in-toto v1 statements, SLSA v1 provenance, DSSE envelopes.
 
 Controller side only. The statement and DSSE formats come from `in-toto-attestation` and `securesystemslib`
