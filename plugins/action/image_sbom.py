@@ -13,7 +13,7 @@ from ansible_collections.immutable.images.plugins.plugin_utils._action_module im
 
 class ActionModule(ActionModuleBase):
     # The options are those of plugins/modules/image_sbom.py (its choices are sbom.COMPONENT_TYPES and
-    # sbom.FAIL_ON_CHOICES; tests/unit/plugins/action/test_image_sbom.py checks they agree).
+    # sbom.FAIL_ON_CHOICES; tests/unit/plugins/action/test_image_sbom_action.py checks they agree).
 
     def run_module(self, params, task_vars, result):
         errors = sbom.check_packages(params["packages"])

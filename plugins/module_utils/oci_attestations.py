@@ -18,12 +18,6 @@ import json
 import os
 import tempfile
 
-try:
-    import oras.container
-    import oras.provider
-    IMPORT_ERROR = None
-except ImportError as e:
-    IMPORT_ERROR = e
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -51,15 +45,25 @@ def is_loopback(host):
     return name in ("localhost", "::1", "[::1]") or name.startswith("127.")
 
 
+def _import_oras():
+    """oras, imported by the first Registry: with jsonschema's format grammars it takes seconds to import, which a
+    build that signs nothing (or only AMIs) does not pay."""
+    try:
+        import oras.container
+        import oras.provider
+    except ImportError as e:
+        raise RegistryError("signing and verifying docker images need the Python package oras on the controller "
+                            "(requirements.txt): %s" % e)
+    return oras
+
+
 class Registry:
     """One registry host. Plain HTTP only for loopback registries (as the Docker engine does)."""
 
     def __init__(self, host, username=None, password=None):
-        if IMPORT_ERROR is not None:
-            raise RegistryError("signing and verifying docker images need the Python package oras on the controller "
-                                "(requirements.txt): %s" % IMPORT_ERROR)
+        self._oras = _import_oras()
         self.host = "registry-1.docker.io" if host == "docker.io" else host
-        self.client = oras.provider.Registry(hostname=self.host, insecure=is_loopback(host), auth_backend="token")
+        self.client = self._oras.provider.Registry(hostname=self.host, insecure=is_loopback(host), auth_backend="token")
         if username:
             self.client.auth.set_basic_auth(username, password or "")
         self.calls = 0
@@ -72,7 +76,7 @@ class Registry:
 
     def _container(self, path, ref=None):
         name = "%s/%s" % (self.host, path) + (("@" + ref) if ref and ref.startswith("sha256:") else (":" + ref if ref else ""))
-        return oras.container.Container(name)
+        return self._oras.container.Container(name)
 
     def _url(self, path, kind, ref):
         return "%s://%s/v2/%s/%s/%s" % (self.client.prefix, self.host, path, kind, ref)

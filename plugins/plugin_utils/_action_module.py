@@ -12,8 +12,9 @@ type or a value outside `choices` fails the task with a message naming the modul
 plugin does anything (in check mode too).
 
 A plugin subclasses ActionModuleBase and implements run_module(params, task_vars, result), which returns the
-result; to fail it may raise ActionFailure. REQUIRED_IF and NO_LOG add what DOCUMENTATION cannot say. CHECK_MODE says what check mode does: None lets run_module decide,
-a dict is returned as the result (with changed=False unless it says otherwise) without calling it.
+result; to fail it may raise ActionFailure. REQUIRED_IF and NO_LOG add what DOCUMENTATION cannot say.
+CHECK_MODE says what check mode does: None lets run_module decide; a dict is returned as the result (with
+changed=False unless it says otherwise) without calling it.
 """
 
 from __future__ import annotations
