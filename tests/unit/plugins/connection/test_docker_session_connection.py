@@ -22,7 +22,7 @@ WARM = {"IMMUTABLE_IMAGES_WARM": "/dev/shm/w.sock|/usr/bin/python3"}
 def connection(monkeypatch, tmp_path):
     monkeypatch.setattr(plugin, "DEFAULT_LOCAL_TMP", str(tmp_path))
     calls = {"request": [], "start": [], "warnings": [], "docker_api": []}
-    monkeypatch.setattr(plugin.display, "warning", lambda msg: calls["warnings"].append(msg))
+    monkeypatch.setattr(plugin.display, "warning", calls["warnings"].append)
 
     def make(extra_env=None, replies=()):
         replies = list(replies)
