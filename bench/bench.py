@@ -1,4 +1,6 @@
 #!/usr/bin/env python3
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Side-by-side benchmark of workload W1 (see bench/README.md). Started by bench/run.
 
 Every variant builds the same image (base + 200 files + 30 steps + CMD + tag) from the same

@@ -1,4 +1,6 @@
 #!/usr/bin/env python3
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Generate workload W1 deterministically (nothing big is committed).
 
 W1 = a base image with python3, 200 small files (10 dirs x 20 files, about 261 KB) uploaded to

@@ -1,5 +1,6 @@
 # -*- coding: utf-8 -*-
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Arm or disarm the build guard (see module_utils/build_guard.py) on the controller."""
 
 from __future__ import annotations
@@ -7,32 +8,26 @@ from __future__ import annotations
 import os
 import shutil
 
-from ansible.plugins.action import ActionBase
-
 from ansible_collections.immutable.images.plugins.module_utils import build_guard, private_log
+from ansible_collections.immutable.images.plugins.plugin_utils._action_module import ActionFailure, ActionModuleBase
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("state", "pid", "remove"))
+class ActionModule(ActionModuleBase):
+    CHECK_MODE = dict(skipped=True, msg="the build guard is not needed in check mode")
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        state = self._task.args.get("state", "armed")
-        if self._task.check_mode:
-            return dict(result, changed=False, skipped=True, msg="the build guard is not needed in check mode")
-        if state == "disarmed":
+    def run_module(self, params, task_vars, result):
+        if params["state"] == "disarmed":
             build = (task_vars or {}).get("image_build") or {}
             build_id = self._templar.template(build.get("id"))
             # By its token, never by a signal to a pid that may since belong to another process (pid is ignored).
             changed = bool(build_id) and build_guard.disarm(build_id)
-            remove = self._task.args.get("remove")
+            remove = params["remove"]
             removed = None
             if remove and os.path.isdir(remove):  # after the disarm: the guard would remove it too
                 try:
                     shutil.rmtree(remove)
                 except OSError as e:
-                    return dict(result, failed=True, msg="cannot remove %s: %s" % (remove, e))
+                    raise ActionFailure("cannot remove %s: %s" % (remove, e)) from e
                 changed, removed = True, remove
             return dict(result, changed=changed, removed=removed, disarmed=build_id)
         build = self._templar.template((task_vars or {}).get("image_build"))

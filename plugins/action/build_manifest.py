@@ -1,28 +1,25 @@
 # -*- coding: utf-8 -*-
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Compose and write the build manifest, with a summary that names each failed target, stage and cause."""
 
 from __future__ import annotations
 
 import time
 
-from ansible.plugins.action import ActionBase
-
 from ansible_collections.immutable.images.plugins.module_utils import manifest as build_manifest
 from ansible_collections.immutable.images.plugins.module_utils import naming
 from ansible_collections.immutable.images.plugins.module_utils.docker_client import DockerFailure, docker_errors, get_client
+from ansible_collections.immutable.images.plugins.plugin_utils._action_module import ActionFailure, ActionModuleBase
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("results",))
+class ActionModule(ActionModuleBase):
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        build = self._templar.template((task_vars or {}).get("image_build"))
+    def run_module(self, params, task_vars, result):
+        build = self._templar.template(task_vars.get("image_build"))
         if not build:
-            return dict(result, failed=True, msg="image_build is not set: run the immutable.images.launch role first")
-        results = self._task.args.get("results") or {}
+            raise ActionFailure("image_build is not set: run the immutable.images.launch role first")
+        results = params["results"] or {}
         for target in build["targets"]:
             artifact = (results.get(target["name"]) or {}).get("artifact")
             if target["type"] == "docker" and artifact and not self._task.check_mode:

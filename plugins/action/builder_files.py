@@ -1,5 +1,6 @@
 # -*- coding: utf-8 -*-
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Put the image_files archive into a builder in one transfer.
 
 For Docker builders the archive goes straight through the engine's archive API (one PUT, whatever
@@ -11,31 +12,28 @@ from __future__ import annotations
 
 import shlex
 
-from ansible.plugins.action import ActionBase
-
 from ansible_collections.immutable.images.plugins.module_utils.docker_builder import DockerBuilder
 from ansible_collections.immutable.images.plugins.module_utils.docker_client import DockerFailure, get_client
+from ansible_collections.immutable.images.plugins.plugin_utils._action_module import ActionFailure, ActionModuleBase
 
 
-class ActionModule(ActionBase):
+class ActionModule(ActionModuleBase):
     TRANSFERS_FILES = False  # the ssh way makes (and removes) its own temporary directory
-    _VALID_ARGS = frozenset(("src",))
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        src = self._task.args.get("src")
+    def run_module(self, params, task_vars, result):
+        src = params["src"]
         if not src:
-            return dict(result, failed=True, msg="src is required")
+            raise ActionFailure("immutable.images.builder_files: src is required")
         if self._task.check_mode:
             return dict(result, changed=True, msg="would upload %s" % src)
         try:
-            target = self._templar.template((task_vars or {}).get("image_target") or {})
+            target = self._templar.template(task_vars.get("image_target") or {})
             if target.get("type") == "docker":  # whatever the connection: the engine's API reaches the builder
                 how = self._upload_docker(src, target)
             else:
                 how = self._upload_ssh(src)
         except DockerFailure as e:
-            return dict(result, failed=True, stage="upload", msg=str(e))
+            raise ActionFailure(str(e), stage="upload") from e
         if isinstance(how, dict):  # a failed remote command
             return dict(result, **how)
         return dict(result, changed=True, method=how)

@@ -1,5 +1,6 @@
 # -*- coding: utf-8 -*-
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Runs the docker_builder module, then starts the new builder's session in the background.
 
 The session's relay takes a few tenths of a second to start (a Python with the Docker SDK). Started
@@ -13,20 +14,20 @@ from __future__ import annotations
 import os
 
 from ansible.constants import DEFAULT_LOCAL_TMP
-from ansible.plugins.action import ActionBase
 from ansible.utils.vars import merge_hash
 
 from ansible_collections.immutable.images.plugins.module_utils.warm_client import ENV_WARM
 from ansible_collections.immutable.images.plugins.plugin_utils import docker_session
+from ansible_collections.immutable.images.plugins.plugin_utils._action_module import ActionModuleBase
 
 BUILDER_USER = "root"  # the ansible_user that launch gives its docker builders
 
 
-class ActionModule(ActionBase):
+class ActionModule(ActionModuleBase):
     _supports_check_mode = True
+    VALIDATE = False  # the module validates its arguments itself (AnsibleModule, with its DOCUMENTATION's spec)
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
+    def run_module(self, params, task_vars, result):
         # Workers are forks of ansible-playbook: the builder's lease lives as long as our parent does.
         args = dict(self._task.args, lease_pid=self._task.args.get("lease_pid") or os.getppid())
         result = merge_hash(result, self._execute_module(module_args=args, task_vars=task_vars))

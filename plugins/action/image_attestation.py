@@ -1,5 +1,6 @@
 # -*- coding: utf-8 -*-
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Sign the provenance and SBOM statements of one artifact (image_sign) and attach them where the artifact is.
 
 An action plugin: the private key is read here, in the controller's ansible-playbook process, and never
@@ -13,22 +14,19 @@ import json
 import os
 import time
 
-from ansible.plugins.action import ActionBase
-
 from ansible_collections.immutable.images.plugins.module_utils import naming
 from ansible_collections.immutable.images.plugins.module_utils import oci_attestations as oci
 from ansible_collections.immutable.images.plugins.module_utils import provenance as prov
 from ansible_collections.immutable.images.plugins.module_utils.sbom import collection_version
+from ansible_collections.immutable.images.plugins.plugin_utils._action_module import ActionModuleBase
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("target", "image_id", "pushed", "amis", "base", "sbom_path", "username", "password"))
+class ActionModule(ActionModuleBase):
+    NO_LOG = ("password",)
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        build = self._templar.template((task_vars or {}).get("image_build"))
-        args = self._task.args
+    def run_module(self, params, task_vars, result):
+        build = self._templar.template(task_vars.get("image_build"))
+        args = params
         sign = (build or {}).get("sign")
         if not sign:
             return dict(result, changed=False, attestations=[], msg="image_sign is not set: nothing signed")

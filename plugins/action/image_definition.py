@@ -1,5 +1,6 @@
 # -*- coding: utf-8 -*-
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Validate the image definition and turn it into a build plan, on the controller.
 
 Runs as an action plugin because it needs what only the controller has: the raw (untemplated)
@@ -21,12 +22,12 @@ from ansible import constants as C
 from ansible import context
 from ansible.errors import AnsibleError
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
-from ansible.plugins.action import ActionBase
 
 from ansible_collections.immutable.images.plugins.module_utils import build_inputs, definition, naming
 from ansible_collections.immutable.images.plugins.module_utils import built_artifacts, engine_pool, provenance, sbom
 from ansible_collections.immutable.images.plugins.module_utils.docker_engine import is_remote
 from ansible_collections.immutable.images.plugins.module_utils.docker_builder import BUILD_TMPFS
+from ansible_collections.immutable.images.plugins.plugin_utils._action_module import ActionModuleBase
 
 try:  # private, but the only way to ask where a collection role lives
     from ansible.utils.collection_loader._collection_finder import _get_collection_role_path
@@ -37,13 +38,10 @@ except ImportError:  # pragma: no cover
 PLACEHOLDERS = {"image_build_id": "00000000t0000z-000000", "image_build_hash": "000000000000"}
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset()
+class ActionModule(ActionModuleBase):
+    # No options: the definition is read from the variables (image_*), validated by _validated below.
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        task_vars = task_vars or {}
+    def run_module(self, params, task_vars, result):
         cwd = os.getcwd()
         spec = definition.load_definition_spec()
         raw = {k: task_vars[k] for k in spec if k in task_vars}

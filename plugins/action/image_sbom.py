@@ -1,43 +1,24 @@
 # -*- coding: utf-8 -*-
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Write the CycloneDX SBOM of an artifact and run the vulnerability scan gate, on the controller."""
 
 from __future__ import annotations
 
 import os
 
-from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
-from ansible.plugins.action import ActionBase
-
 from ansible_collections.immutable.images.plugins.module_utils import sbom
-
-METADATA_KEYS = ("image_name", "image_version", "build_id", "target", "artifact")
-ARGUMENT_SPEC = dict(
-    packages=dict(type="list", elements="dict", required=True),
-    os=dict(type="dict", default={}),
-    path=dict(type="path", required=True),
-    metadata=dict(type="dict", default={}, options=dict(
-        {k: dict(type="str") for k in METADATA_KEYS},
-        target_type=dict(type="str", choices=sorted(sbom.COMPONENT_TYPES)),
-    )),
-    scan_fail_on=dict(type="str", default="critical", choices=list(sbom.FAIL_ON_CHOICES)),
-    scanner=dict(type="str"),
-)
+from ansible_collections.immutable.images.plugins.plugin_utils._action_module import ActionFailure, ActionModuleBase
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(ARGUMENT_SPEC)
+class ActionModule(ActionModuleBase):
+    # The options are those of plugins/modules/image_sbom.py (its choices are sbom.COMPONENT_TYPES and
+    # sbom.FAIL_ON_CHOICES; tests/unit/plugins/action/test_image_sbom_action.py checks they agree).
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        checked = ArgumentSpecValidator(ARGUMENT_SPEC).validate(self._task.args)
-        errors = list(checked.error_messages)
-        params = checked.validated_parameters
-        if not errors:
-            errors = sbom.check_packages(params["packages"])
+    def run_module(self, params, task_vars, result):
+        errors = sbom.check_packages(params["packages"])
         if errors:
-            return dict(result, failed=True, msg="image_sbom: %s" % "; ".join(errors))
+            raise ActionFailure("immutable.images.image_sbom: %s" % "; ".join(errors))
         metadata = {k: v for k, v in (params["metadata"] or {}).items() if v is not None}
         target = metadata.get("target") or metadata.get("image_name") or "artifact"
         document = sbom.cyclonedx_document({"packages": params["packages"], "os": params["os"]}, metadata)

@@ -1,5 +1,6 @@
 # -*- coding: utf-8 -*-
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Per-role layer cache steps for a docker builder (see module_utils/layer_cache.py), on the controller.
 
 The cache state of a builder is kept on the controller, in a file of the build's work directory named
@@ -19,23 +20,19 @@ import json
 import os
 
 from ansible.constants import DEFAULT_LOCAL_TMP
-from ansible.plugins.action import ActionBase
 
 from ansible_collections.immutable.images.plugins.module_utils.docker_client import DockerFailure, get_client
 from ansible_collections.immutable.images.plugins.module_utils.layer_cache import LayerCache, cache_key
 from ansible_collections.immutable.images.plugins.plugin_utils import docker_session
+from ansible_collections.immutable.images.plugins.plugin_utils._action_module import ActionFailure, ActionModuleBase
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("state", "role", "digest", "vars", "tags", "key"))
+class ActionModule(ActionModuleBase):
+    CHECK_MODE = dict(skipped=True, hit=False, msg="no layer cache in check mode")
+    REQUIRED_IF = [("state", "lookup", ("role", "digest")), ("state", "store", ("key",))]
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        task_vars = task_vars or {}
-        args = self._task.args
-        if self._task.check_mode:
-            return dict(result, skipped=True, hit=False, msg="no layer cache in check mode")
+    def run_module(self, params, task_vars, result):
+        args = params
         build = self._templar.template(task_vars["image_build"])
         target = self._templar.template(task_vars["image_target"])
         container = target["builder"]["name"]
@@ -46,7 +43,7 @@ class ActionModule(ActionBase):
             if not state:  # the builder as launched: base image plus the uploaded files
                 base = target["builder"]["image_id"]
                 state = {"key": base, "layer": base, "at": base}
-            step = args.get("state", "lookup")
+            step = args["state"]
             if step == "lookup":
                 key = cache_key(state["key"], build["files_digest"], args["role"], args["digest"], args.get("vars") or {},
                                 args.get("tags") or [], build.get("play"), self._task_environment())
@@ -84,7 +81,7 @@ class ActionModule(ActionBase):
                     state["at"] = state["layer"]
                     result["changed"] = True
         except DockerFailure as e:
-            return dict(result, failed=True, stage="cache", msg=str(e))
+            raise ActionFailure(str(e), stage="cache") from e
         if state.get("pin") and state["at"] == state["layer"]:  # the builder itself holds its layer now
             cache.unpin(state.pop("pin"))
         _write(state_path, state)

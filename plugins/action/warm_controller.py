@@ -1,5 +1,6 @@
 # -*- coding: utf-8 -*-
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Start the controller's warm interpreter (module_utils/warm_server.py without a preload zip)."""
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ import time
 import warnings
 
 from ansible.constants import DEFAULT_LOCAL_TMP
-from ansible.plugins.action import ActionBase
 
 from ansible_collections.immutable.images.plugins.module_utils import warm_client, warm_server
+from ansible_collections.immutable.images.plugins.plugin_utils._action_module import ActionModuleBase
 
 FACT = "immutable_images_controller_env"
 
@@ -26,16 +27,11 @@ PREBUILD = ("immutable.images.docker_builder", "ansible.builtin.file", "ansible.
             "immutable.images.docker_image_commit", "immutable.images.cleanup")
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("preload", "prebuild"))
+class ActionModule(ActionModuleBase):
+    CHECK_MODE = dict(ansible_facts={FACT: {}}, skipped=True, msg="no warm interpreter in check mode")
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        task_vars = task_vars or {}
+    def run_module(self, params, task_vars, result):
         off = dict(result, changed=False, ansible_facts={FACT: {}})
-        if self._task.check_mode:
-            return dict(off, skipped=True, msg="no warm interpreter in check mode")
         if self._connection.transport not in ("local", "ansible.builtin.local"):
             return dict(off, skipped=True, msg="only for the controller (the local connection)")
         interpreter = self._templar.template(task_vars.get("ansible_python_interpreter") or sys.executable)
@@ -51,22 +47,22 @@ class ActionModule(ActionBase):
             fcntl.flock(lock, fcntl.LOCK_EX)
             started = os.path.exists(socket_path)
             if not started:
-                failure = self._start(interpreter, client_dir, socket_path)
+                failure = self._start(interpreter, client_dir, socket_path, params["preload"])
                 if failure:
                     return dict(off, msg="the warm interpreter did not start: %s" % failure)
         # The client takes its own directory out of PYTHONPATH again before the module runs.
         path = os.pathsep.join(p for p in (client_dir, os.environ.get("PYTHONPATH")) if p)
         env = {"PYTHONPATH": path, warm_client.ENV_WARM: "%s|%s" % (socket_path, interpreter)}
         if not started:
-            prebuild = self._task.args.get("prebuild")
+            prebuild = params["prebuild"]
             self._prebuild([str(m) for m in (PREBUILD if prebuild is None else prebuild)], task_vars)
         return dict(result, changed=False, ansible_facts={FACT: env}, socket=socket_path)
 
-    def _start(self, interpreter, client_dir, socket_path):
+    def _start(self, interpreter, client_dir, socket_path, preload):
         """Start the server; the reason when it did not start."""
         with open(warm_client.__file__, "rb") as src, open(os.path.join(client_dir, "sitecustomize.py"), "wb") as dst:
             dst.write(src.read() + b"\n\nmain()\n")
-        preload = [str(m) for m in (self._task.args.get("preload") or ["docker", "requests"])]
+        preload = [str(m) for m in preload or ["docker", "requests"]]
         # Workers are forks of ansible-playbook: the server ends with our parent. It detaches at once and
         # preloads in the background; a module that comes before it listens runs the usual way.
         status = subprocess.run([interpreter, warm_server.__file__, socket_path, "", str(os.getppid())] + preload,

@@ -1,5 +1,6 @@
 # -*- coding: utf-8 -*-
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The docker builder's dead man's switch: a builder lives only while the controller holds its lease.
 
 The builder's main process is a shell that reads its stdin until end of file (KEEPALIVE below); the

@@ -1,5 +1,6 @@
 # -*- coding: utf-8 -*-
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Bring the AMIs a build reuses in line with the definition's sharing, deprecation and SSM parameter.
 
 Those settings are outside the build hash (they say who gets an AMI, not what is in it), so a

@@ -1,5 +1,6 @@
 # -*- coding: utf-8 -*-
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The temporary EC2 builder: source AMI, key pair, security group, instance, and their teardown.
 
 Packer's amazon-ebs steps SourceAMIInfo -> KeyPair -> SecurityGroup -> RunSourceInstance ->

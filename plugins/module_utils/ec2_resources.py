@@ -1,5 +1,6 @@
 # -*- coding: utf-8 -*-
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """EC2 resources a build marks with its tags: building the tags, finding them again, deleting them.
 
 Builders, cleanup and the janitor find resources by tag, not by the build's own bookkeeping, so a

@@ -1,5 +1,6 @@
 # -*- coding: utf-8 -*-
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """An exec's attached stdin/stdout/stderr on a connection of our own to the engine, on every transport.
 
 The Docker SDK's exec socket (`exec_start(socket=True)`) cannot be trusted beyond a unix socket: over TLS

@@ -1,5 +1,6 @@
 # -*- coding: utf-8 -*-
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """DSSE envelopes as OCI 1.1 artifacts that refer to an image (`subject`), through oras's registry client.
 
 oras-py's high-level `push` can set `subject`, but it takes files relative to the working directory, gives

@@ -1,5 +1,6 @@
 # -*- coding: utf-8 -*-
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """What is installed on a builder: OS packages (dpkg, rpm, apk) and Python distributions.
 
 Runs on the builder, inside the package_inventory module, with the builder's Python 3: standard

@@ -1,5 +1,6 @@
 # -*- coding: utf-8 -*-
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Signed provenance (a definition's `image_sign`): in-toto v1 statements, SLSA v1 provenance, DSSE envelopes.
 
 Controller side only. The statement and DSSE formats come from `in-toto-attestation` and `securesystemslib`
@@ -118,9 +119,14 @@ def load_public_key(pem):
 
 
 def public_key_pem(signer):
-    """The PEM public key of a signer (what deploys verify with)."""
-    return signer.public_key._crypto_key.public_bytes(  # pylint: disable=protected-access
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    """The PEM public key of a signer (what deploys verify with), from the key's public keyval (securesystemslib's
+    private _crypto_key became a method in 1.x)."""
+    key = signer.public_key
+    if key.keytype == "ed25519":
+        public = ed25519.Ed25519PublicKey.from_public_bytes(bytes.fromhex(key.keyval["public"]))
+    else:
+        public = serialization.load_pem_public_key(key.keyval["public"].encode())
+    return public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
 
 
 # ---- statements ---------------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 # -*- coding: utf-8 -*-
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Retention of older versions (a definition's `image_keep`): which artifacts stay, which go.
 
 The rule (docs/retention.md), the same as an AWS Image Builder lifecycle policy's age rule with

@@ -1,5 +1,6 @@
 # -*- coding: utf-8 -*-
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The SBOM of an artifact (CycloneDX 1.5 JSON) and the vulnerability scan gate (trivy or grype).
 
 Runs on the controller (the image_sbom action plugin). The inventory is what the package_inventory

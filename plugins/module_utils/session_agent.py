@@ -1,5 +1,6 @@
 # -*- coding: utf-8 -*-
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The in-builder end of a docker builder session (see plugins/plugin_utils/docker_session.py).
 
 One `docker exec` starts this agent with stdin and stdout attached, and it stays for the whole build:

@@ -1,3 +1,5 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Fixtures for builds on a real Docker engine: projects, playbook runs, a local registry, leak checks.
 
 Run scripts/setup-env first (the README's test command does): it starts an engine when none

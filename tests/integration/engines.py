@@ -1,3 +1,5 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """A second Docker engine for the tests, reachable over TCP with mutual TLS (a pytest plugin).
 
 Made as /work/shared/notes/real-world-recipes.md says ("A second Docker engine with mutual TLS"):

@@ -1,3 +1,5 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Artifacts are ours only when we can prove it (issue 15, point 4), on a real engine.
 
 An image built FROM an artifact inherits every label of it. Reuse, retention, the end-of-build

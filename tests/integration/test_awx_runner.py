@@ -1,3 +1,5 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """An AWX-style run of examples/awx-project: ansible-runner with a private data dir, as AWX's
 execution environments run jobs (project/, inventory/, env/extravars, env/envvars), and the survey
 answers given as extra vars the way AWX passes them (a multiselect is a list)."""

@@ -1,3 +1,5 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The words cannot drift from the behaviour: every shell block of README.md and docs/getting-started.md
 marked `<!-- runnable ... -->` runs as written, in order, in one shell per page, from the checkout (the
 way a reader pastes them), on the real engine; each block marked `<!-- output -->` must appear in what

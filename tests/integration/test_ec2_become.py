@@ -1,3 +1,5 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """ec2 path parity (issue 14): roles over SSH as a non-root ssh_username, with become (sudo) and become_user
 to a service account, and the facts a play gathers - on moto and an sshd stand-in with sudo."""
 

@@ -1,3 +1,5 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """ec2 target end to end against moto server (EC2 + SSM over HTTP) and an sshd container as the instance.
 
 The instance moto "launches" has no reachable address, so the builder is reached through the

@@ -1,3 +1,5 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Skip what is already built, for ec2 targets: against moto server (EC2 over HTTP) and an sshd container.
 
 A build looks for AMIs made from the same inputs (build hash and resolved source AMI) in the target's region and

@@ -1,3 +1,5 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The example image through the checks a build runs before it publishes: a run test with an HTTP probe
 (passing and failing), its SBOM (lists python3, valid CycloneDX 1.5) and the scan gate (a stand-in
 scanner with a critical finding fails the build; without a scanner the build says so once)."""

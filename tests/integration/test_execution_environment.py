@@ -1,3 +1,5 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The collection's execution environment metadata, as ansible-builder reads it.
 
 `ansible-builder build` would need to pull a base image, so this stops at what can be checked

@@ -1,3 +1,5 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """A failure injected at each stage: non-zero exit, one message naming target, stage and cause, and
 zero leftovers, checked by asking Docker and the moto server directly."""
 

@@ -1,3 +1,5 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Fleets: the inventory of definitions and build_all on the local engine, as a user runs them.
 
 One run of eight definitions (six good, one whose role fails, one invalid) with forks 4; a rerun that reuses

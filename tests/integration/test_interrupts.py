@@ -1,3 +1,5 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Interrupted builds leave nothing behind: Ctrl-C, SIGTERM, SIGKILL (the build guard) and power loss (the janitor)."""
 
 import glob

@@ -1,3 +1,5 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """A build run the way AWX or a CI runner runs it: `ansible-playbook` inside a container (an execution
 environment) with the engine socket mounted, cancelled by stopping that container, or lost by killing it.
 

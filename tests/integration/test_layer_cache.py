@@ -1,3 +1,5 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The per-role layer cache on a real engine: hits skip roles, changes invalidate from that point on,
 failed roles are never cached, and a cached build yields the same image config as a cold one."""
 

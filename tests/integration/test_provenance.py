@@ -1,3 +1,5 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Signed provenance (image_sign) end to end: the example built, pushed to a real registry (Debian's
 docker-registry) and signed; immutable.images.verify_image passes for it and fails, each with its own reason,
 for a re-tagged image, a flipped signature byte, the wrong key, an expectation mismatch and an unsigned image.

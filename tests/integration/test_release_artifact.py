@@ -1,3 +1,5 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The release artifact: `ansible-galaxy collection build` makes a tarball without caches,
 virtualenvs or test output, and the collection installed from it (next to its dependencies, in a
 collections path that holds nothing else) builds the example image."""

@@ -1,3 +1,5 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Builds on a remote engine: a second dockerd reachable only over TCP with mutual TLS (tests/integration/engines.py).
 
 The example image is built there with REQUESTS_CA_BUNDLE set (it must not replace the engine's CA), through the

@@ -1,3 +1,5 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """image_retention end to end: a real Docker engine, and AMIs on moto server, through ansible-playbook.
 
 Docker: labelled artifact images of a unique image name are committed from the base image with the

@@ -1,3 +1,5 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Role compatibility corpus: real, unchanged third-party roles (DebOps, from PyPI) give the same system in an
 image as in a plain play.
 

@@ -1,3 +1,5 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Roles in a builder behave as in a play (issue 14): the facts a play gathers, nothing of ours in
 ansible_facts, --tags/--skip-tags and entry tags select among the roles' tasks, handlers run once at
 the end (also across roles, also with the layer cache), and services' runtime state (/run, /tmp) never

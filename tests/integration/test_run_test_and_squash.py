@@ -1,3 +1,5 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The run test (docker_image_test) and squashed commits (docker_image_commit squash=true) on a real engine,
 called through ansible-playbook as the roles call them."""
 

@@ -1,3 +1,5 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The SBOM and the scan gate on a real builder: package_inventory runs in a container through
 community.docker.docker_api, image_sbom on the controller, with a stand-in trivy on PATH or none."""
 

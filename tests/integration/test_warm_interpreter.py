@@ -1,3 +1,5 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The warm interpreter and the builder session: the same roles give the same image with them and without
 them, modules really run in the warm interpreter (a forked child of the server) and commands really go
 through the session's agent when they are on, and a builder whose session cannot start falls back."""

@@ -1,3 +1,5 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The README's excerpt of examples/webapp/webapp.yml says nothing the file does not: every key it shows has
 the file's value (the excerpt may leave keys out, and says so)."""
 

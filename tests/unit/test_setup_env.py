@@ -1,3 +1,5 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """scripts/setup-env finds pyenv's Pythons by minor version, whatever patch release is installed."""
 
 import glob

@@ -1,4 +1,6 @@
 #!/bin/sh
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 # immutable.images: the ec2 builder's dead man's switch. Usage: ec2_watchdog.sh TIMEOUT_SECONDS
 #
 # Started over SSH by the launch role, as root, on an instance launched with

@@ -1,3 +1,5 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The builder session without an engine: the agent's operations, and the relay in front of a real agent
 process whose output is framed the way the engine frames an exec's stream."""
 

@@ -1,3 +1,5 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The inventory plugin immutable.images.definitions, loaded the way a user's run loads it: ansible-inventory with
 the default configuration (the `auto` plugin finds it by the file's `plugin:` key; collection plugins are only
 loadable by name through ansible's collection loader, which this test process does not install)."""

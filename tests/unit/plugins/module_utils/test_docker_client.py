@@ -1,3 +1,5 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Which TLS settings an engine gets, and that the environment's CA bundle never replaces the engine's CA."""
 
 from __future__ import annotations

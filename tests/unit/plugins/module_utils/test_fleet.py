@@ -1,3 +1,5 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The fleet manifest's entries: built, reused, failed (at launch, or in the build)."""
 
 from ansible_collections.immutable.images.plugins.module_utils import fleet

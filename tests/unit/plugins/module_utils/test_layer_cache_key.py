@@ -1,3 +1,5 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The layer cache key covers build_env (hashed): a changed build environment never reuses old layers."""
 
 from ansible_collections.immutable.images.plugins.module_utils.layer_cache import cache_key

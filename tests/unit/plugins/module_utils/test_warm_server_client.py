@@ -1,5 +1,6 @@
 # -*- coding: utf-8 -*-
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The warm interpreter's server and client, run here on the local Python: a program piped to the
 interpreter runs in a forked child of the server, with the client's cwd, environment, umask and
 exit status; without a server it runs the usual way."""

@@ -1,0 +1,57 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""action/build_guard.py: what it arms (from image_build), what it disarms, and that a bad state arms nothing.
+The guard process itself: tests/unit/plugins/module_utils/test_build_guard.py."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from ansible_collections.immutable.images.plugins.action import build_guard as action
+
+BUILD = {"id": "20261203t000000z-arch01", "workdir": "/tmp/x", "targets": [
+    {"type": "docker", "name": "a", "docker_host": None},
+    {"type": "docker", "name": "b", "docker_host": "tcp://10.0.0.5:2376", "tls": {"verify": True}},
+    {"type": "ec2", "name": "c", "region": "eu-west-1", "copy_to_regions": ["us-east-1"]}]}
+
+
+@pytest.fixture
+def guard(monkeypatch):
+    calls = []
+    monkeypatch.setattr(action.build_guard, "arm", lambda spec, watch, log: calls.append(("arm", spec, watch)) or 4242)
+    monkeypatch.setattr(action.build_guard, "disarm", lambda build_id: calls.append(("disarm", build_id)) or True)
+    return calls
+
+
+@pytest.mark.parametrize("args", [{"state": "disarm"}, {"state": "Disarmed"}, {"stat": "disarmed"}])
+def test_a_typo_arms_nothing(run_action, guard, args):
+    result = run_action("build_guard", args, {"image_build": BUILD})
+    assert result["failed"] and "immutable.images.build_guard" in result["msg"]
+    assert guard == []
+
+
+def test_armed_spec_covers_every_engine_and_region(run_action, guard):
+    result = run_action("build_guard", {}, {"image_build": BUILD})
+    assert result["changed"] and result["pid"] == 4242 and result["watching"] == os.getppid()
+    assert result["spec"] == {"build_id": BUILD["id"], "docker_hosts": ["", "tcp://10.0.0.5:2376"],
+                              "docker_tls": {"tcp://10.0.0.5:2376": {"verify": True}},
+                              "regions": ["eu-west-1", "us-east-1"], "workdir": "/tmp/x"}
+    assert guard == [("arm", result["spec"], os.getppid())]
+
+
+def test_disarm_by_build_id_then_remove(run_action, guard, tmp_path):
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    result = run_action("build_guard", {"state": "disarmed", "remove": str(workdir), "pid": 1}, {"image_build": BUILD})
+    assert guard == [("disarm", BUILD["id"])]
+    assert result["changed"] and result["removed"] == str(workdir) and not workdir.exists()
+    result = run_action("build_guard", {"state": "disarmed", "remove": str(workdir)}, {"image_build": BUILD})
+    assert result["removed"] is None  # a missing directory is not an error
+
+
+def test_check_mode_does_nothing(run_action, guard):
+    result = run_action("build_guard", {}, {"image_build": BUILD}, check_mode=True)
+    assert result["skipped"] and not result["changed"] and guard == []

@@ -1,0 +1,107 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""action/layer_cache.py: the per-builder state file through lookup, store and sync (a recording stand-in for
+the engine; the real engine: tests/unit/plugins/module_utils/test_layer_cache.py and the integration tests),
+and that an unknown state syncs nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import types
+
+import pytest
+
+from ansible_collections.immutable.images.plugins.action import layer_cache as action
+
+from ansible_collections.immutable.images.plugins.module_utils.docker_client import DockerFailure
+
+
+class RecordingCache:
+    """LayerCache's interface: layers by key in a dict; every call recorded."""
+
+    layers = {}
+    calls = []
+
+    def __init__(self, _client):
+        pass
+
+    def find(self, image_name, key):
+        self.calls.append(("find", key))
+        return self.layers.get(key)
+
+    def store(self, container, key, image_name, labels):
+        self.calls.append(("store", key))
+        if key == "broken":
+            raise DockerFailure("cache", "cannot store the layer cache of %s: no space" % container)
+        self.layers[key] = "sha256:layer-" + key[:8]
+        return self.layers[key]
+
+    def swap(self, container, layer, target, warm, lease_pid=None):
+        self.calls.append(("swap", layer))
+
+
+@pytest.fixture
+def env(monkeypatch, tmp_path):
+    RecordingCache.layers, RecordingCache.calls = {}, []
+    monkeypatch.setattr(action, "LayerCache", RecordingCache)
+    monkeypatch.setattr(action, "get_client", lambda *a, **k: None)
+    build = {"name": "arch-web", "workdir": str(tmp_path), "files_digest": "f", "play": {}}
+    target = {"builder": {"name": "arch-builder", "image_id": "sha256:base"}, "labels": {}}
+    return {"image_build": build, "image_target": target}
+
+
+@pytest.fixture
+def run(make_action):
+    def run_step(args, task_vars, handlers=(), check_mode=False):
+        act = make_action("layer_cache", args, check_mode=check_mode)
+        act._task._play = types.SimpleNamespace(handlers=[types.SimpleNamespace(block=list(handlers))])
+        return act.run(task_vars=task_vars)
+    return run_step
+
+
+def state(task_vars):
+    with open("%s/layers-arch-builder.json" % task_vars["image_build"]["workdir"]) as f:
+        return json.load(f)
+
+
+@pytest.mark.parametrize("args", [{"state": "sink"}, {"state": "Sync"}, {"state": "lookup"}, {"state": "store"}])
+def test_bad_arguments_touch_nothing(env, run, args):
+    result = run(args, env)
+    assert result["failed"] and result["msg"].startswith("immutable.images.layer_cache: ")
+    assert RecordingCache.calls == []
+
+
+def test_miss_store_hit_and_swap_before_the_first_miss_after_hits(env, run):
+    first = run({"role": "a", "digest": "1"}, env)
+    assert first["hit"] is False and RecordingCache.calls == [("find", first["key"])]
+    stored = run({"state": "store", "key": first["key"]}, env)
+    assert stored["stored"] and state(env)["layer"] == state(env)["at"] == stored["layer"]
+    # a second build: the same role hits, the next one misses: the builder is swapped to the hit's layer once
+    os.remove("%s/layers-arch-builder.json" % env["image_build"]["workdir"])
+    RecordingCache.calls = []
+    assert run({"role": "a", "digest": "1"}, env)["hit"] is True
+    miss = run({"role": "b", "digest": "2"}, env)
+    assert miss["hit"] is False
+    assert RecordingCache.calls == [("find", first["key"]), ("find", miss["key"]), ("swap", stored["layer"])]
+
+
+def test_pending_handlers_defer_the_layer_to_sync(env, run):
+    first = run({"role": "a", "digest": "1"}, env)
+    result = run({"state": "store", "key": first["key"]}, env,
+                 handlers=[types.SimpleNamespace(get_name=lambda: "restart nginx")])
+    assert result["stored"] is False and result["handlers"] == ["restart nginx"] and state(env)["layer"] is None
+    synced = run({"state": "sync"}, env)
+    assert synced["changed"] and ("store", first["key"]) in RecordingCache.calls
+
+
+def test_engine_failure_is_the_cache_stage(env, run):
+    run({"role": "a", "digest": "1"}, env)
+    result = run({"state": "store", "key": "broken"}, env)
+    assert result == {"failed": True, "stage": "cache", "msg": "cannot store the layer cache of arch-builder: no space"}
+
+
+def test_check_mode_skips(env, run):
+    result = run({"role": "a", "digest": "1"}, env, check_mode=True)
+    assert result["skipped"] and result["hit"] is False and RecordingCache.calls == []

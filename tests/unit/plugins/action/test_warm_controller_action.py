@@ -1,0 +1,31 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""action/warm_controller.py: when it does not start a warm interpreter (check mode, not the controller, an
+unknown interpreter), always with the fact set empty. Starting one: tests/integration/test_warm_interpreter.py."""
+
+from __future__ import annotations
+
+import types
+
+from ansible_collections.immutable.images.plugins.action.warm_controller import FACT
+
+
+def test_check_mode(run_action):
+    result = run_action("warm_controller", {}, check_mode=True)
+    assert result["skipped"] and result["ansible_facts"] == {FACT: {}} and not result["changed"]
+
+
+def test_only_on_the_controller(run_action):
+    result = run_action("warm_controller", {}, connection=types.SimpleNamespace(transport="ssh", _shell=types.SimpleNamespace(tmpdir=None)))
+    assert result["skipped"] and result["ansible_facts"] == {FACT: {}} and "controller" in result["msg"]
+
+
+def test_interpreter_must_be_known(run_action):
+    result = run_action("warm_controller", {}, {"ansible_python_interpreter": "auto_silent"})
+    assert result["skipped"] and "auto_silent" in result["msg"]
+
+
+def test_bad_arguments(run_action):
+    result = run_action("warm_controller", {"preload": {"docker": 1}})
+    assert result["failed"] and "preload" in result["msg"]

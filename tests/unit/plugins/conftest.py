@@ -1,0 +1,45 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Fixtures of the plugin tests. run_action: run an action plugin of the collection the way a worker does (a real Task, PlayContext, DataLoader and
+Templar), without ansible-playbook: `run_action("layer_cache", {"state": "x"})`."""
+
+from __future__ import annotations
+
+import importlib
+import types
+
+import pytest
+from ansible.parsing.dataloader import DataLoader
+from ansible.playbook.play_context import PlayContext
+from ansible.playbook.task import Task
+from ansible.template import Templar
+
+
+class LocalConnection:
+    """What ActionBase.run and the plugins read of a connection: its shell's tmpdir and its transport."""
+
+    def __init__(self, transport="ansible.builtin.local"):
+        self.transport = transport
+        self._shell = types.SimpleNamespace(tmpdir=None)
+
+
+def action(name, args=None, check_mode=False, connection=None):
+    task = Task.load({"action": "immutable.images." + name, "args": dict(args or {})})
+    task.check_mode = check_mode
+    loader = DataLoader()
+    plugin = importlib.import_module("ansible_collections.immutable.images.plugins.action." + name)
+    return plugin.ActionModule(task, connection or LocalConnection(), PlayContext(), loader, Templar(loader), None)
+
+
+@pytest.fixture
+def run_action():
+    def run(name, args=None, task_vars=None, check_mode=False, connection=None):
+        return action(name, args, check_mode, connection).run(task_vars=dict(task_vars or {}))
+    return run
+
+
+@pytest.fixture
+def make_action():
+    """The action plugin object itself (to set what a play would, e.g. task._play, before run())."""
+    return action

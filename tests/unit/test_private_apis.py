@@ -1,0 +1,195 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Every private API of a library the collection relies on (docs/development.md, "Private APIs"), checked the
+way the collection uses it. Several of them would fail silently (a build gets slower, a role is not found by
+FQCN, a layer is stored too early): these tests fail loudly instead, and the first line of each failure names
+the API and the file of the collection that uses it."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+import subprocess
+import sys
+import types
+import zipfile
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def broken(api, user, detail):
+    return "PRIVATE API CHANGED: %s (used by %s): %s" % (api, user, detail)
+
+
+def test_ansiballz_loader():
+    api, user = "ansible.module_utils._internal._ansiballz._loader", "module_utils/warm_server.py, warm_interpreter.py"
+    try:
+        loader = importlib.import_module(api)
+    except ImportError as e:
+        pytest.fail(broken(api, user, "gone (%s): the warm interpreter preloads nothing and every module is cold" % e))
+    assert callable(getattr(loader, "run_module", None)), broken(api, user, "no run_module: the payloads no longer use it")
+    source = inspect.getsource(importlib.import_module("ansible.executor.module_common"))
+    source += inspect.getsource(importlib.import_module("ansible._internal._ansiballz._wrapper"))
+    assert "_ansiballz import _loader" in source, broken(api, user, "AnsiballZ payloads no longer import it: preloading it is useless")
+
+
+def test_zipimport_compile_source(tmp_path):
+    api, user = "zipimport._compile_source", "module_utils/warm_server.py (compiled-code cache)"
+    import zipimport
+
+    original = getattr(zipimport, "_compile_source", None)
+    assert callable(original), broken(api, user, "gone: modules in payload zips are compiled on every run again")
+    assert list(inspect.signature(original).parameters) == ["pathname", "source"], broken(api, user, "signature changed")
+    archive = tmp_path / "payload.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("arch_private_api_probe.py", "VALUE = 42\n")
+    seen = []
+
+    def counting(pathname, source):
+        seen.append(pathname)
+        return original(pathname, source)
+
+    zipimport._compile_source = counting
+    sys.path.insert(0, str(archive))
+    try:
+        assert importlib.import_module("arch_private_api_probe").VALUE == 42
+    finally:
+        zipimport._compile_source = original
+        sys.path.remove(str(archive))
+        sys.modules.pop("arch_private_api_probe", None)
+    assert seen, broken(api, user, "zipimport no longer compiles through it: the cache is bypassed")
+
+
+def test_action_base_configure_module():
+    api, user = "ansible.plugins.action.ActionBase._configure_module", "action/warm_controller.py (payload prebuild)"
+    from ansible.plugins.action import ActionBase
+
+    method = getattr(ActionBase, "_configure_module", None)
+    assert method is not None, broken(api, user, "gone: payloads are built on first use again")
+    params = list(inspect.signature(method).parameters)
+    assert params[:4] == ["self", "module_name", "module_args", "task_vars"], broken(api, user, "signature changed: %s" % params)
+
+
+def test_collection_role_path():
+    api, user = "ansible.utils.collection_loader._collection_finder._get_collection_role_path", "action/image_definition.py"
+    probe = (
+        "import sys\n"
+        "from ansible.utils.collection_loader._collection_finder import _AnsibleCollectionFinder, _get_collection_role_path\n"
+        "_AnsibleCollectionFinder(paths=[sys.argv[1]])._install()\n"
+        "print(_get_collection_role_path('immutable.images.launch')[1])\n"
+    )
+    collections = os.path.dirname(os.path.dirname(os.path.dirname(
+        importlib.import_module("ansible_collections.immutable.images").__path__[0])))
+    proc = subprocess.run([sys.executable, "-c", probe, collections], capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, broken(api, user, proc.stderr.strip().splitlines()[-1:])
+    assert os.path.samefile(proc.stdout.strip(), os.path.join(ROOT, "roles", "launch")), broken(api, user, proc.stdout)
+
+
+def test_task_parent_and_play():
+    api, user = "Task._parent / Block._play", "action/layer_cache.py (_pending_handlers)"
+    from ansible.playbook.block import Block
+    from ansible.playbook.handler import Handler
+    from ansible.playbook.play import Play
+    from ansible.playbook.task import Task
+
+    play = Play()
+    handlers = Block(play=play)
+    handlers.block = [Handler(block=handlers)]
+    handlers.block[0].name = "restart"
+    play.handlers = [handlers]
+    task = Task(block=Block(play=play))
+    assert getattr(task, "_parent", None) is not None, broken(api, user, "a task has no _parent")
+    node, found = task, None
+    while node is not None and found is None:
+        found = getattr(node, "_play", None)
+        node = getattr(node, "_parent", None)
+    assert found is play, broken(api, user, "the play is not reached through _parent/_play: every layer waits for the end")
+    assert [h.get_name() for b in found.handlers for h in b.block] == ["restart"], broken(api, user, "handlers layout")
+
+
+def docker_api():
+    docker = pytest.importorskip("docker")
+    return docker, docker.APIClient(base_url="unix:///nonexistent/arch-private-api.sock", version="1.41")
+
+
+def test_docker_create_container_args():
+    api, user = "docker.models.containers._create_container_args", "module_utils/docker_builder.py"
+    docker, _api = docker_api()
+    try:
+        from docker.models.containers import _create_container_args
+    except ImportError as e:
+        pytest.fail(broken(api, user, "gone (%s)" % e))
+    kwargs = _create_container_args(dict(
+        image="sha256:x", entrypoint=["/bin/sh"], detach=True, stdin_open=True, tty=False, labels={"a": "b"},
+        network_mode=None, volumes=["/cache:/cache"], privileged=False, tmpfs={"/run": "mode=755"},
+        auto_remove=True, version="1.41"))
+    assert kwargs["image"] == "sha256:x" and kwargs["stdin_open"] is True, broken(api, user, kwargs)
+    host = kwargs["host_config"]
+    assert host["AutoRemove"] is True and host["Tmpfs"] == {"/run": "mode=755"} and host["Binds"] == ["/cache:/cache"], \
+        broken(api, user, "host config: %s" % host)
+    assert isinstance(docker.APIClient.create_container_config, types.FunctionType)
+
+
+def test_docker_api_url_and_raise_for_status():
+    api, user = "docker.APIClient._url / _raise_for_status", "module_utils/built_artifacts.py (HEAD of the archive API)"
+    docker, client = docker_api()
+    assert client._url("/containers/{0}/archive", "abc").endswith("/v1.41/containers/abc/archive"), broken(api, user, "_url")
+    import requests
+
+    response = requests.Response()
+    response.status_code, response.url, response._content = 500, "http+docker://localhost/x", b'{"message": "boom"}'
+    with pytest.raises(docker.errors.APIError):
+        client._raise_for_status(response)
+
+
+def test_docker_server_version():
+    api, user = "docker.APIClient._retrieve_server_version / _version", "module_utils/docker_client.py, docker_builder.py, engine_stream.py"
+    _docker, client = docker_api()
+    assert client._version == "1.41", broken(api, user, "_version is %r" % getattr(client, "_version", None))
+    assert callable(getattr(client, "_retrieve_server_version", None)), broken(api, user, "gone")
+
+
+def test_requests_merge_environment_settings_is_called_per_request(monkeypatch):
+    api, user = "requests.Session.merge_environment_settings (replaced per client)", "module_utils/docker_client.py (_pin_verify)"
+    import requests
+
+    from ansible_collections.immutable.images.plugins.module_utils import docker_client
+
+    session = requests.Session()
+
+    class Called(Exception):
+        pass
+
+    def probe(url, proxies, stream, verify, cert):
+        raise Called()
+
+    session.merge_environment_settings = probe
+    with pytest.raises(Called):
+        session.request("GET", "http://127.0.0.1:9/")
+    # and the pinned CA wins over REQUESTS_CA_BUNDLE
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+    session = requests.Session()
+    session.verify = "/pinned/ca.pem"
+    docker_client._pin_verify(session)
+    assert session.merge_environment_settings("https://10.0.0.5:2376", {}, None, None, None)["verify"] == "/pinned/ca.pem", \
+        broken(api, user, "the environment's CA replaces the engine's")
+
+
+def test_amazon_aws_module_inner_module():
+    api, user = "amazon.aws AnsibleAWSModule._module", "module_utils/aws_client.py (module_warner)"
+    aws = pytest.importorskip("ansible_collections.amazon.aws.plugins.module_utils.modules")
+    assert "self._module = " in inspect.getsource(aws.AnsibleAWSModule.__init__), broken(api, user, "no _module attribute")
+
+
+def test_ssh_connection_display_and_load_name():
+    api, user = "ansible.plugins.connection.ssh.display / AnsiblePlugin._load_name", "connection/ssh.py, plugin_utils/redact.py"
+    from ansible.plugins import AnsiblePlugin
+    from ansible.plugins.connection import ssh
+
+    assert hasattr(ssh, "display") and "display.vvv(" in inspect.getsource(ssh), \
+        broken(api, user, "the ssh plugin no longer prints through its module's display: environment values may show")
+    assert "_load_name" in inspect.getsource(AnsiblePlugin), broken(api, user, "options are no longer looked up by _load_name")
