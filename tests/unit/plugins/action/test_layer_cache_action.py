@@ -27,9 +27,13 @@ class RecordingCache:
     def __init__(self, _client):
         pass
 
-    def find(self, image_name, key):
+    def pin(self, image_name, key, labels):
         self.calls.append(("find", key))
-        return self.layers.get(key)
+        return (self.layers[key], "pin-" + key[:8]) if key in self.layers else None
+
+    def unpin(self, pin):
+        if pin:
+            self.calls.append(("unpin", pin))
 
     def store(self, container, key, image_name, labels):
         self.calls.append(("store", key))
@@ -84,7 +88,9 @@ def test_miss_store_hit_and_swap_before_the_first_miss_after_hits(env, run):
     assert run({"role": "a", "digest": "1"}, env)["hit"] is True
     miss = run({"role": "b", "digest": "2"}, env)
     assert miss["hit"] is False
-    assert RecordingCache.calls == [("find", first["key"]), ("find", miss["key"]), ("swap", stored["layer"])]
+    # the hit's pin is removed once the builder runs from the layer (the builder holds it then)
+    assert RecordingCache.calls == [("find", first["key"]), ("find", miss["key"]), ("swap", stored["layer"]),
+                                    ("unpin", "pin-" + first["key"][:8])]
 
 
 def test_pending_handlers_defer_the_layer_to_sync(env, run):

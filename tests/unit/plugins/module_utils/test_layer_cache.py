@@ -42,10 +42,14 @@ def builder(client):
 def test_store_find_and_swap(builder):
     client, name, labels = builder
     cache = LayerCache(client)
-    assert cache.find(name, "k1") is None
+    assert cache.pin(name, "k1", labels) is None
     client.containers.get(name).exec_run(["sh", "-c", "echo layer > /opt/arch-layer"])
     layer = cache.store(name, "k1", name, labels)
-    assert cache.find(name, "k1") == layer and cache.find(name, "k2") is None
+    found, pin = cache.pin(name, "k1", labels)
+    assert found == layer and cache.pin(name, "k2", labels) is None
+    assert client.containers.get(pin).attrs["Image"] == layer  # the pin holds the layer
+    cache.unpin(pin)
+    cache.unpin(pin)  # gone already is fine
     assert client.images.get(layer).labels[naming.LABEL_KIND] == naming.KIND_CACHE
     client.containers.get(name).exec_run(["rm", "/opt/arch-layer"])
     cache.swap(name, layer, {"labels": labels})
