@@ -127,7 +127,7 @@ def test_janitor_prunes_the_cache_to_the_newest_layers(docker_client, cached_pro
     assert len(layers) == 3
     newest = max(layers, key=lambda i: i.attrs["Created"]).id
     janitor = subprocess.run(["ansible-playbook", "immutable.images.cleanup", "-e", "cleanup_max_age=30d",
-                              "-e", "cleanup_cache_keep=1"], cwd=str(cached_project.path), env=ansible_env(),
+                              "-e", "cleanup_cache_keep=1", "-e", '{"cleanup_image_names": ["cachetest"]}'], cwd=str(cached_project.path), env=ansible_env(),
                              capture_output=True, text=True, timeout=300)
     assert janitor.returncode == 0, janitor.stdout + janitor.stderr
     assert [i.id for i in docker_client.images.list(name="immutable-images-cache/cachetest")] == [newest]
