@@ -153,9 +153,10 @@ def run_plain_play(client, tmp_path, host, roles, apt_volumes):
     workdir = tmp_path / "play"
     workdir.mkdir()
     try:
+        # Pipelining, as the builders have it: one exec per task instead of four (no effect on what runs).
         (workdir / "inventory.yml").write_text(yaml.safe_dump({"all": {"hosts": {host: {
             "ansible_host": name, "ansible_connection": "community.docker.docker_api",
-            "ansible_python_interpreter": "/usr/bin/python3"}}}}))
+            "ansible_python_interpreter": "/usr/bin/python3", "ansible_pipelining": True}}}}))
         (workdir / "play.yml").write_text(yaml.safe_dump(
             [{"name": "Corpus roles, plain play", "hosts": "all", "roles": roles}], sort_keys=False))
         log = workdir / "play.log"
