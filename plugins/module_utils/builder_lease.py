@@ -26,7 +26,12 @@ import sys
 KEEP_MARKER = "/tmp/.immutable-images-keep"
 # Any image with /bin/sh. Only the entrypoint is overridden and Cmd stays empty: a commit merges the
 # container's config into the image, and the artifact's Entrypoint is always set explicitly.
-KEEPALIVE = ["/bin/sh", "-c", "while read -r _; do :; done; while [ -e %s ]; do sleep 60; done" % KEEP_MARKER]
+# The shell is PID 1, so it must reap what dies: a service a role started daemonizes and is re-parented to
+# PID 1, and an init script's stop (start-stop-daemon) waits until its pid is gone, which a zombie never is.
+# So the stdin reader runs in the background (on a copy of stdin: a background job's own is /dev/null) and
+# the shell blocks in `wait` (and `sleep`), which reaps every child, not only its own jobs.
+KEEPALIVE = ["/bin/sh", "-c", "exec 3<&0; (while read -r _ <&3; do :; done) & wait; while [ -e %s ]; do sleep 60; done"
+             % KEEP_MARKER]
 READY = b"attached\n"
 ATTACH_TIMEOUT = 60
 

@@ -6,6 +6,7 @@ the end (also across roles, also with the layer cache), and services' runtime st
 reaches the image."""
 
 import json
+import os
 import re
 
 import pytest
@@ -58,7 +59,12 @@ WEB_ROLE = """
 WEB_HANDLERS = """
 - name: Restart web
   ansible.builtin.shell: |
-    kill -0 "$(cat /run/web.pid)" 2>/dev/null || echo "web was not running" >> /handler-runs
+    pid="$(cat /run/web.pid)"
+    kill -0 "$pid" 2>/dev/null || echo "web was not running" >> /handler-runs
+    # a stop as by start-stop-daemon waits until the pid is gone: PID 1 must reap it
+    kill "$pid"
+    for _ in 1 2 3 4 5 6 7 8 9 10; do [ -e "/proc/$pid" ] || break; sleep 0.5; done
+    [ ! -e "/proc/$pid" ] || echo "web was not reaped" >> /handler-runs
     echo restarted >> /handler-runs
   changed_when: true
 """
@@ -175,7 +181,9 @@ TAGGED_ROLE = """
 def test_tags_select_among_role_tasks_only(docker_client, project, remove_images):
     remove_images("roles-tags")
     project.role("tagged", TAGGED_ROLE)
-    project.role("extra", '- name: Extra\n  ansible.builtin.copy: {dest: /extra, content: "e\\n", mode: "0644"}\n')
+    # inventory_dir as a play gives it (the DebOps secret role needs it): here it is written to /extra
+    project.role("extra", '- name: Extra\n  ansible.builtin.copy: {dest: /extra, content: "{{ inventory_dir }}", mode: "0644"}\n')
+    project.file("inventory/hosts.yml", "all: {hosts: {elsewhere: {ansible_connection: local}}}\n")
     spec = definition("roles-tags", ["tagged", {"role": "extra", "tags": ["extra"]}],
                       image_gather_facts=False, image_cache=False)
     listing = "for f in /config /other /extra; do test -e $f && echo $f; done; true"
@@ -188,10 +196,15 @@ def test_tags_select_among_role_tasks_only(docker_client, project, remove_images
     assert skipped.returncode == 0, skipped.output
     assert build_hash(skipped.output) != build_hash(only.output), "the tags are part of the build hash"
     assert sh_in_image(docker_client, "roles-tags:1.0.0", listing).split() == ["/other", "/extra"]
+    # No inventory given (and none at ansible's default path): the project directory.
+    no_inventory = "/etc/ansible" if os.path.exists("/etc/ansible/hosts") else os.path.realpath(project.path)
+    assert sh_in_image(docker_client, "roles-tags:1.0.0", "cat /extra") == no_inventory
 
-    entry = run_build(project.path, spec, "--tags", "extra")
+    entry = run_build(project.path, spec, "--tags", "extra", "-i", "inventory/hosts.yml")
     assert entry.returncode == 0, entry.output
     assert sh_in_image(docker_client, "roles-tags:1.0.0", listing).split() == ["/extra"]
+    # With -i: the inventory's directory, as for a host of that inventory in a play.
+    assert sh_in_image(docker_client, "roles-tags:1.0.0", "cat /extra") == str(project.path / "inventory")
 
     for option in (["--start-at-task", "Untagged task"], ["--step"]):
         refused = run_build(project.path, spec, *option)
