@@ -29,13 +29,14 @@ LABEL_IMAGE_NAME = "immutable.images.image-name"
 
 def pytest_collection_modifyitems(config, items):  # pylint: disable=unused-argument
     """scripts/test runs this suite on two pytest-xdist workers (--dist loadgroup). There is one second engine (its
-    bridge has a fixed name), so every test that may use it runs on the same worker; the other tests share the first
-    engine, which is why every leak check and janitor run of a test is scoped to its own image names."""
+    bridge has a fixed name), so every test that may use it runs on the same worker; the other tests run file by
+    file and share the first engine, which is why every leak check and janitor run of a test is scoped to its own
+    image names."""
     for item in items:
         names = set(getattr(item, "fixturenames", ()))
         uses = names & {"tls_engine", "ssh_engine"} or "kill-remote" in item.name  # that case asks for it at run time
-        if uses:
-            item.add_marker(pytest.mark.xdist_group("second-engine"))
+        # Otherwise a file's tests stay on one worker: the tests of a file share image names and projects.
+        item.add_marker(pytest.mark.xdist_group("second-engine" if uses else item.path.name))
 
 
 @pytest.fixture(scope="session")
