@@ -53,7 +53,8 @@ def build_alive(container):
     runs (another machine, a container): nothing of the controller's host name or pid is needed, and nothing
     of it reaches an artifact (a commit takes a container's labels along, never its host config)."""
     host_config = (getattr(container, "attrs", None) or {}).get("HostConfig") or {}
-    return bool(host_config.get("AutoRemove")) and getattr(container, "status", None) == "running"
+    # Paused too: the engine pauses a builder while it commits it.
+    return bool(host_config.get("AutoRemove")) and getattr(container, "status", None) in ("running", "paused")
 
 
 def is_ours(image):

@@ -281,6 +281,7 @@ def test_a_running_builder_with_a_lease_is_live_wherever_its_controller_runs():
 
     assert cleanup.build_alive(builder("c1" * 32, "b", "running", True))
     assert not cleanup.build_alive(builder("c1" * 32, "b", "exited", True))
+    assert cleanup.build_alive(builder("c1" * 32, "b", "paused", True))  # being committed
     assert not cleanup.build_alive(builder("c1" * 32, "b", "running", False))
     client = FakeClient(containers=[builder("c1" * 32, "immutable-webapp-container-" + BUILD, "running", True),
                                     builder("c2" * 32, "immutable-webapp-container-" + OTHER, "running", False)])
