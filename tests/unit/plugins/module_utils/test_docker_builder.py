@@ -17,18 +17,10 @@ import pytest
 
 from ansible_collections.immutable.images.plugins.module_utils import naming
 from ansible_collections.immutable.images.plugins.module_utils.docker_builder import DockerBuilder
-from ansible_collections.immutable.images.plugins.module_utils.docker_client import DockerFailure, get_client
+from ansible_collections.immutable.images.plugins.module_utils.docker_client import DockerFailure
 
 BASE_IMAGE = os.environ.get("IMMUTABLE_BASE_IMAGE", "immutable-images/debian-python:bookworm")
 pytestmark = pytest.mark.docker
-
-
-@pytest.fixture(scope="module")
-def client():
-    try:
-        return get_client()
-    except DockerFailure as e:
-        pytest.skip("no Docker engine: %s" % e)
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import uuid
 import pytest
 import yaml
 
-from ansible_collections.immutable.images.plugins.module_utils.docker_client import DockerFailure, get_client
+from ansible_collections.immutable.images.plugins.module_utils.docker_client import DockerFailure
 from ansible_collections.immutable.images.plugins.module_utils.docker_push import ImagePusher
 
 pytestmark = pytest.mark.docker
@@ -28,14 +28,6 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def client():
-    try:
-        return get_client()
-    except DockerFailure as e:
-        pytest.skip("no Docker engine: %s" % e)
 
 
 @pytest.fixture(scope="module")
