@@ -1,14 +1,14 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Arm or disarm the build guard (see module_utils/build_guard.py) on the controller."""
+"""Arm or disarm the build guard (see plugin_utils/_guard/build_guard.py) on the controller."""
 
 from __future__ import annotations
 
 import os
 import shutil
 
-from ansible_collections.immutable.images.plugins.module_utils import build_guard, private_log
+from ansible_collections.immutable.images.plugins.plugin_utils._guard import build_guard, private_log
 from ansible_collections.immutable.images.plugins.plugin_utils._action_module import ActionFailure, ActionModuleBase
 
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import time
 
-from ansible_collections.immutable.images.plugins.module_utils import manifest as build_manifest
-from ansible_collections.immutable.images.plugins.module_utils import naming
-from ansible_collections.immutable.images.plugins.module_utils.docker_client import DockerFailure, docker_errors, get_client
+from ansible_collections.immutable.images.plugins.plugin_utils._artifacts import manifest as build_manifest
+from ansible_collections.immutable.images.plugins.module_utils._common import naming
+from ansible_collections.immutable.images.plugins.module_utils._docker.client import DockerFailure, docker_errors, get_client
 from ansible_collections.immutable.images.plugins.plugin_utils._action_module import ActionFailure, ActionModuleBase
 
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import shlex
 
-from ansible_collections.immutable.images.plugins.module_utils.docker_builder import DockerBuilder
-from ansible_collections.immutable.images.plugins.module_utils.docker_client import DockerFailure, get_client
+from ansible_collections.immutable.images.plugins.module_utils._docker.builder import DockerBuilder
+from ansible_collections.immutable.images.plugins.module_utils._docker.client import DockerFailure, get_client
 from ansible_collections.immutable.images.plugins.plugin_utils._action_module import ActionFailure, ActionModuleBase
 
 

@@ -16,8 +16,8 @@ import os
 from ansible.constants import DEFAULT_LOCAL_TMP
 from ansible.utils.vars import merge_hash
 
-from ansible_collections.immutable.images.plugins.module_utils.warm_client import ENV_WARM
-from ansible_collections.immutable.images.plugins.plugin_utils import docker_session
+from ansible_collections.immutable.images.plugins.module_utils._warm.client import ENV_WARM
+from ansible_collections.immutable.images.plugins.module_utils._warm import relay as docker_session
 from ansible_collections.immutable.images.plugins.plugin_utils._action_module import ActionModuleBase
 
 BUILDER_USER = "root"  # the ansible_user that launch gives its docker builders

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import os
 
-from ansible_collections.immutable.images.plugins.module_utils import fleet
-from ansible_collections.immutable.images.plugins.module_utils import manifest as build_manifest
+from ansible_collections.immutable.images.plugins.plugin_utils._artifacts import fleet
+from ansible_collections.immutable.images.plugins.plugin_utils._artifacts import manifest as build_manifest
 from ansible_collections.immutable.images.plugins.plugin_utils._action_module import ActionModuleBase
 
 

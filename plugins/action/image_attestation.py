@@ -14,10 +14,10 @@ import json
 import os
 import time
 
-from ansible_collections.immutable.images.plugins.module_utils import naming
-from ansible_collections.immutable.images.plugins.module_utils import oci_attestations as oci
-from ansible_collections.immutable.images.plugins.module_utils import provenance as prov
-from ansible_collections.immutable.images.plugins.module_utils.sbom import collection_version
+from ansible_collections.immutable.images.plugins.module_utils._common import naming
+from ansible_collections.immutable.images.plugins.module_utils._artifacts import oci_attestations as oci
+from ansible_collections.immutable.images.plugins.module_utils._artifacts import provenance as prov
+from ansible_collections.immutable.images.plugins.plugin_utils._artifacts.sbom import collection_version
 from ansible_collections.immutable.images.plugins.plugin_utils._action_module import ActionModuleBase
 
 
@@ -145,7 +145,7 @@ def _verified_types(registry, path, digest, descriptors, public):
 
 
 def _tag_amis(amis, sha256):
-    from ansible_collections.immutable.images.plugins.module_utils.aws_client import client_factory
+    from ansible_collections.immutable.images.plugins.module_utils._ec2.client import client_factory
 
     for region, ami_id in amis.items():
         client_factory(region)("ec2").create_tags(Resources=[ami_id], Tags=[{"Key": prov.AMI_TAG, "Value": sha256}])

@@ -23,10 +23,14 @@ from ansible import context
 from ansible.errors import AnsibleError
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
-from ansible_collections.immutable.images.plugins.module_utils import build_inputs, definition, naming
-from ansible_collections.immutable.images.plugins.module_utils import built_artifacts, engine_pool, provenance, sbom
-from ansible_collections.immutable.images.plugins.module_utils.docker_engine import is_remote
-from ansible_collections.immutable.images.plugins.module_utils.docker_builder import BUILD_TMPFS
+from ansible_collections.immutable.images.plugins.module_utils._artifacts import reuse as built_artifacts
+from ansible_collections.immutable.images.plugins.module_utils._common import inputs as build_inputs, naming
+from ansible_collections.immutable.images.plugins.plugin_utils._artifacts import sbom
+from ansible_collections.immutable.images.plugins.plugin_utils._definition import definition
+from ansible_collections.immutable.images.plugins.module_utils._docker import engine_pool
+from ansible_collections.immutable.images.plugins.module_utils._artifacts import provenance
+from ansible_collections.immutable.images.plugins.module_utils._docker.engine import is_remote
+from ansible_collections.immutable.images.plugins.module_utils._docker.builder import BUILD_TMPFS
 from ansible_collections.immutable.images.plugins.plugin_utils._action_module import ActionModuleBase
 
 try:  # private, but the only way to ask where a collection role lives

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 
-from ansible_collections.immutable.images.plugins.module_utils import sbom
+from ansible_collections.immutable.images.plugins.plugin_utils._artifacts import sbom
 from ansible_collections.immutable.images.plugins.plugin_utils._action_module import ActionFailure, ActionModuleBase
 
 

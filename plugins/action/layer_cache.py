@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Per-role layer cache steps for a docker builder (see module_utils/layer_cache.py), on the controller.
+"""Per-role layer cache steps for a docker builder (see plugin_utils/_docker/layer_cache.py), on the controller.
 
 The cache state of a builder is kept on the controller, in a file of the build's work directory named
 after the builder - never in the host's facts or variables, where the roles would see it (a role's
@@ -21,9 +21,9 @@ import os
 
 from ansible.constants import DEFAULT_LOCAL_TMP
 
-from ansible_collections.immutable.images.plugins.module_utils.docker_client import DockerFailure, get_client
-from ansible_collections.immutable.images.plugins.module_utils.layer_cache import LayerCache, cache_key
-from ansible_collections.immutable.images.plugins.plugin_utils import docker_session
+from ansible_collections.immutable.images.plugins.module_utils._docker.client import DockerFailure, get_client
+from ansible_collections.immutable.images.plugins.plugin_utils._docker.layer_cache import LayerCache, cache_key
+from ansible_collections.immutable.images.plugins.module_utils._warm import relay as docker_session
 from ansible_collections.immutable.images.plugins.plugin_utils._action_module import ActionFailure, ActionModuleBase
 
 

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Start the controller's warm interpreter (module_utils/warm_server.py without a preload zip)."""
+"""Start the controller's warm interpreter (module_utils/_warm/server.py without a preload zip)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import warnings
 
 from ansible.constants import DEFAULT_LOCAL_TMP
 
-from ansible_collections.immutable.images.plugins.module_utils import warm_client, warm_server
+from ansible_collections.immutable.images.plugins.module_utils._warm import client as warm_client, server as warm_server
 from ansible_collections.immutable.images.plugins.plugin_utils._action_module import ActionModuleBase
 
 FACT = "immutable_images_controller_env"

@@ -25,7 +25,7 @@ import os
 from ansible.constants import DEFAULT_LOCAL_TMP
 from ansible.plugins.callback import CallbackBase
 
-from ansible_collections.immutable.images.plugins.module_utils import build_guard
+from ansible_collections.immutable.images.plugins.plugin_utils._guard import build_guard
 
 
 class CallbackModule(CallbackBase):

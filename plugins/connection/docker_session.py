@@ -74,14 +74,15 @@ from ansible.errors import AnsibleConnectionFailure, AnsibleFileNotFound
 from ansible.plugins.connection import ConnectionBase
 from ansible.utils.display import Display
 
-from ansible_collections.immutable.images.plugins.module_utils.docker_engine import is_remote
-from ansible_collections.immutable.images.plugins.plugin_utils import docker_session, redact
+from ansible_collections.immutable.images.plugins.module_utils._docker.engine import is_remote
+from ansible_collections.immutable.images.plugins.module_utils._warm import relay as docker_session
+from ansible_collections.immutable.images.plugins.plugin_utils import _redact as redact
 
 display = redact.RedactingDisplay(Display())  # -vvv shows commands: with build_env names, not values
 
 
 class Connection(ConnectionBase):
-    """One persistent session per builder (see plugin_utils/docker_session.py)."""
+    """One persistent session per builder (see module_utils/_warm/relay.py)."""
 
     transport = "immutable.images.docker_session"
     has_pipelining = True
@@ -218,7 +219,7 @@ class Connection(ConnectionBase):
 
 
 class DirectExec:
-    """One exec per command on a stream of our own (module_utils/engine_stream.py), for remote engines when
+    """One exec per command on a stream of our own (module_utils/_docker/exec_stream.py), for remote engines when
     there is no session: what docker_api does, without its exec stream, which loses output over TLS."""
 
     def __init__(self, connection):
@@ -229,8 +230,8 @@ class DirectExec:
         return self
 
     def _run(self, argv, stdin=None):
-        from ansible_collections.immutable.images.plugins.module_utils import engine_stream
-        from ansible_collections.immutable.images.plugins.module_utils.docker_client import DockerFailure, get_client
+        from ansible_collections.immutable.images.plugins.module_utils._docker import exec_stream as engine_stream
+        from ansible_collections.immutable.images.plugins.module_utils._docker.client import DockerFailure, get_client
 
         conn = self.connection
         try:

@@ -22,7 +22,7 @@ author:
 from ansible.plugins.connection import ssh as builtin_ssh
 from ansible.plugins.loader import connection_loader
 
-from ansible_collections.immutable.images.plugins.plugin_utils import redact
+from ansible_collections.immutable.images.plugins.plugin_utils import _redact as redact
 
 redact.install(builtin_ssh)
 # Its options are ansible.builtin.ssh's: load that plugin once so that its option definitions are known here.

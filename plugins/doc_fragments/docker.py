@@ -6,7 +6,7 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
-    """Options shared by every Docker module of this collection (see module_utils/docker_client.py)."""
+    """Options shared by every Docker module of this collection (see module_utils/_docker/client.py)."""
 
     DOCUMENTATION = r"""
 options:

@@ -40,7 +40,7 @@ from ansible.constants import DEFAULT_LOCAL_TMP
 from ansible.plugins.lookup import LookupBase
 from ansible.utils.display import Display
 
-from ansible_collections.immutable.images.plugins.module_utils import build_guard
+from ansible_collections.immutable.images.plugins.plugin_utils._guard import build_guard
 
 
 class LookupModule(LookupBase):

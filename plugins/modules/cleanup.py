@@ -114,9 +114,9 @@ engine_answered:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.immutable.images.plugins.module_utils import naming
-from ansible_collections.immutable.images.plugins.module_utils.cleanup import DockerJanitor
-from ansible_collections.immutable.images.plugins.module_utils.docker_client import (
+from ansible_collections.immutable.images.plugins.module_utils._common import naming
+from ansible_collections.immutable.images.plugins.module_utils._docker.janitor import DockerJanitor
+from ansible_collections.immutable.images.plugins.module_utils._docker.client import (
     DOCKER_COMMON_ARGS,
     HAS_DOCKER,
     DockerFailure,

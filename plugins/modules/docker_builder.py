@@ -191,15 +191,15 @@ placement:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.immutable.images.plugins.module_utils import engine_pool
-from ansible_collections.immutable.images.plugins.module_utils.docker_builder import DockerBuilder
-from ansible_collections.immutable.images.plugins.module_utils.docker_client import (
+from ansible_collections.immutable.images.plugins.module_utils._docker import engine_pool
+from ansible_collections.immutable.images.plugins.module_utils._docker.builder import DockerBuilder
+from ansible_collections.immutable.images.plugins.module_utils._docker.client import (
     DOCKER_COMMON_ARGS,
     TLS_OPTIONS,
     DockerFailure,
     client_from_module,
 )
-from ansible_collections.immutable.images.plugins.module_utils.docker_engine import is_remote
+from ansible_collections.immutable.images.plugins.module_utils._docker.engine import is_remote
 
 
 def main():

@@ -191,15 +191,15 @@ reused_from:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.immutable.images.plugins.module_utils.docker_client import (
+from ansible_collections.immutable.images.plugins.module_utils._docker.client import (
     DOCKER_COMMON_ARGS,
     DockerFailure,
     client_from_module,
 )
-from ansible_collections.immutable.images.plugins.module_utils import naming
-from ansible_collections.immutable.images.plugins.module_utils.artifact_claim import ArtifactClaim
-from ansible_collections.immutable.images.plugins.module_utils.docker_commit import ImageCommitter
-from ansible_collections.immutable.images.plugins.module_utils.docker_run_test import RunTest, VerifyFailure, run_test_args
+from ansible_collections.immutable.images.plugins.module_utils._common import naming
+from ansible_collections.immutable.images.plugins.module_utils._artifacts.claim import ArtifactClaim
+from ansible_collections.immutable.images.plugins.module_utils._docker.commit import ImageCommitter
+from ansible_collections.immutable.images.plugins.module_utils._docker.run_test import RunTest, VerifyFailure, run_test_args
 
 
 def main():

@@ -75,12 +75,12 @@ pushed:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.immutable.images.plugins.module_utils.docker_client import (
+from ansible_collections.immutable.images.plugins.module_utils._docker.client import (
     DOCKER_COMMON_ARGS,
     DockerFailure,
     client_from_module,
 )
-from ansible_collections.immutable.images.plugins.module_utils.docker_push import ImagePusher
+from ansible_collections.immutable.images.plugins.module_utils._docker.push import ImagePusher
 
 
 def main():

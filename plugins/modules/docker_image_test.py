@@ -205,12 +205,12 @@ import signal
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.immutable.images.plugins.module_utils.docker_client import (
+from ansible_collections.immutable.images.plugins.module_utils._docker.client import (
     DOCKER_COMMON_ARGS,
     DockerFailure,
     get_client,
 )
-from ansible_collections.immutable.images.plugins.module_utils.docker_run_test import (
+from ansible_collections.immutable.images.plugins.module_utils._docker.run_test import (
     DEFAULT_TIMEOUT,
     Interrupted,
     RunTest,

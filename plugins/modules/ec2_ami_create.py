@@ -205,8 +205,8 @@ leftovers:
 """
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.immutable.images.plugins.module_utils.aws_client import Waits, module_client_factory, module_warner
-from ansible_collections.immutable.images.plugins.module_utils.ec2_ami import AmiCreator, AmiError, artifact_tags
+from ansible_collections.immutable.images.plugins.module_utils._ec2.client import Waits, module_client_factory, module_warner
+from ansible_collections.immutable.images.plugins.module_utils._ec2.ami import AmiCreator, AmiError, artifact_tags
 
 try:
     from botocore.exceptions import BotoCoreError, ClientError, WaiterError

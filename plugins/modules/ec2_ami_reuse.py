@@ -97,8 +97,8 @@ parameter:
 """
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.immutable.images.plugins.module_utils.aws_client import module_client_factory, module_warner
-from ansible_collections.immutable.images.plugins.module_utils.ec2_ami_reuse import ReusedAmis
+from ansible_collections.immutable.images.plugins.module_utils._ec2.client import module_client_factory, module_warner
+from ansible_collections.immutable.images.plugins.module_utils._ec2.ami_reuse import ReusedAmis
 
 try:
     from botocore.exceptions import BotoCoreError, ClientError

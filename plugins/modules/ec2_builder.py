@@ -324,8 +324,8 @@ removed:
 """
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.immutable.images.plugins.module_utils.aws_client import Waits, module_client_factory
-from ansible_collections.immutable.images.plugins.module_utils.ec2_builder import (
+from ansible_collections.immutable.images.plugins.module_utils._ec2.client import Waits, module_client_factory
+from ansible_collections.immutable.images.plugins.module_utils._ec2.builder import (
     LAUNCH_OPTIONS, Ec2Builder, Ec2BuilderError)
 
 try:

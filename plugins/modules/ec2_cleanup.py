@@ -65,9 +65,9 @@ regions:
 """
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.immutable.images.plugins.module_utils import naming
-from ansible_collections.immutable.images.plugins.module_utils.aws_client import module_client_factory
-from ansible_collections.immutable.images.plugins.module_utils.ec2_resources import cleanup
+from ansible_collections.immutable.images.plugins.module_utils._common import naming
+from ansible_collections.immutable.images.plugins.module_utils._ec2.client import module_client_factory
+from ansible_collections.immutable.images.plugins.module_utils._ec2.resources import cleanup
 
 try:
     from botocore.exceptions import BotoCoreError, ClientError, WaiterError

@@ -156,9 +156,9 @@ registry_calls:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.immutable.images.plugins.module_utils import provenance as prov
-from ansible_collections.immutable.images.plugins.module_utils import oci_attestations as oci
-from ansible_collections.immutable.images.plugins.module_utils.references import parse_duration_ns
+from ansible_collections.immutable.images.plugins.module_utils._artifacts import provenance as prov
+from ansible_collections.immutable.images.plugins.module_utils._artifacts import oci_attestations as oci
+from ansible_collections.immutable.images.plugins.module_utils._common.references import parse_duration_ns
 
 
 def main():
@@ -181,7 +181,7 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
-    from ansible_collections.immutable.images.plugins.module_utils import provenance_verify
+    from ansible_collections.immutable.images.plugins.module_utils._artifacts import provenance_verify
 
     expect = dict((k, v) for k, v in p["expect"].items() if v is not None)
     try:
@@ -201,7 +201,7 @@ def main():
                                                      p["username"], p["password"])
             what = "%s (%s)" % (p["image"], result["digest"])
         else:
-            from ansible_collections.immutable.images.plugins.module_utils.aws_client import make_client
+            from ansible_collections.immutable.images.plugins.module_utils._ec2.client import make_client
 
             ec2 = make_client("ec2", p["region"])
             result = provenance_verify.verify_ami(p["ami_id"], p["region"], key, envelope, ec2, expect)

@@ -221,8 +221,8 @@ skipped_artifacts:
 import os
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.immutable.images.plugins.module_utils import aws_client
-from ansible_collections.immutable.images.plugins.module_utils.docker_client import (
+from ansible_collections.immutable.images.plugins.module_utils._ec2 import client as aws_client
+from ansible_collections.immutable.images.plugins.module_utils._docker.client import (
     DOCKER_COMMON_ARGS,
     DockerFailure,
     RequestException,
@@ -230,8 +230,8 @@ from ansible_collections.immutable.images.plugins.module_utils.docker_client imp
     docker_errors,
     error_text,
 )
-from ansible_collections.immutable.images.plugins.module_utils.references import is_repository
-from ansible_collections.immutable.images.plugins.module_utils.retention import (
+from ansible_collections.immutable.images.plugins.module_utils._common.references import is_repository
+from ansible_collections.immutable.images.plugins.module_utils._artifacts.retention import (
     AWS_ERRORS,
     AmiRetention,
     DockerRetention,

@@ -116,7 +116,7 @@ sources:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.immutable.images.plugins.module_utils import package_inventory
+from ansible_collections.immutable.images.plugins.module_utils._artifacts import package_inventory
 
 
 def main():

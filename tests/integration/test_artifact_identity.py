@@ -14,7 +14,8 @@ import pytest
 
 from conftest import BASE_IMAGE, run_build
 
-from ansible_collections.immutable.images.plugins.module_utils import cleanup, naming
+from ansible_collections.immutable.images.plugins.module_utils._docker import janitor as cleanup
+from ansible_collections.immutable.images.plugins.module_utils._common import naming
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -102,7 +103,7 @@ def test_the_rollback_of_an_interrupted_build_takes_its_own_commits_only(docker_
     commit made (tagged: the push was next) and a commit the engine finished after its client was gone (untagged)
     are removed, found by their own commit comment; an image built FROM the artifact meanwhile, which has the same
     labels, stays with its tag."""
-    from ansible_collections.immutable.images.plugins.module_utils import build_guard
+    from ansible_collections.immutable.images.plugins.plugin_utils._guard import build_guard
 
     build_id = naming.new_build_id()
     labels = naming.build_labels(build_id, "guard-rollback", "container", naming.KIND_ARTIFACT, "0123456789ab", "1.0.0")

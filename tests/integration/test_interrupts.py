@@ -57,7 +57,7 @@ def wait_for_provisioning(client, name):
 
 
 def lease_pids(container_id):
-    """The builder lease processes (module_utils/builder_lease.py) of a container."""
+    """The builder lease processes (module_utils/_docker/lease.py) of a container."""
     return [pid for pid, args in processes() if "immutable.images builder lease" in args and container_id in args]
 
 

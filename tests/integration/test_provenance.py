@@ -95,7 +95,7 @@ def test_signed_push_verifies_and_each_tampering_fails_distinctly(docker_client,
     assert referrer["repository"] == repo and referrer.get("fallback_tag") == digest.replace(":", "-"), (atts, signing)
 
     # The statement: in-toto v1 + SLSA v1 (the library's model), about the pushed digest.
-    from ansible_collections.immutable.images.plugins.module_utils import provenance as prov
+    from ansible_collections.immutable.images.plugins.module_utils._artifacts import provenance as prov
     envelope = json.loads(open(prov_file).read())
     statement = json.loads(base64.b64decode(envelope["payload"]))
     prov.validate_statement(statement)

@@ -18,9 +18,9 @@ import yaml
 
 from conftest import BASE_IMAGE, ansible_env, docker
 
-from ansible_collections.immutable.images.plugins.module_utils import naming
-from ansible_collections.immutable.images.plugins.module_utils import ec2_resources as res
-from ansible_collections.immutable.images.plugins.module_utils.docker_commit import ImageCommitter
+from ansible_collections.immutable.images.plugins.module_utils._common import naming
+from ansible_collections.immutable.images.plugins.module_utils._ec2 import resources as res
+from ansible_collections.immutable.images.plugins.module_utils._docker.commit import ImageCommitter
 
 NOW = naming.utc_now()
 

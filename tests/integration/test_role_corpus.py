@@ -28,7 +28,7 @@ import pytest
 import yaml
 
 from conftest import BASE_IMAGE, ROOT, ansible_env, run_build
-from ansible_collections.immutable.images.plugins.module_utils.docker_builder import DockerBuilder
+from ansible_collections.immutable.images.plugins.module_utils._docker.builder import DockerBuilder
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow,
               pytest.mark.skipif(os.environ.get("IMMUTABLE_CORPUS") == "0", reason="IMMUTABLE_CORPUS=0 leaves the role corpus out")]

@@ -8,7 +8,7 @@ import pytest
 
 from conftest import BASE_IMAGE
 
-from ansible_collections.immutable.images.plugins.module_utils.docker_builder import DockerBuilder
+from ansible_collections.immutable.images.plugins.module_utils._docker.builder import DockerBuilder
 
 pytestmark = [pytest.mark.docker]
 
@@ -21,7 +21,7 @@ def test_existing_directories_keep_mode_and_owner(docker_client, tmp_path):
     (src / "etc").chmod(0o700)
     (src / "srv" / "app").chmod(0o750)
     archive = tmp_path / "files.tar"
-    from ansible_collections.immutable.images.plugins.module_utils.build_inputs import write_files_archive
+    from ansible_collections.immutable.images.plugins.module_utils._common.inputs import write_files_archive
     write_files_archive([{"src": "files/", "dest": "/"}], str(archive), str(tmp_path))
     assert "etc" in tarfile.open(archive).getnames()  # the controller's 0700 /etc is in the archive
 

@@ -123,7 +123,7 @@ def test_same_roles_same_image_with_and_without_the_warm_interpreter(docker_clie
 
 def relays():
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
-    return [line for line in ps.splitlines() if "plugin_utils/docker_session.py" in line]
+    return [line for line in ps.splitlines() if "module_utils/_warm/relay.py" in line]
 
 
 def assert_no_relay_left():
@@ -226,7 +226,7 @@ def _servers(_tmp):
 
 SESSION_AT_LAUNCH_ROLE = """
 - name: Wait, on the controller, for a session relay that no task of the builder has asked for yet
-  ansible.builtin.command: pgrep -f plugin_utils/docker_session.py
+  ansible.builtin.command: pgrep -f module_utils/_warm/relay.py
   delegate_to: localhost
   register: relay_processes
   until: relay_processes.rc == 0

@@ -10,7 +10,7 @@ import os
 import pytest
 import yaml
 
-from ansible_collections.immutable.images.plugins.module_utils import definition
+from ansible_collections.immutable.images.plugins.plugin_utils._definition import definition
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SPEC_FILE = os.path.join(ROOT, "roles", "launch", "meta", "argument_specs.yml")

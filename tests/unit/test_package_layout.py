@@ -1,34 +1,91 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""docs/package-layout.tsv, the moves of the planned reorganisation, stays complete and mechanical: every file of
-module_utils and plugin_utils has a row, every old path exists, no two files go to the same place."""
+"""The package layout of docs/development.md holds: module_utils and plugin_utils are packages by concern, each
+importing only what its row there allows, and docs/package-layout.tsv (the record of the move from the flat
+layout) names files that exist."""
 
 from __future__ import annotations
 
+import ast
 import csv
 import os
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PREFIX = "ansible_collections.immutable.images.plugins."
+
+# package -> the collection packages it may import (docs/development.md, "Package layout")
+MAY_IMPORT = {
+    "module_utils/_common": set(),
+    "module_utils/_docker": {"module_utils/_common", "module_utils/_warm"},
+    "module_utils/_ec2": {"module_utils/_common"},
+    "module_utils/_artifacts": {"module_utils/_common", "module_utils/_docker", "module_utils/_ec2"},
+    "module_utils/_warm": {"module_utils/_docker"},
+    "plugin_utils/_definition": {"module_utils/_common"},
+    "plugin_utils/_artifacts": {"module_utils/_common", "module_utils/_docker", "module_utils/_ec2",
+                                "module_utils/_artifacts"},
+    "plugin_utils/_docker": {"module_utils/_common", "module_utils/_docker"},
+    "plugin_utils/_guard": {"module_utils/_docker", "module_utils/_ec2"},
+}
+FLAT_FILES = {"plugin_utils/_action_module.py", "plugin_utils/_redact.py"}
 
 
-def rows():
+def library_files():
+    for kind in ("module_utils", "plugin_utils"):
+        for directory, _dirs, files in os.walk(os.path.join(ROOT, "plugins", kind)):
+            for name in files:
+                if name.endswith(".py") and name != "__init__.py":
+                    yield os.path.relpath(os.path.join(directory, name), os.path.join(ROOT, "plugins"))
+
+
+def collection_imports(path):
+    """The collection packages (`module_utils/_docker`, ...) a file imports, lazily imported ones included."""
+    with open(os.path.join(ROOT, "plugins", path)) as f:
+        tree = ast.parse(f.read())
+    found = set()
+    for node in ast.walk(tree):
+        names = [node.module] if isinstance(node, ast.ImportFrom) and node.module else \
+            [a.name for a in node.names] if isinstance(node, ast.Import) else []
+        for name in names:
+            if name.startswith(PREFIX):
+                found.add("/".join(name[len(PREFIX):].split(".")[:2]))
+    return found
+
+
+def test_every_library_file_is_in_a_package_of_the_table():
+    packages = {"/".join(p.split("/")[:2]) for p in library_files() if p not in FLAT_FILES}
+    assert sorted(packages - set(MAY_IMPORT)) == [], "a new package needs its row here and in docs/development.md"
+
+
+def test_packages_import_only_what_their_row_allows():
+    wrong = {}
+    for path in library_files():
+        package = "/".join(path.split("/")[:2])
+        allowed = MAY_IMPORT.get(package, set()) | {package}
+        if path in FLAT_FILES:
+            allowed = {package}
+        extra = collection_imports(path) - allowed
+        if extra:
+            wrong[path] = sorted(extra)
+    assert wrong == {}
+
+
+def test_module_side_code_never_imports_controller_code():
+    # A module's AnsiballZ payload carries module_utils only.
+    for path in library_files():
+        if path.startswith("module_utils/"):
+            assert not any(p.startswith("plugin_utils") for p in collection_imports(path)), path
+    for name in os.listdir(os.path.join(ROOT, "plugins", "modules")):
+        if name.endswith(".py"):
+            assert not any(p.startswith("plugin_utils") for p in collection_imports(os.path.join("modules", name))), name
+
+
+def test_the_table_of_moves_names_files_that_exist():
     with open(os.path.join(ROOT, "docs", "package-layout.tsv"), newline="") as f:
-        return list(csv.DictReader(f, delimiter="\t"))
-
-
-def test_every_library_file_has_a_row_and_exists():
-    old = [r["old_path"] for r in rows()]
-    assert len(old) == len(set(old))
-    assert [p for p in old if not os.path.isfile(os.path.join(ROOT, p))] == [], "rows for files that are gone"
-    library = ["plugins/%s/%s" % (d, f) for d in ("module_utils", "plugin_utils")
-               for f in os.listdir(os.path.join(ROOT, "plugins", d)) if f.endswith(".py")]
-    assert sorted(set(library) - set(old)) == [], "add a row to docs/package-layout.tsv for each new file"
-
-
-def test_new_paths_are_unique_and_test_basenames_too():
-    new = [r["new_path"] for r in rows()]
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    new = [r["new_path"] for r in rows]
     assert len(new) == len(set(new))
+    assert [p for p in new if not os.path.isfile(os.path.join(ROOT, p))] == []
+    assert [r["old_path"] for r in rows if r["old_path"] != r["new_path"] and os.path.exists(os.path.join(ROOT, r["old_path"]))] == []
     tests = [os.path.basename(p) for p in new if p.startswith("tests/")]
     assert len(tests) == len(set(tests)), "test directories have no __init__.py: basenames must stay unique"
-    assert all(p.startswith(("plugins/module_utils/", "plugins/plugin_utils/", "tests/unit/plugins/")) for p in new)

@@ -26,7 +26,7 @@ def broken(api, user, detail):
 
 
 def test_ansiballz_loader():
-    api, user = "ansible.module_utils._internal._ansiballz._loader", "module_utils/warm_server.py, warm_interpreter.py"
+    api, user = "ansible.module_utils._internal._ansiballz._loader", "module_utils/_warm/server.py, warm_interpreter.py"
     try:
         loader = importlib.import_module(api)
     except ImportError as e:
@@ -38,7 +38,7 @@ def test_ansiballz_loader():
 
 
 def test_zipimport_compile_source(tmp_path):
-    api, user = "zipimport._compile_source", "module_utils/warm_server.py (compiled-code cache)"
+    api, user = "zipimport._compile_source", "module_utils/_warm/server.py (compiled-code cache)"
     import zipimport
 
     original = getattr(zipimport, "_compile_source", None)
@@ -117,7 +117,7 @@ def docker_api():
 
 
 def test_docker_create_container_args():
-    api, user = "docker.models.containers._create_container_args", "module_utils/docker_builder.py"
+    api, user = "docker.models.containers._create_container_args", "module_utils/_docker/builder.py"
     docker, _api = docker_api()
     try:
         from docker.models.containers import _create_container_args
@@ -135,7 +135,7 @@ def test_docker_create_container_args():
 
 
 def test_docker_api_url_and_raise_for_status():
-    api, user = "docker.APIClient._url / _raise_for_status", "module_utils/built_artifacts.py (HEAD of the archive API)"
+    api, user = "docker.APIClient._url / _raise_for_status", "module_utils/_artifacts/reuse.py (HEAD of the archive API)"
     docker, client = docker_api()
     assert client._url("/containers/{0}/archive", "abc").endswith("/v1.41/containers/abc/archive"), broken(api, user, "_url")
     import requests
@@ -147,17 +147,17 @@ def test_docker_api_url_and_raise_for_status():
 
 
 def test_docker_server_version():
-    api, user = "docker.APIClient._retrieve_server_version / _version", "module_utils/docker_client.py, docker_builder.py, engine_stream.py"
+    api, user = "docker.APIClient._retrieve_server_version / _version", "module_utils/_docker/client.py, docker_builder.py, engine_stream.py"
     _docker, client = docker_api()
     assert client._version == "1.41", broken(api, user, "_version is %r" % getattr(client, "_version", None))
     assert callable(getattr(client, "_retrieve_server_version", None)), broken(api, user, "gone")
 
 
 def test_requests_merge_environment_settings_is_called_per_request(monkeypatch):
-    api, user = "requests.Session.merge_environment_settings (replaced per client)", "module_utils/docker_client.py (_pin_verify)"
+    api, user = "requests.Session.merge_environment_settings (replaced per client)", "module_utils/_docker/client.py (_pin_verify)"
     import requests
 
-    from ansible_collections.immutable.images.plugins.module_utils import docker_client
+    from ansible_collections.immutable.images.plugins.module_utils._docker import client as docker_client
 
     session = requests.Session()
 
@@ -180,13 +180,13 @@ def test_requests_merge_environment_settings_is_called_per_request(monkeypatch):
 
 
 def test_amazon_aws_module_inner_module():
-    api, user = "amazon.aws AnsibleAWSModule._module", "module_utils/aws_client.py (module_warner)"
+    api, user = "amazon.aws AnsibleAWSModule._module", "module_utils/_ec2/client.py (module_warner)"
     aws = pytest.importorskip("ansible_collections.amazon.aws.plugins.module_utils.modules")
     assert "self._module = " in inspect.getsource(aws.AnsibleAWSModule.__init__), broken(api, user, "no _module attribute")
 
 
 def test_ssh_connection_display_and_load_name():
-    api, user = "ansible.plugins.connection.ssh.display / AnsiblePlugin._load_name", "connection/ssh.py, plugin_utils/redact.py"
+    api, user = "ansible.plugins.connection.ssh.display / AnsiblePlugin._load_name", "connection/ssh.py, plugin_utils/_redact.py"
     from ansible.plugins import AnsiblePlugin
     from ansible.plugins.connection import ssh
 

@@ -2,7 +2,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Fixtures of the plugin tests. run_action: run an action plugin of the collection the way a worker does (a real Task, PlayContext, DataLoader and
-Templar), without ansible-playbook: `run_action("layer_cache", {"state": "x"})`."""
+Templar), without ansible-playbook: `run_action("layer_cache", {"state": "x"})`; client: the local Docker engine for the
+tests that run on it (skipped without one)."""
 
 from __future__ import annotations
 
@@ -43,3 +44,14 @@ def run_action():
 def make_action():
     """The action plugin object itself (to set what a play would, e.g. task._play, before run())."""
     return action
+
+
+@pytest.fixture(scope="module")
+def client():
+    """The local Docker engine, as the modules reach it (module_utils/_docker/client.py)."""
+    from ansible_collections.immutable.images.plugins.module_utils._docker.client import DockerFailure, get_client
+
+    try:
+        return get_client()
+    except DockerFailure as e:
+        pytest.skip("no Docker engine: %s" % e)

@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """action/build_guard.py: what it arms (from image_build), what it disarms, and that a bad state arms nothing.
-The guard process itself: tests/unit/plugins/module_utils/test_build_guard.py."""
+The guard process itself: tests/unit/plugins/plugin_utils/_guard/test_build_guard.py."""
 
 from __future__ import annotations
 

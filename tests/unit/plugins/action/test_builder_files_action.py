@@ -2,14 +2,14 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """action/builder_files.py: which way the archive goes, check mode, and an engine failure as the upload stage.
-The upload on a real engine: tests/unit/plugins/module_utils/test_docker_builder.py."""
+The upload on a real engine: tests/unit/plugins/module_utils/_docker/test_docker_builder.py."""
 
 from __future__ import annotations
 
 import pytest
 
 from ansible_collections.immutable.images.plugins.action import builder_files as action
-from ansible_collections.immutable.images.plugins.module_utils.docker_client import DockerFailure
+from ansible_collections.immutable.images.plugins.module_utils._docker.client import DockerFailure
 
 TARGET = {"type": "docker", "docker_host": None, "builder": {"name": "arch-builder"}}
 

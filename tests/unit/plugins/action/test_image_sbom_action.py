@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from ansible_collections.immutable.images.plugins.module_utils import sbom
+from ansible_collections.immutable.images.plugins.plugin_utils._artifacts import sbom
 from ansible_collections.immutable.images.plugins.plugin_utils._action_module import argument_spec
 
 PACKAGES = [{"name": "openssl", "version": "3.0.15-1", "type": "deb", "purl": "pkg:deb/debian/openssl@3.0.15-1"}]

@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """action/layer_cache.py: the per-builder state file through lookup, store and sync (a recording stand-in for
-the engine; the real engine: tests/unit/plugins/module_utils/test_layer_cache.py and the integration tests),
+the engine; the real engine: tests/unit/plugins/plugin_utils/_docker/test_layer_cache.py and the integration tests),
 and that an unknown state syncs nothing."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 
 from ansible_collections.immutable.images.plugins.action import layer_cache as action
 
-from ansible_collections.immutable.images.plugins.module_utils.docker_client import DockerFailure
+from ansible_collections.immutable.images.plugins.module_utils._docker.client import DockerFailure
 
 
 class RecordingCache:

@@ -3,7 +3,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """connection/docker_session.py: which way a command goes (the session, a new session, or docker_api after a
 warning, once per builder), what a reply becomes, and the paths. The session and the agent themselves:
-tests/unit/plugins/test_docker_session.py; on a real engine: the integration tests."""
+tests/unit/plugins/module_utils/_warm/test_relay_and_agent.py; on a real engine: the integration tests."""
 
 from __future__ import annotations
 

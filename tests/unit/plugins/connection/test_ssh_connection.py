@@ -8,7 +8,7 @@ from __future__ import annotations
 from ansible.plugins.connection import ssh as builtin_ssh
 
 from ansible_collections.immutable.images.plugins.connection import ssh
-from ansible_collections.immutable.images.plugins.plugin_utils import redact
+from ansible_collections.immutable.images.plugins.plugin_utils import _redact as redact
 
 
 def test_is_builtin_ssh_with_its_options():

@@ -1,8 +1,7 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Fixtures for the module_utils tests: an in-process moto server (tests/conftest.py sets the import path), and
-`client`, the local Docker engine for the tests that run on it (skipped without one).
+"""Fixtures for the module_utils tests: an in-process moto server (tests/conftest.py sets the import path).
 
 moto runs once per session on 127.0.0.1 (random port) and is reset before every test that uses
 the `aws` fixture. Credentials are fake and every AWS config file is masked, so nothing can
@@ -46,7 +45,7 @@ class AwsEnv:
     """Clients on the moto server; `waits` polls without sleeping (moto is consistent at once)."""
 
     def __init__(self, url):
-        from ansible_collections.immutable.images.plugins.module_utils import aws_client
+        from ansible_collections.immutable.images.plugins.module_utils._ec2 import client as aws_client
         self.url = url
         self.factory = aws_client.client_factory("us-east-1", endpoint_url=url)
         self.waits = aws_client.Waits(delay=0, max_attempts=3)
@@ -74,14 +73,3 @@ def aws(moto_url, monkeypatch):
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     opener.open(urllib.request.Request(moto_url + "/moto-api/reset", method="POST"), timeout=30).close()
     return AwsEnv(moto_url)
-
-
-@pytest.fixture(scope="module")
-def client():
-    """The local Docker engine, as the modules reach it (module_utils.docker_client)."""
-    from ansible_collections.immutable.images.plugins.module_utils.docker_client import DockerFailure, get_client
-
-    try:
-        return get_client()
-    except DockerFailure as e:
-        pytest.skip("no Docker engine: %s" % e)

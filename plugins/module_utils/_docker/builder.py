@@ -1,0 +1,156 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Temporary builder containers: start one from a base image, put files into it, remove it."""
+
+from __future__ import annotations
+
+from ansible_collections.immutable.images.plugins.module_utils._common import inputs as build_inputs
+from ansible_collections.immutable.images.plugins.module_utils._docker import lease as builder_lease, engine_pool
+from ansible_collections.immutable.images.plugins.module_utils._warm import install as warm_interpreter
+from ansible_collections.immutable.images.plugins.module_utils._docker.client import (
+    DockerFailure,
+    RequestException,
+    docker_errors,
+    error_text,
+    removal_in_progress,
+    wait_until_gone,
+)
+from ansible_collections.immutable.images.plugins.module_utils._docker.engine import engine_url
+
+# The builder idles in a shell reading the stdin its controller's lease holds open (builder_lease.py).
+KEEPALIVE_ENTRYPOINT = builder_lease.KEEPALIVE
+
+
+# The build's runtime state (pid files, sockets, locks, temporary files of services a role started)
+# lives in memory and never reaches a committed image or cache layer, as on a host where these are
+# tmpfs or emptied at boot. /var/run is a link to /run on Debian and Ubuntu. What the base image has
+# there is copied in (the engine's default tmpcopyup).
+BUILD_TMPFS = {"/run": "rw,exec,nosuid,nodev,mode=755", "/run/lock": "rw,noexec,nosuid,nodev,mode=1777",
+               "/tmp": "rw,exec,nosuid,nodev,mode=1777", "/var/tmp": "rw,exec,nosuid,nodev,mode=1777"}
+
+
+class DockerBuilder:
+    def __init__(self, client):
+        self.client = client
+
+    def find(self, name):
+        try:
+            return self.client.containers.get(name)
+        except docker_errors.NotFound:
+            return None
+
+    def ensure_image(self, image, pull="missing", platform=None):
+        """Return (Image, pulled) honouring the pull policy: missing | always | never."""
+        if pull != "always":
+            try:
+                return self.client.images.get(image), False
+            except docker_errors.ImageNotFound:
+                if pull == "never":
+                    raise DockerFailure("launch", "base image %s is not present on the engine and pull is 'never'" % image)
+        try:
+            return self.client.images.pull(image, platform=platform), True
+        except (docker_errors.APIError, RequestException) as e:
+            raise DockerFailure("launch", "cannot pull base image %s: %s" % (image, error_text(e)))
+
+    def launch(self, name, image, labels, pull="missing", platform=None, network_mode=None,
+               volumes=None, privileged=False, check_mode=False, lease_pid=None, docker_host=None, admit=None):
+        """Start the builder `name` unless it already runs; return (changed, facts).
+
+        With lease_pid (ansible-playbook's pid), the builder removes itself once that process and its
+        lease are gone (builder_lease.py); without it, it idles until removed. admit(container id), for a
+        builder placed by an engine pool: called once it is created; when it says no, the builder is removed
+        again and engine_pool.NotAdmitted raised."""
+        existing = self.find(name)
+        if existing is not None:
+            if existing.status != "running":
+                raise DockerFailure("launch", "container %s exists but is %s; remove it or use a new build id"
+                                    % (name, existing.status))
+            return False, self.facts(existing)
+        if check_mode:
+            return True, {"name": name, "image": image}
+        base, pulled = self.ensure_image(image, pull, platform)
+        try:
+            container = self._create(name, base.id, labels, platform, network_mode, volumes, privileged, lease_pid)
+            if admit is not None and not admit(container.id):
+                self.remove(name)
+                raise engine_pool.NotAdmitted(name)
+            if lease_pid:
+                # attached before it starts, as `docker run -i`; over the same engine URL and TLS as this client
+                engine = getattr(self.client.api, "immutable_engine", None) or {"url": engine_url(docker_host)}
+                builder_lease.hold(container.id, lease_pid, engine)
+            container.start()
+        except builder_lease.LeaseError as e:
+            self.remove(name)
+            raise DockerFailure("launch", "cannot hold the lease of builder %s: %s" % (name, e))
+        except (docker_errors.APIError, RequestException) as e:
+            self.remove(name)  # a container can exist even though starting it failed
+            raise DockerFailure("launch", "cannot start builder %s from %s: %s" % (name, image, error_text(e)))
+        facts = self.facts(container)
+        facts.update(pulled=pulled, base_image=image, base_image_id=base.id)
+        return True, facts
+
+    def _create(self, name, image_id, labels, platform, network_mode, volumes, privileged, leased):
+        """Create (not start) the builder. Leased: its stdin closes when the lease's connection does
+        (StdinOnce, which the SDK's create() does not offer) and the engine then removes it (AutoRemove)."""
+        # The SDK's own translation of run()/create() arguments (volumes to binds and mount points, ...).
+        from docker.models.containers import _create_container_args
+
+        kwargs = _create_container_args(dict(
+            image=image_id, entrypoint=KEEPALIVE_ENTRYPOINT, detach=True, stdin_open=True, tty=False, labels=labels,
+            network_mode=network_mode or None, volumes=list(volumes or []), privileged=bool(privileged),
+            tmpfs=dict(BUILD_TMPFS), auto_remove=bool(leased), version=self.client.api._version))
+        config = self.client.api.create_container_config(**dict(kwargs, command=None))
+        config["StdinOnce"] = bool(leased)
+        created = self.client.api.create_container_from_config(config, name=name, platform=platform)
+        return self.client.containers.get(created["Id"])
+
+    def start_warm_interpreter(self, name, interpreter):
+        """{started, reason, env}: env goes to the connection only when the server started."""
+        status = warm_interpreter.start(self.client.containers.get(name), interpreter)
+        status["env"] = warm_interpreter.connection_env(interpreter) if status["started"] else {}
+        return status
+
+    @staticmethod
+    def facts(container):
+        container.reload()
+        return {
+            "id": container.id,
+            "name": container.name,
+            "image_id": container.attrs.get("Image"),
+            "status": container.status,
+            "labels": container.labels,
+        }
+
+    def remove(self, name):
+        """Remove the container with its anonymous volumes; True if there was one."""
+        container = self.find(name)
+        if container is None:
+            return False
+        try:
+            container.remove(force=True, v=True)
+        except docker_errors.NotFound:
+            return False
+        except docker_errors.APIError as e:
+            if not removal_in_progress(e):
+                raise DockerFailure("cleanup", "cannot remove builder %s: %s" % (name, error_text(e)))
+            wait_until_gone(self.client, container.id)
+        except RequestException as e:
+            raise DockerFailure("cleanup", "cannot remove builder %s: %s" % (name, error_text(e)))
+        return True
+
+    def upload(self, name, archive_path):
+        """Put a tar (names relative to /) into the builder with one archive API call."""
+        container = self.find(name)
+        if container is None:
+            raise DockerFailure("upload", "builder %s does not exist" % name)
+        try:
+            # The engine applies a directory entry's mode and owner to a directory that exists (`/etc`): leave
+            # those entries out, as `tar --no-overwrite-dir` does on ssh builders.
+            existing = build_inputs.existing_directories(archive_path, lambda argv: container.exec_run(argv).output)
+            with open(archive_path, "rb") as data:
+                ok = container.put_archive("/", build_inputs.archive_without(data, existing) if existing else data)
+        except (docker_errors.APIError, RequestException) as e:
+            raise DockerFailure("upload", "cannot upload files into %s: %s" % (name, error_text(e)))
+        if not ok:
+            raise DockerFailure("upload", "the engine refused the files archive for %s" % name)

@@ -1,0 +1,149 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The one place that makes Docker SDK clients, for modules and controller-side plugins alike."""
+
+from __future__ import annotations
+
+import time
+import traceback
+
+from ansible.module_utils.basic import env_fallback
+
+from ansible_collections.immutable.images.plugins.module_utils._docker.engine import engine_url, tls_settings
+
+try:
+    import docker
+    from docker import errors as docker_errors  # noqa: F401 - re-exported for callers
+    HAS_DOCKER = True
+    DOCKER_IMPORT_ERROR = None
+except ImportError:  # pragma: no cover - reported by the module
+    docker = docker_errors = None
+    HAS_DOCKER = False
+    DOCKER_IMPORT_ERROR = traceback.format_exc()
+
+try:
+    from requests.exceptions import RequestException
+except ImportError:  # pragma: no cover
+    RequestException = OSError
+
+# A target's `tls` (SPEC.md): files relative to the current directory, made absolute by the plan.
+TLS_OPTIONS = dict(
+    ca_cert=dict(type="path"),
+    client_cert=dict(type="path"),
+    client_key=dict(type="path", no_log=False),  # a path, never the key itself
+    verify=dict(type="bool", default=True),
+    hostname=dict(type="str"),
+)
+
+# Options every Docker module takes; documented by the immutable.images.docker doc fragment.
+DOCKER_COMMON_ARGS = dict(
+    docker_host=dict(type="str", fallback=(env_fallback, ["DOCKER_HOST"])),
+    tls=dict(type="dict", options=TLS_OPTIONS),
+    timeout=dict(type="int", default=120),
+)
+
+
+class DockerFailure(Exception):
+    """A Docker operation failed; `stage` says which step of the build it was."""
+
+    def __init__(self, stage, message):
+        self.stage = stage
+        super().__init__(message)
+
+
+def _pin_verify(api):
+    """Keep the session's CA whatever the environment says.
+
+    requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE replace a session's `verify` on every request when
+    trust_env is on (merge_environment_settings), so the engine's CA would be ignored behind corporate
+    proxies. trust_env=False would also drop proxies and .netrc, which the docker CLI does honour for
+    tcp:// engines; so only `verify` is pinned, the rest of the environment still applies.
+    """
+    merge = api.merge_environment_settings
+
+    def merge_keeping_verify(url, proxies, stream, verify, cert):
+        settings = merge(url, proxies, stream, verify, cert)
+        settings["verify"] = api.verify if verify is None else verify
+        return settings
+
+    api.merge_environment_settings = merge_keeping_verify
+
+
+def _tls_config(settings):
+    cert = None
+    if settings.get("client_cert") or settings.get("client_key"):
+        cert = (settings.get("client_cert"), settings.get("client_key"))
+    return docker.tls.TLSConfig(client_cert=cert, ca_cert=settings.get("ca_cert"), verify=bool(settings.get("verify")))
+
+
+def _check_hostname_as(api, hostname):
+    """Verify the engine's certificate for `hostname` instead of the host of the URL (tls.hostname)."""
+    import requests.adapters
+
+    class NamedHostAdapter(requests.adapters.HTTPAdapter):
+        def init_poolmanager(self, *args, **kwargs):
+            kwargs.update(assert_hostname=hostname, server_hostname=hostname)
+            return super().init_poolmanager(*args, **kwargs)
+
+    api.mount("https://", NamedHostAdapter())
+
+
+def get_client(docker_host=None, timeout=120, tls=None):
+    """A DockerClient for docker_host (else DOCKER_HOST, else the local socket), TLS from `tls` (a target's
+    `tls`) or DOCKER_TLS_VERIFY/DOCKER_CERT_PATH. client.api.immutable_engine = {url, tls} for exec streams."""
+    if not HAS_DOCKER:
+        raise DockerFailure("client", "the Docker SDK for Python (pip package 'docker') is required on the controller")
+    url = engine_url(docker_host)
+    settings = tls_settings(docker_host, tls)
+    try:
+        # An explicit version: "auto" would ask the engine before the TLS set-up below is complete.
+        kwargs = dict(base_url=url, timeout=timeout, version=docker.constants.DEFAULT_DOCKER_API_VERSION)
+        if settings:
+            kwargs["base_url"] = "https://" + url.split("://", 1)[1]
+            kwargs["tls"] = _tls_config(settings)
+        elif url.startswith("ssh://"):
+            # The ssh binary, as the docker CLI does: the user's ssh config, agent and known hosts apply.
+            # (The SDK still needs paramiko importable for ssh:// at all.)
+            kwargs["use_ssh_client"] = True
+        client = docker.DockerClient(**kwargs)
+        _pin_verify(client.api)
+        if settings and settings.get("hostname"):
+            _check_hostname_as(client.api, settings["hostname"])
+        client.api._version = client.api._retrieve_server_version()  # what version="auto" does
+    except (docker_errors.DockerException, RequestException) as e:
+        raise DockerFailure("client", "cannot reach the Docker engine at %s: %s" % (url, e))
+    client.api.immutable_engine = {"url": url, "tls": settings}
+    return client
+
+
+def client_from_module(module):
+    """get_client() with a module's docker_host/timeout; fails the module cleanly when it cannot."""
+    if not HAS_DOCKER:
+        module.fail_json(msg="the Docker SDK for Python (pip package 'docker') is required", exception=DOCKER_IMPORT_ERROR)
+    try:
+        return get_client(module.params.get("docker_host"), module.params.get("timeout") or 120, module.params.get("tls"))
+    except DockerFailure as e:
+        module.fail_json(msg=str(e), stage=e.stage)
+
+
+def error_text(exc):
+    """Short human text of a Docker SDK / requests error."""
+    explanation = getattr(exc, "explanation", None)
+    return str(explanation or exc)
+
+
+def removal_in_progress(error):
+    """A leased builder whose lease ended is being removed by its engine (AutoRemove) already."""
+    return error.status_code == 409 and "in progress" in error_text(error)
+
+
+def wait_until_gone(client, container_id, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            client.api.inspect_container(container_id)
+        except docker_errors.NotFound:
+            return True
+        time.sleep(0.1)
+    return False

@@ -1,0 +1,418 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The temporary EC2 builder: source AMI, key pair, security group, instance, and their teardown.
+
+Packer's amazon-ebs steps SourceAMIInfo -> KeyPair -> SecurityGroup -> RunSourceInstance ->
+Connect, and the reverse cleanup. Every AWS resource is tagged at creation (TagSpecifications),
+so it can be found by build id even when this run's own bookkeeping is lost. A launch that fails
+half-way deletes what it had created before it raises.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import secrets
+import stat
+
+from ansible_collections.immutable.images.plugins.module_utils._common import naming
+from ansible_collections.immutable.images.plugins.module_utils._ec2 import resources as res
+from ansible_collections.immutable.images.plugins.module_utils._ec2.client import Waits, error_code, wait_for_port
+
+try:
+    from botocore.exceptions import ClientError
+except ImportError:  # AnsibleAWSModule reports the missing SDK
+    ClientError = Exception
+
+# sshd starts seconds after the instance does; a port refused this long while the instance runs has nothing
+# behind it (wrong ssh_host/ssh_port, no sshd), so the build says so instead of waiting out ssh_timeout.
+SSH_REFUSED_GIVE_UP = 60.0
+SSH_INTERFACES = {"public_ip": "PublicIpAddress", "private_ip": "PrivateIpAddress",
+                  "public_dns": "PublicDnsName", "private_dns": "PrivateDnsName"}
+# Keyword arguments of Ec2Builder.launch / plan (the module passes its params straight through).
+LAUNCH_OPTIONS = ("source_ami", "source_ami_filter", "instance_type", "subnet_id", "iam_instance_profile",
+                  "user_data", "root_volume", "spot", "allowed_cidrs", "caller_ip", "ssh_interface",
+                  "ssh_host", "ssh_port", "ssh_keypair_name", "ssh_private_key_file", "ssh_timeout",
+                  "wait_ssh", "wait_status_ok")
+
+
+class Ec2BuilderError(Exception):
+    pass
+
+
+def ami_query(source_ami_filter):
+    """source_ami_filter {name, owners, architecture, filters} -> describe_images kwargs."""
+    flt = source_ami_filter or {}
+    filters = {"state": ["available"]}
+    for key, value in (flt.get("filters") or {}).items():
+        filters[str(key)] = [str(v) for v in (value if isinstance(value, (list, tuple)) else [value])]
+    if flt.get("name"):
+        filters["name"] = [flt["name"]]
+    if flt.get("architecture"):
+        filters["architecture"] = [flt["architecture"]]
+    query = {"Filters": [{"Name": k, "Values": v} for k, v in sorted(filters.items())]}
+    if flt.get("owners"):
+        query["Owners"] = [str(o) for o in flt["owners"]]
+    return query
+
+
+def resolve_source_ami(ec2, source_ami=None, source_ami_filter=None):
+    """The source image (describe_images entry); newest by CreationDate when most_recent is set."""
+    if source_ami:
+        try:
+            images = ec2.describe_images(ImageIds=[source_ami])["Images"]
+        except ClientError as e:
+            if error_code(e) not in res.NOT_FOUND["image"] + ("InvalidAMIID.Malformed",):
+                raise
+            images = []
+        if not images:
+            raise Ec2BuilderError("source_ami %s does not exist or is not visible to this account" % source_ami)
+        image = images[0]
+    elif source_ami_filter:
+        images = ec2.get_paginator("describe_images").paginate(**ami_query(source_ami_filter)).build_full_result()["Images"]
+        if not images:
+            raise Ec2BuilderError("source_ami_filter %r matches no available AMI" % (source_ami_filter,))
+        if len(images) > 1 and not source_ami_filter.get("most_recent"):
+            names = sorted("%s (%s)" % (i.get("Name"), i["ImageId"]) for i in images)
+            raise Ec2BuilderError("source_ami_filter matches %d AMIs; narrow it or set most_recent: true. Matches: %s"
+                                  % (len(images), ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")))
+        # ISO 8601 strings sort by time; the name and id only make ties deterministic.
+        image = max(images, key=lambda i: (i.get("CreationDate", ""), i.get("Name", ""), i["ImageId"]))
+    else:
+        raise Ec2BuilderError("give source_ami or source_ami_filter")
+    if image.get("RootDeviceType", "ebs") != "ebs":
+        raise Ec2BuilderError("source AMI %s is %s-backed; only EBS-backed AMIs can be imaged"
+                              % (image["ImageId"], image.get("RootDeviceType")))
+    return image
+
+
+def image_summary(image):
+    keys = {"ImageId": "image_id", "Name": "name", "OwnerId": "owner_id", "CreationDate": "creation_date",
+            "Architecture": "architecture", "RootDeviceName": "root_device_name"}
+    return {new: image.get(old) for old, new in keys.items()}
+
+
+def allowed_sources(allowed_cidrs=None, caller_ip=None):
+    """The CIDRs that may reach the SSH port. Never the whole internet unless asked for explicitly."""
+    if allowed_cidrs:
+        return [str(ipaddress.ip_network(str(c), strict=False)) for c in allowed_cidrs]
+    if caller_ip:
+        return [str(ipaddress.ip_network(str(caller_ip), strict=False))]  # an address gives /32 or /128
+    raise Ec2BuilderError("cannot tell which address to allow SSH from: set allowed_cidrs (e.g. your public "
+                          "address as 203.0.113.7/32) or caller_ip")
+
+
+def ingress_permissions(port, cidrs):
+    """One TCP rule for `port` from exactly `cidrs` (IPv4 and IPv6 kept apart, as the API wants)."""
+    desc = "immutable.images builder SSH"
+    v4 = [{"CidrIp": c, "Description": desc} for c in cidrs if ipaddress.ip_network(c).version == 4]
+    v6 = [{"CidrIpv6": c, "Description": desc} for c in cidrs if ipaddress.ip_network(c).version == 6]
+    rule = {"IpProtocol": "tcp", "FromPort": int(port), "ToPort": int(port)}
+    if v4:
+        rule["IpRanges"] = v4
+    if v6:
+        rule["Ipv6Ranges"] = v6
+    return [rule]
+
+
+def root_block_devices(image, root_volume):
+    """Override of the source AMI's root volume; unset fields keep the AMI's values."""
+    if not root_volume:
+        return None
+    keys = {"size": "VolumeSize", "type": "VolumeType", "encrypted": "Encrypted", "kms_key_id": "KmsKeyId"}
+    ebs = {api: root_volume[k] for k, api in keys.items() if root_volume.get(k) is not None}
+    ebs["DeleteOnTermination"] = True
+    return [{"DeviceName": image["RootDeviceName"], "Ebs": ebs}]
+
+
+def ssh_address(instance, interface):
+    address = instance.get(SSH_INTERFACES[interface])
+    if not address:
+        raise Ec2BuilderError("instance %s has no %s (ssh_interface); use another ssh_interface, a subnet that "
+                              "assigns one, or ssh_host" % (instance["InstanceId"], interface))
+    return address
+
+
+class Ec2Builder:
+    """One target's builder in one region. `key_dir` is where a temporary private key is written."""
+
+    def __init__(self, ec2, build_id, image_name, target, name=None, version=None, build_hash=None,
+                 extra_tags=None, key_dir=None, waits=None):
+        self.ec2 = ec2
+        self.build_id, self.target = build_id, target
+        self.name = name or naming.builder_name(image_name, target, build_id)
+        self.tags = res.ec2_tags(naming.KIND_BUILDER, build_id, image_name, target, name=self.name,
+                                 version=version, build_hash=build_hash, extra=extra_tags)
+        self.key_dir = key_dir
+        self.waits = waits or Waits()
+
+    @property
+    def key_path(self):
+        return os.path.join(self.key_dir, self.name + ".pem") if self.key_dir else None
+
+    def _tag_spec(self, *types):
+        return [{"ResourceType": t, "Tags": naming.aws_tag_list(self.tags)} for t in types]
+
+    def vpc_for(self, subnet_id=None):
+        if subnet_id:
+            subnets = self.ec2.describe_subnets(SubnetIds=[subnet_id])["Subnets"]
+            return subnets[0]["VpcId"]
+        vpcs = self.ec2.describe_vpcs(Filters=[{"Name": "isDefault", "Values": ["true"]}])["Vpcs"]
+        if not vpcs:
+            raise Ec2BuilderError("this region has no default VPC: set subnet_id")
+        return vpcs[0]["VpcId"]
+
+    def _existing(self):
+        """This build's live builder instances; one being terminated (teardown just ran) does not count."""
+        return [i for i in res.find_instances(self.ec2, self.build_id, self.target)
+                if i["State"]["Name"] != "shutting-down"]
+
+    def plan(self, source_ami=None, source_ami_filter=None, subnet_id=None, allowed_cidrs=None, caller_ip=None,
+             ssh_keypair_name=None, ssh_port=22, **launch):
+        """What launch() would do, without creating anything (check mode)."""
+        image = resolve_source_ami(self.ec2, source_ami, source_ami_filter)
+        cidrs = allowed_sources(allowed_cidrs, caller_ip)
+        existing = self._existing()
+        return {
+            "source_ami": image_summary(image),
+            "vpc_id": self.vpc_for(subnet_id),
+            "existing_instance_id": existing[0]["InstanceId"] if existing else None,
+            "would_create": {} if existing else {
+                "key_pair": None if ssh_keypair_name else self.name,
+                "private_key_file": None if ssh_keypair_name else self.key_path,
+                "security_group": {"name": self.name, "port": int(ssh_port), "cidrs": cidrs},
+                "instance": {"name": self.name, "image_id": image["ImageId"], "instance_type": launch.get("instance_type"),
+                             "spot": bool(launch.get("spot"))},
+            },
+        }
+
+    def launch(self, source_ami=None, source_ami_filter=None, instance_type="t3.micro", subnet_id=None,
+               iam_instance_profile=None, user_data=None, root_volume=None, spot=False, allowed_cidrs=None,
+               caller_ip=None, ssh_interface="public_ip", ssh_host=None, ssh_port=22, ssh_keypair_name=None,
+               ssh_private_key_file=None, ssh_timeout=300, wait_ssh=True, wait_status_ok=False):
+        """Launch (or find this build's running) builder; returns (changed, facts)."""
+        ssh_port = int(ssh_port or 22)
+        existing = self._existing()
+        if existing:
+            return False, self._reuse(existing[0], ssh_interface, ssh_host, ssh_port, ssh_private_key_file,
+                                      ssh_timeout if wait_ssh else None)
+        image = resolve_source_ami(self.ec2, source_ami, source_ami_filter)
+        cidrs = allowed_sources(allowed_cidrs, caller_ip)
+        if bool(ssh_keypair_name) != bool(ssh_private_key_file):
+            raise Ec2BuilderError("ssh_keypair_name and ssh_private_key_file go together")
+        if ssh_private_key_file and not os.path.isfile(ssh_private_key_file):
+            raise Ec2BuilderError("ssh_private_key_file %s does not exist" % ssh_private_key_file)
+        if not ssh_keypair_name:
+            self._check_key_dir()
+        vpc_id = self.vpc_for(subnet_id)
+
+        created = {"key_pair": None, "security_group": None, "instance": None}
+        stage = "key pair"
+        try:
+            key_name, key_file = ssh_keypair_name, ssh_private_key_file
+            if not key_name:
+                key_name, key_file = self._create_key_pair(created)
+            stage = "security group"
+            group_id = self._create_security_group(created, vpc_id, ssh_port, cidrs)
+            stage = "run instance"
+            instance_id = self._run_instance(created, image, key_name, group_id, instance_type, subnet_id,
+                                             iam_instance_profile, user_data, root_volume, spot)
+            stage = "wait for instance"
+            self.waits.wait(self.ec2, "instance_running", InstanceIds=[instance_id])
+            if wait_status_ok:
+                self.waits.wait(self.ec2, "instance_status_ok", InstanceIds=[instance_id])
+            instance = self._describe(instance_id)
+            host = ssh_host or ssh_address(instance, ssh_interface)
+            if wait_ssh:
+                stage = "wait for SSH"
+                self._wait_for_ssh(instance_id, host, ssh_port, ssh_timeout)
+        except BaseException as e:  # interrupts too: nothing may be left behind
+            leftovers = self._rollback(created)
+            msg = "launching the builder failed at %s: %s" % (stage, e)
+            if leftovers:
+                msg += "; could not remove: %s" % "; ".join(leftovers)
+            if isinstance(e, Exception):
+                raise Ec2BuilderError(msg) from e
+            raise
+        return True, self._facts(instance, host, ssh_port, key_name, key_file, not ssh_keypair_name, group_id,
+                                 image_summary(image))
+
+    def _check_key_dir(self):
+        if not self.key_dir:
+            raise Ec2BuilderError("a private key directory is needed for the temporary key pair")
+        # Never chmod a directory we did not make: refuse one that others can read instead.
+        if os.path.isdir(self.key_dir) and stat.S_IMODE(os.stat(self.key_dir).st_mode) & 0o077:
+            raise Ec2BuilderError("private key directory %s is accessible to other users; use a 0700 directory"
+                                  % self.key_dir)
+
+    def _create_key_pair(self, created):
+        if not os.path.isdir(self.key_dir):
+            os.makedirs(self.key_dir, mode=0o700)
+        reply = self.ec2.create_key_pair(KeyName=self.name, KeyType="ed25519", KeyFormat="pem",
+                                         TagSpecifications=self._tag_spec("key-pair"))
+        created["key_pair"] = self.name
+        material = reply["KeyMaterial"]
+        # AWS returns ed25519 keys without the final newline, which OpenSSH rejects as "invalid format".
+        material = material if material.endswith("\n") else material + "\n"
+        fd = os.open(self.key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            os.fchmod(f.fileno(), 0o600)
+            f.write(material)
+        return self.name, self.key_path
+
+    def _create_security_group(self, created, vpc_id, port, cidrs):
+        group_id = self.ec2.create_security_group(
+            GroupName=self.name, VpcId=vpc_id, TagSpecifications=self._tag_spec("security-group"),
+            Description="Temporary SSH access to immutable.images builder %s" % self.name)["GroupId"]
+        created["security_group"] = group_id
+        self.ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=ingress_permissions(port, cidrs))
+        return group_id
+
+    def _run_instance(self, created, image, key_name, group_id, instance_type, subnet_id, profile, user_data,
+                      root_volume, spot):
+        args = {
+            "ImageId": image["ImageId"], "InstanceType": instance_type, "MinCount": 1, "MaxCount": 1,
+            "KeyName": key_name, "SecurityGroupIds": [group_id],
+            "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled"},
+            # If this run dies and nobody cleans up, `shutdown` inside the builder still ends the bill.
+            "InstanceInitiatedShutdownBehavior": "terminate",
+            "TagSpecifications": self._tag_spec("instance", "volume"),
+            # Makes botocore's retries of this call idempotent (no second instance on a timeout).
+            "ClientToken": secrets.token_hex(16),
+        }
+        if subnet_id:
+            args["SubnetId"] = subnet_id
+        if profile:
+            args["IamInstanceProfile"] = {"Arn": profile} if profile.startswith("arn:") else {"Name": profile}
+        if user_data:
+            args["UserData"] = user_data  # boto3 base64-encodes it
+        devices = root_block_devices(image, root_volume)
+        if devices:
+            args["BlockDeviceMappings"] = devices
+        if spot:
+            args["InstanceMarketOptions"] = {"MarketType": "spot", "SpotOptions": {
+                "SpotInstanceType": "one-time", "InstanceInterruptionBehavior": "terminate"}}
+        instance_id = self.ec2.run_instances(**args)["Instances"][0]["InstanceId"]
+        created["instance"] = instance_id
+        return instance_id
+
+    def _wait_for_ssh(self, instance_id, host, port, timeout):
+        """Wait for the builder's SSH port, but not for one that can never answer: an instance that left
+        pending/running, or a port refused for SSH_REFUSED_GIVE_UP seconds in a row."""
+        def hopeless():
+            instance = self._describe(instance_id)
+            state = instance["State"]["Name"]
+            if state in ("pending", "running"):
+                return None
+            why = (instance.get("StateReason") or {}).get("Message") or instance.get("StateTransitionReason")
+            return "instance %s is %s%s" % (instance_id, state, " (%s)" % why if why else "")
+        wait_for_port(host, port, timeout, hopeless=hopeless, refused_give_up=SSH_REFUSED_GIVE_UP)
+
+    def _describe(self, instance_id):
+        return self.ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+
+    def _reuse(self, instance, ssh_interface, ssh_host, ssh_port, ssh_private_key_file, ssh_timeout):
+        """This build's builder exists already (a re-run): report it instead of launching a second one."""
+        if instance["State"]["Name"] not in ("pending", "running"):
+            raise Ec2BuilderError("builder %s of this build is %s; remove it with state=absent first"
+                                  % (instance["InstanceId"], instance["State"]["Name"]))
+        self.waits.wait(self.ec2, "instance_running", InstanceIds=[instance["InstanceId"]])
+        instance = self._describe(instance["InstanceId"])
+        key_name = instance.get("KeyName")
+        temporary = key_name == self.name
+        key_file = self.key_path if temporary else ssh_private_key_file
+        if temporary and not (key_file and os.path.isfile(key_file)):
+            raise Ec2BuilderError("builder %s exists but its private key %s is gone; remove it with state=absent"
+                                  % (instance["InstanceId"], key_file))
+        groups = [g["GroupId"] for g in instance.get("SecurityGroups") or [] if g.get("GroupName") == self.name]
+        host = ssh_host or ssh_address(instance, ssh_interface)
+        if ssh_timeout is not None:
+            self._wait_for_ssh(instance["InstanceId"], host, ssh_port, ssh_timeout)
+        try:
+            source = image_summary(resolve_source_ami(self.ec2, instance["ImageId"]))
+        except Ec2BuilderError:  # deregistered since the launch
+            source = {"image_id": instance["ImageId"]}
+        return self._facts(instance, host, ssh_port, key_name, key_file, temporary, groups[0] if groups else None,
+                           source)
+
+    def _facts(self, instance, host, port, key_name, key_file, key_temporary, group_id, source):
+        return {
+            "name": self.name, "instance_id": instance["InstanceId"], "instance_type": instance.get("InstanceType"),
+            "spot": instance.get("InstanceLifecycle") == "spot",
+            "availability_zone": (instance.get("Placement") or {}).get("AvailabilityZone"),
+            "vpc_id": instance.get("VpcId"), "subnet_id": instance.get("SubnetId"),
+            "public_ip": instance.get("PublicIpAddress"), "private_ip": instance.get("PrivateIpAddress"),
+            "public_dns": instance.get("PublicDnsName") or None, "private_dns": instance.get("PrivateDnsName") or None,
+            "ssh_host": host, "ssh_port": port, "key_name": key_name, "key_pair_temporary": key_temporary,
+            "private_key_file": key_file, "security_group_id": group_id, "source_ami": source, "tags": self.tags,
+        }
+
+    def _rollback(self, created):
+        """Delete what a failed launch had created; returns what could not be deleted."""
+        leftovers = []
+        steps = [
+            ("instance", lambda i: res.terminate_instances(self.ec2, [i], self.waits)),
+            ("security_group", lambda g: res.delete_security_group(self.ec2, g, self.waits)),
+            ("key_pair", lambda k: (res.delete_key_pair(self.ec2, k), self._remove_key_file())),
+        ]
+        for kind, delete in steps:
+            if created[kind]:
+                try:
+                    delete(created[kind])
+                except Exception as e:  # keep going: the other resources must still go
+                    leftovers.append("%s %s (%s)" % (kind.replace("_", " "), created[kind], e))
+        return leftovers
+
+    def _remove_key_file(self):
+        removed = []
+        if self.key_path and os.path.exists(self.key_path):
+            os.remove(self.key_path)
+            removed.append(self.key_path)
+        if self.key_dir and os.path.isdir(self.key_dir) and not os.listdir(self.key_dir):
+            os.rmdir(self.key_dir)
+            removed.append(self.key_dir)
+        return removed
+
+    def teardown(self, instance_ids=(), key_names=(), security_group_ids=(), dry_run=False):
+        """Remove this builder: instances, temporary key pair and security group, local key file.
+
+        Resources are found by tag (build id + target) and from the ids given; an id given that
+        does not carry our builder tags (e.g. the user's own key pair) is skipped, never deleted.
+        Everything already gone counts as done, so this can run any number of times.
+        """
+        instances = {i["InstanceId"] for i in res.find_instances(self.ec2, self.build_id, self.target)}
+        keys = {k["KeyName"] for k in res.find_key_pairs(self.ec2, self.build_id, self.target)}
+        groups = {g["GroupId"] for g in res.find_security_groups(self.ec2, self.build_id, self.target)}
+        skipped = []
+        for iid in set(instance_ids) - instances:
+            found = self.ec2.describe_instances(Filters=[{"Name": "instance-id", "Values": [iid]}, {
+                "Name": "instance-state-name", "Values": res.LIVE_INSTANCE_STATES}])["Reservations"]
+            for inst in (i for r in found for i in r["Instances"]):
+                (instances.add if res.is_ours(inst) else skipped.append)(iid)
+        for name in set(key_names) - keys:
+            for kp in self._described("key_pair", self.ec2.describe_key_pairs, "KeyPairs", KeyNames=[name]):
+                (keys.add if res.is_ours(kp) else skipped.append)(name)
+        for gid in set(security_group_ids) - groups:
+            for sg in self._described("security_group", self.ec2.describe_security_groups, "SecurityGroups",
+                                      GroupIds=[gid]):
+                (groups.add if res.is_ours(sg) else skipped.append)(gid)
+        if dry_run:
+            files = [p for p in (self.key_path,) if p and os.path.exists(p)]
+            return {"instances": sorted(instances), "key_pairs": sorted(keys), "security_groups": sorted(groups),
+                    "files": files, "skipped": sorted(skipped)}
+        done = {"instances": res.terminate_instances(self.ec2, sorted(instances), self.waits)}
+        done["key_pairs"] = [k for k in sorted(keys) if res.delete_key_pair(self.ec2, k)]
+        done["security_groups"] = [g for g in sorted(groups) if res.delete_security_group(self.ec2, g, self.waits)]
+        done["files"] = self._remove_key_file()
+        done["skipped"] = sorted(skipped)
+        return done
+
+    @staticmethod
+    def _described(kind, call, key, **kwargs):
+        try:
+            return call(**kwargs)[key]
+        except ClientError as e:
+            if error_code(e) in res.NOT_FOUND[kind]:
+                return []
+            raise

@@ -1,0 +1,636 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Semantic checks and normalization of an image definition.
+
+Types and defaults are checked first with the launch role's argument spec (the single source of
+truth); this module then checks what a type system cannot (unique names, syntax of versions and
+references, which keys belong to which target type, files that must exist) and turns the
+definition into the build plan the roles use. Every error names the variable it is about.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import stat
+
+from ansible_collections.immutable.images.plugins.module_utils._common import naming
+from ansible_collections.immutable.images.plugins.module_utils._common import references as ref
+from ansible_collections.immutable.images.plugins.module_utils._common.naming import AMI_NAME_RE, parse_deprecate_after
+
+TARGET_TYPES = ("docker", "ec2")
+COMMON_TARGET_KEYS = {"name", "type", "python_interpreter", "build_env", "tags"}
+DOCKER_KEYS = {
+    "base_image", "pull", "platform", "network_mode", "docker_host", "tls", "privileged", "build_volumes",
+    "repository", "config", "push", "registry_auth", "save", "squash",
+}
+EC2_KEYS = {
+    "region", "source_ami", "source_ami_filter", "instance_type", "ssh_username", "ami_name",
+    "ami_description", "copy_to_regions", "share_with_accounts", "share_with_organizations",
+    "share_with_ous", "subnet_id", "iam_instance_profile", "root_volume", "allowed_cidrs",
+    "ssh_interface", "ssh_host", "ssh_port", "ssh_keypair_name", "ssh_private_key_file",
+    "ssh_timeout", "user_data", "spot", "scrub", "force_deregister", "deprecate_after",
+    "publish_parameter", "watchdog_timeout", "allow_open_ssh",
+}
+KEYS_BY_TYPE = {"docker": DOCKER_KEYS, "ec2": EC2_KEYS}
+
+# Definition keys that change how a build runs, not what it produces: left out of the build hash
+# so that, for example, building with image_only or another manifest path gives the same hash.
+OPERATIONAL_KEYS = {
+    "image_only", "image_on_error", "image_manifest", "image_cache", "image_force", "image_keep",
+    "image_scan_fail_on", "image_gather_facts", "image_roles_path", "image_warm_interpreter", "image_mitogen",
+    "image_sign",  # signing says who built an artifact, it does not change it
+    "image_engines",  # where a build runs, as a target's docker_host
+}
+OPERATIONAL_TARGET_KEYS = {"push", "registry_auth", "save", "docker_host", "tls", "ssh_host", "ssh_port",
+                           "ssh_keypair_name", "ssh_private_key_file", "allowed_cidrs", "ssh_timeout",
+                           "share_with_accounts", "share_with_organizations", "share_with_ous",
+                           "copy_to_regions", "publish_parameter", "force_deregister", "deprecate_after",
+                           "watchdog_timeout", "allow_open_ssh"}
+
+
+SPEC_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "roles", "launch", "meta",
+                         "argument_specs.yml")
+
+
+def load_definition_spec(path=SPEC_PATH):
+    """The definition variables' argument spec, read from the launch role (controller side only)."""
+    import yaml  # only the controller needs this, and ansible-core brings PyYAML
+
+    # libyaml's loader when PyYAML has it: the spec is read at every build, and the pure-Python one takes ~15x longer.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    with open(path) as f:
+        return yaml.load(f, Loader=loader)["argument_specs"]["definition"]["options"]
+
+
+class DefinitionError(Exception):
+    """Raised with every problem found, one message per line."""
+
+    def __init__(self, errors):
+        self.errors = list(errors)
+        super().__init__("Invalid image definition:\n" + "\n".join("  - " + e for e in self.errors))
+
+
+def check_definition(params, cwd):
+    """Return the list of semantic errors of a type-checked definition (empty when it is valid)."""
+    errors = []
+    name, version = params.get("image_name"), params.get("image_version")
+    if name is not None and not ref.is_image_name(name):
+        errors.append("image_name: %r is not a valid image name (at most 128 of a-z 0-9 and separators . _ -, "
+                      "starting and ending with a letter or digit, no '..')" % (name,))
+    if version is not None and not ref.is_semver(version):
+        errors.append("image_version: %r is not a semantic version like 1.4.2" % (version,))
+    elif version is not None and len(naming.docker_tag_safe(version)) + 13 > 128:
+        errors.append("image_version: %r is too long: the tag <version>-<build hash> must fit Docker's 128 characters"
+                      % (version,))
+    for key, value in (params.get("image_keep") or {}).items():
+        if value is not None and value < 0:
+            errors.append("image_keep.%s: %r must not be negative" % (key, value))
+
+    for i, entry in enumerate(params.get("image_files") or []):
+        errors.extend(_check_file(i, entry, cwd))
+    for i, entry in enumerate(params.get("image_roles") or []):
+        if not _role_name(entry):
+            errors.append("image_roles[%d]: give a role name or a dict with a 'role' key, got %r" % (i, entry))
+        elif isinstance(entry, dict):
+            unknown = set(entry) - {"role", "name", "vars", "tags"}
+            if unknown:
+                errors.append("image_roles[%d]: unknown keys %s (use 'role', 'vars' and 'tags')"
+                              % (i, ", ".join(sorted(unknown))))
+            if entry.get("vars") is not None and not isinstance(entry.get("vars"), dict):
+                errors.append("image_roles[%d].vars: must be a dict, got %s" % (i, _kind(entry["vars"])))
+            if entry.get("tags") is not None and not _tag_list(entry["tags"]):
+                errors.append("image_roles[%d].tags: must be a tag or a list of tags (strings), got %r" % (i, entry["tags"]))
+    errors.extend(_check_gather_facts(params.get("image_gather_facts", True)))
+
+    for i, entry in enumerate(params.get("image_verify") or []):
+        errors.extend(_check_verify(i, entry, cwd))
+
+    targets = params.get("image_targets") or []
+    if not targets:
+        errors.append("image_targets: at least one target is required")
+    seen = set()
+    for i, target in enumerate(targets):
+        where = "image_targets[%d]" % i
+        tname = target.get("name")
+        if tname in seen:
+            errors.append("%s.name: %r is used by more than one target" % (where, tname))
+        seen.add(tname)
+        if tname is not None and not ref.TARGET_NAME_RE.match(str(tname)):
+            errors.append("%s.name: %r is not a valid target name ([a-z0-9][a-z0-9_-]*)" % (where, tname))
+        ttype = target.get("type")
+        if ttype not in KEYS_BY_TYPE:
+            continue  # the argument spec has said so already
+        foreign = _foreign_keys(target, ttype)
+        if foreign:
+            errors.append("%s: %s not valid for type %s" % (where, ", ".join(sorted(foreign)), ttype))
+        errors.extend(_check_common(where, target))
+        errors.extend(_check_docker(where, target, cwd) if ttype == "docker" else _check_ec2(where, target))
+
+    errors.extend(_check_engines(params.get("image_engines"), cwd))
+
+    for only in params.get("image_only") or []:
+        if only not in seen:
+            errors.append("image_only: %r names no target (targets: %s)" % (only, ", ".join(sorted(map(str, seen))) or "none"))
+    manifest = params.get("image_manifest")
+    if manifest and os.path.isdir(os.path.join(cwd, manifest)):
+        errors.append("image_manifest: %r is a directory; give the path of the JSON file to write" % (manifest,))
+    elif manifest:
+        errors.extend(_check_writable_parent("image_manifest", manifest, cwd))
+    return errors
+
+
+def definition_warnings(params):
+    """Things a valid definition asks for that deserve a word on the output (never an error)."""
+    warnings = []
+    for i, t in enumerate(params.get("image_targets") or []):
+        open_cidrs = [c for c in t.get("allowed_cidrs") or [] if _is_open_cidr(c)]
+        if open_cidrs and t.get("allow_open_ssh"):
+            warnings.append("image_targets[%d].allowed_cidrs: %s opens SSH of the builder to the whole internet "
+                            "(allow_open_ssh: true)" % (i, ", ".join(open_cidrs)))
+    return warnings
+
+
+VERIFY_RUN_KEYS = {"port", "http", "command", "wait_for_command", "timeout", "env", "network_mode"}
+
+
+def verify_kind(entry):
+    """'run' (docker run test), 'role', 'tasks' (a task file) or 'task' (one inline task)."""
+    for kind in ("run", "role", "tasks"):
+        if kind in entry:
+            return kind
+    return "task"
+
+
+def _check_verify(i, entry, cwd):
+    where = "image_verify[%d]" % i
+    if not isinstance(entry, dict) or not entry:
+        return ["%s: give a task, {role: ...}, {tasks: file.yml} or {run: {...}}, got %r" % (where, entry)]
+    kind = verify_kind(entry)
+    if kind == "run":
+        run = entry["run"]
+        if not isinstance(run, dict):
+            return ["%s.run: must be a dict, got %s" % (where, _kind(run))]
+        unknown = set(run) - VERIFY_RUN_KEYS
+        if unknown:
+            return ["%s.run: unknown keys %s (known: %s)" % (where, ", ".join(sorted(unknown)), ", ".join(sorted(VERIFY_RUN_KEYS)))]
+        if not (run.get("port") or run.get("command") or run.get("wait_for_command")):
+            return ["%s.run: give a port to probe or a command to run in the test container" % where]
+        if run.get("http") and not run.get("port"):
+            return ["%s.run.http: needs run.port" % where]
+        if run.get("env") is not None and not isinstance(run["env"], dict):
+            return ["%s.run.env: must be a dict of variable names to values, got %s" % (where, _kind(run["env"]))]
+        return ["%s.run.env: %s" % (where, e) for e in _env_name_errors(run.get("env") or {})]
+    elif kind == "tasks":
+        path = os.path.join(cwd, str(entry["tasks"]))
+        if not os.path.isfile(path) or not os.access(path, os.R_OK):
+            return ["%s.tasks: %s is not a readable file" % (where, entry["tasks"])]
+    elif kind == "role" and not isinstance(entry["role"], str):
+        return ["%s.role: must be a role name, got %s" % (where, _kind(entry["role"]))]
+    return []
+
+
+def _foreign_keys(target, ttype):
+    other = set().union(*(keys for t, keys in KEYS_BY_TYPE.items() if t != ttype)) - KEYS_BY_TYPE[ttype]
+    return {k for k in other if k in target and not _is_empty(target[k]) and not _is_default(k, target[k])}
+
+
+def _is_empty(value):
+    """None, [], {} or a dict of such (what the argument spec fills in for an unset dict option)."""
+    if isinstance(value, dict):
+        return all(_is_empty(v) for v in value.values())
+    return value is None or value == []
+
+
+# Defaults that the argument spec fills in for every target, whatever its type.
+_SPEC_DEFAULTS = {"pull": "missing", "privileged": False, "squash": False, "instance_type": "t3.micro",
+                  "ssh_interface": "public_ip", "ssh_port": 22, "ssh_timeout": 300, "spot": False, "scrub": True,
+                  "force_deregister": False, "watchdog_timeout": 1800, "allow_open_ssh": False}
+
+
+def _is_default(key, value):
+    return key in _SPEC_DEFAULTS and _SPEC_DEFAULTS[key] == value
+
+
+# Directories that hold credentials: never copied into an image, wherever they sit in a source.
+CREDENTIAL_DIRS = {".ssh", ".aws", ".docker", ".gnupg", ".kube"}
+
+
+def _check_file(i, entry, cwd):
+    errors = []
+    where = "image_files[%d]" % i
+    src = os.path.join(cwd, os.path.expanduser(entry["src"]))
+    if not os.path.exists(src):
+        errors.append("%s.src: %r does not exist (relative to %s)" % (where, entry["src"], cwd))
+    elif not os.access(src, os.R_OK):
+        errors.append("%s.src: %r is not readable" % (where, entry["src"]))
+    else:
+        errors.extend("%s.src: %s" % (where, e) for e in _source_errors(entry["src"], src))
+    dest = str(entry["dest"])
+    if not dest.startswith("/"):
+        errors.append("%s.dest: %r must be an absolute path" % (where, entry["dest"]))
+    elif ".." in dest.split("/"):
+        errors.append("%s.dest: %r must not contain '..'" % (where, entry["dest"]))
+    return errors
+
+
+def _source_errors(given, src):
+    """Why a source must not be copied: it is a home directory, holds credentials, or has entries a tar
+    cannot carry as content (sockets, devices, fifos). A symlinked source is followed (its content is
+    copied and hashed); links below a source directory are copied as links."""
+    real = os.path.realpath(src)
+    homes = {os.path.realpath(os.path.expanduser("~"))}
+    if os.environ.get("HOME"):
+        homes.add(os.path.realpath(os.environ["HOME"]))
+    if real in homes:
+        return ["%r is a home directory: copy the files the image needs, not your home" % (given,)]
+    if CREDENTIAL_DIRS & set(real.split(os.sep)):
+        return ["%r is in a credentials directory (%s): it is never copied into an image"
+                % (given, ", ".join(sorted(CREDENTIAL_DIRS & set(real.split(os.sep)))))]
+    if not os.path.isdir(real):
+        return [] if stat.S_ISREG(os.stat(real).st_mode) else ["%r is not a regular file or directory" % (given,)]
+    for dirpath, dirnames, filenames in os.walk(real):
+        found = CREDENTIAL_DIRS & set(dirnames)
+        if found:
+            return ["%r contains a credentials directory %s: it is never copied into an image"
+                    % (given, os.path.relpath(os.path.join(dirpath, sorted(found)[0]), real))]
+        for name in filenames + dirnames:
+            mode = os.lstat(os.path.join(dirpath, name)).st_mode
+            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode)):
+                return ["%r contains %s, a socket, device or fifo: only files, directories and links are copied"
+                        % (given, os.path.relpath(os.path.join(dirpath, name), real))]
+    return []
+
+
+# Characters a shell would act on: python_interpreter becomes part of a command line.
+SHELL_META_RE = re.compile(r"[^A-Za-z0-9_./+=:@%-]")
+
+
+def _env_name_errors(env):
+    return ["%r is not a variable name (no '=', not empty)" % (k,) for k in env if not str(k) or "=" in str(k)]
+
+
+def _is_signal(value):
+    text = str(value).strip().upper()
+    if text.isdigit():
+        return 0 < int(text) <= 64
+    name = text if text.startswith("SIG") else "SIG" + text
+    return hasattr(signal, name) and isinstance(getattr(signal, name), signal.Signals) or bool(
+        re.match(r"^SIGRTM(?:IN|AX)(?:[+-]\d+)?\Z", name))
+
+
+def _is_open_cidr(cidr):
+    return ref.is_cidr(cidr) and str(cidr).endswith("/0")
+
+
+def _check_common(where, t):
+    errors = []
+    interpreter = t.get("python_interpreter")
+    if interpreter is not None and (not str(interpreter) or SHELL_META_RE.search(str(interpreter))):
+        errors.append("%s.python_interpreter: %r must be a path without spaces or shell metacharacters"
+                      % (where, interpreter))
+    errors.extend("%s.build_env: %s" % (where, e) for e in _env_name_errors(t.get("build_env") or {}))
+    return errors
+
+
+def _check_writable_parent(var, path, cwd):
+    parent = os.path.dirname(os.path.join(cwd, path)) or cwd
+    if not os.path.isdir(parent):
+        return ["%s: directory %r does not exist" % (var, parent)]
+    if not os.access(parent, os.W_OK):
+        return ["%s: directory %r is not writable" % (var, parent)]
+    return []
+
+
+def _check_docker(where, t, cwd):
+    errors = []
+    if not t.get("base_image"):
+        errors.append("%s.base_image: required for type docker" % where)
+    elif not ref.is_image_reference(t["base_image"]):
+        errors.append("%s.base_image: %r is not a valid image reference" % (where, t["base_image"]))
+    if t.get("repository") and not ref.is_repository(t["repository"]):
+        errors.append("%s.repository: %r is not a valid repository name (lower case, no tag)" % (where, t["repository"]))
+    tags = t.get("tags")
+    if tags is not None:
+        if not isinstance(tags, list) or not tags:
+            errors.append("%s.tags: must be a non-empty list of tags for type docker" % where)
+        else:
+            errors.extend("%s.tags: %r is not a valid Docker tag" % (where, tag) for tag in tags if not ref.is_tag(tag))
+    for repo in t.get("push") or []:
+        if not ref.is_repository(repo):
+            errors.append("%s.push: %r is not a valid repository name (lower case, no tag)" % (where, repo))
+    for vol in t.get("build_volumes") or []:
+        parts = str(vol).split(":")
+        if len(parts) not in (2, 3) or not parts[1].startswith("/"):
+            errors.append("%s.build_volumes: %r is not host:/container[:ro]" % (where, vol))
+        elif os.path.normpath(parts[1]) in ("/", "/dev", "/proc", "/sys") or \
+                (os.path.normpath(parts[1]) + "/").startswith("/dev/shm/"):
+            errors.append("%s.build_volumes: %r would cover %s of the builder" % (where, vol, os.path.normpath(parts[1])))
+        elif not parts[0].startswith(("/", ".", "~")):
+            # a bare name would create a named volume that nothing ever removes
+            errors.append("%s.build_volumes: %r must bind a host path (absolute, or relative like ./cache)" % (where, vol))
+    if t.get("save"):
+        errors.extend(_check_writable_parent(where + ".save", t["save"], cwd))
+    errors.extend(_check_engine(where, t, cwd))
+    config = t.get("config") or {}
+    for port in config.get("expose") or []:
+        try:
+            ref.normalize_port(port)
+        except ValueError as e:
+            errors.append("%s.config.expose: %s" % (where, e))
+    for key in ("interval", "timeout", "start_period"):
+        value = (config.get("healthcheck") or {}).get(key)
+        if value is not None:
+            try:
+                ref.parse_duration_ns(value)
+            except ValueError as e:
+                errors.append("%s.config.healthcheck.%s: %s" % (where, key, e))
+    for vol in config.get("volumes") or []:
+        if not str(vol).startswith("/"):
+            errors.append("%s.config.volumes: %r must be an absolute path" % (where, vol))
+    if config.get("workdir") is not None and not str(config["workdir"]).startswith("/"):
+        errors.append("%s.config.workdir: %r must be an absolute path" % (where, config["workdir"]))
+    if config.get("stop_signal") is not None and not _is_signal(config["stop_signal"]):
+        errors.append("%s.config.stop_signal: %r is not a signal name like SIGTERM or a number" % (where, config["stop_signal"]))
+    errors.extend("%s.config.env: %s" % (where, e) for e in _env_name_errors(config.get("env") or {}))
+    errors.extend("%s.config.labels: %r is in the namespace %s. that the build's own labels use"
+                  % (where, k, naming.LABEL_PREFIX) for k in config.get("labels") or {} if _is_our_label(k))
+    return errors
+
+
+DOCKER_HOST_SCHEMES = ("unix://", "tcp://", "ssh://")
+
+
+def _check_engine(where, t, cwd):
+    """docker_host and tls: a scheme the client knows, TLS files that exist and can be read (never shown)."""
+    errors = []
+    host = t.get("docker_host")
+    if host and not str(host).startswith(DOCKER_HOST_SCHEMES):
+        errors.append("%s.docker_host: %r must start with unix://, tcp:// or ssh://" % (where, host))
+    tls = t.get("tls")
+    if not tls:
+        return errors
+    if not str(host or os.environ.get("DOCKER_HOST") or "").startswith("tcp://"):
+        errors.append("%s.tls: only for a tcp:// engine (docker_host, or DOCKER_HOST), not %r" % (where, host or "the local socket"))
+    if bool(tls.get("client_cert")) != bool(tls.get("client_key")):
+        errors.append("%s.tls: client_cert and client_key go together" % where)
+    if tls.get("verify", True) and not tls.get("ca_cert"):
+        errors.append("%s.tls.ca_cert: required to verify the engine (or set tls.verify: false)" % where)
+    for key in ("ca_cert", "client_cert", "client_key"):
+        if tls.get(key):
+            path = os.path.join(cwd, os.path.expanduser(str(tls[key])))
+            if not os.path.isfile(path) or not os.access(path, os.R_OK):
+                errors.append("%s.tls.%s: %s is not a readable file" % (where, key, tls[key]))
+    return errors
+
+
+ENGINE_KEYS = {"docker_host", "tls", "max_builds"}
+TLS_KEYS = {"ca_cert", "client_cert", "client_key", "verify", "hostname"}
+
+
+def _check_engines(entries, cwd):
+    """image_engines: docker_host strings or {docker_host, tls, max_builds}, each engine once."""
+    errors, seen = [], set()
+    for i, entry in enumerate(entries or []):
+        where = "image_engines[%d]" % i
+        if isinstance(entry, str):
+            entry = {"docker_host": entry}
+        if not isinstance(entry, dict):
+            errors.append("%s: give a docker_host string or {docker_host, tls, max_builds}, got %s" % (where, _kind(entry)))
+            continue
+        unknown = set(entry) - ENGINE_KEYS
+        if unknown:
+            errors.append("%s: unknown keys %s (use docker_host, tls and max_builds)" % (where, ", ".join(sorted(map(str, unknown)))))
+        host = entry.get("docker_host")
+        if not isinstance(host, str) or not host.strip():
+            errors.append("%s.docker_host: required: a unix://, tcp:// or ssh:// engine" % where)
+            continue
+        if host in seen:
+            errors.append("%s.docker_host: %r is in the pool more than once" % (where, host))
+        seen.add(host)
+        tls = entry.get("tls")
+        if tls is not None and not isinstance(tls, dict):
+            errors.append("%s.tls: must be a dict (ca_cert, client_cert, client_key, verify, hostname), got %s" % (where, _kind(tls)))
+        elif tls and set(tls) - TLS_KEYS:
+            unknown_tls = ", ".join(sorted(map(str, set(tls) - TLS_KEYS)))
+            errors.append("%s.tls: unknown keys %s (known: %s)" % (where, unknown_tls, ", ".join(sorted(TLS_KEYS))))
+        else:
+            errors.extend(_check_engine(where, {"docker_host": host, "tls": tls}, cwd))
+        max_builds = entry.get("max_builds")
+        if max_builds is not None and not (isinstance(max_builds, int) and not isinstance(max_builds, bool) and max_builds >= 1):
+            errors.append("%s.max_builds: %r must be a whole number of at least 1" % (where, max_builds))
+    return errors
+
+
+def _is_our_label(key):
+    return str(key) == naming.LABEL_PREFIX or str(key).startswith(naming.LABEL_PREFIX + ".")
+
+
+def _check_ec2(where, t):
+    errors = []
+    for key in ("region", "ssh_username"):
+        if not t.get(key):
+            errors.append("%s.%s: required for type ec2" % (where, key))
+    if t.get("region") and not ref.AWS_REGION_RE.match(t["region"]):
+        errors.append("%s.region: %r is not an AWS region name like us-west-2" % (where, t["region"]))
+    for region in t.get("copy_to_regions") or []:
+        if not ref.AWS_REGION_RE.match(str(region)):
+            errors.append("%s.copy_to_regions: %r is not an AWS region name" % (where, region))
+    if t.get("source_ami") and t.get("source_ami_filter"):
+        errors.append("%s: give source_ami or source_ami_filter, not both" % where)
+    elif not t.get("source_ami") and not t.get("source_ami_filter"):
+        errors.append("%s: source_ami or source_ami_filter is required for type ec2" % where)
+    if t.get("source_ami") and not ref.AMI_ID_RE.match(t["source_ami"]):
+        errors.append("%s.source_ami: %r is not an AMI id like ami-0123456789abcdef0" % (where, t["source_ami"]))
+    amifilter = t.get("source_ami_filter")
+    if amifilter:
+        unknown = set(amifilter) - {"name", "owners", "architecture", "most_recent", "filters"}
+        if unknown:
+            errors.append("%s.source_ami_filter: unknown keys %s" % (where, ", ".join(sorted(unknown))))
+        if not amifilter.get("owners"):
+            errors.append("%s.source_ami_filter.owners: required (which accounts you trust to publish the AMI)" % where)
+        elif not isinstance(amifilter["owners"], list):
+            errors.append("%s.source_ami_filter.owners: must be a list of account ids or aliases, got %s"
+                          % (where, _kind(amifilter["owners"])))
+    for cidr in t.get("allowed_cidrs") or []:
+        if not ref.is_cidr(cidr):
+            errors.append("%s.allowed_cidrs: %r is not a CIDR like 203.0.113.7/32" % (where, cidr))
+        elif _is_open_cidr(cidr) and not t.get("allow_open_ssh"):
+            errors.append("%s.allowed_cidrs: %r opens SSH of the builder to the whole internet; set allow_open_ssh: "
+                          "true to accept that" % (where, cidr))
+    for acct in t.get("share_with_accounts") or []:
+        if not ref.ACCOUNT_ID_RE.match(str(acct)):
+            errors.append("%s.share_with_accounts: %r is not a 12-digit account id" % (where, acct))
+    if not t.get("allowed_cidrs"):
+        errors.append("%s.allowed_cidrs: required for type ec2 - the CIDRs allowed to reach SSH on the temporary "
+                      "security group (your address as a /32; it is never opened to 0.0.0.0/0 unless listed)" % where)
+    if t.get("ami_name") and not AMI_NAME_RE.match(str(t["ami_name"])):
+        errors.append("%s.ami_name: %r must be 3-128 letters, digits, spaces and ( ) [ ] . / - ' @ _"
+                      % (where, t["ami_name"]))
+    if t.get("deprecate_after"):
+        try:
+            parse_deprecate_after(t["deprecate_after"])
+        except ValueError as e:
+            errors.append("%s.deprecate_after: %s" % (where, e))
+    if bool(t.get("ssh_keypair_name")) != bool(t.get("ssh_private_key_file")):
+        errors.append("%s: ssh_keypair_name and ssh_private_key_file go together" % where)
+    tags = t.get("tags")
+    if tags is not None and not isinstance(tags, dict):
+        errors.append("%s.tags: must be a dict of tag names to values for type ec2" % where)
+    elif tags:
+        errors.extend("%s.tags: %r is in the namespace %s. that the build's own tags use" % (where, k, naming.LABEL_PREFIX)
+                      for k in tags if _is_our_label(k))
+    if t.get("ssh_port") is not None and not 0 < int(t["ssh_port"]) < 65536:
+        errors.append("%s.ssh_port: %r is not a port number" % (where, t.get("ssh_port")))
+    if t.get("watchdog_timeout") is not None and not (int(t["watchdog_timeout"]) == 0 or int(t["watchdog_timeout"]) >= 60):
+        errors.append("%s.watchdog_timeout: %r must be 0 (no watchdog) or at least 60 seconds" % (where, t["watchdog_timeout"]))
+    return errors
+
+
+def _kind(value):
+    """The YAML word for a value's type (Ansible wraps values in its own subclasses)."""
+    for kind, types in (("a list", list), ("a string", str), ("a boolean", bool), ("a number", (int, float))):
+        if isinstance(value, types):
+            return kind
+    return type(value).__name__
+
+
+def _role_name(entry):
+    if isinstance(entry, str):
+        return entry.strip()
+    if isinstance(entry, dict):
+        value = entry.get("role") or entry.get("name")
+        return value.strip() if isinstance(value, str) else None
+    return None
+
+
+def _tag_list(value):
+    """The tags of an image_roles entry as a list of strings (a play's roles: entry takes a string or a list),
+    or None when they are neither."""
+    if isinstance(value, str):
+        value = [t.strip() for t in value.split(",")]
+    if isinstance(value, list) and all(isinstance(t, (str, int)) and not isinstance(t, bool) for t in value):
+        return [str(t) for t in value if str(t)]
+    return None
+
+
+def _check_gather_facts(value):
+    """image_gather_facts is true, false or a gather_subset list (of strings, like a play's gather_subset)."""
+    if isinstance(value, bool):
+        return []
+    if isinstance(value, list) and value and all(isinstance(v, str) and v.strip() for v in value):
+        return []
+    return ["image_gather_facts: must be true (the facts a play gathers), false (none) or a gather_subset list "
+            "such as [min, hardware, network], got %r" % (value,)]
+
+
+def role_entries(params):
+    """[(role name, vars dict)] from image_roles."""
+    return [(_role_name(e), (e.get("vars") or {}) if isinstance(e, dict) else {}) for e in params.get("image_roles") or []]
+
+
+def role_tags(entry):
+    """The tags of an image_roles entry (a list, empty without tags)."""
+    return (_tag_list(entry.get("tags")) or []) if isinstance(entry, dict) and entry.get("tags") is not None else []
+
+
+def docker_config(config):
+    """Normalize a target's `config` (ports, healthcheck durations) for the commit module."""
+    config = dict(config or {})
+    if config.get("expose") is not None:
+        config["expose"] = [ref.normalize_port(p) for p in config["expose"]]
+    if config.get("env") is not None:
+        config["env"] = {str(k): str(v) for k, v in config["env"].items()}
+    if config.get("labels") is not None:
+        config["labels"] = {str(k): str(v) for k, v in config["labels"].items()}
+    hc = config.get("healthcheck")
+    if hc:
+        config["healthcheck"] = {k: (ref.parse_duration_ns(v) if k in ("interval", "timeout", "start_period") else v)
+                                 for k, v in hc.items() if v is not None}
+    return {k: v for k, v in config.items() if v is not None}
+
+
+def hash_input(params, targets):
+    """The part of a definition that decides what gets built (see OPERATIONAL_KEYS)."""
+    data = {k: v for k, v in params.items() if k not in OPERATIONAL_KEYS and k != "image_targets"}
+    data["image_targets"] = [{k: v for k, v in t.items() if k not in OPERATIONAL_TARGET_KEYS} for t in targets]
+    return data
+
+
+def plan_targets(params, build_id, build_hash, cwd, created=None, revision=None):
+    """Normalized targets, in definition order, with everything the roles need precomputed."""
+    only = set(params.get("image_only") or [])
+    created = created or naming.iso_utc()
+    planned = []
+    for index, t in enumerate(params["image_targets"]):
+        t = {k: v for k, v in t.items() if k in COMMON_TARGET_KEYS | KEYS_BY_TYPE[t["type"]]}
+        # Secrets stay out of the plan (a fact, printed at -v and by set_fact/add_host): the tasks that need
+        # build_env and user_data read them from image_targets[definition_index] into no_log places.
+        t["definition_index"] = index
+        t["build_env"] = sorted(str(k) for k in (t.get("build_env") or {}))
+        t["user_data"] = bool(t.get("user_data"))
+        t["selected"] = not only or t["name"] in only
+        t["builder_name"] = naming.builder_name(params["image_name"], t["name"], build_id)
+        t["host"] = naming.builder_host(params["image_name"], t["name"])
+        t["labels"] = naming.build_labels(build_id, params["image_name"], t["name"], naming.KIND_BUILDER,
+                                          build_hash, params["image_version"], created)
+        t["artifact_labels"] = dict(
+            naming.build_labels(build_id, params["image_name"], t["name"], naming.KIND_ARTIFACT,
+                                build_hash, params["image_version"], created),
+            **naming.oci_labels(params["image_name"], params["image_version"], created, revision))
+        if t["type"] == "docker":
+            _plan_docker(t, params, build_hash, cwd)
+        else:
+            _plan_ec2(t, params, build_id)
+        planned.append(t)
+    return planned
+
+
+def _plan_docker(t, params, build_hash, cwd):
+    t["repository"] = t.get("repository") or params["image_name"]
+    t["tags"] = [str(x) for x in (t.get("tags") or naming.default_tags(params["image_version"], build_hash))]
+    t["image_refs"] = ["%s:%s" % (t["repository"], tag) for tag in t["tags"]]
+    t["push_refs"] = ["%s:%s" % (repo, tag) for repo in t.get("push") or [] for tag in t["tags"]]
+    t["config"] = docker_config(t.get("config"))
+    # Credentials stay out of the plan (it is a fact, shown at high verbosity): the push task reads
+    # them from the definition, into a no_log module option.
+    t["registry_auth"] = bool(t.get("registry_auth"))
+    if t.get("save"):
+        t["save"] = os.path.normpath(os.path.join(cwd, os.path.expanduser(t["save"])))
+    t["build_volumes"] = [_absolute_bind(v, cwd) for v in t.get("build_volumes") or []]
+    t["docker_host"] = t.get("docker_host") or None
+    if t.get("tls"):  # relative to the current directory, like every path of a definition
+        t["tls"] = {k: (os.path.normpath(os.path.join(cwd, os.path.expanduser(str(v)))) if k in TLS_FILES and v else v)
+                    for k, v in t["tls"].items()}
+    else:
+        t["tls"] = None
+    # Remote engines (tcp://, ssh://) get the collection's own exec streams (see connection/docker_session.py).
+    host = t["docker_host"] or os.environ.get("DOCKER_HOST") or ""
+    t["remote_engine"] = bool(host) and not host.startswith(("unix://", "/"))
+
+
+TLS_FILES = ("ca_cert", "client_cert", "client_key")
+
+
+def engines(targets):
+    """The distinct engines of the docker targets: [{docker_host, tls}], for cleanup on every one of them."""
+    seen = []
+    for t in targets:
+        if t["type"] == "docker":
+            engine = {"docker_host": t.get("docker_host") or None, "tls": t.get("tls") or None}
+            if engine not in seen:
+                seen.append(engine)
+    return seen
+
+
+def _plan_ec2(t, params, build_id):
+    t["ami_name"] = t.get("ami_name") or "%s-%s-%s" % (params["image_name"], params["image_version"], build_id)
+    t["tags"] = {str(k): str(v) for k, v in (t.get("tags") or {}).items()}
+
+
+def _absolute_bind(volume, cwd):
+    """'./cache:/root/.cache' -> '<cwd>/cache:/root/.cache': relative paths resolve like Packer's."""
+    host, _sep, rest = str(volume).partition(":")
+    return "%s:%s" % (os.path.normpath(os.path.join(cwd, os.path.expanduser(host))), rest)

@@ -1,0 +1,113 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""built_artifacts.py: which existing artifact a build may reuse (fake engine; AMIs on moto server
+are covered by the ec2 tests)."""
+
+from __future__ import annotations
+
+from ansible_collections.immutable.images.plugins.module_utils._artifacts import reuse as ba
+from ansible_collections.immutable.images.plugins.module_utils._common import naming
+
+
+class FakeImage:
+    def __init__(self, image_id, labels, tags=(), created="2026-11-25T10:00:00Z"):
+        self.id, self.tags = image_id, list(tags)
+        self.attrs = {"Config": {"Labels": labels}, "Created": created,
+                      "Comment": naming.build_comment(labels.get(naming.LABEL_BUILD_ID))}
+
+
+class FakeImages:
+    def __init__(self, base=None, artifacts=()):
+        self.base, self.artifacts, self.filters = base, list(artifacts), None
+
+    def get(self, ref):
+        if self.base is None:
+            raise LookupError(ref)
+        return self.base
+
+    def list(self, filters=None):
+        self.filters = filters
+        wanted = dict(f.split("=", 1) for f in filters["label"])
+        return [a for a in self.artifacts if all(a.attrs["Config"]["Labels"].get(k) == v for k, v in wanted.items())]
+
+
+class FakeClient:
+    def __init__(self, images):
+        self.images = images
+
+
+def labels(build_hash="abc123", base="sha256:base", build_id="20261125T1000Z-aaaa"):
+    out = naming.build_labels(build_id, "web", "container", naming.KIND_ARTIFACT, build_hash, "1.0.0")
+    out[ba.LABEL_BASE_ID] = base
+    return out
+
+
+TARGET = {"name": "container", "type": "docker", "base_image": "debian:12", "pull": "missing",
+          "image_refs": ["web:1.0.0", "web:latest"]}
+
+
+def check(images, force=False, **target):
+    return ba.check_target(dict(TARGET, **target), "web", "abc123", force=force,
+                           docker_client_for=lambda host, tls=None: FakeClient(images))
+
+
+def test_matching_artifact_is_reused_with_the_tags_it_misses():
+    base = FakeImage("sha256:base", {})
+    old = FakeImage("sha256:old", labels(build_id="20261125T0900Z-bbbb"), ["web:1.0.0"], created="2026-11-25T09:00:00Z")
+    new = FakeImage("sha256:new", labels(), ["web:1.0.0"], created="2026-11-25T10:00:00Z")
+    base_id, reuse, note = check(FakeImages(base, [old, new]))
+    assert base_id == "sha256:base"
+    assert reuse["image_id"] == "sha256:new" and reuse["build_id"] == "20261125T1000Z-aaaa"
+    assert reuse["missing_refs"] == ["web:latest"]
+    assert "image" in note
+
+
+def test_other_base_force_pull_always_or_missing_base_never_reuse():
+    artifact = FakeImage("sha256:new", labels(base="sha256:older-base"), ["web:1.0.0"])
+    assert check(FakeImages(FakeImage("sha256:base", {}), [artifact]))[1] is None  # the base tag moved on
+    same = FakeImage("sha256:new", labels(), ["web:1.0.0"])
+    assert check(FakeImages(FakeImage("sha256:base", {}), [same]), force=True)[1] is None
+    assert "image_force" in check(FakeImages(FakeImage("sha256:base", {}), [same]), force=True)[2]
+    assert check(FakeImages(FakeImage("sha256:base", {}), [same]), pull="always")[1] is None
+    base_id, reuse, note = check(FakeImages(None, [same]))
+    assert base_id is None and reuse is None and "pulled" in note
+
+
+def test_errors_while_looking_become_a_note_not_a_failure():
+    def broken(host, tls=None):
+        raise RuntimeError("engine gone")
+    base_id, reuse, note = ba.check_target(TARGET, "web", "abc123", docker_client_for=broken)
+    assert (base_id, reuse) == (None, None) and "engine gone" in note
+
+
+def test_ami_filters_name_every_identity_tag():
+    names = {f["Name"]: f["Values"] for f in ba.ami_artifact_filters("web", "aws", "abc123", "ami-1")}
+    assert names["tag:" + naming.LABEL_BUILD_HASH] == ["abc123"]
+    assert names["tag:" + ba.LABEL_BASE_ID] == ["ami-1"]
+    assert names["tag:" + naming.LABEL_KIND] == [naming.KIND_ARTIFACT] and names["state"] == ["available"]
+
+
+class FakeEc2:
+    def __init__(self, images):
+        self.images = images
+
+    def describe_images(self, Owners, Filters):  # noqa: N803 - boto3's argument names
+        return {"Images": self.images}
+
+
+def ami(image_id, build_id, created):
+    return {"ImageId": image_id, "Name": "web-" + build_id, "CreationDate": created,
+            "Tags": [{"Key": naming.LABEL_BUILD_ID, "Value": build_id}, {"Key": naming.LABEL_AMI_ID, "Value": image_id}]}
+
+
+def test_amis_of_one_build_only_never_a_mix():
+    x_east, x_west = ami("ami-x1", "X", "2026-11-25T09:00:00Z"), ami("ami-x2", "X", "2026-11-25T09:05:00Z")
+    y_east = ami("ami-y1", "Y", "2026-11-25T10:00:00Z")  # the newer build lost its copy in the west
+    regions = {"us-east-1": FakeEc2([x_east, y_east]), "eu-west-1": FakeEc2([x_west])}
+    found = ba.find_amis(lambda service, region: regions[region], ["us-east-1", "eu-west-1"], "web", "aws", "h", "ami-src")
+    assert {r: a["image_id"] for r, a in found.items()} == {"us-east-1": "ami-x1", "eu-west-1": "ami-x2"}
+    assert {a["build_id"] for a in found.values()} == {"X"}
+    regions["eu-west-1"] = FakeEc2([])
+    assert ba.find_amis(lambda service, region: regions[region], ["us-east-1", "eu-west-1"], "web", "aws", "h",
+                        "ami-src") is None

@@ -1,0 +1,51 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Which TLS settings an engine gets, and that the environment's CA bundle never replaces the engine's CA."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+from ansible_collections.immutable.images.plugins.module_utils._docker import client as docker_client, engine as docker_engine
+
+HOST = "tcp://build-1:2376"
+
+
+def test_a_targets_tls_wins_over_the_environment():
+    env = {"DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": "/env"}
+    settings = docker_engine.tls_settings(HOST, {"ca_cert": "/t/ca.pem", "hostname": None}, env)
+    assert settings == {"ca_cert": "/t/ca.pem", "client_cert": None, "client_key": None, "verify": True, "hostname": None}
+
+
+@pytest.mark.parametrize("env, verify", [({"DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": "/certs"}, True),
+                                         ({"DOCKER_CERT_PATH": "/certs"}, False)])
+def test_docker_cli_variables_as_the_cli_reads_them(env, verify):
+    settings = docker_engine.tls_settings(None, None, dict(env, DOCKER_HOST=HOST))
+    assert settings == {"ca_cert": "/certs/ca.pem", "client_cert": "/certs/cert.pem", "client_key": "/certs/key.pem",
+                        "verify": verify, "hostname": None}
+
+
+@pytest.mark.parametrize("host", ["unix:///var/run/docker.sock", "ssh://builder@build-1", None])
+def test_no_tls_but_for_tcp(host):
+    assert docker_engine.tls_settings(host, None, {"DOCKER_TLS_VERIFY": "1"}) is None
+
+
+def test_remote_engines():
+    assert docker_engine.is_remote(HOST, {}) and docker_engine.is_remote("ssh://b@h", {})
+    assert not docker_engine.is_remote(None, {}) and not docker_engine.is_remote("unix:///x.sock", {})
+    assert docker_engine.is_remote(None, {"DOCKER_HOST": HOST})
+
+
+def test_requests_ca_bundle_does_not_replace_the_engines_ca(monkeypatch):
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+    session = requests.Session()
+    session.verify = "/engine/ca.pem"
+    url = "https://build-1:2376/version"
+    # What requests does by itself: the environment's bundle wins (the CERTIFICATE_VERIFY_FAILED of the issue).
+    assert session.merge_environment_settings(url, {}, None, None, None)["verify"] == "/etc/ssl/certs/ca-certificates.crt"
+    docker_client._pin_verify(session)
+    settings = session.merge_environment_settings(url, {}, None, None, None)
+    assert settings["verify"] == "/engine/ca.pem"
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy:3128")  # the rest of the environment still applies
+    assert session.merge_environment_settings(url, {}, None, None, None)["proxies"].get("https") == "http://proxy:3128"

@@ -1,0 +1,175 @@
+"""Placement on a pool of engines (engine_pool): which engine, max_builds, skipped engines, the base image."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from ansible_collections.immutable.images.plugins.module_utils._docker import engine_pool
+from ansible_collections.immutable.images.plugins.module_utils._common import naming
+from ansible_collections.immutable.images.plugins.module_utils._docker.client import DockerFailure, docker_errors
+
+
+def test_normalize_takes_strings_and_dicts_and_makes_tls_paths_absolute():
+    pool = engine_pool.normalize(["unix:///a.sock", {"docker_host": "tcp://b:2376", "tls": {"ca_cert": "e/ca.pem", "verify": True},
+                                                     "max_builds": 2}], "/src")
+    assert pool == [{"docker_host": "unix:///a.sock", "tls": None, "max_builds": None},
+                    {"docker_host": "tcp://b:2376", "tls": {"ca_cert": "/src/e/ca.pem", "verify": True}, "max_builds": 2}]
+
+
+def load(count, max_builds=None, has_base=True):
+    return {"count": count, "max_builds": max_builds, "has_base": has_base}
+
+
+def test_choose_the_least_busy_engine_with_room():
+    assert engine_pool.choose([load(3), load(1), load(2)]) == 1
+    assert engine_pool.choose([load(2, 2), load(5)]) == 1
+    assert engine_pool.choose([load(2, 2), load(1, 1)]) is None
+
+
+def test_among_equally_busy_engines_one_with_the_base_image_then_any():
+    assert engine_pool.choose([load(1, has_base=False), load(1)]) == 1
+    picks = {engine_pool.choose([load(0), load(0)], random.Random(seed)) for seed in range(20)}
+    assert picks == {0, 1}  # builds placed at the same moment spread over the pool
+
+
+def test_a_builder_beyond_max_builds_is_not_admitted():
+    builders = [(10, "b"), (10, "c"), (11, "a")]  # oldest first; same second: by id
+    assert engine_pool.admitted(builders, "b", 2) and engine_pool.admitted(builders, "c", 2)
+    assert not engine_pool.admitted(builders, "a", 2)
+    assert engine_pool.admitted(builders, "a", None)
+
+
+class FakeImages:
+    def __init__(self, engine):
+        self.engine = engine
+
+    def get(self, image):
+        if image not in self.engine.images_present:
+            raise docker_errors.ImageNotFound("no such image")
+        return image
+
+    def pull(self, image, platform=None):
+        if not self.engine.can_pull:
+            raise docker_errors.APIError("pull access denied")
+        self.engine.images_present.add(image)
+        return image
+
+
+class FakeApi:
+    def __init__(self, engine):
+        self.engine = engine
+        self.immutable_engine = {"url": engine.url}
+        self.timeout = 5
+
+    def containers(self, **kwargs):
+        assert kwargs["all"] and kwargs["filters"]["label"] == "%s=%s" % (naming.LABEL_KIND, naming.KIND_BUILDER)
+        return [{"Id": cid, "Created": created} for created, cid in self.engine.builders]
+
+    def get_image(self, image):
+        return iter([b"tar of " + image.encode()])
+
+    def load_image(self, data):
+        self.engine.loaded.append(b"".join(data))
+        self.engine.images_present.add("base:1")
+        return iter([{"stream": "Loaded image: base:1"}])
+
+
+class FakeEngine:
+    def __init__(self, url, builders=0, images=("base:1",), can_pull=False, answers=True):
+        self.url, self.answers, self.can_pull = url, answers, can_pull
+        self.builders = [(i, "old%d" % i) for i in range(builders)]
+        self.images_present, self.loaded = set(images), []
+        self.images, self.api = FakeImages(self), FakeApi(self)
+
+
+def pool_of(*engines):
+    by_host = {e.url: e for e in engines}
+
+    def client_for(engine):
+        fake = by_host[engine["docker_host"]]
+        if not fake.answers:
+            raise DockerFailure("client", "cannot reach the Docker engine at %s: connection refused" % fake.url)
+        return fake
+    return [{"docker_host": e.url, "tls": None, "max_builds": 2} for e in engines], client_for
+
+
+def starter(created_at=100, rivals=None):
+    """start(): creates a builder on the engine (and rivals created in the same instant), asks admit()."""
+    def start(client, admit):
+        for rival in (rivals or {}).get(client.url, []):
+            client.builders.append(rival)
+        client.builders.append((created_at, "ours"))
+        client.builders.sort()
+        if not admit("ours"):
+            client.builders.remove((created_at, "ours"))
+            raise engine_pool.NotAdmitted("ours")
+        return "started on %s" % client.url
+    return start
+
+
+def test_place_goes_to_the_least_busy_engine_and_says_how_the_base_got_there():
+    a, b = FakeEngine("tcp://a:2376", builders=1), FakeEngine("tcp://b:2376", builders=0)
+    pool, client_for = pool_of(a, b)
+    engine, client, result, notes = engine_pool.place(pool, "base:1", "missing", starter(), client_for=client_for,
+                                                      timeout=120, name="builder-1")
+    assert engine["docker_host"] == "tcp://b:2376" and result == "started on tcp://b:2376" and client.api.timeout == 120
+    assert notes == ["builder-1: placed on tcp://b:2376 (0 builder(s) there before, max_builds 2); base image present on tcp://b:2376"]
+
+
+def test_an_engine_that_does_not_answer_is_skipped_with_one_message():
+    a, b = FakeEngine("tcp://a:2376", answers=False), FakeEngine("tcp://b:2376", builders=1)
+    pool, client_for = pool_of(a, b)
+    engine, _client, _result, notes = engine_pool.place(pool, "base:1", "missing", starter(), client_for=client_for)
+    assert engine["docker_host"] == "tcp://b:2376"
+    assert notes[0] == "image_engines: the engine at tcp://a:2376 does not answer, skipped: cannot reach the Docker engine at tcp://a:2376: connection refused"
+    assert len(notes) == 2
+
+
+def test_no_engine_answers():
+    pool, client_for = pool_of(FakeEngine("tcp://a:2376", answers=False))
+    with pytest.raises(DockerFailure, match=r"image_engines: no engine of the pool answers \(tcp://a:2376: cannot reach"):
+        engine_pool.place(pool, "base:1", "missing", starter(), client_for=client_for)
+
+
+def test_a_builder_that_lost_the_race_for_the_last_place_tries_the_next_engine():
+    a, b = FakeEngine("tcp://a:2376", builders=1), FakeEngine("tcp://b:2376", builders=1, images=())
+    b.images_present = set()  # a is preferred (it has the base image); a rival takes a's last place first
+    pool, client_for = pool_of(a, b)
+    sleeps = []
+    engine, _client, _result, notes = engine_pool.place(
+        pool, "base:1", "never", starter(rivals={"tcp://a:2376": [(99, "rival")]}), client_for=client_for,
+        sleep=sleeps.append, rand=random.Random(1))
+    assert engine["docker_host"] == "tcp://b:2376" and len(sleeps) == 1
+    assert ("ours" not in [cid for _c, cid in a.builders]) and (100, "ours") in b.builders
+    # pull: never and the base only on a: copied through the controller
+    assert b.loaded == [b"tar of base:1"]
+    assert notes[-1].endswith("base image copied from tcp://a:2376 to tcp://b:2376 (docker save | docker load through the controller)")
+
+
+def test_every_engine_full_waits_then_fails_naming_the_pool():
+    a = FakeEngine("tcp://a:2376", builders=2)
+    pool, client_for = pool_of(a)
+    now = [0.0]
+
+    def sleep(seconds):
+        now[0] += seconds
+    with pytest.raises(DockerFailure, match="every engine stayed at its max_builds for 60 s \\(tcp://a:2376: 2\\)"):
+        engine_pool.place(pool, "base:1", "missing", starter(), client_for=client_for, wait=60, clock=lambda: now[0], sleep=sleep)
+    assert now[0] > 60
+
+
+def test_a_base_image_nowhere_in_the_pool_fails_naming_the_engine():
+    a, b = FakeEngine("tcp://a:2376", images=()), FakeEngine("tcp://b:2376", images=(), builders=1)
+    pool, client_for = pool_of(a, b)
+    with pytest.raises(DockerFailure, match=r"base image base:1 is not on the engine at tcp://a:2376, cannot pull it: pull "
+                                            r"access denied, and no other engine of image_engines has it"):
+        engine_pool.place(pool, "base:1", "missing", starter(), client_for=client_for)
+
+
+def test_pull_missing_pulls_on_the_chosen_engine():
+    a = FakeEngine("tcp://a:2376", images=(), can_pull=True)
+    pool, client_for = pool_of(a)
+    _engine, _client, _result, notes = engine_pool.place(pool, "base:1", "missing", starter(), client_for=client_for)
+    assert notes[-1].endswith("base image pulled on tcp://a:2376") and not a.loaded

@@ -1,0 +1,317 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The temporary EC2 builder against a moto server: source AMI, key pair, security group, launch, teardown."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import socket
+import stat
+import time
+
+import pytest
+
+from ansible_collections.immutable.images.plugins.module_utils._ec2 import builder as eb
+from ansible_collections.immutable.images.plugins.module_utils._common import naming
+
+BUILD = "20261123T2135Z-7f3a"
+AL2023 = {"name": "al2023-ami-2023*", "owners": ["137112412989"], "architecture": "x86_64"}
+
+
+@pytest.fixture
+def ssh_port():
+    """A local listener standing in for the builder's sshd (moto's instance addresses are fake)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(8)
+    yield sock.getsockname()[1]
+    sock.close()
+
+
+@pytest.fixture
+def builder(aws, tmp_path):
+    return eb.Ec2Builder(aws.client("ec2"), BUILD, "webapp", "aws", version="1.4.2", build_hash="abc123",
+                         extra_tags={"team": "web"}, key_dir=str(tmp_path / "keys"), waits=aws.waits)
+
+
+_SOURCE = {}
+
+
+def source_ami(ec2):
+    """An AL2023 AMI id (moto's default AMIs keep their ids across resets; filtering them is slow)."""
+    if "id" not in _SOURCE:
+        _SOURCE["id"] = eb.resolve_source_ami(ec2, source_ami_filter=dict(AL2023, most_recent=True))["ImageId"]
+    return _SOURCE["id"]
+
+
+def launch(builder, port, **kw):
+    args = dict(source_ami=source_ami(builder.ec2), allowed_cidrs=["203.0.113.7/32"],
+                ssh_host="127.0.0.1", ssh_port=port, ssh_timeout=5)
+    args.update(kw)
+    return builder.launch(**args)
+
+
+def counts(ec2):
+    live = ec2.describe_instances(Filters=[{"Name": "instance-state-name", "Values": ["pending", "running", "stopped"]}])
+    return {"instances": sum(len(r["Instances"]) for r in live["Reservations"]),
+            "key_pairs": len(ec2.describe_key_pairs()["KeyPairs"]),
+            "security_groups": len([g for g in ec2.describe_security_groups()["SecurityGroups"] if g["GroupName"] != "default"])}
+
+
+# --- source AMI -------------------------------------------------------------------------------
+
+def test_ami_query():
+    query = eb.ami_query({"name": "debian-12-*", "owners": ["136693071363"], "architecture": "arm64",
+                          "filters": {"virtualization-type": "hvm", "root-device-type": ["ebs"]}})
+    assert query["Owners"] == ["136693071363"]
+    assert {"Name": "name", "Values": ["debian-12-*"]} in query["Filters"]
+    assert {"Name": "architecture", "Values": ["arm64"]} in query["Filters"]
+    assert {"Name": "virtualization-type", "Values": ["hvm"]} in query["Filters"]
+    assert {"Name": "state", "Values": ["available"]} in query["Filters"]
+
+
+def test_source_ami_by_id_and_missing(aws):
+    ec2 = aws.client("ec2")
+    some = eb.resolve_source_ami(ec2, source_ami_filter=dict(AL2023, most_recent=True))
+    assert eb.resolve_source_ami(ec2, source_ami=some["ImageId"])["ImageId"] == some["ImageId"]
+    with pytest.raises(eb.Ec2BuilderError, match="does not exist"):
+        eb.resolve_source_ami(ec2, source_ami="ami-0123456789abcdef0")
+
+
+def test_source_ami_filter_none_and_ambiguous(aws):
+    ec2 = aws.client("ec2")
+    with pytest.raises(eb.Ec2BuilderError, match="matches no available AMI"):
+        eb.resolve_source_ami(ec2, source_ami_filter={"name": "debian-12-*", "owners": ["137112412989"]})
+    with pytest.raises(eb.Ec2BuilderError, match=r"matches 3 AMIs.*most_recent"):
+        eb.resolve_source_ami(ec2, source_ami_filter=AL2023)
+    one = eb.resolve_source_ami(ec2, source_ami_filter=dict(AL2023, name="al2023-ami-2023*-kernel-6.1-x86_64"))
+    assert one["Name"].endswith("kernel-6.1-x86_64")
+
+
+def test_source_ami_most_recent_by_creation_date(aws):
+    ec2 = aws.client("ec2")
+    images = ec2.describe_images(**eb.ami_query(AL2023))["Images"]
+    backend = aws.moto_backend()
+    # moto dates every default AMI at server start; give them distinct dates, the newest in the middle.
+    for days, image in zip((10, 30, 20), sorted(images, key=lambda i: i["ImageId"])):
+        backend.amis[image["ImageId"]].creation_date = datetime.datetime(2026, 1, days, tzinfo=datetime.timezone.utc)
+    newest = sorted(images, key=lambda i: i["ImageId"])[1]["ImageId"]
+    assert eb.resolve_source_ami(ec2, source_ami_filter=dict(AL2023, most_recent=True))["ImageId"] == newest
+
+
+def test_source_ami_raw_filters(aws):
+    ec2 = aws.client("ec2")
+    flt = {"owners": ["137112412989"], "filters": {"name": "al2023-ami-2023*-kernel-6.12-x86_64"}}
+    assert eb.resolve_source_ami(ec2, source_ami_filter=flt)["Name"].endswith("kernel-6.12-x86_64")
+
+
+# --- security group rules ---------------------------------------------------------------------
+
+def test_allowed_sources():
+    assert eb.allowed_sources(["203.0.113.7/32", "2001:db8::/64"]) == ["203.0.113.7/32", "2001:db8::/64"]
+    assert eb.allowed_sources([], caller_ip="198.51.100.4") == ["198.51.100.4/32"]
+    assert eb.allowed_sources(None, caller_ip="2001:db8::5") == ["2001:db8::5/128"]
+    with pytest.raises(eb.Ec2BuilderError, match="allowed_cidrs"):
+        eb.allowed_sources([], None)
+
+
+def test_ingress_permissions_exactly_the_cidrs_and_port():
+    rules = eb.ingress_permissions(2222, ["10.0.0.0/8", "2001:db8::/64"])
+    assert len(rules) == 1
+    rule = rules[0]
+    assert (rule["IpProtocol"], rule["FromPort"], rule["ToPort"]) == ("tcp", 2222, 2222)
+    assert [r["CidrIp"] for r in rule["IpRanges"]] == ["10.0.0.0/8"]
+    assert [r["CidrIpv6"] for r in rule["Ipv6Ranges"]] == ["2001:db8::/64"]
+    assert "Ipv6Ranges" not in eb.ingress_permissions(22, ["0.0.0.0/0"])[0]
+
+
+# --- launch and teardown ----------------------------------------------------------------------
+
+def test_launch_and_teardown(aws, builder, ssh_port, tmp_path):
+    ec2 = aws.client("ec2")
+    changed, facts = launch(builder, ssh_port, root_volume={"size": 20, "type": "gp3", "encrypted": True},
+                            user_data="#!/bin/sh\ntrue\n")
+    assert changed is True
+    name = naming.builder_name("webapp", "aws", BUILD)
+    assert facts["name"] == name and facts["key_name"] == name and facts["key_pair_temporary"] is True
+    assert (facts["ssh_host"], facts["ssh_port"]) == ("127.0.0.1", ssh_port)
+    assert "KeyMaterial" not in str(facts) and "PRIVATE KEY" not in str(facts)
+
+    # Private key: 0600 in a 0700 directory, usable by OpenSSH (trailing newline).
+    key_file = facts["private_key_file"]
+    assert key_file == str(tmp_path / "keys" / (name + ".pem"))
+    assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(tmp_path / "keys").st_mode) == 0o700
+    with open(key_file) as f:
+        text = f.read()
+    assert text.startswith("-----BEGIN OPENSSH PRIVATE KEY-----") and text.endswith("\n")
+
+    # Security group: exactly one rule, the SSH port from the allowed CIDR only.
+    group = ec2.describe_security_groups(GroupIds=[facts["security_group_id"]])["SecurityGroups"][0]
+    assert group["VpcId"] == facts["vpc_id"]
+    assert [(p["IpProtocol"], p["FromPort"], p["ToPort"], [r["CidrIp"] for r in p["IpRanges"]])
+            for p in group["IpPermissions"]] == [("tcp", ssh_port, ssh_port, ["203.0.113.7/32"])]
+
+    instance = ec2.describe_instances(InstanceIds=[facts["instance_id"]])["Reservations"][0]["Instances"][0]
+    tags = {t["Key"]: t["Value"] for t in instance["Tags"]}
+    assert tags["Name"] == name and tags["team"] == "web"
+    assert tags[naming.LABEL_KIND] == "builder" and tags[naming.LABEL_BUILD_ID] == BUILD
+    assert tags[naming.LABEL_BUILD_HASH] == "abc123" and tags[naming.LABEL_IMAGE_VERSION] == "1.4.2"
+    assert instance["MetadataOptions"]["HttpTokens"] == "required"
+    assert instance["KeyName"] == name
+    behaviour = ec2.describe_instance_attribute(InstanceId=facts["instance_id"], Attribute="instanceInitiatedShutdownBehavior")
+    assert behaviour["InstanceInitiatedShutdownBehavior"]["Value"] == "terminate"
+    volumes = ec2.describe_volumes(Filters=[{"Name": "attachment.instance-id", "Values": [facts["instance_id"]]}])["Volumes"]
+    assert [(v["Size"], v["VolumeType"], v["Encrypted"]) for v in volumes] == [(20, "gp3", True)]
+    assert {t["Key"]: t["Value"] for t in volumes[0]["Tags"]}[naming.LABEL_BUILD_ID] == BUILD
+    for kind in ("key_pairs", "security_groups"):
+        described = ec2.describe_key_pairs(KeyNames=[name])["KeyPairs"] if kind == "key_pairs" else [group]
+        assert {t["Key"]: t["Value"] for t in described[0]["Tags"]}[naming.LABEL_KIND] == "builder"
+
+    # A re-run finds the running builder instead of launching another.
+    changed, again = launch(builder, ssh_port)
+    assert changed is False and again["instance_id"] == facts["instance_id"]
+    assert again["security_group_id"] == facts["security_group_id"] and again["private_key_file"] == key_file
+
+    done = builder.teardown([facts["instance_id"]], [facts["key_name"]], [facts["security_group_id"]])
+    assert done["instances"] == [facts["instance_id"]] and done["key_pairs"] == [name]
+    assert done["security_groups"] == [facts["security_group_id"]] and done["skipped"] == []
+    assert done["files"] == [key_file, str(tmp_path / "keys")]
+    assert not os.path.exists(tmp_path / "keys")
+    assert counts(ec2) == {"instances": 0, "key_pairs": 0, "security_groups": 0}
+    # Idempotent: a second teardown (e.g. from an always: block) finds nothing and fails on nothing.
+    assert builder.teardown([facts["instance_id"]], [facts["key_name"]], [facts["security_group_id"]]) == {
+        "instances": [], "key_pairs": [], "security_groups": [], "files": [], "skipped": []}
+
+
+def test_teardown_by_tags_only(aws, builder, ssh_port):
+    _, facts = launch(builder, ssh_port)
+    done = builder.teardown()  # the run that launched it lost its bookkeeping
+    assert done["instances"] == [facts["instance_id"]] and done["security_groups"] == [facts["security_group_id"]]
+    assert counts(aws.client("ec2")) == {"instances": 0, "key_pairs": 0, "security_groups": 0}
+
+
+def test_own_key_pair_is_used_and_never_deleted(aws, builder, ssh_port, tmp_path):
+    ec2 = aws.client("ec2")
+    ec2.create_key_pair(KeyName="mine", KeyType="ed25519")
+    own_key = tmp_path / "mine.pem"
+    own_key.write_text("not really a key\n")
+    _, facts = launch(builder, ssh_port, ssh_keypair_name="mine", ssh_private_key_file=str(own_key))
+    assert (facts["key_name"], facts["key_pair_temporary"], facts["private_key_file"]) == ("mine", False, str(own_key))
+    assert not os.path.exists(tmp_path / "keys" / (builder.name + ".pem"))
+    done = builder.teardown([facts["instance_id"]], ["mine"], [facts["security_group_id"]])
+    assert done["skipped"] == ["mine"] and done["key_pairs"] == []
+    assert ec2.describe_key_pairs(KeyNames=["mine"])["KeyPairs"] and own_key.exists()
+
+
+def test_caller_ip_when_no_cidrs(aws, builder, ssh_port):
+    _, facts = launch(builder, ssh_port, allowed_cidrs=[], caller_ip="198.51.100.4")
+    group = aws.client("ec2").describe_security_groups(GroupIds=[facts["security_group_id"]])["SecurityGroups"][0]
+    assert [r["CidrIp"] for r in group["IpPermissions"][0]["IpRanges"]] == ["198.51.100.4/32"]
+
+
+def test_no_cidrs_fails_before_creating_anything(aws, builder, ssh_port):
+    with pytest.raises(eb.Ec2BuilderError, match="set allowed_cidrs"):
+        launch(builder, ssh_port, allowed_cidrs=[])
+    assert counts(aws.client("ec2")) == {"instances": 0, "key_pairs": 0, "security_groups": 0}
+
+
+def test_spot_and_instance_profile(aws, builder, ssh_port):
+    aws.client("iam").create_instance_profile(InstanceProfileName="builder-profile")
+    _, facts = launch(builder, ssh_port, spot=True, iam_instance_profile="builder-profile")
+    assert facts["spot"] is True
+    instance = aws.client("ec2").describe_instances(InstanceIds=[facts["instance_id"]])["Reservations"][0]["Instances"][0]
+    assert instance["IamInstanceProfile"]["Arn"].endswith("instance-profile/builder-profile")
+
+
+def test_failed_run_instances_removes_key_pair_and_group(aws, builder, ssh_port, tmp_path):
+    with pytest.raises(eb.Ec2BuilderError, match="failed at run instance"):
+        launch(builder, ssh_port, iam_instance_profile="no-such-profile")
+    assert counts(aws.client("ec2")) == {"instances": 0, "key_pairs": 0, "security_groups": 0}
+    assert not os.path.exists(tmp_path / "keys")
+
+
+def test_bogus_subnet_creates_nothing(aws, builder, ssh_port):
+    with pytest.raises(Exception, match="InvalidSubnetID.NotFound"):
+        launch(builder, ssh_port, subnet_id="subnet-0bogus000000000")
+    assert counts(aws.client("ec2")) == {"instances": 0, "key_pairs": 0, "security_groups": 0}
+
+
+def test_ssh_timeout_terminates_the_instance(aws, builder):
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there
+    with pytest.raises(eb.Ec2BuilderError, match="failed at wait for SSH"):
+        launch(builder, port, ssh_timeout=0.3)
+    ec2 = aws.client("ec2")
+    assert counts(ec2) == {"instances": 0, "key_pairs": 0, "security_groups": 0}
+    assert builder.teardown() == {"instances": [], "key_pairs": [], "security_groups": [], "files": [], "skipped": []}
+
+
+def test_subnet_decides_the_vpc(aws, builder, ssh_port):
+    ec2 = aws.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.1.0/24")["Subnet"]["SubnetId"]
+    _, facts = launch(builder, ssh_port, subnet_id=subnet, ssh_interface="private_ip")
+    assert (facts["vpc_id"], facts["subnet_id"]) == (vpc, subnet)
+    group = ec2.describe_security_groups(GroupIds=[facts["security_group_id"]])["SecurityGroups"][0]
+    assert group["VpcId"] == vpc
+
+
+def test_ssh_address_from_interface():
+    instance = {"InstanceId": "i-1", "PublicIpAddress": "54.1.2.3", "PrivateIpAddress": "10.0.0.5",
+                "PublicDnsName": "", "PrivateDnsName": "ip-10-0-0-5.ec2.internal"}
+    assert eb.ssh_address(instance, "public_ip") == "54.1.2.3"
+    assert eb.ssh_address(instance, "private_dns") == "ip-10-0-0-5.ec2.internal"
+    with pytest.raises(eb.Ec2BuilderError, match="no public_dns"):
+        eb.ssh_address(instance, "public_dns")
+
+
+def test_plan_creates_nothing(aws, builder):
+    ec2 = aws.client("ec2")
+    plan = builder.plan(source_ami_filter=dict(AL2023, most_recent=True), allowed_cidrs=["203.0.113.7/32"],
+                        instance_type="t3.small", ssh_port=22)
+    assert plan["source_ami"]["image_id"].startswith("ami-") and plan["existing_instance_id"] is None
+    assert plan["would_create"]["security_group"] == {"name": builder.name, "port": 22, "cidrs": ["203.0.113.7/32"]}
+    assert plan["would_create"]["key_pair"] == builder.name
+    assert counts(ec2) == {"instances": 0, "key_pairs": 0, "security_groups": 0}
+    assert not os.path.exists(builder.key_dir)
+
+
+def test_loose_key_directory_is_refused(aws, builder, ssh_port):
+    os.makedirs(builder.key_dir, mode=0o755)
+    os.chmod(builder.key_dir, 0o755)
+    with pytest.raises(eb.Ec2BuilderError, match="accessible to other users"):
+        launch(builder, ssh_port)
+    assert counts(aws.client("ec2")) == {"instances": 0, "key_pairs": 0, "security_groups": 0}
+
+
+def closed_port():
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()  # nothing listens there: connections are refused
+    return port
+
+
+def test_a_port_refused_again_and_again_fails_long_before_ssh_timeout(aws, builder, monkeypatch):
+    monkeypatch.setattr(eb, "SSH_REFUSED_GIVE_UP", 0.5)
+    started = time.monotonic()
+    with pytest.raises(eb.Ec2BuilderError, match=r"failed at wait for SSH: 127\.0\.0\.1:\d+ refused every connection"
+                                                 r" for \d+s: the host answers but nothing listens"):
+        launch(builder, closed_port(), ssh_timeout=300)
+    assert time.monotonic() - started < 30
+    assert counts(aws.client("ec2")) == {"instances": 0, "key_pairs": 0, "security_groups": 0}
+
+
+def test_an_instance_that_stopped_running_is_not_waited_for(aws, builder, ssh_port):
+    _, facts = launch(builder, ssh_port)
+    aws.client("ec2").terminate_instances(InstanceIds=[facts["instance_id"]])
+    started = time.monotonic()
+    with pytest.raises(TimeoutError, match="can never answer: instance %s is (shutting-down|terminated)" % facts["instance_id"]):
+        builder._wait_for_ssh(facts["instance_id"], "127.0.0.1", closed_port(), 300)
+    assert time.monotonic() - started < 5
+    builder.teardown()

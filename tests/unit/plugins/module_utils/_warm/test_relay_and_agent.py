@@ -1,0 +1,182 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The builder session without an engine: the agent's operations, and the relay in front of a real agent
+process whose output is framed the way the engine frames an exec's stream."""
+
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from ansible_collections.immutable.images.plugins.module_utils._docker import exec_stream as engine_stream
+from ansible_collections.immutable.images.plugins.module_utils._warm import agent as session_agent
+from ansible_collections.immutable.images.plugins.module_utils._warm import relay as docker_session
+
+
+def test_frames_round_trip_and_a_cut_stream_ends_them():
+    data = session_agent.pack_frame({"op": "exec", "cmd": "true"}, b"\x00payload")
+    pos = [0]
+
+    def read_exactly(n):
+        chunk = data[pos[0]:pos[0] + n]
+        pos[0] += n
+        return chunk
+
+    assert session_agent.read_frame(read_exactly) == ({"op": "exec", "cmd": "true"}, b"\x00payload")
+    assert session_agent.read_frame(read_exactly) is None
+    pos[0] = 0
+    data = data[:-3]
+    assert session_agent.read_frame(read_exactly) is None
+
+
+def test_an_exec_returns_status_and_both_outputs_apart():
+    reply, data = session_agent.run_command({"cmd": "cat; echo err >&2; exit 3", "stdin": True}, b"in")
+    assert reply["rc"] == 3 and data[:reply["stdout"]] == b"in" and data[reply["stdout"]:] == b"err\n"
+    reply, data = session_agent.run_command({"cmd": "kill -TERM $$", "stdin": False}, b"")
+    assert reply["rc"] == 143  # killed by a signal: the shell's convention, as an exec reports it
+
+
+def test_put_and_fetch(tmp_path):
+    target = tmp_path / "f"
+    target.write_bytes(b"old and longer")
+    os.chmod(target, 0o644)
+    assert session_agent.put_file({"path": str(target), "mode": 0o600}, b"new") == ({"rc": 0}, b"")
+    assert target.read_bytes() == b"new" and (target.stat().st_mode & 0o777) == 0o600
+    assert session_agent.fetch_file({"path": str(target)}, b"") == ({"rc": 0}, b"new")
+    sent = []
+    session_agent.handle({"id": 7, "op": "fetch", "path": str(tmp_path / "none")}, b"", lambda h, p=b"": sent.append(h))
+    assert sent[0]["id"] == 7 and sent[0]["missing"] is True and "none" in sent[0]["error"]
+
+
+class FakeExec:
+    """The agent as a local process; its stdout reaches the relay framed as the engine frames an exec."""
+
+    def __init__(self):
+        self.proc = subprocess.Popen([sys.executable, session_agent.__file__], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE)
+        self.relay_end, engine_end = socket.socketpair()
+        threading.Thread(target=self._out, args=(engine_end,), daemon=True).start()
+        threading.Thread(target=self._in, args=(engine_end,), daemon=True).start()
+
+    def _out(self, sock):
+        while True:
+            data = os.read(self.proc.stdout.fileno(), 65536)
+            if not data:
+                sock.shutdown(socket.SHUT_WR)
+                return
+            sock.sendall(struct.pack(">BxxxL", 1, len(data)) + data)
+
+    def _in(self, sock):
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                self.proc.stdin.close()
+                return
+            self.proc.stdin.write(data)
+            self.proc.stdin.flush()
+
+
+@pytest.fixture
+def relay(tmp_path):
+    fake = FakeExec()
+    path = docker_session.socket_path(str(tmp_path), "builder", "root")
+    relay = docker_session.Relay(path, engine_stream.ExecStream.on_socket(fake.relay_end), session_agent)
+    read_exactly = relay._agent_frames()
+    assert "hello" in session_agent.read_frame(read_exactly)[0]
+    server = threading.Thread(target=docker_session.serve, args=(relay, read_exactly, docker_session.listen(path)))
+    server.start()
+    yield path, fake
+    docker_session.stop(path)
+    server.join(5)
+    fake.proc.kill()
+
+
+def exec_(path, cmd, stdin=None):
+    return docker_session.request(path, {"op": "exec", "cmd": cmd, "stdin": stdin is not None}, stdin or b"")
+
+
+def test_requests_at_once_are_answered_each_with_its_own_result(relay):
+    path, _fake = relay
+    results = {}
+
+    def run(name, cmd):
+        results[name] = (exec_(path, cmd), time.monotonic())
+
+    slow = threading.Thread(target=run, args=("slow", "sleep 0.5; echo slow"))
+    slow.start()
+    time.sleep(0.1)
+    run("fast", "echo fast")
+    slow.join()
+    assert results["slow"][0][1] == b"slow\n"
+    assert results["fast"][1] < results["slow"][1]  # not queued behind the slow one
+    assert exec_(path, "cat", b"x" * 3000000)[1] == b"x" * 3000000  # bigger than any one read
+
+
+def test_stop_ends_the_relay_and_a_later_request_is_safe_to_retry(relay):
+    path, _fake = relay
+    assert exec_(path, "echo ok")[1] == b"ok\n"
+    docker_session.stop(path)
+    assert not os.path.exists(path)
+    with pytest.raises(docker_session.SessionUnavailable):
+        exec_(path, "echo again")
+
+
+def test_when_the_agent_dies_the_relay_ends_and_a_request_in_flight_fails(relay):
+    path, fake = relay
+    answers = []
+    caller = threading.Thread(target=lambda: answers.append(exec_(path, "sleep 5")))
+    caller.start()
+    time.sleep(0.3)
+    fake.proc.kill()  # the builder is gone: its exec's stream ends
+    caller.join(5)
+    assert "ended during the request" in answers[0][0]["error"]
+    deadline = time.time() + 3
+    while os.path.exists(path) and time.time() < deadline:
+        time.sleep(0.05)
+    assert not os.path.exists(path)
+
+
+@pytest.fixture
+def pinged_relay(tmp_path, monkeypatch):
+    """A relay whose liveness check is fast: pings every 0.2 s, gives up after 1.5 s without any frame."""
+    monkeypatch.setattr(docker_session, "PING_INTERVAL", 0.2)
+    monkeypatch.setattr(docker_session, "PING_PATIENCE", 1.5)
+    fake = FakeExec()
+    path = docker_session.socket_path(str(tmp_path), "builder", "root")
+    relay = docker_session.Relay(path, engine_stream.ExecStream.on_socket(fake.relay_end), session_agent, "tcp://engine:2376")
+    read_exactly = relay._agent_frames()
+    assert "hello" in session_agent.read_frame(read_exactly)[0]
+    server = threading.Thread(target=docker_session.serve, args=(relay, read_exactly, docker_session.listen(path)))
+    server.start()
+    threading.Thread(target=relay.keep_alive, daemon=True).start()
+    yield path, fake
+    docker_session.stop(path)
+    server.join(5)
+    os.kill(fake.proc.pid, signal.SIGCONT)
+    fake.proc.kill()
+
+
+def test_a_long_command_outlives_the_liveness_check_while_the_agent_answers_pings(pinged_relay):
+    path, _fake = pinged_relay
+    info, data = exec_(path, "sleep 3; echo done")
+    assert info["rc"] == 0 and data.startswith(b"done"), info
+
+
+def test_a_builder_that_stops_answering_fails_the_request_in_flight_naming_the_engine(pinged_relay):
+    path, fake = pinged_relay
+    answers = []
+    caller = threading.Thread(target=lambda: answers.append(exec_(path, "sleep 30")))
+    caller.start()
+    time.sleep(0.3)
+    os.kill(fake.proc.pid, signal.SIGSTOP)  # a connection that stays open but carries nothing (a host gone away)
+    started = time.monotonic()
+    caller.join(10)
+    assert answers and time.monotonic() - started < 5
+    error = answers[0][0]["error"]
+    assert "tcp://engine:2376" in error and "nothing came from the builder" in error, error

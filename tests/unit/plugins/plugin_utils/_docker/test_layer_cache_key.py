@@ -1,0 +1,15 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The layer cache key covers build_env (hashed): a changed build environment never reuses old layers."""
+
+from ansible_collections.immutable.images.plugins.plugin_utils._docker.layer_cache import cache_key
+
+ARGS = ("sha256:parent", "files-digest", "webapp", "role-digest", {"port": 8080})
+
+
+def test_build_env_changes_the_key_and_never_shows_in_it():
+    plain = cache_key(*ARGS)
+    with_env = cache_key(*ARGS, environment={"TOKEN": "s3cret-value"})
+    assert with_env != plain and with_env != cache_key(*ARGS, environment={"TOKEN": "other"})
+    assert "s3cret" not in with_env and len(with_env) == 64
+    assert cache_key(*ARGS, environment={}) == plain  # builds without build_env keep their keys

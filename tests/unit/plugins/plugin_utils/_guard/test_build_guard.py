@@ -1,0 +1,73 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""build_guard.py as the real detached process: it removes the build's work directory when the process it
+watches ends before the build was disarmed, and ends without touching anything once disarmed. Engines and
+regions: tests/integration/test_interrupts.py."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from ansible_collections.immutable.images.plugins.plugin_utils._guard import build_guard
+
+
+@pytest.fixture
+def tokens(monkeypatch, tmp_path):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the private token directory goes under tmp_path
+    return tmp_path
+
+
+def wait_for_exit(pid, timeout):
+    """True once our child pid ended (reaped), False after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def spec(tokens, build_id):
+    workdir = tokens / ("work-" + build_id)
+    workdir.mkdir()
+    return {"build_id": build_id, "docker_hosts": [], "regions": [], "workdir": str(workdir)}, workdir
+
+
+def test_removes_the_workdir_when_the_watched_process_ends(tokens):
+    plan, workdir = spec(tokens, "arch-unit-guard-1")
+    playbook = subprocess.Popen(["sleep", "60"])
+    guard = build_guard.arm(plan, playbook.pid, str(tokens / "guard.log"))
+    try:
+        assert build_guard.armed_for(playbook.pid)[0]["build_id"] == "arch-unit-guard-1"
+        playbook.kill()
+        playbook.wait()
+        deadline = time.monotonic() + 15
+        while workdir.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not workdir.exists(), (tokens / "guard.log").read_text()
+        assert "ended before the build finished" in (tokens / "guard.log").read_text()
+    finally:
+        os.kill(guard, signal.SIGTERM)  # its late passes would go on for 10 s
+        wait_for_exit(guard, 10)
+
+
+def test_disarmed_guard_ends_and_leaves_everything(tokens):
+    plan, workdir = spec(tokens, "arch-unit-guard-2")
+    guard = build_guard.arm(plan, os.getpid(), str(tokens / "guard.log"))
+    assert build_guard.disarm("arch-unit-guard-2") is True
+    assert wait_for_exit(guard, build_guard.POLL + 5), "the guard did not end after its token was removed"
+    assert workdir.exists() and build_guard.disarm("arch-unit-guard-2") is False
+
+
+def test_token_directory_must_be_private(tokens):
+    path = build_guard.token_dir()
+    os.chmod(path, 0o755)
+    with pytest.raises(OSError, match="not a private directory"):
+        build_guard.token_dir()
