@@ -8,6 +8,8 @@ DOCUMENTATION = r"""
 name: build_guard
 type: aggregate
 short_description: Remove a build's temporary resources before ansible-playbook exits on Ctrl-C or SIGTERM
+author:
+  - immutable.images maintainers (@immutable-images)
 version_added: 0.1.0
 description:
   - Not needed any more, since the role C(immutable.images.launch) installs the same handlers through the lookup

@@ -7,6 +7,8 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 name: docker_session
 short_description: Run tasks in a docker builder through one persistent session
+author:
+  - immutable.images maintainers (@immutable-images)
 version_added: 0.2.0
 description:
   - The connection of the collection's docker builders. Instead of one C(docker exec) per command (create,

@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 name: ssh
 short_description: ansible.builtin.ssh that does not print the task environment
-version_added: 0.3.0
+version_added: 0.2.0
 description:
   - The connection of the collection's ec2 builders. It is P(ansible.builtin.ssh#connection), with one change - the
     commands it prints at C(-vvv) show the names of the task's environment variables (O(ignore:build_env)) but
@@ -16,7 +16,7 @@ description:
 extends_documentation_fragment:
   - ansible.builtin.connection_pipelining
 author:
-  - immutable.images maintainers (!UNKNOWN)
+  - immutable.images maintainers (@immutable-images)
 """
 
 from ansible.plugins.connection import ssh as builtin_ssh

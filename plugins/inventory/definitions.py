@@ -38,7 +38,7 @@ options:
     type: list
     elements: path
 author:
-  - immutable.images maintainers (!UNKNOWN)
+  - immutable.images maintainers (@immutable-images)
 """
 
 EXAMPLES = r"""

@@ -17,7 +17,7 @@ description:
     condition of a C(meta) task, which ansible-core evaluates there; nothing needs enabling in C(ansible.cfg).
   - Returns V(true); calling it again is harmless.
 author:
-  - immutable.images maintainers (!UNKNOWN)
+  - immutable.images maintainers (@immutable-images)
 """
 
 EXAMPLES = r"""

@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 name: build_strategy
 short_description: The strategy of a build's first play, after refusing what a build cannot honour
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - Used as the C(strategy) of the first play of C(immutable.images.build_image), because play keywords are
     templated before any task runs, even under C(--start-at-task).
@@ -18,7 +18,7 @@ description:
   - Otherwise returns the configured default strategy (C(DEFAULT_STRATEGY)).
 options: {}
 author:
-  - immutable.images maintainers (!UNKNOWN)
+  - immutable.images maintainers (@immutable-images)
 """
 
 EXAMPLES = r"""

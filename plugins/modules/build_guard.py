@@ -53,7 +53,7 @@ options:
         which the guard would otherwise have removed). A missing directory is not an error.
     type: path
 author:
-  - immutable.images maintainers (!UNKNOWN)
+  - immutable.images maintainers (@immutable-images)
 """
 
 EXAMPLES = r"""

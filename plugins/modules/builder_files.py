@@ -34,7 +34,7 @@ options:
     type: path
     required: true
 author:
-  - immutable.images maintainers (!UNKNOWN)
+  - immutable.images maintainers (@immutable-images)
 """
 
 EXAMPLES = r"""

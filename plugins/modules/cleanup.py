@@ -65,7 +65,7 @@ options:
     type: bool
     default: false
 author:
-  - immutable.images maintainers (!UNKNOWN)
+  - immutable.images maintainers (@immutable-images)
 """
 
 EXAMPLES = r"""

@@ -122,7 +122,7 @@ options:
         description: At most this many builders on that engine; unset, no limit.
         type: int
 author:
-  - immutable.images maintainers (!UNKNOWN)
+  - immutable.images maintainers (@immutable-images)
 """
 
 EXAMPLES = r"""

@@ -121,7 +121,7 @@ options:
     default: false
     version_added: 0.2.0
 author:
-  - immutable.images maintainers (!UNKNOWN)
+  - immutable.images maintainers (@immutable-images)
 """
 
 EXAMPLES = r"""

@@ -42,7 +42,7 @@ options:
     description: Registry password or token.
     type: str
 author:
-  - immutable.images maintainers (!UNKNOWN)
+  - immutable.images maintainers (@immutable-images)
 """
 
 EXAMPLES = r"""

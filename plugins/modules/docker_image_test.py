@@ -117,7 +117,7 @@ options:
     type: dict
     default: {}
 author:
-  - immutable.images maintainers (!UNKNOWN)
+  - immutable.images maintainers (@immutable-images)
 """
 
 EXAMPLES = r"""

@@ -22,7 +22,7 @@ description:
   - If a stage from C(create) on fails, every AMI made so far (all regions) is deregistered and
     its snapshots deleted, unless O(keep_on_error); the failure names the stage.
 author:
-  - immutable.images maintainers (!UNKNOWN)
+  - immutable.images maintainers (@immutable-images)
 options:
   instance_id:
     description: The provisioned builder instance (RV(immutable.images.ec2_builder#module:instance_id)).

@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: ec2_ami_reuse
 short_description: Share, deprecate and publish AMIs that a build reuses, as the definition says
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - A build whose inputs did not change reuses the AMIs of an earlier build. Sharing, deprecation and the
     SSM parameter are not inputs (they say who gets an AMI, not what is in it), so they may have changed
@@ -20,7 +20,7 @@ description:
     creation. An AMI that is already older than that is left as it is, with a warning.
   - O(publish_parameter) is pointed at the AMI of the build region when it holds another value or does not exist.
 author:
-  - immutable.images maintainers (!UNKNOWN)
+  - immutable.images maintainers (@immutable-images)
 options:
   images:
     description: The reused AMI id of each region, keyed by region; the build region is one of them.

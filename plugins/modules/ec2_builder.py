@@ -25,7 +25,7 @@ description:
     not carry the builder tags (for example your own O(ssh_keypair_name)) is never deleted.
     Missing resources are fine, so it can run any number of times.
 author:
-  - immutable.images maintainers (!UNKNOWN)
+  - immutable.images maintainers (@immutable-images)
 options:
   state:
     description: Whether the builder should exist.

@@ -46,7 +46,7 @@ options:
     elements: str
     default: []
 author:
-  - immutable.images maintainers (!UNKNOWN)
+  - immutable.images maintainers (@immutable-images)
 """
 
 EXAMPLES = r"""

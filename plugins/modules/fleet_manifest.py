@@ -39,7 +39,7 @@ options:
     description: Where to write the fleet manifest; relative paths resolve against the current directory. Unset writes no file.
     type: str
 author:
-  - immutable.images maintainers (!UNKNOWN)
+  - immutable.images maintainers (@immutable-images)
 """
 
 EXAMPLES = r"""

@@ -77,7 +77,7 @@ options:
     description: Registry password.
     type: str
 author:
-  - immutable.images maintainers (!UNKNOWN)
+  - immutable.images maintainers (@immutable-images)
 """
 
 EXAMPLES = r"""

@@ -36,7 +36,7 @@ attributes:
     support: full
 options: {}
 author:
-  - immutable.images maintainers (!UNKNOWN)
+  - immutable.images maintainers (@immutable-images)
 """
 
 EXAMPLES = r"""

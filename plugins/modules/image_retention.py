@@ -110,7 +110,7 @@ seealso:
   - module: immutable.images.cleanup
   - module: immutable.images.ec2_cleanup
 author:
-  - immutable.images maintainers (!UNKNOWN)
+  - immutable.images maintainers (@immutable-images)
 """
 
 EXAMPLES = r"""

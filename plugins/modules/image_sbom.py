@@ -89,7 +89,7 @@ options:
         An O(scanner) that is not found fails the task.
     type: str
 author:
-  - immutable.images maintainers (!UNKNOWN)
+  - immutable.images maintainers (@immutable-images)
 """
 
 EXAMPLES = r"""

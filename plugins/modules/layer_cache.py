@@ -57,7 +57,7 @@ options:
     description: With V(store), RV(key) of the lookup.
     type: str
 author:
-  - immutable.images maintainers (!UNKNOWN)
+  - immutable.images maintainers (@immutable-images)
 """
 
 EXAMPLES = r"""

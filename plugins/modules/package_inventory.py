@@ -39,7 +39,7 @@ options:
     elements: path
     default: []
 author:
-  - immutable.images maintainers (!UNKNOWN)
+  - immutable.images maintainers (@immutable-images)
 """
 
 EXAMPLES = r"""

@@ -48,7 +48,7 @@ options:
     type: list
     elements: str
 author:
-  - immutable.images maintainers (!UNKNOWN)
+  - immutable.images maintainers (@immutable-images)
 """
 
 EXAMPLES = r"""
