@@ -89,3 +89,25 @@ def test_the_table_of_moves_names_files_that_exist():
     assert [r["old_path"] for r in rows if r["old_path"] != r["new_path"] and os.path.exists(os.path.join(ROOT, r["old_path"]))] == []
     tests = [os.path.basename(p) for p in new if p.startswith("tests/")]
     assert len(tests) == len(set(tests)), "test directories have no __init__.py: basenames must stay unique"
+
+
+def package_docstring(package):
+    with open(os.path.join(ROOT, "plugins", package, "__init__.py")) as f:
+        return ast.get_docstring(ast.parse(f.read())) or ""
+
+
+def test_every_package_and_file_says_what_it_is_for():
+    assert [p for p in MAY_IMPORT if not package_docstring(p).startswith("Private")] == []
+    for path in library_files():
+        with open(os.path.join(ROOT, "plugins", path)) as f:
+            assert ast.get_docstring(ast.parse(f.read())), "%s: open with what the file is for" % path
+
+
+def test_controller_packages_name_the_plugins_that_import_them():
+    for package in [p for p in MAY_IMPORT if p.startswith("plugin_utils/")]:
+        importers = set()
+        for kind in ("action", "callback", "connection", "inventory", "lookup"):
+            for name in os.listdir(os.path.join(ROOT, "plugins", kind)):
+                if name.endswith(".py") and package in collection_imports(os.path.join(kind, name)):
+                    importers.add(name[:-3])
+        assert sorted(n for n in importers if "`%s`" % n not in package_docstring(package)) == [], package
