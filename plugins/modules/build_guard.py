@@ -7,9 +7,11 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: build_guard
-short_description: Remove a build's temporary resources if ansible-playbook ends before the build does
+short_description: Internal - remove a build's temporary resources if ansible-playbook ends before the build does
 version_added: 0.1.0
 description:
+  - A step of the build that the launch and finalize roles runs; not meant to be called from other playbooks, and its options may
+    change in any release (see docs/plugins.md for the public modules).
   - O(state=armed) starts a small detached process on the controller that waits for the
     C(ansible-playbook) process to end. If it ends before the guard is disarmed (Ctrl-C, SIGTERM, SIGKILL,
     a crash, or all builders unreachable so that the finalize play never runs), the guard removes every

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: build_manifest
-short_description: Write the build manifest and report the outcome of a build
+short_description: Internal - write the build manifest and report the outcome of a build
 version_added: 0.1.0
 description:
+  - A step of the build that the finalize role runs; not meant to be called from other playbooks, and its options may
+    change in any release (see docs/plugins.md for the public modules).
   - Composes the manifest of the current build (build id, hash, name, version, and per target its type,
     status, artifact ids, base image, durations, and for a failure the stage, task and cause) from the
     C(image_build) plan and the per-target O(results).

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: builder_files
-short_description: Upload the image files archive into a builder in one transfer
+short_description: Internal - upload the image files archive into a builder in one transfer
 version_added: 0.1.0
 description:
+  - A step of the build that the provision role runs; not meant to be called from other playbooks, and its options may
+    change in any release (see docs/plugins.md for the public modules).
   - Unpacks a tar archive (member names relative to C(/)) into the builder the task runs on.
   - Docker builders (hosts whose C(image_target) is a docker target, whatever their connection) get it through
     the engine's archive API in one request. Other builders get one copy of the archive and one C(tar) command.

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: docker_builder
-short_description: Start or remove a temporary builder container
+short_description: Internal - start or remove a temporary builder container
 version_added: 0.1.0
 description:
+  - A step of the build that the launch role runs; not meant to be called from other playbooks, and its options may
+    change in any release (see docs/plugins.md for the public modules).
   - Starts a container from a base image that idles until Ansible has provisioned it, labelled so that
     cleanup and the janitor can find it by build id.
   - Only the entrypoint of the builder is overridden (a C(/bin/sh) loop reading its stdin, see O(lease_pid)), so the

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: docker_image_commit
-short_description: Commit a builder container into an image and tag it
+short_description: Internal - commit a builder container into an image and tag it
 version_added: 0.1.0
 description:
+  - A step of the build that the finalize role runs; not meant to be called from other playbooks, and its options may
+    change in any release (see docs/plugins.md for the public modules).
   - Commits a container into an image whose config is the base image's config with O(config) applied,
     plus O(labels). Nothing of the builder itself (its keep-alive command, build-time environment,
     labels) ends up in the image.

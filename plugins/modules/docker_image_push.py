@@ -7,9 +7,11 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: docker_image_push
-short_description: Push an image under several repository:tag references
+short_description: Internal - push an image under several repository:tag references
 version_added: 0.1.0
 description:
+  - A step of the build that the finalize role runs; not meant to be called from other playbooks, and its options may
+    change in any release (see docs/plugins.md for the public modules).
   - Tags an image as each reference in O(refs) and pushes it, returning the registry digest of each push.
   - Credentials come from O(username)/O(password) when given, else from the standard Docker client
     configuration (C(~/.docker/config.json) and its credential helpers). The password is never logged.

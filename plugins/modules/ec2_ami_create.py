@@ -7,9 +7,11 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: ec2_ami_create
-short_description: Create AMIs from a provisioned builder instance, copy, share and publish them
+short_description: Internal - create AMIs from a provisioned builder instance, copy, share and publish them
 version_added: 0.1.0
 description:
+  - A step of the build that the finalize role runs; not meant to be called from other playbooks, and its options may
+    change in any release (see docs/plugins.md for the public modules).
   - Packer's amazon-ebs steps after provisioning, in this order. C(prevalidate) checks the AMI name, the
     instance and that no AMI of that name exists (in every region) unless O(force_deregister).
     C(stop) stops the instance, except a spot instance, which C(create_image) reboots instead.

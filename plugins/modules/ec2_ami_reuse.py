@@ -7,9 +7,11 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: ec2_ami_reuse
-short_description: Share, deprecate and publish AMIs that a build reuses, as the definition says
+short_description: Internal - share, deprecate and publish AMIs that a build reuses, as the definition says
 version_added: 0.2.0
 description:
+  - A step of the build that the finalize role runs; not meant to be called from other playbooks, and its options may
+    change in any release (see docs/plugins.md for the public modules).
   - A build whose inputs did not change reuses the AMIs of an earlier build. Sharing, deprecation and the
     SSM parameter are not inputs (they say who gets an AMI, not what is in it), so they may have changed
     since; this module does to the reused AMIs what M(immutable.images.ec2_ami_create) does to new ones.

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: ec2_builder
-short_description: Launch or remove the temporary EC2 instance an AMI is built on
+short_description: Internal - launch or remove the temporary EC2 instance an AMI is built on
 version_added: 0.1.0
 description:
+  - A step of the build that the launch role runs; not meant to be called from other playbooks, and its options may
+    change in any release (see docs/plugins.md for the public modules).
   - With O(state=present), resolves the source AMI, creates a temporary ED25519 key pair and a
     temporary security group that allows only the SSH port from O(allowed_cidrs), launches the
     builder instance (IMDSv2 required, shutdown from inside terminates it) and waits until its

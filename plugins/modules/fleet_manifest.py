@@ -7,9 +7,11 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: fleet_manifest
-short_description: Write the fleet manifest of a build_all run
+short_description: Internal - write the fleet manifest of a build_all run
 version_added: 0.2.0
 description:
+  - A step of the build that the immutable.images.build_all playbook runs; not meant to be called from other playbooks, and its options may
+    change in any release (see docs/plugins.md for the public modules).
   - Composes the fleet manifest of the playbook C(immutable.images.build_all) from what each definition host
     recorded (its build manifest C(image_build_manifest), and C(image_fleet_failure) when its build could not be
     launched or failed) and writes it as JSON to O(path).

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: image_attestation
-short_description: Sign the provenance and SBOM of an artifact and attach them to it
+short_description: Internal - sign the provenance and SBOM of an artifact and attach them to it
 version_added: 0.2.0
 description:
+  - A step of the build that the finalize role runs; not meant to be called from other playbooks, and its options may
+    change in any release (see docs/plugins.md for the public modules).
   - Used by the C(finalize) role when the definition sets C(image_sign) (see C(docs/provenance.md)).
   - Builds an in-toto v1 statement with an SLSA v1 provenance predicate, and one with the artifact's CycloneDX SBOM when
     O(sbom_path) exists, for the artifact's subjects (the pushed manifest digest per repository, the image id of a

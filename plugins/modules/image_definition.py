@@ -7,9 +7,11 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: image_definition
-short_description: Validate an image definition and compute its build plan
+short_description: Internal - validate an image definition and compute its build plan
 version_added: 0.1.0
 description:
+  - A step of the build that the launch role runs; not meant to be called from other playbooks, and its options may
+    change in any release (see docs/plugins.md for the public modules).
   - Reads the image definition from the C(image_*) variables (see the launch role's argument spec or
     C(docs/definition-reference.md)), checks types and then everything a type cannot say (unique target names,
     semantic version, image references, which keys fit which target type, that files and roles exist), and

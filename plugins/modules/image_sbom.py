@@ -7,9 +7,11 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: image_sbom
-short_description: Write the CycloneDX SBOM of an artifact and run the vulnerability scan gate
+short_description: Internal - write the CycloneDX SBOM of an artifact and run the vulnerability scan gate
 version_added: 0.2.0
 description:
+  - A step of the build that the finalize role runs; not meant to be called from other playbooks, and its options may
+    change in any release (see docs/plugins.md for the public modules).
   - Writes the packages that M(immutable.images.package_inventory) found on a builder as a CycloneDX 1.5 JSON
     SBOM to O(path). The artifact is the SBOM's C(metadata.component) (O(metadata)); the operating system is a
     component that the OS packages depend on.

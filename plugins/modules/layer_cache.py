@@ -7,9 +7,11 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: layer_cache
-short_description: Per-role layer cache of a docker builder
+short_description: Internal - per-role layer cache of a docker builder
 version_added: 0.1.0
 description:
+  - A step of the build that the provision role runs; not meant to be called from other playbooks, and its options may
+    change in any release (see docs/plugins.md for the public modules).
   - Used by the provision role around each image role of a docker builder when C(image_cache) is on
     (the default). V(lookup) computes the role's cache key - the layer it starts from, the files' digest, the
     role's name and content digest, and the role's variables as templated on the builder - and says whether

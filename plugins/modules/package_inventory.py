@@ -7,9 +7,11 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: package_inventory
-short_description: List the OS packages and Python distributions installed on a builder
+short_description: Internal - list the OS packages and Python distributions installed on a builder
 version_added: 0.2.0
 description:
+  - A step of the build that the provision role runs; not meant to be called from other playbooks, and its options may
+    change in any release (see docs/plugins.md for the public modules).
   - Reads the package databases present on the host it runs on (a builder container or EC2 instance),
     with the host's Python 3 and no third-party libraries.
   - C(dpkg) (V(/var/lib/dpkg/status), installed packages only, and V(/var/lib/dpkg/status.d) of distroless images),

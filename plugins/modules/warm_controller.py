@@ -7,9 +7,11 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: warm_controller
-short_description: Start a warm interpreter for the modules a build runs on the controller
+short_description: Internal - start a warm interpreter for the modules a build runs on the controller
 version_added: 0.2.0
 description:
+  - A step of the build that the launch role runs; not meant to be called from other playbooks, and its options may
+    change in any release (see docs/plugins.md for the public modules).
   - Every module Ansible runs on the controller starts a new Python that imports C(ansible.module_utils) (and,
     for the collection's Docker modules, the Docker SDK) from the module's payload, which has no bytecode
     cache - about half a second before the module does anything.

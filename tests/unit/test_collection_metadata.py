@@ -97,3 +97,22 @@ def test_every_released_module_still_answers_to_its_name():
     present = {os.path.basename(p)[:-3] for p in glob.glob(os.path.join(ROOT, "plugins", "modules", "*.py"))}
     redirected = set(load("meta/runtime.yml").get("plugin_routing", {}).get("modules", {}))
     assert set(released_modules()) - present - redirected == set()
+
+
+def plugins_page_modules():
+    """docs/plugins.md: (public modules, internal modules), by the tables they are listed in."""
+    with open(os.path.join(ROOT, "docs", "plugins.md")) as f:
+        public_part, internal_part = f.read().split("## Internal", 1)
+    public = set(re.findall(r"^\| module \| `immutable\.images\.(\w+)`", public_part, re.M))
+    internal = {name for cell in re.findall(r"^\| ([^|]+) \|", internal_part, re.M)
+                for name in re.findall(r"`(\w+)`", cell)}
+    return public, internal
+
+
+def test_internal_modules_say_so_and_are_listed_apart():
+    public, internal = plugins_page_modules()
+    said_internal = {name for directory, name, doc in plugin_docs()
+                     if directory == "modules" and doc["short_description"].startswith("Internal - ")}
+    modules = {name for directory, name, _doc in plugin_docs() if directory == "modules"}
+    assert said_internal == internal
+    assert public | internal == modules and not public & internal
