@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import csv
 import os
+import re
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PREFIX = "ansible_collections.immutable.images.plugins."
@@ -111,3 +112,23 @@ def test_controller_packages_name_the_plugins_that_import_them():
                 if name.endswith(".py") and package in collection_imports(os.path.join(kind, name)):
                     importers.add(name[:-3])
         assert sorted(n for n in importers if "`%s`" % n not in package_docstring(package)) == [], package
+
+
+def test_the_architecture_page_names_files_and_symbols_that_exist():
+    # docs/development.md names code as `module_utils/_docker/janitor.DockerJanitor`: a newcomer follows the name
+    with open(os.path.join(ROOT, "docs", "development.md")) as f:
+        page = f.read()
+    kinds = "module_utils|plugin_utils|action|modules|connection|callback|lookup|inventory"
+    missing = []
+    for path, symbol in set(re.findall(r"`((?:plugins/)?(?:%s)/[\w/]+(?:\.py)?)(?:\.(\w+))?[`(]" % kinds, page)):
+        if "_podman" in path:  # the walk-through's hypothetical package
+            continue
+        path = os.path.join(ROOT, path if path.startswith("plugins/") else "plugins/" + path)
+        found = [p for p in (path, path + ".py") if os.path.exists(p)]
+        if not found:
+            missing.append(path)
+        elif symbol and os.path.isfile(found[-1]):
+            with open(found[-1]) as f:
+                if not re.search(r"^\s*(?:def|class) %s\b|^%s\s*=" % (symbol, symbol), f.read(), re.M):
+                    missing.append("%s.%s" % (path, symbol))
+    assert sorted(os.path.relpath(m, ROOT) for m in missing) == []
