@@ -65,17 +65,15 @@ options:
     default: {}
   warm_interpreter:
     description:
-      - Start a warm Python interpreter in the builder (under C(/dev/shm), never committed) that runs pipelined
-        modules in forked children instead of a new interpreter each. Pass C(env) of RV(container.warm) to the
-        connection as C(ansible_docker_extra_env).
-      - Needs Python 3.9 or newer in the builder; without it, or when it cannot start, modules run the usual way
-        and C(reason) of RV(container.warm) says why (also in a warning).
+      - Deprecated, has no effect, will be removed in 1.0.0. The builder's connection
+        P(immutable.images.docker_session#connection) installs and starts the warm interpreter on its first use
+        (its O(immutable.images.docker_session#connection:warm) option).
     type: bool
-    default: false
   python_interpreter:
-    description: The builder's Python, for O(warm_interpreter).
+    description:
+      - Deprecated, has no effect, will be removed in 1.0.0 (it was the Python of O(warm_interpreter); the
+        connection uses C(ansible_python_interpreter)).
     type: str
-    default: /usr/bin/python3
   lease_pid:
     description:
       - The process the builder's lease lives for. A small process on the controller holds the builder's standard
@@ -167,11 +165,6 @@ container:
     pulled:
       description: Whether the base image was pulled.
       type: bool
-    warm:
-      description: With O(warm_interpreter), whether the warm interpreter started, why not, and the connection env.
-      type: dict
-      returned: when O(warm_interpreter=true) and the builder was started
-      sample: {started: true, reason: null, env: {PYTHONPATH: /dev/shm/immutable-images-warm/client}}
 placed:
   description: With O(engines), the engine the builder was placed on.
   returned: when O(engines) is given and the builder was started
@@ -215,8 +208,9 @@ def main():
             volumes=dict(type="list", elements="str", default=[]),
             privileged=dict(type="bool", default=False),
             labels=dict(type="dict", default={}),
-            warm_interpreter=dict(type="bool", default=False),
-            python_interpreter=dict(type="str", default="/usr/bin/python3"),
+            # the builder's connection (immutable.images.docker_session) owns the warm interpreter now
+            warm_interpreter=dict(type="bool", removed_in_version="1.0.0", removed_from_collection="immutable.images"),
+            python_interpreter=dict(type="str", removed_in_version="1.0.0", removed_from_collection="immutable.images"),
             lease_pid=dict(type="int"),
             engines=dict(type="list", elements="dict", options=dict(
                 docker_host=dict(type="str", required=True),
@@ -243,7 +237,7 @@ def main():
 
 
 def _launch(module, builder, **extra):
-    """Start the builder (and its warm interpreter): (changed, facts)."""
+    """Start the builder: (changed, facts)."""
     p = module.params
     kwargs = dict(pull=p["pull"], docker_host=p["docker_host"])
     kwargs.update(extra)
@@ -251,11 +245,6 @@ def _launch(module, builder, **extra):
         p["name"], p["image"], {str(k): str(v) for k, v in p["labels"].items()}, platform=p["platform"],
         network_mode=p["network_mode"], volumes=p["volumes"], privileged=p["privileged"], check_mode=module.check_mode,
         lease_pid=p["lease_pid"], **kwargs)
-    if p["warm_interpreter"] and changed and not module.check_mode:
-        facts["warm"] = builder.start_warm_interpreter(p["name"], p["python_interpreter"])
-        if not facts["warm"].get("started"):
-            module.warn("%s: the warm interpreter did not start (%s); its modules run the usual way, only slower"
-                        % (p["name"], facts["warm"].get("reason")))
     return changed, facts
 
 

@@ -140,11 +140,10 @@ FALLBACK_ROLE = """
     content: "before\\n"
     dest: /srv-before
     mode: "0644"
-- name: Take the session's agent away
-  ansible.builtin.file:
-    path: /dev/shm/immutable-images-warm/agent.py
-    state: absent
-- name: End the session (the next command needs a new one, which cannot start)
+- name: Make the warm interpreter impossible to install again (a file where its directory goes)
+  ansible.builtin.shell: rm -rf /dev/shm/immutable-images-warm && touch /dev/shm/immutable-images-warm
+  changed_when: true
+- name: End the session (the connection starts a new one, which cannot install what it needs)
   ansible.builtin.meta: reset_connection
 - name: Write a file the docker_api way
   ansible.builtin.copy:
@@ -163,7 +162,7 @@ def test_a_builder_without_a_session_falls_back_and_says_so(docker_client, proje
     result = run_build(project.path, definition(True))
     assert result.returncode == 0, result.output
     assert result.output.count("no session with the builder") == 1, result.output
-    assert "the agent did not start" in result.output
+    assert "cannot install it in /dev/shm" in result.output
     state = sh_in_image(docker_client, "warmtest:warm", "cat /srv-before /srv-after; ls /srv-command")
     assert state.split() == ["before", "after", "/srv-command"]
     assert_no_relay_left()
@@ -224,7 +223,7 @@ def _servers(_tmp):
     return [line for line in ps.splitlines() if "warm_server.py" in line and "ansible-local-" in line]
 
 
-SESSION_AT_LAUNCH_ROLE = """
+SESSION_AT_UPLOAD_ROLE = """
 - name: Wait, on the controller, for a session relay that no task of the builder has asked for yet
   ansible.builtin.command: pgrep -f module_utils/_warm/relay.py
   delegate_to: localhost
@@ -239,13 +238,18 @@ SESSION_AT_LAUNCH_ROLE = """
 """
 
 
-def test_the_builder_session_starts_with_the_builder(docker_client, project, remove_images):
-    """The launch starts the relay in the background: it runs before the builder's first task needs it."""
+def test_the_builder_session_starts_during_the_upload(docker_client, project, remove_images):
+    """The connection's first use for a builder (the upload of image_files connects it first) starts the relay in
+    the background, which installs the warm interpreter and the agent: it runs before the builder's first task
+    needs it, and nothing in the launch started it."""
     remove_images("warmtest")
     assert_no_relay_left()  # so that the relay the role waits for is this build's
-    project.role("app", SESSION_AT_LAUNCH_ROLE)
-    result = run_build(project.path, definition(True))  # no image_files, no layer cache: nothing else starts it
+    project.role("app", SESSION_AT_UPLOAD_ROLE)
+    project.file("files/hello.txt", "hello\n")
+    build = dict(definition(True), image_files=[{"src": "files/", "dest": "/opt/upload"}])
+    result = run_build(project.path, build)  # no layer cache: only the upload can have started it
     assert result.returncode == 0, result.output
     assert "no session with the builder" not in result.output
-    assert sh_in_image(docker_client, "warmtest:warm", "ls /after-the-wait").strip() == "/after-the-wait"
+    state = sh_in_image(docker_client, "warmtest:warm", "ls /after-the-wait; cat /opt/upload/hello.txt; ls /dev/shm")
+    assert state.split() == ["/after-the-wait", "hello"]  # and nothing of the speed layer in the image
     assert_no_relay_left()
