@@ -34,6 +34,8 @@ class ActionModule(ActionModuleBase):
         target = self._templar.template(task_vars["image_target"])
         container = target["builder"]["name"]
         state_path = os.path.join(build["workdir"], "layers-%s.json" % container)
+        # Connected first: what the builder's connection sets up on its first use (its session) overlaps the lookup.
+        self._connection._connect()
         try:
             cache = LayerCache(get_client(target.get("docker_host") or None, tls=target.get("tls")))
             state = _read(state_path)

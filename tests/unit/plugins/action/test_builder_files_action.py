@@ -13,6 +13,7 @@ import pytest
 from ansible_collections.immutable.images.plugins.action import builder_files as action
 from ansible_collections.immutable.images.plugins.module_utils._docker.client import DockerFailure
 
+
 class Calls(list):
     connection = None
 

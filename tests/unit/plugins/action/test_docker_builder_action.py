@@ -29,6 +29,7 @@ def test_lease_is_ansible_playbook(module_result):
     result, sent = module_result({"name": "arch-b", "image": "x"}, {"changed": True, "container": {"name": "arch-b"}})
     assert sent == [{"name": "arch-b", "image": "x", "lease_pid": os.getppid()}]
     assert result["changed"] and result["container"] == {"name": "arch-b"}
+    assert not hasattr(action, "docker_session")  # the builder's session is its connection's business
 
 
 def test_a_given_lease_is_kept(module_result):

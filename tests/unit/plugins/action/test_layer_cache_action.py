@@ -55,6 +55,9 @@ class BuilderConnection:
     def reset(self):
         RecordingCache.calls.append(("reset connection",))
 
+    def _connect(self):
+        return self
+
 
 @pytest.fixture
 def env(monkeypatch, tmp_path):

@@ -8,6 +8,7 @@ tests/unit/plugins/module_utils/_warm/test_relay_and_agent.py; on a real engine:
 
 from __future__ import annotations
 
+import os
 import types
 
 import pytest
@@ -63,11 +64,14 @@ def test_a_lost_session_is_started_again(connection):
     assert calls["start"][1][1:5] == ("arch-builder", "root", {"A": "1"}, "/usr/bin/python3")
 
 
-def test_a_session_that_cannot_start_means_docker_api_once_with_one_warning(connection):
+def test_a_session_that_cannot_start_means_docker_api_once_with_one_warning(connection, monkeypatch):
     make, calls = connection
     conn = make(WARM, [plugin.docker_session.SessionUnavailable("no socket")])
-    plugin.docker_session.start = lambda *a, **k: (_ for _ in ()).throw(
-        plugin.docker_session.SessionUnavailable("the warm interpreter did not start: Python 3.9 or newer is needed"))
+
+    def cannot_start(*_args, **_kwargs):
+        raise plugin.docker_session.SessionUnavailable("the warm interpreter did not start: Python 3.9 or newer is needed")
+
+    monkeypatch.setattr(plugin.docker_session, "start", cannot_start)
     assert conn.exec_command("true") == (0, b"via docker_api", b"")
     assert len(calls["warnings"]) == 1 and "Python 3.9 or newer is needed" in calls["warnings"][0]
     again = make(WARM, [])  # the builder's next task: a new connection object, the marker file says it all
@@ -95,7 +99,7 @@ def test_agent_errors_fail_the_task(connection):
         conn.exec_command("true")
 
 
-def test_the_first_use_starts_the_session_in_the_background_and_a_reset_again(connection, tmp_path):
+def test_the_first_use_starts_the_session_in_the_background_and_a_reset_again(connection, tmp_path, monkeypatch):
     make, calls = connection
     conn = make(WARM)
     conn._connect()
@@ -105,7 +109,7 @@ def test_the_first_use_starts_the_session_in_the_background_and_a_reset_again(co
     make(WARM)._connect()
     assert len(calls["start"]) == 1
     stopped = []
-    plugin.docker_session.stop = lambda p: stopped.append(p) or __import__("os").unlink(p)
+    monkeypatch.setattr(plugin.docker_session, "stop", lambda p: stopped.append(p) or os.unlink(p))
     make(WARM).reset()  # the builder was replaced (layer cache swap) or reset_connection: the old session ends
     assert stopped == [path] and [c[-1] for c in calls["start"]] == [False, False]
 
