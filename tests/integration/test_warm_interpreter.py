@@ -210,7 +210,7 @@ def test_controller_modules_run_in_the_controller_warm_interpreter(tmp_path):
     assert result.returncode == 0, output
     warm = output.split("WARM[")[1].split("]")[0]
     cold = output.split("COLD[")[1].split("]")[0]
-    assert "warm_server.py" in warm and "warm_server.py" not in cold
+    assert "_warm/server.py" in warm and "_warm/server.py" not in cold
     assert "/warm/client" not in warm.split("path=")[1]  # the client's directory is not passed on
     deadline = time.time() + 5  # the server ends with ansible-playbook
     while time.time() < deadline and _servers(str(tmp_path)):
@@ -220,7 +220,7 @@ def test_controller_modules_run_in_the_controller_warm_interpreter(tmp_path):
 
 def _servers(_tmp):
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
-    return [line for line in ps.splitlines() if "warm_server.py" in line and "ansible-local-" in line]
+    return [line for line in ps.splitlines() if "_warm/server.py" in line and "ansible-local-" in line]
 
 
 SESSION_AT_UPLOAD_ROLE = """
