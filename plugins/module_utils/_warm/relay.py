@@ -142,7 +142,10 @@ def start(path, container, user, env, interpreter, docker_host, wait=True, tls=N
 
     lock = open(path + ".lock", "a")
     try:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # two tasks on one builder at once start one relay
+        try:  # two tasks on one builder at once start one relay
+            fcntl.flock(lock, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return  # without waiting: one is starting (it holds the lock until it listens); the next command waits for it
         if _answers(path):
             return
         failed = _failed(path)  # a relay started without waiting did not come up: do not try again
