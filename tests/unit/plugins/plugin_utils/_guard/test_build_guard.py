@@ -80,6 +80,10 @@ def test_the_controller_warm_server_is_found_by_its_pid_file_and_program(tmp_pat
     server = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "/x/module_utils/_warm/server.py"])
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "/x/elsewhere.py"])
     try:
+        for proc in (server, other):  # a fresh child shows its parent's command line until it has exec'd
+            deadline = time.monotonic() + 10
+            while b"-c\0" not in _cmdline(proc.pid) and time.monotonic() < deadline:
+                time.sleep(0.01)
         assert build_guard._warm_server_pid(str(tmp_path)) is None
         (tmp_path / "warm.pid").write_text("%d\n" % server.pid)
         assert build_guard._warm_server_pid(str(tmp_path)) == server.pid
@@ -90,3 +94,8 @@ def test_the_controller_warm_server_is_found_by_its_pid_file_and_program(tmp_pat
         other.kill()
         server.wait()
         other.wait()
+
+
+def _cmdline(pid):
+    with open("/proc/%d/cmdline" % pid, "rb") as f:
+        return f.read()
