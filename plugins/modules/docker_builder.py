@@ -65,15 +65,16 @@ options:
     default: {}
   warm_interpreter:
     description:
-      - Deprecated, has no effect, will be removed in 1.0.0. The builder's connection
-        P(immutable.images.docker_session#connection) installs and starts the warm interpreter on its first use
-        (its O(immutable.images.docker_session#connection:warm) option).
+      - For the builder's connection P(immutable.images.docker_session#connection) with
+        O(immutable.images.docker_session#connection:warm=true), as the launch role sets it. The action plugin then
+        lets that connection start the builder's session (which installs the warm interpreter) in the background
+        as soon as the builder runs, instead of at the builder's first task. The module itself does nothing with it.
     type: bool
+    default: false
   python_interpreter:
-    description:
-      - Deprecated, has no effect, will be removed in 1.0.0 (it was the Python of O(warm_interpreter); the
-        connection uses C(ansible_python_interpreter)).
+    description: The builder's Python, for O(warm_interpreter) (the connection's C(python_interpreter)).
     type: str
+    default: /usr/bin/python3
   lease_pid:
     description:
       - The process the builder's lease lives for. A small process on the controller holds the builder's standard
@@ -208,9 +209,9 @@ def main():
             volumes=dict(type="list", elements="str", default=[]),
             privileged=dict(type="bool", default=False),
             labels=dict(type="dict", default={}),
-            # the builder's connection (immutable.images.docker_session) owns the warm interpreter now
-            warm_interpreter=dict(type="bool", removed_in_version="1.0.0", removed_from_collection="immutable.images"),
-            python_interpreter=dict(type="str", removed_in_version="1.0.0", removed_from_collection="immutable.images"),
+            # for the action plugin (prepare_connection): the builder's connection owns the warm interpreter
+            warm_interpreter=dict(type="bool", default=False),
+            python_interpreter=dict(type="str", default="/usr/bin/python3"),
             lease_pid=dict(type="int"),
             engines=dict(type="list", elements="dict", options=dict(
                 docker_host=dict(type="str", required=True),

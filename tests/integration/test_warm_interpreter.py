@@ -238,16 +238,16 @@ SESSION_AT_UPLOAD_ROLE = """
 """
 
 
-def test_the_builder_session_starts_during_the_upload(docker_client, project, remove_images):
-    """The connection's first use for a builder (the upload of image_files connects it first) starts the relay in
-    the background, which installs the warm interpreter and the agent: it runs before the builder's first task
-    needs it, and nothing in the launch started it."""
+def test_the_builder_session_starts_before_the_builder_first_task(docker_client, project, remove_images):
+    """The relay (which installs the warm interpreter and the agent) starts in the background before any task of
+    the builder needs it: from docker_builder's hook at launch, or the connection's first use (the upload of
+    image_files connects it first); nothing of it reaches the image."""
     remove_images("warmtest")
     assert_no_relay_left()  # so that the relay the role waits for is this build's
     project.role("app", SESSION_AT_UPLOAD_ROLE)
     project.file("files/hello.txt", "hello\n")
     build = dict(definition(True), image_files=[{"src": "files/", "dest": "/opt/upload"}])
-    result = run_build(project.path, build)  # no layer cache: only the upload can have started it
+    result = run_build(project.path, build)
     assert result.returncode == 0, result.output
     assert "no session with the builder" not in result.output
     state = sh_in_image(docker_client, "warmtest:warm", "ls /after-the-wait; cat /opt/upload/hello.txt; ls /dev/shm")
