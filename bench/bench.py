@@ -327,6 +327,8 @@ class Bench:
 
     def run_ours(self, variant, i, bust="fixed", rev="fixed", cache=True, extra=(), targets=1, facts=False,
                  force=False, pkgs=False, ec2=None, env=None):
+        suffix, collection_env = getattr(self, "collection", ("", {}))
+        variant, env = variant + suffix.replace("@", "-at-"), dict(env or {}, **collection_env)
         defn = self.ours_definition(variant, bust, rev, cache, targets=targets, facts=facts, force=force, pkgs=pkgs,
                                     ec2=ec2)
         timing = os.path.join(self.tmp, "timing", "%s-%d.json" % (variant, i))
@@ -421,7 +423,22 @@ class Bench:
         V["example-rerun"] = dict(run=lambda i: self.run_example(i, rerun=True), drop=False, prime=True,
                                   other_workload=True,
                                   doc="scripts/build-example run again with nothing changed (primed once)")
+        # --collection LABEL=PATH: each ours-* variant again as VARIANT@LABEL, with the collection found under
+        # PATH (ANSIBLE_COLLECTIONS_PATH), interleaved with the others: two checkouts compared in one run.
+        for label, path in getattr(getattr(self, "args", None), "collection", None) or []:
+            for name in [n for n in V if n.startswith("ours-") and "@" not in n]:
+                V["%s@%s" % (name, label)] = dict(V[name], run=self._with_collection(V[name]["run"], label, path),
+                                                  doc="%s, with the collection under %s" % (name, path))
         return V
+
+    def _with_collection(self, run, label, path):
+        def run_there(i):
+            self.collection = ("@" + label, {"ANSIBLE_COLLECTIONS_PATH": path})
+            try:
+                return run(i)
+            finally:
+                self.collection = ("", {})
+        return run_there
 
     # --- the AMI path: moto server + an sshd stand-in per run ------------------------------
 
@@ -1236,6 +1253,10 @@ def main(argv=None):
     ap.add_argument("--results", help="write latest.md/latest.json and the logs here (default: bench/results)")
     ap.add_argument("--cprofile", metavar="DIR",
                     help="run ansible-playbook of our variants under cProfile, one .prof per run in DIR")
+    ap.add_argument("--collection", action="append", default=[], metavar="LABEL=PATH",
+                    type=lambda s: tuple(s.split("=", 1)) if "=" in s else ap.error("--collection LABEL=PATH"),
+                    help="also run each ours-* variant as VARIANT@LABEL with ANSIBLE_COLLECTIONS_PATH=PATH (another "
+                         "checkout's ansible_collections parent), interleaved: name them in --variants")
     ap.add_argument("--list", action="store_true", help="list the variants and exit")
     args = ap.parse_args(argv)
     if args.list:

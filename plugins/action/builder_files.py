@@ -39,8 +39,8 @@ class ActionModule(ActionModuleBase):
         return dict(result, changed=True, method=how)
 
     def _upload_docker(self, src, target):
-        if hasattr(self._connection, "prestart"):  # the builder's session starts during the upload
-            self._connection.prestart()
+        # Connected first: what the builder's connection sets up on its first use (its session) happens during the upload.
+        self._connection._connect()
         DockerBuilder(get_client(target.get("docker_host") or None, tls=target.get("tls"))).upload(target["builder"]["name"], src)
         return "docker archive API"
 

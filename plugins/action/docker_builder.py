@@ -1,26 +1,20 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Runs the docker_builder module, then starts the new builder's session in the background.
-
-The session's relay takes a few tenths of a second to start (a Python with the Docker SDK). Started
-here, it is ready by the builder's first task instead of making that task wait; the connection
-(immutable.images.docker_session) finds it by the same socket path and starts one itself if this one
-did not come up.
-"""
+"""Runs the docker_builder module with ansible-playbook's pid as the builder's lease (module_utils/_docker/lease.py),
+then lets the new builder's connection set itself up at once (prepare_connection, the speed layer's one hook)."""
 
 from __future__ import annotations
 
 import os
 
-from ansible.constants import DEFAULT_LOCAL_TMP
+from ansible.plugins.loader import connection_loader
 from ansible.utils.vars import merge_hash
 
-from ansible_collections.immutable.images.plugins.module_utils._warm.client import ENV_WARM
-from ansible_collections.immutable.images.plugins.module_utils._warm import relay as docker_session
 from ansible_collections.immutable.images.plugins.plugin_utils._action_module import ActionModuleBase
 
-BUILDER_USER = "root"  # the ansible_user that launch gives its docker builders
+BUILDER_CONNECTION = "immutable.images.docker_session"  # what the launch role gives its docker builders
+BUILDER_USER = "root"  # their ansible_user
 
 
 class ActionModule(ActionModuleBase):
@@ -32,17 +26,21 @@ class ActionModule(ActionModuleBase):
         args = dict(self._task.args, lease_pid=self._task.args.get("lease_pid") or os.getppid())
         result = merge_hash(result, self._execute_module(module_args=args, task_vars=task_vars))
         self._remove_tmp_path(self._connection._shell.tmpdir)
-        container = result.get("container") or {}
-        warm = container.get("warm") or {}
-        if warm.get("started") and not result.get("failed") and not self._task.check_mode:
-            # the engine a pool placed the builder on, else the task's own
-            engine = result.get("placed") or self._task.args
-            env = {str(k): str(v) for k, v in (warm.get("env") or {}).items()}
-            name = container["name"]
-            try:
-                docker_session.start(docker_session.socket_path(DEFAULT_LOCAL_TMP, name, BUILDER_USER), name,
-                                     BUILDER_USER, env, env.get(ENV_WARM, "").partition("|")[2],
-                                     engine.get("docker_host"), wait=False, tls=engine.get("tls"))
-            except OSError:
-                pass  # the builder's first task starts it, and says so if it cannot
+        if result.get("changed") and not result.get("failed") and not self._task.check_mode and args.get("warm_interpreter"):
+            self.prepare_connection(result, args)
         return result
+
+    def prepare_connection(self, result, args):
+        """The speed layer's one hook outside its owner: the builder's connection does now, in the background, what
+        its first use would do (start the builder's session, which installs the warm interpreter), so that it is
+        ready by the builder's first task instead of making it wait (measured: docs/development.md)."""
+        engine = result.get("placed") or args  # the engine a pool placed the builder on, else the task's own
+        options = {"remote_addr": (result.get("container") or {}).get("name") or args.get("name"), "remote_user": BUILDER_USER,
+                   "docker_host": engine.get("docker_host"), "tls": engine.get("tls") or None, "warm": True,
+                   "python_interpreter": args.get("python_interpreter") or "/usr/bin/python3", "extra_env": {}}
+        try:
+            connection = connection_loader.get(BUILDER_CONNECTION, self._play_context)
+            connection.set_options(direct=options)
+            connection._connect()
+        except Exception:  # noqa: BLE001 - the builder's first task starts it then, and says so if it cannot
+            pass

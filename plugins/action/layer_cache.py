@@ -19,11 +19,8 @@ from __future__ import annotations
 import json
 import os
 
-from ansible.constants import DEFAULT_LOCAL_TMP
-
 from ansible_collections.immutable.images.plugins.module_utils._docker.client import DockerFailure, get_client
 from ansible_collections.immutable.images.plugins.plugin_utils._docker.layer_cache import LayerCache, cache_key
-from ansible_collections.immutable.images.plugins.module_utils._warm import relay as docker_session
 from ansible_collections.immutable.images.plugins.plugin_utils._action_module import ActionFailure, ActionModuleBase
 
 
@@ -37,6 +34,8 @@ class ActionModule(ActionModuleBase):
         target = self._templar.template(task_vars["image_target"])
         container = target["builder"]["name"]
         state_path = os.path.join(build["workdir"], "layers-%s.json" % container)
+        # Connected first: what the builder's connection sets up on its first use (its session) overlaps the lookup.
+        self._connection._connect()
         try:
             cache = LayerCache(get_client(target.get("docker_host") or None, tls=target.get("tls")))
             state = _read(state_path)
@@ -96,15 +95,11 @@ class ActionModule(ActionModuleBase):
         return {str(k): str(v) for k, v in env.items()}
 
     def _swap(self, cache, container, layer, target, build):
-        # The builder's session ends with its container: end it first, so that the next task starts a
-        # session with the new container instead of meeting the old one's last moments.
-        if self._connection.transport == "immutable.images.docker_session":
-            docker_session.stop(docker_session.socket_path(DEFAULT_LOCAL_TMP, container,
-                                                           self._connection.get_option("remote_user")))
         # The new builder holds a lease like the first one (builder_lease.py), for our parent, ansible-playbook.
-        cache.swap(container, layer, target, build.get("warm_interpreter"), lease_pid=os.getppid())
-        if hasattr(self._connection, "prestart"):  # the new container's session starts while Ansible goes on
-            self._connection.prestart()
+        cache.swap(container, layer, target, lease_pid=os.getppid())
+        # Another container has the builder's name now: what the connection holds to the old one goes (as with
+        # meta: reset_connection), and the next task's commands reach the new one.
+        self._connection.reset()
 
 
 def _read(path):

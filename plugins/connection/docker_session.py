@@ -11,21 +11,27 @@ author:
   - immutable.images maintainers (@immutable-images)
 version_added: 0.2.0
 description:
-  - The connection of the collection's docker builders. Instead of one C(docker exec) per command (create,
-    start, inspect), every task of a builder goes through one session that lasts the whole build - a relay
-    process on the controller holding one exec of an agent in the builder.
+  - The connection of the collection's docker builders (the launch role sets it for every docker builder).
+    Instead of one C(docker exec) per command (create, start, inspect), every task of a builder goes through
+    one session that lasts the whole build - a relay process on the controller holding one exec of an agent
+    in the builder - and pipelined modules run in a warm Python interpreter in the builder (forked per module
+    instead of a new interpreter each).
   - Commands run as C(/bin/sh -c CMD) children of the agent, as an exec would run them (same user, environment
     and working directory); files are written as that user. Modules keep Ansible's semantics (pipelining,
     become, check mode, handlers) - only the transport changes.
-  - The agent is installed with the builder's warm interpreter (in C(/dev/shm), never committed). Where there is
-    none, where the session cannot start, and for C(become) with a password prompt, the connection does what
-    P(community.docker.docker_api#connection) does - and says so once per build. On a remote engine (C(tcp://),
-    C(ssh://)) it then runs one exec per command on a stream of its own instead, because docker_api's exec
-    stream loses output over TLS (community.docker#605).
+  - With O(warm=true), the connection's first use for a builder starts its relay in the background, which
+    installs the warm interpreter and the agent (in C(/dev/shm), never committed) through the Docker API and
+    then starts the session. A builder that is replaced (a layer cache swap) or reset (C(reset_connection)) gets
+    a new session on its next command.
+  - With O(warm=false) it does what P(community.docker.docker_api#connection) does. So it does, after one
+    warning per builder, where the session cannot start (no Python 3.9 or newer at O(python_interpreter), no
+    C(/dev/shm), ...), and for C(become) with a password prompt. On a remote engine (C(tcp://), C(ssh://)) it
+    then runs one exec per command on a stream of its own instead, because docker_api's exec stream loses
+    output over TLS (community.docker#605).
   - A session never waits forever - the relay pings the agent and ends the session when nothing comes back
     for 30 seconds; a command without a session checks every 15 seconds without output that the engine
     still answers.
-  - Set by M(immutable.images.docker_builder)'s builders; not meant for other containers.
+  - Set by the launch role for the builders of M(immutable.images.docker_builder); not meant for other containers.
 options:
   remote_addr:
     description: The builder container's name or id.
@@ -57,10 +63,23 @@ options:
     type: dict
     vars:
       - name: immutable_images_docker_tls
-  extra_env:
+  warm:
     description:
-      - Environment variables of the session's commands. The builder's warm interpreter sets them; the
-        session needs C(IMMUTABLE_IMAGES_WARM) among them (it names the builder's Python).
+      - Whether the builder gets a session and a warm interpreter (the definition's C(image_warm_interpreter),
+        which the launch role passes on). V(false) is exactly P(community.docker.docker_api#connection).
+    type: bool
+    default: false
+    vars:
+      - name: immutable_images_warm
+  python_interpreter:
+    description:
+      - The builder's Python, which runs the agent and the warm interpreter (3.9 or newer). Not an absolute
+        path (V(auto)), no session.
+    type: str
+    vars:
+      - name: ansible_python_interpreter
+  extra_env:
+    description: Environment variables of the builder's commands, as docker_api's C(extra_env).
     type: dict
     default: {}
     vars:
@@ -93,28 +112,48 @@ class Connection(ConnectionBase):
         super().__init__(*args, **kwargs)
         self._fallback = None
 
-    def _connect(self):
-        super()._connect()
-        self._connected = True
-        return self
-
     def _session(self):
         env = {str(k): str(v) for k, v in (self.get_option("extra_env") or {}).items()}
-        interpreter = env.get("IMMUTABLE_IMAGES_WARM", "").partition("|")[2]
+        interpreter = self.get_option("python_interpreter") or ""
+        if not self.get_option("warm") or not os.path.isabs(interpreter):
+            interpreter = ""  # no session: docker_api's way
         container, user = self.get_option("remote_addr"), self.get_option("remote_user")
         return docker_session.socket_path(DEFAULT_LOCAL_TMP, container, user), container, user, env, interpreter
+
+    def _connect(self):
+        """The first use of the builder in this task: start its session in the background unless it runs (or
+        cannot run); the command that needs it waits only as long as it still needs."""
+        super()._connect()
+        if not self._connected:
+            self._connected = True
+            self._start_session(wait=False)
+        return self
+
+    def _start_session(self, wait):
+        path, container, user, env, interpreter = self._session()
+        if not interpreter or os.path.exists(path) or os.path.exists(path + ".fallback"):
+            return
+        try:
+            docker_session.start(path, container, user, env, interpreter, self.get_option("docker_host"), wait=wait,
+                                 tls=self.get_option("tls"))
+        except docker_session.SessionUnavailable as e:  # one started earlier in the background did not come up
+            self._fall_back(path, str(e))
+        except OSError:
+            pass  # the next command tries again, and says so if it cannot
 
     def _request(self, header, payload=b""):
         """The agent's reply, or None when this command has to go the docker_api way."""
         path, container, user, env, interpreter = self._session()
+        if not interpreter:
+            return None  # the session is off (warm=false): docker_api's way, without a warning
         if self._fallback is not None or os.path.exists(path + ".fallback"):
             return None
         for attempt in (1, 2):
             try:
                 return docker_session.request(path, header, payload)
             except docker_session.SessionUnavailable as e:
-                if attempt == 2 or not interpreter:
-                    return self._fall_back(path, str(e) if interpreter else "the builder has no warm interpreter")
+                if attempt == 2:
+                    return self._fall_back(path, str(e))
                 try:
                     docker_session.start(path, container, user, env, interpreter, self.get_option("docker_host"),
                                          tls=self.get_option("tls"))
@@ -122,18 +161,6 @@ class Connection(ConnectionBase):
                     return self._fall_back(path, str(e))
             except docker_session.SessionBroken as e:
                 raise AnsibleConnectionFailure(str(e))
-
-    def prestart(self):
-        """Start the builder's session without waiting for it, so that it starts while other work goes on;
-        the next command waits for it only as long as it still needs."""
-        path, container, user, env, interpreter = self._session()
-        if not interpreter or os.path.exists(path + ".fallback"):
-            return
-        try:
-            docker_session.start(path, container, user, env, interpreter, self.get_option("docker_host"), wait=False,
-                                 tls=self.get_option("tls"))
-        except OSError:
-            pass  # the next command tries again, and says so if it cannot
 
     def _fall_back(self, path, why):
         marker = path + ".fallback"  # the builder's later tasks (each a new process) go straight to docker_api
@@ -212,8 +239,10 @@ class Connection(ConnectionBase):
             f.write(data)
 
     def reset(self):
-        # reset_connection: the next task starts a new session (and sees a changed extra_env).
+        """reset_connection (and a layer cache swap, which replaces the builder's container): end the session;
+        a new one starts at once in the background, with the container that has the name now."""
         docker_session.stop(self._session()[0])
+        self._start_session(wait=False)
 
     def close(self):
         super().close()

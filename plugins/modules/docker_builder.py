@@ -67,15 +67,14 @@ options:
     default: {}
   warm_interpreter:
     description:
-      - Start a warm Python interpreter in the builder (under C(/dev/shm), never committed) that runs pipelined
-        modules in forked children instead of a new interpreter each. Pass C(env) of RV(container.warm) to the
-        connection as C(ansible_docker_extra_env).
-      - Needs Python 3.9 or newer in the builder; without it, or when it cannot start, modules run the usual way
-        and C(reason) of RV(container.warm) says why (also in a warning).
+      - For the builder's connection P(immutable.images.docker_session#connection) with
+        O(immutable.images.docker_session#connection:warm=true), as the launch role sets it. The action plugin then
+        lets that connection start the builder's session (which installs the warm interpreter) in the background
+        as soon as the builder runs, instead of at the builder's first task. The module itself does nothing with it.
     type: bool
     default: false
   python_interpreter:
-    description: The builder's Python, for O(warm_interpreter).
+    description: The builder's Python, for O(warm_interpreter) (the connection's C(python_interpreter)).
     type: str
     default: /usr/bin/python3
   lease_pid:
@@ -169,11 +168,6 @@ container:
     pulled:
       description: Whether the base image was pulled.
       type: bool
-    warm:
-      description: With O(warm_interpreter), whether the warm interpreter started, why not, and the connection env.
-      type: dict
-      returned: when O(warm_interpreter=true) and the builder was started
-      sample: {started: true, reason: null, env: {PYTHONPATH: /dev/shm/immutable-images-warm/client}}
 placed:
   description: With O(engines), the engine the builder was placed on.
   returned: when O(engines) is given and the builder was started
@@ -217,6 +211,7 @@ def main():
             volumes=dict(type="list", elements="str", default=[]),
             privileged=dict(type="bool", default=False),
             labels=dict(type="dict", default={}),
+            # for the action plugin (prepare_connection): the builder's connection owns the warm interpreter
             warm_interpreter=dict(type="bool", default=False),
             python_interpreter=dict(type="str", default="/usr/bin/python3"),
             lease_pid=dict(type="int"),
@@ -245,7 +240,7 @@ def main():
 
 
 def _launch(module, builder, **extra):
-    """Start the builder (and its warm interpreter): (changed, facts)."""
+    """Start the builder: (changed, facts)."""
     p = module.params
     kwargs = dict(pull=p["pull"], docker_host=p["docker_host"])
     kwargs.update(extra)
@@ -253,11 +248,6 @@ def _launch(module, builder, **extra):
         p["name"], p["image"], {str(k): str(v) for k, v in p["labels"].items()}, platform=p["platform"],
         network_mode=p["network_mode"], volumes=p["volumes"], privileged=p["privileged"], check_mode=module.check_mode,
         lease_pid=p["lease_pid"], **kwargs)
-    if p["warm_interpreter"] and changed and not module.check_mode:
-        facts["warm"] = builder.start_warm_interpreter(p["name"], p["python_interpreter"])
-        if not facts["warm"].get("started"):
-            module.warn("%s: the warm interpreter did not start (%s); its modules run the usual way, only slower"
-                        % (p["name"], facts["warm"].get("reason")))
     return changed, facts
 
 

@@ -93,14 +93,15 @@ def test_example_on_a_tls_engine_through_the_session(docker_client, tls_engine, 
 
 def test_example_on_a_tls_engine_from_docker_env_without_warm_interpreter(docker_client, tls_engine, example):
     """DOCKER_HOST/DOCKER_TLS_VERIFY/DOCKER_CERT_PATH, image_warm_interpreter: false: one exec per command on the
-    collection's own stream (docker_api's loses output over TLS: "No start of json char found"), said once."""
+    collection's own stream (docker_api's loses output over TLS: "No start of json char found"); the session is
+    off, not failed: no warning."""
     name, remote, before = "remote-webapp-direct", tls_engine.client(), engine_state(docker_client)
     target = _example_target(tls_engine, tls=False)
     del target["docker_host"]
     try:
         result = _build(example, name, target, {"image_warm_interpreter": False}, env=tls_engine.env)
         assert result.returncode == 0, result.output
-        assert result.output.count("no session with the builder") == 1, result.output
+        assert "no session with the builder" not in result.output
         assert "deserialization failed" not in result.output
         _check_built_there(docker_client, remote, name, before, result.output)
     finally:

@@ -140,11 +140,10 @@ FALLBACK_ROLE = """
     content: "before\\n"
     dest: /srv-before
     mode: "0644"
-- name: Take the session's agent away
-  ansible.builtin.file:
-    path: /dev/shm/immutable-images-warm/agent.py
-    state: absent
-- name: End the session (the next command needs a new one, which cannot start)
+- name: Make the warm interpreter impossible to install again (a file where its directory goes)
+  ansible.builtin.shell: rm -rf /dev/shm/immutable-images-warm && touch /dev/shm/immutable-images-warm
+  changed_when: true
+- name: End the session (the connection starts a new one, which cannot install what it needs)
   ansible.builtin.meta: reset_connection
 - name: Write a file the docker_api way
   ansible.builtin.copy:
@@ -163,7 +162,7 @@ def test_a_builder_without_a_session_falls_back_and_says_so(docker_client, proje
     result = run_build(project.path, definition(True))
     assert result.returncode == 0, result.output
     assert result.output.count("no session with the builder") == 1, result.output
-    assert "the agent did not start" in result.output
+    assert "cannot install it in /dev/shm" in result.output
     state = sh_in_image(docker_client, "warmtest:warm", "cat /srv-before /srv-after; ls /srv-command")
     assert state.split() == ["before", "after", "/srv-command"]
     assert_no_relay_left()
@@ -211,7 +210,7 @@ def test_controller_modules_run_in_the_controller_warm_interpreter(tmp_path):
     assert result.returncode == 0, output
     warm = output.split("WARM[")[1].split("]")[0]
     cold = output.split("COLD[")[1].split("]")[0]
-    assert "warm_server.py" in warm and "warm_server.py" not in cold
+    assert "_warm/server.py" in warm and "_warm/server.py" not in cold
     assert "/warm/client" not in warm.split("path=")[1]  # the client's directory is not passed on
     deadline = time.time() + 5  # the server ends with ansible-playbook
     while time.time() < deadline and _servers(str(tmp_path)):
@@ -221,10 +220,10 @@ def test_controller_modules_run_in_the_controller_warm_interpreter(tmp_path):
 
 def _servers(_tmp):
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
-    return [line for line in ps.splitlines() if "warm_server.py" in line and "ansible-local-" in line]
+    return [line for line in ps.splitlines() if "_warm/server.py" in line and "ansible-local-" in line]
 
 
-SESSION_AT_LAUNCH_ROLE = """
+SESSION_AT_UPLOAD_ROLE = """
 - name: Wait, on the controller, for a session relay that no task of the builder has asked for yet
   ansible.builtin.command: pgrep -f module_utils/_warm/relay.py
   delegate_to: localhost
@@ -239,13 +238,18 @@ SESSION_AT_LAUNCH_ROLE = """
 """
 
 
-def test_the_builder_session_starts_with_the_builder(docker_client, project, remove_images):
-    """The launch starts the relay in the background: it runs before the builder's first task needs it."""
+def test_the_builder_session_starts_before_the_builder_first_task(docker_client, project, remove_images):
+    """The relay (which installs the warm interpreter and the agent) starts in the background before any task of
+    the builder needs it: from docker_builder's hook at launch, or the connection's first use (the upload of
+    image_files connects it first); nothing of it reaches the image."""
     remove_images("warmtest")
     assert_no_relay_left()  # so that the relay the role waits for is this build's
-    project.role("app", SESSION_AT_LAUNCH_ROLE)
-    result = run_build(project.path, definition(True))  # no image_files, no layer cache: nothing else starts it
+    project.role("app", SESSION_AT_UPLOAD_ROLE)
+    project.file("files/hello.txt", "hello\n")
+    build = dict(definition(True), image_files=[{"src": "files/", "dest": "/opt/upload"}])
+    result = run_build(project.path, build)
     assert result.returncode == 0, result.output
     assert "no session with the builder" not in result.output
-    assert sh_in_image(docker_client, "warmtest:warm", "ls /after-the-wait").strip() == "/after-the-wait"
+    state = sh_in_image(docker_client, "warmtest:warm", "ls /after-the-wait; cat /opt/upload/hello.txt; ls /dev/shm")
+    assert state.split() == ["/after-the-wait", "hello"]  # and nothing of the speed layer in the image
     assert_no_relay_left()

@@ -3,7 +3,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The package layout of docs/development.md holds: module_utils and plugin_utils are packages by concern, each
 importing only what its row there allows, and docs/package-layout.tsv (the record of the move from the flat
-layout) names files that exist."""
+layout) names files that exist; the speed layer (module_utils/_warm) is imported by its owner only."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ PREFIX = "ansible_collections.immutable.images.plugins."
 # package -> the collection packages it may import (docs/development.md, "Package layout")
 MAY_IMPORT = {
     "module_utils/_common": set(),
-    "module_utils/_docker": {"module_utils/_common", "module_utils/_warm"},
+    "module_utils/_docker": {"module_utils/_common"},
     "module_utils/_ec2": {"module_utils/_common"},
     "module_utils/_artifacts": {"module_utils/_common", "module_utils/_docker", "module_utils/_ec2"},
     "module_utils/_warm": {"module_utils/_docker"},
@@ -79,6 +79,23 @@ def test_module_side_code_never_imports_controller_code():
     for name in os.listdir(os.path.join(ROOT, "plugins", "modules")):
         if name.endswith(".py"):
             assert not any(p.startswith("plugin_utils") for p in collection_imports(os.path.join("modules", name))), name
+
+
+# The speed layer (module_utils/_warm) has one owner per side: the docker builders' connection, which installs and
+# starts what it needs, and the controller's warm interpreter (warm_controller); no other plugin or library file
+# imports it (docs/development.md, "The speed layer").
+WARM_OWNERS = {"connection/docker_session.py", "action/warm_controller.py"}
+
+
+def test_the_speed_layer_has_one_owner():
+    importers = set()
+    for directory, _dirs, files in os.walk(os.path.join(ROOT, "plugins")):
+        for name in files:
+            path = os.path.relpath(os.path.join(directory, name), os.path.join(ROOT, "plugins"))
+            if name.endswith(".py") and not path.startswith("module_utils/_warm/") and \
+                    "module_utils/_warm" in collection_imports(path):
+                importers.add(path)
+    assert importers == WARM_OWNERS
 
 
 def test_the_table_of_moves_names_files_that_exist():

@@ -4,7 +4,11 @@
 """Every private API of a library the collection relies on (docs/development.md, "Private APIs"), checked the
 way the collection uses it. Several of them would fail silently (a build gets slower, a role is not found by
 FQCN, a layer is stored too early): these tests fail loudly instead, and the first line of each failure names
-the API and the file of the collection that uses it."""
+the API and the file of the collection that uses it.
+
+The ansible-core ones (CORE_TESTS) run on every tested ansible-core: under pytest with the newest, and, by
+test_core_private_apis_on_the_older_core, as a script with the older core's virtualenv (.deps/venv-2.19, which has
+no pytest): `python tests/unit/test_private_apis.py`."""
 
 from __future__ import annotations
 
@@ -16,7 +20,10 @@ import sys
 import types
 import zipfile
 
-import pytest
+try:
+    import pytest
+except ImportError:  # run as a script by another ansible-core's Python (see the end of the file)
+    pytest = None
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -26,11 +33,11 @@ def broken(api, user, detail):
 
 
 def test_ansiballz_loader():
-    api, user = "ansible.module_utils._internal._ansiballz._loader", "module_utils/_warm/server.py, warm_interpreter.py"
+    api, user = "ansible.module_utils._internal._ansiballz._loader", "module_utils/_warm/server.py, _warm/install.py"
     try:
         loader = importlib.import_module(api)
     except ImportError as e:
-        pytest.fail(broken(api, user, "gone (%s): the warm interpreter preloads nothing and every module is cold" % e))
+        raise AssertionError(broken(api, user, "gone (%s): the warm interpreter preloads nothing and every module is cold" % e))
     assert callable(getattr(loader, "run_module", None)), broken(api, user, "no run_module: the payloads no longer use it")
     source = inspect.getsource(importlib.import_module("ansible.executor.module_common"))
     source += inspect.getsource(importlib.import_module("ansible._internal._ansiballz._wrapper"))
@@ -122,7 +129,7 @@ def test_docker_create_container_args():
     try:
         from docker.models.containers import _create_container_args
     except ImportError as e:
-        pytest.fail(broken(api, user, "gone (%s)" % e))
+        raise AssertionError(broken(api, user, "gone (%s)" % e))
     kwargs = _create_container_args(dict(
         image="sha256:x", entrypoint=["/bin/sh"], detach=True, stdin_open=True, tty=False, labels={"a": "b"},
         network_mode=None, volumes=["/cache:/cache"], privileged=False, tmpfs={"/run": "mode=755"},
@@ -193,3 +200,81 @@ def test_ssh_connection_display_and_load_name():
     assert hasattr(ssh, "display") and "display.vvv(" in inspect.getsource(ssh), \
         broken(api, user, "the ssh plugin no longer prints through its module's display: environment values may show")
     assert "_load_name" in inspect.getsource(AnsiblePlugin), broken(api, user, "options are no longer looked up by _load_name")
+
+
+def test_pipelined_module_command():
+    api = "ansible-core's command for a pipelined module (ShellModule.build_module_command, ActionBase._low_level_execute_command)"
+    user = "connection/docker_session.py (a module goes straight to the warm server)"
+    from ansible.plugins.action import ActionBase
+    from ansible.plugins.loader import shell_loader
+
+    command = shell_loader.get("sh").build_module_command("", "#!/usr/bin/python3", "")
+    assert command == "/usr/bin/python3", broken(api, user, "a pipelined module is now started as %r" % command)
+    assert "executable + ' -c ' + shlex.quote(cmd)" in inspect.getsource(ActionBase._low_level_execute_command), \
+        broken(api, user, "a command is no longer wrapped as `executable -c cmd`: modules start a new Python first")
+
+
+def test_docker_api_connection_display():
+    api, user = "community.docker docker_api connection's module global `display`", "connection/docker_session.py (_redact.install)"
+    try:
+        plugin = importlib.import_module("ansible_collections.community.docker.plugins.connection.docker_api")
+    except ImportError as e:
+        if pytest is None:
+            raise
+        pytest.skip("community.docker is not importable here: %s" % e)
+    from ansible.utils.display import Display
+
+    assert isinstance(getattr(plugin, "display", None), Display), broken(api, user, "no module global display")
+    assert "display.vvv(" in inspect.getsource(plugin), \
+        broken(api, user, "docker_api no longer prints EXEC lines through its module's display: environment values may show")
+
+
+# What runs on every tested ansible-core: the private APIs of ansible-core and CPython (no pytest, Docker SDK,
+# requests or amazon.aws needed).
+CORE_TESTS = (test_ansiballz_loader, test_zipimport_compile_source, test_action_base_configure_module,
+              test_collection_role_path, test_task_parent_and_play, test_ssh_connection_display_and_load_name,
+              test_pipelined_module_command, test_docker_api_connection_display)
+OLDER_CORES = {"2.19": os.path.join(ROOT, ".deps", "venv-2.19")}
+
+
+def test_core_private_apis_on_the_older_core():
+    python = os.path.join(OLDER_CORES["2.19"], "bin", "python")
+    if not os.path.exists(python):
+        pytest.skip("no ansible-core 2.19 virtualenv (scripts/setup-env makes it; SETUP_OLD_CORE=0 skips it)")
+    collections = os.path.dirname(os.path.dirname(os.path.dirname(
+        importlib.import_module("ansible_collections.immutable.images").__path__[0])))
+    env = dict(os.environ, PYTHONPATH=collections, ANSIBLE_COLLECTIONS_PATH=collections)
+    proc = subprocess.run([python, os.path.abspath(__file__)], capture_output=True, text=True, timeout=120, env=env, check=False)
+    assert proc.returncode == 0, "on ansible-core 2.19:\n" + proc.stdout + proc.stderr
+    assert proc.stdout.count("ok ") == len(CORE_TESTS), proc.stdout
+
+
+def _run_core_tests():
+    import tempfile
+    import traceback
+
+    from ansible.release import __version__
+
+    failed = 0
+    for test in CORE_TESTS:
+        try:
+            if "tmp_path" in inspect.signature(test).parameters:
+                import pathlib
+
+                with tempfile.TemporaryDirectory() as tmp:
+                    test(pathlib.Path(tmp))
+            else:
+                test()
+            print("ok %s (ansible-core %s, Python %s)" % (test.__name__, __version__, sys.version.split()[0]))
+        except Exception:  # noqa: BLE001 - every failure is reported, with the API it names
+            failed += 1
+            print("FAILED %s\n%s" % (test.__name__, traceback.format_exc()))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    try:
+        importlib.import_module("ansible_collections.immutable.images")
+    except ImportError:  # run by hand: the checkout's collection link (scripts/setup-env)
+        sys.path.insert(0, os.path.join(ROOT, ".deps", "collections"))
+    sys.exit(_run_core_tests())

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from ansible_collections.immutable.images.plugins.module_utils._common import inputs as build_inputs
 from ansible_collections.immutable.images.plugins.module_utils._docker import lease as builder_lease, engine_pool
-from ansible_collections.immutable.images.plugins.module_utils._warm import install as warm_interpreter
 from ansible_collections.immutable.images.plugins.module_utils._docker.client import (
     DockerFailure,
     RequestException,
@@ -104,12 +103,6 @@ class DockerBuilder:
         config["StdinOnce"] = bool(leased)
         created = self.client.api.create_container_from_config(config, name=name, platform=platform)
         return self.client.containers.get(created["Id"])
-
-    def start_warm_interpreter(self, name, interpreter):
-        """{started, reason, env}: env goes to the connection only when the server started."""
-        status = warm_interpreter.start(self.client.containers.get(name), interpreter)
-        status["env"] = warm_interpreter.connection_env(interpreter) if status["started"] else {}
-        return status
 
     @staticmethod
     def facts(container):

@@ -1,12 +1,13 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Install and start the warm interpreter (warm_server.py, warm_client.py) in a docker builder.
+"""Install and start the warm interpreter (server.py, client.py) and the session agent (agent.py) in a docker builder.
 
-Everything goes to /dev/shm, a tmpfs in every container: nothing of it can end up in a committed
-image or a cache layer. The builder's connection then passes `connection_env()` to each exec
-(community.docker.docker_api's extra_env); an exec without it, or a builder where the server did
-not start, runs modules the usual way - so a failure here costs speed, never correctness.
+Imported by the session relay only (relay.py): the builder's connection (connection/docker_session.py) starts the
+relay on its first use, and the relay installs all of this before it starts the agent - no other file knows.
+Everything goes to /dev/shm, a tmpfs in every container: nothing of it can end up in a committed image or a
+cache layer. The session's commands get `connection_env()`; a builder where it cannot be installed runs its
+modules the usual way (the connection falls back) - so a failure here costs speed, never correctness.
 """
 
 from __future__ import annotations
@@ -106,10 +107,19 @@ def install_archive():
 
 # /dev/shm is a tmpfs mount, which the engine's archive API does not write into: unpack from stdin.
 # The same exec then starts the server (which detaches at once): one exec and one interpreter start less.
+# A server that answers already (a new session with the same builder) is kept: one server per builder.
 _UNPACK_AND_START = ("import io, runpy, socket, sys, tarfile, traceback\n"
                      "tarfile.open(fileobj=io.BytesIO(sys.stdin.buffer.read())).extractall('/dev/shm')\n"
                      "if not hasattr(socket, 'send_fds'):\n"
                      "    sys.exit(3)\n"
+                     "probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\n"
+                     "try:\n"
+                     "    probe.connect(sys.argv[2])\n"
+                     "    sys.exit(0)\n"
+                     "except OSError:\n"
+                     "    pass\n"
+                     "finally:\n"
+                     "    probe.close()\n"
                      "sys.argv = sys.argv[1:]\n"
                      "try:\n"
                      "    runpy.run_path(sys.argv[0], run_name='__main__')\n"
@@ -120,17 +130,13 @@ _UNPACK_AND_START = ("import io, runpy, socket, sys, tarfile, traceback\n"
                      "    sys.exit(4)\n")
 
 
-def _exec_with_stdin(container, cmd, data):
-    """(exit code, output) of cmd run in the container as root with `data` on its stdin."""
-    rc, out, err = engine_stream.run(container.client.api, container.id, cmd, stdin=data, user="root")
-    return rc, out + err
-
-
-def start(container, interpreter):
-    """Install and start the server in a running docker SDK container. Returns {started, reason}."""
+def start(api, container, interpreter):
+    """Install and start the server in a running builder (a docker SDK APIClient, the container's name or id).
+    Returns {started, reason}."""
     try:
-        rc, out = _exec_with_stdin(container, [interpreter, "-c", _UNPACK_AND_START, WARM_DIR + "/server.py", SOCKET,
-                                               PRELOAD], install_archive())
+        rc, out, err = engine_stream.run(api, container, [interpreter, "-c", _UNPACK_AND_START, WARM_DIR + "/server.py",
+                                                          SOCKET, PRELOAD], stdin=install_archive(), user="root")
+        out += err
         if rc == 3:
             return {"started": False, "reason": "%s cannot pass file descriptors (Python 3.9 or newer is needed)"
                     % interpreter}

@@ -4,13 +4,17 @@
 """A persistent session per docker builder: one relay process on the controller, one agent in the builder.
 
 Ansible runs every task in a new worker process, so a connection cannot keep anything between tasks.
-The relay can: started by the first task that needs it (one per builder and user, per ansible-playbook
-run), it holds ONE `docker exec` of the agent (module_utils/_warm/agent.py) and listens on a unix
-socket in ansible-playbook's private temporary directory. Each task's connection sends its command
-there and gets the result back - no exec to create, start and inspect, no Docker SDK to import.
+The relay can: started by the builder's connection (connection/docker_session.py, the only user of this
+package) on its first use, one per builder and user, per ansible-playbook run, it first installs the warm
+interpreter and the agent in the builder (install.py), then holds ONE `docker exec` of the agent
+(module_utils/_warm/agent.py) and listens on a unix socket in ansible-playbook's private temporary
+directory. Each task's connection sends its command there and gets the result back - no exec to create,
+start and inspect, no Docker SDK to import.
 
 The relay ends when the agent's exec ends (the builder was removed or replaced), when it is told to
-(stop()), or when ansible-playbook is gone. It creates nothing on the engine but that exec.
+(stop()), or when ansible-playbook is gone. It creates nothing on the engine but those two execs.
+When it cannot start (the builder's Python is older than 3.9, no /dev/shm, ...), it leaves the reason in
+a file next to its socket for the next command of the builder, which then runs the docker_api way.
 
 Run as a script (by start()), this file is the relay; imported, it is the client side.
 """
@@ -97,10 +101,22 @@ def stop(path):
         request(path, {"op": "stop"})
     except (SessionUnavailable, SessionBroken, OSError):
         pass
+    for left in (path + ".fallback", path + ".failed"):
+        try:
+            os.unlink(left)
+        except OSError:
+            pass
+
+
+def _failed(path):
+    """Why the last relay started for path did not come up (it says so in path.failed), or None; read once."""
     try:
-        os.unlink(path + ".fallback")
+        with open(path + ".failed") as f:
+            reason = f.read().strip()
+        os.unlink(path + ".failed")
     except OSError:
-        pass
+        return None
+    return reason or "it exited"
 
 
 def _answers(path):
@@ -116,8 +132,9 @@ def _answers(path):
 def start(path, container, user, env, interpreter, docker_host, wait=True, tls=None):
     """Start the relay for a builder unless one answers at path. Raises SessionUnavailable.
 
+    The relay installs the warm interpreter and the agent for `interpreter` (the builder's Python) first.
     wait=False only starts it (to overlap its start with other work); the relay holds the lock until
-    it listens, so whoever needs it next waits for exactly that.
+    it listens, so whoever needs it next waits for exactly that, and learns why when it did not start.
     """
     import fcntl
     import json
@@ -125,9 +142,15 @@ def start(path, container, user, env, interpreter, docker_host, wait=True, tls=N
 
     lock = open(path + ".lock", "a")
     try:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # two tasks on one builder at once start one relay
+        try:  # two tasks on one builder at once start one relay
+            fcntl.flock(lock, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return  # without waiting: one is starting (it holds the lock until it listens); the next command waits for it
         if _answers(path):
             return
+        failed = _failed(path)  # a relay started without waiting did not come up: do not try again
+        if failed:
+            raise SessionUnavailable("the session relay for %s did not start: %s" % (container, failed))
         if os.path.exists(path):
             os.unlink(path)  # left by a relay that was killed
         read_end, write_end = os.pipe()
@@ -151,6 +174,7 @@ def start(path, container, user, env, interpreter, docker_host, wait=True, tls=N
             ready, _w, _x = select.select([status], [], [], START_TIMEOUT)
             answer = status.readline().decode("utf-8", "replace").strip() if ready else "no answer in %ss" % START_TIMEOUT
         if answer != "ready":
+            _failed(path)  # told here: not again to the next command
             raise SessionUnavailable("the session relay for %s did not start: %s" % (container, answer or "it exited"))
     finally:
         lock.close()  # the relay's copy keeps the lock until it listens (or fails)
@@ -314,14 +338,17 @@ def _report(status, line):
 
 def run_relay(status_fd, lock_fd, path, container, user, interpreter, docker_host, parent_pid, env, tls=None):
     from ansible_collections.immutable.images.plugins.module_utils._docker import exec_stream as engine_stream
-    from ansible_collections.immutable.images.plugins.module_utils._warm import agent as session_agent
+    from ansible_collections.immutable.images.plugins.module_utils._warm import agent as session_agent, install
     from ansible_collections.immutable.images.plugins.module_utils._docker.client import get_client
 
     status = os.fdopen(status_fd, "w")
     try:
         api = get_client(docker_host or None, timeout=30, tls=tls).api
+        warm = install.start(api, container, interpreter)
+        if not warm["started"]:
+            raise SessionUnavailable("the warm interpreter did not start: %s" % warm["reason"])
         exec_id = api.exec_create(container, [interpreter, AGENT], stdin=True, stdout=True, stderr=True,
-                                  user=user or "", environment=env)["Id"]
+                                  user=user or "", environment=dict(env, **install.connection_env(interpreter)))["Id"]
         # Our own exec stream, not the SDK's socket: that one hangs over TLS (see engine_stream.py).
         relay = Relay(path, engine_stream.ExecStream(api, exec_id), session_agent, api.immutable_engine["url"])
         read_exactly = relay._agent_frames()
@@ -329,7 +356,9 @@ def run_relay(status_fd, lock_fd, path, container, user, interpreter, docker_hos
         if hello is None or "hello" not in hello[0]:
             raise SessionUnavailable("the agent did not start (%s %s)" % (interpreter, AGENT))
         listener = listen(path)
-    except Exception as e:  # noqa: BLE001 - told to the starting task, which falls back
+    except Exception as e:  # noqa: BLE001 - told to the starting task (or, started without waiting, to the next one)
+        with open(path + ".failed", "w") as f:
+            f.write(str(e) or type(e).__name__)
         _report(status, str(e))
         return 1
     finally:

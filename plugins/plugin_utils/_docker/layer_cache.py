@@ -95,13 +95,11 @@ class LayerCache:
             raise DockerFailure("cache", "cannot store the layer cache of %s: %s" % (container_name, error_text(e)))
         return image_id
 
-    def swap(self, container_name, image_id, target, warm_interpreter=False, lease_pid=None):
-        """Re-create the builder from a cached layer, with the same name, labels and settings (and its
-        warm interpreter: the connection keeps pointing at the same socket path)."""
+    def swap(self, container_name, image_id, target, lease_pid=None):
+        """Re-create the builder from a cached layer, with the same name, labels and settings (its connection is
+        reset by the caller: it finds the new container by the same name)."""
         builder = DockerBuilder(self.client)
         builder.remove(container_name)
         builder.launch(container_name, image_id, target["labels"], pull="never", platform=target.get("platform"),
                        network_mode=target.get("network_mode"), volumes=target.get("build_volumes"),
                        privileged=target.get("privileged"), lease_pid=lease_pid, docker_host=target.get("docker_host"))
-        if warm_interpreter:
-            builder.start_warm_interpreter(container_name, target.get("python_interpreter") or "/usr/bin/python3")

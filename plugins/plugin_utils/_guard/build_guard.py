@@ -194,12 +194,13 @@ def _descendants(pid):
 
 
 def _warm_server_pid(warm_dir):
-    """The controller's warm interpreter of this ansible-playbook process, when it runs (see warm_server.py)."""
+    """The controller's warm interpreter of this ansible-playbook process, when it runs (module_utils/_warm/server.py,
+    started by action/warm_controller.py, which writes warm.pid); a pid reused by another program is not it."""
     try:
         with open(os.path.join(warm_dir, "warm.pid")) as f:
             pid = int(f.read().strip())
         with open("/proc/%d/cmdline" % pid, "rb") as f:
-            return pid if b"warm_server" in f.read() else None
+            return pid if b"/_warm/server.py\0" in f.read() else None
     except (OSError, ValueError):
         return None
 

@@ -1,8 +1,9 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""action/docker_builder.py: the module gets ansible-playbook's pid as its lease, and the builder's session is
-started only when the module started a warm interpreter. The module and the engine: the integration tests."""
+"""action/docker_builder.py: the module gets ansible-playbook's pid as its lease; with warm_interpreter, the new
+builder's connection (immutable.images.docker_session, which owns the session and the warm interpreter) is connected
+once, as its first use would, with the builder's settings. The module and the engine: the integration tests."""
 
 from __future__ import annotations
 
@@ -15,31 +16,55 @@ from ansible_collections.immutable.images.plugins.action import docker_builder a
 
 @pytest.fixture
 def module_result(make_action, monkeypatch):
-    sessions = []
-    monkeypatch.setattr(action.docker_session, "start", lambda *a, **k: sessions.append(a))
+    prepared = []
+
+    class Connection:
+        def set_options(self, direct):
+            prepared.append(direct)
+
+        def _connect(self):
+            prepared.append("connected")
+            return self
+
+    monkeypatch.setattr(action.connection_loader, "get", lambda name, *_a, **_k: prepared.append(name) or Connection())
 
     def run(args, returned, check_mode=False):
         act = make_action("docker_builder", args, check_mode=check_mode)
         sent = []
         act._execute_module = lambda module_args, task_vars: sent.append(module_args) or dict(returned)
         act._remove_tmp_path = lambda path: None
-        return act.run(task_vars={}), sent, sessions
+        return act.run(task_vars={}), sent
+    run.prepared = prepared
     return run
 
 
 def test_lease_is_ansible_playbook(module_result):
-    result, sent, sessions = module_result({"name": "arch-b", "image": "x"}, {"changed": True, "container": {"name": "arch-b"}})
+    result, sent = module_result({"name": "arch-b", "image": "x"}, {"changed": True, "container": {"name": "arch-b"}})
     assert sent == [{"name": "arch-b", "image": "x", "lease_pid": os.getppid()}]
-    assert result["changed"] and sessions == []
+    assert result["changed"] and result["container"] == {"name": "arch-b"}
+    assert not hasattr(action, "docker_session") and module_result.prepared == []  # no warm_interpreter: nothing
 
 
-def test_session_starts_with_a_warm_interpreter(module_result):
-    warm = {"started": True, "env": {"IMMUTABLE_IMAGES_WARM": "/run/w.sock|/usr/bin/python3"}}
-    _result, sent, sessions = module_result({"name": "arch-b", "lease_pid": 7}, {"container": {"name": "arch-b", "warm": warm}})
-    assert sent[0]["lease_pid"] == 7 and len(sessions) == 1 and sessions[0][1] == "arch-b"
+def test_with_a_warm_interpreter_the_builder_connection_starts_at_once(module_result):
+    placed = {"docker_host": "tcp://pool-1:2376", "tls": None}
+    module_result({"name": "arch-b", "image": "x", "warm_interpreter": True, "python_interpreter": "/usr/bin/python3.11",
+                   "engines": [placed]}, {"changed": True, "container": {"name": "arch-b"}, "placed": placed})
+    assert module_result.prepared == [
+        "immutable.images.docker_session",
+        {"remote_addr": "arch-b", "remote_user": "root", "docker_host": "tcp://pool-1:2376", "tls": None, "warm": True,
+         "python_interpreter": "/usr/bin/python3.11", "extra_env": {}},
+        "connected"]
+    module_result.prepared.clear()
+    module_result({"name": "arch-b", "warm_interpreter": True}, {"changed": False, "container": {"name": "arch-b"}})
+    assert module_result.prepared == []  # a builder that ran already has its connection
+
+
+def test_a_given_lease_is_kept(module_result):
+    _result, sent = module_result({"name": "arch-b", "lease_pid": 7}, {"container": {"name": "arch-b"}})
+    assert sent[0]["lease_pid"] == 7
 
 
 def test_the_module_validates_its_own_arguments(module_result):
     # VALIDATE = False: the arguments go to the module as given, which fails on what it does not know
-    _result, sent, _sessions = module_result({"nam": "typo"}, {"failed": True, "msg": "Unsupported parameters"})
+    _result, sent = module_result({"nam": "typo"}, {"failed": True, "msg": "Unsupported parameters"})
     assert sent[0]["nam"] == "typo"

@@ -42,8 +42,21 @@ class RecordingCache:
         self.layers[key] = "sha256:layer-" + key[:8]
         return self.layers[key]
 
-    def swap(self, container, layer, target, warm, lease_pid=None):
+    def swap(self, container, layer, target, lease_pid=None):
         self.calls.append(("swap", layer))
+
+
+class BuilderConnection:
+    """The builder's connection: a swap resets it (its session belongs to the replaced container)."""
+
+    transport = "immutable.images.docker_session"
+    _shell = types.SimpleNamespace(tmpdir=None)
+
+    def reset(self):
+        RecordingCache.calls.append(("reset connection",))
+
+    def _connect(self):
+        return self
 
 
 @pytest.fixture
@@ -59,7 +72,7 @@ def env(monkeypatch, tmp_path):
 @pytest.fixture
 def run(make_action):
     def run_step(args, task_vars, handlers=(), check_mode=False):
-        act = make_action("layer_cache", args, check_mode=check_mode)
+        act = make_action("layer_cache", args, check_mode=check_mode, connection=BuilderConnection())
         act._task._play = types.SimpleNamespace(handlers=[types.SimpleNamespace(block=list(handlers))])
         return act.run(task_vars=task_vars)
     return run_step
@@ -89,8 +102,9 @@ def test_miss_store_hit_and_swap_before_the_first_miss_after_hits(env, run):
     miss = run({"role": "b", "digest": "2"}, env)
     assert miss["hit"] is False
     # the hit's pin is removed once the builder runs from the layer (the builder holds it then)
+    # and the builder's connection is reset right after the swap: the next task reaches the new container
     assert RecordingCache.calls == [("find", first["key"]), ("find", miss["key"]), ("swap", stored["layer"]),
-                                    ("unpin", "pin-" + first["key"][:8])]
+                                    ("reset connection",), ("unpin", "pin-" + first["key"][:8])]
 
 
 def test_pending_handlers_defer_the_layer_to_sync(env, run):

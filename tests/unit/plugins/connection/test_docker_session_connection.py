@@ -2,11 +2,13 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """connection/docker_session.py: which way a command goes (the session, a new session, or docker_api after a
-warning, once per builder), what a reply becomes, and the paths. The session and the agent themselves:
+warning, once per builder; docker_api without a warning when the session is off), when the session starts (on the
+connection's first use, and again on a reset), what a reply becomes, and the paths. The session and the agent themselves:
 tests/unit/plugins/module_utils/_warm/test_relay_and_agent.py; on a real engine: the integration tests."""
 
 from __future__ import annotations
 
+import os
 import types
 
 import pytest
@@ -15,7 +17,7 @@ from ansible.playbook.play_context import PlayContext
 
 from ansible_collections.immutable.images.plugins.connection import docker_session as plugin
 
-WARM = {"IMMUTABLE_IMAGES_WARM": "/dev/shm/w.sock|/usr/bin/python3"}
+WARM = {"warm": True, "python_interpreter": "/usr/bin/python3"}
 
 
 @pytest.fixture
@@ -24,7 +26,7 @@ def connection(monkeypatch, tmp_path):
     calls = {"request": [], "start": [], "warnings": [], "docker_api": []}
     monkeypatch.setattr(plugin.display, "warning", calls["warnings"].append)
 
-    def make(extra_env=None, replies=()):
+    def make(session=None, replies=()):
         replies = list(replies)
 
         def request(path, header, payload=b""):
@@ -35,10 +37,10 @@ def connection(monkeypatch, tmp_path):
             return reply
 
         monkeypatch.setattr(plugin.docker_session, "request", request)
-        monkeypatch.setattr(plugin.docker_session, "start", lambda *a, **k: calls["start"].append(a))
+        monkeypatch.setattr(plugin.docker_session, "start", lambda *a, **k: calls["start"].append(a + (k.get("wait", True),)))
         conn = plugin.Connection(PlayContext(), None)
-        options = {"remote_addr": "arch-builder", "remote_user": "root", "docker_host": None, "tls": None,
-                   "extra_env": extra_env or {}}
+        options = dict({"remote_addr": "arch-builder", "remote_user": "root", "docker_host": None, "tls": None,
+                        "extra_env": {"A": "1"}, "warm": False, "python_interpreter": None}, **(session or {}))
         conn.get_option = options.get
         fallback = types.SimpleNamespace(exec_command=lambda cmd, **k: (0, b"via docker_api", b""))
         conn._docker_api = lambda: calls["docker_api"].append(1) or fallback
@@ -57,17 +59,34 @@ def test_a_lost_session_is_started_again(connection):
     make, calls = connection
     conn = make(WARM, [plugin.docker_session.SessionUnavailable("no socket"), ({"rc": 0, "stdout": 0}, b"")])
     assert conn.exec_command("true")[0] == 0
-    assert len(calls["start"]) == 1 and calls["start"][0][1:3] == ("arch-builder", "root")
+    # started in the background on the first use, then waited for by the command that found no session
+    assert [c[-1] for c in calls["start"]] == [False, True]
+    assert calls["start"][1][1:5] == ("arch-builder", "root", {"A": "1"}, "/usr/bin/python3")
 
 
-def test_without_a_warm_interpreter_docker_api_once_with_one_warning(connection, tmp_path):
+def test_a_session_that_cannot_start_means_docker_api_once_with_one_warning(connection, monkeypatch):
     make, calls = connection
-    conn = make({}, [plugin.docker_session.SessionUnavailable("no socket")])
+    conn = make(WARM, [plugin.docker_session.SessionUnavailable("no socket")])
+
+    def cannot_start(*_args, **_kwargs):
+        raise plugin.docker_session.SessionUnavailable("the warm interpreter did not start: Python 3.9 or newer is needed")
+
+    monkeypatch.setattr(plugin.docker_session, "start", cannot_start)
     assert conn.exec_command("true") == (0, b"via docker_api", b"")
-    assert len(calls["warnings"]) == 1 and "the builder has no warm interpreter" in calls["warnings"][0]
-    again = make({}, [])  # the builder's next task: a new connection object, the marker file says it all
+    assert len(calls["warnings"]) == 1 and "Python 3.9 or newer is needed" in calls["warnings"][0]
+    again = make(WARM, [])  # the builder's next task: a new connection object, the marker file says it all
     assert again.exec_command("true") == (0, b"via docker_api", b"") and len(calls["warnings"]) == 1
-    assert len(calls["request"]) == 1
+    assert calls["request"] == []  # the session's start failed at the first use already: no request at all
+
+
+@pytest.mark.parametrize("session", [{"warm": False, "python_interpreter": "/usr/bin/python3"},
+                                     {"warm": True, "python_interpreter": "auto"}])
+def test_without_a_session_it_is_docker_api_without_a_warning(connection, session):
+    make, calls = connection
+    conn = make(session)
+    conn._connect()
+    assert conn.exec_command("true") == (0, b"via docker_api", b"")
+    assert calls["request"] == calls["start"] == calls["warnings"] == []
 
 
 def test_agent_errors_fail_the_task(connection):
@@ -80,12 +99,19 @@ def test_agent_errors_fail_the_task(connection):
         conn.exec_command("true")
 
 
-def test_prestart_needs_an_interpreter(connection):
+def test_the_first_use_starts_the_session_in_the_background_and_a_reset_again(connection, tmp_path, monkeypatch):
     make, calls = connection
-    make({}).prestart()
-    assert calls["start"] == []
-    make(WARM).prestart()
+    conn = make(WARM)
+    conn._connect()
+    assert [c[-1] for c in calls["start"]] == [False]  # wait=False: the command that needs it waits for it
+    path = plugin.docker_session.socket_path(str(tmp_path), "arch-builder", "root")
+    open(path, "w").close()  # a session runs: the next task's first use starts none
+    make(WARM)._connect()
     assert len(calls["start"]) == 1
+    stopped = []
+    monkeypatch.setattr(plugin.docker_session, "stop", lambda p: stopped.append(p) or os.unlink(p))
+    make(WARM).reset()  # the builder was replaced (layer cache swap) or reset_connection: the old session ends
+    assert stopped == [path] and [c[-1] for c in calls["start"]] == [False, False]
 
 
 def test_paths_are_relative_to_the_root():

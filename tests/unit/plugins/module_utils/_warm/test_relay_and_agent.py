@@ -180,3 +180,24 @@ def test_a_builder_that_stops_answering_fails_the_request_in_flight_naming_the_e
     assert answers and time.monotonic() - started < 5
     error = answers[0][0]["error"]
     assert "tcp://engine:2376" in error and "nothing came from the builder" in error, error
+
+
+def test_a_start_without_waiting_never_waits_for_one_that_is_starting(tmp_path, monkeypatch):
+    """The connection's first use starts the relay without waiting: while another task's relay is starting (it holds
+    the lock until it listens), it returns at once instead of waiting for it; a waiting start learns why a relay
+    started without waiting did not come up (path.failed), once."""
+    import fcntl
+
+    path = docker_session.socket_path(str(tmp_path), "builder", "root")
+    started = []
+    monkeypatch.setattr(docker_session.subprocess, "Popen", lambda *a, **k: started.append(a) or 1 / 0)
+    with open(path + ".lock", "a") as holder:
+        fcntl.flock(holder, fcntl.LOCK_EX)  # a relay that is starting
+        t0 = time.monotonic()
+        docker_session.start(path, "builder", "root", {}, "/usr/bin/python3", None, wait=False)
+        assert time.monotonic() - t0 < 1 and started == []
+    with open(path + ".failed", "w") as f:
+        f.write("the warm interpreter did not start: cannot install it in /dev/shm")
+    with pytest.raises(docker_session.SessionUnavailable, match="cannot install it in /dev/shm"):
+        docker_session.start(path, "builder", "root", {}, "/usr/bin/python3", None)
+    assert not os.path.exists(path + ".failed") and started == []

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -71,3 +72,30 @@ def test_token_directory_must_be_private(tokens):
     os.chmod(path, 0o755)
     with pytest.raises(OSError, match="not a private directory"):
         build_guard.token_dir()
+
+
+def test_the_controller_warm_server_is_found_by_its_pid_file_and_program(tmp_path):
+    """warm.pid names the controller's warm server (action/warm_controller.py); a pid reused by another program is
+    not it, and nothing is found without the file."""
+    server = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "/x/module_utils/_warm/server.py"])
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "/x/elsewhere.py"])
+    try:
+        for proc in (server, other):  # a fresh child shows its parent's command line until it has exec'd
+            deadline = time.monotonic() + 10
+            while b"-c\0" not in _cmdline(proc.pid) and time.monotonic() < deadline:
+                time.sleep(0.01)
+        assert build_guard._warm_server_pid(str(tmp_path)) is None
+        (tmp_path / "warm.pid").write_text("%d\n" % server.pid)
+        assert build_guard._warm_server_pid(str(tmp_path)) == server.pid
+        (tmp_path / "warm.pid").write_text("%d\n" % other.pid)
+        assert build_guard._warm_server_pid(str(tmp_path)) is None
+    finally:
+        server.kill()
+        other.kill()
+        server.wait()
+        other.wait()
+
+
+def _cmdline(pid):
+    with open("/proc/%d/cmdline" % pid, "rb") as f:
+        return f.read()
