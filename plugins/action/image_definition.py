@@ -307,53 +307,28 @@ def _find_role(name, search, cwd):
 
 
 def _write_role_tasks(workdir, roles):
-    """The task file that runs the roles in order (in a list, empty without roles): per role an include_role
-    with the role's vars and tags, wrapped in layer cache steps that only docker builders with image_cache on
-    take, and the upload of the image files after the first role's lookup.
+    """The task file that runs the roles in order (in a list, empty without roles): per role one include of the
+    provision role's tasks/role.yml (the layer cache lookup, the first role's upload of the image files, the role,
+    the layer store), with the role entry's vars and provision__role, the role's entry in the plan.
 
-    Written as JSON (valid YAML) because role vars may hold templates that must reach the builder
-    untouched, and JSON keeps every string exactly as given. The lookup receives the same vars as
-    the role, so the cache key covers their templated values.
-
-    Our steps are tagged always, so that --tags/--skip-tags select among the roles' tasks only; an entry's
-    tags go to its role's tasks through `apply` (tags on a dynamic include apply to the include alone).
-    Handlers are not flushed here: they run once, at the end of provisioning, as at the end of a play.
-    A role whose layer comes from the cache is still included, with its tasks skipped, so that later roles
-    see its defaults and vars (public, as a play's roles are) and can notify its handlers.
+    The one part of the per-role steps that is written here: a task's `vars:` must be a mapping in the file (it
+    cannot come from a variable), and the entry's vars must reach the builder untemplated and trusted as
+    templates, as they are in the definition (a plan that went through a module result is not): they are
+    templated on the builder, where facts and the role's own variables are. Written as JSON (valid YAML):
+    JSON keeps every string exactly as given.
     """
-    cached = "image_target.type == 'docker' and image_build.cache"
-    hit = "provision__cache.hit | default(false)"
-    always = ["always"]
     tasks = []
     for i, role in enumerate(roles, 1):
         title = "Role %s (%d of %d)" % (role["name"], i, len(roles))
-        # public like a play's roles: entry (unless private_role_vars): later roles see this role's defaults and vars
-        include = {"name": title, "ansible.builtin.include_role": {
-            "name": role["include"], "public": not C.DEFAULT_PRIVATE_ROLE_VARS,
-            "apply": dict({"when": "not (%s)" % hit}, **({"tags": role["tags"]} if role["tags"] else {}))},
-            "tags": always}
-        if "/" in role["include"]:
-            # resolve by path only, not inside this collection's namespace
-            include["collections"] = ["ansible.legacy"]
-        if role["vars"]:
-            include["vars"] = role["vars"]
-        tasks.append({"name": title + ": look up its layer", "immutable.images.layer_cache": {
-            "role": role["name"], "digest": role["digest"], "vars": role["vars"], "tags": role["tags"]},
-            "register": "provision__cache", "when": cached, "tags": always})
-        if i == 1:
-            # The first role's layer holds the files: when it comes from the cache, the upload is not needed.
-            tasks.append({"name": "Upload the image files as one archive",
-                          "immutable.images.builder_files": {"src": "{{ image_build.files_archive }}"},
-                          "when": "image_build.files_archive is not none and not (%s)" % hit, "tags": always})
-        tasks += [
-            include,
-            {"name": title + ": store its layer", "immutable.images.layer_cache": {
-                "state": "store", "key": "{{ provision__cache.key }}"},
-             "when": cached + " and not provision__cache.hit", "tags": always},
-        ]
+        plan = {"name": role["name"], "include": role["include"], "digest": role["digest"], "vars": role["vars"],
+                "tags": role["tags"], "first": i == 1, "title": title,
+                # public like a play's roles: entries (unless private_role_vars): later roles see its defaults and vars
+                "public": not C.DEFAULT_PRIVATE_ROLE_VARS}
+        # the entry's vars are include params of this include, as they were of an include_role with vars
+        tasks.append({"name": title + ": its steps", "ansible.builtin.include_tasks": "role.yml",
+                      "vars": dict(role["vars"] or {}, provision__role=plan), "tags": ["always"]})
     if not tasks:
         return []
-    # One file for every role: one include for the whole list costs less than one per role.
     path = os.path.join(workdir, "roles.yml")
     with open(path, "w") as f:
         json.dump(tasks, f, indent=1, default=str)

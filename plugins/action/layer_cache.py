@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 
+from ansible_collections.immutable.images.plugins.module_utils._docker.builder import DockerBuilder
 from ansible_collections.immutable.images.plugins.module_utils._docker.client import DockerFailure, get_client
 from ansible_collections.immutable.images.plugins.plugin_utils._docker.layer_cache import LayerCache, cache_key
 from ansible_collections.immutable.images.plugins.plugin_utils._action_module import ActionFailure, ActionModuleBase
@@ -56,7 +57,10 @@ class ActionModule(ActionModuleBase):
                 elif state["layer"] is not None and state["at"] != state["layer"]:  # a miss after hits
                     self._swap(cache, container, state["layer"], target, build)
                     state["at"] = state["layer"]
-                result.update(key=key, hit=bool(hit), changed=False)
+                uploaded = bool(args.get("upload")) and not hit
+                if uploaded:  # the first role's miss: the builder needs the files its layer will hold
+                    self._upload(cache, container, args["upload"])
+                result.update(key=key, hit=bool(hit), uploaded=uploaded, changed=uploaded)
             elif step == "store":
                 pending = _pending_handlers(self._task)
                 if pending:
@@ -85,6 +89,12 @@ class ActionModule(ActionModuleBase):
             cache.unpin(state.pop("pin"))
         _write(state_path, state)
         return result
+
+    def _upload(self, cache, container, archive):
+        try:
+            DockerBuilder(cache.client).upload(container, archive)
+        except DockerFailure as e:
+            raise ActionFailure(str(e), stage="upload") from e
 
     def _task_environment(self):
         """The environment the role runs with (build_env, from the provision block): part of the key, hashed,

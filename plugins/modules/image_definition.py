@@ -20,7 +20,8 @@ description:
     of the definition, the files' contents and the roles' contents), and returns the normalized plan
     the launch, provision and finalize roles work from (the launch role sets it as the facts
     C(image_build_id), C(image_build_hash) and C(image_build)).
-  - Writes the files archive and one task file per role into a private temporary directory (not in check mode).
+  - Writes the files archive, and the one include per role of the provision role's C(tasks/role.yml) with the
+    role entry's vars, into a private temporary directory (not in check mode).
   - This is an action plugin; it runs on the controller and takes no options.
 extends_documentation_fragment:
   - immutable.images.attributes
@@ -64,28 +65,791 @@ errors:
   type: list
   elements: str
   sample: ["image_version: '1.4' is not a semantic version like 1.4.2"]
+# BEGIN build (scripts/gen-plan-return)
 build:
-  description: The normalized build plan.
+  description: The normalized build plan (the launch role sets it as the fact image_build).
   returned: success
   type: dict
   contains:
     id:
-      description: Unique id of this run.
+      description: Unique id of this run, starting with the UTC time.
       type: str
-      sample: 20261123T2135Z-7f3a
     hash:
-      description: Short digest of the build inputs.
+      description: Short digest of the build inputs (definition, files, roles, facts and tags settings).
       type: str
-      sample: 3f9c0a12b7de
-    targets:
-      description: Selected targets, normalized, with builder names, labels, image references.
+    name:
+      description: image_name.
+      type: str
+    version:
+      description: image_version.
+      type: str
+    started:
+      description: When the build started (ISO 8601, UTC).
+      type: str
+    started_ts:
+      description: The same as a Unix time.
+      type: float
+    revision:
+      description: The git revision of the current directory, null outside a git work tree.
+      type: str
+    workdir:
+      description: Private temporary directory of the build (files archive, role and check task files); null in
+        check mode and when nothing is built.
+      type: str
+    files_archive:
+      description: The image_files archive, null without files or when nothing is built.
+      type: str
+    files_digest:
+      description: Digest of the image_files' contents.
+      type: str
+    roles:
+      description: The image roles in order.
       type: list
       elements: dict
-    workdir:
-      description: Private temporary directory of the build (files archive, role task files).
-      type: str
+      contains:
+        name:
+          description: The role as image_roles names it.
+          type: str
+        path:
+          description: Where the role was found.
+          type: str
+        digest:
+          description: Digest of the role's files (part of the build hash and of its layer cache key).
+          type: str
     role_tasks:
-      description: The task file that runs every role in order, as a list of one (empty without roles).
+      description: The file of the per-role includes of roles/provision/tasks/role.yml, a list of one (empty without
+        roles or when nothing is built).
       type: list
       elements: str
+    verify_tasks:
+      description: The task file of the image_verify checks that run on the builder, or null.
+      type: str
+    verify_runs:
+      description: The run tests of image_verify, with the names of their env only.
+      type: list
+      elements: dict
+    gather_facts:
+      description: Whether facts are gathered on the builders.
+      type: bool
+    facts:
+      description: The gather_facts arguments, null when no facts are gathered.
+      type: dict
+    play:
+      description: What decides how the roles behave besides the roles (facts, --tags, --skip-tags).
+      type: dict
+      contains:
+        facts:
+          description: As facts.
+          type: dict
+        tags:
+          description: --tags, or [all].
+          type: list
+          elements: str
+        skip_tags:
+          description: --skip-tags.
+          type: list
+          elements: str
+    on_error:
+      description: image_on_error.
+      type: str
+    manifest:
+      description: Absolute path of the manifest, or null.
+      type: str
+    cache:
+      description: image_cache.
+      type: bool
+    warm_interpreter:
+      description: image_warm_interpreter.
+      type: bool
+    force:
+      description: image_force.
+      type: bool
+    scanner:
+      description: The vulnerability scanner found on PATH (trivy, grype), or null.
+      type: str
+    scan_fail_on:
+      description: image_scan_fail_on.
+      type: str
+    definition_digest:
+      description: SHA-256 of the definition's hash input (provenance).
+      type: str
+    target_names:
+      description: Names of the selected targets.
+      type: list
+      elements: str
+    sign:
+      description: image_sign with the key's absolute path, or null when nothing is signed.
+      type: dict
+      contains:
+        key:
+          description: Absolute path of the signing key (never the key).
+          type: str
+        password_env:
+          description: Environment variable holding the key's password.
+          type: str
+        builder_id:
+          description: The SLSA builder id of the provenance.
+          type: str
+    keep:
+      description: image_keep without its unset keys.
+      type: dict
+    targets:
+      description: The selected targets to build.
+      type: list
+      elements: dict
+      contains:
+        name:
+          description: Target name, unique per definition, C([a-z0-9][a-z0-9_-]*).
+          type: str
+        type:
+          description: Kind of artifact.
+          type: str
+        python_interpreter:
+          description: Python on the builder that runs Ansible modules.
+          type: str
+        base_image:
+          description: (docker) Image the builder starts from, in any form C(docker pull) accepts.
+          type: str
+        pull:
+          description: (docker) When to pull C(image_targets[].base_image).
+          type: str
+        platform:
+          description: (docker) Platform of the base image and builder, for example C(linux/amd64).
+          type: str
+        network_mode:
+          description: (docker) Network mode of the builder. V(host) lets a builder reach the host's network.
+          type: str
+        docker_host:
+          description: (docker) Docker engine to use - V(unix:///path), V(tcp://host:port) or V(ssh://user@host).
+            Defaults to E(DOCKER_HOST), then the local socket. Everything of the target runs there (see docs/scale-out.md).
+          type: str
+        tls:
+          description: (docker) Mutual TLS with a V(tcp://) C(image_targets[].docker_host). Without it, E(DOCKER_TLS_VERIFY)
+            and E(DOCKER_CERT_PATH) apply as the docker CLI reads them. Never affected by E(REQUESTS_CA_BUNDLE)
+            or E(CURL_CA_BUNDLE). Paths are relative to the current directory.
+          type: dict
+          contains:
+            ca_cert:
+              description: The CA that signed the engine's certificate (PEM). Required when C(image_targets[].tls.verify)
+                is true.
+              type: str
+            client_cert:
+              description: The client certificate (PEM) the engine accepts.
+              type: str
+            client_key:
+              description: The client certificate's private key (PEM). Its content is never shown.
+              type: str
+            verify:
+              description: Verify the engine's certificate against C(image_targets[].tls.ca_cert).
+              type: bool
+            hostname:
+              description: The name to check the engine's certificate for, when it is not the host of C(image_targets[].docker_host).
+              type: str
+        privileged:
+          description: (docker) Run the builder privileged. Never done unless asked.
+          type: bool
+        build_volumes:
+          description: (docker) Bind mounts for the builder only (C(host:container[:ro])). Their content is not
+            in the image.
+          type: list
+          elements: str
+        repository:
+          description: 'docker: the repository of the local tags.'
+          type: str
+        tags:
+          description: 'docker: the tags (a list); ec2: the tags of the AMI and snapshots (a mapping).'
+          type: raw
+        config:
+          description: (docker) Image config written at commit time. The base image's values are kept where not
+            set.
+          type: dict
+          contains:
+            user:
+              description: User (name or uid[:gid]) the image runs as.
+              type: str
+            workdir:
+              description: Working directory.
+              type: str
+            cmd:
+              description: Default command (exec form).
+              type: list
+              elements: str
+            entrypoint:
+              description: Entrypoint (exec form). An empty list clears the base image's entrypoint.
+              type: list
+              elements: str
+            env:
+              description: Environment variables baked into the image.
+              type: dict
+            expose:
+              description: Exposed ports, C(8080/tcp) or C(8080).
+              type: list
+              elements: str
+            labels:
+              description: Labels. OCI labels (version, revision, created, title) are added.
+              type: dict
+            volumes:
+              description: Volume mount points.
+              type: list
+              elements: str
+            stop_signal:
+              description: Signal that stops the container.
+              type: str
+            healthcheck:
+              description: Health check.
+              type: dict
+              contains:
+                test:
+                  description: Command, for example C(["CMD", "true"]) or C(["NONE"]).
+                  type: list
+                  elements: str
+                interval:
+                  description: Time between checks, for example C(30s).
+                  type: str
+                timeout:
+                  description: Time a check may take.
+                  type: str
+                start_period:
+                  description: Grace period after start.
+                  type: str
+                retries:
+                  description: Failures before unhealthy.
+                  type: int
+        push:
+          description: (docker) Repositories to push every tag to.
+          type: list
+          elements: str
+        save:
+          description: (docker) Path of a C(docker save) tar of the result.
+          type: str
+        squash:
+          description: (docker) Produce a single-layer image with the same config.
+          type: bool
+        region:
+          description: (ec2) AWS region of the builder and the AMI.
+          type: str
+        source_ami:
+          description: (ec2) AMI id to start from. Mutually exclusive with C(image_targets[].source_ami_filter).
+          type: str
+        source_ami_filter:
+          description: (ec2) Find the source AMI (C(name), C(owners), C(architecture), C(most_recent), C(filters)).
+          type: dict
+        instance_type:
+          description: (ec2) Instance type of the builder.
+          type: str
+        ssh_username:
+          description: (ec2) User Ansible logs in as.
+          type: str
+        ami_name:
+          description: (ec2) Name of the AMI. Default C(<image_name>-<image_version>-<image_build_id>).
+          type: str
+        ami_description:
+          description: (ec2) Description of the AMI.
+          type: str
+        copy_to_regions:
+          description: (ec2) Regions the AMI is copied to.
+          type: list
+          elements: str
+        share_with_accounts:
+          description: (ec2) Account ids given launch permission.
+          type: list
+          elements: str
+        share_with_organizations:
+          description: (ec2) Organization ARNs given launch permission.
+          type: list
+          elements: str
+        share_with_ous:
+          description: (ec2) Organizational unit ARNs given launch permission.
+          type: list
+          elements: str
+        subnet_id:
+          description: (ec2) Subnet of the builder. Default subnet of the default VPC when unset.
+          type: str
+        iam_instance_profile:
+          description: (ec2) Instance profile name or ARN of the builder.
+          type: str
+        root_volume:
+          description: (ec2) Root volume of the builder and so of the AMI.
+          type: dict
+          contains:
+            size:
+              description: Size in GiB.
+              type: int
+            type:
+              description: Volume type, for example C(gp3).
+              type: str
+            encrypted:
+              description: Encrypt the volume.
+              type: bool
+            kms_key_id:
+              description: KMS key for encryption.
+              type: str
+        allowed_cidrs:
+          description: (ec2) Source CIDRs allowed to reach SSH on the temporary security group. C(0.0.0.0/0), C(::/0)
+            (any C(/0)) are refused unless C(image_targets[].allow_open_ssh) is set.
+          type: list
+          elements: str
+        allow_open_ssh:
+          description: (ec2) Accept an C(image_targets[].allowed_cidrs) entry that opens SSH of the builder to every
+            address (C(0.0.0.0/0) or C(::/0)). The build warns when it is used.
+          type: bool
+        ssh_interface:
+          description: (ec2) Address Ansible connects to.
+          type: str
+        ssh_host:
+          description: (ec2) Connect to this address instead of the instance's (bastion forward, tests).
+          type: str
+        ssh_port:
+          description: (ec2) SSH port.
+          type: int
+        ssh_keypair_name:
+          description: (ec2) Existing key pair; requires C(image_targets[].ssh_private_key_file). Default creates
+            a temporary ED25519 key pair.
+          type: str
+        ssh_private_key_file:
+          description: (ec2) Private key of C(image_targets[].ssh_keypair_name).
+          type: str
+        ssh_timeout:
+          description: (ec2) Seconds to wait for SSH to answer.
+          type: int
+        watchdog_timeout:
+          description: (ec2) The builder's dead man's switch - the instance (launched with shutdown behaviour V(terminate))
+            shuts itself down, and so terminates, once no SSH session of the controller has been open for this many
+            seconds. Ansible holds one for the whole build; set it above the longest time this builder waits for
+            the other targets' tasks. V(0) turns the watchdog off.
+          type: int
+        spot:
+          description: (ec2) Launch the builder as a spot instance.
+          type: bool
+        scrub:
+          description: (ec2) Remove the temporary key, SSH host keys, cloud-init state, history and logs before
+            imaging.
+          type: bool
+        force_deregister:
+          description: (ec2) Deregister an existing AMI of the same name (and delete its snapshots) first.
+          type: bool
+        deprecate_after:
+          description: (ec2) Deprecate the AMI after this long (C(90d)) or at this date (C(2027-01-01)).
+          type: str
+        publish_parameter:
+          description: (ec2) SSM parameter name that receives the AMI id in the build region.
+          type: str
+        definition_index:
+          description: Index of the target in image_targets (where no_log places read build_env, user_data and registry_auth
+            from).
+          type: int
+        build_env:
+          description: Names of the build_env variables (their values stay in the definition).
+          type: list
+          elements: str
+        user_data:
+          description: Whether the definition gives user_data (its value stays in the definition).
+          type: bool
+        selected:
+          description: Whether image_only selects the target.
+          type: bool
+        builder_name:
+          description: Name of the builder (container or instance) of this build.
+          type: str
+        host:
+          description: Inventory name of the builder, <image_name>-<target name>.
+          type: str
+        labels:
+          description: Labels of the builder and of everything else this build creates.
+          type: dict
+        artifact_labels:
+          description: Labels of the artifact (build labels and OCI annotations).
+          type: dict
+        image_refs:
+          description: 'docker: repository:tag of every local tag.'
+          type: list
+          elements: str
+        push_refs:
+          description: 'docker: every reference pushed (each push repository with each tag).'
+          type: list
+          elements: str
+        registry_auth:
+          description: 'docker: whether the definition gives registry credentials (they stay there).'
+          type: bool
+        remote_engine:
+          description: 'docker: whether the engine is remote (tcp://, ssh://).'
+          type: bool
+        engine_pool:
+          description: 'docker target of image_engines: the engines that answered, placed at launch.'
+          type: list
+          elements: dict
+          contains:
+            docker_host:
+              description: The engine's address, null for the default engine.
+              type: str
+            tls:
+              description: Its TLS settings (paths absolute), null without TLS.
+              type: dict
+        base:
+          description: 'The base the artifact is built from: image id (docker) or AMI id (ec2), when known.'
+          type: str
+        reuse:
+          description: The artifact already built from the same inputs (reuse instead of a build), else null.
+          type: dict
+        reuse_note:
+          description: Why the artifact was or was not reused.
+          type: str
+        python_note:
+          description: A warning when the base seems to have no usable Python.
+          type: str
+        sbom_path:
+          description: Where the target's CycloneDX SBOM is written.
+          type: str
+        builder:
+          description: 'Set by launch on the builder''s image_target: what it learned about the builder (container
+            id, name, image id; instance id, address, key).'
+          type: dict
+    engines:
+      description: Every engine a builder can be on (launch narrows it to those the builders are on).
+      type: list
+      elements: dict
+      contains:
+        docker_host:
+          description: The engine's address, null for the default engine.
+          type: str
+        tls:
+          description: Its TLS settings (paths absolute), null without TLS.
+          type: dict
+    engines_fixed:
+      description: The engines of the targets outside image_engines.
+      type: list
+      elements: dict
+      contains:
+        docker_host:
+          description: The engine's address, null for the default engine.
+          type: str
+        tls:
+          description: Its TLS settings (paths absolute), null without TLS.
+          type: dict
+    engine_notes:
+      description: Why engines of image_engines were skipped.
+      type: list
+      elements: str
+    reused_targets:
+      description: The selected targets whose artifact already exists.
+      type: list
+      elements: dict
+      contains:
+        name:
+          description: Target name, unique per definition, C([a-z0-9][a-z0-9_-]*).
+          type: str
+        type:
+          description: Kind of artifact.
+          type: str
+        python_interpreter:
+          description: Python on the builder that runs Ansible modules.
+          type: str
+        base_image:
+          description: (docker) Image the builder starts from, in any form C(docker pull) accepts.
+          type: str
+        pull:
+          description: (docker) When to pull C(image_targets[].base_image).
+          type: str
+        platform:
+          description: (docker) Platform of the base image and builder, for example C(linux/amd64).
+          type: str
+        network_mode:
+          description: (docker) Network mode of the builder. V(host) lets a builder reach the host's network.
+          type: str
+        docker_host:
+          description: (docker) Docker engine to use - V(unix:///path), V(tcp://host:port) or V(ssh://user@host).
+            Defaults to E(DOCKER_HOST), then the local socket. Everything of the target runs there (see docs/scale-out.md).
+          type: str
+        tls:
+          description: (docker) Mutual TLS with a V(tcp://) C(image_targets[].docker_host). Without it, E(DOCKER_TLS_VERIFY)
+            and E(DOCKER_CERT_PATH) apply as the docker CLI reads them. Never affected by E(REQUESTS_CA_BUNDLE)
+            or E(CURL_CA_BUNDLE). Paths are relative to the current directory.
+          type: dict
+          contains:
+            ca_cert:
+              description: The CA that signed the engine's certificate (PEM). Required when C(image_targets[].tls.verify)
+                is true.
+              type: str
+            client_cert:
+              description: The client certificate (PEM) the engine accepts.
+              type: str
+            client_key:
+              description: The client certificate's private key (PEM). Its content is never shown.
+              type: str
+            verify:
+              description: Verify the engine's certificate against C(image_targets[].tls.ca_cert).
+              type: bool
+            hostname:
+              description: The name to check the engine's certificate for, when it is not the host of C(image_targets[].docker_host).
+              type: str
+        privileged:
+          description: (docker) Run the builder privileged. Never done unless asked.
+          type: bool
+        build_volumes:
+          description: (docker) Bind mounts for the builder only (C(host:container[:ro])). Their content is not
+            in the image.
+          type: list
+          elements: str
+        repository:
+          description: 'docker: the repository of the local tags.'
+          type: str
+        tags:
+          description: 'docker: the tags (a list); ec2: the tags of the AMI and snapshots (a mapping).'
+          type: raw
+        config:
+          description: (docker) Image config written at commit time. The base image's values are kept where not
+            set.
+          type: dict
+          contains:
+            user:
+              description: User (name or uid[:gid]) the image runs as.
+              type: str
+            workdir:
+              description: Working directory.
+              type: str
+            cmd:
+              description: Default command (exec form).
+              type: list
+              elements: str
+            entrypoint:
+              description: Entrypoint (exec form). An empty list clears the base image's entrypoint.
+              type: list
+              elements: str
+            env:
+              description: Environment variables baked into the image.
+              type: dict
+            expose:
+              description: Exposed ports, C(8080/tcp) or C(8080).
+              type: list
+              elements: str
+            labels:
+              description: Labels. OCI labels (version, revision, created, title) are added.
+              type: dict
+            volumes:
+              description: Volume mount points.
+              type: list
+              elements: str
+            stop_signal:
+              description: Signal that stops the container.
+              type: str
+            healthcheck:
+              description: Health check.
+              type: dict
+              contains:
+                test:
+                  description: Command, for example C(["CMD", "true"]) or C(["NONE"]).
+                  type: list
+                  elements: str
+                interval:
+                  description: Time between checks, for example C(30s).
+                  type: str
+                timeout:
+                  description: Time a check may take.
+                  type: str
+                start_period:
+                  description: Grace period after start.
+                  type: str
+                retries:
+                  description: Failures before unhealthy.
+                  type: int
+        push:
+          description: (docker) Repositories to push every tag to.
+          type: list
+          elements: str
+        save:
+          description: (docker) Path of a C(docker save) tar of the result.
+          type: str
+        squash:
+          description: (docker) Produce a single-layer image with the same config.
+          type: bool
+        region:
+          description: (ec2) AWS region of the builder and the AMI.
+          type: str
+        source_ami:
+          description: (ec2) AMI id to start from. Mutually exclusive with C(image_targets[].source_ami_filter).
+          type: str
+        source_ami_filter:
+          description: (ec2) Find the source AMI (C(name), C(owners), C(architecture), C(most_recent), C(filters)).
+          type: dict
+        instance_type:
+          description: (ec2) Instance type of the builder.
+          type: str
+        ssh_username:
+          description: (ec2) User Ansible logs in as.
+          type: str
+        ami_name:
+          description: (ec2) Name of the AMI. Default C(<image_name>-<image_version>-<image_build_id>).
+          type: str
+        ami_description:
+          description: (ec2) Description of the AMI.
+          type: str
+        copy_to_regions:
+          description: (ec2) Regions the AMI is copied to.
+          type: list
+          elements: str
+        share_with_accounts:
+          description: (ec2) Account ids given launch permission.
+          type: list
+          elements: str
+        share_with_organizations:
+          description: (ec2) Organization ARNs given launch permission.
+          type: list
+          elements: str
+        share_with_ous:
+          description: (ec2) Organizational unit ARNs given launch permission.
+          type: list
+          elements: str
+        subnet_id:
+          description: (ec2) Subnet of the builder. Default subnet of the default VPC when unset.
+          type: str
+        iam_instance_profile:
+          description: (ec2) Instance profile name or ARN of the builder.
+          type: str
+        root_volume:
+          description: (ec2) Root volume of the builder and so of the AMI.
+          type: dict
+          contains:
+            size:
+              description: Size in GiB.
+              type: int
+            type:
+              description: Volume type, for example C(gp3).
+              type: str
+            encrypted:
+              description: Encrypt the volume.
+              type: bool
+            kms_key_id:
+              description: KMS key for encryption.
+              type: str
+        allowed_cidrs:
+          description: (ec2) Source CIDRs allowed to reach SSH on the temporary security group. C(0.0.0.0/0), C(::/0)
+            (any C(/0)) are refused unless C(image_targets[].allow_open_ssh) is set.
+          type: list
+          elements: str
+        allow_open_ssh:
+          description: (ec2) Accept an C(image_targets[].allowed_cidrs) entry that opens SSH of the builder to every
+            address (C(0.0.0.0/0) or C(::/0)). The build warns when it is used.
+          type: bool
+        ssh_interface:
+          description: (ec2) Address Ansible connects to.
+          type: str
+        ssh_host:
+          description: (ec2) Connect to this address instead of the instance's (bastion forward, tests).
+          type: str
+        ssh_port:
+          description: (ec2) SSH port.
+          type: int
+        ssh_keypair_name:
+          description: (ec2) Existing key pair; requires C(image_targets[].ssh_private_key_file). Default creates
+            a temporary ED25519 key pair.
+          type: str
+        ssh_private_key_file:
+          description: (ec2) Private key of C(image_targets[].ssh_keypair_name).
+          type: str
+        ssh_timeout:
+          description: (ec2) Seconds to wait for SSH to answer.
+          type: int
+        watchdog_timeout:
+          description: (ec2) The builder's dead man's switch - the instance (launched with shutdown behaviour V(terminate))
+            shuts itself down, and so terminates, once no SSH session of the controller has been open for this many
+            seconds. Ansible holds one for the whole build; set it above the longest time this builder waits for
+            the other targets' tasks. V(0) turns the watchdog off.
+          type: int
+        spot:
+          description: (ec2) Launch the builder as a spot instance.
+          type: bool
+        scrub:
+          description: (ec2) Remove the temporary key, SSH host keys, cloud-init state, history and logs before
+            imaging.
+          type: bool
+        force_deregister:
+          description: (ec2) Deregister an existing AMI of the same name (and delete its snapshots) first.
+          type: bool
+        deprecate_after:
+          description: (ec2) Deprecate the AMI after this long (C(90d)) or at this date (C(2027-01-01)).
+          type: str
+        publish_parameter:
+          description: (ec2) SSM parameter name that receives the AMI id in the build region.
+          type: str
+        definition_index:
+          description: Index of the target in image_targets (where no_log places read build_env, user_data and registry_auth
+            from).
+          type: int
+        build_env:
+          description: Names of the build_env variables (their values stay in the definition).
+          type: list
+          elements: str
+        user_data:
+          description: Whether the definition gives user_data (its value stays in the definition).
+          type: bool
+        selected:
+          description: Whether image_only selects the target.
+          type: bool
+        builder_name:
+          description: Name of the builder (container or instance) of this build.
+          type: str
+        host:
+          description: Inventory name of the builder, <image_name>-<target name>.
+          type: str
+        labels:
+          description: Labels of the builder and of everything else this build creates.
+          type: dict
+        artifact_labels:
+          description: Labels of the artifact (build labels and OCI annotations).
+          type: dict
+        image_refs:
+          description: 'docker: repository:tag of every local tag.'
+          type: list
+          elements: str
+        push_refs:
+          description: 'docker: every reference pushed (each push repository with each tag).'
+          type: list
+          elements: str
+        registry_auth:
+          description: 'docker: whether the definition gives registry credentials (they stay there).'
+          type: bool
+        remote_engine:
+          description: 'docker: whether the engine is remote (tcp://, ssh://).'
+          type: bool
+        engine_pool:
+          description: 'docker target of image_engines: the engines that answered, placed at launch.'
+          type: list
+          elements: dict
+          contains:
+            docker_host:
+              description: The engine's address, null for the default engine.
+              type: str
+            tls:
+              description: Its TLS settings (paths absolute), null without TLS.
+              type: dict
+        base:
+          description: 'The base the artifact is built from: image id (docker) or AMI id (ec2), when known.'
+          type: str
+        reuse:
+          description: The artifact already built from the same inputs (reuse instead of a build), else null.
+          type: dict
+        reuse_note:
+          description: Why the artifact was or was not reused.
+          type: str
+        python_note:
+          description: A warning when the base seems to have no usable Python.
+          type: str
+        sbom_path:
+          description: Where the target's CycloneDX SBOM is written.
+          type: str
+        builder:
+          description: 'Set by launch on the builder''s image_target: what it learned about the builder (container
+            id, name, image id; instance id, address, key).'
+          type: dict
+    base_id_label:
+      description: The label (docker) or tag (ec2) that records the base's id on the artifact.
+      type: str
+    skipped_targets:
+      description: Names of the targets image_only does not select.
+      type: list
+      elements: str
+    guard_pid:
+      description: 'Set by launch: the process id of the build guard.'
+      type: int
+# END build
 """

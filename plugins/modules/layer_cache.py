@@ -58,6 +58,14 @@ options:
   key:
     description: With V(store), RV(key) of the lookup.
     type: str
+  upload:
+    description:
+      - With V(lookup), the image files archive (C(image_build.files_archive)) to put into the builder when the
+        layer is not in the cache, in one transfer as M(immutable.images.builder_files) does. Given for the first
+        role only, whose layer holds the files (a hit needs no upload).
+      - A failed upload fails with RV(stage=upload).
+    type: path
+    version_added: 0.2.0
 author:
   - immutable.images maintainers (@immutable-images)
 """
@@ -86,6 +94,15 @@ hit:
   description: Whether a layer exists for the key (the role can be skipped).
   returned: lookup
   type: bool
+uploaded:
+  description: Whether O(upload) was put into the builder (on a miss).
+  returned: lookup
+  type: bool
+  version_added: 0.2.0
+stage:
+  description: The stage of a failure, V(cache), or V(upload) when the upload failed.
+  returned: failure
+  type: str
 layer:
   description: Image id of the stored layer.
   returned: store

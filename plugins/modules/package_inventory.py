@@ -59,6 +59,10 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+stage:
+  description: V(sbom), when the inventory cannot be read (the stage the provision role records).
+  returned: failure
+  type: str
 packages:
   description: Installed packages, sorted by type, name, version and architecture.
   returned: always
@@ -131,10 +135,13 @@ def main():
     def rpm_query():
         rc, out, err = module.run_command([rpm] + package_inventory.RPM_COMMAND[1:])
         if rc != 0:
-            module.fail_json(msg="rpm -qa failed (rc %d): %s" % (rc, err.strip()))
+            module.fail_json(msg="rpm -qa failed (rc %d): %s" % (rc, err.strip()), stage="sbom")
         return out
 
-    result = package_inventory.collect("/", module.params["python_paths"], rpm_query if rpm else None)
+    try:
+        result = package_inventory.collect("/", module.params["python_paths"], rpm_query if rpm else None)
+    except Exception as e:  # pylint: disable=broad-exception-caught  # any failure here is one of stage sbom
+        module.fail_json(msg="cannot read the package inventory: %s" % e, stage="sbom")
     module.exit_json(changed=False, **result)
 
 

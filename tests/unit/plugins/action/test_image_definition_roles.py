@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 
 import pytest
+import yaml
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.immutable.images.plugins.action import image_definition
@@ -17,6 +19,7 @@ from ansible_collections.immutable.images.plugins.plugin_utils._definition impor
 from ansible_collections.immutable.images.plugins.plugin_utils._docker.layer_cache import cache_key
 
 SPEC = definition.load_definition_spec()
+ROLE_YML = os.path.join(os.path.dirname(image_definition.__file__), "..", "..", "roles", "provision", "tasks", "role.yml")
 DOCKER = {"name": "container", "type": "docker", "base_image": "debian:bookworm-slim"}
 
 
@@ -62,22 +65,38 @@ def test_files_cannot_go_to_the_builders_tmpfs():
     assert image_definition._check_files_outside_tmpfs(params) == []
 
 
-def test_role_tasks_tag_our_steps_always_and_apply_entry_tags(tmp_path):
+def test_role_tasks_include_role_yml_with_the_entry_vars_and_tag_our_steps_always(tmp_path):
     role = tmp_path / "web"
     (role / "handlers").mkdir(parents=True)
     plain = tmp_path / "plain"
     (plain / "tasks").mkdir(parents=True)
-    roles = [{"name": "web", "include": "web", "path": str(role), "vars": {}, "tags": ["web"], "digest": "d1"},
+    roles = [{"name": "web", "include": "web", "path": str(role), "vars": {"port": "{{ web_port }}"}, "tags": ["web"],
+              "digest": "d1"},
              {"name": "plain", "include": "plain", "path": str(plain), "vars": {}, "tags": [], "digest": "d2"}]
     [path] = image_definition._write_role_tasks(str(tmp_path), roles)
-    tasks = json.loads(open(path).read())
+    web, plain_step = json.loads(open(path).read())
+    assert web["tags"] == plain_step["tags"] == ["always"]
+    assert web["ansible.builtin.include_tasks"] == "role.yml"
+    # the entry's vars untemplated, as include params of the include (as an include_role's vars were)
+    assert web["vars"]["port"] == "{{ web_port }}"
+    assert web["vars"]["provision__role"] == {"name": "web", "include": "web", "digest": "d1", "vars": {"port": "{{ web_port }}"},
+                                              "tags": ["web"], "first": True, "title": "Role web (1 of 2)", "public": True}
+    assert plain_step["vars"]["provision__role"]["first"] is False
+    assert image_definition._write_role_tasks(str(tmp_path), []) == []
+
+
+def test_role_yml_tags_our_steps_always_applies_entry_tags_and_never_flushes_handlers():
+    tasks = yaml.safe_load(open(ROLE_YML))
     assert all(t["tags"] == ["always"] for t in tasks)
     assert not any("flush_handlers" in json.dumps(t) for t in tasks), "handlers run at the end, as in a play"
-    web, plain_include = [t["ansible.builtin.include_role"] for t in tasks if "ansible.builtin.include_role" in t]
+    [include] = [t["ansible.builtin.include_role"] for t in tasks if "ansible.builtin.include_role" in t]
     # included on a hit too (tasks skipped): later roles see its defaults and can notify its handlers
-    assert web["apply"] == {"tags": ["web"], "when": "not (provision__cache.hit | default(false))"}
-    assert plain_include["apply"] == {"when": "not (provision__cache.hit | default(false))"}
-    assert web["public"] is True and plain_include["public"] is True  # as a play's roles: entries
+    assert include["apply"] == {"tags": "{{ provision__role.tags }}", "when": "not (provision__cache.hit | default(false))"}
+    assert include["public"] == "{{ provision__role.public }}"
+    steps = [next(k for k in t if k.startswith(("immutable.", "ansible."))) for t in tasks]
+    assert steps == ["immutable.images.layer_cache", "ansible.builtin.include_role", "immutable.images.layer_cache"]
+    # the first role's lookup uploads the image files on a miss (its layer holds them)
+    assert "provision__role.first" in tasks[0]["immutable.images.layer_cache"]["upload"]
 
 
 def test_cache_key_covers_tags_and_play_settings():

@@ -23,6 +23,7 @@ class RecordingCache:
 
     layers = {}
     calls = []
+    client = None
 
     def __init__(self, _client):
         pass
@@ -125,3 +126,36 @@ def test_engine_failure_is_the_cache_stage(env, run):
 def test_check_mode_skips(env, run):
     result = run({"role": "a", "digest": "1"}, env, check_mode=True)
     assert result["skipped"] and result["hit"] is False and RecordingCache.calls == []
+
+
+class RecordingBuilder:
+    """DockerBuilder's upload, recorded (a builder named "full" has no room)."""
+
+    uploads = []
+
+    def __init__(self, _client):
+        pass
+
+    def upload(self, name, archive):
+        if name == "full":
+            raise DockerFailure("upload", "cannot upload files into %s: no space" % name)
+        self.uploads.append((name, archive))
+
+
+def test_the_first_roles_miss_uploads_the_files_and_a_hit_does_not(env, run, monkeypatch):
+    RecordingBuilder.uploads = []
+    monkeypatch.setattr(action, "DockerBuilder", RecordingBuilder)
+    miss = run({"role": "a", "digest": "1", "upload": "/w/files.tar"}, env)
+    assert miss["uploaded"] is True and miss["changed"] and RecordingBuilder.uploads == [("arch-builder", "/w/files.tar")]
+    run({"state": "store", "key": miss["key"]}, env)
+    os.remove("%s/layers-arch-builder.json" % env["image_build"]["workdir"])
+    hit = run({"role": "a", "digest": "1", "upload": "/w/files.tar"}, env)
+    assert hit["hit"] and hit["uploaded"] is False and len(RecordingBuilder.uploads) == 1
+    assert run({"role": "b", "digest": "2"}, env)["uploaded"] is False  # later roles: no upload asked
+
+
+def test_a_failed_upload_is_the_upload_stage(env, run, monkeypatch):
+    monkeypatch.setattr(action, "DockerBuilder", RecordingBuilder)
+    env["image_target"]["builder"]["name"] = "full"
+    result = run({"role": "a", "digest": "1", "upload": "/w/files.tar"}, env)
+    assert result["failed"] and result["stage"] == "upload" and "no space" in result["msg"]
