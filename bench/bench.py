@@ -1068,7 +1068,7 @@ def _phase_row(r):
             row["include"] += d
         elif a.endswith("docker_image_commit"):
             row["commit"] += d
-        elif a.endswith("immutable.images.cleanup"):
+        elif a.endswith("immutable.images.docker_cleanup"):
             row["cleanup"] += d
         elif task["play"] == 1:
             row["prov_other"] += d

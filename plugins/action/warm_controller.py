@@ -24,7 +24,7 @@ FACT = "immutable_images_controller_env"
 PREBUILD = ("immutable.images.docker_builder", "ansible.builtin.file", "ansible.builtin.command",
             "ansible.builtin.stat", "ansible.builtin.copy", "ansible.builtin.lineinfile", "ansible.builtin.user",
             "ansible.builtin.group", "ansible.builtin.apt", "immutable.images.package_inventory",
-            "immutable.images.docker_image_commit", "immutable.images.cleanup")
+            "immutable.images.docker_image_commit", "immutable.images.docker_cleanup")
 
 
 class ActionModule(ActionModuleBase):

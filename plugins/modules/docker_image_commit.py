@@ -90,7 +90,7 @@ options:
   run_tests:
     description:
       - Run tests of the committed candidate, before it gets any tag (the C(run) entries of C(image_verify)).
-        Each item takes the options of M(immutable.images.docker_image_test) - C(port), C(wait_for_command), C(http),
+        Each item takes the options of M(immutable.images.docker_run_test) - C(port), C(wait_for_command), C(http),
         C(command), C(timeout), C(network_mode), C(env).
       - When one fails, the candidate is deleted, nothing is tagged, and the module fails with C(stage=verify).
     type: list

@@ -46,7 +46,7 @@ options:
     description: (docker) The image id.
     type: str
   pushed:
-    description: (docker) The RV(immutable.images.docker_image_push#module:pushed) references and digests.
+    description: (docker) The RV(immutable.images.docker_image_publish#module:pushed) references and digests.
     type: list
     elements: dict
     default: []

@@ -107,7 +107,7 @@ notes:
     O(type=docker), and O(docker_host) and O(timeout) for O(type=ec2).
   - The module is in both action groups, C(group/immutable.images.docker) and C(group/immutable.images.aws).
 seealso:
-  - module: immutable.images.cleanup
+  - module: immutable.images.docker_cleanup
   - module: immutable.images.ec2_cleanup
 author:
   - immutable.images maintainers (@immutable-images)

@@ -70,7 +70,7 @@ options:
     type: dict
     default: {}
   push:
-    description: The result of M(immutable.images.docker_image_push).
+    description: The result of M(immutable.images.docker_image_publish).
     type: dict
     default: {}
   ami:

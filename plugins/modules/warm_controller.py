@@ -58,7 +58,7 @@ EXAMPLES = r"""
   immutable.images.warm_controller:
 
 - name: A module that runs in it
-  immutable.images.cleanup:
+  immutable.images.docker_cleanup:
     build_id: "{{ image_build.id }}"
   environment: "{{ ansible_facts.immutable_images_controller_env | default({}) }}"
   vars:

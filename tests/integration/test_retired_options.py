@@ -1,10 +1,12 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Options that were retired keep old definitions building, and say so."""
+"""Options and module names that were retired keep old definitions and playbooks working, and say so."""
+
+import subprocess
 
 import pytest
 
-from conftest import run_build
+from conftest import ansible_env, run_build
 
 pytestmark = [pytest.mark.docker]
 
@@ -15,3 +17,17 @@ def test_image_mitogen_is_accepted_with_a_deprecation_warning(project, docker_cl
     assert proc.returncode == 0, proc.output
     assert "image_mitogen has no effect" in proc.output
     assert "Mitogen" not in proc.output.split("image_mitogen has no effect")[0]  # the plan no longer mentions it
+
+
+@pytest.mark.parametrize("old, new, args", [
+    ("cleanup", "docker_cleanup", "build_id=20261125T2111Z-00ffee"),
+    ("docker_image_push", "docker_image_publish", "image=tidy-renamed:none refs=127.0.0.1:1/tidy-renamed:x"),
+])
+def test_renamed_modules_answer_to_their_old_names_with_a_deprecation_warning(tmp_path, old, new, args):
+    # check mode: the janitor finds nothing of a build that never ran, the push lists what it would push
+    proc = subprocess.run(["ansible", "localhost", "-m", "immutable.images." + old, "-a", args, "--check"],
+                          cwd=str(tmp_path), env=ansible_env({"ANSIBLE_DEPRECATION_WARNINGS": "1"}),
+                          capture_output=True, text=True, timeout=300, check=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output
+    assert "immutable.images.%s has been deprecated" % old in output and "immutable.images.%s instead" % new in output

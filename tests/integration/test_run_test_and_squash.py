@@ -1,6 +1,6 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The run test (docker_image_test) and squashed commits (docker_image_commit squash=true) on a real engine,
+"""The run test (docker_run_test) and squashed commits (docker_image_commit squash=true) on a real engine,
 called through ansible-playbook as the roles call them."""
 
 import json
@@ -100,15 +100,15 @@ def test_run_test_passes_fails_and_never_leaves_a_container(docker_client, run_t
     start = time.monotonic()
     _proc, (check, passing, mismatch, exiting) = play(tmp_path, [
         {"name": "Check mode does nothing", "check_mode": True,
-         "immutable.images.docker_image_test": dict(common, image=images.serving, port=8080)},
+         "immutable.images.docker_run_test": dict(common, image=images.serving, port=8080)},
         # the words of a run entry of image_verify: {run: {port: ..., http: {...}, command: {...}}}
-        {"name": "Run test that passes", "immutable.images.docker_image_test": dict(
+        {"name": "Run test that passes", "immutable.images.docker_run_test": dict(
             common, image=images.serving, port=8080, timeout=60,
             http={"path": "/", "status": 200, "body_contains": images.body},
             command={"cmd": ["id", "-un"], "stdout_contains": "nobody"})},
-        {"name": "Run test with the wrong body", "immutable.images.docker_image_test": dict(
+        {"name": "Run test with the wrong body", "immutable.images.docker_run_test": dict(
             common, image=images.serving, port=8080, timeout=5, http={"body_contains": "something else"})},
-        {"name": "Run test of an image that exits", "immutable.images.docker_image_test": dict(
+        {"name": "Run test of an image that exits", "immutable.images.docker_run_test": dict(
             common, image=images.exiting, port=8080, timeout=60, http={})},
     ])
     took = time.monotonic() - start

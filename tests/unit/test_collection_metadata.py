@@ -49,12 +49,15 @@ def options_version_added(options, prefix=""):
 
 
 def released_modules():
-    """{module name: the release that first listed it}."""
+    """{module name: the release that first listed it}; a renamed module counts from its old name's release."""
     first = {}
     releases = load("changelogs/changelog.yaml")["releases"]
     for version in sorted(releases, key=version_key):
         for entry in releases[version].get("modules", []):
             first.setdefault(entry["name"], version)
+    for old, routing in load("meta/runtime.yml").get("plugin_routing", {}).get("modules", {}).items():
+        if old in first and "redirect" in routing:
+            first.setdefault(routing["redirect"].split(".")[-1], first[old])
     return first
 
 

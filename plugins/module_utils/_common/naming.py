@@ -32,7 +32,7 @@ LABEL_AMI_ID = LABEL_PREFIX + ".ami-id"
 KIND_BUILDER = "builder"
 KIND_CACHE = "cache"
 KIND_ARTIFACT = "artifact"
-KIND_VERIFY = "verify"  # the container of a run test of a candidate image (docker_image_test)
+KIND_VERIFY = "verify"  # the container of a run test of a candidate image (docker_run_test)
 # A container created (never started) from a cache layer a build has looked up and will use: while it exists,
 # the engine refuses to delete that layer (layer_cache.py, cleanup.py).
 KIND_CACHE_PIN = "cache-pin"

@@ -43,7 +43,7 @@ def parse_time(text):
 
 
 # Containers that only live during a build: builders, and the containers of run tests
-# (docker_image_test), which a killed module can leave behind.
+# (docker_run_test), which a killed module can leave behind.
 # The pins of cache layers (layer_cache.py) and the claims of artifacts (artifact_claim.py) are temporary too.
 TEMPORARY_CONTAINER_KINDS = (naming.KIND_BUILDER, naming.KIND_VERIFY, naming.KIND_CACHE_PIN, naming.KIND_CLAIM)
 

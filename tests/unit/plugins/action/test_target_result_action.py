@@ -81,7 +81,7 @@ def test_a_target_that_did_not_provision_keeps_its_provision_result_and_how_to_r
 
 
 @pytest.mark.parametrize("action,failed,stage", [
-    ("immutable.images.docker_image_push", {"msg": "denied", "stage": "push"}, "push"),
+    ("immutable.images.docker_image_publish", {"msg": "denied", "stage": "push"}, "push"),
     ("community.docker.docker_image_export", {"msg": "no space"}, "save"),
     ("ansible.builtin.command", {"msg": "boom"}, "finalize"),
 ])

@@ -155,7 +155,7 @@ def test_find_by_build_id_filters_on_label_and_builder_kind():
     assert builders_query[0] == "containers" and builders_query[1] is True  # stopped ones too
     assert sorted(builders_query[2]["label"]) == sorted(["immutable.images.build-id=" + BUILD,
                                                          "immutable.images.kind=builder"])
-    # the containers of run tests (docker_image_test) are temporary too; label filters are ANDed,
+    # the containers of run tests (docker_run_test) are temporary too; label filters are ANDed,
     # hence a query of their own
     assert verify_query[0] == "containers" and verify_query[1] is True
     assert sorted(verify_query[2]["label"]) == sorted(["immutable.images.build-id=" + BUILD,

@@ -6,12 +6,12 @@
 from __future__ import annotations
 
 DOCUMENTATION = r"""
-module: cleanup
+module: docker_cleanup
 short_description: Remove the temporary resources of a build, or every leftover older than an age
 version_added: 0.1.0
 description:
   - Finds temporary resources by the labels every build puts on them, never by the build's own records.
-    These are builder containers, run-test containers (C(immutable.images.kind=verify), see M(immutable.images.docker_image_test))
+    These are builder containers, run-test containers (C(immutable.images.kind=verify), see M(immutable.images.docker_run_test))
     and untagged images that carry an C(immutable.images.build-id) label.
   - With O(build_id), removes the resources of that build (the end of every build does this).
     With O(max_age), removes the leftovers of any build older than that (the janitor, after a crash or a C(kill -9)).
@@ -70,11 +70,11 @@ author:
 
 EXAMPLES = r"""
 - name: Remove what a build left behind
-  immutable.images.cleanup:
+  immutable.images.docker_cleanup:
     build_id: "{{ image_build_id }}"
 
 - name: List leftovers older than two hours (check mode), then remove them
-  immutable.images.cleanup:
+  immutable.images.docker_cleanup:
     max_age: 2h
 """
 

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 DOCUMENTATION = r"""
-module: docker_image_test
+module: docker_run_test
 short_description: Run test of a candidate image - start it, wait until it is up, probe it, remove it
 version_added: 0.2.0
 description:
@@ -122,7 +122,7 @@ author:
 
 EXAMPLES = r"""
 - name: Run test of the candidate image
-  immutable.images.docker_image_test:
+  immutable.images.docker_run_test:
     image: "{{ commit.image_id }}"
     build_id: "{{ image_build_id }}"
     port: 8080
@@ -132,7 +132,7 @@ EXAMPLES = r"""
       body_contains: ok
 
 - name: A worker without a port - wait for its ready file, then check its version
-  immutable.images.docker_image_test:
+  immutable.images.docker_run_test:
     image: "{{ commit.image_id }}"
     build_id: "{{ image_build_id }}"
     timeout: 30
@@ -143,7 +143,7 @@ EXAMPLES = r"""
       stdout_contains: "1.4"
 
 - name: "The keys of a run entry of image_verify: {run: {port: 8080, command: {...}}}"
-  immutable.images.docker_image_test:
+  immutable.images.docker_run_test:
     image: "{{ commit.image_id }}"
     build_id: "{{ image_build_id }}"
     port: 8080

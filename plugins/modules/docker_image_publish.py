@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 DOCUMENTATION = r"""
-module: docker_image_push
+module: docker_image_publish
 short_description: Internal - push an image under several repository:tag references
 version_added: 0.1.0
 description:
@@ -49,7 +49,7 @@ author:
 
 EXAMPLES = r"""
 - name: Push every tag
-  immutable.images.docker_image_push:
+  immutable.images.docker_image_publish:
     image: sha256:0f3e...
     refs:
       - registry.example.com/acme/webapp:1.4.2
