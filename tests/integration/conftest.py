@@ -65,8 +65,8 @@ def pytest_xdist_make_scheduler(config, log):
             return _work_unit(nodeid)
 
         def _assign_work_unit(self, node):
-            for unit in reversed(STARTED_FIRST):
-                if unit in self.workqueue:
+            for name in reversed(STARTED_FIRST):
+                for unit in [u for u in self.workqueue if os.path.basename(u) == name]:
                     self.workqueue.move_to_end(unit, last=False)
             super()._assign_work_unit(node)
 
