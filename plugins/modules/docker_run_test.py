@@ -15,6 +15,9 @@ description:
   - The container is labelled C(immutable.images.build-id=)O(build_id) and C(immutable.images.kind=verify),
     so that cleanup finds it by build id, and it is always removed (with its anonymous volumes), whether the
     test passes, fails or is interrupted. Nothing persists, so the module never reports a change.
+  - It also carries the image name and target labels of O(image) and C(immutable.images.lease-seconds) (O(timeout)
+    plus 120), so that the janitor (M(immutable.images.cleanup)) leaves it and everything of its build alone until
+    the test can no longer be running.
   - With O(network_mode=bridge) (or any network that publishes ports), O(port) is published on C(127.0.0.1)
     on an ephemeral host port, and the probes go there. With O(network_mode=host) they go to C(127.0.0.1:)O(port).
   - "First it waits for O(port) to accept TCP connections and for O(wait_for_command) to succeed, then it runs

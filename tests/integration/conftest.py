@@ -27,16 +27,50 @@ LABEL_BUILD_ID = "immutable.images.build-id"
 LABEL_IMAGE_NAME = "immutable.images.image-name"
 
 
+# The tests of one file run on one worker, one file after another: a file's tests share image names and projects.
+# The tests that may use the second engine (engines.py) run on one worker too, so that one engine serves them all:
+# every test of these files (test_job_container.py: its kill-remote case asks for the engine at run time).
+SECOND_ENGINE_FILES = ("test_engine_pool.py", "test_job_container.py", "test_remote_engine.py")
+SECOND_ENGINE = "second-engine"
+# Started first, so that neither worker ends the run with a long file alone: the role corpus takes about 7 min.
+STARTED_FIRST = ("test_role_corpus.py", SECOND_ENGINE)
+
+
 def pytest_collection_modifyitems(config, items):  # pylint: disable=unused-argument
-    """scripts/test runs this suite on two pytest-xdist workers (--dist loadgroup). There is one second engine (its
-    bridge has a fixed name), so every test that may use it runs on the same worker; the other tests run file by
-    file and share the first engine, which is why every leak check and janitor run of a test is scoped to its own
-    image names."""
-    for item in items:
-        names = set(getattr(item, "fixturenames", ()))
-        uses = names & {"tls_engine", "ssh_engine"} or "kill-remote" in item.name  # that case asks for it at run time
-        # Otherwise a file's tests stay on one worker: the tests of a file share image names and projects.
-        item.add_marker(pytest.mark.xdist_group("second-engine" if uses else item.path.name))
+    """A test that uses the second engine outside SECOND_ENGINE_FILES would start another one on its worker: refused."""
+    strays = sorted({item.path.name for item in items if item.path.name not in SECOND_ENGINE_FILES
+                     and set(getattr(item, "fixturenames", ())) & {"tls_engine", "ssh_engine"}})
+    if strays:
+        raise pytest.UsageError("%s use the second engine: add them to SECOND_ENGINE_FILES in %s"
+                                % (", ".join(strays), __file__))
+
+
+def _work_unit(nodeid):
+    path = nodeid.split("::", 1)[0]
+    return SECOND_ENGINE if os.path.basename(path) in SECOND_ENGINE_FILES else path
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """scripts/test runs this suite on two pytest-xdist workers with `--dist loadgroup`: the work units are files, and
+    SECOND_ENGINE_FILES together, as _work_unit says. xdist's own loadgroup reads groups from test ids, which pytest
+    9.2 no longer lets it change (pytest-xdist#1386): its groups were ignored, and a file's tests ran on both workers
+    at once (one test's teardown removed the other's builder, both workers started a second engine on one bridge)."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling  # pylint: disable=import-outside-toplevel
+
+    class ByFile(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            return _work_unit(nodeid)
+
+        def _assign_work_unit(self, node):
+            for name in reversed(STARTED_FIRST):
+                for unit in [u for u in self.workqueue if os.path.basename(u) == name]:
+                    self.workqueue.move_to_end(unit, last=False)
+            super()._assign_work_unit(node)
+
+    return ByFile(config, log)
 
 
 @pytest.fixture(scope="session")

@@ -17,18 +17,23 @@ import signal
 import socket
 import subprocess
 import time
+import uuid
 
 import pytest
 
-BRIDGE = "iitls0"  # at most 15 characters; named after nothing else on the machine
-BRIDGE_CIDR = "172.31.231.1/24"
+# Each engine gets a bridge of its own, iitls<n> on 172.31.<200+n>.0/24 (n < 50): the first n whose bridge and subnet
+# do not exist yet. Two second engines on the machine (a targeted run of another checkout beside the suite, say) must
+# not share one: starting the second deleted the first one's bridge. One that exists is never taken over: its engine
+# may be stopped for a moment (test_engine_pool.py stops it); one left by a killed run goes with `ip link del`.
+BRIDGE_PREFIX = "iitls"  # a name at most 15 characters long, after nothing else on the machine
+BRIDGE_SUBNETS = 50
 
 
 class Engine:
     """A running second dockerd: url and tls for a target, env for the docker CLI / SDK, client()."""
 
-    def __init__(self, root, port):
-        self.root, self.port = root, port
+    def __init__(self, root, port, bridge):
+        self.root, self.port, self.bridge = root, port, bridge
         self.certs = os.path.join(root, "certs")
         self.socket = os.path.join(root, "docker.sock")
         self.url = "tcp://127.0.0.1:%d" % port
@@ -62,7 +67,7 @@ class Engine:
     def start(self):
         log = open(os.path.join(self.root, "dockerd.log"), "ab")
         self.process = subprocess.Popen(
-            ["dockerd", "--iptables=false", "--ip6tables=false", "--bridge=" + BRIDGE,
+            ["dockerd", "--iptables=false", "--ip6tables=false", "--bridge=" + self.bridge,
              "--data-root", os.path.join(self.root, "data"), "--exec-root", os.path.join(self.root, "exec"),
              "--pidfile", os.path.join(self.root, "docker.pid"), "-H", self.unix_url, "-H", "tcp://127.0.0.1:%d" % self.port,
              "--tlsverify", "--tlscacert", self.tls["ca_cert"], "--tlscert", os.path.join(self.certs, "server-cert.pem"),
@@ -107,14 +112,20 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def _bridge(action):
-    if action == "add":
-        subprocess.run(["ip", "link", "del", BRIDGE], capture_output=True, check=False)  # left by a killed run
-        for cmd in (["ip", "link", "add", BRIDGE, "type", "bridge"], ["ip", "addr", "add", BRIDGE_CIDR, "dev", BRIDGE],
-                    ["ip", "link", "set", BRIDGE, "up"]):
+def _add_bridge():
+    """Make a free bridge (see BRIDGE_PREFIX); its name."""
+    routes = subprocess.run(["ip", "-4", "route"], capture_output=True, text=True, check=True).stdout
+    for n in range(BRIDGE_SUBNETS):
+        name, subnet = "%s%d" % (BRIDGE_PREFIX, n), "172.31.%d." % (200 + n)
+        if subnet in routes:
+            continue  # some other network of the machine, or another engine's bridge
+        # `ip link add` fails when the name exists: another run has just taken it, or a killed run left it
+        if subprocess.run(["ip", "link", "add", name, "type", "bridge"], capture_output=True, check=False).returncode:
+            continue
+        for cmd in (["ip", "addr", "add", subnet + "1/24", "dev", name], ["ip", "link", "set", name, "up"]):
             subprocess.run(cmd, check=True, capture_output=True)
-    else:
-        subprocess.run(["ip", "link", "del", BRIDGE], capture_output=True, check=False)
+        return name
+    raise RuntimeError("no free bridge %s0..%d for a second engine" % (BRIDGE_PREFIX, BRIDGE_SUBNETS - 1))
 
 
 @pytest.fixture(scope="session")
@@ -126,9 +137,8 @@ def tls_engine(tmp_path_factory):
         pytest.skip("a second engine needs dockerd and root (for its bridge)")
     # Short: the engine's unix sockets (its own and containerd's) must stay under 107 bytes.
     root = str(tmp_path_factory.mktemp("e2"))
-    engine = Engine(root, _free_port())
-    make_certificates(engine.certs)
-    _bridge("add")
+    make_certificates(os.path.join(root, "certs"))
+    engine = Engine(root, _free_port(), _add_bridge())
     try:
         engine.start()
         save = subprocess.Popen(["docker", "save", BASE_IMAGE], stdout=subprocess.PIPE)
@@ -137,7 +147,7 @@ def tls_engine(tmp_path_factory):
         yield engine
     finally:
         engine.stop()
-        _bridge("del")
+        subprocess.run(["ip", "link", "del", engine.bridge], capture_output=True, check=False)
 
 
 class SshEngine:
@@ -164,7 +174,7 @@ def ssh_engine(tls_engine, tmp_path_factory):
               " && ssh-keygen -A && exec /usr/sbin/sshd -D -e" % pub)
     client = docker.from_env()
     container = client.containers.run(
-        SSH_BASE_IMAGE, ["-c", script], entrypoint=["/bin/sh"], detach=True, name="remote-sshd-%s" % os.path.basename(base),
+        SSH_BASE_IMAGE, ["-c", script], entrypoint=["/bin/sh"], detach=True, name="remote-sshd-%s" % uuid.uuid4().hex[:8],
         ports={"22/tcp": ("127.0.0.1", None)},
         volumes={shutil.which("docker"): {"bind": "/usr/local/bin/docker", "mode": "ro"},
                  tls_engine.socket: {"bind": "/var/run/docker.sock", "mode": "rw"}})

@@ -150,7 +150,8 @@ def test_engine_stopped_mid_build_fails_its_builds_alone_and_janitor_cleans_it(
         busy.remove(force=True)
     cleanup = subprocess.run(
         ["ansible-playbook", "immutable.images.cleanup", "-e", json.dumps(
-            {"cleanup_max_age": "1s", "cleanup_docker_hosts": [{"docker_host": tls_engine.url, "tls": tls_engine.tls}]})],
+            {"cleanup_max_age": "1s", "cleanup_docker_hosts": [{"docker_host": tls_engine.url, "tls": tls_engine.tls}],
+             "cleanup_image_names": names})],
         cwd=str(tmp_path), env=ansible_env(), capture_output=True, text=True, timeout=300, check=False)
     assert cleanup.returncode == 0, cleanup.stdout + cleanup.stderr
-    assert [c.name for c in build_containers(tls_engine.client())] == []
+    assert [c.name for c in build_containers(tls_engine.client()) if c.labels.get("immutable.images.image-name") in names] == []

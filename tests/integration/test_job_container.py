@@ -31,7 +31,9 @@ SLOW_ROLE = """
 def mounts():
     """Host paths the job needs, each at its own path: the venv, the Python it links to, the collections
     (with the targets of their links: the collection under test is this worktree)."""
-    paths = {os.path.dirname(os.path.dirname(sys.executable)),  # the venv
+    venv = os.path.dirname(os.path.dirname(sys.executable))
+    paths = {venv,
+             os.path.realpath(venv),  # a venv that is a link (a worktree's): its scripts' #! name the real path
              os.path.dirname(os.path.dirname(os.path.realpath(sys.executable))),  # the Python it links to
              os.path.realpath(ROOT)}
     collections = ansible_env()["ANSIBLE_COLLECTIONS_PATH"]

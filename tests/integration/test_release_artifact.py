@@ -61,7 +61,7 @@ def test_tarball_has_the_collection_and_nothing_of_the_checkout(tarball):
         assert not FORBIDDEN_PARTS & set(parts), name
         assert not name.startswith("tests/output"), name
         assert parts[-1] not in FORBIDDEN_NAMES, name
-        assert not name.endswith((".pyc", ".tar.gz", ".retry")), name
+        assert not name.endswith((".pyc", ".tar.gz", ".retry", ".cdx.json")), name
     for wanted in ("README.md", "meta/runtime.yml", "meta/execution-environment.yml", "playbooks/build_image.yml",
                    "roles/launch/meta/argument_specs.yml", "plugins/modules/docker_image_commit.py",
                    "examples/webapp/webapp.yml", "examples/awx-project/build_image.yml",

@@ -173,8 +173,9 @@ def test_engine_stopped_mid_build_fails_naming_it_and_janitor_cleans_it_once_bac
     # while it shut down, the build's own cleanup got it first. Either way the janitor leaves none.
     cleanup = subprocess.run(
         ["ansible-playbook", "immutable.images.cleanup", "-e", json.dumps(
-            {"cleanup_max_age": "1s", "cleanup_docker_hosts": [{"docker_host": tls_engine.url, "tls": tls_engine.tls}]})],
+            {"cleanup_max_age": "1s", "cleanup_docker_hosts": [{"docker_host": tls_engine.url, "tls": tls_engine.tls}],
+             "cleanup_image_names": [name]})],
         cwd=str(example), env=ansible_env({"REQUESTS_CA_BUNDLE": SYSTEM_BUNDLE}), capture_output=True, text=True, timeout=300, check=False)
     assert cleanup.returncode == 0, cleanup.stdout + cleanup.stderr
-    assert [c.name for c in build_containers(remote)] == []
+    assert [c.name for c in build_containers(remote) if c.labels.get("immutable.images.image-name") == name] == []
     _remove_images(remote, name)

@@ -6,13 +6,14 @@ called through ansible-playbook as the roles call them."""
 import json
 import os
 import subprocess
+import threading
 import time
 import uuid
 
 import pytest
 import yaml
 
-from conftest import BASE_IMAGE, LABEL_BUILD_ID, LABEL_IMAGE_NAME, ansible_env, build_containers, sh_in_image
+from conftest import BASE_IMAGE, LABEL_BUILD_ID, LABEL_IMAGE_NAME, ansible_env, build_containers, sh_in_image, wait_until
 
 docker = pytest.importorskip("docker")
 
@@ -84,6 +85,7 @@ def run_test_images(docker_client):
         pass
     images = Images()
     images.build_id, images.body, images.serving, images.exiting = build_id, body, serving, exiting
+    images.name = labels[LABEL_IMAGE_NAME]
     yield images
     for c in build_containers(docker_client, build_id):
         c.remove(force=True)
@@ -141,6 +143,38 @@ def test_run_test_passes_fails_and_never_leaves_a_container(docker_client, run_t
     assert build_containers(docker_client, images.build_id) == []
     assert docker_client.containers.list(all=True, filters={"ancestor": images.serving}) == []
     assert docker_client.containers.list(all=True, filters={"ancestor": images.exiting}) == []
+
+
+def test_the_janitor_leaves_a_run_test_that_still_runs(docker_client, run_test_images, tmp_path):
+    """A janitor run (any age, limited to this image name) while a run test waits: the test container is a live
+    build's (its lease: the test's timeout), so the run test passes and then removes it. Before, the janitor removed
+    it mid-test, as a nightly janitor would during a long verify."""
+    images, outcome = run_test_images, {}
+    go = ["test", "-f", "/tmp/go"]
+
+    def run_test():
+        outcome["result"] = play(tmp_path, [{"name": "Run test that waits for a file", "immutable.images.docker_image_test": {
+            "build_id": images.build_id, "image": images.serving, "timeout": 120, "wait_for_command": go}}], name="waits")[1][0]
+    worker = threading.Thread(target=run_test)
+    worker.start()
+    try:
+        wait_until(lambda: [c for c in build_containers(docker_client, images.build_id) if c.status == "running"], 60,
+                   "the run test's container")
+        container = build_containers(docker_client, images.build_id)[0]
+        assert container.labels[LABEL_IMAGE_NAME] == images.name  # the janitor's scope below includes it
+        janitor = subprocess.run(["ansible-playbook", "immutable.images.cleanup", "-e", json.dumps(
+            {"cleanup_max_age": "0s", "cleanup_image_names": [images.name]})], cwd=str(tmp_path), env=ansible_env(),
+            capture_output=True, text=True, timeout=300, check=False)
+        assert janitor.returncode == 0, janitor.stdout + janitor.stderr
+        assert [c.id for c in build_containers(docker_client, images.build_id)] == [container.id], janitor.stdout
+    finally:
+        for c in build_containers(docker_client, images.build_id):
+            c.exec_run(["touch", "/tmp/go"], user="root")  # the run test passes now (or ends at once)
+        worker.join(180)
+    result = outcome["result"]
+    assert result.get("failed") is not True, result
+    assert result["passed"] == ["started", "wait_for_command %s succeeded" % go]
+    assert build_containers(docker_client, images.build_id) == []
 
 
 @pytest.fixture

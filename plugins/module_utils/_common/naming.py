@@ -27,6 +27,10 @@ LABEL_CREATED = LABEL_PREFIX + ".created"
 # On AMIs: the AMI's own id, tagged by the build that made it (or copied it). A copy made outside the
 # build gets our tags (CopyImageTags) but not its own id in this tag: that tells it apart.
 LABEL_AMI_ID = LABEL_PREFIX + ".ami-id"
+# On the container of a run test: for how many seconds after its creation it is a live build's (its lease, janitor.py).
+# A run test runs the image's own command, so no stdin lease can hold it as one holds a builder; its own timeout
+# bounds it instead.
+LABEL_LEASE_SECONDS = LABEL_PREFIX + ".lease-seconds"
 
 # Values of LABEL_KIND. Only "builder", "verify", "cache", "cache-pin" and "claim" resources are temporary.
 KIND_BUILDER = "builder"

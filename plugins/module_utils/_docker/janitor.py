@@ -48,12 +48,26 @@ def parse_time(text):
 TEMPORARY_CONTAINER_KINDS = (naming.KIND_BUILDER, naming.KIND_VERIFY, naming.KIND_CACHE_PIN, naming.KIND_CLAIM)
 
 
-def build_alive(container):
-    """True when a builder's build still runs: the builder runs and holds a lease, so the engine removes it
-    when its controller goes away (created with AutoRemove, builder_lease.py). Works wherever the controller
-    runs (another machine, a container): nothing of the controller's host name or pid is needed, and nothing
-    of it reaches an artifact (a commit takes a container's labels along, never its host config)."""
-    host_config = (getattr(container, "attrs", None) or {}).get("HostConfig") or {}
+def build_alive(container, now=None):
+    """True when the build of a builder or of a run-test container still runs.
+
+    A builder: it runs and holds a lease, so the engine removes it when its controller goes away (created with
+    AutoRemove, builder_lease.py). Works wherever the controller runs (another machine, a container): nothing of
+    the controller's host name or pid is needed, and nothing of it reaches an artifact (a commit takes a
+    container's labels along, never its host config).
+    A run-test container (run_test.py): until its lease, its run test's timeout from its creation on the engine's
+    clock, has passed - a run test runs the image's own command, which no stdin lease can end. `now`: an aware
+    datetime (default: now)."""
+    attrs = getattr(container, "attrs", None) or {}
+    labels = getattr(container, "labels", None) or {}
+    if labels.get(naming.LABEL_KIND) == naming.KIND_VERIFY:
+        created = parse_time(attrs.get("Created"))
+        try:
+            lease = datetime.timedelta(seconds=float(labels.get(naming.LABEL_LEASE_SECONDS)))
+        except (TypeError, ValueError):
+            return False  # made before run tests had a lease, or not by us
+        return created is not None and created + lease > (now or naming.utc_now())
+    host_config = attrs.get("HostConfig") or {}
     # Paused too: the engine pauses a builder while it commits it.
     return bool(host_config.get("AutoRemove")) and getattr(container, "status", None) in ("running", "paused")
 
@@ -90,7 +104,8 @@ class DockerJanitor:
         (untagged, labelled as our artifacts of that name) are included too.
         image_names: only the resources of builds of these image names (the janitor's scope; None: all).
         Without build_id (the janitor), nothing of a build that is still running is found: not its builders,
-        not its cache pins or run-test containers, not the image it is committing or about to tag.
+        not its cache pins or run-test containers, not the image it is committing or about to tag. A build runs
+        while a builder of it does, or a run test of it (build_alive).
         """
         label = naming.LABEL_BUILD_ID + ("=%s" % build_id if build_id else "")
         found = []
@@ -101,8 +116,10 @@ class DockerJanitor:
                 if c.id not in seen_containers:
                     seen_containers.add(c.id)
                     containers.append(c)
-        # The janitor never takes anything from a build that is still running (a running, leased builder).
-        live = set() if build_id else {c.labels.get(naming.LABEL_BUILD_ID) for c in containers if build_alive(c)}
+        # The janitor never takes anything from a build that is still running (a running, leased builder, or a run
+        # test within its timeout).
+        now = naming.utc_now()
+        live = set() if build_id else {c.labels.get(naming.LABEL_BUILD_ID) for c in containers if build_alive(c, now)}
 
         def in_scope(labels):
             labels = labels or {}

@@ -12,6 +12,7 @@ the container exiting fails the test at once, with its last log lines.
 from __future__ import annotations
 
 import http.client
+import math
 import re
 import socket
 import ssl
@@ -27,6 +28,9 @@ from ansible_collections.immutable.images.plugins.module_utils._docker.client im
 )
 
 DEFAULT_TIMEOUT = 60
+# Seconds a test container stays a live build's past its timeout (its lease, janitor.py): the last probe, reading
+# its logs and removing it can outlast the deadline by some engine calls.
+LEASE_GRACE = 120
 LOG_TAIL = 50           # lines of the container's log returned on failure
 MSG_LOG_LINES = 10      # of which the message repeats the last ones when the container exited
 SHOWN_TEXT = 200        # characters of a body or an output quoted in a message
@@ -218,7 +222,8 @@ class RunTest:
         state = _State(name)
         container = failure = None
         try:
-            container = self._start(candidate.id, name, build_id, port, network_mode, env, state)
+            container = self._start(candidate.id, name, self._labels(build_id, image_labels, timeout), port,
+                                    network_mode, env, state)
             if port is not None:
                 self._wait_for_port(container, port, network_mode, deadline, start, state)
             if wait_argv:
@@ -256,8 +261,20 @@ class RunTest:
 
     # -- steps ------------------------------------------------------------------------------------
 
-    def _start(self, image_id, name, build_id, port, network_mode, env, state):
-        labels = {naming.LABEL_BUILD_ID: str(build_id), naming.LABEL_KIND: naming.KIND_VERIFY}
+    @staticmethod
+    def _labels(build_id, image_labels, timeout):
+        """The test container's labels: its build (cleanup finds it by build id), the image name and target of the
+        candidate (a janitor limited to some image names finds it too) and its lease: a janitor leaves it, and
+        everything of its build, alone until its timeout has passed (janitor.build_alive). A test container runs
+        the image's own command, so it cannot be held by a stdin lease as a builder is."""
+        labels = {naming.LABEL_BUILD_ID: str(build_id), naming.LABEL_KIND: naming.KIND_VERIFY,
+                  naming.LABEL_LEASE_SECONDS: str(int(math.ceil(float(timeout))) + LEASE_GRACE)}
+        for key in (naming.LABEL_IMAGE_NAME, naming.LABEL_TARGET):
+            if image_labels.get(key):
+                labels[key] = str(image_labels[key])
+        return labels
+
+    def _start(self, image_id, name, labels, port, network_mode, env, state):
         kwargs = dict(name=name, labels=labels, detach=True, network_mode=network_mode,
                       environment=["%s=%s" % (k, v) for k, v in (env or {}).items()] or None)
         if port is not None and self._publishes(network_mode):

@@ -293,6 +293,33 @@ def test_a_running_builder_with_a_lease_is_live_wherever_its_controller_runs():
 OTHER = "20261123T2000Z-0b1c"
 
 
+def test_a_run_test_container_is_live_until_its_timeout_has_passed():
+    """A run test runs the image's own command: no stdin lease ends it, its timeout does. Within its lease (labelled
+    in seconds from its creation) it and everything of its build are a live build's, whatever the janitor's age,
+    running or not (the run test still reads its logs and removes it); after it, or without a lease, leftovers."""
+    created = datetime.datetime(2026, 11, 23, 21, 0, tzinfo=UTC)
+
+    def run_test(rid, build, lease, status="running"):
+        extra = {} if lease is None else {naming.LABEL_LEASE_SECONDS: lease}
+        return Obj(rid, "verify-" + rid[:2], NEW, dict(labels(kind=naming.KIND_VERIFY, build=build), **extra), status=status)
+
+    within = created + datetime.timedelta(seconds=179)
+    assert cleanup.build_alive(run_test("c1" * 32, BUILD, "180"), now=within)
+    assert cleanup.build_alive(run_test("c1" * 32, BUILD, "180", status="exited"), now=within)
+    assert not cleanup.build_alive(run_test("c1" * 32, BUILD, "180"), now=created + datetime.timedelta(seconds=181))
+    assert not cleanup.build_alive(run_test("c1" * 32, BUILD, None), now=within)
+    assert not cleanup.build_alive(run_test("c1" * 32, BUILD, "soon"), now=within)
+    # the live run test's build keeps its untagged candidate; a run test past its lease goes with its candidate
+    live, past = run_test("c1" * 32, BUILD, "3600"), run_test("c2" * 32, OTHER, "1")
+    candidate = Obj("sha256:" + "1" * 64, None, OLD, labels(kind=naming.KIND_ARTIFACT))
+    other_candidate = Obj("sha256:" + "2" * 64, None, OLD, labels(kind=naming.KIND_ARTIFACT, build=OTHER))
+    client = FakeClient(containers=[live, past], images=[candidate, other_candidate])
+    client.containers = KindFilteringContainers(client)
+    future = datetime.datetime.now(UTC) + datetime.timedelta(days=1)
+    live.attrs["Created"] = naming.iso_utc()  # past: created days ago, with a lease of a second
+    assert [r["id"] for r in cleanup.DockerJanitor(client).find(older_than=future)] == [past.id, other_candidate.id]
+
+
 def leased(rid, build):
     c = Obj(rid, "immutable-webapp-container-" + build, OLD, labels(build=build), status="running")
     c.attrs["HostConfig"] = {"AutoRemove": True}

@@ -188,7 +188,11 @@ def test_passes_and_runs_the_image_as_it_is():
     assert kwargs["image"] == IMAGE_ID
     # the image's own CMD, ENTRYPOINT and USER: nothing of them is given
     assert not {"command", "entrypoint", "user", "working_dir"} & set(kwargs)
-    assert kwargs["labels"] == {naming.LABEL_BUILD_ID: BUILD, naming.LABEL_KIND: naming.KIND_VERIFY}
+    # found by build id and by image name; a live build's for its timeout plus the grace (janitor.build_alive)
+    assert kwargs["labels"] == {naming.LABEL_BUILD_ID: BUILD, naming.LABEL_KIND: naming.KIND_VERIFY,
+                                naming.LABEL_IMAGE_NAME: IMAGE_LABELS[naming.LABEL_IMAGE_NAME],
+                                naming.LABEL_TARGET: IMAGE_LABELS[naming.LABEL_TARGET],
+                                naming.LABEL_LEASE_SECONDS: str(60 + docker_run_test.LEASE_GRACE)}
     assert kwargs["ports"] == {"8080/tcp": ("127.0.0.1", None)}  # ephemeral port, loopback only
     assert kwargs["network_mode"] == "bridge"
     assert kwargs["detach"] is True
