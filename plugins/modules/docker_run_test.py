@@ -16,7 +16,7 @@ description:
     so that cleanup finds it by build id, and it is always removed (with its anonymous volumes), whether the
     test passes, fails or is interrupted. Nothing persists, so the module never reports a change.
   - It also carries the image name and target labels of O(image) and C(immutable.images.lease-seconds) (O(timeout)
-    plus 120), so that the janitor (M(immutable.images.cleanup)) leaves it and everything of its build alone until
+    plus 120), so that the janitor (M(immutable.images.docker_cleanup)) leaves it and everything of its build alone until
     the test can no longer be running.
   - With O(network_mode=bridge) (or any network that publishes ports), O(port) is published on C(127.0.0.1)
     on an ephemeral host port, and the probes go there. With O(network_mode=host) they go to C(127.0.0.1:)O(port).

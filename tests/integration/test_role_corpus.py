@@ -66,6 +66,11 @@ for top in ("/etc", "/usr", "/opt", "/srv", "/var"):
             entry = {"path": path, "mode": oct(stat.S_IMODE(st.st_mode)), "owner": "%d:%d" % (st.st_uid, st.st_gid)}
             if stat.S_ISLNK(st.st_mode):
                 entry["link"] = os.readlink(path)
+            elif path in ("/etc/shadow", "/etc/shadow-"):
+                # without each account's last password change (days since 1970): runs on both sides of midnight differ
+                with open(path) as f:
+                    lines = [":".join(l.split(":")[:2] + l.split(":")[3:]) for l in f.read().splitlines()]
+                entry["sha256"] = hashlib.sha256("\n".join(lines).encode()).hexdigest()
             elif stat.S_ISREG(st.st_mode):
                 with open(path, "rb") as f:
                     entry["sha256"] = hashlib.file_digest(f, "sha256").hexdigest() if hasattr(hashlib, "file_digest") \

@@ -153,7 +153,7 @@ def test_the_janitor_leaves_a_run_test_that_still_runs(docker_client, run_test_i
     go = ["test", "-f", "/tmp/go"]
 
     def run_test():
-        outcome["result"] = play(tmp_path, [{"name": "Run test that waits for a file", "immutable.images.docker_image_test": {
+        outcome["result"] = play(tmp_path, [{"name": "Run test that waits for a file", "immutable.images.docker_run_test": {
             "build_id": images.build_id, "image": images.serving, "timeout": 120, "wait_for_command": go}}], name="waits")[1][0]
     worker = threading.Thread(target=run_test)
     worker.start()

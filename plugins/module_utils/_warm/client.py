@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Client of warm_server.py, installed on the builder as the sitecustomize of a private directory.
+"""Client of server.py (the warm server), installed on the builder as the sitecustomize of a private directory.
 
 The builder's connection sets PYTHONPATH to that directory and IMMUTABLE_IMAGES_WARM to
 "SOCKET|INTERPRETER". When the starting interpreter is that interpreter and reads its program

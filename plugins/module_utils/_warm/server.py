@@ -243,11 +243,11 @@ def serve(socket_path, zip_path, parent=None, modules=()):
 
 
 def main(argv=None):
-    """warm_server.py SOCKET PRELOAD_ZIP [PARENT_PID [MODULE...]]: an empty PRELOAD_ZIP imports the
+    """server.py SOCKET PRELOAD_ZIP [PARENT_PID [MODULE...]]: an empty PRELOAD_ZIP imports the
     installed ansible-core (the controller's case); the server ends with PARENT_PID."""
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) < 2:
-        sys.stderr.write("usage: warm_server.py SOCKET PRELOAD_ZIP [PARENT_PID [MODULE...]]\n")
+        sys.stderr.write("usage: server.py SOCKET PRELOAD_ZIP [PARENT_PID [MODULE...]]\n")
         return 2
     socket_path, zip_path = argv[:2]
     parent = int(argv[2]) if len(argv) > 2 else None
