@@ -186,6 +186,24 @@ def test_requests_merge_environment_settings_is_called_per_request(monkeypatch):
         broken(api, user, "the environment's CA replaces the engine's")
 
 
+def test_xdist_load_scope_scheduling():
+    # test-only: the integration suite's scheduler (files as work units, the second-engine files as one)
+    api, user = "xdist.scheduler.LoadScopeScheduling._split_scope, _assign_work_unit, workqueue", \
+        "tests/integration/conftest.py"
+    import inspect
+    try:
+        from xdist.scheduler import LoadScopeScheduling
+    except ImportError as e:
+        raise AssertionError(broken(api, user, "gone (%s)" % e))
+    for name in ("_split_scope", "_assign_work_unit"):
+        assert callable(getattr(LoadScopeScheduling, name, None)), broken(api, user, "no %s" % name)
+    assert list(inspect.signature(LoadScopeScheduling._split_scope).parameters) == ["self", "nodeid"], \
+        broken(api, user, "_split_scope(%s)" % inspect.signature(LoadScopeScheduling._split_scope))
+    assert list(inspect.signature(LoadScopeScheduling._assign_work_unit).parameters) == ["self", "node"], \
+        broken(api, user, "_assign_work_unit(%s)" % inspect.signature(LoadScopeScheduling._assign_work_unit))
+    assert "self.workqueue" in inspect.getsource(LoadScopeScheduling._assign_work_unit), broken(api, user, "no workqueue")
+
+
 def test_amazon_aws_module_inner_module():
     api, user = "amazon.aws AnsibleAWSModule._module", "module_utils/_ec2/client.py (module_warner)"
     aws = pytest.importorskip("ansible_collections.amazon.aws.plugins.module_utils.modules")
