@@ -69,11 +69,14 @@ options:
     description: Labels the build adds (build id, OCI labels). Labels in O(config) win over these.
     type: dict
     default: {}
-  message:
+  commit_message:
     description:
       - Commit message. With a build id in O(labels), the image's comment is first
         C(made by immutable.images build <build id>) (what tells the image from one built FROM it), then this message.
+      - The alias O(message) is deprecated and will be removed in 2.0.0 (ansible-core reserves the name C(message)).
     type: str
+    aliases: [message]
+    version_added: 0.2.0
   author:
     description: Commit author.
     type: str
@@ -216,7 +219,9 @@ def main():
             base_image=dict(type="str"),
             config=dict(type="dict", default={}),
             labels=dict(type="dict", default={}),
-            message=dict(type="str"),
+            commit_message=dict(type="str", aliases=["message"],
+                                deprecated_aliases=[dict(name="message", version="2.0.0",
+                                                         collection_name="immutable.images")]),
             author=dict(type="str"),
             squash=dict(type="bool", default=False),
             run_tests=dict(type="list", elements="dict", default=[]),
@@ -260,8 +265,8 @@ def main():
                 module.exit_json(changed=True, image_id=existing["image_id"], base_image_id=base, tags=p["tags"],
                                  previous={}, reused_from=existing["build_id"], run_tests=[], squashed=False)
         # the comment says which build made the image: what tells it from an image built FROM it
-        message = naming.build_comment(labels[naming.LABEL_BUILD_ID], p["message"]) if labels.get(naming.LABEL_BUILD_ID) \
-            else p["message"]
+        message = naming.build_comment(labels[naming.LABEL_BUILD_ID], p["commit_message"]) \
+            if labels.get(naming.LABEL_BUILD_ID) else p["commit_message"]
         result = committer.commit(p["container"], p["config"], labels, p["tags"], message, p["author"],
                                   p["base_image"], squash=p["squash"],
                                   tmpdir=module.tmpdir if p["squash"] else None,
