@@ -208,14 +208,21 @@ def validate(spec, value):
     return list(ArgumentSpecValidator(spec).validate(copy.deepcopy(value)).error_messages)
 
 
-def return_doc(spec):
-    """`spec` as the `contains` of a RETURN entry (what modules/image_definition.py documents)."""
+# Keys of the plan documented once: each of these has the same keys as the one it names.
+RETURN_SAME_AS = {"reused_targets": "targets"}
+
+
+def return_doc(spec, same_as=None):
+    """`spec` as the `contains` of a RETURN entry (what modules/image_definition.py documents). A key of
+    `same_as` refers to the entry it names instead of listing the same keys again."""
     out = {}
     for key, option in spec.items():
         entry = {"description": option["description"], "type": option["type"]}
         if option.get("elements"):
             entry["elements"] = option["elements"]
-        if option.get("options"):
+        if (same_as or {}).get(key):
+            entry["description"] += " Each has the keys of RV(build.%s)." % same_as[key]
+        elif option.get("options"):
             entry["contains"] = return_doc(option["options"])
         out[key] = entry
     return out

@@ -82,6 +82,13 @@ def test_the_schema_refuses_what_it_does_not_declare():
 
 def test_return_documents_the_plan_as_declared():
     documented = yaml.safe_load(image_definition_doc.RETURN)["build"]["contains"]
-    assert documented == plan.return_doc(plan.plan_spec()), \
+    assert documented == plan.return_doc(plan.plan_spec(), plan.RETURN_SAME_AS), \
         "RETURN of plugins/modules/image_definition.py and plugin_utils/_definition/plan.py differ: regenerate " \
         "the RETURN with scripts/gen-plan-return"
+
+
+def test_the_reused_targets_have_the_keys_of_the_targets_documented_once():
+    spec = plan.plan_spec()
+    assert spec["reused_targets"]["options"] == spec["targets"]["options"]
+    documented = yaml.safe_load(image_definition_doc.RETURN)["build"]["contains"]
+    assert "contains" not in documented["reused_targets"] and "RV(build.targets)" in documented["reused_targets"]["description"]
