@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from conftest import ansible_env, run_build
+from conftest import BASE_IMAGE, ansible_env, run_build
 
 pytestmark = [pytest.mark.docker]
 
@@ -31,3 +31,22 @@ def test_renamed_modules_answer_to_their_old_names_with_a_deprecation_warning(tm
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output
     assert "immutable.images.%s has been deprecated" % old in output and "immutable.images.%s instead" % new in output
+
+
+@pytest.mark.parametrize("option", ["message", "commit_message"])
+def test_the_commit_message_option_and_its_deprecated_alias(tmp_path, docker_client, option):
+    container = docker_client.containers.create(BASE_IMAGE, ["true"], name="tidy-commit-" + option)
+    tag = "tidy-commit-message:" + option.replace("_", "-")
+    try:
+        proc = subprocess.run(["ansible", "localhost", "-m", "immutable.images.docker_image_commit", "-a",
+                               "container=%s tags=%s %s='made by hand'" % (container.name, tag, option)],
+                              cwd=str(tmp_path), env=ansible_env({"ANSIBLE_DEPRECATION_WARNINGS": "1"}),
+                              capture_output=True, text=True, timeout=300, check=False)
+        output = proc.stdout + proc.stderr
+        assert proc.returncode == 0, output
+        assert docker_client.images.get(tag).attrs["Comment"] == "made by hand"
+        assert ("Alias 'message' is deprecated" in output) == (option == "message"), output
+    finally:
+        container.remove(force=True)
+        for image in docker_client.images.list(name="tidy-commit-message"):
+            docker_client.images.remove(image.id, force=True)
