@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from ansible_collections.immutable.images.plugins.module_utils._common import inputs as build_inputs
-from ansible_collections.immutable.images.plugins.module_utils._docker import lease as builder_lease, engine_pool
+from ansible_collections.immutable.images.plugins.module_utils._docker import exec_stream as engine_stream, lease as builder_lease, engine_pool
 from ansible_collections.immutable.images.plugins.module_utils._docker.client import (
     DockerFailure,
     RequestException,
@@ -140,10 +140,10 @@ class DockerBuilder:
         try:
             # The engine applies a directory entry's mode and owner to a directory that exists (`/etc`): leave
             # those entries out, as `tar --no-overwrite-dir` does on ssh builders.
-            existing = build_inputs.existing_directories(archive_path, lambda argv: container.exec_run(argv).output)
+            existing = build_inputs.existing_directories(archive_path, lambda argv: engine_stream.exec_in(container, argv)[1])
             with open(archive_path, "rb") as data:
                 ok = container.put_archive("/", build_inputs.archive_without(data, existing) if existing else data)
-        except (docker_errors.APIError, RequestException) as e:
+        except (docker_errors.APIError, RequestException, engine_stream.StreamError) as e:
             raise DockerFailure("upload", "cannot upload files into %s: %s" % (name, error_text(e)))
         if not ok:
             raise DockerFailure("upload", "the engine refused the files archive for %s" % name)

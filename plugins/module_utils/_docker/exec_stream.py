@@ -14,6 +14,10 @@ or `ssh host docker system dial-stdio` as the docker CLI does for ssh:// engines
 read byte by byte so no output is swallowed, reads never poll an SSL socket, reads and writes of one
 SSL socket never run at the same time, and the end of stdin is a TCP half-close under the TLS layer,
 which the engine takes as the end of stdin.
+
+Every exec the collection runs goes through here (exec_in for a docker SDK Container), also the short ones:
+the SDK's exec_run breaks over ssh:// engines, where closing its connection writes to an ssh that has
+already exited (BrokenPipeError at random, docker/docker-py#3218).
 """
 
 from __future__ import annotations
@@ -264,3 +268,8 @@ def _check_alive(api, exec_id, final=False):
             return info.get("ExitCode")
         time.sleep(0.02)  # the output has ended; the engine records the exit a moment later
     return info.get("ExitCode")
+
+
+def exec_in(container, cmd, user=""):
+    """run() for a docker SDK Container (its client came from client.get_client): (exit code, stdout, stderr)."""
+    return run(container.client.api, container.id, cmd, user=user)

@@ -23,6 +23,8 @@ import select
 import subprocess
 import sys
 
+from ansible_collections.immutable.images.plugins.module_utils._docker import exec_stream as engine_stream
+
 KEEP_MARKER = "/tmp/.immutable-images-keep"
 # Any image with /bin/sh. Only the entrypoint is overridden and Cmd stays empty: a commit merges the
 # container's config into the image, and the artifact's Entrypoint is always set explicitly.
@@ -114,6 +116,6 @@ def hold(container_id, watch_pid, engine):
 def mark_kept(container):
     """Let `container` (a docker SDK Container) outlive its lease. True if the marker was written."""
     try:
-        return container.exec_run(["/bin/sh", "-c", "touch %s" % KEEP_MARKER], user="root").exit_code == 0
+        return engine_stream.exec_in(container, ["/bin/sh", "-c", "touch %s" % KEEP_MARKER], user="root")[0] == 0
     except Exception:  # noqa: BLE001 - a builder that cannot be kept is reported by the caller
         return False

@@ -20,6 +20,7 @@ import threading
 import time
 
 from ansible_collections.immutable.images.plugins.module_utils._common import naming
+from ansible_collections.immutable.images.plugins.module_utils._docker import exec_stream as engine_stream
 from ansible_collections.immutable.images.plugins.module_utils._docker.client import (
     DockerFailure,
     RequestException,
@@ -238,7 +239,7 @@ class RunTest:
             failure = e
             if container is not None and not e.logs:
                 e.logs = self.logs(container)  # while the container still exists
-        except (docker_errors.APIError, RequestException) as e:
+        except (docker_errors.APIError, RequestException, engine_stream.StreamError) as e:
             failure = VerifyFailure("the engine failed during the run test of %s: %s" % (image, error_text(e)),
                                     "engine", logs=self.logs(container) if container is not None else [])
         finally:
@@ -415,14 +416,14 @@ class RunTest:
     def _exec(self, container, argv, timeout):
         """(rc, stdout bytes, stderr bytes) of argv run in the container as the image's user.
 
-        The engine API has no exec timeout and the SDK's socket has none either, so the exec runs
+        The engine API has no exec timeout and the stream waits for its end, so the exec runs
         in a thread that is given up on at the deadline (the container is removed right after).
         """
         outcome = {}
 
         def target():
             try:
-                outcome["result"] = container.exec_run(argv, demux=True)
+                outcome["result"] = engine_stream.exec_in(container, argv)
             except BaseException as e:  # noqa: BLE001 - handed to the caller's thread
                 outcome["error"] = e
 
@@ -436,9 +437,7 @@ class RunTest:
             if isinstance(error, docker_errors.APIError) and error.status_code == 409:
                 return None, b"", error_text(error).encode()  # not running: _alive() says so next
             raise error
-        result = outcome["result"]
-        out, err = result.output if isinstance(result.output, tuple) else (result.output, None)
-        return result.exit_code, out or b"", err or b""
+        return outcome["result"]
 
     def logs(self, container, tail=LOG_TAIL):
         """The container's last log lines (stdout and stderr), [] when there are none or it is gone."""

@@ -72,12 +72,15 @@ class FakeContainer:
         lines = self.engine.log_lines
         return ("\n".join(lines[-tail:]) + "\n").encode() if lines else b""
 
-    def exec_run(self, cmd, demux=False):
+    def exec(self, cmd):
+        """What exec_stream.exec_in returns: (exit code, stdout, stderr)."""
         self.engine.execs.append(cmd)
         if self.status != "running":
             raise docker_errors.APIError("409 Client Error: Conflict (container is not running)",
                                          response=_Response(409))
-        return self.engine.exec_result(cmd)
+        result = self.engine.exec_result(cmd)
+        out, err = result.output
+        return result.exit_code, out or b"", err or b""
 
     def remove(self, force=False, v=False):
         self.engine.removals.append((self.name, force, v))
@@ -91,6 +94,12 @@ class _Response:
     def __init__(self, status_code):
         self.status_code = status_code
         self.reason = "Conflict"
+
+
+@pytest.fixture(autouse=True)
+def _execs_in_fake_containers(monkeypatch):
+    """The run test's execs go through exec_stream.exec_in, which needs a real engine: here the fake runs them."""
+    monkeypatch.setattr(docker_run_test.engine_stream, "exec_in", lambda container, cmd, user="": container.exec(cmd))
 
 
 class FakeImage:
