@@ -181,7 +181,8 @@ def test_sigterm_during_the_commit_leaves_nothing(docker_client, project):
     project.role("big", BIG_ROLE)
     proc = start_slow_build(project, name, role="big")
     try:
-        wait_for_log(project, "Commit the builder into an image and tag it")
+        wait_for_log(project, "Produce the artifact of each target")
+        time.sleep(1)  # the SBOM first (a fraction of a second), then the commit of the 200 MB layer
         os.kill(proc.pid, signal.SIGTERM)
         rc = proc.wait(timeout=60)
     finally:

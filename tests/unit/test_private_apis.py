@@ -81,6 +81,25 @@ def test_action_base_configure_module():
     assert params[:4] == ["self", "module_name", "module_args", "task_vars"], broken(api, user, "signature changed: %s" % params)
 
 
+def test_action_runs_modules_and_actions():
+    api, user = ("ansible.plugins.action.ActionBase._execute_module, ActionBase(task, connection, play_context, loader, "
+                 "templar, shared_loader_obj), Task.environment"), "action/image_artifact.py (the parts of a target's artifact)"
+    from ansible.playbook.task import Task
+    from ansible.plugins.action import ActionBase
+
+    params = list(inspect.signature(ActionBase._execute_module).parameters)
+    assert {"module_name", "module_args", "task_vars"} <= set(params), \
+        broken(api, user, "_execute_module's keywords changed: %s" % params)
+    params = list(inspect.signature(ActionBase.__init__).parameters)
+    assert params[1:7] == ["task", "connection", "play_context", "loader", "templar", "shared_loader_obj"], \
+        broken(api, user, "an action plugin is made with other arguments now: %s" % params)
+    task = Task.load({"action": "ansible.builtin.ping"})
+    task.environment = [{"A": "1"}]
+    copied = task.copy()
+    copied.args = {"data": "x"}
+    assert copied.environment == [{"A": "1"}] and task.args == {}, broken(api, user, "Task.copy or environment changed")
+
+
 def test_collection_role_path():
     api, user = "ansible.utils.collection_loader._collection_finder._get_collection_role_path", "action/image_definition.py"
     probe = (
@@ -250,6 +269,7 @@ def test_docker_api_connection_display():
 # What runs on every tested ansible-core: the private APIs of ansible-core and CPython (no pytest, Docker SDK,
 # requests or amazon.aws needed).
 CORE_TESTS = (test_ansiballz_loader, test_zipimport_compile_source, test_action_base_configure_module,
+              test_action_runs_modules_and_actions,
               test_collection_role_path, test_task_parent_and_play, test_ssh_connection_display_and_load_name,
               test_pipelined_module_command, test_docker_api_connection_display)
 OLDER_CORES = {"2.19": os.path.join(ROOT, ".deps", "venv-2.19")}

@@ -3,4 +3,5 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Private, controller only: the documents a build writes - the SBOM and scan gate, the build manifest and the
 fleet manifest, and the result record of each target. Imported by the `image_definition`, `image_sbom`,
-`image_attestation`, `target_result`, `build_manifest` and `fleet_manifest` action plugins."""
+`image_attestation`, `image_artifact`, `target_result`, `build_manifest` and `fleet_manifest` action
+plugins."""
