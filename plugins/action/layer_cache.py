@@ -12,6 +12,8 @@ after the builder - never in the host's facts or variables, where the roles woul
   at     the image the builder's container was created from
   pin    a container that holds `layer` on the engine while the builder is not at it yet (LayerCache.pin):
          the janitor cannot prune a layer a running build has looked up
+  ran    the role whose lookup missed last ({key, role}): it runs next, and its layer is stored by the step after
+         it - the next role's lookup, or sync after the last role - as soon as it ran (one step fewer per role)
 """
 
 from __future__ import annotations
@@ -45,6 +47,9 @@ class ActionModule(ActionModuleBase):
                 state = {"key": base, "layer": base, "at": base}
             step = args["state"]
             if step == "lookup":
+                # First the layer of the role that ran since the last lookup (it missed): stored before anything
+                # else, right after that role, as a step of its own would have.
+                result.update(self._store_ran(cache, container, state, build, target))
                 key = cache_key(state["key"], build["files_digest"], args["role"], args["digest"], args.get("vars") or {},
                                 args.get("tags") or [], build.get("play"), self._task_environment())
                 pinned = cache.pin(build["name"], key, target["labels"])
@@ -54,28 +59,29 @@ class ActionModule(ActionModuleBase):
                     old_pin, state["pin"] = state.get("pin"), pinned[1]
                     state["layer"] = hit
                     cache.unpin(old_pin)  # the new layer is held now (and is a child of the old one)
-                elif state["layer"] is not None and state["at"] != state["layer"]:  # a miss after hits
-                    self._swap(cache, container, state["layer"], target, build)
-                    state["at"] = state["layer"]
+                else:
+                    state["ran"] = {"key": key, "role": args["role"]}  # the role runs now: its layer is stored next
+                    if state["layer"] is not None and state["at"] != state["layer"]:  # a miss after hits
+                        self._swap(cache, container, state["layer"], target, build)
+                        state["at"] = state["layer"]
                 uploaded = bool(args.get("upload")) and not hit
                 if uploaded:  # the first role's miss: the builder needs the files its layer will hold
                     self._upload(cache, container, args["upload"])
-                result.update(key=key, hit=bool(hit), uploaded=uploaded, changed=uploaded)
-            elif step == "store":
+                result.update(key=key, hit=bool(hit), uploaded=uploaded, changed=uploaded or result.get("changed", False))
+            elif step == "store":  # the layer of a role stored by a step of its own (the provision role stores at lookup/sync)
+                if (state.get("ran") or {}).get("key") == args["key"]:
+                    state.pop("ran")
                 pending = _pending_handlers(self._task)
                 if pending:
-                    # Its layer might lack the effects of handlers that run at the end: the builder goes on
-                    # ahead of the cache, and is stored under the last role's key once the handlers ran.
                     state["layer"] = None
-                    result.update(changed=False, stored=False, handlers=pending,
-                                  msg="not stored yet: the play has handlers (%s), which run at the end; the layer "
-                                      "is stored then, under the last role's key" % ", ".join(pending))
+                    result.update(_deferred(pending))
                 else:
                     image = cache.store(container, args["key"], build["name"], target["labels"])
                     state.update(layer=image, at=image)
                     result.update(changed=True, stored=True, layer=image)
             else:  # sync, after the handlers ran: the builder must hold the current layer before it is committed
-                if state["layer"] is None:
+                # the last role, if it ran, is stored under its key: the handlers have run by now
+                if state.pop("ran", None) or state["layer"] is None:
                     image = cache.store(container, state["key"], build["name"], target["labels"])
                     state.update(layer=image, at=image)
                     result.update(changed=True, layer=image)
@@ -89,6 +95,24 @@ class ActionModule(ActionModuleBase):
             cache.unpin(state.pop("pin"))
         _write(state_path, state)
         return result
+
+    def _store_ran(self, cache, container, state, build, target):
+        """Stores the layer of the role that ran since its lookup missed (state["ran"]), unless the play has
+        handlers by now: its layer might lack the effects of handlers that run at the end, so the builder goes on
+        ahead of the cache and is stored under the last role's key by sync, once the handlers ran."""
+        ran = state.pop("ran", None)
+        if not ran:
+            return {}
+        pending = _pending_handlers(self._task)
+        if pending:
+            state["layer"] = None
+            return _deferred(pending)
+        try:
+            image = cache.store(container, ran["key"], build["name"], target["labels"])
+        except DockerFailure as e:
+            raise ActionFailure("storing the layer of role %s: %s" % (ran["role"], e), stage="cache") from e
+        state.update(layer=image, at=image)
+        return dict(changed=True, stored=True, layer=image)
 
     def _upload(self, cache, container, archive):
         try:
@@ -124,6 +148,12 @@ def _write(path, state):
     with open(path + ".tmp", "w") as f:
         json.dump(state, f)
     os.replace(path + ".tmp", path)
+
+
+def _deferred(pending):
+    return dict(changed=False, stored=False, handlers=pending,
+                msg="not stored yet: the play has handlers (%s), which run at the end; the layer is stored then, "
+                    "under the last role's key" % ", ".join(pending))
 
 
 def _pending_handlers(task):

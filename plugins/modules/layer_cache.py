@@ -12,13 +12,17 @@ version_added: 0.1.0
 description:
   - A step of the build that the provision role runs; not meant to be called from other playbooks, and its options may
     change in any release (see docs/plugins.md for the public modules).
-  - Used by the provision role around each image role of a docker builder when C(image_cache) is on
-    (the default). V(lookup) computes the role's cache key - the layer it starts from, the files' digest, the
-    role's name and content digest, and the role's variables as templated on the builder - and says whether
-    a layer exists for it. V(store) commits the builder as that layer after the role succeeded, unless the play
-    has handlers by then (they run at the end). V(sync), after the handlers ran, stores the roles that ran
-    since as the last role's layer, or re-creates the builder from the current layer when the last roles
-    were all hits.
+  - Used by the provision role before each image role of a docker builder when C(image_cache) is on
+    (the default), and once after the last one. V(lookup) first stores the layer of the role looked up before, if
+    that role ran (its lookup missed), committing the builder as that role's layer unless the play has handlers
+    by then (they run at the end). It then computes the role's cache key - the layer it starts from, the files'
+    digest, the role's name and content digest, and the role's variables as templated on the builder - and says
+    whether a layer exists for it. V(sync), after the last role and the handlers, stores the last role's layer
+    if it ran (or the roles that ran with handlers pending, as the last role's layer), or re-creates the builder
+    from the current layer when the last roles were all hits.
+  - V(store) commits the builder as the layer of O(key) at once (the same rule for handlers). The provision role
+    no longer runs it (a lookup or V(sync) stores the layer of the role before); it is kept for playbooks that
+    look up and store a layer in steps of their own.
   - Its state is kept on the controller (in the build's work directory), never in the builder's facts.
   - Cache layers are tagged C(immutable-images-cache/<image name>:<key>) and labelled
     C(immutable.images.kind=cache).
@@ -78,11 +82,17 @@ EXAMPLES = r"""
     vars: {webapp_greeting: hello}
   register: cache
 
-- name: Store the layer after the role ran
+# ... the role runs here when cache.hit is false; the next lookup stores its layer first, or:
+
+- name: Store the layer after the role ran, in a step of its own
   immutable.images.layer_cache:
     state: store
     key: "{{ cache.key }}"
   when: not cache.hit
+
+- name: After the last role and the handlers, store its layer or bring the builder to the last cached layer
+  immutable.images.layer_cache:
+    state: sync
 """
 
 RETURN = r"""
@@ -105,6 +115,18 @@ stage:
   type: str
 layer:
   description: Image id of the stored layer.
-  returned: store
+  returned: when a layer was stored (V(store); V(lookup) after a role that ran; V(sync))
   type: str
+stored:
+  description:
+    - Whether a layer was stored - with V(lookup), the layer of the role looked up before, which ran.
+    - V(false) when the play has handlers by then (see RV(handlers)); V(sync) stores it then.
+  returned: store, and lookup after a role that ran
+  type: bool
+  version_added: 0.2.0
+handlers:
+  description: The play's handlers, which may still be pending, when a layer was not stored yet because of them.
+  returned: when RV(stored) is false
+  type: list
+  elements: str
 """

@@ -69,6 +69,12 @@ def test_hits_skip_roles_and_changes_invalidate_from_that_point(docker_client, c
     cold = run_build(project.path, definition())
     assert cold.returncode == 0, cold.output
     assert ran(cold.output) == ["one", "two", "three"]
+    # two steps per role: the next role's lookup stores the layer of the role that ran, sync the last one's
+    assert "store its layer" not in cold.output
+    for title in ("Role two (2 of 3)", "Role three (3 of 3)"):
+        assert re.search(r"TASK \[immutable.images.provision : %s: look up its layer\] \**\nchanged:" % re.escape(title),
+                         cold.output), cold.output
+    assert len(docker_client.images.list(name="immutable-images-cache/cachetest")) == 3
     cold_state = nonces(docker_client)
     cold_config = docker_client.images.get("cachetest:1.0.0").attrs["Config"]
 

@@ -3,7 +3,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """action/layer_cache.py: the per-builder state file through lookup, store and sync (a recording stand-in for
 the engine; the real engine: tests/unit/plugins/plugin_utils/_docker/test_layer_cache.py and the integration tests),
-and that an unknown state syncs nothing."""
+the layer of a role that ran stored by the next lookup or by sync (as the provision role runs them), and that an
+unknown state syncs nothing."""
 
 from __future__ import annotations
 
@@ -115,6 +116,64 @@ def test_pending_handlers_defer_the_layer_to_sync(env, run):
     assert result["stored"] is False and result["handlers"] == ["restart nginx"] and state(env)["layer"] is None
     synced = run({"state": "sync"}, env)
     assert synced["changed"] and ("store", first["key"]) in RecordingCache.calls
+
+
+def test_the_next_lookup_stores_the_layer_of_the_role_that_ran_and_sync_the_last_one(env, run):
+    first = run({"role": "a", "digest": "1"}, env)
+    assert state(env)["ran"] == {"key": first["key"], "role": "a"}
+    second = run({"role": "b", "digest": "2"}, env)
+    # role a's layer is stored before role b is looked up, under a's key; the key chain is the one of store steps
+    assert RecordingCache.calls == [("find", first["key"]), ("store", first["key"]), ("find", second["key"])]
+    assert second["stored"] and second["changed"] and second["hit"] is False
+    assert second["layer"] == state(env)["layer"] == state(env)["at"] == RecordingCache.layers[first["key"]]
+    assert state(env)["ran"] == {"key": second["key"], "role": "b"}
+    synced = run({"state": "sync"}, env)
+    assert synced["changed"] and RecordingCache.calls[-1] == ("store", second["key"]) and "ran" not in state(env)
+    assert state(env)["layer"] == state(env)["at"] == synced["layer"]
+    # the same keys as lookup, store, lookup, store (layers stored that way hit)
+    os.remove("%s/layers-arch-builder.json" % env["image_build"]["workdir"])
+    RecordingCache.calls = []
+    again = [run({"role": "a", "digest": "1"}, env), run({"role": "b", "digest": "2"}, env)]
+    assert [r["key"] for r in again] == [first["key"], second["key"]] and all(r["hit"] for r in again)
+    assert not any(r.get("stored") or r["changed"] for r in again) and "ran" not in state(env)
+    assert ("store", first["key"]) not in RecordingCache.calls and run({"state": "sync"}, env)["changed"]  # a swap
+    assert RecordingCache.calls[-3:] == [("swap", RecordingCache.layers[second["key"]]), ("reset connection",),
+                                         ("unpin", "pin-" + second["key"][:8])]
+
+
+def test_a_store_step_of_its_own_leaves_nothing_for_the_next_lookup(env, run):
+    first = run({"role": "a", "digest": "1"}, env)
+    run({"state": "store", "key": first["key"]}, env)  # a step of its own: nothing is left for the next lookup
+    assert "ran" not in state(env)
+    RecordingCache.calls = []
+    run({"role": "b", "digest": "2"}, env)
+    assert [c[0] for c in RecordingCache.calls] == ["find"]
+
+
+def test_pending_handlers_at_the_next_lookup_defer_the_layer_to_sync(env, run):
+    handler = types.SimpleNamespace(get_name=lambda: "restart nginx")
+    first = run({"role": "a", "digest": "1"}, env)
+    second = run({"role": "b", "digest": "2"}, env, handlers=[handler])
+    assert second["stored"] is False and second["handlers"] == ["restart nginx"] and not second["changed"]
+    assert "not stored yet" in second["msg"] and state(env)["layer"] is None
+    assert ("store", first["key"]) not in RecordingCache.calls
+    run({"role": "c", "digest": "3"}, env, handlers=[handler])
+    synced = run({"state": "sync"}, env, handlers=[handler])
+    # once, under the last role's key, after the handlers ran
+    assert synced["changed"] and [c for c in RecordingCache.calls if c[0] == "store"] == [("store", state(env)["key"])]
+    assert "ran" not in state(env) and state(env)["layer"] == synced["layer"]
+
+
+def test_a_failed_store_at_the_next_lookup_names_the_role_and_is_the_cache_stage(env, run):
+    run({"role": "a", "digest": "1"}, env)
+    with open("%s/layers-arch-builder.json" % env["image_build"]["workdir"]) as f:
+        saved = json.load(f)
+    saved["ran"]["key"] = "broken"
+    with open("%s/layers-arch-builder.json" % env["image_build"]["workdir"], "w") as f:
+        json.dump(saved, f)
+    result = run({"role": "b", "digest": "2"}, env)
+    assert result == {"failed": True, "stage": "cache",
+                      "msg": "storing the layer of role a: cannot store the layer cache of arch-builder: no space"}
 
 
 def test_engine_failure_is_the_cache_stage(env, run):
