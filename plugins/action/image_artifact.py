@@ -186,13 +186,8 @@ class ActionModule(ActionModuleBase):
         return self._checked(step, module, result, must_succeed)
 
     def _action(self, step, action, args):
-        """Run one of the collection's action plugins with these arguments, as ansible-core's template runs copy."""
-        task = self._task.copy()
-        task.args = args
-        plugin = self._shared_loader_obj.action_loader.get(
-            action, task=task, connection=self._connection, play_context=self._play_context, loader=self._loader,
-            templar=self._templar, shared_loader_obj=self._shared_loader_obj)
-        return self._checked(step, action, plugin.run(task_vars=self._task_vars))
+        """Run one of the collection's action plugins with these arguments (ActionModuleBase.run_action)."""
+        return self._checked(step, action, self.run_action(action, args, self._task_vars))
 
     def _checked(self, step, action, result, must_succeed=True):
         self._warnings.extend(result.get("warnings") or [])

@@ -132,6 +132,7 @@ class ActionModule(ActionModuleBase):
                             if definition.verify_kind(e) == "run"],
             "gather_facts": params["image_gather_facts"] is not False,
             "facts": play["facts"],
+            "facts_deferred": _facts_deferred(play["facts"], params["image_cache"], raw, roles),
             "play": play,
             "on_error": params["image_on_error"],
             "manifest": os.path.join(cwd, params["image_manifest"]) if params.get("image_manifest") else None,
@@ -259,6 +260,32 @@ def _play_settings(gather_facts):
     return {"facts": facts,
             "tags": sorted(set(cli.get("tags") or ())) or ["all"],
             "skip_tags": sorted(set(cli.get("skip_tags") or ()))}
+
+
+def _facts_deferred(facts, cache, raw, roles):
+    """Whether docker builders gather the facts at the first role whose layer is not in the cache (in its layer
+    lookup, on the builder as launched, where a play gathers them) instead of before the roles: a build whose every
+    layer is cached gathers none. Only when nothing that is templated on the builder before that role could refer
+    to facts: no role entry's vars, target build_env or builder-side image_verify check holds a template."""
+    if facts is None or not cache or not roles:
+        return False
+    targets, verify = raw.get("image_targets"), raw.get("image_verify") or []
+    builder_side = [r["vars"] for r in roles]
+    builder_side += [t.get("build_env") if isinstance(t, dict) else t for t in targets] \
+        if isinstance(targets, list) else [targets]
+    builder_side += [e for e in verify if not (isinstance(e, dict) and definition.verify_kind(e) == "run")] \
+        if isinstance(verify, list) else [verify]
+    return not _holds_template(builder_side)
+
+
+def _holds_template(value):
+    if isinstance(value, str):
+        return "{{" in value or "{%" in value
+    if isinstance(value, dict):
+        return any(_holds_template(k) or _holds_template(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_holds_template(v) for v in value)
+    return False
 
 
 def _template_roles(templar, value):

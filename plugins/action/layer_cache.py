@@ -14,6 +14,8 @@ after the builder - never in the host's facts or variables, where the roles woul
          the janitor cannot prune a layer a running build has looked up
   ran    the role whose lookup missed last ({key, role}): it runs next, and its layer is stored by the step after
          it - the next role's lookup, or sync after the last role - as soon as it ran (one step fewer per role)
+  facts  true once this step gathered the builder's facts (image_build.facts_deferred: at the first miss, before
+         that role runs; a build whose every layer is cached gathers none)
 """
 
 from __future__ import annotations
@@ -61,6 +63,11 @@ class ActionModule(ActionModuleBase):
                     cache.unpin(old_pin)  # the new layer is held now (and is a child of the old one)
                 else:
                     state["ran"] = {"key": key, "role": args["role"]}  # the role runs now: its layer is stored next
+                    if build.get("facts_deferred") and not state.get("facts"):
+                        # The first role that runs: the facts a play gathers, on the builder as launched (before the
+                        # swap to the cached layers and the upload), as main.yml gathers them when not deferred.
+                        result["ansible_facts"] = self._gather_facts(build["facts"], task_vars)
+                        state["facts"] = True
                     if state["layer"] is not None and state["at"] != state["layer"]:  # a miss after hits
                         self._swap(cache, container, state["layer"], target, build)
                         state["at"] = state["layer"]
@@ -113,6 +120,12 @@ class ActionModule(ActionModuleBase):
             raise ActionFailure("storing the layer of role %s: %s" % (ran["role"], e), stage="cache") from e
         state.update(layer=image, at=image)
         return dict(changed=True, stored=True, layer=image)
+
+    def _gather_facts(self, args, task_vars):
+        gathered = self.run_action("ansible.builtin.gather_facts", dict(args or {}), task_vars)
+        if gathered.get("failed"):
+            raise ActionFailure("gathering facts on the builder failed: %s" % gathered.get("msg", ""), stage="provision")
+        return gathered["ansible_facts"]
 
     def _upload(self, cache, container, archive):
         try:

@@ -134,6 +134,11 @@ build:
     facts:
       description: The gather_facts arguments, null when no facts are gathered.
       type: dict
+    facts_deferred:
+      description: 'Whether docker builders gather the facts at the first role whose layer is not in the layer cache
+        (its lookup does) instead of before the roles: when the facts are gathered, the cache is on and no role
+        vars, build_env or builder-side image_verify check holds a template.'
+      type: bool
     play:
       description: What decides how the roles behave besides the roles (facts, --tags, --skip-tags).
       type: dict

@@ -115,3 +115,14 @@ class ActionModuleBase(ActionBase):
     def run_module(self, params, task_vars, result):
         """The plugin's work, with the validated `params`; returns the task's result (based on `result`)."""
         raise NotImplementedError
+
+    def run_action(self, action, args, task_vars):
+        """The result of another action plugin (this collection's, or ansible-core's gather_facts) run with these
+        arguments on this task's host and connection, as ansible-core's `template` runs `copy`: from the action
+        loader, with a copy of this task (its environment, module_defaults and check mode) holding `args`."""
+        task = self._task.copy()
+        task.args = args
+        plugin = self._shared_loader_obj.action_loader.get(
+            action, task=task, connection=self._connection, play_context=self._play_context, loader=self._loader,
+            templar=self._templar, shared_loader_obj=self._shared_loader_obj)
+        return plugin.run(task_vars=task_vars)

@@ -100,6 +100,9 @@ def build_hash(output):
     return re.search(r"build \S+, hash ([0-9a-f]+)", output).group(1)
 
 
+GATHERING = "immutable.images.provision : Gathering Facts"
+
+
 def test_facts_magic_vars_handlers_and_services_as_in_a_play(docker_client, project, remove_images):
     remove_images("roles-play")
     project.role("facts", FACTS_ROLE)
@@ -109,6 +112,8 @@ def test_facts_magic_vars_handlers_and_services_as_in_a_play(docker_client, proj
 
     cold = run_build(project.path, spec)
     assert cold.returncode == 0, cold.output
+    # no role input is a template: the first role's lookup (a miss) gathered the facts, not a step before the roles
+    assert not task_ran(cold.output, GATHERING) and "TASK [%s]" % GATHERING in cold.output
     assert cold.output.count("RUNNING HANDLER [web : Restart web]") == 1, cold.output
     out = sh_in_image(docker_client, "roles-play:1.0.0",
                       "cat /facts.json; echo; cat /play.json; echo; cat /handler-runs;"
@@ -132,6 +137,7 @@ def test_facts_magic_vars_handlers_and_services_as_in_a_play(docker_client, proj
     warm = run_build(project.path, dict(spec, image_force=True))
     assert warm.returncode == 0, warm.output
     assert not task_ran(warm.output, "app : Configure the app"), "the last role's layer was not reused"
+    assert not task_ran(warm.output, GATHERING), "facts were gathered although every layer came from the cache"
     assert sh_in_image(docker_client, "roles-play:1.0.0", "cat /handler-runs") == "restarted\n"
 
 
@@ -159,8 +165,11 @@ def test_setup_when_not_ansible_facts_and_facts_setting_in_hash(docker_client, p
     assert "ok: [" in gathered and "skipping" not in gathered, gathered  # ansible_facts was empty
     assert sh_in_image(docker_client, "roles-nofacts:1.0.0", "cat /os.txt") == "Debian\n"
 
-    subset = run_build(project.path, dict(spec, image_gather_facts=["min"]))
+    # a role entry's vars may refer to facts: they are gathered before the roles, as in a play
+    subset = run_build(project.path, dict(spec, image_gather_facts=["min"], image_roles=[
+        {"role": "first", "vars": {"family": "{{ ansible_facts.os_family }}"}}, "hardening"]))
     assert subset.returncode == 0, subset.output
+    assert task_ran(subset.output, GATHERING), subset.output
     assert build_hash(subset.output) != build_hash(result.output)
     assert task_ran(subset.output, "hardening : Use them"), "a build with other facts was reused"
 

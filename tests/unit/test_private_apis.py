@@ -82,8 +82,9 @@ def test_action_base_configure_module():
 
 
 def test_action_runs_modules_and_actions():
-    api, user = ("ansible.plugins.action.ActionBase._execute_module, ActionBase(task, connection, play_context, loader, "
-                 "templar, shared_loader_obj), Task.environment"), "action/image_artifact.py (the parts of a target's artifact)"
+    api = ("ansible.plugins.action.ActionBase._execute_module, ActionBase(task, connection, play_context, loader, "
+           "templar, shared_loader_obj), Task.environment")
+    user = "plugin_utils/_action_module.py (run_action), action/image_artifact.py, action/layer_cache.py"
     from ansible.playbook.task import Task
     from ansible.plugins.action import ActionBase
 

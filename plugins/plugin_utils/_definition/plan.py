@@ -130,6 +130,10 @@ def plan_spec():
         "verify_runs": _opt("list", "The run tests of image_verify, with the names of their env only.", elements="dict"),
         "gather_facts": _opt("bool", "Whether facts are gathered on the builders."),
         "facts": _opt("dict", "The gather_facts arguments, null when no facts are gathered."),
+        "facts_deferred": _opt("bool", "Whether docker builders gather the facts at the first role whose layer is not "
+                                       "in the layer cache (its lookup does) instead of before the roles: when the "
+                                       "facts are gathered, the cache is on and no role vars, build_env or "
+                                       "builder-side image_verify check holds a template."),
         "play": _opt("dict", "What decides how the roles behave besides the roles (facts, --tags, --skip-tags).",
                      options={"facts": _opt("dict", "As facts."),
                               "tags": _opt("list", "--tags, or [all].", elements="str"),

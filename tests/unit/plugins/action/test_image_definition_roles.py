@@ -55,6 +55,21 @@ def test_play_settings_resolve_facts():
     assert image_definition._play_settings(True)["facts"] == {}  # ansible-core 2.21: the module's defaults
 
 
+def test_facts_are_deferred_only_when_nothing_before_the_roles_can_refer_to_them():
+    roles = [{"vars": {"workers": 4}}, {"vars": {}}]
+    raw = {"image_targets": [dict(DOCKER, build_env={"LANG": "C"})],
+           "image_verify": [{"command": ["true"]}, {"run": {"port": 80}, "name": "{{ ansible_facts.x }}"}]}
+    deferred = image_definition._facts_deferred
+    assert deferred({}, True, raw, roles) is True  # a run test runs from the controller, after the facts
+    assert deferred(None, True, raw, roles) is False and deferred({}, False, raw, roles) is False
+    assert deferred({}, True, raw, []) is False
+    for where in ({"image_targets": [dict(DOCKER, build_env={"CPUS": "{{ ansible_facts.processor_vcpus }}"})]},
+                  {"image_verify": [{"command": ["test", "{% if ansible_facts %}x{% endif %}"]}]},
+                  {"image_targets": "{{ my_targets }}"}):
+        assert deferred({}, True, dict(raw, **where), roles) is False, where
+    assert deferred({}, True, raw, roles + [{"vars": {"os": ["{{ ansible_facts.os_family }}"]}}]) is False
+
+
 def test_files_cannot_go_to_the_builders_tmpfs():
     files = [{"src": "a", "dest": "/opt/a"}, {"src": "b", "dest": "/tmp/b"}, {"src": "c", "dest": "/var/run/c"},
              {"src": "d", "dest": "/run"}]

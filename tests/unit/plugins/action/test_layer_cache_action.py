@@ -182,6 +182,37 @@ def test_engine_failure_is_the_cache_stage(env, run):
     assert result == {"failed": True, "stage": "cache", "msg": "cannot store the layer cache of arch-builder: no space"}
 
 
+def test_deferred_facts_are_gathered_by_the_first_miss_before_its_swap_and_only_then(env, run, monkeypatch):
+    def gather(self, name, args, task_vars):
+        RecordingCache.calls.append(("gather", name, args))
+        return {"ansible_facts": {"os_family": "Debian"}}
+    monkeypatch.setattr(action.ActionModule, "run_action", gather)
+    first = run({"role": "a", "digest": "1"}, env)  # no facts_deferred: gathered by main.yml, not here
+    assert "ansible_facts" not in first and not any(c[0] == "gather" for c in RecordingCache.calls)
+    run({"state": "sync"}, env)
+    os.remove("%s/layers-arch-builder.json" % env["image_build"]["workdir"])
+    RecordingCache.calls = []
+    env["image_build"].update(facts_deferred=True, facts={"gather_subset": ["min"]})
+    hit = run({"role": "a", "digest": "1"}, env)
+    assert hit["hit"] and "ansible_facts" not in hit  # a cached layer needs no facts
+    miss = run({"role": "b", "digest": "2"}, env)
+    assert miss["ansible_facts"] == {"os_family": "Debian"}
+    # on the builder as launched: before the swap to the hit's layer
+    assert [c[0] for c in RecordingCache.calls] == ["find", "find", "gather", "swap", "reset connection", "unpin"]
+    assert RecordingCache.calls[2] == ("gather", "ansible.builtin.gather_facts", {"gather_subset": ["min"]})
+    later = run({"role": "c", "digest": "3"}, env)
+    assert "ansible_facts" not in later and [c[0] for c in RecordingCache.calls].count("gather") == 1
+
+
+def test_facts_that_cannot_be_gathered_fail_the_lookup(env, run, monkeypatch):
+    monkeypatch.setattr(action.ActionModule, "run_action", lambda self, name, args, task_vars: {
+        "failed": True, "msg": "setup timed out"})
+    env["image_build"].update(facts_deferred=True, facts={})
+    result = run({"role": "a", "digest": "1"}, env)
+    assert result["failed"] and result["stage"] == "provision"
+    assert result["msg"] == "gathering facts on the builder failed: setup timed out"
+
+
 def test_check_mode_skips(env, run):
     result = run({"role": "a", "digest": "1"}, env, check_mode=True)
     assert result["skipped"] and result["hit"] is False and RecordingCache.calls == []
