@@ -9,6 +9,7 @@ import pytest
 from conftest import BASE_IMAGE
 
 from ansible_collections.immutable.images.plugins.module_utils._docker.builder import DockerBuilder
+from ansible_collections.immutable.images.plugins.module_utils._docker.client import get_client
 
 pytestmark = [pytest.mark.docker]
 
@@ -28,7 +29,8 @@ def test_existing_directories_keep_mode_and_owner(docker_client, tmp_path):
     container = docker_client.containers.run(BASE_IMAGE, ["sleep", "120"], detach=True, name="trust-upload-root")
     try:
         before = container.exec_run(["stat", "-c", "%a %u %g", "/etc", "/srv"]).output
-        DockerBuilder(docker_client).upload(container.name, str(archive))
+        # the collection's own client: its execs run on the collection's exec stream (exec_stream.exec_in)
+        DockerBuilder(get_client(None)).upload(container.name, str(archive))
         after = container.exec_run(["stat", "-c", "%a %u %g", "/etc", "/srv"]).output
         assert after == before
         assert container.exec_run(["cat", "/etc/trust-upload.conf"]).output == b"x\n"
