@@ -99,7 +99,11 @@ def test_runnable_blocks_do_what_the_pages_say(docker_client, as_found):
         proc = subprocess.run(["bash", "-c", script], cwd=ROOT, env=ansible_env({"IMMUTABLE_SETUP_DONE": "1"}),
                               capture_output=True, text=True, timeout=600, check=False)
         output = proc.stdout + proc.stderr
-        assert proc.returncode == 0, "%s: a runnable block failed:\n%s" % (page, output[-6000:])
+        if proc.returncode != 0:
+            # which block: the markers printed so far; what it printed first (stderr), as reports cut long messages
+            failed = runnable[proc.stdout.count(MARK) - 1]
+            pytest.fail("%s: this runnable block failed (exit %d):\n%s\n--- stderr:\n%s\n--- stdout:\n%s" % (
+                page, proc.returncode, failed, proc.stderr[-3000:], proc.stdout[-4000:]))
         parts = re.split(r"%s ([0-9.]+)\n" % MARK, proc.stdout)[1:]
         outputs, starts = parts[1::2], [float(t) for t in parts[0::2]]
         assert len(outputs) == len(runnable)

@@ -139,6 +139,8 @@ def test_engine_stopped_mid_build_fails_its_builds_alone_and_janitor_cleans_it(
         assert on_tls, run.output[-6000:]
         assert "base image copied from %s to %s" % (LOCAL, tls_engine.url) in run.output, run.output[-6000:]
         survivor = [n for n in names if n not in on_tls][0]
+        assert (tmp_path / "fleet-manifest.json").exists(), "no fleet manifest (exit %d):\n%s" % (
+            run.returncode, run.output[-8000:])
         fleet = {e["name"]: e for e in json.loads((tmp_path / "fleet-manifest.json").read_text())["definitions"]}
         assert fleet[on_tls[0]]["status"] == "failed", fleet
         assert tls_engine.url in fleet[on_tls[0]]["error"]["message"], run.output[-8000:]
