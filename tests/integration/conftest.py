@@ -241,8 +241,11 @@ def remove_images(docker_client):
                     docker_client.images.remove(tag, force=True)
                 except docker.errors.APIError:
                     pass
+    # Only a build's own containers: a container run from an artifact inherits its labels, and the last part of a
+    # registry repository (127.0.0.1:5000/prov/webapp) may be the name of someone else's image (the docs' webapp).
     for c in build_containers(docker_client):
-        if any(c.labels.get("immutable.images.image-name") == r.split("/")[-1] for r in repos):
+        if c.labels.get("immutable.images.kind") in ("builder", "verify") and any(
+                c.labels.get("immutable.images.image-name") == r.split("/")[-1] for r in repos):
             c.remove(force=True)
 
 
