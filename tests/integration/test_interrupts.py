@@ -232,6 +232,8 @@ def test_sigkill_is_cleaned_by_the_guard_and_a_lost_lease_by_the_engine(docker_c
     build_id = builder.labels["immutable.images.build-id"]
     guards, leases = guard_pids(build_id), lease_pids(builder.id)
     assert len(guards) == 1 and len(leases) == 1
+    # attached, the lease is its small watcher (lease.WATCHER): the Docker SDK is no longer in its memory
+    assert "\0-I\0-S\0-c\0# immutable.images builder lease (attached)" in dict(processes())[leases[0]]
     for pid in leases:
         os.kill(pid, signal.SIGSTOP)
     os.kill(guards[0], signal.SIGKILL)

@@ -38,8 +38,12 @@ READY = b"attached\n"
 ATTACH_TIMEOUT = 60
 
 # Run as `python -c HOLDER ARGS_JSON` (a module's code may live in a zip: nothing here is imported).
+# HOLDER attaches with the Docker SDK, then replaces itself (exec) with WATCHER, which keeps only the attached
+# connection's file descriptor: the SDK's modules, about 25 MB per builder, are not held for the whole build.
+# Ending the process still closes the connection, TLS or not: WATCHER only waits for it to be readable (the engine
+# sends nothing on a stdin-only attach but its end) and never speaks on it.
 HOLDER = r"""# immutable.images builder lease
-import json, os, select, sys
+import json, os, sys
 import docker
 args = json.loads(sys.argv[1])
 url, tls = args["url"], args.get("tls")
@@ -65,21 +69,32 @@ if tls and tls.get("hostname"):  # the name on the engine's certificate, as dock
     client.api.mount("https://", NamedHostAdapter())
 sock = client.api.attach_socket(args["container"], params={"stdin": 1, "stream": 1})
 # ssh:// (the ssh binary): the SDK's socket is a stand-in that is never connected (always "readable"); the stream is
-# the ssh process's stdout
+# the ssh process's stdout, and that ssh process stays this process's child across the exec
 ssh = getattr(sock, "proc", None)
-stream = ssh.stdout if ssh is not None else sock
-try:
-    watched = os.pidfd_open(args["pid"])
-except (AttributeError, OSError):
-    watched = None
+held = (ssh.stdout if ssh is not None else sock).fileno()
+# kept open across the exec: the connection, and ssh's stdin (its end would end the builder's stdin)
+for fd in [held] + ([ssh.stdin.fileno()] if ssh is not None and ssh.stdin else []):
+    os.set_inheritable(fd, True)
 os.write(1, b"attached\n")
 devnull = os.open(os.devnull, os.O_WRONLY)
 os.dup2(devnull, 1)
 os.dup2(devnull, 2)  # nobody reads its pipes any more: a late warning must not end it
-while True:  # until ansible-playbook ends or the builder does (its end closes the stream)
-    if select.select([stream] + ([watched] if watched is not None else []), [], [], 2.0)[0]:
+os.execv(sys.executable, [sys.executable, "-I", "-S", "-c", args["watcher"], json.dumps(dict(args, fd=held))])
+"""
+# What the lease runs as once attached (its command line still names the lease and its container).
+WATCHER = r"""# immutable.images builder lease (attached)
+import json, os, select, sys
+args = json.loads(sys.argv[1])
+try:
+    watched = [os.pidfd_open(args["pid"])]
+except ProcessLookupError:
+    sys.exit(0)
+except (AttributeError, OSError):
+    watched = []
+while True:  # until ansible-playbook ends or the builder does (its end closes the connection)
+    if select.select([args["fd"]] + watched, [], [], 2.0)[0]:
         break
-    if watched is None:
+    if not watched:
         try:
             os.kill(args["pid"], 0)
         except ProcessLookupError:
@@ -97,7 +112,7 @@ def hold(container_id, watch_pid, engine):
     (client.api.immutable_engine), so the lease reaches the builder's engine as the build does.
     Raises LeaseError if it could not attach."""
     proc = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, json.dumps({"container": container_id, "pid": watch_pid,
+        [sys.executable, "-c", HOLDER, json.dumps({"container": container_id, "pid": watch_pid, "watcher": WATCHER,
                                                    "url": engine["url"], "tls": engine.get("tls")})],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, close_fds=True,
         start_new_session=True,  # a terminal's Ctrl-C must not end it before the cleanup has run

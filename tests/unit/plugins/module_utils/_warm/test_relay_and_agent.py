@@ -3,12 +3,14 @@
 """The builder session without an engine: the agent's operations, and the relay in front of a real agent
 process whose output is framed the way the engine frames an exec's stream."""
 
+import json
 import os
 import signal
 import socket
 import struct
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 
@@ -201,3 +203,25 @@ def test_a_start_without_waiting_never_waits_for_one_that_is_starting(tmp_path, 
     with pytest.raises(docker_session.SessionUnavailable, match="cannot install it in /dev/shm"):
         docker_session.start(path, "builder", "root", {}, "/usr/bin/python3", None)
     assert not os.path.exists(path + ".failed") and started == []
+
+
+def test_the_relay_prepares_in_a_child_and_never_imports_the_docker_sdk(tmp_path):
+    """The relay lives as long as its builder: the SDK's modules (about 30 MB) stay in the short-lived prepare child.
+    An engine that cannot be reached is the reason the relay gives for not starting."""
+    script = textwrap.dedent("""
+        import json, os, sys
+        from ansible_collections.immutable.images.plugins.module_utils._warm import relay
+        read_end, write_end = os.pipe()
+        lock = os.open(sys.argv[1] + ".lock", os.O_CREAT | os.O_WRONLY)
+        rc = relay.run_relay(write_end, lock, sys.argv[1], "builder", "", "/usr/bin/python3",
+                             "unix://" + sys.argv[1] + ".nothing", os.getpid(), {"SECRET": "x"})
+        print(json.dumps({"rc": rc, "status": os.read(read_end, 4096).decode(), "docker": "docker" in sys.modules}))
+    """)
+    path = str(tmp_path / "ii-test.sock")
+    root = os.path.abspath(os.path.join(os.path.dirname(docker_session.__file__), *[os.pardir] * 6))
+    out = subprocess.run([sys.executable, "-c", script, path], capture_output=True, text=True, check=True, timeout=60,
+                         env=dict(os.environ, PYTHONPATH=root))
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["rc"] == 1 and result["docker"] is False, result
+    assert "ii-test.sock.nothing" in result["status"], result
+    assert open(path + ".failed").read() == result["status"].strip()
