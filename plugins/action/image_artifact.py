@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from ansible_collections.immutable.images.plugins.plugin_utils._action_module import ActionModuleBase
 from ansible_collections.immutable.images.plugins.plugin_utils._artifacts import target_result as records
+from ansible_collections.immutable.images.plugins.plugin_utils._docker import layer_cache
 
 # community.docker's client lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE replace a remote engine's CA: emptied for them.
 _OWN_CA_ONLY = {"REQUESTS_CA_BUNDLE": "", "CURL_CA_BUNDLE": ""}
@@ -102,6 +103,10 @@ class ActionModule(ActionModuleBase):
                 "claim": True,
                 # a rebuild asked for (image_force, or pull: always) reuses only what a build it waited for made
                 "force": bool(build["force"] or target.get("pull") == "always")}
+        # The builder is the last layer the cache stored or swapped in, unless a check ran on it since (it may write):
+        # the commit reuses that layer instead of writing the roles' changes into a layer again.
+        if build.get("cache") and not build.get("verify_tasks") and not args["squash"]:
+            args["from_layer"] = layer_cache.builder_layer(build["workdir"], target["builder_name"])
         return self._module("Commit the builder into an image and tag it", "immutable.images.docker_image_commit",
                             _present(args))
 

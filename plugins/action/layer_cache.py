@@ -16,6 +16,8 @@ after the builder - never in the host's facts or variables, where the roles woul
          it - the next role's lookup, or sync after the last role - as soon as it ran (one step fewer per role)
   facts  true once this step gathered the builder's facts (image_build.facts_deferred: at the first miss, before
          that role runs; a build whose every layer is cached gathers none)
+  synced true once sync has run: the builder's filesystem is `layer` (the artifact's commit reuses it,
+         layer_cache.builder_layer)
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ import os
 
 from ansible_collections.immutable.images.plugins.module_utils._docker.builder import DockerBuilder
 from ansible_collections.immutable.images.plugins.module_utils._docker.client import DockerFailure, get_client
-from ansible_collections.immutable.images.plugins.plugin_utils._docker.layer_cache import LayerCache, cache_key
+from ansible_collections.immutable.images.plugins.plugin_utils._docker.layer_cache import LayerCache, cache_key, read_state
+from ansible_collections.immutable.images.plugins.plugin_utils._docker.layer_cache import state_path as layer_state_path
 from ansible_collections.immutable.images.plugins.plugin_utils._action_module import ActionFailure, ActionModuleBase
 
 
@@ -38,12 +41,13 @@ class ActionModule(ActionModuleBase):
         build = self._templar.template(task_vars["image_build"])
         target = self._templar.template(task_vars["image_target"])
         container = target["builder"]["name"]
-        state_path = os.path.join(build["workdir"], "layers-%s.json" % container)
+        state_path = layer_state_path(build["workdir"], container)
         # Connected first: what the builder's connection sets up on its first use (its session) overlaps the lookup.
         self._connection._connect()
         try:
             cache = LayerCache(get_client(target.get("docker_host") or None, tls=target.get("tls")))
-            state = _read(state_path)
+            state = read_state(state_path)
+            state.pop("synced", None)
             if not state:  # the builder as launched: base image plus the uploaded files
                 base = target["builder"]["image_id"]
                 state = {"key": base, "layer": base, "at": base}
@@ -96,6 +100,7 @@ class ActionModule(ActionModuleBase):
                     self._swap(cache, container, state["layer"], target, build)
                     state["at"] = state["layer"]
                     result["changed"] = True
+                state["synced"] = True
         except DockerFailure as e:
             raise ActionFailure(str(e), stage="cache") from e
         if state.get("pin") and state["at"] == state["layer"]:  # the builder itself holds its layer now
@@ -147,14 +152,6 @@ class ActionModule(ActionModuleBase):
         # Another container has the builder's name now: what the connection holds to the old one goes (as with
         # meta: reset_connection), and the next task's commands reach the new one.
         self._connection.reset()
-
-
-def _read(path):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return {}
 
 
 def _write(path, state):

@@ -90,6 +90,15 @@ options:
         shares no layers with its base image (pulls and pushes move all of it).
     type: bool
     default: false
+  from_layer:
+    description:
+      - An image committed from O(container) that the container has not changed since, such as the last layer the
+        build's layer cache stored. The image is then committed from a new, never-started container of that image
+        (removed right after). It reuses that image's layers instead of writing the container's changes into a
+        layer a second time. Its config is made as without this option.
+      - Ignored with O(squash).
+    type: str
+    version_added: 0.2.0
   run_tests:
     description:
       - Run tests of the committed candidate, before it gets any tag (the C(run) entries of C(image_verify)).
@@ -224,6 +233,7 @@ def main():
                                                          collection_name="immutable.images")]),
             author=dict(type="str"),
             squash=dict(type="bool", default=False),
+            from_layer=dict(type="str"),
             run_tests=dict(type="list", elements="dict", default=[]),
             run_test_env=dict(type="list", elements="dict", default=[], no_log=True),
             build_id=dict(type="str"),
@@ -270,7 +280,7 @@ def main():
         result = committer.commit(p["container"], p["config"], labels, p["tags"], message, p["author"],
                                   p["base_image"], squash=p["squash"],
                                   tmpdir=module.tmpdir if p["squash"] else None,
-                                  before_tagging=run_tests if p["run_tests"] else None)
+                                  before_tagging=run_tests if p["run_tests"] else None, from_layer=p["from_layer"])
         result["run_tests"] = passed
     except VerifyFailure as e:
         module.fail_json(msg="run test %d of %d failed: %s" % (len(passed) + 1, len(p["run_tests"]), e),

@@ -77,6 +77,12 @@ def test_hits_skip_roles_and_changes_invalidate_from_that_point(docker_client, c
     assert len(docker_client.images.list(name="immutable-images-cache/cachetest")) == 3
     cold_state = nonces(docker_client)
     cold_config = docker_client.images.get("cachetest:1.0.0").attrs["Config"]
+    # committed from the last layer (docker_image_commit from_layer): the roles' changes are in one layer, the
+    # cache's, which the artifact shares; the commit itself added no layer
+    last = max(docker_client.images.list(name="immutable-images-cache/cachetest"), key=lambda i: i.attrs["Created"])
+    artifact = docker_client.images.get("cachetest:1.0.0")
+    assert artifact.attrs["RootFS"]["Layers"] == last.attrs["RootFS"]["Layers"], "the roles' changes were written twice"
+    assert artifact.attrs["Config"]["Labels"]["immutable.images.kind"] == "artifact"
 
     warm = run_build(project.path, definition())
     assert warm.returncode == 0, warm.output
@@ -124,6 +130,9 @@ def test_cache_off_runs_every_role(docker_client, cached_project):
         assert proc.returncode == 0, proc.output
         assert ran(proc.output) == ["one", "two", "three"]
     assert docker_client.images.list(name="immutable-images-cache/cachetest") == []
+    # without the cache the builder itself is committed: one layer on the base image's
+    base_layers = docker_client.images.get(BASE_IMAGE).attrs["RootFS"]["Layers"]
+    assert docker_client.images.get("cachetest:1.0.0").attrs["RootFS"]["Layers"][:-1] == base_layers
 
 
 def test_janitor_prunes_the_cache_to_the_newest_layers(docker_client, cached_project):

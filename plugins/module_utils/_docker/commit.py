@@ -216,17 +216,22 @@ class ImageCommitter:
         return container, base_id, final_config(base_config, config, labels)
 
     def commit(self, container_name, config, labels, refs, message=None, author=None, base_image=None,
-               squash=False, tmpdir=None, before_tagging=None):
+               squash=False, tmpdir=None, before_tagging=None, from_layer=None):
         """Commit and tag; on any failure leave no new image and restore tags that were moved.
 
         squash: make a single-layer image with the same config (see squash()); tmpdir: where its
         temporary files go (a directory made and removed inside it; default: the system's).
+        from_layer: an image committed from this container that it has not changed since (the last layer the build
+        stored); without squash, the image is committed from a never-started container of that layer (see
+        _commit_layer): its layers are reused, and the container's changes are not written into a layer again.
         before_tagging: fn(image_id) run on the untagged candidate (the run tests); if it raises,
         the candidate is deleted and nothing is tagged.
         """
         container, base_id, conf = self.plan(container_name, config, labels, base_image)
         if squash:
             image_id = self.squash(container, conf, message, author, tmpdir)
+        elif from_layer:
+            image_id = self._commit_layer(container, from_layer, conf, message, author)
         else:
             try:
                 result = self.client.api.commit(container.id, message=message, author=author, conf=conf, pause=True)
@@ -242,6 +247,25 @@ class ImageCommitter:
         previous = self.tag(image_id, refs)
         return {"image_id": image_id, "base_image_id": base_id, "tags": list(refs), "config": conf,
                 "previous": previous, "squashed": bool(squash)}
+
+    def _commit_layer(self, container, layer, conf, message, author):
+        """Commit a created, never-started container of `layer` with the artifact's config: an unchanged container
+        adds no layer, so the image is `layer`'s layers and the config (the engine merges the stand-in's config
+        where `conf` sets nothing, as it merges the builder's, which `layer` was committed from). The stand-in carries
+        the builder's labels (its build id, kind builder): were this process killed, cleanup would find it."""
+        try:
+            stand_in = self.client.api.create_container(layer, labels=container.labels)["Id"]
+        except (docker_errors.APIError, RequestException) as e:
+            raise DockerFailure("commit", "cannot create a container of layer %s to commit: %s" % (layer, error_text(e)))
+        try:
+            return self.client.api.commit(stand_in, message=message, author=author, conf=conf, pause=False)["Id"]
+        except (docker_errors.APIError, RequestException) as e:
+            raise DockerFailure("commit", "cannot commit %s (layer %s): %s" % (container.name, layer, error_text(e)))
+        finally:
+            try:
+                self.client.api.remove_container(stand_in, force=True)
+            except (docker_errors.APIError, RequestException):
+                pass  # the end-of-build cleanup removes it by its labels
 
     def squash(self, container, conf, message=None, author=None, tmpdir=None):
         """A single-layer image of the container's filesystem with the config a commit would get; its id.

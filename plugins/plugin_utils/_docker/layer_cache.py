@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 
 from ansible_collections.immutable.images.plugins.module_utils._common import naming
 from ansible_collections.immutable.images.plugins.module_utils._docker.builder import DockerBuilder
@@ -33,6 +34,27 @@ from ansible_collections.immutable.images.plugins.module_utils._docker.client im
 # A layer is found by its tag. Its labels are the build labels (kind=cache), all of which the final
 # commit overrides, so nothing cache-specific can leak into an artifact through the engine's merge.
 CACHE_REPOSITORY = "immutable-images-cache/%s"
+
+
+def state_path(workdir, container):
+    """The builder's cache state (action/layer_cache.py says what it holds): a file of the build's work directory."""
+    return os.path.join(workdir, "layers-%s.json" % container)
+
+
+def read_state(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return {}
+
+
+def builder_layer(workdir, container):
+    """The cache layer the builder's filesystem is, after provisioning (sync stored the last role's layer or swapped
+    the builder to the last cached one, and nothing since has written to it), or None: no cache, no roles, a role
+    whose layer is not stored."""
+    state = read_state(state_path(workdir, container))
+    return state["layer"] if state.get("synced") and state.get("layer") and state["layer"] == state.get("at") else None
 
 
 def cache_key(parent, files_digest, role_name, role_digest, role_vars, role_tags=None, play=None, environment=None):

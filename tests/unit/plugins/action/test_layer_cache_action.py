@@ -15,6 +15,7 @@ import types
 import pytest
 
 from ansible_collections.immutable.images.plugins.action import layer_cache as action
+from ansible_collections.immutable.images.plugins.plugin_utils._docker import layer_cache
 
 from ansible_collections.immutable.images.plugins.module_utils._docker.client import DockerFailure
 
@@ -249,3 +250,16 @@ def test_a_failed_upload_is_the_upload_stage(env, run, monkeypatch):
     env["image_target"]["builder"]["name"] = "full"
     result = run({"role": "a", "digest": "1", "upload": "/w/files.tar"}, env)
     assert result["failed"] and result["stage"] == "upload" and "no space" in result["msg"]
+
+
+def test_after_sync_the_builder_is_its_last_layer_and_the_artifact_commit_reuses_it(env, run):
+    """layer_cache.builder_layer (what image_artifact passes to the commit as from_layer): the layer sync stored or
+    swapped in, and nothing before sync or once a later step of the cache ran."""
+    workdir, builder = env["image_build"]["workdir"], "arch-builder"
+    first = run({"role": "a", "digest": "1"}, env)
+    assert layer_cache.builder_layer(workdir, builder) is None  # role a is about to run
+    synced = run({"state": "sync"}, env)
+    assert layer_cache.builder_layer(workdir, builder) == synced["layer"] == RecordingCache.layers[first["key"]]
+    run({"role": "b", "digest": "2"}, env)  # a step after sync (a second provisioning): no longer the builder's layer
+    assert layer_cache.builder_layer(workdir, builder) is None
+    assert layer_cache.builder_layer(workdir, "another-builder") is None  # no cache state at all
