@@ -96,7 +96,7 @@ options:
         build's layer cache stored. The image is then committed from a new, never-started container of that image
         (removed right after). It reuses that image's layers instead of writing the container's changes into a
         layer a second time. Its config is made as without this option.
-      - Ignored with O(squash).
+      - When that image no longer exists, O(container) is committed. Ignored with O(squash).
     type: str
     version_added: 0.2.0
   run_tests:

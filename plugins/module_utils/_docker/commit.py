@@ -228,11 +228,12 @@ class ImageCommitter:
         the candidate is deleted and nothing is tagged.
         """
         container, base_id, conf = self.plan(container_name, config, labels, base_image)
+        image_id = None
         if squash:
             image_id = self.squash(container, conf, message, author, tmpdir)
         elif from_layer:
             image_id = self._commit_layer(container, from_layer, conf, message, author)
-        else:
+        if image_id is None:
             try:
                 result = self.client.api.commit(container.id, message=message, author=author, conf=conf, pause=True)
             except (docker_errors.APIError, RequestException) as e:
@@ -252,9 +253,12 @@ class ImageCommitter:
         """Commit a created, never-started container of `layer` with the artifact's config: an unchanged container
         adds no layer, so the image is `layer`'s layers and the config (the engine merges the stand-in's config
         where `conf` sets nothing, as it merges the builder's, which `layer` was committed from). The stand-in carries
-        the builder's labels (its build id, kind builder): were this process killed, cleanup would find it."""
+        the builder's labels (its build id, kind builder): were this process killed, cleanup would find it.
+        None when the layer is gone (a janitor pruned it since it was stored): the container itself is committed."""
         try:
             stand_in = self.client.api.create_container(layer, labels=container.labels)["Id"]
+        except docker_errors.ImageNotFound:
+            return None
         except (docker_errors.APIError, RequestException) as e:
             raise DockerFailure("commit", "cannot create a container of layer %s to commit: %s" % (layer, error_text(e)))
         try:

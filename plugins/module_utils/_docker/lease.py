@@ -79,7 +79,8 @@ os.write(1, b"attached\n")
 devnull = os.open(os.devnull, os.O_WRONLY)
 os.dup2(devnull, 1)
 os.dup2(devnull, 2)  # nobody reads its pipes any more: a late warning must not end it
-os.execv(sys.executable, [sys.executable, "-I", "-S", "-c", args["watcher"], json.dumps(dict(args, fd=held))])
+watcher = args.pop("watcher")
+os.execv(sys.executable, [sys.executable, "-I", "-S", "-c", watcher, json.dumps(dict(args, fd=held))])
 """
 # What the lease runs as once attached (its command line still names the lease and its container).
 WATCHER = r"""# immutable.images builder lease (attached)
