@@ -37,43 +37,44 @@ KEEPALIVE = ["/bin/sh", "-c", "exec 3<&0; (while read -r _ <&3; do :; done) & wa
 READY = b"attached\n"
 ATTACH_TIMEOUT = 60
 
-# Run as `python -c HOLDER ARGS_JSON` (a module's code may live in a zip: nothing here is imported).
-# HOLDER attaches with the Docker SDK, then replaces itself (exec) with WATCHER, which keeps only the attached
-# connection's file descriptor: the SDK's modules, about 25 MB per builder, are not held for the whole build.
-# Ending the process still closes the connection, TLS or not: WATCHER only waits for it to be readable (the engine
-# sends nothing on a stdin-only attach but its end) and never speaks on it.
-HOLDER = r"""# immutable.images builder lease
-import json, os, sys
-import docker
+# Run as `python -c HOLDER ARGS_JSON`: HOLDER is the source of exec_stream.py (standard library only; a module's code
+# may live in a zip, so nothing is imported) followed by ATTACH, which attaches to the builder's stdin over a connection
+# of its own (exec_stream.connect: unix socket, TCP with TLS, or ssh as the docker CLI does) and then replaces itself
+# (exec) with WATCHER, which keeps only that connection's file descriptor. No Docker SDK is ever imported: the lease
+# costs one small interpreter per builder. Ending the process still closes the connection, TLS or not: WATCHER only
+# waits for it to be readable (the engine sends nothing on a stdin-only attach but its end) and never speaks on it.
+ATTACH = r"""
+import sys
+
+
+def attach(args):
+    transport = connect({"url": args["url"], "tls": args.get("tls")})
+    # Unversioned: the engine's own API version. The head is read byte by byte: nothing after it is taken.
+    transport.sendall(("POST /containers/%s/attach?stdin=1&stream=1 HTTP/1.1\r\nHost: docker\r\n"
+                       "Connection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n"
+                       % quote(args["container"], safe="")).encode("ascii"))
+    head = b""
+    while not head.endswith(b"\r\n\r\n"):
+        data = transport.recv(1, CONNECT_TIMEOUT)
+        if data == b"":
+            raise StreamError("the engine at %s closed the connection" % args["url"])
+        head += data or b""
+    if head.split(b" ", 2)[1:2] not in ([b"101"], [b"200"]):
+        raise StreamError("the engine at %s refused to attach: %s"
+                          % (args["url"], head.decode("utf-8", "replace").splitlines()[0]))
+    return transport
+
+
 args = json.loads(sys.argv[1])
-url, tls = args["url"], args.get("tls")
-# The engine's CA, not the environment's: requests lets these replace a session's CA (docker_client.py).
-for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
-    os.environ.pop(name, None)
-kwargs = dict(base_url=url, version="auto", timeout=60)
-if tls:
-    cert = (tls["client_cert"], tls["client_key"]) if tls.get("client_cert") else None
-    kwargs.update(base_url="https://" + url.split("://", 1)[1],
-                  tls=docker.tls.TLSConfig(client_cert=cert, ca_cert=tls.get("ca_cert"), verify=bool(tls.get("verify"))))
-elif url.startswith("ssh://"):
-    kwargs["use_ssh_client"] = True
-client = docker.DockerClient(**kwargs)
-if tls and tls.get("hostname"):  # the name on the engine's certificate, as docker_client.py checks it
-    import requests.adapters
-
-    class NamedHostAdapter(requests.adapters.HTTPAdapter):
-        def init_poolmanager(self, *a, **kw):
-            kw.update(assert_hostname=tls["hostname"], server_hostname=tls["hostname"])
-            return super().init_poolmanager(*a, **kw)
-
-    client.api.mount("https://", NamedHostAdapter())
-sock = client.api.attach_socket(args["container"], params={"stdin": 1, "stream": 1})
-# ssh:// (the ssh binary): the SDK's socket is a stand-in that is never connected (always "readable"); the stream is
-# the ssh process's stdout, and that ssh process stays this process's child across the exec
-ssh = getattr(sock, "proc", None)
-held = (ssh.stdout if ssh is not None else sock).fileno()
-# kept open across the exec: the connection, and ssh's stdin (its end would end the builder's stdin)
-for fd in [held] + ([ssh.stdin.fileno()] if ssh is not None and ssh.stdin else []):
+try:
+    transport = attach(args)
+except (OSError, StreamError) as e:
+    sys.exit(str(e) or type(e).__name__)  # the last line of stderr is what hold() reports
+# ssh:// : the stream is the ssh process's stdout, and that ssh stays this process's child across the exec; its stdin is
+# kept open too (its end would end the builder's stdin)
+ssh = getattr(transport, "proc", None)
+held = transport.out if ssh is not None else transport.sock.fileno()
+for fd in [held] + ([ssh.stdin.fileno()] if ssh is not None else []):
     os.set_inheritable(fd, True)
 os.write(1, b"attached\n")
 devnull = os.open(os.devnull, os.O_WRONLY)
@@ -112,9 +113,13 @@ def hold(container_id, watch_pid, engine):
     `watch_pid`; return once it is attached. engine: {url, tls} as docker_client.get_client resolved them
     (client.api.immutable_engine), so the lease reaches the builder's engine as the build does.
     Raises LeaseError if it could not attach."""
+    # exec_stream's own source, also when it was imported from an AnsiballZ zip
+    holder = "# immutable.images builder lease\n" + engine_stream.__loader__.get_data(engine_stream.__file__).decode("utf-8")
+    holder += ATTACH
     proc = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, json.dumps({"container": container_id, "pid": watch_pid, "watcher": WATCHER,
-                                                   "url": engine["url"], "tls": engine.get("tls")})],
+        [sys.executable, "-I", "-S", "-c", holder, json.dumps({"container": container_id, "pid": watch_pid,
+                                                               "watcher": WATCHER, "url": engine["url"],
+                                                               "tls": engine.get("tls")})],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, close_fds=True,
         start_new_session=True,  # a terminal's Ctrl-C must not end it before the cleanup has run
     )

@@ -30,9 +30,6 @@ import threading
 
 AGENT = "/dev/shm/immutable-images-warm/agent.py"  # installed with the warm interpreter
 START_TIMEOUT = 20
-# The relay's own limit for installing and creating the exec: longer than a starter waits (START_TIMEOUT), so that
-# on a loaded machine a relay started in the background still comes up for the builder's later tasks.
-PREPARE_TIMEOUT = 120
 # Liveness: the relay pings the agent this often and ends the session when nothing came back for this long,
 # so that a task on a dead engine or a broken connection fails instead of waiting forever.
 PING_INTERVAL = 5
@@ -339,56 +336,33 @@ def _report(status, line):
         pass  # started with wait=False: nobody reads it
 
 
-def prepare(container, user, interpreter, docker_host, env, tls=None):
-    """Install the warm interpreter and the agent in the builder and create the agent's exec (not started).
-    Runs in a short-lived child of the relay (`relay.py --prepare`): the relay itself never imports the Docker SDK,
-    whose modules would otherwise stay in its memory for the whole build (about 30 MB per builder)."""
-    from ansible_collections.immutable.images.plugins.module_utils._docker.client import get_client
+def _prepare(api, container, user, interpreter, env):
+    """Install the warm interpreter and the agent in the builder and create the agent's exec (not started): its id."""
     from ansible_collections.immutable.images.plugins.module_utils._warm import install
 
-    api = get_client(docker_host or None, timeout=30, tls=tls).api
     warm = install.start(api, container, interpreter)
     if not warm["started"]:
         raise SessionUnavailable("the warm interpreter did not start: %s" % warm["reason"])
-    exec_id = api.exec_create(container, [interpreter, AGENT], stdin=True, stdout=True, stderr=True,
-                              user=user or "", environment=dict(env, **install.connection_env(interpreter)))["Id"]
-    return {"exec_id": exec_id, "engine": api.immutable_engine, "api_version": api._version}
-
-
-class _Engine:
-    """What ExecStream needs of a docker SDK APIClient: the engine's settings and the API version."""
-
-    def __init__(self, engine, api_version):
-        self.immutable_engine, self._version = engine, api_version
-
-
-def _prepared(config):
-    """prepare() in a child process, with the relay's configuration on its stdin; its answer, or the reason it failed."""
-    import json
-
-    child = subprocess.run([sys.executable, os.path.abspath(__file__), "--prepare"], input=json.dumps(config).encode(),
-                           capture_output=True, timeout=PREPARE_TIMEOUT, check=False)
-    try:
-        answer = json.loads(child.stdout.decode("utf-8", "replace").strip().splitlines()[-1])
-    except (IndexError, ValueError):
-        error = child.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise SessionUnavailable(error[-1] if error else "preparing the session exited with %s" % child.returncode)
-    if "error" in answer:
-        raise SessionUnavailable(answer["error"])
-    return answer
+    return api.exec_create(container, [interpreter, AGENT], stdin=True, stdout=True, stderr=True, user=user or "",
+                           environment=dict(env, **install.connection_env(interpreter)))["Id"]
 
 
 def run_relay(status_fd, lock_fd, path, container, user, interpreter, docker_host, parent_pid, env, tls=None):
     from ansible_collections.immutable.images.plugins.module_utils._docker import exec_stream as engine_stream
+    from ansible_collections.immutable.images.plugins.module_utils._docker.engine import engine_url, tls_settings
     from ansible_collections.immutable.images.plugins.module_utils._warm import agent as session_agent
 
     status = os.fdopen(status_fd, "w")
     try:
-        ready = _prepared(dict(container=container, user=user, interpreter=interpreter, docker_host=docker_host,
-                               env=env, tls=tls))
-        # Our own exec stream, not the SDK's socket: that one hangs over TLS (see engine_stream.py).
-        api = _Engine(ready["engine"], ready["api_version"])
-        relay = Relay(path, engine_stream.ExecStream(api, ready["exec_id"]), session_agent, ready["engine"]["url"])
+        # The engine's API on a connection of our own, not the Docker SDK: the relay lives as long as its builder,
+        # and the SDK's modules would stay in its memory all that time. Our own exec stream too: the SDK's socket
+        # hangs over TLS (see engine_stream.py).
+        api = engine_stream.EngineAPI({"url": engine_url(docker_host), "tls": tls_settings(docker_host, tls)})
+        try:
+            exec_id = _prepare(api, container, user, interpreter, env)
+        finally:
+            api.close()  # what follows is the agent's stream alone (for ssh:// engines, one ssh less)
+        relay = Relay(path, engine_stream.ExecStream(api, exec_id), session_agent, api.immutable_engine["url"])
         read_exactly = relay._agent_frames()
         hello = session_agent.read_frame(read_exactly)
         if hello is None or "hello" not in hello[0]:
@@ -408,20 +382,7 @@ def run_relay(status_fd, lock_fd, path, container, user, interpreter, docker_hos
     return 0
 
 
-def _prepare_main(config):
-    import json
-
-    try:
-        answer = prepare(**config)
-    except Exception as e:  # noqa: BLE001 - the relay reports it as the session's reason not to start
-        answer = {"error": str(e) or type(e).__name__}
-    sys.stdout.write(json.dumps(answer) + "\n")
-    return 0
-
-
 if __name__ == "__main__":
     import json
 
-    if sys.argv[1:] == ["--prepare"]:
-        sys.exit(_prepare_main(json.loads(sys.stdin.read())))
     sys.exit(run_relay(**json.loads(sys.stdin.read())))

@@ -17,7 +17,9 @@ import pytest
 
 from ansible_collections.immutable.images.plugins.module_utils._common import naming
 from ansible_collections.immutable.images.plugins.module_utils._docker.builder import DockerBuilder
+from ansible_collections.immutable.images.plugins.module_utils._docker import lease as builder_lease
 from ansible_collections.immutable.images.plugins.module_utils._docker.client import DockerFailure
+from ansible_collections.immutable.images.plugins.module_utils._docker.engine import engine_url
 
 BASE_IMAGE = os.environ.get("IMMUTABLE_BASE_IMAGE", "immutable-images/debian-python:bookworm")
 pytestmark = pytest.mark.docker
@@ -66,6 +68,14 @@ def test_the_lease_removes_the_builder_when_its_controller_ends(builder):
     while docker_builder.find(name) is not None and time.monotonic() < deadline:
         time.sleep(0.2)
     assert docker_builder.find(name) is None, "the builder outlived its controller's lease"
+
+
+def test_a_lease_the_engine_refuses_says_why(tmp_path):
+    """The lease attaches without the Docker SDK (its interpreter runs with -I -S): the engine's answer is the error."""
+    with pytest.raises(builder_lease.LeaseError, match="refused to attach: HTTP/1.1 404"):
+        builder_lease.hold("arch-unit-no-such-builder", os.getpid(), {"url": engine_url(), "tls": None})
+    with pytest.raises(builder_lease.LeaseError, match="cannot connect to the Docker engine at unix://%s" % tmp_path):
+        builder_lease.hold("arch-unit-no-such-builder", os.getpid(), {"url": "unix://%s/none.sock" % tmp_path})
 
 
 def test_pull_never_and_missing_builder(builder, tmp_path):
