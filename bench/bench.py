@@ -45,6 +45,22 @@ def log(msg):
 # including detached ones (the build guard, Packer's plugins). Containers and dockerd do not
 # inherit it, so the engine's own memory is not counted for any variant.
 
+def _cmdline(pid):
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            return f.read().replace(b"\0", b" ")[:200].decode("utf-8", "replace").strip()
+    except OSError:
+        return "?"
+
+
+def _short_cmd(cmd):
+    """A process's command line, short: the program (and the script it runs) by its base name."""
+    words = cmd.split()[:3]
+    if len(words) > 1 and words[1] in ("-I", "-S", "-c"):
+        return "%s (%s)" % (os.path.basename(words[0]), "lease" if "lease" in cmd else "python -c")
+    return " ".join(os.path.basename(w) for w in words[:2])
+
+
 class TreeSampler(threading.Thread):
     def __init__(self, marker, interval=0.05):
         super().__init__(daemon=True)
@@ -54,6 +70,7 @@ class TreeSampler(threading.Thread):
         self.peak_pss = 0
         self.peak_rss = 0
         self.peak_procs = 0
+        self.peak_split = []
         self.samples = 0
         self._halt = threading.Event()
         with open("/proc/uptime") as f:   # clock ticks since boot, the unit of /proc/PID/stat starttime
@@ -96,6 +113,7 @@ class TreeSampler(threading.Thread):
             if pid not in alive:
                 del self.known[pid]
         pss = rss = n = 0
+        split = []
         for pid in pids:
             ours = self.known.get(pid)
             if ours is None:
@@ -110,7 +128,10 @@ class TreeSampler(threading.Thread):
                     pss += p
                     rss += r
                     n += 1
+                    split.append((pid, p))
         self.samples += 1
+        if pss > self.peak_pss:  # which processes made the peak: PSS MB and the start of each command line
+            self.peak_split = sorted(((round(p / 1e6, 1), _cmdline(pid)) for pid, p in split), reverse=True)
         self.peak_pss = max(self.peak_pss, pss)
         self.peak_rss = max(self.peak_rss, rss)
         self.peak_procs = max(self.peak_procs, n)
@@ -211,7 +232,7 @@ class Bench:
             raise Interrupted()
         return {"wall": wall, "step_walls": walls, "rc": rc, "cpu": cpu, "max_proc_rss": maxrss,
                 "tree_peak_pss": sampler.peak_pss, "tree_peak_rss": sampler.peak_rss,
-                "tree_peak_procs": sampler.peak_procs, "samples": sampler.samples,
+                "tree_peak_procs": sampler.peak_procs, "tree_peak_split": sampler.peak_split, "samples": sampler.samples,
                 "machine_busy_cpu": busy, "load1": load0, "start": t0, "log": logpath}
 
     def quiet(self, argv, check=False, **kw):
@@ -1106,7 +1127,7 @@ def _f(x, digits=2):
     return "-" if x is None else ("%.*f" % (digits, x))
 
 
-def _derived(variants):
+def _derived(variants, records=()):
     """Ratios between variants other than to ours-cold, and ansible-core's own floor, where both ends ran."""
     med = {n: s["median"] for n, s in variants.items() if s["median"]}
     out = []
@@ -1134,6 +1155,12 @@ def _derived(variants):
             out.append("- controller peak PSS: %s %.0f MB vs %s %.0f MB (largest process RSS %.0f vs %.0f MB)" % (
                 a, variants[a]["peak_pss_mb"], b, variants[b]["peak_pss_mb"], variants[a]["max_proc_rss_mb"],
                 variants[b]["max_proc_rss_mb"]))
+    for name in ("ours-cold", "packer-ansible"):  # the processes of the run with the highest peak, at that moment
+        runs = [r for r in records if r.get("variant") == name and r.get("tree_peak_split")]
+        if runs:
+            top = max(runs, key=lambda r: r["tree_peak_pss"])
+            out.append("- %s at its highest peak (%.0f MB), PSS MB by process: %s" % (name, top["tree_peak_pss"] / 1e6, "; ".join(
+                "%.1f %s" % (mb, _short_cmd(cmd)) for mb, cmd in top["tree_peak_split"])))
     for n, s in variants.items():
         if s.get("aws_calls") is not None:
             out.append("- AWS API calls per AMI build, %s: %g (%s)" % (n, s["aws_calls"], ", ".join(
@@ -1180,7 +1207,7 @@ def render_markdown(doc):
     for n, s in doc["variants"].items():
         if s.get("step_medians"):
             L.append("- %s steps (median s): %s" % (n, ", ".join("%s %.3f" % kv for kv in s["step_medians"].items())))
-    L.extend(_derived(doc["variants"]))
+    L.extend(_derived(doc["variants"], doc.get("raw_records") or ()))
     failed = [r for r in doc["raw_records"] if r["rc"] != 0]
     if failed:
         L.append("")

@@ -4,7 +4,8 @@
 """Install and start the warm interpreter (server.py, client.py) and the session agent (agent.py) in a docker builder.
 
 Imported by the session relay only (relay.py): the builder's connection (connection/docker_session.py) starts the
-relay on its first use, and the relay installs all of this before it starts the agent - no other file knows.
+relay on its first use - relay.start() makes the archive (install_archive(), in that fork of ansible-playbook) - and
+the relay installs it (start()) before it starts the agent - no other file knows.
 Everything goes to /dev/shm, a tmpfs in every container: nothing of it can end up in a committed image or a
 cache layer. The session's commands get `connection_env()`; a builder where it cannot be installed runs its
 modules the usual way (the connection falls back) - so a failure here costs speed, never correctness.
@@ -130,12 +131,12 @@ _UNPACK_AND_START = ("import io, runpy, socket, sys, tarfile, traceback\n"
                      "    sys.exit(4)\n")
 
 
-def start(api, container, interpreter):
-    """Install and start the server in a running builder (a docker SDK APIClient, the container's name or id).
-    Returns {started, reason}."""
+def start(api, container, interpreter, archive):
+    """Install and start the server in a running builder (api: exec_stream.EngineAPI or a docker SDK APIClient;
+    container: its name or id; archive: install_archive()). Returns {started, reason}."""
     try:
         rc, out, err = engine_stream.run(api, container, [interpreter, "-c", _UNPACK_AND_START, WARM_DIR + "/server.py",
-                                                          SOCKET, PRELOAD], stdin=install_archive(), user="root")
+                                                          SOCKET, PRELOAD], stdin=archive, user="root")
         out += err
         if rc == 3:
             return {"started": False, "reason": "%s cannot pass file descriptors (Python 3.9 or newer is needed)"

@@ -136,6 +136,7 @@ def start(path, container, user, env, interpreter, docker_host, wait=True, tls=N
     wait=False only starts it (to overlap its start with other work); the relay holds the lock until
     it listens, so whoever needs it next waits for exactly that, and learns why when it did not start.
     """
+    import base64
     import fcntl
     import json
     import select
@@ -161,10 +162,15 @@ def start(path, container, user, env, interpreter, docker_host, wait=True, tls=N
                                  pass_fds=(write_end, lock.fileno()), start_new_session=True, stdin=subprocess.PIPE,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         os.close(write_end)
-        # On stdin, not in argv: extra_env may hold secrets that `ps` would show.
+        # On stdin, not in argv: extra_env may hold secrets that `ps` would show. The install archive is made here, in
+        # a fork of ansible-playbook that has ansible's module_utils loaded already: the relay, which lives as long as
+        # its builder, never loads them (about 6 MB).
+        from ansible_collections.immutable.images.plugins.module_utils._warm import install
+
         config = dict(path=path, container=container, user=user or "", interpreter=interpreter,
                       docker_host=docker_host or "", tls=tls or None, parent_pid=os.getppid(), env=env,
-                      status_fd=write_end, lock_fd=lock.fileno())
+                      status_fd=write_end, lock_fd=lock.fileno(),
+                      install_archive=base64.b64encode(install.install_archive()).decode("ascii"))
         relay.stdin.write(json.dumps(config).encode("utf-8"))
         relay.stdin.close()
         if not wait:
@@ -336,18 +342,22 @@ def _report(status, line):
         pass  # started with wait=False: nobody reads it
 
 
-def _prepare(api, container, user, interpreter, env):
-    """Install the warm interpreter and the agent in the builder and create the agent's exec (not started): its id."""
+def _prepare(api, container, user, interpreter, env, archive):
+    """Install the warm interpreter and the agent in the builder (archive: install.install_archive()) and create the
+    agent's exec (not started): its id."""
     from ansible_collections.immutable.images.plugins.module_utils._warm import install
 
-    warm = install.start(api, container, interpreter)
+    warm = install.start(api, container, interpreter, archive)
     if not warm["started"]:
         raise SessionUnavailable("the warm interpreter did not start: %s" % warm["reason"])
     return api.exec_create(container, [interpreter, AGENT], stdin=True, stdout=True, stderr=True, user=user or "",
                            environment=dict(env, **install.connection_env(interpreter)))["Id"]
 
 
-def run_relay(status_fd, lock_fd, path, container, user, interpreter, docker_host, parent_pid, env, tls=None):
+def run_relay(status_fd, lock_fd, path, container, user, interpreter, docker_host, parent_pid, env, install_archive,
+              tls=None):
+    import base64
+
     from ansible_collections.immutable.images.plugins.module_utils._docker import exec_stream as engine_stream
     from ansible_collections.immutable.images.plugins.module_utils._docker.engine import engine_url, tls_settings
     from ansible_collections.immutable.images.plugins.module_utils._warm import agent as session_agent
@@ -359,7 +369,7 @@ def run_relay(status_fd, lock_fd, path, container, user, interpreter, docker_hos
         # hangs over TLS (see engine_stream.py).
         api = engine_stream.EngineAPI({"url": engine_url(docker_host), "tls": tls_settings(docker_host, tls)})
         try:
-            exec_id = _prepare(api, container, user, interpreter, env)
+            exec_id = _prepare(api, container, user, interpreter, env, base64.b64decode(install_archive))
         finally:
             api.close()  # what follows is the agent's stream alone (for ssh:// engines, one ssh less)
         relay = Relay(path, engine_stream.ExecStream(api, exec_id), session_agent, api.immutable_engine["url"])

@@ -207,22 +207,23 @@ def test_a_start_without_waiting_never_waits_for_one_that_is_starting(tmp_path, 
 
 def test_the_relay_never_imports_the_docker_sdk(tmp_path):
     """The relay lives as long as its builder: it talks to the engine itself (exec_stream.EngineAPI), so the SDK's
-    modules (about 39 MB) are never in its memory. An engine that cannot be reached is the reason the relay gives
-    for not starting."""
+    modules (about 39 MB) are never in its memory, nor ansible's module_utils (its starter makes the install archive).
+    An engine that cannot be reached is the reason the relay gives for not starting."""
     script = textwrap.dedent("""
         import json, os, sys
         from ansible_collections.immutable.images.plugins.module_utils._warm import relay
         read_end, write_end = os.pipe()
         lock = os.open(sys.argv[1] + ".lock", os.O_CREAT | os.O_WRONLY)
         rc = relay.run_relay(write_end, lock, sys.argv[1], "builder", "", "/usr/bin/python3",
-                             "unix://" + sys.argv[1] + ".nothing", os.getpid(), {"SECRET": "x"})
-        print(json.dumps({"rc": rc, "status": os.read(read_end, 4096).decode(), "docker": "docker" in sys.modules}))
+                             "unix://" + sys.argv[1] + ".nothing", os.getpid(), {"SECRET": "x"}, "")
+        print(json.dumps({"rc": rc, "status": os.read(read_end, 4096).decode(), "docker": "docker" in sys.modules,
+                          "basic": "ansible.module_utils.basic" in sys.modules}))
     """)
     path = str(tmp_path / "ii-test.sock")
     root = os.path.abspath(os.path.join(os.path.dirname(docker_session.__file__), *[os.pardir] * 6))
     out = subprocess.run([sys.executable, "-c", script, path], capture_output=True, text=True, check=True, timeout=60,
                          env=dict(os.environ, PYTHONPATH=root))
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    assert result["rc"] == 1 and result["docker"] is False, result
+    assert result["rc"] == 1 and result["docker"] is False and result["basic"] is False, result
     assert "ii-test.sock.nothing" in result["status"], result
     assert open(path + ".failed").read() == result["status"].strip()
