@@ -15,19 +15,36 @@ import hashlib
 import json
 import os
 
-try:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec, ed25519
-    from google.protobuf import json_format
-    from in_toto_attestation.predicates.provenance.v1 import provenance_pb2
-    from in_toto_attestation.v1 import statement_pb2
-    from in_toto_attestation.v1.statement import Statement
-    from securesystemslib.dsse import Envelope
-    from securesystemslib.exceptions import VerificationError
-    from securesystemslib.signer import CryptoSigner, SSlibKey
-    IMPORT_ERROR = None
-except ImportError as e:  # reported by check_sign_config / the verify module, only when signing is used
-    IMPORT_ERROR = e
+
+class _Libraries:
+    """The signing and statement libraries, imported at first use (_need_libraries). The plan imports this module in
+    ansible-playbook's own process for every build; importing them there cost about 0.2 s (securesystemslib's signer
+    package alone imports boto3, for its AWS KMS signer), which only a build that signs or verifies needs."""
+
+    loaded = False
+    error = None
+
+    def load(self):
+        try:
+            from cryptography.hazmat.primitives import serialization
+            from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+            from google.protobuf import json_format
+            from in_toto_attestation.predicates.provenance.v1 import provenance_pb2
+            from in_toto_attestation.v1 import statement_pb2
+            from in_toto_attestation.v1.statement import Statement
+            from securesystemslib.dsse import Envelope
+            from securesystemslib.exceptions import VerificationError
+            from securesystemslib.signer import CryptoSigner, SSlibKey
+        except ImportError as e:  # reported by check_sign_config / the verify module, only when signing is used
+            self.error = e
+            return
+        self.serialization, self.ec, self.ed25519, self.json_format = serialization, ec, ed25519, json_format
+        self.provenance_pb2, self.statement_pb2, self.Statement = provenance_pb2, statement_pb2, Statement
+        self.Envelope, self.VerificationError, self.CryptoSigner, self.SSlibKey = Envelope, VerificationError, CryptoSigner, SSlibKey
+        self.loaded = True
+
+
+_lib = _Libraries()
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 SLSA_PROVENANCE = "https://slsa.dev/provenance/v1"
@@ -52,9 +69,11 @@ class ProvenanceError(Exception):
 
 
 def _need_libraries():
-    if IMPORT_ERROR is not None:
+    if not _lib.loaded:
+        _lib.load()
+    if _lib.error is not None:
         raise ProvenanceError("missing_library", "image_sign needs the Python packages cryptography, securesystemslib and "
-                              "in-toto-attestation on the controller (requirements.txt): %s" % IMPORT_ERROR)
+                              "in-toto-attestation on the controller (requirements.txt): %s" % _lib.error)
 
 
 # ---- keys -----------------------------------------------------------------------------------------------
@@ -86,7 +105,7 @@ def load_signer(key_path, password_env=None, cwd=None):
             raise ProvenanceError("bad_key", "image_sign.password_env: the environment variable %s is not set" % password_env)
         password = os.environ[password_env].encode()
     try:
-        key = serialization.load_pem_private_key(pem, password=password)
+        key = _lib.serialization.load_pem_private_key(pem, password=password)
     except TypeError:
         raise ProvenanceError("bad_key", "image_sign.key: %s is encrypted: set image_sign.password_env to the name of "
                               "an environment variable that holds its password" % key_path if password is None else
@@ -97,36 +116,37 @@ def load_signer(key_path, password_env=None, cwd=None):
     if not _supported(key):
         raise ProvenanceError("bad_key", "image_sign.key: %s is a %s key; supported: ECDSA P-256, Ed25519"
                               % (key_path, type(key).__name__.lstrip("_")))
-    return CryptoSigner(key)
+    return _lib.CryptoSigner(key)
 
 
 def _supported(key):
-    if isinstance(key, (ec.EllipticCurvePrivateKey, ec.EllipticCurvePublicKey)):
-        return isinstance(key.curve, ec.SECP256R1)
-    return isinstance(key, (ed25519.Ed25519PrivateKey, ed25519.Ed25519PublicKey))
+    if isinstance(key, (_lib.ec.EllipticCurvePrivateKey, _lib.ec.EllipticCurvePublicKey)):
+        return isinstance(key.curve, _lib.ec.SECP256R1)
+    return isinstance(key, (_lib.ed25519.Ed25519PrivateKey, _lib.ed25519.Ed25519PublicKey))
 
 
 def load_public_key(pem):
     """An SSlibKey from a PEM public key (bytes), ECDSA P-256 or Ed25519."""
     _need_libraries()
     try:
-        key = serialization.load_pem_public_key(pem)
+        key = _lib.serialization.load_pem_public_key(pem)
     except ValueError:
         raise ProvenanceError("bad_public_key", "public_key: not a PEM public key")
     if not _supported(key):
         raise ProvenanceError("bad_public_key", "public_key: a %s key; supported: ECDSA P-256, Ed25519" % type(key).__name__)
-    return SSlibKey.from_crypto(key)
+    return _lib.SSlibKey.from_crypto(key)
 
 
 def public_key_pem(signer):
     """The PEM public key of a signer (what deploys verify with), from the key's public keyval (securesystemslib's
     private _crypto_key became a method in 1.x)."""
+    _need_libraries()
     key = signer.public_key
     if key.keytype == "ed25519":
-        public = ed25519.Ed25519PublicKey.from_public_bytes(bytes.fromhex(key.keyval["public"]))
+        public = _lib.ed25519.Ed25519PublicKey.from_public_bytes(bytes.fromhex(key.keyval["public"]))
     else:
-        public = serialization.load_pem_public_key(key.keyval["public"].encode())
-    return public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+        public = _lib.serialization.load_pem_public_key(key.keyval["public"].encode())
+    return public.public_bytes(_lib.serialization.Encoding.PEM, _lib.serialization.PublicFormat.SubjectPublicKeyInfo).decode()
 
 
 # ---- statements ---------------------------------------------------------------------------------------------
@@ -212,12 +232,12 @@ def validate_statement(data):
     """Check a statement against the in-toto v1 model and, for provenance, the SLSA v1 model; raise ValueError."""
     _need_libraries()
     try:
-        pb = json_format.ParseDict(data, statement_pb2.Statement(), ignore_unknown_fields=False)
-        Statement.copy_from_pb(pb).validate()
+        pb = _lib.json_format.ParseDict(data, _lib.statement_pb2.Statement(), ignore_unknown_fields=False)
+        _lib.Statement.copy_from_pb(pb).validate()
         if data["predicateType"] != SLSA_PROVENANCE:
             return
-        msg = json_format.ParseDict(data["predicate"], provenance_pb2.Provenance(), ignore_unknown_fields=False)
-    except json_format.ParseError as e:
+        msg = _lib.json_format.ParseDict(data["predicate"], _lib.provenance_pb2.Provenance(), ignore_unknown_fields=False)
+    except _lib.json_format.ParseError as e:
         raise ValueError("not a valid in-toto v1 statement: %s" % e)
     if not msg.build_definition.build_type or not msg.run_details.builder.id:
         raise ValueError("SLSA provenance needs buildDefinition.buildType and runDetails.builder.id")
@@ -230,7 +250,7 @@ def sign(data, signer):
     _need_libraries()
     validate_statement(data)
     payload = json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
-    env = Envelope(payload=payload, payload_type=PAYLOAD_TYPE, signatures={})
+    env = _lib.Envelope(payload=payload, payload_type=PAYLOAD_TYPE, signatures={})
     env.sign(signer)
     return env.to_dict()
 
@@ -244,7 +264,7 @@ def verify(envelope, public_key):
     no signature is by that key, bad_signature when one is but does not verify (a changed byte)."""
     _need_libraries()
     try:
-        env = Envelope.from_dict(envelope)
+        env = _lib.Envelope.from_dict(envelope)
     except (KeyError, TypeError, ValueError):
         raise ProvenanceError(BAD_SIGNATURE, "the attestation is not a DSSE envelope")
     if env.payload_type != PAYLOAD_TYPE:
@@ -254,7 +274,7 @@ def verify(envelope, public_key):
                               % (", ".join(env.signatures) or "none", public_key.keyid))
     try:
         env.verify([public_key], 1)
-    except VerificationError:
+    except _lib.VerificationError:
         raise ProvenanceError(BAD_SIGNATURE, "the attestation's signature does not verify with key %s: the envelope "
                               "was changed after signing" % public_key.keyid)
     try:
