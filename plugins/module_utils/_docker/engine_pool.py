@@ -6,14 +6,16 @@ Concurrent builds (forks of one ansible-playbook, fleets, AWX slices on other ma
 the engines, so an engine's load is read from the engine itself: the builder containers of the collection
 on it (any build, any controller; they carry the builder kind label). Placement is optimistic: count,
 choose the least busy engine with room, create the builder, then count again; a builder that finds itself
-beyond max_builds there (ordered by creation time, then id, an order every controller sees alike) removes
-itself and tries again. Two builders created in the same second can both stay: at most a small overshoot.
+beyond max_builds there (ordered by the engine's creation time in nanoseconds, then id, an order every controller
+sees alike whenever it looks) removes itself and tries again.
 """
 
 from __future__ import annotations
 
+import datetime
 import os
 import random
+import re
 import time
 
 from ansible_collections.immutable.images.plugins.module_utils._common import naming
@@ -71,11 +73,33 @@ def skipped_message(engine, reason):
     return "image_engines: the engine at %s does not answer, skipped: %s" % (engine["docker_host"], reason)
 
 
-def builders_on(client):
-    """The collection's builders on an engine (created or running, any build): [(created, id)] oldest first."""
+def builders_on(client, precise=False):
+    """The collection's builders on an engine (created or running, any build): [(created, id)] oldest first.
+
+    precise: created in nanoseconds, from each builder's inspect (the list has whole seconds). admit() needs it: two
+    builders created in the same second were ordered by id, so one that looked before the other existed saw itself
+    first, and the other, looking later, could see itself first too - both stayed, one over max_builds."""
     found = client.api.containers(all=True, filters={"label": "%s=%s" % (naming.LABEL_KIND, naming.KIND_BUILDER),
                                                      "status": ["created", "running"]})
-    return sorted((int(c.get("Created") or 0), c["Id"]) for c in found)
+    builders = [(int(c.get("Created") or 0) * 10 ** 9, c["Id"]) for c in found]
+    if precise:
+        builders = [(_created_ns(client, cid) or created, cid) for created, cid in builders]
+    return sorted(builders)
+
+
+def _created_ns(client, container_id):
+    """A container's creation time in nanoseconds since the epoch (its RFC 3339 Created, e.g.
+    2026-12-04T16:51:23.123456789Z), or None when it is gone or the time cannot be read."""
+    try:
+        text = client.api.inspect_container(container_id).get("Created") or ""
+    except (docker_errors.APIError, RequestException):
+        return None
+    match = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$", text)
+    if not match:
+        return None
+    seconds, fraction, zone = match.groups()
+    when = datetime.datetime.fromisoformat(seconds + ("+00:00" if zone == "Z" else zone))
+    return int(when.timestamp()) * 10 ** 9 + int(((fraction or "") + "0" * 9)[:9])
 
 
 def choose(loads, rand=random):
@@ -186,7 +210,7 @@ def place(pool, image, pull, start, platform=None, timeout=120, client_for=conne
         _image, how = ensure_base(client, image, pull, others, platform)
 
         def admit(container_id, client=client, max_builds=chosen["max_builds"]):
-            return admitted(builders_on(client), container_id, max_builds)
+            return admitted(builders_on(client, precise=True), container_id, max_builds)
 
         try:
             result = start(client, admit)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import random
+import uuid
 
 import pytest
 
@@ -41,6 +43,37 @@ def test_a_builder_beyond_max_builds_is_not_admitted():
     assert engine_pool.admitted(builders, "a", None)
 
 
+def test_builders_created_in_the_same_second_are_in_the_order_the_engine_created_them():
+    """The list's Created has whole seconds: by id, "aaa" (created later) came first for whoever looked after both
+    existed, while "zzz" had seen itself alone and first - both stayed on an engine with one place."""
+    engine = FakeEngine("tcp://a:2376")
+    engine.builders = [(1796402000, "zzz"), (1796402000, "aaa")]
+    engine.created_text = {"zzz": "2026-12-04T16:33:20.5Z", "aaa": "2026-12-04T16:33:20.700000001Z"}
+    assert [cid for _t, cid in engine_pool.builders_on(engine, precise=True)] == ["zzz", "aaa"]
+    assert not engine_pool.admitted(engine_pool.builders_on(engine, precise=True), "aaa", 1)
+    assert [cid for _t, cid in engine_pool.builders_on(engine)] == ["aaa", "zzz"]  # seconds only: by id
+    engine.created_text = {"zzz": "2026-12-04T17:33:20.5+01:00", "aaa": "2026-12-04T16:33:20Z"}  # zones, no fraction
+    assert [cid for _t, cid in engine_pool.builders_on(engine, precise=True)] == ["aaa", "zzz"]
+
+
+@pytest.mark.docker
+def test_on_the_engine_builders_are_in_the_order_they_were_created(client):
+    """Pairs of builders created back to back (mostly within one second, their ids in either order): the precise
+    order is the order of creation every time."""
+    base = os.environ.get("IMMUTABLE_BASE_IMAGE", "immutable-images/debian-python:bookworm")
+    labels = {naming.LABEL_KIND: naming.KIND_BUILDER, naming.LABEL_BUILD_ID: "arch-unit-%s" % uuid.uuid4().hex[:8]}
+    made = []
+    try:
+        for _pair in range(6):
+            pair = [client.api.create_container(base, ["true"], labels=labels)["Id"] for _one in range(2)]
+            made += pair
+            ours = [cid for _t, cid in engine_pool.builders_on(client, precise=True) if cid in pair]
+            assert ours == pair
+    finally:
+        for cid in made:
+            client.api.remove_container(cid, force=True)
+
+
 class FakeImages:
     def __init__(self, engine):
         self.engine = engine
@@ -67,6 +100,10 @@ class FakeApi:
         assert kwargs["all"] and kwargs["filters"]["label"] == "%s=%s" % (naming.LABEL_KIND, naming.KIND_BUILDER)
         return [{"Id": cid, "Created": created} for created, cid in self.engine.builders]
 
+    def inspect_container(self, cid):
+        created = dict((c, t) for t, c in self.engine.builders)[cid]
+        return {"Created": self.engine.created_text.get(cid) or "1970-01-01T00:%02d:%02dZ" % divmod(created, 60)}
+
     def get_image(self, image):
         return iter([b"tar of " + image.encode()])
 
@@ -81,6 +118,7 @@ class FakeEngine:
         self.url, self.answers, self.can_pull = url, answers, can_pull
         self.builders = [(i, "old%d" % i) for i in range(builders)]
         self.images_present, self.loaded = set(images), []
+        self.created_text = {}  # the engine's Created of a builder, where a test gives one
         self.images, self.api = FakeImages(self), FakeApi(self)
 
 
