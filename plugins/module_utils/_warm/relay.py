@@ -30,6 +30,10 @@ import threading
 
 AGENT = "/dev/shm/immutable-images-warm/agent.py"  # installed with the warm interpreter
 START_TIMEOUT = 20
+# The relay's own limit for installing the agent and hearing its hello: longer than a starter waits (START_TIMEOUT),
+# so that on a loaded machine a relay started in the background still comes up for the builder's later tasks; and
+# finite, since the relay holds the lock the builder's next command waits for until it listens or gives up.
+PREPARE_TIMEOUT = 120
 # Liveness: the relay pings the agent this often and ends the session when nothing came back for this long,
 # so that a task on a dead engine or a broken connection fails instead of waiting forever.
 PING_INTERVAL = 5
@@ -362,7 +366,14 @@ def run_relay(status_fd, lock_fd, path, container, user, interpreter, docker_hos
     from ansible_collections.immutable.images.plugins.module_utils._docker.engine import engine_url, tls_settings
     from ansible_collections.immutable.images.plugins.module_utils._warm import agent as session_agent
 
+    import signal
+
+    def took_too_long(_signum, _frame):
+        raise SessionUnavailable("installing the agent and starting it took more than %d s" % PREPARE_TIMEOUT)
+
     status = os.fdopen(status_fd, "w")
+    signal.signal(signal.SIGALRM, took_too_long)
+    signal.alarm(PREPARE_TIMEOUT)
     try:
         # The engine's API on a connection of our own, not the Docker SDK: the relay lives as long as its builder,
         # and the SDK's modules would stay in its memory all that time. Our own exec stream too: the SDK's socket
@@ -377,8 +388,10 @@ def run_relay(status_fd, lock_fd, path, container, user, interpreter, docker_hos
         hello = session_agent.read_frame(read_exactly)
         if hello is None or "hello" not in hello[0]:
             raise SessionUnavailable("the agent did not start (%s %s)" % (interpreter, AGENT))
+        signal.alarm(0)
         listener = listen(path)
     except Exception as e:  # noqa: BLE001 - told to the starting task (or, started without waiting, to the next one)
+        signal.alarm(0)
         with open(path + ".failed", "w") as f:
             f.write(str(e) or type(e).__name__)
         _report(status, str(e))

@@ -227,3 +227,29 @@ def test_the_relay_never_imports_the_docker_sdk(tmp_path):
     assert result["rc"] == 1 and result["docker"] is False and result["basic"] is False, result
     assert "ii-test.sock.nothing" in result["status"], result
     assert open(path + ".failed").read() == result["status"].strip()
+
+
+def test_a_relay_whose_engine_never_answers_gives_up_after_its_limit(tmp_path):
+    """An engine that accepts the connection and never answers: the relay, which holds the lock the builder's next
+    command waits for, gives up after PREPARE_TIMEOUT (1 s here) and says so, well before a request's own timeout."""
+    script = textwrap.dedent("""
+        import json, os, socket, sys, time
+        from ansible_collections.immutable.images.plugins.module_utils._warm import relay
+        engine = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        engine.bind(sys.argv[1] + ".engine")
+        engine.listen(1)
+        relay.PREPARE_TIMEOUT = 1
+        read_end, write_end = os.pipe()
+        lock = os.open(sys.argv[1] + ".lock", os.O_CREAT | os.O_WRONLY)
+        started = time.monotonic()
+        rc = relay.run_relay(write_end, lock, sys.argv[1], "builder", "", "/usr/bin/python3",
+                             "unix://" + sys.argv[1] + ".engine", os.getpid(), {}, "")
+        print(json.dumps({"rc": rc, "status": os.read(read_end, 4096).decode(), "took": time.monotonic() - started}))
+    """)
+    path = str(tmp_path / "ii-slow.sock")
+    root = os.path.abspath(os.path.join(os.path.dirname(docker_session.__file__), *[os.pardir] * 6))
+    out = subprocess.run([sys.executable, "-c", script, path], capture_output=True, text=True, check=True, timeout=60,
+                         env=dict(os.environ, PYTHONPATH=root))
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["rc"] == 1 and "took more than 1 s" in result["status"], result
+    assert result["took"] < 10, result
