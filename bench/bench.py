@@ -863,6 +863,7 @@ class Bench:
                           "reference": reference},
             "upload_200_files": upload,
             "profiles": profiles,
+            "around_role": _around_role(self.records, ("ours-pkgs", "plain-pkgs")),
             "tree": git_state(),
             "raw_records": [{k: v for k, v in r.items() if k not in ("timing",)} for r in self.records],
         }
@@ -1127,7 +1128,7 @@ def _f(x, digits=2):
     return "-" if x is None else ("%.*f" % (digits, x))
 
 
-def _derived(variants, records=()):
+def _derived(variants, records=(), around_role=None):
     """Ratios between variants other than to ours-cold, and ansible-core's own floor, where both ends ran."""
     med = {n: s["median"] for n, s in variants.items() if s["median"]}
     out = []
@@ -1145,6 +1146,13 @@ def _derived(variants, records=()):
                            ("ours-pkgs", "plain-pkgs", "package-heavy role, ours vs plain ansible-playbook + docker commit")):
         if num in med and den in med:
             out.append("- %s / %s = %.3f (%s)" % (num, den, med[num] / med[den], what))
+    pkgs = around_role or {}
+    if len(pkgs) == 2 and "plain-pkgs" in med:
+        (ours_around, _ours_role), (plain_around, plain_role) = pkgs["ours-pkgs"], pkgs["plain-pkgs"]
+        out.append("- package-heavy pair without the role's own task (the mirror and dpkg; medians s): ours %.2f, plain "
+                   "%.2f (its docker run, commit and rm included), ours - plain %.2f; with the role's task at plain's "
+                   "%.2f s in both: ours / plain = %.3f" % (ours_around, plain_around, ours_around - plain_around,
+                                                            plain_role, (ours_around + plain_role) / med["plain-pkgs"]))
     for a, b, what in (("ours-warm", "ansible-floor", "identical rerun minus ansible-floor"),
                        ("ours-facts", "ours-cold", "full fact gathering, one builder (cold)"),
                        ("ours-cached-facts", "ours-cached", "full fact gathering, every layer cached")):
@@ -1169,6 +1177,18 @@ def _derived(variants, records=()):
         out.append("- ansible-core's floor on this machine: %.2f s to start and end ansible-playbook, %.3f s per task "
                    "that does nothing ((ansible-floor-50 - ansible-floor) / 49)"
                    % (med["ansible-floor"], (med["ansible-floor-50"] - med["ansible-floor"]) / 49))
+    return out
+
+
+def _around_role(records, names):
+    """{variant: (median wall minus the image role's tasks, median of those tasks)} of the counted runs with a timing:
+    a package-heavy role's own task is mostly the mirror and dpkg, whose spread hides what a build adds around it."""
+    out = {}
+    for name in names:
+        rows = [(r["wall"], row[0]["w1"]) for r in records if r.get("variant") == name and r.get("counted")
+                for row in [_phase_row(r)] if row]
+        if rows:
+            out[name] = (statistics.median([w - t for w, t in rows]), statistics.median([t for _w, t in rows]))
     return out
 
 
@@ -1207,7 +1227,7 @@ def render_markdown(doc):
     for n, s in doc["variants"].items():
         if s.get("step_medians"):
             L.append("- %s steps (median s): %s" % (n, ", ".join("%s %.3f" % kv for kv in s["step_medians"].items())))
-    L.extend(_derived(doc["variants"], doc.get("raw_records") or ()))
+    L.extend(_derived(doc["variants"], doc.get("raw_records") or (), doc.get("around_role") or {}))
     failed = [r for r in doc["raw_records"] if r["rc"] != 0]
     if failed:
         L.append("")

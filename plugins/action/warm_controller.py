@@ -16,15 +16,13 @@ from ansible.constants import DEFAULT_LOCAL_TMP
 
 from ansible_collections.immutable.images.plugins.module_utils._warm import client as warm_client, server as warm_server
 from ansible_collections.immutable.images.plugins.plugin_utils._action_module import ActionModuleBase
+from ansible_collections.immutable.images.plugins.plugin_utils._definition import role_modules
 
 FACT = "immutable_images_controller_env"
 
-# Modules most builds run, in about the order they first run: the launch's, the common ones of roles,
-# then the provision and finalize ones. Others are built on first use, as always.
-PREBUILD = ("immutable.images.docker_builder", "ansible.builtin.file", "ansible.builtin.command",
-            "ansible.builtin.stat", "ansible.builtin.copy", "ansible.builtin.lineinfile", "ansible.builtin.user",
-            "ansible.builtin.group", "ansible.builtin.apt", "immutable.images.package_inventory",
-            "immutable.images.docker_image_commit", "immutable.images.docker_cleanup")
+# The collection's own modules a docker build runs, around its roles' modules (in the order they first run).
+FIRST = ("immutable.images.docker_builder",)
+LAST = ("immutable.images.package_inventory", "immutable.images.docker_image_commit", "immutable.images.docker_cleanup")
 
 
 class ActionModule(ActionModuleBase):
@@ -54,8 +52,7 @@ class ActionModule(ActionModuleBase):
         path = os.pathsep.join(p for p in (client_dir, os.environ.get("PYTHONPATH")) if p)
         env = {"PYTHONPATH": path, warm_client.ENV_WARM: "%s|%s" % (socket_path, interpreter)}
         if not started:
-            prebuild = params["prebuild"]
-            self._prebuild([str(m) for m in (PREBUILD if prebuild is None else prebuild)], task_vars)
+            self._prebuild(params["prebuild"], [str(p) for p in params["roles"]], task_vars)
         return dict(result, changed=False, ansible_facts={FACT: env}, socket=socket_path)
 
     def _start(self, interpreter, client_dir, socket_path, preload):
@@ -75,9 +72,11 @@ class ActionModule(ActionModuleBase):
             time.sleep(0.01)
         return None
 
-    def _prebuild(self, names, task_vars):
-        """In a forked child, build the AnsiballZ payloads of `names` into this run's payload cache, where the
-        first task of each module would otherwise build it (0.1 to 0.3 s each) while its build waits.
+    def _prebuild(self, names, roles, task_vars):
+        """In a forked child, build the AnsiballZ payloads of `names` (by default: the collection's modules and those
+        the roles name, role_modules.py) into this run's payload cache, where the first task of each module would
+        otherwise build it (0.1 to 0.3 s each) while its build waits. Only these: on a 2-core controller, payloads
+        no task runs took CPU from the build itself.
 
         The cache is ansible-playbook's own (its files are written whole and locked per module), so a task
         that comes first builds the payload itself or waits for the child's; nothing else changes.
@@ -92,12 +91,23 @@ class ActionModule(ActionModuleBase):
         if pid:
             return
         try:
+            if names is None:  # found in the child: reading the roles' files is no step's wait either
+                try:
+                    found = role_modules.modules(roles, self._action_plugin)
+                except Exception:  # noqa: BLE001 - the roles' modules are then built on first use, as usual
+                    found = []
+                names = list(FIRST) + found + list(LAST)
             for name in names:
                 if not warm_server.alive(playbook_pid):
                     break  # ansible-playbook ended (and removed its cache directory): do not make it again
                 try:
-                    self._configure_module(name, {}, task_vars)
+                    self._configure_module(str(name), {}, task_vars)
                 except Exception:  # noqa: BLE001 - a module it cannot build is built on first use, as usual
                     pass
         finally:
             os._exit(0)
+
+    def _action_plugin(self, name):
+        """The FQCN of the action plugin a task naming `name` runs, or None (then it runs a module of that name)."""
+        found = self._shared_loader_obj.action_loader.find_plugin_with_context(name, collection_list=["ansible.legacy"])
+        return found.resolved_fqcn if found.resolved else None

@@ -45,10 +45,18 @@ options:
     description:
       - Modules whose AnsiballZ payloads are built in the background, right away, into C(ansible-playbook)'s
         payload cache, so that their first task does not wait for it (each is built once per run anyway).
-      - The default lists the modules most builds run (the collection's docker modules, C(file), C(command),
-        C(stat), C(copy), C(lineinfile), C(user), C(group), C(apt)). V([]) builds none.
+      - By default, the collection's modules that a docker build runs on the controller and the builder, and the
+        modules that the task and handler files of O(roles) name (for C(copy), C(template) and the other action
+        plugins of ansible-core that run modules, the modules they run). V([]) builds none.
     type: list
     elements: str
+  roles:
+    description:
+      - Paths of the roles the build runs, for the default of O(prebuild). Their files are read in the background,
+        as written (a module named only through a variable, an included role or a dependency is built on first use).
+    type: list
+    elements: path
+    default: []
 author:
   - immutable.images maintainers (@immutable-images)
 """

@@ -218,6 +218,63 @@ def test_controller_modules_run_in_the_controller_warm_interpreter(tmp_path):
     assert not _servers(str(tmp_path))
 
 
+PREBUILD_PLAYBOOK = """
+- name: The payloads the warm interpreter builds in advance
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Warm up, for a role
+      immutable.images.warm_controller:
+        roles: ["{{ playbook_dir }}/roles/app"]
+      register: warm
+    - name: Wait until the last of them is built (they are built in order)
+      ansible.builtin.find:
+        paths: "{{ warm.socket | dirname | dirname }}/ansiballz_cache"
+        patterns: ["*docker_cleanup*"]
+      register: last
+      until: last.matched > 0
+      retries: 150
+      delay: 0.2
+    - name: List the payload cache
+      ansible.builtin.find:
+        paths: "{{ warm.socket | dirname | dirname }}/ansiballz_cache"
+        excludes: ["*.lock"]
+      register: cache
+    - name: Show it
+      ansible.builtin.debug:
+        msg: "CACHE[{{ cache.files | map(attribute='path') | map('basename') | join(' ') }}]"
+"""
+PREBUILD_ROLE = """
+- name: Packages
+  ansible.builtin.apt:
+    name: git
+- name: A template (its action runs copy, file and stat)
+  template:
+    src: a.j2
+    dest: /a
+- name: Debug runs no module of its own
+  ansible.builtin.debug:
+    msg: hello
+"""
+
+
+def test_payloads_built_in_advance_are_those_of_the_build(tmp_path):
+    """The collection's modules and those the roles name (those that copy and template run included), not modules no
+    task of the build runs: on two cores, the CPU for them was taken from the build."""
+    (tmp_path / "prebuild.yml").write_text(PREBUILD_PLAYBOOK)
+    (tmp_path / "roles" / "app" / "tasks").mkdir(parents=True)
+    (tmp_path / "roles" / "app" / "tasks" / "main.yml").write_text(PREBUILD_ROLE)
+    result = subprocess.run(["ansible-playbook", "prebuild.yml"], cwd=tmp_path, env=ansible_env(),
+                            capture_output=True, text=True, timeout=300, check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    built = {name.split("-")[0] for name in output.split("CACHE[")[1].split("]")[0].split()}
+    expected = {"ansible_collections.immutable.images.plugins.modules." + m
+                for m in ("docker_builder", "package_inventory", "docker_image_commit", "docker_cleanup")}
+    expected |= {"ansible.modules." + m for m in ("apt", "copy", "file", "stat", "find")}  # find: this playbook's
+    assert built == expected, output
+
+
 def _servers(_tmp):
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
     return [line for line in ps.splitlines() if "_warm/server.py" in line and "ansible-local-" in line]

@@ -81,6 +81,19 @@ def test_action_base_configure_module():
     assert params[:4] == ["self", "module_name", "module_args", "task_vars"], broken(api, user, "signature changed: %s" % params)
 
 
+def test_task_keyword_attributes():
+    api, user = "ansible.playbook.task.Task.fattributes, Block.fattributes", "plugin_utils/_definition/role_modules.py"
+    from ansible.playbook.block import Block
+    from ansible.playbook.task import Task
+
+    keywords = set(Task.fattributes) | set(Block.fattributes)
+    missing = {"name", "when", "loop", "register", "notify", "vars", "tags", "become", "delegate_to", "block", "rescue",
+               "always", "args", "action"} - keywords
+    assert not missing, broken(api, user, "keywords no longer listed (%s): the modules the roles name are not told "
+                                          "from keywords, and fewer payloads are built in advance" % sorted(missing))
+    assert "apt" not in keywords and "ansible.builtin.copy" not in keywords, broken(api, user, "modules listed as keywords")
+
+
 def test_action_runs_modules_and_actions():
     api = ("ansible.plugins.action.ActionBase._execute_module, ActionBase(task, connection, play_context, loader, "
            "templar, shared_loader_obj), Task.environment")
@@ -270,7 +283,7 @@ def test_docker_api_connection_display():
 # What runs on every tested ansible-core: the private APIs of ansible-core and CPython (no pytest, Docker SDK,
 # requests or amazon.aws needed).
 CORE_TESTS = (test_ansiballz_loader, test_zipimport_compile_source, test_action_base_configure_module,
-              test_action_runs_modules_and_actions,
+              test_task_keyword_attributes, test_action_runs_modules_and_actions,
               test_collection_role_path, test_task_parent_and_play, test_ssh_connection_display_and_load_name,
               test_pipelined_module_command, test_docker_api_connection_display)
 OLDER_CORES = {"2.19": os.path.join(ROOT, ".deps", "venv-2.19")}
