@@ -20,9 +20,16 @@ from ansible_collections.immutable.images.plugins.plugin_utils._definition impor
 
 FACT = "immutable_images_controller_env"
 
-# The collection's own modules a docker build runs, around its roles' modules (in the order they first run).
-FIRST = ("immutable.images.docker_builder",)
-LAST = ("immutable.images.package_inventory", "immutable.images.docker_image_commit", "immutable.images.docker_cleanup")
+# Per target type: the collection's modules a build runs before its roles' modules and after them (in the order they
+# first run), and what those import that the server imports at its start.
+TARGET_MODULES = {
+    "docker": (("immutable.images.docker_builder",),
+               ("immutable.images.package_inventory", "immutable.images.docker_image_commit",
+                "immutable.images.docker_cleanup")),
+    "ec2": (("immutable.images.ec2_builder",),
+            ("immutable.images.package_inventory", "immutable.images.ec2_ami_create", "immutable.images.ec2_cleanup")),
+}
+TARGET_PRELOAD = {"docker": ("docker", "requests"), "ec2": ("boto3",)}
 
 
 class ActionModule(ActionModuleBase):
@@ -45,21 +52,24 @@ class ActionModule(ActionModuleBase):
             fcntl.flock(lock, fcntl.LOCK_EX)
             started = os.path.exists(socket_path)
             if not started:
-                failure = self._start(interpreter, client_dir, socket_path, params["preload"])
+                preload = params["preload"]
+                if preload is None:
+                    preload = _each(TARGET_PRELOAD[t] for t in params["target_types"])
+                failure = self._start(interpreter, client_dir, socket_path, preload)
                 if failure:
                     return dict(off, msg="the warm interpreter did not start: %s" % failure)
         # The client takes its own directory out of PYTHONPATH again before the module runs.
         path = os.pathsep.join(p for p in (client_dir, os.environ.get("PYTHONPATH")) if p)
         env = {"PYTHONPATH": path, warm_client.ENV_WARM: "%s|%s" % (socket_path, interpreter)}
         if not started:
-            self._prebuild(params["prebuild"], [str(p) for p in params["roles"]], task_vars)
+            self._prebuild(params["prebuild"], [str(p) for p in params["roles"]], params["target_types"], task_vars)
         return dict(result, changed=False, ansible_facts={FACT: env}, socket=socket_path)
 
     def _start(self, interpreter, client_dir, socket_path, preload):
         """Start the server; the reason when it did not start."""
         with open(warm_client.__file__, "rb") as src, open(os.path.join(client_dir, "sitecustomize.py"), "wb") as dst:
             dst.write(src.read() + b"\n\nmain()\n")
-        preload = [str(m) for m in preload or ["docker", "requests"]]
+        preload = [str(m) for m in preload]
         # Workers are forks of ansible-playbook: the server ends with our parent. It detaches at once and
         # preloads in the background; a module that comes before it listens runs the usual way.
         status = subprocess.run([interpreter, warm_server.__file__, socket_path, "", str(os.getppid())] + preload,
@@ -72,7 +82,7 @@ class ActionModule(ActionModuleBase):
             time.sleep(0.01)
         return None
 
-    def _prebuild(self, names, roles, task_vars):
+    def _prebuild(self, names, roles, target_types, task_vars):
         """In a forked child, build the AnsiballZ payloads of `names` (by default: the collection's modules and those
         the roles name, role_modules.py) into this run's payload cache, where the first task of each module would
         otherwise build it (0.1 to 0.3 s each) while its build waits. Only these: on a 2-core controller, payloads
@@ -96,7 +106,8 @@ class ActionModule(ActionModuleBase):
                     found = role_modules.modules(roles, self._action_plugin)
                 except Exception:  # noqa: BLE001 - the roles' modules are then built on first use, as usual
                     found = []
-                names = list(FIRST) + found + list(LAST)
+                names = _each([TARGET_MODULES[t][0] for t in target_types] + [found] +
+                              [TARGET_MODULES[t][1] for t in target_types])
             for name in names:
                 if not warm_server.alive(playbook_pid):
                     break  # ansible-playbook ended (and removed its cache directory): do not make it again
@@ -111,3 +122,11 @@ class ActionModule(ActionModuleBase):
         """The FQCN of the action plugin a task naming `name` runs, or None (then it runs a module of that name)."""
         found = self._shared_loader_obj.action_loader.find_plugin_with_context(name, collection_list=["ansible.legacy"])
         return found.resolved_fqcn if found.resolved else None
+
+
+def _each(groups):
+    """The items of these sequences in order, each once."""
+    out = []
+    for group in groups:
+        out += [str(item) for item in group if str(item) not in out]
+    return out

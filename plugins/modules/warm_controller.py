@@ -37,16 +37,23 @@ attributes:
     support: full
 options:
   preload:
-    description: Python modules the server imports besides C(ansible.module_utils.basic) (missing ones are skipped).
+    description:
+      - Python modules the server imports besides C(ansible.module_utils.basic) (missing ones are skipped).
+      - By default, what the collection's modules for O(target_types) import (C(docker) and C(requests); C(boto3)).
     type: list
     elements: str
-    default: [docker, requests]
+  target_types:
+    description: The types of the build's targets, for the defaults of O(preload) and O(prebuild).
+    type: list
+    elements: str
+    choices: [docker, ec2]
+    default: [docker]
   prebuild:
     description:
       - Modules whose AnsiballZ payloads are built in the background, right away, into C(ansible-playbook)'s
         payload cache, so that their first task does not wait for it (each is built once per run anyway).
-      - By default, the collection's modules that a docker build runs on the controller and the builder, and the
-        modules that the task and handler files of O(roles) name (for C(copy), C(template) and the other action
+      - By default, the collection's modules that a build of O(target_types) runs on the controller and the builder,
+        and the modules that the task and handler files of O(roles) name (for C(copy), C(template) and the other action
         plugins of ansible-core that run modules, the modules they run). V([]) builds none.
     type: list
     elements: str

@@ -219,18 +219,19 @@ def test_controller_modules_run_in_the_controller_warm_interpreter(tmp_path):
 
 
 PREBUILD_PLAYBOOK = """
-- name: The payloads the warm interpreter builds in advance
+- name: What the warm interpreter imports and builds in advance
   hosts: localhost
   gather_facts: false
   tasks:
-    - name: Warm up, for a role
+    - name: Warm up, for a role and a target type
       immutable.images.warm_controller:
         roles: ["{{ playbook_dir }}/roles/app"]
+        target_types: [TARGET_TYPE]
       register: warm
     - name: Wait until the last of them is built (they are built in order)
       ansible.builtin.find:
         paths: "{{ warm.socket | dirname | dirname }}/ansiballz_cache"
-        patterns: ["*docker_cleanup*"]
+        patterns: ["*_cleanup*"]
       register: last
       until: last.matched > 0
       retries: 150
@@ -240,9 +241,15 @@ PREBUILD_PLAYBOOK = """
         paths: "{{ warm.socket | dirname | dirname }}/ansiballz_cache"
         excludes: ["*.lock"]
       register: cache
-    - name: Show it
+    - name: Ask a module in the warm interpreter what it has imported
+      preloaded:
+      environment: "{{ ansible_facts.immutable_images_controller_env }}"
+      vars:
+        ansible_pipelining: true
+      register: imported
+    - name: Show both
       ansible.builtin.debug:
-        msg: "CACHE[{{ cache.files | map(attribute='path') | map('basename') | join(' ') }}]"
+        msg: "CACHE[{{ cache.files | map(attribute='path') | map('basename') | join(' ') }}] IMPORTED[{{ imported.modules | join(' ') }}]"
 """
 PREBUILD_ROLE = """
 - name: Packages
@@ -256,23 +263,37 @@ PREBUILD_ROLE = """
   ansible.builtin.debug:
     msg: hello
 """
+PRELOADED_MODULE = """#!/usr/bin/python
+import sys
+
+from ansible.module_utils.basic import AnsibleModule
+
+module = AnsibleModule(argument_spec={})
+module.exit_json(changed=False, modules=sorted(m for m in ("boto3", "docker", "requests") if m in sys.modules))
+"""
+COLLECTION_MODULES = {"docker": ("docker_builder", "package_inventory", "docker_image_commit", "docker_cleanup"),
+                      "ec2": ("ec2_builder", "package_inventory", "ec2_ami_create", "ec2_cleanup")}
 
 
-def test_payloads_built_in_advance_are_those_of_the_build(tmp_path):
-    """The collection's modules and those the roles name (those that copy and template run included), not modules no
-    task of the build runs: on two cores, the CPU for them was taken from the build."""
-    (tmp_path / "prebuild.yml").write_text(PREBUILD_PLAYBOOK)
+@pytest.mark.parametrize("target_type, preloaded", [("docker", "docker requests"), ("ec2", "boto3")])
+def test_the_warm_interpreter_prepares_what_the_build_runs(tmp_path, target_type, preloaded):
+    """It builds in advance the payloads of the collection's modules for the build's target types and of the modules
+    the roles name (those that copy and template run included), not modules no task of the build runs (on two cores,
+    the CPU for them was taken from the build), and imports what those modules import."""
+    (tmp_path / "prebuild.yml").write_text(PREBUILD_PLAYBOOK.replace("TARGET_TYPE", target_type))
     (tmp_path / "roles" / "app" / "tasks").mkdir(parents=True)
     (tmp_path / "roles" / "app" / "tasks" / "main.yml").write_text(PREBUILD_ROLE)
+    (tmp_path / "library").mkdir()
+    (tmp_path / "library" / "preloaded.py").write_text(PRELOADED_MODULE)
     result = subprocess.run(["ansible-playbook", "prebuild.yml"], cwd=tmp_path, env=ansible_env(),
                             capture_output=True, text=True, timeout=300, check=False)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     built = {name.split("-")[0] for name in output.split("CACHE[")[1].split("]")[0].split()}
-    expected = {"ansible_collections.immutable.images.plugins.modules." + m
-                for m in ("docker_builder", "package_inventory", "docker_image_commit", "docker_cleanup")}
+    expected = {"ansible_collections.immutable.images.plugins.modules." + m for m in COLLECTION_MODULES[target_type]}
     expected |= {"ansible.modules." + m for m in ("apt", "copy", "file", "stat", "find")}  # find: this playbook's
     assert built == expected, output
+    assert output.split("IMPORTED[")[1].split("]")[0] == preloaded, output
 
 
 def _servers(_tmp):
