@@ -39,7 +39,8 @@ options:
   preload:
     description:
       - Python modules the server imports besides C(ansible.module_utils.basic) (missing ones are skipped).
-      - By default, what the collection's modules for O(target_types) import (C(docker) and C(requests); C(boto3)).
+      - By default, what the collection's modules for O(target_types) import, C(docker) and C(requests) for C(docker)
+        and C(boto3) for C(ec2).
     type: list
     elements: str
   target_types:
