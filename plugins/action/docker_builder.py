@@ -1,8 +1,9 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Runs the docker_builder module with ansible-playbook's pid as the builder's lease (module_utils/_docker/lease.py),
-then lets the new builder's connection set itself up at once (prepare_connection, the speed layer's one hook)."""
+"""Runs the docker_builder module (in this worker on the controller: ActionModuleBase.execute_module) with
+ansible-playbook's pid as the builder's lease (module_utils/_docker/lease.py), then lets the new builder's connection
+set itself up at once (prepare_connection, the speed layer's one hook)."""
 
 from __future__ import annotations
 
@@ -19,12 +20,12 @@ BUILDER_USER = "root"  # their ansible_user
 
 class ActionModule(ActionModuleBase):
     _supports_check_mode = True
-    VALIDATE = False  # the module validates its arguments itself (AnsibleModule, with its DOCUMENTATION's spec)
+    VALIDATE = False  # the module's work validates its arguments itself (module_utils/_docker/builder_module.py)
 
     def run_module(self, params, task_vars, result):
         # Workers are forks of ansible-playbook: the builder's lease lives as long as our parent does.
         args = dict(self._task.args, lease_pid=self._task.args.get("lease_pid") or os.getppid())
-        result = merge_hash(result, self._execute_module(module_args=args, task_vars=task_vars))
+        result = merge_hash(result, self.execute_module("immutable.images.docker_builder", args, task_vars))
         self._remove_tmp_path(self._connection._shell.tmpdir)
         if result.get("changed") and not result.get("failed") and not self._task.check_mode and args.get("warm_interpreter"):
             self.prepare_connection(result, args)

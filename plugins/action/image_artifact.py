@@ -179,15 +179,9 @@ class ActionModule(ActionModuleBase):
 
     # Running the parts
     def _module(self, step, module, args, environment=None, must_succeed=True):
-        """Run a module on the controller as a task of finalize would (the role's environment: the warm
-        interpreter), with `environment` added."""
-        saved = self._task.environment
-        if environment:
-            self._task.environment = list(saved or []) + [environment]
-        try:
-            result = self._execute_module(module_name=module, module_args=args, task_vars=self._task_vars)
-        finally:
-            self._task.environment = saved
+        """Run a module on the controller as a task of finalize would (ActionModuleBase.execute_module: the
+        role's environment, with `environment` added)."""
+        result = self.execute_module(module, args, self._task_vars, environment)
         return self._checked(step, module, result, must_succeed)
 
     def _action(self, step, action, args):

@@ -57,7 +57,9 @@ class ActionModule(ActionModuleBase):
                 # else, right after that role, as a step of its own would have.
                 result.update(self._store_ran(cache, container, state, build, target))
                 key = cache_key(state["key"], build["files_digest"], args["role"], args["digest"], args.get("vars") or {},
-                                args.get("tags") or [], build.get("play"), self._task_environment())
+                                args.get("tags") or [], build.get("play"),
+                                # the role's (build_env): hashed, never shown - a changed build env reuses no layer
+                                self.task_environment())
                 pinned = cache.pin(build["name"], key, target["labels"])
                 hit = pinned[0] if pinned else None
                 state["key"] = key
@@ -137,14 +139,6 @@ class ActionModule(ActionModuleBase):
             DockerBuilder(cache.client).upload(container, archive)
         except DockerFailure as e:
             raise ActionFailure(str(e), stage="upload") from e
-
-    def _task_environment(self):
-        """The environment the role runs with (build_env, from the provision block): part of the key, hashed,
-        never shown - a changed build env must not reuse layers made with the old one."""
-        env = {}
-        for layer in self._task.environment or []:
-            env.update(self._templar.template(layer) or {})
-        return {str(k): str(v) for k, v in env.items()}
 
     def _swap(self, cache, container, layer, target, build):
         # The new builder holds a lease like the first one (builder_lease.py), for our parent, ansible-playbook.

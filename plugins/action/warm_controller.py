@@ -20,16 +20,15 @@ from ansible_collections.immutable.images.plugins.plugin_utils._definition impor
 
 FACT = "immutable_images_controller_env"
 
-# Per target type: the collection's modules a build runs before its roles' modules and after them (in the order they
-# first run), and what those import that the server imports at its start.
+# Per target type: the collection's modules a build runs as modules before its roles' modules and after them (in the
+# order they first run), and what those import that the server imports at its start. (docker_builder, the commit and
+# the clean-up run in their action's worker: ActionModuleBase.execute_module.)
 TARGET_MODULES = {
-    "docker": (("immutable.images.docker_builder",),
-               ("immutable.images.package_inventory", "immutable.images.docker_image_commit",
-                "immutable.images.docker_cleanup")),
+    "docker": ((), ("immutable.images.package_inventory",)),
     "ec2": (("immutable.images.ec2_builder",),
             ("immutable.images.package_inventory", "immutable.images.ec2_ami_create", "immutable.images.ec2_cleanup")),
 }
-TARGET_PRELOAD = {"docker": ("docker", "requests"), "ec2": ("boto3",)}
+TARGET_PRELOAD = {"docker": (), "ec2": ("boto3",)}
 
 
 class ActionModule(ActionModuleBase):

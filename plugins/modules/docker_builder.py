@@ -17,9 +17,13 @@ description:
   - Only the entrypoint of the builder is overridden (a C(/bin/sh) loop reading its stdin, see O(lease_pid)), so the
     committed image keeps the base image's command unless the image config says otherwise.
   - With O(state=absent) the container and its anonymous volumes are removed.
+  - On the controller (a local connection, without become), its action plugin does the work in the task's worker
+    process, with the Docker SDK of C(ansible-playbook)'s Python when it has one; otherwise it runs as a module, with
+    the Docker SDK of the module's Python.
 extends_documentation_fragment:
   - immutable.images.docker
   - immutable.images.attributes
+  - immutable.images.attributes.action
 attributes:
   check_mode:
     support: full
@@ -28,6 +32,8 @@ attributes:
   idempotent:
     support: full
     details: A running container of the same name is left as it is.
+  action:
+    support: full
 options:
   name:
     description: Container name, unique per build.
@@ -187,87 +193,11 @@ placement:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.immutable.images.plugins.module_utils._docker import engine_pool
-from ansible_collections.immutable.images.plugins.module_utils._docker.builder import DockerBuilder
-from ansible_collections.immutable.images.plugins.module_utils._docker.client import (
-    DOCKER_COMMON_ARGS,
-    TLS_OPTIONS,
-    DockerFailure,
-    client_from_module,
-)
-from ansible_collections.immutable.images.plugins.module_utils._docker.engine import is_remote
+from ansible_collections.immutable.images.plugins.module_utils._docker import builder_module
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            DOCKER_COMMON_ARGS,
-            name=dict(type="str", required=True),
-            state=dict(type="str", choices=["present", "absent"], default="present"),
-            image=dict(type="str"),
-            pull=dict(type="str", choices=["missing", "always", "never"], default="missing"),
-            platform=dict(type="str"),
-            network_mode=dict(type="str"),
-            volumes=dict(type="list", elements="str", default=[]),
-            privileged=dict(type="bool", default=False),
-            labels=dict(type="dict", default={}),
-            # for the action plugin (prepare_connection): the builder's connection owns the warm interpreter
-            warm_interpreter=dict(type="bool", default=False),
-            python_interpreter=dict(type="str", default="/usr/bin/python3"),
-            lease_pid=dict(type="int"),
-            engines=dict(type="list", elements="dict", options=dict(
-                docker_host=dict(type="str", required=True),
-                tls=dict(type="dict", options=TLS_OPTIONS),
-                max_builds=dict(type="int"),
-            )),
-        ),
-        required_if=[("state", "present", ["image"])],
-        supports_check_mode=True,
-    )
-    p = module.params
-    if p["engines"] and p["state"] == "present" and not module.check_mode:
-        _place(module)
-    builder = DockerBuilder(client_from_module(module))
-    try:
-        if p["state"] == "absent":
-            exists = builder.find(p["name"]) is not None
-            changed = exists and (module.check_mode or builder.remove(p["name"]))
-            module.exit_json(changed=bool(changed), container={})
-        changed, facts = _launch(module, builder)
-    except DockerFailure as e:
-        module.fail_json(msg=str(e), stage=e.stage)
-    module.exit_json(changed=changed, container=facts)
-
-
-def _launch(module, builder, **extra):
-    """Start the builder: (changed, facts)."""
-    p = module.params
-    kwargs = dict(pull=p["pull"], docker_host=p["docker_host"])
-    kwargs.update(extra)
-    changed, facts = builder.launch(
-        p["name"], p["image"], {str(k): str(v) for k, v in p["labels"].items()}, platform=p["platform"],
-        network_mode=p["network_mode"], volumes=p["volumes"], privileged=p["privileged"], check_mode=module.check_mode,
-        lease_pid=p["lease_pid"], **kwargs)
-    return changed, facts
-
-
-def _place(module):
-    """Start the builder on an engine of the pool (engine_pool.place) and exit with where it went."""
-    p = module.params
-    pool = [dict(e, tls=e.get("tls") or None) for e in p["engines"]]
-
-    def start(client, admit):
-        # the base image is on the engine now (engine_pool.ensure_base): the builder does not pull again
-        return _launch(module, DockerBuilder(client), pull="never", docker_host=None, admit=admit)
-
-    try:
-        engine, _client, (changed, facts), notes = engine_pool.place(
-            pool, p["image"], p["pull"], start, platform=p["platform"], timeout=p["timeout"], name=p["name"])
-    except DockerFailure as e:
-        module.fail_json(msg=str(e), stage=e.stage)
-    used = {"docker_host": engine["docker_host"], "tls": engine.get("tls")}
-    module.exit_json(changed=changed, container=facts, engine=used, placed=dict(used, remote_engine=is_remote(engine["docker_host"])),
-                     placement=notes)
+    builder_module.run(AnsibleModule(**builder_module.MODULE_ARGS))
 
 
 if __name__ == "__main__":

@@ -16,9 +16,13 @@ description:
   - With O(build_id), removes the resources of that build (the end of every build does this).
     With O(max_age), removes the leftovers of any build older than that (the janitor, after a crash or a C(kill -9)).
   - Tagged images are artifacts and are never touched, nor is anything without our labels.
+  - On the controller (a local connection, without become), its action plugin does the work in the task's worker
+    process, with the Docker SDK of C(ansible-playbook)'s Python when it has one; otherwise it runs as a module, with
+    the Docker SDK of the module's Python.
 extends_documentation_fragment:
   - immutable.images.docker
   - immutable.images.attributes
+  - immutable.images.attributes.action
 attributes:
   check_mode:
     support: full
@@ -26,6 +30,8 @@ attributes:
   diff_mode:
     support: none
   idempotent:
+    support: full
+  action:
     support: full
 options:
   build_id:
@@ -114,61 +120,11 @@ engine_answered:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.immutable.images.plugins.module_utils._common import naming
-from ansible_collections.immutable.images.plugins.module_utils._docker.janitor import DockerJanitor
-from ansible_collections.immutable.images.plugins.module_utils._docker.client import (
-    DOCKER_COMMON_ARGS,
-    HAS_DOCKER,
-    DockerFailure,
-    get_client,
-)
+from ansible_collections.immutable.images.plugins.module_utils._docker import cleanup_module
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            DOCKER_COMMON_ARGS,
-            build_id=dict(type="str"),
-            max_age=dict(type="str"),
-            keep=dict(type="list", elements="str", default=[]),
-            superseded_of=dict(type="str"),
-            cache_keep=dict(type="int"),
-            image_names=dict(type="list", elements="str"),
-            skip_unreachable=dict(type="bool", default=False),
-        ),
-        required_one_of=[("build_id", "max_age", "cache_keep")],
-        supports_check_mode=True,
-    )
-    p = module.params
-    older_than = None
-    if p["max_age"]:
-        try:
-            older_than = naming.cutoff(p["max_age"])
-        except ValueError as e:
-            module.fail_json(msg="max_age: %s" % e)
-    if not HAS_DOCKER:
-        module.fail_json(msg="the Docker SDK for Python (pip package 'docker') is required")
-    try:
-        client = get_client(p["docker_host"], p["timeout"], p["tls"])
-    except DockerFailure as e:
-        if not (p["skip_unreachable"] and e.stage == "client"):
-            module.fail_json(msg=str(e), stage=e.stage)
-        module.warn("%s: nothing removed there; the janitor (immutable.images.cleanup) removes what is left once it answers" % e)
-        module.exit_json(changed=False, resources=[], removed=[], engine_answered=False)
-    janitor = DockerJanitor(client)
-    try:
-        found = []
-        if p["build_id"] or older_than:
-            found = janitor.find(build_id=p["build_id"], older_than=older_than, keep=p["keep"],
-                                 superseded_of=p["superseded_of"], image_names=p["image_names"])
-        if p["cache_keep"] is not None:
-            found += janitor.stale_cache(p["cache_keep"], image_names=p["image_names"])
-        for name in [] if module.check_mode else janitor.keep(p["keep"]):
-            module.warn("%s: cannot mark it kept; it is removed when ansible-playbook ends" % name)
-        removed = [] if module.check_mode else janitor.remove(found)
-    except DockerFailure as e:
-        module.fail_json(msg=str(e), stage=e.stage)
-    module.exit_json(changed=bool(found), resources=found, removed=removed)
+    cleanup_module.run(AnsibleModule(**cleanup_module.MODULE_ARGS))
 
 
 if __name__ == "__main__":

@@ -13,8 +13,9 @@ description:
   - A step of the build that the launch role runs; not meant to be called from other playbooks, and its options may
     change in any release (see docs/plugins.md for the public modules).
   - Every module Ansible runs on the controller starts a new Python that imports C(ansible.module_utils) (and,
-    for the collection's Docker modules, the Docker SDK) from the module's payload, which has no bytecode
-    cache - about half a second before the module does anything.
+    for the collection's AWS modules, boto3) from the module's payload, which has no bytecode cache - about half a
+    second before the module does anything. (M(immutable.images.docker_builder), M(immutable.images.docker_cleanup)
+    and the commit run in their task's worker on the controller, with no module process.)
   - This starts a server, under C(ansible-playbook)'s private temporary directory, that has imported them
     once; each module then runs in a forked child of it, with the module's own stdin, stdout, stderr,
     environment, working directory and umask - the same warm interpreter the docker builders get.
@@ -39,8 +40,8 @@ options:
   preload:
     description:
       - Python modules the server imports besides C(ansible.module_utils.basic) (missing ones are skipped).
-      - By default, what the collection's modules for O(target_types) import, C(docker) and C(requests) for C(docker)
-        and C(boto3) for C(ec2).
+      - By default, what the collection's modules for O(target_types) that run as modules import, C(boto3) for
+        C(ec2) and nothing for C(docker).
     type: list
     elements: str
   target_types:
@@ -74,8 +75,9 @@ EXAMPLES = r"""
   immutable.images.warm_controller:
 
 - name: A module that runs in it
-  immutable.images.docker_cleanup:
+  immutable.images.ec2_cleanup:
     build_id: "{{ image_build.id }}"
+    regions: [eu-west-1]
   environment: "{{ ansible_facts.immutable_images_controller_env | default({}) }}"
   vars:
     ansible_pipelining: true

@@ -15,6 +15,11 @@ A plugin subclasses ActionModuleBase and implements run_module(params, task_vars
 result; to fail it may raise ActionFailure. REQUIRED_IF and NO_LOG add what DOCUMENTATION cannot say.
 CHECK_MODE says what check mode does: None lets run_module decide; a dict is returned as the result (with
 changed=False unless it says otherwise) without calling it.
+
+execute_module runs one of the collection's modules for the task, as _execute_module would. The modules of
+IN_WORKER do their work in module_utils (MODULE_ARGS, the AnsibleModule arguments, and run(module)); when the task
+is on the controller, the action runs that work in its own worker with a ModuleInWorker instead of an AnsibleModule:
+ansible-playbook has the Docker SDK imported, so the task needs no module payload and no module process.
 """
 
 from __future__ import annotations
@@ -22,6 +27,10 @@ from __future__ import annotations
 import copy
 import functools
 import importlib
+import os
+import shutil
+import tempfile
+import traceback
 
 import yaml
 
@@ -34,6 +43,17 @@ COLLECTION = "immutable.images"
 _PACKAGE = "ansible_collections.immutable.images.plugins"
 # DOCUMENTATION keys that are also argument spec keys; the others (description, version_added, ...) are docs only.
 _SPEC_KEYS = ("type", "elements", "choices", "default", "required", "aliases")
+# module -> the module_utils module with its work (MODULE_ARGS, run(module), and AVAILABLE: whether the libraries it
+# needs are importable), which the action runs in its worker when the task is on the controller.
+IN_WORKER = {
+    "docker_builder": "module_utils._docker.builder_module",
+    "docker_cleanup": "module_utils._docker.cleanup_module",
+    "docker_image_commit": "module_utils._artifacts.commit_module",
+}
+# The keyword arguments of AnsibleModule that ArgumentSpecValidator takes too.
+_VALIDATOR_ARGS = ("mutually_exclusive", "required_together", "required_one_of", "required_if", "required_by")
+# Environment that is for a module process only: the controller's warm interpreter (action/warm_controller.py).
+_PROCESS_ONLY_ENV = ("PYTHONPATH", "IMMUTABLE_IMAGES_WARM")
 
 
 class ActionFailure(Exception):
@@ -116,6 +136,34 @@ class ActionModuleBase(ActionBase):
         """The plugin's work, with the validated `params`; returns the task's result (based on `result`)."""
         raise NotImplementedError
 
+    def execute_module(self, name, args, task_vars, environment=None):
+        """The result of module `name` (a FQCN) run with these arguments for this task, with `environment` added to
+        the task's: in this worker when it is one of IN_WORKER, its libraries are importable here (its work's
+        AVAILABLE) and the task is on the controller, without become; else as a module (_execute_module)."""
+        saved = self._task.environment
+        if environment:
+            self._task.environment = list(saved or []) + [environment]
+        try:
+            short = name[len(COLLECTION) + 1:] if name.startswith(COLLECTION + ".") else None
+            work = importlib.import_module("%s.%s" % (_PACKAGE, IN_WORKER[short])) if short in IN_WORKER else None
+            if work and work.AVAILABLE and self._on_the_controller():
+                return run_in_worker(work, short, args, self._task.check_mode, self.task_environment())
+            return self._execute_module(module_name=name, module_args=args, task_vars=task_vars)
+        finally:
+            self._task.environment = saved
+
+    def _on_the_controller(self):
+        """The task runs on the controller as ansible-playbook's user: its module would run as this worker runs."""
+        return self._connection.transport in ("local", "ansible.builtin.local") and not self._play_context.become
+
+    def task_environment(self):
+        """The task's environment (its `environment` keyword and those of its blocks, roles and includes, in order),
+        templated, as a module process would have it."""
+        env = {}
+        for layer in self._task.environment or []:
+            env.update(self._templar.template(layer) or {})
+        return {str(k): str(v) for k, v in env.items()}
+
     def run_action(self, action, args, task_vars):
         """The result of another action plugin (this collection's, or ansible-core's gather_facts) run with these
         arguments on this task's host and connection, as ansible-core's `template` runs `copy`: from the action
@@ -126,3 +174,83 @@ class ActionModuleBase(ActionBase):
             action, task=task, connection=self._connection, play_context=self._play_context, loader=self._loader,
             templar=self._templar, shared_loader_obj=self._shared_loader_obj)
         return plugin.run(task_vars=task_vars)
+
+
+class _ModuleExit(BaseException):
+    """Raised by ModuleInWorker's exit_json and fail_json: ends run(module) with `result`, as sys.exit ends a
+    module (a BaseException, so that the work's `except Exception` does not take it for a failure of its own)."""
+
+    def __init__(self, result):
+        super().__init__()
+        self.result = result
+
+
+class ModuleInWorker:
+    """What a module's run(module) uses of its AnsibleModule, in an action's worker: params validated against
+    MODULE_ARGS, check_mode, tmpdir, warn, exit_json and fail_json."""
+
+    def __init__(self, name, module_args, args, check_mode):
+        self._name, self.check_mode, self._tmpdir = name, check_mode, None
+        validator_args = {k: module_args[k] for k in _VALIDATOR_ARGS if k in module_args}
+        checked = ArgumentSpecValidator(module_args["argument_spec"], **validator_args).validate(dict(args))
+        self.params, self._no_log = checked.validated_parameters, checked._no_log_values
+        self._warnings = ["Both option %s and its alias %s are set." % (w["option"], w["alias"]) for w in checked._warnings]
+        self._deprecations = [{k: d[k] for k in ("msg", "version", "date", "collection_name") if d.get(k)}
+                              for d in checked._deprecations]
+        self.errors = ["unsupported parameters: %s" % e if isinstance(e, UnsupportedError) else str(e) for e in checked.errors]
+
+    @property
+    def tmpdir(self):
+        if self._tmpdir is None:
+            self._tmpdir = tempfile.mkdtemp(prefix="ansible-moduletmp-")
+        return self._tmpdir
+
+    def warn(self, msg):
+        self._warnings.append(msg)
+
+    def exit_json(self, **result):
+        raise _ModuleExit(self._result(dict({"changed": False}, **result)))
+
+    def fail_json(self, msg, **result):
+        raise _ModuleExit(self._result(dict(result, failed=True, msg=msg)))
+
+    def _result(self, result):
+        if self._warnings:
+            result["warnings"] = list(self._warnings)
+        if self._deprecations:
+            result["deprecations"] = list(self._deprecations)
+        return remove_values(result, self._no_log) if self._no_log else result
+
+    def cleanup(self):
+        if self._tmpdir is not None:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+
+
+def run_in_worker(work, module, args, check_mode, environment):
+    """The result of `work` (MODULE_ARGS and run(module): IN_WORKER's for `module`) run in this process with
+    `environment` set meanwhile (the task's, as a module process would have it: validation reads fallbacks such as
+    DOCKER_HOST from it)."""
+    env = {str(k): str(v) for k, v in environment.items() if k not in _PROCESS_ONLY_ENV}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        instance = ModuleInWorker(module, work.MODULE_ARGS, args, check_mode)
+        if instance.errors:
+            return dict(failed=True, msg="%s.%s: %s" % (COLLECTION, module, "; ".join(instance.errors)))
+        if check_mode and not work.MODULE_ARGS.get("supports_check_mode"):
+            return dict(skipped=True, changed=False, msg="%s.%s does not support check mode" % (COLLECTION, module))
+        try:
+            work.run(instance)
+            return instance._result({"changed": False})  # run(module) always exits; as a module's end without exit_json
+        except _ModuleExit as e:
+            return e.result
+        except Exception as e:  # noqa: BLE001 - as a module that raised: the task fails with the traceback
+            return dict(failed=True, msg="%s.%s failed: %s" % (COLLECTION, module, e), exception=traceback.format_exc())
+        finally:
+            instance.cleanup()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

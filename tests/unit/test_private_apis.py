@@ -97,7 +97,7 @@ def test_task_keyword_attributes():
 def test_action_runs_modules_and_actions():
     api = ("ansible.plugins.action.ActionBase._execute_module, ActionBase(task, connection, play_context, loader, "
            "templar, shared_loader_obj), Task.environment")
-    user = "plugin_utils/_action_module.py (run_action), action/image_artifact.py, action/layer_cache.py"
+    user = "plugin_utils/_action_module.py (run_action, execute_module), action/image_artifact.py, action/layer_cache.py"
     from ansible.playbook.task import Task
     from ansible.plugins.action import ActionBase
 
@@ -112,6 +112,23 @@ def test_action_runs_modules_and_actions():
     copied = task.copy()
     copied.args = {"data": "x"}
     assert copied.environment == [{"A": "1"}] and task.args == {}, broken(api, user, "Task.copy or environment changed")
+
+
+def test_validation_result_no_log_warnings_and_deprecations():
+    api = "ansible.module_utils.common.arg_spec.ValidationResult._no_log_values, _warnings, _deprecations"
+    user = "plugin_utils/_action_module.py (ModuleInWorker)"
+    from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
+    spec = {"secret": {"type": "str", "no_log": True},
+            "message": {"type": "str", "aliases": ["old"],
+                        "deprecated_aliases": [{"name": "old", "version": "2.0.0", "collection_name": "immutable.images"}]}}
+    checked = ArgumentSpecValidator(spec).validate({"secret": "s3cret", "old": "a", "message": "b"})
+    assert getattr(checked, "_no_log_values", None) == {"s3cret"}, \
+        broken(api, user, "no_log values are not found: they could show in the result of a module run in the worker")
+    assert [(w.get("option"), w.get("alias")) for w in getattr(checked, "_warnings", [])] == [("message", "old")], \
+        broken(api, user, "the warning of an option set with its alias is lost")
+    assert [d.get("version") for d in getattr(checked, "_deprecations", [])] == ["2.0.0"] and \
+        "'old'" in checked._deprecations[0]["msg"], broken(api, user, "deprecated aliases are no longer reported")
 
 
 def test_collection_role_path():
@@ -284,6 +301,7 @@ def test_docker_api_connection_display():
 # requests or amazon.aws needed).
 CORE_TESTS = (test_ansiballz_loader, test_zipimport_compile_source, test_action_base_configure_module,
               test_task_keyword_attributes, test_action_runs_modules_and_actions,
+              test_validation_result_no_log_warnings_and_deprecations,
               test_collection_role_path, test_task_parent_and_play, test_ssh_connection_display_and_load_name,
               test_pipelined_module_command, test_docker_api_connection_display)
 OLDER_CORES = {"2.19": os.path.join(ROOT, ".deps", "venv-2.19")}

@@ -31,7 +31,7 @@ def module_result(make_action, monkeypatch):
     def run(args, returned, check_mode=False):
         act = make_action("docker_builder", args, check_mode=check_mode)
         sent = []
-        act._execute_module = lambda module_args, task_vars: sent.append(module_args) or dict(returned)
+        act.execute_module = lambda name, module_args, task_vars: sent.append(module_args) or dict(returned)
         act._remove_tmp_path = lambda path: None
         return act.run(task_vars={}), sent
     run.prepared = prepared
@@ -65,6 +65,6 @@ def test_a_given_lease_is_kept(module_result):
 
 
 def test_the_module_validates_its_own_arguments(module_result):
-    # VALIDATE = False: the arguments go to the module as given, which fails on what it does not know
+    # VALIDATE = False: the arguments go to the module's work as given, which fails on what it does not know
     _result, sent = module_result({"nam": "typo"}, {"failed": True, "msg": "Unsupported parameters"})
     assert sent[0]["nam"] == "typo"

@@ -45,7 +45,7 @@ def artifact(make_action):
                 short = "undo"
             return dict(results.get(short, {}))
 
-        plugin._execute_module = lambda module_name, module_args, task_vars: part(module_name, module_args)
+        plugin.execute_module = lambda name, module_args, task_vars, environment=None: part(name, module_args)
         plugin._shared_loader_obj = types.SimpleNamespace(action_loader=types.SimpleNamespace(
             get=lambda name, task, **_kw: types.SimpleNamespace(run=lambda task_vars: part(name, task.args))))
         result = plugin.run(task_vars={"image_build": dict(BUILD, **(build or {}))})

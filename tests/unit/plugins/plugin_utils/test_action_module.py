@@ -1,15 +1,18 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""plugin_utils/_action_module.py: every action plugin's spec comes from its module's DOCUMENTATION."""
+"""plugin_utils/_action_module.py: every action plugin's spec comes from its module's DOCUMENTATION; the work of the
+modules of IN_WORKER runs in the worker with a ModuleInWorker on the controller (the engine: test_in_worker.py)."""
 
 from __future__ import annotations
 
 import importlib
 import os
+import types
 
 import pytest
 import yaml
+from ansible.module_utils.basic import env_fallback
 
 from ansible_collections.immutable.images.plugins.plugin_utils import _action_module as base
 
@@ -74,3 +77,112 @@ def test_run_validates_before_check_mode_and_scrubs_secrets(run_action):
 def test_action_failure_becomes_the_result(run_action):
     result = run_action("builder_files", {"src": ""})
     assert result == {"failed": True, "msg": "immutable.images.builder_files: src is required"}
+
+
+# execute_module: the work of IN_WORKER's modules runs in the worker on the controller, else as a module
+
+WORK_ARGS = dict(
+    argument_spec=dict(
+        host=dict(type="str", fallback=(env_fallback, ["ARCH_TEST_HOST"])),
+        secret=dict(type="str", no_log=True),
+        message=dict(type="str", aliases=["msg_old"],
+                     deprecated_aliases=[dict(name="msg_old", version="2.0.0", collection_name="immutable.images")]),
+        mode=dict(type="str", choices=["a", "b"], default="a"),
+    ),
+    supports_check_mode=True,
+)
+
+
+def work(run, module_args=None):
+    return types.SimpleNamespace(MODULE_ARGS=module_args or WORK_ARGS, AVAILABLE=True, run=run)
+
+
+def test_the_work_gets_validated_params_and_the_task_environment(monkeypatch):
+    monkeypatch.delenv("ARCH_TEST_HOST", raising=False)
+    seen = {}
+
+    def run(module):
+        seen.update(module.params, env_pythonpath=os.environ.get("PYTHONPATH"), check_mode=module.check_mode)
+        module.exit_json(host=module.params["host"])
+
+    env = {"ARCH_TEST_HOST": "tcp://e:2375", "PYTHONPATH": "/warm/client", "IMMUTABLE_IMAGES_WARM": "/s|/p"}
+    before = dict(os.environ)
+    result = base.run_in_worker(work(run), "fake", {"msg_old": "hi"}, True, env)
+    assert result["host"] == "tcp://e:2375" and result["changed"] is False
+    assert seen["mode"] == "a" and seen["message"] == "hi" and seen["check_mode"] is True
+    assert seen["env_pythonpath"] == before.get("PYTHONPATH")  # for a module process only: not set here
+    assert dict(os.environ) == before  # the environment is the worker's again
+    assert result["deprecations"] == [{"msg": "Alias 'msg_old' is deprecated. See the module docs for more information",
+                                       "version": "2.0.0", "collection_name": "immutable.images"}]
+
+
+def test_the_warm_interpreter_environment_is_left_out():
+    from ansible_collections.immutable.images.plugins.module_utils._warm import client as warm_client
+    assert warm_client.ENV_WARM in base._PROCESS_ONLY_ENV
+
+
+def test_exit_and_fail_end_the_work_and_secrets_are_removed():
+    def run(module):
+        module.warn("careful")
+        try:
+            module.fail_json(msg="no %s" % module.params["secret"], stage="launch")
+        except Exception:  # noqa: BLE001 - the work's own handlers must not take the exit for an error
+            raise AssertionError("fail_json was caught as an Exception")
+        raise AssertionError("not reached")
+
+    result = base.run_in_worker(work(run), "fake", {"secret": "s3cret"}, False, {})
+    assert result == {"failed": True, "msg": "no ********", "stage": "launch", "warnings": ["careful"]}
+
+
+def test_bad_arguments_fail_before_the_work_runs():
+    ran = []
+    result = base.run_in_worker(work(ran.append), "fake", {"mode": "c", "bogus": 1}, False, {})
+    assert ran == [] and result["failed"]
+    assert result["msg"].startswith("immutable.images.fake: value of mode must be one of: a, b, got: c")
+    assert "unsupported parameters: bogus" in result["msg"]
+
+
+def test_an_error_of_the_work_fails_the_task_with_its_traceback_and_the_tmpdir_goes():
+    made = []
+
+    def run(module):
+        made.append(module.tmpdir)
+        assert os.path.isdir(made[0])
+        raise KeyError("gone")
+
+    result = base.run_in_worker(work(run), "fake", {}, False, {})
+    assert result["failed"] and result["msg"] == "immutable.images.fake failed: 'gone'"
+    assert "KeyError" in result["exception"] and not os.path.exists(made[0])
+
+
+def test_without_check_mode_support_check_mode_skips():
+    ran = []
+    result = base.run_in_worker(work(ran.append, dict(WORK_ARGS, supports_check_mode=False)), "fake", {}, True, {})
+    assert ran == [] and result["skipped"] and not result["changed"]
+
+
+@pytest.mark.parametrize("module", sorted(base.IN_WORKER))
+def test_the_work_has_the_documented_options(module):
+    spec = importlib.import_module("%s.%s" % (base._PACKAGE, base.IN_WORKER[module])).MODULE_ARGS["argument_spec"]
+    documented = base.argument_spec(module)
+    assert set(spec) == set(documented)
+    for option, entry in spec.items():
+        for key in ("type", "choices", "default", "required", "elements"):
+            assert entry.get(key) == documented[option].get(key), (module, option, key)
+
+
+@pytest.mark.parametrize("transport, become, where", [
+    ("ansible.builtin.local", False, "worker"), ("local", False, "worker"), ("ansible.builtin.ssh", False, "module"),
+    ("ansible.builtin.local", True, "module")])
+def test_execute_module_runs_in_the_worker_only_on_the_controller(make_action, transport, become, where):
+    from tests.unit.plugins.conftest import LocalConnection
+
+    plugin = make_action("docker_cleanup", {}, connection=LocalConnection(transport))
+    plugin._play_context.become = become
+    plugin._execute_module = lambda module_name, module_args, task_vars: {"ran": "module " + module_name}
+    result = plugin.execute_module("immutable.images.docker_cleanup", {}, {})
+    if where == "module":
+        assert result == {"ran": "module immutable.images.docker_cleanup"}
+    else:  # the work itself: it fails on the missing arguments, without an engine
+        assert result == {"failed": True, "msg": "immutable.images.docker_cleanup: one of the following is required: "
+                                                 "build_id, max_age, cache_keep"}
