@@ -49,7 +49,7 @@ def definition(two_value="v1", two_fail=False, cache=True, force=False):
 
 
 def ran(output):
-    """Roles whose tasks ran in this build (a cached role is still included, its tasks skipped)."""
+    """Roles whose tasks ran in this build (a cached role is still included, its tasks left out)."""
     return [name for name in ("one", "two", "three")
             if re.search(r"TASK \[%s : Record that %s ran\] \**\nchanged:" % (name, name), output)]
 
@@ -107,6 +107,58 @@ def test_hits_skip_roles_and_changes_invalidate_from_that_point(docker_client, c
     assert changed_file.returncode == 0, changed_file.output
     assert ran(changed_file.output) == ["one", "two", "three"]
     assert nonces(docker_client)[3] == "data v2"
+
+
+BASE_ROLE = """
+- name: Record that base ran
+  ansible.builtin.shell: "echo base $(cat /proc/sys/kernel/random/uuid) > /ran-base"
+  changed_when: true
+- name: Register a result
+  ansible.builtin.command: echo registered
+  register: base_result
+  changed_when: false
+- name: A task tagged always
+  ansible.builtin.command: touch /base-always
+  changed_when: true
+  tags: [always]
+"""
+APP_ROLE = """
+- name: Write what the earlier role left
+  ansible.builtin.copy:
+    content: "{{ base_greeting }} {{ app_value }} {{ base_result.stdout | default('undefined') }}\n"
+    dest: /app
+    mode: "0644"
+"""
+
+
+def test_a_cached_role_is_included_without_its_tasks(docker_client, project, remove_images):
+    """A cached role's tasks are left out when it is included (tagged never there): not started one by one to be
+    skipped. A task tagged always still comes and is skipped. Later roles see its defaults; what it registered is
+    undefined, as caching.md says."""
+    project.role("base", BASE_ROLE, defaults={"base_greeting": "hello"})
+    project.role("app", APP_ROLE, defaults={"app_value": "v1"})
+    remove_images("cachedrole")
+    remove_images("immutable-images-cache/cachedrole")
+
+    def build(value):
+        proc = run_build(project.path, {
+            "image_name": "cachedrole", "image_version": "1.0.0", "image_gather_facts": False,
+            "image_roles": ["base", {"role": "app", "vars": {"app_value": value}}],
+            "image_targets": [{"name": "container", "type": "docker", "base_image": BASE_IMAGE, "pull": "never"}]})
+        assert proc.returncode == 0, proc.output
+        return proc.output
+
+    cold = build("v1")
+    assert "TASK [base : Record that base ran]" in cold
+    assert sh_in_image(docker_client, "cachedrole:1.0.0", "cat /app").split() == ["hello", "v1", "registered"]
+    first = sh_in_image(docker_client, "cachedrole:1.0.0", "cat /ran-base")
+
+    warm = build("v2")
+    assert "TASK [base : Record that base ran]" not in warm and "TASK [base : Register a result]" not in warm, warm
+    always = warm.split("TASK [base : A task tagged always]", 1)[1].split("TASK [", 1)[0]
+    assert "skipping: [cachedrole-container]" in always, always
+    assert sh_in_image(docker_client, "cachedrole:1.0.0", "cat /ran-base") == first  # base's layer, not run again
+    assert sh_in_image(docker_client, "cachedrole:1.0.0", "cat /app").split() == ["hello", "v2", "undefined"]
 
 
 def test_failed_role_is_never_cached(docker_client, cached_project):
