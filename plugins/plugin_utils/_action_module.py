@@ -189,8 +189,8 @@ class ModuleInWorker:
     """What a module's run(module) uses of its AnsibleModule, in an action's worker: params validated against
     MODULE_ARGS, check_mode, tmpdir, warn, exit_json and fail_json."""
 
-    def __init__(self, name, module_args, args, check_mode):
-        self._name, self.check_mode, self._tmpdir = name, check_mode, None
+    def __init__(self, module_args, args, check_mode):
+        self.check_mode, self._tmpdir = check_mode, None
         validator_args = {k: module_args[k] for k in _VALIDATOR_ARGS if k in module_args}
         checked = ArgumentSpecValidator(module_args["argument_spec"], **validator_args).validate(dict(args))
         self.params, self._no_log = checked.validated_parameters, checked._no_log_values
@@ -234,7 +234,7 @@ def run_in_worker(work, module, args, check_mode, environment):
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
-        instance = ModuleInWorker(module, work.MODULE_ARGS, args, check_mode)
+        instance = ModuleInWorker(work.MODULE_ARGS, args, check_mode)
         if instance.errors:
             return dict(failed=True, msg="%s.%s: %s" % (COLLECTION, module, "; ".join(instance.errors)))
         if check_mode and not work.MODULE_ARGS.get("supports_check_mode"):
