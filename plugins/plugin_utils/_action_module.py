@@ -245,7 +245,8 @@ def run_in_worker(work, module, args, check_mode, environment):
         except _ModuleExit as e:
             return e.result
         except Exception as e:  # noqa: BLE001 - as a module that raised: the task fails with the traceback
-            return dict(failed=True, msg="%s.%s failed: %s" % (COLLECTION, module, e), exception=traceback.format_exc())
+            return instance._result(dict(failed=True, msg="%s.%s failed: %s" % (COLLECTION, module, e),
+                                         exception=traceback.format_exc()))  # its no_log values removed too
         finally:
             instance.cleanup()
     finally:

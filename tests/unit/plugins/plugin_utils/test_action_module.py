@@ -154,6 +154,12 @@ def test_an_error_of_the_work_fails_the_task_with_its_traceback_and_the_tmpdir_g
     assert result["failed"] and result["msg"] == "immutable.images.fake failed: 'gone'"
     assert "KeyError" in result["exception"] and not os.path.exists(made[0])
 
+    def leaks(module):
+        raise ValueError("cannot use %s" % module.params["secret"])
+
+    result = base.run_in_worker(work(leaks), "fake", {"secret": "s3cret"}, False, {})
+    assert result["msg"] == "immutable.images.fake failed: cannot use ********" and "s3cret" not in result["exception"]
+
 
 def test_without_check_mode_support_check_mode_skips():
     ran = []
