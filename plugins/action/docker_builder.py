@@ -21,6 +21,7 @@ BUILDER_USER = "root"  # their ansible_user
 class ActionModule(ActionModuleBase):
     _supports_check_mode = True
     VALIDATE = False  # the module's work validates its arguments itself (module_utils/_docker/builder_module.py)
+    CONNECTIONS = (BUILDER_CONNECTION,)  # every task on a docker builder runs through it
 
     def run_module(self, params, task_vars, result):
         # Workers are forks of ansible-playbook: the builder's lease lives as long as our parent does.

@@ -16,6 +16,11 @@ result; to fail it may raise ActionFailure. REQUIRED_IF and NO_LOG add what DOCU
 CHECK_MODE says what check mode does: None lets run_module decide; a dict is returned as the result (with
 changed=False unless it says otherwise) without calling it.
 
+What a plugin's tasks need in every worker is loaded once, in ansible-playbook's own process, when it imports the plugin
+(before it forks the worker of the plugin's first task; every later worker is a fork of that process): the argument
+spec of its DOCUMENTATION, and the connection plugins it names in CONNECTIONS (those of the hosts it makes). Loaded in
+each task's worker instead, they cost each task a few milliseconds (docs/development.md, "Loaded once per build").
+
 execute_module runs one of the collection's modules for the task, as _execute_module would. The modules of
 IN_WORKER do their work in module_utils (MODULE_ARGS, the AnsibleModule arguments, and run(module)); when the task
 is on the controller, the action runs that work in its own worker with a ModuleInWorker instead of an AnsibleModule:
@@ -37,7 +42,9 @@ import yaml
 from ansible.module_utils.basic import remove_values
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.errors import UnsupportedError
+from ansible.playbook.play_context import PlayContext
 from ansible.plugins.action import ActionBase
+from ansible.plugins.loader import connection_loader
 
 COLLECTION = "immutable.images"
 _PACKAGE = "ansible_collections.immutable.images.plugins"
@@ -111,6 +118,26 @@ class ActionModuleBase(ActionBase):
     NO_LOG = ()  # options whose values never appear in a result (DOCUMENTATION has no no_log)
     REQUIRED_IF = None  # as AnsibleModule's required_if (DOCUMENTATION cannot say it)
     VALIDATE = True  # False only where a module validates the same arguments itself (AnsibleModule)
+    CONNECTIONS = ()  # connection plugins of the hosts this plugin makes, which the tasks after it run through
+
+    def __init_subclass__(cls, **kwargs):
+        """An action plugin of the collection is being imported: in ansible-playbook's own process, before any worker of
+        its tasks (see the module's docstring). Nothing fails here: a worker that lacks something loads it itself."""
+        super().__init_subclass__(**kwargs)
+        if not cls.__module__.startswith(_PACKAGE + ".action."):
+            return
+        if cls.VALIDATE:
+            try:
+                _documented_spec(cls.__module__.rpartition(".")[2])
+            except Exception:  # noqa: BLE001 - the task says what is wrong when it validates its arguments
+                pass
+        for name in cls.CONNECTIONS:
+            # As a worker loads it (an instance, which is dropped): a load of the class alone (class_only) would set the
+            # class's _load_name, under which connection/ssh.py looks up ansible.builtin.ssh's options.
+            try:
+                connection_loader.get(name, PlayContext())
+            except Exception:  # noqa: BLE001 - each task then loads it, and fails as it would have
+                pass
 
     @property
     def module_name(self):

@@ -297,13 +297,44 @@ def test_docker_api_connection_display():
         broken(api, user, "docker_api no longer prints EXEC lines through its module's display: environment values may show")
 
 
+def test_action_plugins_are_imported_before_the_worker_forks(tmp_path):
+    api, user = ("ansible-playbook imports a task's action plugin in its own process before it forks the task's worker "
+                 "(the linear strategy's action_loader.get(class_only=True))", "plugin_utils/_action_module.py "
+                 "(ActionModuleBase.__init_subclass__: the spec and CONNECTIONS, loaded once per build)")
+    (tmp_path / "action_plugins").mkdir()
+    (tmp_path / "action_plugins" / "probe.py").write_text(
+        "import os\n"
+        "from ansible.plugins.action import ActionBase\n"
+        "IMPORTED_IN = os.getpid()\n\n\n"
+        "class ActionModule(ActionBase):\n"
+        "    def run(self, tmp=None, task_vars=None):\n"
+        "        with open(os.environ['PROBE_OUT'], 'a') as f:\n"
+        "            f.write('%d %d %d\\n' % (IMPORTED_IN, os.getpid(), os.getppid()))\n"
+        "        return {}\n")
+    (tmp_path / "play.yml").write_text("- hosts: localhost\n  gather_facts: false\n  tasks:\n    - probe:\n    - probe:\n")
+    out = tmp_path / "pids"
+    env = dict(os.environ, ANSIBLE_ACTION_PLUGINS=str(tmp_path / "action_plugins"), PROBE_OUT=str(out),
+               ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false")
+    playbook = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
+    proc = subprocess.run([playbook, str(tmp_path / "play.yml")], capture_output=True, text=True, timeout=120, env=env,
+                          cwd=str(tmp_path), check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    runs = [tuple(int(pid) for pid in line.split()) for line in out.read_text().splitlines()]
+    assert len(runs) == 2 and len({worker for _imported, worker, _parent in runs}) == 2, runs
+    for imported, worker, parent in runs:
+        assert imported == parent != worker, broken(
+            api, user, "imported in %d, run in worker %d of %d: every task loads the spec and the connection again "
+                       "(slower, silently)" % (imported, worker, parent))
+
+
 # What runs on every tested ansible-core: the private APIs of ansible-core and CPython (no pytest, Docker SDK,
 # requests or amazon.aws needed).
 CORE_TESTS = (test_ansiballz_loader, test_zipimport_compile_source, test_action_base_configure_module,
               test_task_keyword_attributes, test_action_runs_modules_and_actions,
               test_validation_result_no_log_warnings_and_deprecations,
               test_collection_role_path, test_task_parent_and_play, test_ssh_connection_display_and_load_name,
-              test_pipelined_module_command, test_docker_api_connection_display)
+              test_pipelined_module_command, test_docker_api_connection_display,
+              test_action_plugins_are_imported_before_the_worker_forks)
 OLDER_CORES = {"2.19": os.path.join(ROOT, ".deps", "venv-2.19")}
 
 

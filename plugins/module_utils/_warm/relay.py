@@ -28,6 +28,9 @@ import subprocess
 import sys
 import threading
 
+# The agent's module is the protocol's one definition (pack_frame/read_frame), on both ends.
+from ansible_collections.immutable.images.plugins.module_utils._warm import agent as session_agent
+
 AGENT = "/dev/shm/immutable-images-warm/agent.py"  # installed with the warm interpreter
 START_TIMEOUT = 20
 # The relay's own limit for installing the agent and hearing its hello: longer than a starter waits (START_TIMEOUT),
@@ -60,12 +63,6 @@ def socket_path(tmp_dir, container, user):
     return os.path.join(tmp_dir, "ii-%s.sock" % digest)
 
 
-def _frames():
-    # The agent's module is the protocol's one definition (pack_frame/read_frame), on both ends.
-    from ansible_collections.immutable.images.plugins.module_utils._warm import agent as session_agent
-    return session_agent
-
-
 def _reader(sock):
     def read_exactly(n):
         chunks, left = [], n
@@ -81,15 +78,14 @@ def _reader(sock):
 
 def request(path, header, payload=b""):
     """Send one request to the relay at path; returns (reply header, reply payload)."""
-    proto = _frames()
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         try:
             conn.connect(path)
         except OSError as e:
             raise SessionUnavailable("no session relay at %s: %s" % (path, e))
-        conn.sendall(proto.pack_frame(header, payload))
-        frame = proto.read_frame(_reader(conn))
+        conn.sendall(session_agent.pack_frame(header, payload))
+        frame = session_agent.read_frame(_reader(conn))
     finally:
         conn.close()
     if frame is None:
@@ -364,8 +360,6 @@ def run_relay(status_fd, lock_fd, path, container, user, interpreter, docker_hos
 
     from ansible_collections.immutable.images.plugins.module_utils._docker import exec_stream as engine_stream
     from ansible_collections.immutable.images.plugins.module_utils._docker.engine import engine_url, tls_settings
-    from ansible_collections.immutable.images.plugins.module_utils._warm import agent as session_agent
-
     import signal
 
     def took_too_long(_signum, _frame):

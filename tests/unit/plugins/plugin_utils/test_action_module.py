@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import importlib
 import os
+import subprocess
+import sys
 import types
 
 import pytest
@@ -40,6 +42,80 @@ def test_spec_is_the_documented_options(name):
         for key in ("type", "choices", "default", "required", "elements"):
             assert spec[option].get(key) == entry.get(key), (name, option, key)
         assert set(spec[option].get("options") or {}) == set(entry.get("suboptions") or {})
+
+
+def _plugin_class(module, **attrs):
+    """An action plugin class as the import of plugins/action/<module>.py defines it (what __init_subclass__ sees)."""
+    return type("ActionModule", (base.ActionModuleBase,), dict(attrs, __module__=base._PACKAGE + ".action." + module))
+
+
+def test_an_action_plugin_reads_its_spec_when_it_is_imported():
+    base._documented_spec.cache_clear()
+    _plugin_class("layer_cache")
+    assert base._documented_spec.cache_info().currsize == 1  # read at the import: in ansible-playbook's process
+    base.argument_spec("layer_cache")
+    assert base._documented_spec.cache_info().hits == 1  # a worker (a fork of that process) reads it no more
+    _plugin_class("docker_cleanup", VALIDATE=False)  # its module's work validates: nothing to read
+    type("Helper", (base.ActionModuleBase,), {"__module__": "tests.helper"})  # not an action plugin
+    assert base._documented_spec.cache_info().currsize == 1
+
+
+def test_an_action_plugin_loads_the_connections_it_names_when_it_is_imported(monkeypatch):
+    loaded = []
+    monkeypatch.setattr(base.connection_loader, "get", lambda name, *args, **kw: loaded.append((name, args, kw)))
+    _plugin_class("docker_builder", VALIDATE=False, CONNECTIONS=("immutable.images.docker_session",))
+    [(name, args, kwargs)] = loaded
+    assert name == "immutable.images.docker_session" and kwargs == {}  # an instance, as a worker loads it
+    assert isinstance(args[0], base.PlayContext)
+
+
+# In a new interpreter with ansible's collection loader, as ansible-playbook loads an action plugin (its class alone).
+_LOAD_AS_ANSIBLE_PLAYBOOK_DOES = """
+import sys
+from ansible.utils.collection_loader._collection_finder import _AnsibleCollectionFinder
+_AnsibleCollectionFinder(paths=[sys.argv[1]])._install()
+from ansible import constants as C
+from ansible.playbook.play_context import PlayContext
+from ansible.plugins.loader import action_loader, connection_loader
+action_loader.get("immutable.images." + sys.argv[2], class_only=True)
+module = "ansible_collections.immutable.images.plugins.connection." + sys.argv[3]
+resolved = connection_loader.find_plugin_with_context("immutable.images." + sys.argv[3]).plugin_resolved_name
+print(module in sys.modules, C.config.has_configuration_definition("connection", resolved))
+print(connection_loader.get("immutable.images." + sys.argv[3], PlayContext())._load_name)
+"""
+
+
+@pytest.mark.parametrize("plugin, connection, options_of", [("docker_builder", "docker_session", None),
+                                                            ("ec2_builder", "ssh", "ssh")])
+def test_the_builder_actions_load_their_builders_connection_with_its_options(plugin, connection, options_of):
+    collections = os.path.dirname(os.path.dirname(os.path.dirname(
+        importlib.import_module("ansible_collections.immutable.images").__path__[0])))
+    proc = subprocess.run([sys.executable, "-c", _LOAD_AS_ANSIBLE_PLAYBOOK_DOES, collections, plugin, connection],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    loaded, load_name = proc.stdout.splitlines()
+    assert loaded == "True True"  # its code and its option definitions: every later worker inherits them
+    # the options it looks up: connection/ssh.py's are ansible.builtin.ssh's (a load of the class alone would rename it)
+    assert load_name == (options_of or "ansible_collections.immutable.images.plugins.connection." + connection)
+
+
+def test_what_cannot_be_loaded_at_the_import_is_left_to_the_task(monkeypatch):
+    def fails(*_a, **_k):
+        raise ImportError("no such plugin")
+    monkeypatch.setattr(base.connection_loader, "get", fails)
+    base._documented_spec.cache_clear()
+    plugin = _plugin_class("no_such_module", CONNECTIONS=("immutable.images.no_such_connection",))
+    assert issubclass(plugin, base.ActionModuleBase)  # the import works; the task reports what is missing
+
+
+@pytest.mark.parametrize("plugin, tasks_file", [("docker_builder", "start_builders.yml"), ("ec2_builder", "start_ec2.yml")])
+def test_the_builder_actions_name_the_connection_launch_gives_their_builders(plugin, tasks_file):
+    with open(os.path.join(ROOT, "roles", "launch", "tasks", tasks_file)) as f:
+        tasks = yaml.safe_load(f)
+    flat = [t for task in tasks for t in task.get("block", [task])]
+    given = {t["ansible.builtin.add_host"]["ansible_connection"] for t in flat if "ansible.builtin.add_host" in t}
+    action = importlib.import_module("ansible_collections.immutable.images.plugins.action." + plugin).ActionModule
+    assert set(action.CONNECTIONS) == given
 
 
 def test_errors_name_the_option_and_unknown_parameters():
