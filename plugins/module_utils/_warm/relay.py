@@ -357,10 +357,10 @@ def _prepare(api, container, user, interpreter, env, archive):
 def run_relay(status_fd, lock_fd, path, container, user, interpreter, docker_host, parent_pid, env, install_archive,
               tls=None):
     import base64
+    import signal
 
     from ansible_collections.immutable.images.plugins.module_utils._docker import exec_stream as engine_stream
     from ansible_collections.immutable.images.plugins.module_utils._docker.engine import engine_url, tls_settings
-    import signal
 
     def took_too_long(_signum, _frame):
         raise SessionUnavailable("installing the agent and starting it took more than %d s" % PREPARE_TIMEOUT)
