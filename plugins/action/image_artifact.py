@@ -105,8 +105,10 @@ class ActionModule(ActionModuleBase):
                 "force": bool(build["force"] or target.get("pull") == "always")}
         # The builder is the last layer the cache stored or swapped in, unless a check ran on it since (it may write):
         # the commit reuses that layer instead of writing the roles' changes into a layer again.
+        # When every role's layer was cached, the builder may have been left at an earlier layer (layer_only): then
+        # only the layer is the artifact's filesystem.
         if build.get("cache") and not build.get("verify_tasks") and not args["squash"]:
-            args["from_layer"] = layer_cache.builder_layer(build["workdir"], target["builder_name"])
+            args["from_layer"], args["layer_only"] = layer_cache.builder_layer(build["workdir"], target["builder_name"])
         return self._module("Commit the builder into an image and tag it", "immutable.images.docker_image_commit",
                             _present(args))
 

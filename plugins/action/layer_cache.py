@@ -17,7 +17,12 @@ after the builder - never in the host's facts or variables, where the roles woul
   facts  true once this step gathered the builder's facts (image_build.facts_deferred: at the first miss, before
          that role runs; a build whose every layer is cached gathers none)
   synced true once sync has run: the builder's filesystem is `layer` (the artifact's commit reuses it,
-         layer_cache.builder_layer)
+         layer_cache.builder_layer), or, with left_behind, the builder stayed at `at` and the artifact is made from
+         `layer` (every role's layer was cached, nothing runs on the builder any more, and the layer's package
+         inventory was recorded by an earlier build: no container of the layer is needed)
+
+Sync also returns the package inventory of the layer for the SBOM (read on the builder, which it records, or the
+record), unless checks run on the builder after it (then the provision role reads it after them).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import os
 
 from ansible_collections.immutable.images.plugins.module_utils._docker.builder import DockerBuilder
 from ansible_collections.immutable.images.plugins.module_utils._docker.client import DockerFailure, get_client
+from ansible_collections.immutable.images.plugins.plugin_utils._docker import layer_cache
 from ansible_collections.immutable.images.plugins.plugin_utils._docker.layer_cache import LayerCache, cache_key, read_state
 from ansible_collections.immutable.images.plugins.plugin_utils._docker.layer_cache import state_path as layer_state_path
 from ansible_collections.immutable.images.plugins.plugin_utils._action_module import ActionFailure, ActionModuleBase
@@ -93,16 +99,28 @@ class ActionModule(ActionModuleBase):
                     state.update(layer=image, at=image)
                     result.update(changed=True, stored=True, layer=image)
             else:  # sync, after the handlers ran: the builder must hold the current layer before it is committed
+                # Nothing runs on the builder after this step but the package inventory, unless there are checks
+                # (they run on it, and then it is read after them) or the artifact is squashed (from the builder).
+                last_use = not build.get("verify_tasks") and not target.get("squash")
                 # the last role, if it ran, is stored under its key: the handlers have run by now
                 if state.pop("ran", None) or state["layer"] is None:
                     image = cache.store(container, state["key"], build["name"], target["labels"])
                     state.update(layer=image, at=image)
                     result.update(changed=True, layer=image)
                 elif state["at"] != state["layer"]:
-                    self._swap(cache, container, state["layer"], target, build)
-                    state["at"] = state["layer"]
-                    result["changed"] = True
+                    known = layer_cache.read_inventory(state["layer"]) if last_use else None
+                    if known is not None:  # left where it is: the artifact is made from the layer
+                        state["left_behind"] = True
+                        result["inventory"] = known
+                    else:
+                        self._swap(cache, container, state["layer"], target, build)
+                        state["at"] = state["layer"]
+                        result["changed"] = True
                 state["synced"] = True
+                if last_use and "inventory" not in result:  # the builder is the layer now: read and record it
+                    result["inventory"] = self._list_packages(task_vars)
+                    layer_cache.write_inventory(state["layer"], result["inventory"])
+                result.setdefault("changed", False)
         except DockerFailure as e:
             raise ActionFailure(str(e), stage="cache") from e
         if state.get("pin") and state["at"] == state["layer"]:  # the builder itself holds its layer now
@@ -127,6 +145,13 @@ class ActionModule(ActionModuleBase):
             raise ActionFailure("storing the layer of role %s: %s" % (ran["role"], e), stage="cache") from e
         state.update(layer=image, at=image)
         return dict(changed=True, stored=True, layer=image)
+
+    def _list_packages(self, task_vars):
+        """The package inventory of the builder (the package_inventory module, as the provision role runs it)."""
+        listed = self.execute_module("immutable.images.package_inventory", {}, task_vars)
+        if listed.get("failed"):
+            raise ActionFailure(listed.get("msg") or "cannot read the package inventory", stage=listed.get("stage") or "sbom")
+        return {"os": listed.get("os"), "packages": listed.get("packages") or []}
 
     def _gather_facts(self, args, task_vars):
         gathered = self.run_action("ansible.builtin.gather_facts", dict(args or {}), task_vars)

@@ -99,6 +99,14 @@ options:
       - When that image no longer exists, O(container) is committed. Ignored with O(squash).
     type: str
     version_added: 0.2.0
+  layer_only:
+    description:
+      - O(container) does not hold the filesystem of O(from_layer) (the build's layer cache left its builder at an
+        earlier layer, as nothing ran on it after the roles). When O(from_layer) no longer exists, the module fails
+        instead of committing O(container). Fails with O(squash) (a squash is of the container's filesystem).
+    type: bool
+    default: false
+    version_added: 0.2.0
   run_tests:
     description:
       - Run tests of the committed candidate, before it gets any tag (the C(run) entries of C(image_verify)).

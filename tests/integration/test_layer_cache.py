@@ -6,6 +6,7 @@ failed roles are never cached, and a cached build yields the same image config a
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 
@@ -107,6 +108,51 @@ def test_hits_skip_roles_and_changes_invalidate_from_that_point(docker_client, c
     assert changed_file.returncode == 0, changed_file.output
     assert ran(changed_file.output) == ["one", "two", "three"]
     assert nonces(docker_client)[3] == "data v2"
+
+
+def _sbom_packages(manifest_path):
+    with open(manifest_path) as f:
+        (target,) = json.load(f)["targets"]
+    with open(target["artifact"]["sbom"]["path"]) as f:
+        return sorted((c["name"], c.get("version")) for c in json.load(f)["components"])
+
+
+def _sync_result(output):
+    """What the sync step printed (its banner's line of stars left out)."""
+    return output.split("and list its packages]", 1)[1].split("\n", 1)[1].split("TASK [", 1)[0]
+
+
+def test_a_build_whose_every_layer_is_cached_makes_its_image_of_the_layer_and_lists_no_packages_again(
+        docker_client, cached_project, tmp_path):
+    """Sync lists the last layer's packages and records them on the controller; a later build whose every layer is
+    cached leaves its builder where it is, takes the SBOM's packages from the record and commits the artifact from the
+    layer. Without the record, that build swaps its builder to the layer and lists them there, as before."""
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+    records = tmp_path / "cache" / "immutable-images" / "inventories"
+    spec = dict(definition(force=True), image_manifest=str(tmp_path / "manifest.json"))
+    cold = run_build(cached_project.path, spec, env=env)
+    assert cold.returncode == 0, cold.output
+    assert len(os.listdir(records)) == 1
+    cold_packages, cold_state = _sbom_packages(tmp_path / "manifest.json"), nonces(docker_client)
+    assert "bash" in [name for name, _version in cold_packages]
+
+    warm = run_build(cached_project.path, spec, env=env)
+    assert warm.returncode == 0, warm.output
+    assert ran(warm.output) == [] and _sync_result(warm.output).startswith("ok:"), _sync_result(warm.output)
+    assert re.search(r"TASK \[immutable.images.provision : Read the package inventory for the SBOM\] \**\nskipping:",
+                     warm.output), warm.output
+    assert _sbom_packages(tmp_path / "manifest.json") == cold_packages
+    assert nonces(docker_client) == cold_state
+    last = max(docker_client.images.list(name="immutable-images-cache/cachetest"), key=lambda i: i.attrs["Created"])
+    assert docker_client.images.get("cachetest:1.0.0").attrs["RootFS"]["Layers"] == last.attrs["RootFS"]["Layers"]
+    assert build_containers(docker_client) == []
+
+    shutil.rmtree(records)
+    swapped = run_build(cached_project.path, spec, env=env)
+    assert swapped.returncode == 0, swapped.output
+    assert _sync_result(swapped.output).startswith("changed:"), _sync_result(swapped.output)
+    assert _sbom_packages(tmp_path / "manifest.json") == cold_packages and nonces(docker_client) == cold_state
+    assert len(os.listdir(records)) == 1
 
 
 BASE_ROLE = """
@@ -221,8 +267,10 @@ def test_the_janitor_never_prunes_a_layer_a_running_build_has_looked_up(docker_c
 
     def_file = project.path / "warm.yml"
     def_file.write_text(json.dumps(spec))
+    # no record of the last layer's packages (its own cache home): the builder is swapped to the looked-up layer
     proc = subprocess.Popen(["ansible-playbook", "immutable.images.build_image", "-e", "@%s" % def_file],
-                            cwd=str(project.path), env=ansible_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            cwd=str(project.path), env=ansible_env({"XDG_CACHE_HOME": str(project.path / "no-records")}),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, start_new_session=True)
     output, frozen = [], False
     try:

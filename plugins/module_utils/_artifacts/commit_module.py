@@ -39,13 +39,15 @@ MODULE_ARGS = dict(
         author=dict(type="str"),
         squash=dict(type="bool", default=False),
         from_layer=dict(type="str"),
+        layer_only=dict(type="bool", default=False),
         run_tests=dict(type="list", elements="dict", default=[]),
         run_test_env=dict(type="list", elements="dict", default=[], no_log=True),
         build_id=dict(type="str"),
         claim=dict(type="bool", default=False),
         force=dict(type="bool", default=False),
     ),
-    required_if=[("state", "present", ["container", "tags"]), ("state", "absent", ["image_id"])],
+    required_if=[("state", "present", ["container", "tags"]), ("state", "absent", ["image_id"]),
+                 ("layer_only", True, ["from_layer"])],
     supports_check_mode=True,
 )
 
@@ -88,7 +90,8 @@ def run(module):
         result = committer.commit(p["container"], p["config"], labels, p["tags"], message, p["author"],
                                   p["base_image"], squash=p["squash"],
                                   tmpdir=module.tmpdir if p["squash"] else None,
-                                  before_tagging=run_tests if p["run_tests"] else None, from_layer=p["from_layer"])
+                                  before_tagging=run_tests if p["run_tests"] else None, from_layer=p["from_layer"],
+                                  layer_only=p["layer_only"])
         result["run_tests"] = passed
     except VerifyFailure as e:
         module.fail_json(msg="run test %d of %d failed: %s" % (len(passed) + 1, len(p["run_tests"]), e),

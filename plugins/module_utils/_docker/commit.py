@@ -216,7 +216,7 @@ class ImageCommitter:
         return container, base_id, final_config(base_config, config, labels)
 
     def commit(self, container_name, config, labels, refs, message=None, author=None, base_image=None,
-               squash=False, tmpdir=None, before_tagging=None, from_layer=None):
+               squash=False, tmpdir=None, before_tagging=None, from_layer=None, layer_only=False):
         """Commit and tag; on any failure leave no new image and restore tags that were moved.
 
         squash: make a single-layer image with the same config (see squash()); tmpdir: where its
@@ -224,15 +224,22 @@ class ImageCommitter:
         from_layer: an image committed from this container that it has not changed since (the last layer the build
         stored); without squash, the image is committed from a never-started container of that layer (see
         _commit_layer): its layers are reused, and the container's changes are not written into a layer again.
+        layer_only: the container does not hold from_layer's filesystem (the layer cache left the builder at an earlier
+        layer): when from_layer is gone, fail instead of committing the container.
         before_tagging: fn(image_id) run on the untagged candidate (the run tests); if it raises,
         the candidate is deleted and nothing is tagged.
         """
+        if squash and layer_only:  # a squash is of the container's filesystem
+            raise DockerFailure("commit", "squash cannot be combined with layer_only")
         container, base_id, conf = self.plan(container_name, config, labels, base_image)
         image_id = None
         if squash:
             image_id = self.squash(container, conf, message, author, tmpdir)
         elif from_layer:
             image_id = self._commit_layer(container, from_layer, conf, message, author)
+            if image_id is None and layer_only:
+                raise DockerFailure("commit", "the layer %s that %s was to be committed from no longer exists"
+                                    % (from_layer, container_name))
         if image_id is None:
             try:
                 result = self.client.api.commit(container.id, message=message, author=author, conf=conf, pause=True)

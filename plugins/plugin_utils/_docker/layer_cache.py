@@ -13,7 +13,9 @@ pending are stored as one layer, under the last role's key, after the handlers r
 
 A hit does not touch the builder: consecutive hits only move the "current layer". The builder is
 re-created from the current layer once, before the first role that has to run (or at the end),
-which keeps a fully cached build to one container swap.
+which keeps a fully cached build to one container swap - or none, when nothing runs on the builder after
+the roles and the last layer's package inventory is recorded (read_inventory): the artifact is then made
+from that layer.
 """
 
 from __future__ import annotations
@@ -50,11 +52,78 @@ def read_state(path):
 
 
 def builder_layer(workdir, container):
-    """The cache layer the builder's filesystem is, after provisioning (sync stored the last role's layer or swapped
-    the builder to the last cached one, and nothing since has written to it), or None: no cache, no roles, a role
-    whose layer is not stored."""
+    """(layer, left_behind) after provisioning: the cache layer the artifact is made of, and whether the builder was
+    left at an earlier one (sync stored the last role's layer, or swapped the builder to the last cached one, or left
+    it where it was because nothing runs on it any more; and nothing since has written to it). (None, False): no
+    cache, no roles, a role whose layer is not stored."""
     state = read_state(state_path(workdir, container))
-    return state["layer"] if state.get("synced") and state.get("layer") and state["layer"] == state.get("at") else None
+    if not state.get("synced") or not state.get("layer"):
+        return None, False
+    if state["layer"] == state.get("at"):
+        return state["layer"], False
+    return (state["layer"], True) if state.get("left_behind") else (None, False)
+
+
+# The package inventory of a layer, for the SBOM of a build whose every role came from the cache: read on the builder
+# by the build that stored or swapped to that layer, and kept on the controller (the user's cache directory), so that
+# such a build needs no container of the layer. A record is keyed by the layer's image id (a digest of the image's
+# content) and by the inventory code (its module and parsers), so it is the inventory that code would read again.
+INVENTORY_RECORDS = 100  # the newest records kept; an older layer's inventory is read again
+
+
+def inventory_dir():
+    return os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
+                        "immutable-images", "inventories")
+
+
+def _inventory_code():
+    plugins = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    digest = hashlib.sha256()
+    for path in (("modules", "package_inventory.py"), ("module_utils", "_artifacts", "package_inventory.py")):
+        with open(os.path.join(plugins, *path), "rb") as f:
+            digest.update(f.read())
+    return digest.hexdigest()
+
+
+def _inventory_path(layer):
+    name = hashlib.sha256(("%s\0%s" % (layer, _inventory_code())).encode("utf-8")).hexdigest()
+    return os.path.join(inventory_dir(), name + ".json")
+
+
+def read_inventory(layer):
+    """The recorded inventory ({os, packages}) of the layer, or None (none recorded, unreadable, not this layer's)."""
+    try:
+        with open(_inventory_path(layer)) as f:
+            record = json.load(f)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get("layer") != layer or not isinstance(record.get("packages"), list) \
+            or not isinstance(record.get("os"), (dict, type(None))):
+        return None
+    return {"os": record["os"], "packages": record["packages"]}
+
+
+def write_inventory(layer, inventory):
+    """Record the inventory of the layer (readable by this user only); the oldest records beyond INVENTORY_RECORDS
+    go. A record that cannot be written is not an error: the next build reads the inventory on a builder again."""
+    tmp = None
+    try:
+        path = _inventory_path(layer)
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        tmp = "%s.%d" % (path, os.getpid())
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+            json.dump({"layer": layer, "os": inventory.get("os"), "packages": inventory.get("packages") or []}, f)
+        os.replace(tmp, path)
+        tmp = None
+        records = [os.path.join(inventory_dir(), n) for n in os.listdir(inventory_dir()) if n.endswith(".json")]
+        for old in sorted(records, key=os.path.getmtime)[:-INVENTORY_RECORDS]:
+            os.unlink(old)
+    except OSError:
+        if tmp:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
 
 
 def cache_key(parent, files_digest, role_name, role_digest, role_vars, role_tags=None, play=None, environment=None):

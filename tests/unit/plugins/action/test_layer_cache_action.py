@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import types
 
 import pytest
@@ -62,11 +63,21 @@ class BuilderConnection:
         return self
 
 
+REAL_LIST_PACKAGES = action.ActionModule._list_packages
+INVENTORY = {"os": {"id": "debian", "version_id": "12"}, "packages": [{"name": "bash", "version": "5.2", "type": "deb"}]}
+
+
 @pytest.fixture
 def env(monkeypatch, tmp_path):
-    RecordingCache.layers, RecordingCache.calls = {}, []
+    RecordingCache.layers, RecordingCache.calls, RecordingCache.listed = {}, [], []
     monkeypatch.setattr(action, "LayerCache", RecordingCache)
     monkeypatch.setattr(action, "get_client", lambda *a, **k: None)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # the inventory records (layer_cache.inventory_dir)
+
+    def list_packages(self, task_vars):  # the package_inventory module on the builder
+        RecordingCache.listed.append(task_vars["image_target"]["builder"]["name"])
+        return dict(INVENTORY)
+    monkeypatch.setattr(action.ActionModule, "_list_packages", list_packages)
     build = {"name": "arch-web", "workdir": str(tmp_path), "files_digest": "f", "play": {}}
     target = {"builder": {"name": "arch-builder", "image_id": "sha256:base"}, "labels": {}}
     return {"image_build": build, "image_target": target}
@@ -137,6 +148,7 @@ def test_the_next_lookup_stores_the_layer_of_the_role_that_ran_and_sync_the_last
     again = [run({"role": "a", "digest": "1"}, env), run({"role": "b", "digest": "2"}, env)]
     assert [r["key"] for r in again] == [first["key"], second["key"]] and all(r["hit"] for r in again)
     assert not any(r.get("stored") or r["changed"] for r in again) and "ran" not in state(env)
+    shutil.rmtree(layer_cache.inventory_dir())  # without the record of the last layer's packages, sync swaps
     assert ("store", first["key"]) not in RecordingCache.calls and run({"state": "sync"}, env)["changed"]  # a swap
     assert RecordingCache.calls[-3:] == [("swap", RecordingCache.layers[second["key"]]), ("reset connection",),
                                          ("unpin", "pin-" + second["key"][:8])]
@@ -257,9 +269,68 @@ def test_after_sync_the_builder_is_its_last_layer_and_the_artifact_commit_reuses
     swapped in, and nothing before sync or once a later step of the cache ran."""
     workdir, builder = env["image_build"]["workdir"], "arch-builder"
     first = run({"role": "a", "digest": "1"}, env)
-    assert layer_cache.builder_layer(workdir, builder) is None  # role a is about to run
+    assert layer_cache.builder_layer(workdir, builder) == (None, False)  # role a is about to run
     synced = run({"state": "sync"}, env)
-    assert layer_cache.builder_layer(workdir, builder) == synced["layer"] == RecordingCache.layers[first["key"]]
+    assert layer_cache.builder_layer(workdir, builder) == (synced["layer"], False)
+    assert synced["layer"] == RecordingCache.layers[first["key"]]
     run({"role": "b", "digest": "2"}, env)  # a step after sync (a second provisioning): no longer the builder's layer
-    assert layer_cache.builder_layer(workdir, builder) is None
-    assert layer_cache.builder_layer(workdir, "another-builder") is None  # no cache state at all
+    assert layer_cache.builder_layer(workdir, builder) == (None, False)
+    assert layer_cache.builder_layer(workdir, "another-builder") == (None, False)  # no cache state at all
+
+
+def _new_build(env):
+    os.remove("%s/layers-arch-builder.json" % env["image_build"]["workdir"])
+    RecordingCache.calls, RecordingCache.listed = [], []
+
+
+def test_sync_lists_the_layers_packages_and_records_them_for_a_build_whose_every_layer_is_cached(env, run):
+    workdir, builder = env["image_build"]["workdir"], "arch-builder"
+    first = run({"role": "a", "digest": "1"}, env)
+    synced = run({"state": "sync"}, env)  # stores role a's layer, then lists its packages on the builder
+    assert synced["inventory"] == INVENTORY and RecordingCache.listed == ["arch-builder"]
+    assert layer_cache.read_inventory(synced["layer"]) == INVENTORY
+    assert layer_cache.read_inventory("sha256:another") is None
+    # every layer cached and its inventory recorded: the builder stays where it is, the artifact is made of the layer
+    _new_build(env)
+    assert run({"role": "a", "digest": "1"}, env)["hit"]
+    again = run({"state": "sync"}, env)
+    assert again["inventory"] == INVENTORY and not again["changed"] and RecordingCache.listed == []
+    assert [c[0] for c in RecordingCache.calls] == ["find"]  # no swap, and the pin holds the layer until the cleanup
+    assert layer_cache.builder_layer(workdir, builder) == (synced["layer"], True)
+    # without the record: swapped to the layer, listed there, recorded again
+    for name in os.listdir(layer_cache.inventory_dir()):
+        os.remove(os.path.join(layer_cache.inventory_dir(), name))
+    _new_build(env)
+    run({"role": "a", "digest": "1"}, env)
+    swapped = run({"state": "sync"}, env)
+    assert swapped["changed"] and swapped["inventory"] == INVENTORY and RecordingCache.listed == ["arch-builder"]
+    assert [c[0] for c in RecordingCache.calls] == ["find", "swap", "reset connection", "unpin"]
+    assert layer_cache.builder_layer(workdir, builder) == (synced["layer"], False)
+    assert layer_cache.read_inventory(synced["layer"]) == INVENTORY
+
+
+@pytest.mark.parametrize("later", [{"image_build": {"verify_tasks": "verify-1.yml"}}, {"image_target": {"squash": True}}])
+def test_with_checks_on_the_builder_or_a_squash_sync_swaps_and_lists_nothing(env, run, later):
+    first = run({"role": "a", "digest": "1"}, env)
+    layer = run({"state": "sync"}, env)["layer"]  # recorded
+    for key, value in later.items():
+        env[key].update(value)
+    _new_build(env)
+    run({"role": "a", "digest": "1"}, env)
+    synced = run({"state": "sync"}, env)
+    # the checks run on the builder (the provision role lists its packages after them); a squash is of the builder
+    assert "inventory" not in synced and RecordingCache.listed == []
+    assert [c[0] for c in RecordingCache.calls] == ["find", "swap", "reset connection", "unpin"]
+    assert layer_cache.builder_layer(env["image_build"]["workdir"], "arch-builder") == (layer, False)
+    assert first["key"]
+
+
+def test_a_failed_package_listing_is_the_sbom_stage(env, run, monkeypatch):
+    monkeypatch.setattr(action.ActionModule, "_list_packages", REAL_LIST_PACKAGES)  # the module's failure, as it comes
+    monkeypatch.setattr(action.ActionModule, "execute_module", lambda self, name, args, task_vars: {
+        "failed": True, "msg": "cannot read the package inventory: bad status file", "stage": "sbom"})
+    run({"role": "a", "digest": "1"}, env)
+    result = run({"state": "sync"}, env)
+    assert result["failed"] and result["stage"] == "sbom"
+    assert result["msg"] == "cannot read the package inventory: bad status file"
+    assert result["changed"] and result["layer"]  # the layer was stored before: that stays reported

@@ -83,3 +83,16 @@ def test_a_layer_pruned_meanwhile_commits_the_builder(client, stored):
     base_layers = client.images.get(BASE_IMAGE).attrs["RootFS"]["Layers"]
     assert client.images.get(result["image_id"]).attrs["RootFS"]["Layers"][:-1] == base_layers
     assert client.containers.run(result["image_id"], ["cat", "/made"], entrypoint=[], remove=True) == b"from-the-role\n"
+
+
+def test_a_layer_pruned_meanwhile_fails_the_commit_when_the_builder_is_not_that_layer(client, stored):
+    """layer_only: the layer cache left the builder at an earlier layer; committing it would make the wrong image."""
+    name, layer, _made = stored
+    client.images.remove(layer, force=True)
+    with pytest.raises(DockerFailure, match="no longer exists") as info:
+        docker_commit.ImageCommitter(client).commit(name, {}, {naming.LABEL_BUILD_ID: name}, ["%s:1" % name],
+                                                    base_image=BASE_IMAGE, from_layer=layer, layer_only=True)
+    assert info.value.stage == "commit" and client.images.list(name=name) == []
+    with pytest.raises(DockerFailure, match="squash cannot be combined with layer_only"):
+        docker_commit.ImageCommitter(client).commit(name, {}, {naming.LABEL_BUILD_ID: name}, ["%s:1" % name],
+                                                    base_image=BASE_IMAGE, from_layer=layer, layer_only=True, squash=True)
