@@ -36,9 +36,20 @@ attributes:
     support: full
 options:
   name:
-    description: Container name, unique per build.
+    description: Container name, unique per build. Required unless O(targets) is given.
     type: str
-    required: true
+  targets:
+    description:
+      - Start the builders of these targets of the build's plan (the C(image_build.targets) entries of type C(docker))
+        at once, instead of the one of O(name); each builder's name, base image and settings are its target's, and
+        O(warm_interpreter), O(timeout) and O(lease_pid) are the task's. The launch role starts its docker builders
+        this way.
+      - Done by the action plugin in the task's worker, one thread per builder (as a module, one after another). The
+        result has RV(results), one result per target in order, each as for one builder with its target under
+        C(target); the task fails when a builder could not be started (the others are started).
+    type: list
+    elements: dict
+    version_added: 0.2.0
   state:
     description: V(present) starts the builder, V(absent) removes it.
     type: str
@@ -142,6 +153,11 @@ EXAMPLES = r"""
       immutable.images.build-id: 20261123T2135Z-7f3a
       immutable.images.kind: builder
 
+- name: Start the builders of every docker target of the plan at once
+  immutable.images.docker_builder:
+    targets: "{{ image_build.targets | selectattr('type', 'equalto', 'docker') }}"
+  register: builders
+
 - name: Remove it
   immutable.images.docker_builder:
     name: immutable-webapp-container-20261123T2135Z-7f3a
@@ -149,6 +165,12 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+results:
+  description: With O(targets), one result per target, in order (RV(container), RV(placed), RV(engine), RV(placement),
+    C(changed), C(failed), C(msg), C(stage)), each with its target under C(target).
+  returned: when O(targets) is given
+  type: list
+  elements: dict
 container:
   description: The builder. Empty after O(state=absent).
   returned: success

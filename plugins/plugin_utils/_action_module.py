@@ -29,6 +29,7 @@ ansible-playbook has the Docker SDK imported, so the task needs no module payloa
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import importlib
@@ -36,6 +37,8 @@ import os
 import shutil
 import tempfile
 import traceback
+
+from concurrent.futures import ThreadPoolExecutor
 
 import yaml
 
@@ -59,6 +62,7 @@ IN_WORKER = {
 }
 # The keyword arguments of AnsibleModule that ArgumentSpecValidator takes too.
 _VALIDATOR_ARGS = ("mutually_exclusive", "required_together", "required_one_of", "required_if", "required_by")
+PARALLEL_MODULES = 8  # threads of one execute_module_each
 # Environment that is for a module process only: the controller's warm interpreter (action/warm_controller.py).
 _PROCESS_ONLY_ENV = ("PYTHONPATH", "IMMUTABLE_IMAGES_WARM")
 
@@ -171,13 +175,37 @@ class ActionModuleBase(ActionBase):
         if environment:
             self._task.environment = list(saved or []) + [environment]
         try:
-            short = name[len(COLLECTION) + 1:] if name.startswith(COLLECTION + ".") else None
-            work = importlib.import_module("%s.%s" % (_PACKAGE, IN_WORKER[short])) if short in IN_WORKER else None
-            if work and work.AVAILABLE and self._on_the_controller():
-                return run_in_worker(work, short, args, self._task.check_mode, self.task_environment())
+            work = self._work_in_worker(name)
+            if work:
+                return run_in_worker(work, name[len(COLLECTION) + 1:], args, self._task.check_mode, self.task_environment())
             return self._execute_module(module_name=name, module_args=args, task_vars=task_vars)
         finally:
             self._task.environment = saved
+
+    def execute_module_each(self, name, args_list, task_vars, then=None):
+        """The results of module `name` run once for each arguments of args_list, in order (execute_module): at once,
+        each in a thread of this worker, when it runs in this worker; else one after another, as modules. then(args,
+        result), when given, runs right after each, in the same thread."""
+        def one(args, run):
+            result = run(args)
+            if then is not None:
+                then(args, result)
+            return result
+
+        work = self._work_in_worker(name)
+        if not work or len(args_list) < 2:
+            return [one(args, lambda a: self.execute_module(name, a, task_vars)) for args in args_list]
+        short, check_mode = name[len(COLLECTION) + 1:], self._task.check_mode
+        with process_environment(self.task_environment()):  # once, for every thread
+            with ThreadPoolExecutor(max_workers=min(len(args_list), PARALLEL_MODULES)) as pool:
+                return list(pool.map(lambda args: one(args, lambda a: _run_work(work, short, a, check_mode)), args_list))
+
+    def _work_in_worker(self, name):
+        """The work of module `name` (IN_WORKER) when this worker can run it: its libraries are importable here (its
+        AVAILABLE) and the task is on the controller, without become; else None (it runs as a module)."""
+        short = name[len(COLLECTION) + 1:] if name.startswith(COLLECTION + ".") else None
+        work = importlib.import_module("%s.%s" % (_PACKAGE, IN_WORKER[short])) if short in IN_WORKER else None
+        return work if work and work.AVAILABLE and self._on_the_controller() else None
 
     def _on_the_controller(self):
         """The task runs on the controller as ansible-playbook's user: its module would run as this worker runs."""
@@ -253,32 +281,44 @@ class ModuleInWorker:
             shutil.rmtree(self._tmpdir, ignore_errors=True)
 
 
-def run_in_worker(work, module, args, check_mode, environment):
-    """The result of `work` (MODULE_ARGS and run(module): IN_WORKER's for `module`) run in this process with
-    `environment` set meanwhile (the task's, as a module process would have it: validation reads fallbacks such as
-    DOCKER_HOST from it)."""
+@contextlib.contextmanager
+def process_environment(environment):
+    """This process with `environment` set meanwhile (the task's, as a module process would have it: validation reads
+    fallbacks such as DOCKER_HOST from it), but what is for a module process only."""
     env = {str(k): str(v) for k, v in environment.items() if k not in _PROCESS_ONLY_ENV}
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
-        instance = ModuleInWorker(work.MODULE_ARGS, args, check_mode)
-        if instance.errors:
-            return dict(failed=True, msg="%s.%s: %s" % (COLLECTION, module, "; ".join(instance.errors)))
-        if check_mode and not work.MODULE_ARGS.get("supports_check_mode"):
-            return dict(skipped=True, changed=False, msg="%s.%s does not support check mode" % (COLLECTION, module))
-        try:
-            work.run(instance)
-            return instance._result({"changed": False})  # run(module) always exits; as a module's end without exit_json
-        except _ModuleExit as e:
-            return e.result
-        except Exception as e:  # noqa: BLE001 - as a module that raised: the task fails with the traceback
-            return instance._result(dict(failed=True, msg="%s.%s failed: %s" % (COLLECTION, module, e),
-                                         exception=traceback.format_exc()))  # its no_log values removed too
-        finally:
-            instance.cleanup()
+        yield
     finally:
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+def run_in_worker(work, module, args, check_mode, environment):
+    """The result of `work` (MODULE_ARGS and run(module): IN_WORKER's for `module`) run in this process with
+    `environment` set meanwhile (process_environment; None: as the process has it, which the caller set)."""
+    with process_environment(environment or {}):
+        return _run_work(work, module, args, check_mode)
+
+
+def _run_work(work, module, args, check_mode):
+    """The result of `work` run in this process as the module would run: the arguments validated, then run(module)."""
+    instance = ModuleInWorker(work.MODULE_ARGS, args, check_mode)
+    if instance.errors:
+        return dict(failed=True, msg="%s.%s: %s" % (COLLECTION, module, "; ".join(instance.errors)))
+    if check_mode and not work.MODULE_ARGS.get("supports_check_mode"):
+        return dict(skipped=True, changed=False, msg="%s.%s does not support check mode" % (COLLECTION, module))
+    try:
+        work.run(instance)
+        return instance._result({"changed": False})  # run(module) always exits; as a module's end without exit_json
+    except _ModuleExit as e:
+        return e.result
+    except Exception as e:  # noqa: BLE001 - as a module that raised: the task fails with the traceback
+        return instance._result(dict(failed=True, msg="%s.%s failed: %s" % (COLLECTION, module, e),
+                                     exception=traceback.format_exc()))  # its no_log values removed too
+    finally:
+        instance.cleanup()

@@ -24,7 +24,8 @@ AVAILABLE = HAS_DOCKER
 MODULE_ARGS = dict(
     argument_spec=dict(
         DOCKER_COMMON_ARGS,
-        name=dict(type="str", required=True),
+        name=dict(type="str"),
+        targets=dict(type="list", elements="dict"),  # the action plugin's (action/docker_builder.py): one builder each
         state=dict(type="str", choices=["present", "absent"], default="present"),
         image=dict(type="str"),
         pull=dict(type="str", choices=["missing", "always", "never"], default="missing"),
@@ -44,12 +45,16 @@ MODULE_ARGS = dict(
         )),
     ),
     required_if=[("state", "present", ["image"])],
+    required_one_of=[("name", "targets")],
+    mutually_exclusive=[("name", "targets")],
     supports_check_mode=True,
 )
 
 
 def run(module):
     p = module.params
+    if p["targets"] is not None:  # the action plugin starts each target's builder with this module's options
+        module.fail_json(msg="targets is for the docker_builder action plugin, which starts one builder per target")
     if p["engines"] and p["state"] == "present" and not module.check_mode:
         _place(module)
     builder = DockerBuilder(client_from_module(module))

@@ -13,6 +13,8 @@ from __future__ import annotations
 import datetime
 import re
 
+from concurrent.futures import ThreadPoolExecutor
+
 from ansible_collections.immutable.images.plugins.module_utils._docker import lease as builder_lease
 from ansible_collections.immutable.images.plugins.module_utils._common import naming
 from ansible_collections.immutable.images.plugins.module_utils._docker.client import (
@@ -176,42 +178,56 @@ class DockerJanitor:
         return stale
 
     def remove(self, resources):
-        """Remove what find() returned; containers first (they hold their images). Returns removed ids."""
-        removed, errors = [], []
-        for res in sorted(resources, key=lambda r: r["kind"] != "container"):
-            try:
-                if res["kind"] == "container":
-                    try:
-                        self.client.api.remove_container(res["id"], force=True, v=True)
-                    except docker_errors.APIError as e:
-                        if not removal_in_progress(e):
-                            raise
-                        wait_until_gone(self.client, res["id"])  # its lease ended: the engine removes it
-                elif res.get("refs"):
-                    # a cache layer: by its tags, unforced - a layer a container uses (a pin, a builder) stays (409)
-                    for ref in res["refs"]:
-                        self.client.api.remove_image(ref)
-                else:
-                    # force only untags: an unfinished artifact goes, an image a running container uses stays (409)
-                    try:
-                        self.client.api.remove_image(res["id"], force=res.get("tagged", False))
-                    except docker_errors.APIError as e:
-                        if e.status_code != 409 or not res.get("untag"):
-                            raise
-                        for ref in res["untag"]:  # a child image holds it: it can only lose its tags
-                            self.client.api.remove_image(ref)
-                removed.append(res["id"])
-            except docker_errors.NotFound:
-                removed.append(res["id"])
-            except docker_errors.APIError as e:
-                if e.status_code != 409:
-                    errors.append("%s %s: %s" % (res["kind"], res["name"], error_text(e)))
-                # 409: a container still uses the image; it is not ours to stop
-            except RequestException as e:
-                errors.append("%s %s: %s" % (res["kind"], res["name"], error_text(e)))
+        """Remove what find() returned; containers first (they hold their images), at once (a build with several
+        targets has a builder each: removing one takes the engine 0.1-0.5 s). Returns removed ids."""
+        containers = [r for r in resources if r["kind"] == "container"]
+        images = [r for r in resources if r["kind"] != "container"]
+        if len(containers) > 1:
+            with ThreadPoolExecutor(max_workers=min(len(containers), PARALLEL_REMOVALS)) as pool:
+                outcomes = list(pool.map(self._remove_one, containers))
+        else:
+            outcomes = [self._remove_one(res) for res in containers]
+        outcomes += [self._remove_one(res) for res in images]
+        errors = [error for _removed, error in outcomes if error]
         if errors:
             raise DockerFailure("cleanup", "could not remove: " + "; ".join(errors))
-        return removed
+        return [removed for removed, _error in outcomes if removed]
+
+    def _remove_one(self, res):
+        """(its id when it is gone, an error message when it could not be removed); a 409 is neither."""
+        try:
+            if res["kind"] == "container":
+                try:
+                    self.client.api.remove_container(res["id"], force=True, v=True)
+                except docker_errors.APIError as e:
+                    if not removal_in_progress(e):
+                        raise
+                    wait_until_gone(self.client, res["id"])  # its lease ended: the engine removes it
+            elif res.get("refs"):
+                # a cache layer: by its tags, unforced - a layer a container uses (a pin, a builder) stays (409)
+                for ref in res["refs"]:
+                    self.client.api.remove_image(ref)
+            else:
+                # force only untags: an unfinished artifact goes, an image a running container uses stays (409)
+                try:
+                    self.client.api.remove_image(res["id"], force=res.get("tagged", False))
+                except docker_errors.APIError as e:
+                    if e.status_code != 409 or not res.get("untag"):
+                        raise
+                    for ref in res["untag"]:  # a child image holds it: it can only lose its tags
+                        self.client.api.remove_image(ref)
+            return res["id"], None
+        except docker_errors.NotFound:
+            return res["id"], None
+        except docker_errors.APIError as e:
+            if e.status_code != 409:
+                return None, "%s %s: %s" % (res["kind"], res["name"], error_text(e))
+            return None, None  # 409: a container still uses the image; it is not ours to stop
+        except RequestException as e:
+            return None, "%s %s: %s" % (res["kind"], res["name"], error_text(e))
+
+
+PARALLEL_REMOVALS = 8  # containers removed at once by one remove()
 
 
 CACHE_PREFIX = "immutable-images-cache/"

@@ -13,6 +13,7 @@ modules the usual way (the connection falls back) - so a failure here costs spee
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import sys
@@ -84,8 +85,10 @@ def _parent_inits(name):
     return ["/".join(parts[:i]) + "/__init__.py" for i in range(2, len(parts) + 1)]
 
 
+@functools.lru_cache(maxsize=1)
 def install_archive():
-    """The tar to extract at /dev/shm: server, client (as sitecustomize) and the preload zip."""
+    """The tar to extract at /dev/shm: server, client (as sitecustomize) and the preload zip. Made once per process
+    (a task that starts several builders starts a session for each)."""
     files = {
         "immutable-images-warm/server.py": _source(warm_server),
         "immutable-images-warm/agent.py": _source(session_agent),  # the builder's end of its connection's session

@@ -8,6 +8,7 @@ once, as its first use would, with the builder's settings. The module and the en
 from __future__ import annotations
 
 import os
+import threading
 
 import pytest
 
@@ -68,3 +69,84 @@ def test_the_module_validates_its_own_arguments(module_result):
     # VALIDATE = False: the arguments go to the module's work as given, which fails on what it does not know
     _result, sent = module_result({"nam": "typo"}, {"failed": True, "msg": "Unsupported parameters"})
     assert sent[0]["nam"] == "typo"
+
+
+TARGETS = [{"name": "web", "type": "docker", "builder_name": "arch-web", "base_image": "debian:12", "pull": "never",
+            "platform": None, "network_mode": "host", "docker_host": None, "tls": None, "build_volumes": ["/c:/c"],
+            "privileged": False, "labels": {"k": "v"}, "python_interpreter": "/usr/bin/python3", "engine_pool": []},
+           {"name": "api", "type": "docker", "builder_name": "arch-api", "base_image": "debian:11", "pull": "missing",
+            "platform": "linux/arm64", "network_mode": None, "docker_host": "tcp://e:2376", "tls": {"verify": True},
+            "build_volumes": [], "privileged": True, "labels": {}, "python_interpreter": "/usr/bin/python3.9",
+            "engine_pool": None}]
+
+
+class BuilderWork:
+    """builder_module's interface (MODULE_ARGS, run(module)): each run waits until every builder of the task has
+    started, so one builder at a time would wait for ever (the barrier's timeout fails it)."""
+
+    MODULE_ARGS = {"argument_spec": {k: {"type": "raw"} for k in (
+        "name", "image", "pull", "platform", "network_mode", "docker_host", "tls", "volumes", "privileged", "labels",
+        "python_interpreter", "engines", "warm_interpreter", "lease_pid", "timeout")}, "supports_check_mode": True}
+    barrier = None
+    runs = []
+
+    @classmethod
+    def run(cls, module):
+        cls.barrier.wait()
+        cls.runs.append(dict((k, v) for k, v in module.params.items() if v is not None))
+        if module.params["name"] == "arch-broken":
+            module.fail_json(msg="cannot start builder arch-broken from debian:12: no such network", stage="launch")
+        module.exit_json(changed=True, container={"name": module.params["name"]})
+
+
+@pytest.fixture
+def start_targets(make_action, monkeypatch):
+    prepared = []
+
+    class Connection:
+        def set_options(self, direct):
+            prepared.append(direct["remote_addr"])
+
+        def _connect(self):
+            return self
+
+    monkeypatch.setattr(action.connection_loader, "get", lambda name, *_a, **_k: Connection())
+
+    def run(targets, warm=True):
+        BuilderWork.barrier, BuilderWork.runs = threading.Barrier(len(targets), timeout=5), []
+        act = make_action("docker_builder", {"targets": targets, "warm_interpreter": warm})
+        act._work_in_worker = lambda name: BuilderWork
+        act._remove_tmp_path = lambda path: None
+        return act.run(task_vars={})
+    run.prepared = prepared
+    return run
+
+
+def test_the_builders_of_every_target_start_at_once_each_with_its_targets_settings(start_targets):
+    result = start_targets(TARGETS)
+    assert not result.get("failed") and result["changed"]
+    assert [r["target"]["name"] for r in result["results"]] == ["web", "api"]  # in the plan's order
+    assert [r["container"]["name"] for r in result["results"]] == ["arch-web", "arch-api"]
+    runs = {run["name"]: run for run in BuilderWork.runs}
+    assert runs["arch-web"] == {"name": "arch-web", "image": "debian:12", "pull": "never", "network_mode": "host",
+                                "volumes": ["/c:/c"], "privileged": False, "labels": {"k": "v"},
+                                "python_interpreter": "/usr/bin/python3", "warm_interpreter": True,
+                                "lease_pid": os.getppid()}
+    assert runs["arch-api"]["docker_host"] == "tcp://e:2376" and runs["arch-api"]["tls"] == {"verify": True}
+    assert runs["arch-api"]["platform"] == "linux/arm64" and "engines" not in runs["arch-api"]
+    assert sorted(start_targets.prepared) == ["arch-api", "arch-web"]  # each builder's session starts right away
+
+
+def test_a_builder_that_cannot_start_fails_the_task_naming_its_target_and_the_others_are_started(start_targets):
+    broken = dict(TARGETS[0], name="broken", builder_name="arch-broken")
+    result = start_targets([broken, TARGETS[1]], warm=False)
+    assert result["failed"] and result["msg"] == "target broken: cannot start builder arch-broken from debian:12: no such network"
+    assert [r.get("failed", False) for r in result["results"]] == [True, False]
+    assert result["results"][0]["stage"] == "launch" and result["results"][1]["container"] == {"name": "arch-api"}
+    assert start_targets.prepared == []  # no warm interpreter
+
+
+def test_without_docker_targets_nothing_starts(start_targets, make_action):
+    act = make_action("docker_builder", {"targets": []})
+    act._remove_tmp_path = lambda path: None
+    assert act.run(task_vars={}) == {"results": [], "changed": False}

@@ -10,6 +10,7 @@ import importlib
 import os
 import subprocess
 import sys
+import threading
 import types
 
 import pytest
@@ -268,3 +269,30 @@ def test_execute_module_runs_in_the_worker_only_on_the_controller(make_action, t
     else:  # the work itself: it fails on the missing arguments, without an engine
         assert result == {"failed": True, "msg": "immutable.images.docker_cleanup: one of the following is required: "
                                                  "build_id, max_age, cache_keep"}
+
+
+def test_execute_module_each_runs_the_work_at_once_in_the_worker_and_one_after_another_as_modules(make_action, monkeypatch):
+    from tests.unit.plugins.conftest import LocalConnection
+
+    monkeypatch.delenv("ARCH_TEST_HOST", raising=False)
+    barrier, followed = threading.Barrier(3, timeout=5), []
+
+    def run(module):  # each waits for the other two: one at a time, the first would time out
+        barrier.wait()
+        module.exit_json(host=module.params["host"], env=os.environ.get("ARCH_TEST_HOST"))
+
+    plugin = make_action("docker_cleanup", {}, connection=LocalConnection("ansible.builtin.local"))
+    plugin._work_in_worker = lambda name: work(run)
+    plugin.task_environment = lambda: {"ARCH_TEST_HOST": "tcp://e:2375"}
+    before = dict(os.environ)
+    results = plugin.execute_module_each("immutable.images.docker_cleanup", [{"host": h} for h in "abc"], {},
+                                         then=lambda args, result: followed.append((args["host"], result["host"])))
+    assert [r["host"] for r in results] == ["a", "b", "c"]  # in order
+    assert {r["env"] for r in results} == {"tcp://e:2375"} and dict(os.environ) == before  # set once, restored
+    assert sorted(followed) == [("a", "a"), ("b", "b"), ("c", "c")]
+
+    modules = make_action("docker_cleanup", {}, connection=LocalConnection("ansible.builtin.ssh"))
+    ran = []
+    modules._execute_module = lambda module_name, module_args, task_vars: ran.append(module_args["host"]) or {"ok": 1}
+    assert modules.execute_module_each("immutable.images.docker_cleanup", [{"host": "a"}, {"host": "b"}], {}) == [
+        {"ok": 1}, {"ok": 1}] and ran == ["a", "b"]

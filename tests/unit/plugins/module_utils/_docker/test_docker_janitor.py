@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import datetime
+import threading
 
 import pytest
 
@@ -400,3 +401,21 @@ def test_unfinished_artifacts_are_those_the_build_made_itself():
     client.in_use = {ours.id}
     assert janitor.remove(found) == [ours.id, squashed.id]
     assert client.removed == [("image", ours.id, True), ("image", "webapp:1.0.0", False), ("image", squashed.id, True)]
+
+
+def test_containers_are_removed_at_once_and_their_images_after_them():
+    """A build with several targets has a builder each: the engine removes them together, not one after another.
+    Each removal here waits for the others to have started (a barrier): one at a time, the first would time out."""
+    client = engine()
+    containers = [dict(r) for r in cleanup.DockerJanitor(client).find() if r["kind"] == "container"]
+    barrier = threading.Barrier(len(containers), timeout=5)
+    remove_container = client.api.remove_container
+
+    def together(rid, force=False, v=False):
+        barrier.wait()
+        remove_container(rid, force=force, v=v)
+    client.api.remove_container = together
+    found = cleanup.DockerJanitor(client).find()
+    removed = cleanup.DockerJanitor(client).remove(found)
+    assert sorted(removed) == sorted(r["id"] for r in found)
+    assert [r[0] for r in client.removed] == ["container"] * len(containers) + ["image", "image"]
