@@ -5,6 +5,7 @@ zero leftovers, checked by asking Docker and the moto server directly."""
 
 import json
 import os
+import re
 
 import pytest
 
@@ -85,6 +86,27 @@ def test_docker_stage_failure_leaves_nothing(docker_client, project, stage, chan
             == [name + ":latest"]
     finally:
         docker_client.images.remove(name + ":latest")
+
+
+def test_one_of_several_docker_targets_failing_at_launch_leaves_nothing(docker_client, project):
+    """The builders of a definition's docker targets start at once: the one that cannot start is named, and the
+    others, started meanwhile with their sessions, are removed with it."""
+    project.role("ok", OK_ROLE)
+    name = "matrix-launch-some"
+    definition = docker_case(project, name)
+    good = dict(definition["image_targets"][0])
+    definition["image_targets"] = [dict(good, name="first"), dict(good, name="broken", base_image="immutable-images/does-not-exist:1"),
+                                   dict(good, name="third")]
+    before = engine_state(docker_client)
+    proc = run_build(project.path, definition)
+    assert proc.returncode != 0
+    assert "target broken: failed at stage launch: base image immutable-images/does-not-exist:1 is not present" in proc.output, \
+        proc.output[-4000:]
+    assert "target first:" not in proc.output.split("Report why the builders could not be started", 1)[-1]
+    # the other two had started (at once with it): the launch's rescue removed them
+    assert re.search(r"TASK \[immutable.images.launch : Remove every builder this build started\] \**\nchanged:",
+                     proc.output), proc.output[-4000:]
+    assert new_resources(docker_client, before, name) == {"containers": [], "images": []}
 
 
 EC2_CASES = [
