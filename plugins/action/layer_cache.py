@@ -54,6 +54,7 @@ class ActionModule(ActionModuleBase):
             cache = LayerCache(get_client(target.get("docker_host") or None, tls=target.get("tls")))
             state = read_state(state_path)
             state.pop("synced", None)
+            state.pop("left_behind", None)  # each sync says again whether the builder stays behind
             if not state:  # the builder as launched: base image plus the uploaded files
                 base = target["builder"]["image_id"]
                 state = {"key": base, "layer": base, "at": base}
