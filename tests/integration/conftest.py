@@ -140,14 +140,19 @@ _BUILT_NAMES = set()
 
 
 def _image_names(definition, args):
+    """The image name the build has: an `-e image_name=...` after the definition replaces the definition's, so only
+    that one is the test's (the definition's may be another test's: test_docs_runnable builds the example's `webapp`
+    on the other worker meanwhile, which a test building a copy of the example under a name of its own must leave)."""
     data = yaml.safe_load(definition) if isinstance(definition, str) else definition
-    names = {str(data["image_name"])} if isinstance(data, dict) and data.get("image_name") else set()
+    name = str(data["image_name"]) if isinstance(data, dict) and data.get("image_name") else None
     for flag, value in zip(args, list(args)[1:]):
         if flag == "-e" and value.startswith("image_name="):
-            names.add(value.split("=", 1)[1])
+            name = value.split("=", 1)[1]
         elif flag == "-e" and value.startswith("{"):
-            names.update([str(yaml.safe_load(value).get("image_name"))] if "image_name" in value else [])
-    return names
+            extra = yaml.safe_load(value)
+            if isinstance(extra, dict) and extra.get("image_name"):
+                name = str(extra["image_name"])
+    return {name} if name else set()
 
 
 @pytest.fixture(autouse=True)
