@@ -72,7 +72,8 @@ class ActionModule(ActionModuleBase):
 
 def builder_args(target):
     """The docker_builder options of a plan's docker target (plugins/plugin_utils/_definition/plan.py)."""
-    args = {"name": target["builder_name"], "image": target["base_image"], "pull": target.get("pull"),
+    args = {"name": target["builder_name"], "image": target["base_image"], "from_layer": target.get("start_layer"),
+            "pull": target.get("pull"),
             "platform": target.get("platform"), "network_mode": target.get("network_mode"),
             "docker_host": target.get("docker_host"), "tls": target.get("tls") or None,
             "volumes": target.get("build_volumes"), "privileged": target.get("privileged"), "labels": target.get("labels"),

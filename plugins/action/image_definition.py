@@ -27,6 +27,7 @@ from ansible_collections.immutable.images.plugins.module_utils._artifacts import
 from ansible_collections.immutable.images.plugins.module_utils._common import inputs as build_inputs, naming
 from ansible_collections.immutable.images.plugins.plugin_utils._artifacts import sbom
 from ansible_collections.immutable.images.plugins.plugin_utils._definition import definition
+from ansible_collections.immutable.images.plugins.plugin_utils._docker import layer_cache
 from ansible_collections.immutable.images.plugins.module_utils._docker import engine_pool
 from ansible_collections.immutable.images.plugins.module_utils._artifacts import provenance
 from ansible_collections.immutable.images.plugins.module_utils._docker.engine import is_remote
@@ -96,14 +97,18 @@ class ActionModule(ActionModuleBase):
                 shutil.rmtree(workdir)
             return dict(result, failed=True, stage="launch", msg="image_engines: no engine of the pool answers: %s" % "; ".join(
                 "%s: %s" % (e["docker_host"], reason) for e, reason in skipped))
+        client_for = _clients()
         for t in selected:
             if t in pooled:
                 _check_pooled(t, reachable, params["image_name"], build_hash, params["image_force"])
                 continue
             t["base"], t["reuse"], t["reuse_note"] = built_artifacts.check_target(
-                t, params["image_name"], build_hash, force=params["image_force"])
+                t, params["image_name"], build_hash, force=params["image_force"], docker_client_for=client_for)
             if not t["reuse"]:  # before anything starts: a base without Python fails only at the first module
-                t["python_note"] = built_artifacts.python_note(t)
+                t["python_note"] = built_artifacts.python_note(t, docker_client_for=client_for)
+                if workdir and params["image_cache"] and play["facts"] is None:
+                    t["start_layer"], t["start_roles"] = _start_layer(t, params["image_name"], raw, roles, files_digest,
+                                                                      play, client_for)
         if workdir and not any(not t["reuse"] for t in selected):
             shutil.rmtree(workdir)  # nothing to build: no builder needs the files or role task files
             workdir = archive = None
@@ -222,7 +227,44 @@ def _check_pooled(target, reachable, image_name, build_hash, force):
             found = (base, note, client)
     target["base"], target["reuse"], target["reuse_note"] = found[0], None, found[1]
     target["engine_pool"] = [engine for engine, _client in reachable]
-    target["python_note"] = built_artifacts.python_note(target, docker_client_for=lambda _host, c=found[2]: c)
+    target["python_note"] = built_artifacts.python_note(target, docker_client_for=lambda _host, _tls=None, c=found[2]: c)
+
+
+def _clients():
+    """docker_client_for of the plan's engine look-ups: one client per engine and TLS settings (each new one asks the
+    engine its API version first)."""
+    clients = {}
+
+    def client_for(docker_host, tls=None):
+        key = (docker_host, json.dumps(tls, sort_keys=True))
+        if key not in clients:
+            clients[key] = built_artifacts.docker_client(docker_host, tls)
+        return clients[key]
+    return client_for
+
+
+def _start_layer(target, image_name, raw, roles, files_digest, play, client_for):
+    """(layer, roles): the layer a docker target's builder starts from and how many roles it holds, the deepest layer
+    of the cache its lookups are expected to find (layer_cache.expected_layer), or (None, 0): the base image.
+
+    Guessed only where the plan computes the keys the lookups will, and where starting at a layer changes nothing but
+    the time: one engine, a base image that is not pulled again, no facts (a play gathers them on the base image, not
+    on a layer), and a build_env without templates (it is the lookups' task environment; a playbook of one's own that
+    sets `environment` around the provision role makes the guess miss, and the builder is swapped, as without it)."""
+    entries = raw.get("image_targets")
+    entry = entries[target["definition_index"]] if isinstance(entries, list) else None
+    if target["type"] != "docker" or target.get("engine_pool") or not target.get("base") or target.get("pull") == "always" \
+            or not isinstance(entry, dict) or not isinstance(entry.get("build_env") or {}, dict) \
+            or _holds_template(entry.get("build_env")):
+        return None, 0
+    environment = {str(k): str(v) for k, v in (entry.get("build_env") or {}).items()}
+    keyed = [{"name": r["name"], "digest": r["digest"], "tags": r["tags"],
+              "vars": None if _holds_template(r["vars"]) else r["vars"] or {}} for r in roles]
+    try:
+        client = client_for(target.get("docker_host"), target.get("tls"))
+        return layer_cache.expected_layer(client, image_name, target["base"], files_digest, keyed, play, environment)
+    except Exception:  # noqa: BLE001 - a guess: the builder starts from the base image, and the lookups find the layers
+        return None, 0
 
 
 def _check_files_outside_tmpfs(params):
@@ -428,6 +470,9 @@ def _summary(build):
             lines.append("    base: %s" % t["base"])
         if t.get("python_note"):
             lines.append("    %s" % t["python_note"])
+        if t.get("start_layer"):
+            lines.append("    builder: starts from the layer cache, at the layer of its first %d role%s"
+                         % (t["start_roles"], "" if t["start_roles"] == 1 else "s"))
         if t.get("engine_pool"):
             lines.append("    engine: the least busy of image_engines when its builder starts (%s)"
                          % ", ".join(e["docker_host"] for e in t["engine_pool"]))

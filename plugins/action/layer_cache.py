@@ -9,7 +9,8 @@ after the builder - never in the host's facts or variables, where the roles woul
   key    the key of the last role looked up (the next role's key chains it)
   layer  the image the builder should hold (the last hit or stored layer); None when the builder itself
          is ahead of every layer (a role ran and its layer could not be stored yet: handlers pending)
-  at     the image the builder's container was created from
+  at     the image the builder's container was created from (as launched: its base image, or the layer the plan
+         expected the lookups to find, image_build.targets[].start_layer; until they find it, `layer` differs)
   pin    a container that holds `layer` on the engine while the builder is not at it yet (LayerCache.pin):
          the janitor cannot prune a layer a running build has looked up
   ran    the role whose lookup missed last ({key, role}): it runs next, and its layer is stored by the step after
@@ -55,9 +56,9 @@ class ActionModule(ActionModuleBase):
             state = read_state(state_path)
             state.pop("synced", None)
             state.pop("left_behind", None)  # each sync says again whether the builder stays behind
-            if not state:  # the builder as launched: base image plus the uploaded files
-                base = target["builder"]["image_id"]
-                state = {"key": base, "layer": base, "at": base}
+            if not state:  # the builder as launched: from its base image, or from the layer the plan expected to be hit
+                base = target["builder"].get("base_image_id") or target["builder"]["image_id"]
+                state = {"key": base, "layer": base, "at": target["builder"]["image_id"]}
             step = args["state"]
             if step == "lookup":
                 # First the layer of the role that ran since the last lookup (it missed): stored before anything
@@ -118,9 +119,11 @@ class ActionModule(ActionModuleBase):
                         state["at"] = state["layer"]
                         result["changed"] = True
                 state["synced"] = True
-                if last_use and "inventory" not in result:  # the builder is the layer now: read and record it
-                    result["inventory"] = self._list_packages(task_vars)
-                    layer_cache.write_inventory(state["layer"], result["inventory"])
+                if last_use and "inventory" not in result:  # the builder is the layer now: its record, or read it
+                    known = layer_cache.read_inventory(state["layer"])
+                    result["inventory"] = known if known is not None else self._list_packages(task_vars)
+                    if known is None:
+                        layer_cache.write_inventory(state["layer"], result["inventory"])
                 result.setdefault("changed", False)
         except DockerFailure as e:
             raise ActionFailure(str(e), stage="cache") from e

@@ -58,6 +58,14 @@ options:
   image:
     description: Base image. Required with O(state=present).
     type: str
+  from_layer:
+    description:
+      - An image of the build's layer cache to create the builder from instead of O(image), which stays its base image
+        (RV(container.base_image_id)). When it is no longer on the engine, the builder starts from O(image).
+      - The launch role gives the layer the plan expects the build's first layer lookups to find, so that the builder
+        need not be re-created from it.
+    type: str
+    version_added: 0.2.0
   pull:
     description: V(missing) pulls only when the image is not on the engine, V(always) pulls every time, V(never) never pulls.
     type: str
@@ -184,7 +192,7 @@ container:
       description: Container name.
       type: str
     image_id:
-      description: Id of the image it runs.
+      description: Id of the image it runs (the base image's, or O(from_layer)'s).
       type: str
       sample: sha256:2844630e3fc8...
     base_image:

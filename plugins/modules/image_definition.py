@@ -502,6 +502,13 @@ build:
         python_note:
           description: A warning when the base seems to have no usable Python.
           type: str
+        start_layer:
+          description: 'docker, layer cache: the layer of the cache its builder starts from (image id), the deepest
+            one its lookups are expected to find; null: the base image. A guess: the lookups decide.'
+          type: str
+        start_roles:
+          description: 'docker, layer cache: how many roles, in order, start_layer holds.'
+          type: int
         sbom_path:
           description: Where the target's CycloneDX SBOM is written.
           type: str

@@ -9,6 +9,7 @@ import re
 import shutil
 import signal
 import subprocess
+import time
 
 import pytest
 
@@ -110,6 +111,48 @@ def test_hits_skip_roles_and_changes_invalidate_from_that_point(docker_client, c
     assert nonces(docker_client)[3] == "data v2"
 
 
+def builders_created(client, output, since):
+    """How many builder containers the engine created for the build that printed `output` (a swap to a cached layer
+    creates the builder again, under the same name); the pins and the artifact's stand-in are not builders."""
+    build_id = re.search(r"cachetest 1\.0\.0, build (\S+),", output).group(1)
+    events = client.api.events(since=since, until=int(time.time()) + 1, decode=True,
+                               filters={"type": "container", "event": "create"})
+    return sum(1 for e in events if e["Actor"]["Attributes"].get("name", "").startswith("immutable-cachetest-container-")
+               and build_id in e["Actor"]["Attributes"]["name"])
+
+
+def test_the_builder_starts_from_the_layers_the_plan_expects(docker_client, cached_project):
+    """When only the last role changed, the plan finds the layers of the roles before it (their keys computed as the
+    lookups compute them) and the builder starts from the last of them: created once, never swapped. Where a role's
+    vars hold a template, the plan cannot know its key: the builder starts at the layer before it and is swapped,
+    with the same result."""
+    project = cached_project
+    since = int(time.time())
+    cold = run_build(project.path, definition())
+    assert cold.returncode == 0, cold.output
+    assert "builder: starts from the layer cache" not in cold.output
+    assert builders_created(docker_client, cold.output, since) == 1
+    cold_state = nonces(docker_client)
+
+    (project.path / "roles" / "three" / "defaults" / "main.yml").write_text("three_value: v2\nthree_fail: false\n")
+    last = run_build(project.path, definition())
+    assert last.returncode == 0, last.output
+    assert "builder: starts from the layer cache, at the layer of its first 2 roles" in last.output
+    assert ran(last.output) == ["three"]
+    assert builders_created(docker_client, last.output, since) == 1, "the builder was swapped"
+    state = nonces(docker_client)
+    assert state[:2] == cold_state[:2] and state[2].startswith("three v2") and state[3] == "data v1"
+
+    (project.path / "roles" / "three" / "defaults" / "main.yml").write_text("three_value: v3\nthree_fail: false\n")
+    templated = run_build(project.path, definition(two_value="{{ 'v1' }}"))
+    assert templated.returncode == 0, templated.output
+    assert "at the layer of its first 1 role\n" in templated.output.replace("\\n", "\n")
+    assert ran(templated.output) == ["three"]  # role two's templated vars give the same key: its layer is found
+    assert builders_created(docker_client, templated.output, since) == 2
+    state = nonces(docker_client)
+    assert state[:2] == cold_state[:2] and state[2].startswith("three v3")
+
+
 def _sbom_packages(manifest_path):
     with open(manifest_path) as f:
         (target,) = json.load(f)["targets"]
@@ -126,7 +169,8 @@ def test_a_build_whose_every_layer_is_cached_makes_its_image_of_the_layer_and_li
         docker_client, cached_project, tmp_path):
     """Sync lists the last layer's packages and records them on the controller; a later build whose every layer is
     cached leaves its builder where it is, takes the SBOM's packages from the record and commits the artifact from the
-    layer. Without the record, that build swaps its builder to the layer and lists them there, as before."""
+    layer. Without the record, the builder that started from that layer (the plan expected every layer to be found)
+    lists them there and records them again. (Swapped to the layer without a record: the janitor race below.)"""
     env = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
     records = tmp_path / "cache" / "immutable-images" / "inventories"
     spec = dict(definition(force=True), image_manifest=str(tmp_path / "manifest.json"))
@@ -145,12 +189,14 @@ def test_a_build_whose_every_layer_is_cached_makes_its_image_of_the_layer_and_li
     assert nonces(docker_client) == cold_state
     last = max(docker_client.images.list(name="immutable-images-cache/cachetest"), key=lambda i: i.attrs["Created"])
     assert docker_client.images.get("cachetest:1.0.0").attrs["RootFS"]["Layers"] == last.attrs["RootFS"]["Layers"]
-    assert build_containers(docker_client) == []
+    # this build's (the other worker's tests build images of other names meanwhile)
+    assert [c for c in build_containers(docker_client) if c.labels.get("immutable.images.image-name") == "cachetest"] == []
 
     shutil.rmtree(records)
-    swapped = run_build(cached_project.path, spec, env=env)
-    assert swapped.returncode == 0, swapped.output
-    assert _sync_result(swapped.output).startswith("changed:"), _sync_result(swapped.output)
+    listed = run_build(cached_project.path, spec, env=env)
+    assert listed.returncode == 0, listed.output
+    assert "at the layer of its first 3 roles" in listed.output
+    assert _sync_result(listed.output).startswith("ok:"), _sync_result(listed.output)  # no swap: it started there
     assert _sbom_packages(tmp_path / "manifest.json") == cold_packages and nonces(docker_client) == cold_state
     assert len(os.listdir(records)) == 1
 
@@ -256,8 +302,9 @@ def test_the_janitor_never_prunes_a_layer_a_running_build_has_looked_up(docker_c
     remove_images(name)
     for role in ("one", "two"):
         project.role(role, ROLE.format(name=role), defaults={"%s_value" % role: "v1", "%s_fail" % role: False})
+    # role one's vars hold a template: the plan cannot know its key, so the builder starts from the base image
     spec = {"image_name": name, "image_version": "1.0.0", "image_gather_facts": False, "image_force": True,
-            "image_roles": ["one", "two"],
+            "image_roles": [{"role": "one", "vars": {"one_value": "{{ 'v1' }}"}}, "two"],
             "image_targets": [{"name": "container", "type": "docker", "base_image": BASE_IMAGE, "pull": "never"}]}
     cold = run_build(project.path, spec)
     assert cold.returncode == 0, cold.output

@@ -82,6 +82,7 @@ def test_example_on_a_tls_engine_through_the_session(docker_client, tls_engine, 
         result = _build(example, name, target, {"image_verify": [HEALTH]})
         assert result.returncode == 0, result.output
         assert "no session with the builder" not in result.output
+        assert "python: could not look for" not in result.output  # the plan's look-ups use the target's tls too
         _check_built_there(docker_client, remote, name, before, result.output)
         with urllib.request.urlopen("http://%s/v2/%s/tags/list" % (registry, name)) as answer:
             assert "1.0.0" in json.loads(answer.read())["tags"]

@@ -98,7 +98,7 @@ def check_target(target, image_name, build_hash, force=False, docker_client_for=
     """
     try:
         if target["type"] == "docker":
-            return _check_docker(target, image_name, build_hash, force, docker_client_for or _docker_client)
+            return _check_docker(target, image_name, build_hash, force, docker_client_for or docker_client)
         return _check_ec2(target, image_name, build_hash, force, aws_factory_for or _aws_factory)
     except Exception as e:  # noqa: BLE001 - the plan says so and the build goes on; launch reports real errors
         return None, None, "could not look for an existing artifact: %s" % (e,)
@@ -133,8 +133,8 @@ def python_note(target, docker_client_for=None):
         return None
     interpreter = target.get("python_interpreter") or "/usr/bin/python3"
     try:
-        found = interpreter_in_image((docker_client_for or _docker_client)(target.get("docker_host")), target["base"],
-                                     interpreter, target.get("labels"))
+        client = (docker_client_for or docker_client)(target.get("docker_host"), target.get("tls"))
+        found = interpreter_in_image(client, target["base"], interpreter, target.get("labels"))
     except Exception as e:  # noqa: BLE001 - the plan says so; the builder reports real errors
         return "python: could not look for %s in the base image: %s" % (interpreter, e)
     if found:
@@ -183,7 +183,7 @@ def _check_ec2(target, image_name, build_hash, force, factory_for):
         "%s in %s" % (a["image_id"], r) for r, a in found.items())
 
 
-def _docker_client(docker_host, tls=None):
+def docker_client(docker_host, tls=None):
     return get_client(docker_host, timeout=30, tls=tls)
 
 

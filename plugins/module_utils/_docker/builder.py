@@ -53,8 +53,12 @@ class DockerBuilder:
             raise DockerFailure("launch", "cannot pull base image %s: %s" % (image, error_text(e)))
 
     def launch(self, name, image, labels, pull="missing", platform=None, network_mode=None,
-               volumes=None, privileged=False, check_mode=False, lease_pid=None, docker_host=None, admit=None):
+               volumes=None, privileged=False, check_mode=False, lease_pid=None, docker_host=None, admit=None,
+               from_layer=None):
         """Start the builder `name` unless it already runs; return (changed, facts).
+
+        from_layer: an image of the layer cache to create it from instead of `image`, its base (facts: base_image_id),
+        while that layer is on the engine.
 
         With lease_pid (ansible-playbook's pid), the builder removes itself once that process and its
         lease are gone (builder_lease.py); without it, it idles until removed. admit(container id), for a
@@ -70,7 +74,15 @@ class DockerBuilder:
             return True, {"name": name, "image": image}
         base, pulled = self.ensure_image(image, pull, platform)
         try:
-            container = self._create(name, base.id, labels, platform, network_mode, volumes, privileged, lease_pid)
+            container = None
+            if from_layer:
+                try:
+                    container = self._create(name, from_layer, labels, platform, network_mode, volumes, privileged,
+                                             lease_pid)
+                except docker_errors.ImageNotFound:
+                    pass  # gone since the plan looked: the layer lookups send the builder where it has to be
+            if container is None:
+                container = self._create(name, base.id, labels, platform, network_mode, volumes, privileged, lease_pid)
             if admit is not None and not admit(container.id):
                 self.remove(name)
                 raise engine_pool.NotAdmitted(name)

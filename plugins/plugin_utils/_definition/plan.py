@@ -51,6 +51,10 @@ _PLANNED_TARGET = {
     "reuse": _opt("dict", "The artifact already built from the same inputs (reuse instead of a build), else null."),
     "reuse_note": _opt("str", "Why the artifact was or was not reused."),
     "python_note": _opt("str", "A warning when the base seems to have no usable Python."),
+    "start_layer": _opt("str", "docker, layer cache: the layer of the cache its builder starts from (image id), the "
+                               "deepest one its lookups are expected to find; null: the base image. A guess: the "
+                               "lookups decide."),
+    "start_roles": _opt("int", "docker, layer cache: how many roles, in order, start_layer holds."),
     "sbom_path": _opt("str", "Where the target's CycloneDX SBOM is written."),
     "builder": _opt("dict", "Set by launch on the builder's image_target: what it learned about the builder "
                             "(container id, name, image id; instance id, address, key)."),

@@ -334,3 +334,28 @@ def test_a_failed_package_listing_is_the_sbom_stage(env, run, monkeypatch):
     assert result["failed"] and result["stage"] == "sbom"
     assert result["msg"] == "cannot read the package inventory: bad status file"
     assert result["changed"] and result["layer"]  # the layer was stored before: that stays reported
+
+
+def test_a_builder_started_from_the_expected_layer_is_not_swapped_and_a_wrong_guess_goes_back(env, run, monkeypatch):
+    """The plan's start_layer: the builder runs from the layer of its first roles (image_id), its base stays the
+    base image (base_image_id, where the keys chain from). Lookups that find that layer leave it where it is; a lookup
+    that misses before it sends the builder back to the layer it found, or to the base image (then with the files)."""
+    RecordingBuilder.uploads = []
+    monkeypatch.setattr(action, "DockerBuilder", RecordingBuilder)
+    key_a = run({"role": "a", "digest": "1"}, env)["key"]
+    key_b = run({"role": "b", "digest": "2"}, env)["key"]  # stores a's layer
+    run({"state": "sync"}, env)  # stores b's
+    layer_b = RecordingCache.layers[key_b]
+    env["image_target"]["builder"].update(image_id=layer_b, base_image_id="sha256:base")
+    _new_build(env)
+    assert [run({"role": r, "digest": d}, env)["key"] for r, d in (("a", "1"), ("b", "2"))] == [key_a, key_b]
+    miss = run({"role": "c", "digest": "3"}, env)
+    assert miss["hit"] is False and not miss["uploaded"]
+    assert [c[0] for c in RecordingCache.calls] == ["find", "find", "unpin", "unpin", "find"]  # no swap
+    assert state(env)["at"] == state(env)["layer"] == layer_b
+    # the guess was wrong: the first role is another one now
+    _new_build(env)
+    first = run({"role": "a", "digest": "changed", "upload": "/w/files.tar"}, env)
+    assert first["hit"] is False and first["uploaded"]
+    assert RecordingCache.calls == [("find", first["key"]), ("swap", "sha256:base"), ("reset connection",)]
+    assert RecordingBuilder.uploads == [("arch-builder", "/w/files.tar")]
