@@ -31,8 +31,7 @@ class ActionModule(ActionModuleBase):
             return self.start_targets(args, task_vars, result)
         result = merge_hash(result, self.execute_module("immutable.images.docker_builder", args, task_vars))
         self._remove_tmp_path(self._connection._shell.tmpdir)
-        if result.get("changed") and not result.get("failed") and not self._task.check_mode and args.get("warm_interpreter") \
-                and args.get("start", True):
+        if result.get("changed") and not result.get("failed") and not self._task.check_mode and args.get("warm_interpreter"):
             self.prepare_connection(result, args)
         return result
 
@@ -43,8 +42,7 @@ class ActionModule(ActionModuleBase):
         each = [dict(builder_args(target), **common) for target in args["targets"]]
 
         def then(builder, one):  # in the builder's thread: its session starts while the others start
-            if one.get("changed") and not one.get("failed") and not self._task.check_mode and builder.get("warm_interpreter") \
-                    and builder.get("start", True):
+            if one.get("changed") and not one.get("failed") and not self._task.check_mode and builder.get("warm_interpreter"):
                 self.prepare_connection(one, builder)
         started = self.execute_module_each("immutable.images.docker_builder", each, task_vars, then=then)
         self._remove_tmp_path(self._connection._shell.tmpdir)
@@ -75,7 +73,7 @@ class ActionModule(ActionModuleBase):
 def builder_args(target):
     """The docker_builder options of a plan's docker target (plugins/plugin_utils/_definition/plan.py)."""
     args = {"name": target["builder_name"], "image": target["base_image"], "from_layer": target.get("start_layer"),
-            "start": not target.get("builder_idle"), "pull": target.get("pull"),
+            "pull": target.get("pull"),
             "platform": target.get("platform"), "network_mode": target.get("network_mode"),
             "docker_host": target.get("docker_host"), "tls": target.get("tls") or None,
             "volumes": target.get("build_volumes"), "privileged": target.get("privileged"), "labels": target.get("labels"),

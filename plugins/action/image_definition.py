@@ -162,9 +162,6 @@ class ActionModule(ActionModuleBase):
             "base_id_label": built_artifacts.LABEL_BASE_ID,
             "skipped_targets": [t["name"] for t in targets if not t["selected"]],
         }
-        for t in to_build:  # every role from the cache, its packages recorded, nothing to run on it after the roles
-            t["builder_idle"] = bool(t.get("start_layer")) and t["start_roles"] == len(roles) and not build["verify_tasks"] \
-                and not t.get("squash") and layer_cache.read_inventory(t["start_layer"]) is not None
         if params.get("image_mitogen") is not None:  # retired: a definition that still sets it builds as before
             result["deprecations"] = [{"msg": "image_mitogen has no effect: the Mitogen path was removed (the builders' own "
                                               "session is faster); remove the variable from the definition",
@@ -474,9 +471,8 @@ def _summary(build):
         if t.get("python_note"):
             lines.append("    %s" % t["python_note"])
         if t.get("start_layer"):
-            lines.append("    builder: starts from the layer cache, at the layer of its first %d role%s%s"
-                         % (t["start_roles"], "" if t["start_roles"] == 1 else "s",
-                            " (created, not started: nothing is expected to run on it)" if t.get("builder_idle") else ""))
+            lines.append("    builder: starts from the layer cache, at the layer of its first %d role%s"
+                         % (t["start_roles"], "" if t["start_roles"] == 1 else "s"))
         if t.get("engine_pool"):
             lines.append("    engine: the least busy of image_engines when its builder starts (%s)"
                          % ", ".join(e["docker_host"] for e in t["engine_pool"]))

@@ -11,8 +11,6 @@ after the builder - never in the host's facts or variables, where the roles woul
          is ahead of every layer (a role ran and its layer could not be stored yet: handlers pending)
   at     the image the builder's container was created from (as launched: its base image, or the layer the plan
          expected the lookups to find, image_build.targets[].start_layer; until they find it, `layer` differs)
-  idle   true while the builder is created but not started (image_build.targets[].builder_idle: nothing was expected
-         to run on it); a lookup that misses, or a sync that needs it, re-creates it from `layer`, started
   pin    a container that holds `layer` on the engine while the builder is not at it yet (LayerCache.pin):
          the janitor cannot prune a layer a running build has looked up
   ran    the role whose lookup missed last ({key, role}): it runs next, and its layer is stored by the step after
@@ -51,18 +49,16 @@ class ActionModule(ActionModuleBase):
         target = self._templar.template(task_vars["image_target"])
         container = target["builder"]["name"]
         state_path = layer_state_path(build["workdir"], container)
-        state = read_state(state_path)
-        state.pop("synced", None)
-        state.pop("left_behind", None)  # each sync says again whether the builder stays behind
-        if not state:  # the builder as launched: from its base image, or from the layer the plan expected to be hit
-            builder = target["builder"]
-            state = {"key": builder.get("base_image_id") or builder["image_id"], "at": builder["image_id"]}
-            state.update(layer=state["key"], idle=builder.get("status") == "created")
-        if not state.get("idle"):
-            # Connected first: what the builder's connection sets up on its first use (its session) overlaps the lookup.
-            self._connection._connect()
+        # Connected first: what the builder's connection sets up on its first use (its session) overlaps the lookup.
+        self._connection._connect()
         try:
             cache = LayerCache(get_client(target.get("docker_host") or None, tls=target.get("tls")))
+            state = read_state(state_path)
+            state.pop("synced", None)
+            state.pop("left_behind", None)  # each sync says again whether the builder stays behind
+            if not state:  # the builder as launched: from its base image, or from the layer the plan expected to be hit
+                base = target["builder"].get("base_image_id") or target["builder"]["image_id"]
+                state = {"key": base, "layer": base, "at": target["builder"]["image_id"]}
             step = args["state"]
             if step == "lookup":
                 # First the layer of the role that ran since the last lookup (it missed): stored before anything
@@ -86,9 +82,9 @@ class ActionModule(ActionModuleBase):
                         # swap to the cached layers and the upload), as main.yml gathers them when not deferred.
                         result["ansible_facts"] = self._gather_facts(build["facts"], task_vars)
                         state["facts"] = True
-                    # a miss after hits, or on a builder that was not started: from the layer it found (or the base)
-                    if state.get("idle") or (state["layer"] is not None and state["at"] != state["layer"]):
-                        self._move(cache, container, state, target)
+                    if state["layer"] is not None and state["at"] != state["layer"]:  # a miss after hits
+                        self._swap(cache, container, state["layer"], target, build)
+                        state["at"] = state["layer"]
                 uploaded = bool(args.get("upload")) and not hit
                 if uploaded:  # the first role's miss: the builder needs the files its layer will hold
                     self._upload(cache, container, args["upload"])
@@ -119,12 +115,9 @@ class ActionModule(ActionModuleBase):
                         state["left_behind"] = True
                         result["inventory"] = known
                     else:
-                        self._move(cache, container, state, target)
+                        self._swap(cache, container, state["layer"], target, build)
+                        state["at"] = state["layer"]
                         result["changed"] = True
-                elif state.get("idle") and (not last_use or layer_cache.read_inventory(state["layer"]) is None):
-                    # not started, as nothing was to run on it, but checks run on it or its packages must be listed
-                    self._move(cache, container, state, target)
-                    result["changed"] = True
                 state["synced"] = True
                 if last_use and "inventory" not in result:  # the builder is the layer now: its record, or read it
                     known = layer_cache.read_inventory(state["layer"])
@@ -176,11 +169,9 @@ class ActionModule(ActionModuleBase):
         except DockerFailure as e:
             raise ActionFailure(str(e), stage="upload") from e
 
-    def _move(self, cache, container, state, target):
-        """The builder runs from `layer` from now on: re-created from it (swap), started."""
+    def _swap(self, cache, container, layer, target, build):
         # The new builder holds a lease like the first one (builder_lease.py), for our parent, ansible-playbook.
-        cache.swap(container, state["layer"], target, lease_pid=os.getppid())
-        state.update(at=state["layer"], idle=False)
+        cache.swap(container, layer, target, lease_pid=os.getppid())
         # Another container has the builder's name now: what the connection holds to the old one goes (as with
         # meta: reset_connection), and the next task's commands reach the new one.
         self._connection.reset()

@@ -66,15 +66,6 @@ options:
         need not be re-created from it.
     type: str
     version_added: 0.2.0
-  start:
-    description:
-      - V(false) creates the builder without starting it (status C(created), no lease). The launch role does so when
-        the plan expects every role's layer from the cache and nothing to run on the builder (no checks on it, no
-        C(squash), the last layer's package list recorded); its artifact is made from the layer. Should a role have to
-        run after all, the layer cache starts a builder from a layer then.
-    type: bool
-    default: true
-    version_added: 0.2.0
   pull:
     description: V(missing) pulls only when the image is not on the engine, V(always) pulls every time, V(never) never pulls.
     type: str

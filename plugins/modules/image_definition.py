@@ -509,11 +509,6 @@ build:
         start_roles:
           description: 'docker, layer cache: how many roles, in order, start_layer holds.'
           type: int
-        builder_idle:
-          description: 'docker, layer cache: the builder is created from start_layer and not started, since nothing
-            is expected to run on it (start_layer holds every role, its package list is recorded, no checks run
-            on the builder, no squash). The layer cache starts one if a role has to run after all.'
-          type: bool
         sbom_path:
           description: Where the target's CycloneDX SBOM is written.
           type: str

@@ -54,12 +54,11 @@ class DockerBuilder:
 
     def launch(self, name, image, labels, pull="missing", platform=None, network_mode=None,
                volumes=None, privileged=False, check_mode=False, lease_pid=None, docker_host=None, admit=None,
-               from_layer=None, start=True):
+               from_layer=None):
         """Start the builder `name` unless it already runs; return (changed, facts).
 
         from_layer: an image of the layer cache to create it from instead of `image`, its base (facts: base_image_id),
-        while that layer is on the engine. start=False: created only (status `created`, no lease), for a build that
-        expects to run nothing on it (the layer cache starts a builder from a layer if a role has to run after all).
+        while that layer is on the engine.
 
         With lease_pid (ansible-playbook's pid), the builder removes itself once that process and its
         lease are gone (builder_lease.py); without it, it idles until removed. admit(container id), for a
@@ -67,7 +66,7 @@ class DockerBuilder:
         again and engine_pool.NotAdmitted raised."""
         existing = self.find(name)
         if existing is not None:
-            if existing.status != ("running" if start else "created"):
+            if existing.status != "running":
                 raise DockerFailure("launch", "container %s exists but is %s; remove it or use a new build id"
                                     % (name, existing.status))
             return False, self.facts(existing)
@@ -75,25 +74,23 @@ class DockerBuilder:
             return True, {"name": name, "image": image}
         base, pulled = self.ensure_image(image, pull, platform)
         try:
-            leased = lease_pid if start else None
             container = None
             if from_layer:
                 try:
                     container = self._create(name, from_layer, labels, platform, network_mode, volumes, privileged,
-                                             leased)
+                                             lease_pid)
                 except docker_errors.ImageNotFound:
                     pass  # gone since the plan looked: the layer lookups send the builder where it has to be
             if container is None:
-                container = self._create(name, base.id, labels, platform, network_mode, volumes, privileged, leased)
+                container = self._create(name, base.id, labels, platform, network_mode, volumes, privileged, lease_pid)
             if admit is not None and not admit(container.id):
                 self.remove(name)
                 raise engine_pool.NotAdmitted(name)
-            if start and lease_pid:
+            if lease_pid:
                 # attached before it starts, as `docker run -i`; over the same engine URL and TLS as this client
                 engine = getattr(self.client.api, "immutable_engine", None) or {"url": engine_url(docker_host)}
                 builder_lease.hold(container.id, lease_pid, engine)
-            if start:
-                container.start()
+            container.start()
         except builder_lease.LeaseError as e:
             self.remove(name)
             raise DockerFailure("launch", "cannot hold the lease of builder %s: %s" % (name, e))

@@ -29,7 +29,6 @@ MODULE_ARGS = dict(
         state=dict(type="str", choices=["present", "absent"], default="present"),
         image=dict(type="str"),
         from_layer=dict(type="str"),
-        start=dict(type="bool", default=True),
         pull=dict(type="str", choices=["missing", "always", "never"], default="missing"),
         platform=dict(type="str"),
         network_mode=dict(type="str"),
@@ -79,7 +78,7 @@ def _launch(module, builder, **extra):
     changed, facts = builder.launch(
         p["name"], p["image"], {str(k): str(v) for k, v in p["labels"].items()}, platform=p["platform"],
         network_mode=p["network_mode"], volumes=p["volumes"], privileged=p["privileged"], check_mode=module.check_mode,
-        lease_pid=p["lease_pid"], from_layer=p["from_layer"], start=p["start"], **kwargs)
+        lease_pid=p["lease_pid"], from_layer=p["from_layer"], **kwargs)
     return changed, facts
 
 

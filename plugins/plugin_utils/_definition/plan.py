@@ -55,10 +55,6 @@ _PLANNED_TARGET = {
                                "deepest one its lookups are expected to find; null: the base image. A guess: the "
                                "lookups decide."),
     "start_roles": _opt("int", "docker, layer cache: how many roles, in order, start_layer holds."),
-    "builder_idle": _opt("bool", "docker, layer cache: the builder is created from start_layer and not started, since "
-                                 "nothing is expected to run on it (start_layer holds every role, its package list is "
-                                 "recorded, no checks run on the builder, no squash). The layer cache starts one if a "
-                                 "role has to run after all."),
     "sbom_path": _opt("str", "Where the target's CycloneDX SBOM is written."),
     "builder": _opt("dict", "Set by launch on the builder's image_target: what it learned about the builder "
                             "(container id, name, image id; instance id, address, key)."),

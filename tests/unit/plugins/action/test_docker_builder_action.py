@@ -86,8 +86,7 @@ class BuilderWork:
 
     MODULE_ARGS = {"argument_spec": {k: {"type": "raw"} for k in (
         "name", "image", "pull", "platform", "network_mode", "docker_host", "tls", "volumes", "privileged", "labels",
-        "python_interpreter", "engines", "warm_interpreter", "lease_pid", "timeout", "from_layer", "start")},
-        "supports_check_mode": True}
+        "python_interpreter", "engines", "warm_interpreter", "lease_pid", "timeout")}, "supports_check_mode": True}
     barrier = None
     runs = []
 
@@ -124,8 +123,7 @@ def start_targets(make_action, monkeypatch):
 
 
 def test_the_builders_of_every_target_start_at_once_each_with_its_targets_settings(start_targets):
-    # the plan expects every layer of api's from the cache and nothing to run on its builder: created, not started
-    result = start_targets([TARGETS[0], dict(TARGETS[1], start_layer="sha256:layer", builder_idle=True)])
+    result = start_targets(TARGETS)
     assert not result.get("failed") and result["changed"]
     assert [r["target"]["name"] for r in result["results"]] == ["web", "api"]  # in the plan's order
     assert [r["container"]["name"] for r in result["results"]] == ["arch-web", "arch-api"]
@@ -133,11 +131,10 @@ def test_the_builders_of_every_target_start_at_once_each_with_its_targets_settin
     assert runs["arch-web"] == {"name": "arch-web", "image": "debian:12", "pull": "never", "network_mode": "host",
                                 "volumes": ["/c:/c"], "privileged": False, "labels": {"k": "v"},
                                 "python_interpreter": "/usr/bin/python3", "warm_interpreter": True,
-                                "lease_pid": os.getppid(), "start": True}
+                                "lease_pid": os.getppid()}
     assert runs["arch-api"]["docker_host"] == "tcp://e:2376" and runs["arch-api"]["tls"] == {"verify": True}
     assert runs["arch-api"]["platform"] == "linux/arm64" and "engines" not in runs["arch-api"]
-    assert runs["arch-api"]["from_layer"] == "sha256:layer" and runs["arch-api"]["start"] is False
-    assert start_targets.prepared == ["arch-web"]  # a started builder's session starts right away
+    assert sorted(start_targets.prepared) == ["arch-api", "arch-web"]  # each builder's session starts right away
 
 
 def test_a_builder_that_cannot_start_fails_the_task_naming_its_target_and_the_others_are_started(start_targets):

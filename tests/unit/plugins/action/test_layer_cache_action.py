@@ -59,10 +59,7 @@ class BuilderConnection:
     def reset(self):
         RecordingCache.calls.append(("reset connection",))
 
-    connects = []
-
     def _connect(self):
-        self.connects.append(True)
         return self
 
 
@@ -73,7 +70,6 @@ INVENTORY = {"os": {"id": "debian", "version_id": "12"}, "packages": [{"name": "
 @pytest.fixture
 def env(monkeypatch, tmp_path):
     RecordingCache.layers, RecordingCache.calls, RecordingCache.listed = {}, [], []
-    BuilderConnection.connects = []
     monkeypatch.setattr(action, "LayerCache", RecordingCache)
     monkeypatch.setattr(action, "get_client", lambda *a, **k: None)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # the inventory records (layer_cache.inventory_dir)
@@ -363,36 +359,3 @@ def test_a_builder_started_from_the_expected_layer_is_not_swapped_and_a_wrong_gu
     assert first["hit"] is False and first["uploaded"]
     assert RecordingCache.calls == [("find", first["key"]), ("swap", "sha256:base"), ("reset connection",)]
     assert RecordingBuilder.uploads == [("arch-builder", "/w/files.tar")]
-
-
-def test_a_builder_that_was_not_started_is_not_connected_to_and_is_started_only_when_something_runs_on_it(env, run):
-    """image_build.targets[].builder_idle: the builder was created from the last layer, not started (status created).
-    Lookups that find every layer and a recorded package list leave it so; the artifact is made from the layer. A role
-    that has to run after all, or a package list that is not recorded, re-creates it from the layer found, started."""
-    workdir, builder = env["image_build"]["workdir"], "arch-builder"
-    run({"role": "a", "digest": "1"}, env)
-    layer = run({"state": "sync"}, env)["layer"]  # its packages recorded
-    env["image_target"]["builder"].update(image_id=layer, base_image_id="sha256:base", status="created")
-    _new_build(env)
-    BuilderConnection.connects = []
-    assert run({"role": "a", "digest": "1"}, env)["hit"]
-    synced = run({"state": "sync"}, env)
-    assert synced["inventory"] == INVENTORY and not synced["changed"] and RecordingCache.listed == []
-    assert [c[0] for c in RecordingCache.calls] == ["find", "unpin"] and BuilderConnection.connects == []
-    assert layer_cache.builder_layer(workdir, builder) == (layer, False)
-
-    _new_build(env)  # a role has to run after all
-    run({"role": "a", "digest": "1"}, env)
-    assert run({"role": "b", "digest": "2"}, env)["hit"] is False
-    assert RecordingCache.calls[2:] == [("find", RecordingCache.calls[2][1]), ("swap", layer), ("reset connection",)]
-    assert state(env)["idle"] is False and BuilderConnection.connects == []  # the role's first task starts the session
-    run({"role": "c", "digest": "3"}, env)
-    assert BuilderConnection.connects == [True]
-
-    for name in os.listdir(layer_cache.inventory_dir()):  # no record: started to list them
-        os.remove(os.path.join(layer_cache.inventory_dir(), name))
-    _new_build(env)
-    run({"role": "a", "digest": "1"}, env)
-    synced = run({"state": "sync"}, env)
-    assert synced["changed"] and synced["inventory"] == INVENTORY and RecordingCache.listed == ["arch-builder"]
-    assert [c[0] for c in RecordingCache.calls] == ["find", "unpin", "swap", "reset connection"]
