@@ -125,7 +125,7 @@ def test_the_builder_starts_from_the_layers_the_plan_expects(docker_client, cach
     """When only the last role changed, the plan finds the layers of the roles before it (their keys computed as the
     lookups compute them) and the builder starts from the last of them: created once, never swapped. Where a role's
     vars hold a template, the plan cannot know its key: the builder starts at the layer before it and is swapped,
-    with the same result."""
+    with the same result. A literal build_env (the lookups' task environment) is keyed alike by the plan."""
     project = cached_project
     since = int(time.time())
     cold = run_build(project.path, definition())
@@ -151,6 +151,18 @@ def test_the_builder_starts_from_the_layers_the_plan_expects(docker_client, cach
     assert builders_created(docker_client, templated.output, since) == 2
     state = nonces(docker_client)
     assert state[:2] == cold_state[:2] and state[2].startswith("three v3")
+
+    # a build_env is the lookups' task environment: part of the keys, which the plan computes alike from its values
+    with_env = definition()
+    with_env["image_targets"][0]["build_env"] = {"CACHE_TEST_PROXY": "http://proxy.invalid:3128", "CACHE_TEST_N": 2}
+    first = run_build(project.path, with_env)
+    assert first.returncode == 0, first.output
+    assert ran(first.output) == ["one", "two", "three"] and "builder: starts from" not in first.output
+    (project.path / "roles" / "three" / "defaults" / "main.yml").write_text("three_value: v4\nthree_fail: false\n")
+    again = run_build(project.path, with_env)
+    assert again.returncode == 0, again.output
+    assert "at the layer of its first 2 roles" in again.output and ran(again.output) == ["three"]
+    assert builders_created(docker_client, again.output, since) == 1
 
 
 def _sbom_packages(manifest_path):
