@@ -98,6 +98,7 @@ class ActionModule(ActionModuleBase):
             return dict(result, failed=True, stage="launch", msg="image_engines: no engine of the pool answers: %s" % "; ".join(
                 "%s: %s" % (e["docker_host"], reason) for e, reason in skipped))
         client_for = _clients()
+        facts_deferred = _facts_deferred(play["facts"], params["image_cache"], raw, roles)
         for t in selected:
             if t in pooled:
                 _check_pooled(t, reachable, params["image_name"], build_hash, params["image_force"])
@@ -106,9 +107,13 @@ class ActionModule(ActionModuleBase):
                 t, params["image_name"], build_hash, force=params["image_force"], docker_client_for=client_for)
             if not t["reuse"]:  # before anything starts: a base without Python fails only at the first module
                 t["python_note"] = built_artifacts.python_note(t, docker_client_for=client_for)
-                if workdir and params["image_cache"] and play["facts"] is None:
+                if workdir and params["image_cache"] and (play["facts"] is None or facts_deferred):
                     t["start_layer"], t["start_roles"] = _start_layer(t, params["image_name"], raw, roles, files_digest,
                                                                       play, client_for)
+                    if play["facts"] is not None and t["start_roles"] < len(roles):
+                        # facts are gathered on the base image at the first role that runs: a builder that starts at
+                        # a layer would have to go back for them, so it does only when no role is expected to run
+                        t["start_layer"], t["start_roles"] = None, 0
         if workdir and not any(not t["reuse"] for t in selected):
             shutil.rmtree(workdir)  # nothing to build: no builder needs the files or role task files
             workdir = archive = None
@@ -137,7 +142,7 @@ class ActionModule(ActionModuleBase):
                             if definition.verify_kind(e) == "run"],
             "gather_facts": params["image_gather_facts"] is not False,
             "facts": play["facts"],
-            "facts_deferred": _facts_deferred(play["facts"], params["image_cache"], raw, roles),
+            "facts_deferred": facts_deferred,
             "play": play,
             "on_error": params["image_on_error"],
             "manifest": os.path.join(cwd, params["image_manifest"]) if params.get("image_manifest") else None,
@@ -248,9 +253,10 @@ def _start_layer(target, image_name, raw, roles, files_digest, play, client_for)
     of the cache its lookups are expected to find (layer_cache.expected_layer), or (None, 0): the base image.
 
     Guessed only where the plan computes the keys the lookups will, and where starting at a layer changes nothing but
-    the time: one engine, a base image that is not pulled again, no facts (a play gathers them on the base image, not
-    on a layer), and a build_env without templates (it is the lookups' task environment; a playbook of one's own that
-    sets `environment` around the provision role makes the guess miss, and the builder is swapped, as without it)."""
+    the time: one engine, a base image that is not pulled again, and a build_env without templates (it is the lookups'
+    task environment; a playbook of one's own that sets `environment` around the provision role makes the guess miss,
+    and the builder is swapped, as without it). Facts (a play gathers them on the base image) are the caller's
+    concern."""
     entries = raw.get("image_targets")
     entry = entries[target["definition_index"]] if isinstance(entries, list) else None
     if target["type"] != "docker" or target.get("engine_pool") or not target.get("base") or target.get("pull") == "always" \

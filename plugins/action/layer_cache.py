@@ -11,6 +11,7 @@ after the builder - never in the host's facts or variables, where the roles woul
          is ahead of every layer (a role ran and its layer could not be stored yet: handlers pending)
   at     the image the builder's container was created from (as launched: its base image, or the layer the plan
          expected the lookups to find, image_build.targets[].start_layer; until they find it, `layer` differs)
+  base   the base image id (where the keys chain from, and where deferred facts are gathered)
   pin    a container that holds `layer` on the engine while the builder is not at it yet (LayerCache.pin):
          the janitor cannot prune a layer a running build has looked up
   ran    the role whose lookup missed last ({key, role}): it runs next, and its layer is stored by the step after
@@ -58,7 +59,7 @@ class ActionModule(ActionModuleBase):
             state.pop("left_behind", None)  # each sync says again whether the builder stays behind
             if not state:  # the builder as launched: from its base image, or from the layer the plan expected to be hit
                 base = target["builder"].get("base_image_id") or target["builder"]["image_id"]
-                state = {"key": base, "layer": base, "at": target["builder"]["image_id"]}
+                state = {"key": base, "layer": base, "at": target["builder"]["image_id"], "base": base}
             step = args["state"]
             if step == "lookup":
                 # First the layer of the role that ran since the last lookup (it missed): stored before anything
@@ -78,8 +79,13 @@ class ActionModule(ActionModuleBase):
                 else:
                     state["ran"] = {"key": key, "role": args["role"]}  # the role runs now: its layer is stored next
                     if build.get("facts_deferred") and not state.get("facts"):
-                        # The first role that runs: the facts a play gathers, on the builder as launched (before the
-                        # swap to the cached layers and the upload), as main.yml gathers them when not deferred.
+                        # The first role that runs: the facts a play gathers, on the builder as launched from the base
+                        # image (before the swap to the cached layers and the upload), as main.yml gathers them when
+                        # not deferred. A builder the plan started at its last layer (no role was expected to run)
+                        # goes back to the base image for them first.
+                        if state["at"] != state.get("base", state["at"]):
+                            self._swap(cache, container, state["base"], target, build)
+                            state["at"] = state["base"]
                         result["ansible_facts"] = self._gather_facts(build["facts"], task_vars)
                         state["facts"] = True
                     if state["layer"] is not None and state["at"] != state["layer"]:  # a miss after hits

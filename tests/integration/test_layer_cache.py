@@ -165,6 +165,59 @@ def test_the_builder_starts_from_the_layers_the_plan_expects(docker_client, cach
     assert builders_created(docker_client, again.output, since) == 1
 
 
+def test_with_facts_the_builder_starts_at_a_layer_only_when_no_role_is_expected_to_run(
+        docker_client, cached_project, tmp_path):
+    """Facts are gathered on the base image, at the first role that runs: with them, the plan starts the builder at a
+    layer only when it expects every layer (then no facts are needed). Should a role have to run after all (here the
+    last layer's tag is removed while the build is frozen right after launch), the builder goes back to the base
+    image for the facts, then on to the layer before that role."""
+    project = cached_project
+    env = {"XDG_CACHE_HOME": str(tmp_path / "no-records")}  # no package records: the builder is not left behind
+    spec = dict(definition(), image_gather_facts=True)
+    since = int(time.time())
+    cold = run_build(project.path, spec, env=env)
+    assert cold.returncode == 0, cold.output
+    (project.path / "roles" / "three" / "defaults" / "main.yml").write_text("three_value: v2\nthree_fail: false\n")
+    last = run_build(project.path, spec, env=env)
+    assert last.returncode == 0, last.output
+    assert "builder: starts from" not in last.output and ran(last.output) == ["three"]
+    assert builders_created(docker_client, last.output, since) == 2  # the facts on the base image, then the swap
+
+    forced = dict(spec, image_force=True)
+    cached = run_build(project.path, forced, env=env)
+    assert cached.returncode == 0, cached.output
+    assert "at the layer of its first 3 roles" in cached.output and ran(cached.output) == []
+    assert builders_created(docker_client, cached.output, since) == 1
+    state = nonces(docker_client)
+
+    newest = max(docker_client.images.list(name="immutable-images-cache/cachetest"), key=lambda i: i.attrs["Created"])
+    def_file = project.path / "forced.yml"
+    def_file.write_text(json.dumps(forced))
+    proc = subprocess.Popen(["ansible-playbook", "immutable.images.build_image", "-e", "@%s" % def_file],
+                            cwd=str(project.path), env=ansible_env(env), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    output, frozen = [], False
+    try:
+        for line in proc.stdout:
+            output.append(line)
+            if line.startswith("TASK [immutable.images.launch : Show where the pool placed the builders]"):
+                os.killpg(proc.pid, signal.SIGSTOP)  # the builder runs from the last layer
+                frozen = True
+                break
+        assert frozen, "".join(output)
+        for tag in newest.tags:  # as `docker rmi -f` would (unforced, the engine refuses: the builder holds it)
+            docker_client.images.remove(tag, force=True)
+    finally:
+        os.killpg(proc.pid, signal.SIGCONT)
+    rest, _ = proc.communicate(timeout=600)
+    out = "".join(output) + rest
+    assert proc.returncode == 0, out
+    assert ran(out) == ["three"]
+    assert builders_created(docker_client, out, since) == 3  # at the last layer, the base image (facts), the second
+    again = nonces(docker_client)
+    assert again[:2] == state[:2] and again[2] != state[2] and again[2].startswith("three v2")
+
+
 def _sbom_packages(manifest_path):
     with open(manifest_path) as f:
         (target,) = json.load(f)["targets"]

@@ -217,6 +217,29 @@ def test_deferred_facts_are_gathered_by_the_first_miss_before_its_swap_and_only_
     assert "ansible_facts" not in later and [c[0] for c in RecordingCache.calls].count("gather") == 1
 
 
+def test_a_builder_started_at_the_last_layer_goes_back_to_the_base_image_for_deferred_facts(env, run, monkeypatch):
+    """With facts, the plan starts a builder at a layer only when it expects every role's layer (no facts needed).
+    A role that has to run after all gets the facts of the base image, as a play gathers them: the builder goes back to
+    the base image first, then on to the layer the lookups found."""
+    def gather(self, name, args, task_vars):
+        RecordingCache.calls.append(("gather", name, args))
+        return {"ansible_facts": {"os_family": "Debian"}}
+    monkeypatch.setattr(action.ActionModule, "run_action", gather)
+    key_a = run({"role": "a", "digest": "1"}, env)["key"]
+    key_b = run({"role": "b", "digest": "2"}, env)["key"]
+    run({"state": "sync"}, env)
+    env["image_target"]["builder"].update(image_id=RecordingCache.layers[key_b], base_image_id="sha256:base")
+    env["image_build"].update(facts_deferred=True, facts={})
+    _new_build(env)
+    assert run({"role": "a", "digest": "1"}, env)["hit"]
+    miss = run({"role": "b", "digest": "changed"}, env)
+    assert miss["ansible_facts"] == {"os_family": "Debian"}
+    assert [c[:2] for c in RecordingCache.calls] == [
+        ("find", key_a), ("find", miss["key"]), ("swap", "sha256:base"), ("reset connection",),
+        ("gather", "ansible.builtin.gather_facts"), ("swap", RecordingCache.layers[key_a]), ("reset connection",),
+        ("unpin", "pin-" + key_a[:8])]
+
+
 def test_facts_that_cannot_be_gathered_fail_the_lookup(env, run, monkeypatch):
     monkeypatch.setattr(action.ActionModule, "run_action", lambda self, name, args, task_vars: {
         "failed": True, "msg": "setup timed out"})
