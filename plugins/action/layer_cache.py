@@ -83,7 +83,7 @@ class ActionModule(ActionModuleBase):
                         # image (before the swap to the cached layers and the upload), as main.yml gathers them when
                         # not deferred. A builder the plan started at its last layer (no role was expected to run)
                         # goes back to the base image for them first.
-                        if state["at"] != state.get("base", state["at"]):
+                        if state["at"] != state["base"]:
                             self._swap(cache, container, state["base"], target, build)
                             state["at"] = state["base"]
                         result["ansible_facts"] = self._gather_facts(build["facts"], task_vars)
