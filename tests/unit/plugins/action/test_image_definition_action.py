@@ -18,3 +18,32 @@ def test_bad_definition_fails_the_validate_stage(run_action, tmp_path, monkeypat
     result = run_action("image_definition", {}, {"image_name": "arch-web", "image_targets": []})
     assert result["failed"] and result["stage"] == "validate" and result["errors"]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_plan_guesses_a_builders_start_layer_only_where_it_knows_the_lookups_keys(monkeypatch):
+    """_start_layer asks the engine only for a docker target on one engine whose base is known and not pulled again,
+    with a build_env free of templates; a role whose vars hold a template ends the keys it can know (vars None)."""
+    from ansible_collections.immutable.images.plugins.action import image_definition as action
+
+    asked = []
+
+    def expected_layer(client, image_name, base_id, files_digest, roles, play, environment):
+        asked.append((client, base_id, [r["vars"] for r in roles], environment))
+        return "sha256:layer", 1
+    monkeypatch.setattr(action.layer_cache, "expected_layer", expected_layer)
+    roles = [{"name": "a", "digest": "1", "tags": [], "vars": {"x": 1}},
+             {"name": "b", "digest": "2", "tags": [], "vars": {"y": "{{ ansible_facts.os_family }}"}}]
+    target = {"type": "docker", "definition_index": 0, "base": "sha256:base", "pull": "never", "docker_host": None}
+
+    def guess(entry=None, **changes):
+        raw = {"image_targets": [entry if entry is not None else {"name": "c", "build_env": {"PROXY": "http://p", "N": 2}}]}
+        return action._start_layer(dict(target, **changes), "web", raw, roles, "f", {}, lambda host, tls=None: "client")
+
+    assert guess() == ("sha256:layer", 1)
+    assert asked == [("client", "sha256:base", [{"x": 1}, None], {"PROXY": "http://p", "N": "2"})]
+    asked.clear()
+    for no_guess in (guess(pull="always"), guess(engine_pool=[{"docker_host": "tcp://e:2376"}]), guess(base=None),
+                     guess(type="ec2"), guess({"name": "c", "build_env": {"PROXY": "{{ lookup('env', 'P') }}"}}),
+                     guess("{{ my_target }}")):
+        assert no_guess == (None, 0)
+    assert asked == []
