@@ -94,16 +94,22 @@ def argument_spec(module):
     return copy.deepcopy(_documented_spec(module))
 
 
+def _load_yaml(text):
+    # libyaml's loader when PyYAML has it: ansible-playbook reads these before its first task, and the pure-Python
+    # loader takes about ten times longer (0.19 against 0.02 s for every module of the collection).
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
 @functools.lru_cache(maxsize=None)
 def _documented_spec(module):
-    doc = yaml.safe_load(importlib.import_module("%s.modules.%s" % (_PACKAGE, module)).DOCUMENTATION)
+    doc = _load_yaml(importlib.import_module("%s.modules.%s" % (_PACKAGE, module)).DOCUMENTATION)
     options = {}
     for fragment in doc.get("extends_documentation_fragment") or []:
         if not fragment.startswith(COLLECTION + "."):
             continue
         name, _dot, variable = fragment[len(COLLECTION) + 1:].partition(".")
         holder = importlib.import_module("%s.doc_fragments.%s" % (_PACKAGE, name)).ModuleDocFragment
-        options.update(yaml.safe_load(getattr(holder, variable.upper() or "DOCUMENTATION")).get("options") or {})
+        options.update(_load_yaml(getattr(holder, variable.upper() or "DOCUMENTATION")).get("options") or {})
     options.update(doc.get("options") or {})
     return _spec_of(options)
 
