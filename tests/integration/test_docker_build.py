@@ -181,7 +181,8 @@ def test_failing_role_with_keep_leaves_the_builder(docker_client, project, docke
 
 def test_files_roles_vars_handlers_and_only(docker_client, project, docker_definition, remove_images):
     """image_files as one archive (tree, contents, single file), role vars templated on the builder,
-    handlers run, build_env not baked in, and image_only builds just the named target."""
+    handlers run, build_env seen by the roles' tasks, their handlers and the checks but not baked in, and
+    image_only builds just the named target."""
     for i in range(50):
         project.file("payload/dir%d/file%d.conf" % (i % 5, i), "value %d\n" % i)
     project.file("dist/app.txt", "app\n")
@@ -193,15 +194,20 @@ def test_files_roles_vars_handlers_and_only(docker_client, project, docker_defin
             dest: /etc/greeting
             mode: "0644"
           notify: Record the handler
+
+        - name: Record the build environment
+          ansible.builtin.shell: echo "task $BUILD_MARK" > /etc/build-mark
+          changed_when: true
     """, defaults={"greeting": "default"}, handlers="""
         - name: Record the handler
-          ansible.builtin.copy:
-            content: "handled\\n"
-            dest: /etc/handled
-            mode: "0644"
+          ansible.builtin.shell: echo "handled $BUILD_MARK" > /etc/handled
+          changed_when: true
     """)
     definition = docker_definition("filesvars", roles=[{"role": "configure", "vars": {
-        "greeting": "hello from {{ inventory_hostname }}"}}], build_env={"BUILD_SECRET": "not-in-image"})
+        "greeting": "hello from {{ inventory_hostname }}"}}],
+        build_env={"BUILD_SECRET": "not-in-image", "BUILD_MARK": "from-build-env"})
+    definition["image_verify"] = [{"name": "The checks see the build_env",
+                                   "ansible.builtin.command": "test \"$BUILD_MARK\" = from-build-env"}]
     definition["image_files"] = [{"src": "payload", "dest": "/opt"}, {"src": "dist/", "dest": "/srv/app"},
                                  {"src": "single.conf", "dest": "/etc/app/"}]
     definition["image_targets"][0]["config"] = {"cmd": ["sleep", "1"]}
@@ -215,10 +221,11 @@ def test_files_roles_vars_handlers_and_only(docker_client, project, docker_defin
     def run(cmd):
         return sh_in_image(docker_client, "filesvars:latest", cmd)
 
-    assert run("cat /etc/greeting /etc/handled") == "hello from filesvars-container plain\nhandled\n"
+    assert run("cat /etc/greeting /etc/handled /etc/build-mark") == (
+        "hello from filesvars-container plain\nhandled from-build-env\ntask from-build-env\n")
     assert run("ls /opt/payload | sort | tr '\\n' ' '") == "dir0 dir1 dir2 dir3 dir4 "
     assert run("find /opt/payload -type f | wc -l").strip() == "50"
     assert run("cat /opt/payload/dir3/file13.conf /srv/app/app.txt /etc/app/single.conf") == "value 13\napp\nsingle\n"
     env = docker_client.images.get("filesvars:latest").attrs["Config"]["Env"] or []
-    assert not any("BUILD_SECRET" in e for e in env)
+    assert not any("BUILD_SECRET" in e or "BUILD_MARK" in e for e in env)
     assert docker_client.images.get("filesvars:latest").attrs["Config"]["Cmd"] == ["sleep", "1"]

@@ -109,12 +109,15 @@ def test_role_yml_tags_our_steps_always_applies_entry_tags_and_never_flushes_han
     # can notify its handlers
     assert include["apply"] == {"tags": "{{ provision__role.tags + (['never'] if provision__cache.hit | default(false) else []) }}",
                                 # templated once, at the include: each task of the role gets true or false
-                                "when": "{{ not (provision__cache.hit | default(false)) }}"}
+                                "when": "{{ not (provision__cache.hit | default(false)) }}",
+                                # and the build_env, to its tasks and handlers (not compiled again by each task)
+                                "environment": "{{ provision__build_env }}"}
     assert include["public"] == "{{ provision__role.public }}"
     steps = [next(k for k in t if k.startswith(("immutable.", "ansible."))) for t in tasks]
     # two steps per role: the lookup stores the layer of the role before, if it ran (sync stores the last one's)
     assert steps == ["immutable.images.layer_cache", "ansible.builtin.include_role"]
     assert "state" not in tasks[0]["immutable.images.layer_cache"]
+    assert tasks[0]["environment"] == "{{ provision__build_env }}"  # the build_env is part of the cache key
     # the first role's lookup uploads the image files on a miss (its layer holds them)
     assert "provision__role.first" in tasks[0]["immutable.images.layer_cache"]["upload"]
 
