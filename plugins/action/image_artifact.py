@@ -36,12 +36,15 @@ class ActionModule(ActionModuleBase):
     def run_module(self, params, task_vars, result):
         build = self._templar.template(task_vars["image_build"])
         target = params["target"]
-        self._task_vars, self._warnings, self._unprovisioned = task_vars, [], None
+        self._task_vars, self._warnings, self._unprovisioned, self._changed = task_vars, [], None, False
         if target.get("reuse"):
             record = self._reuse(build, target, params)
+            # an artifact that is there as the definition says (its tags, pushed, shared) changes nothing
+            changed = record["status"] == "succeeded" and self._changed
         else:
             record = self._produce(build, target, params)
-        result.update(target=target["name"], record=record, changed=record["status"] == "succeeded")
+            changed = record["status"] == "succeeded"
+        result.update(target=target["name"], record=record, changed=changed)
         if self._warnings:
             result["warnings"] = self._warnings
         if record["status"] == "failed" and record is not self._unprovisioned:
@@ -192,6 +195,7 @@ class ActionModule(ActionModuleBase):
 
     def _checked(self, step, action, result, must_succeed=True):
         self._warnings.extend(result.get("warnings") or [])
+        self._changed = self._changed or bool(result.get("changed"))
         if result.get("failed") and must_succeed:
             raise StepFailed(step, action, result)
         return result

@@ -28,6 +28,8 @@ description:
   - RV(record) is the target's result record (declared by C(plugins/plugin_utils/_definition/plan.py),
     C(result_spec)), which M(immutable.images.build_manifest) turns into the manifest's entry. A target whose
     builder did not provision gets the record of that failure, and nothing is run.
+  - Changed when it made an artifact; for a reused one, only when one of its parts changed something (a tag put
+    back, a push, a save, a share, a signature), so that an identical rerun reports no change.
   - Reads the plan from the fact C(image_build). This is an action plugin; it runs on the controller.
 extends_documentation_fragment:
   - immutable.images.attributes

@@ -120,6 +120,14 @@ def ansible_env(extra=None):
     return env
 
 
+def recap(output, host):
+    """The PLAY RECAP counts of one host ({"ok": 7, "changed": 0, ...}) in ansible-playbook's output."""
+    for line in output.split("PLAY RECAP", 1)[1].splitlines()[1:]:
+        if line.split(":", 1)[0].strip() == host:
+            return {k: int(v) for k, v in (item.split("=") for item in line.split(":", 1)[1].split())}
+    raise AssertionError("no PLAY RECAP line for %s in:\n%s" % (host, output))
+
+
 def run_build(cwd, definition, *args, env=None, timeout=900):
     """ansible-playbook immutable.images.build_image -e @definition.yml, in cwd, as a user runs it."""
     def_file = os.path.join(str(cwd), "definition-under-test.yml")

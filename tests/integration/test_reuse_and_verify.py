@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import BASE_IMAGE, build_containers, engine_state, new_resources, run_build
+from conftest import BASE_IMAGE, build_containers, engine_state, new_resources, recap, run_build
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -65,6 +65,10 @@ def test_second_build_with_the_same_inputs_reuses_the_image(docker_client, greet
     assert "TASK [greet : Write the greeting]" not in second.output  # no builder, no roles
     assert "Start the docker builders" not in second.output
     assert new_resources(docker_client, before, "reusetest") == {"containers": [], "images": []}
+    assert recap(second.output, "localhost")["changed"] == 1  # the tag it put back
+    again = run_build(greet_project.path, definition("reusetest"))
+    assert again.returncode == 0, again.output
+    assert recap(again.output, "localhost")["changed"] == 0  # an identical rerun changes nothing
 
     changed = run_build(greet_project.path, definition("reusetest", greeting="changed"))
     assert changed.returncode == 0, changed.output

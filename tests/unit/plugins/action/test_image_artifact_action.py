@@ -160,17 +160,24 @@ def test_an_ec2_target_is_sbom_then_the_ami(artifact):
 
 def test_a_reused_docker_image_gets_its_missing_tags_and_no_builder_nor_sbom(artifact):
     target = dict(DOCKER, reuse={"build_id": "b0", "image_id": "sha256:old", "missing_refs": ["web:1.0.0"]})
-    result, ran = artifact({"target": target})
+    result, ran = artifact({"target": target}, docker_image_tag={"changed": True})
     assert names(ran) == ["docker_image_tag"] and ran[0][1] == {"name": "sha256:old", "repository": ["web:1.0.0"]}
+    assert result["changed"]  # a tag put back
     assert result["record"]["builder"] is None and result["record"]["provision_duration"] is None
     assert result["record"]["artifact"]["sbom"] is None and result["record"]["artifact"]["reused_from"] == "b0"
     assert plan.validate(RECORD, result["record"]) == []
 
 
+def test_a_reused_docker_image_with_every_tag_in_place_changes_nothing(artifact):
+    target = dict(DOCKER, reuse={"build_id": "b0", "image_id": "sha256:old", "missing_refs": []})
+    result, ran = artifact({"target": target})
+    assert ran == [] and result["changed"] is False and result["record"]["status"] == "succeeded"
+
+
 def test_reused_amis_are_shared_only_when_asked(artifact):
     target = dict(EC2, reuse={"build_id": "b0", "amis": {"eu-west-1": {"name": "web-1.0.0-b0", "image_id": "ami-9"}}})
     result, ran = artifact({"target": target})
-    assert ran == []
+    assert ran == [] and not result["changed"]  # nothing to do: an identical rerun changes nothing
     assert result["record"] == {"status": "succeeded", "source_ami": {"image_id": "ami-1"},
                                 "artifact": {"name": "web-1.0.0-b0", "amis": {"eu-west-1": "ami-9"}, "parameter": None,
                                              "deprecation_time": None, "attestations": [], "reused_from": "b0"}}
