@@ -200,7 +200,7 @@ def test_with_facts_the_builder_starts_at_a_layer_only_when_no_role_is_expected_
     try:
         for line in proc.stdout:
             output.append(line)
-            if line.startswith("TASK [immutable.images.launch : Show where the pool placed the builders]"):
+            if line.startswith("TASK [immutable.images.launch : Note the docker builders this definition started]"):
                 os.killpg(proc.pid, signal.SIGSTOP)  # the builder runs from the last layer
                 frozen = True
                 break
