@@ -148,6 +148,7 @@ class ActionModule(ActionModuleBase):
             "manifest": os.path.join(cwd, params["image_manifest"]) if params.get("image_manifest") else None,
             "cache": params["image_cache"],
             "warm_interpreter": params["image_warm_interpreter"],
+            "controller_modules": _controller_modules(selected, params.get("image_keep")),
             "force": params["image_force"],
             "scanner": scanner[1] if scanner else None,
             "scan_fail_on": params["image_scan_fail_on"],
@@ -209,6 +210,15 @@ class ActionModule(ActionModuleBase):
             roles.append({"name": name, "include": include_name, "path": path, "vars": role_vars,
                           "tags": definition.role_tags(entries[i]), "digest": build_inputs.tree_digest(path)})
         return roles, errors
+
+
+def _controller_modules(targets, keep):
+    """Whether the build runs modules on the controller as modules, which the controller's warm interpreter is for.
+    A docker build otherwise runs them in its tasks' workers (builder, commit, clean-up) or on the builder."""
+    if any(v is not None for v in (keep or {}).values()):
+        return True  # image_retention
+    return any(t["type"] != "docker" or t.get("push_refs") or t.get("save") is not None
+               or (t["reuse"] or {}).get("missing_refs") for t in targets)
 
 
 def _pool_engine(engine):

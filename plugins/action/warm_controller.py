@@ -45,23 +45,28 @@ class ActionModule(ActionModuleBase):
         client_dir = os.path.join(home, "client")
         os.makedirs(client_dir, mode=0o700, exist_ok=True)
         socket_path = os.path.join(home, "warm.sock")
-        # One server per ansible-playbook run and interpreter: the definitions of a fleet (build_all) start
-        # at the same time in parallel workers, and the first one starts it for all of them.
+        # One server per ansible-playbook run and interpreter, and the payloads built once: the definitions of a fleet
+        # (build_all) start at the same time in parallel workers, and the first one does it for all of them.
+        failure = None
         with open(os.path.join(home, "start.lock"), "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            started = os.path.exists(socket_path)
-            if not started:
+            marker = os.path.join(home, "prebuilt")
+            first = not os.path.exists(marker)
+            open(marker, "w").close()
+            if params["serve"] and not os.path.exists(socket_path):
                 preload = params["preload"]
                 if preload is None:
                     preload = _each(TARGET_PRELOAD[t] for t in params["target_types"])
                 failure = self._start(interpreter, client_dir, socket_path, preload)
-                if failure:
-                    return dict(off, msg="the warm interpreter did not start: %s" % failure)
+        if first:
+            self._prebuild(params["prebuild"], [str(p) for p in params["roles"]], params["target_types"], task_vars)
+        if failure:
+            return dict(off, msg="the warm interpreter did not start: %s" % failure)
+        if not params["serve"]:
+            return dict(off, msg="no server: no module of this build runs on the controller as a module")
         # The client takes its own directory out of PYTHONPATH again before the module runs.
         path = os.pathsep.join(p for p in (client_dir, os.environ.get("PYTHONPATH")) if p)
         env = {"PYTHONPATH": path, warm_client.ENV_WARM: "%s|%s" % (socket_path, interpreter)}
-        if not started:
-            self._prebuild(params["prebuild"], [str(p) for p in params["roles"]], params["target_types"], task_vars)
         return dict(result, changed=False, ansible_facts={FACT: env}, socket=socket_path)
 
     def _start(self, interpreter, client_dir, socket_path, preload):

@@ -166,6 +166,10 @@ build:
     warm_interpreter:
       description: image_warm_interpreter.
       type: bool
+    controller_modules:
+      description: 'Whether the build runs modules on the controller as modules (an ec2 target, a push, a save,
+        a reused image''s missing tag, image_keep): launch starts the controller''s warm interpreter only then.'
+      type: bool
     force:
       description: image_force.
       type: bool

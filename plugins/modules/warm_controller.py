@@ -37,6 +37,13 @@ attributes:
   action:
     support: full
 options:
+  serve:
+    description:
+      - Whether to start the server. With V(false), only the payloads of O(prebuild) are built in advance and
+        RV(ansible_facts.immutable_images_controller_env) is empty; the launch role passes V(false) when no module of
+        the build runs on the controller as a module (C(image_build.controller_modules)).
+    type: bool
+    default: true
   preload:
     description:
       - Python modules the server imports besides C(ansible.module_utils.basic) (missing ones are skipped).
@@ -95,6 +102,6 @@ ansible_facts:
       sample: {PYTHONPATH: /root/.ansible/tmp/ansible-local-1234abcd/warm/client, IMMUTABLE_IMAGES_WARM: "..."}
 socket:
   description: The server's unix socket.
-  returned: when started
+  returned: when O(serve) is true and it started
   type: str
 """

@@ -146,6 +146,9 @@ def plan_spec():
         "manifest": _opt("str", "Absolute path of the manifest, or null."),
         "cache": _opt("bool", "image_cache."),
         "warm_interpreter": _opt("bool", "image_warm_interpreter."),
+        "controller_modules": _opt("bool", "Whether the build runs modules on the controller as modules (an ec2 target, "
+                                           "a push, a save, a reused image's missing tag, image_keep): launch starts "
+                                           "the controller's warm interpreter only then."),
         "force": _opt("bool", "image_force."),
         "scanner": _opt("str", "The vulnerability scanner found on PATH (trivy, grype), or null."),
         "scan_fail_on": _opt("str", "image_scan_fail_on."),

@@ -47,3 +47,18 @@ def test_the_plan_guesses_a_builders_start_layer_only_where_it_knows_the_lookups
                      guess("{{ my_target }}")):
         assert no_guess == (None, 0)
     assert asked == []
+
+
+def test_the_plan_says_whether_the_build_runs_modules_on_the_controller():
+    """controller_modules: only then does launch start the controller's warm interpreter. A docker build runs its
+    builder, commit, run tests and clean-up in its tasks' workers; a push, a save, a reused image's missing tag,
+    image_keep and every ec2 target run modules."""
+    from ansible_collections.immutable.images.plugins.action.image_definition import _controller_modules
+
+    docker = {"type": "docker", "push_refs": [], "save": None, "reuse": None}
+    assert _controller_modules([docker], {}) is False
+    assert _controller_modules([docker, dict(docker, reuse={"missing_refs": []})], {"count": None}) is False
+    for runs_one in ([dict(docker, push_refs=["reg/web:1"])], [dict(docker, save="/out/web.tar")],
+                     [dict(docker, reuse={"missing_refs": ["web:1"]})], [{"type": "ec2", "reuse": None}]):
+        assert _controller_modules(runs_one, {}) is True
+    assert _controller_modules([docker], {"count": 2}) is True

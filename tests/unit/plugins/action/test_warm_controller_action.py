@@ -29,3 +29,20 @@ def test_interpreter_must_be_known(run_action):
 def test_bad_arguments(run_action):
     result = run_action("warm_controller", {"preload": {"docker": 1}})
     assert result["failed"] and "preload" in result["msg"]
+
+
+def test_no_server_when_no_module_runs_on_the_controller(run_action, monkeypatch, tmp_path):
+    """serve: false (a docker build without a push, save or retention) starts nothing; the payloads are still built
+    in advance, once per run; the fact is empty, so the tasks run their modules the usual way."""
+    from ansible_collections.immutable.images.plugins.action import warm_controller
+
+    monkeypatch.setattr(warm_controller, "DEFAULT_LOCAL_TMP", str(tmp_path))
+    started, prebuilt = [], []
+    monkeypatch.setattr(warm_controller.ActionModule, "_start", lambda self, *a: started.append(a))
+    monkeypatch.setattr(warm_controller.ActionModule, "_prebuild", lambda self, *a: prebuilt.append(a))
+    result = run_action("warm_controller", {"serve": False}, {"ansible_python_interpreter": "/usr/bin/python3"})
+    assert result["ansible_facts"] == {FACT: {}} and not result.get("failed") and "no server" in result["msg"]
+    assert started == [] and len(prebuilt) == 1
+    result = run_action("warm_controller", {"serve": True}, {"ansible_python_interpreter": "/usr/bin/python3"})
+    assert len(started) == 1 and len(prebuilt) == 1  # a later definition of the run: the payloads are built
+    assert result["ansible_facts"][FACT]["IMMUTABLE_IMAGES_WARM"].startswith(str(tmp_path))
