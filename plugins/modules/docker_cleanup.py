@@ -64,6 +64,14 @@ options:
     type: list
     elements: str
     default: []
+  engines:
+    description:
+      - Several engines, each a dict with the keys O(docker_host) and O(tls) take (the entries of a build's
+        C(image_build.engines)); the same removal runs on each, one after the other, and the results are put
+        together. O(docker_host) and O(tls) are then not used. An empty list removes nothing.
+    type: list
+    elements: dict
+    version_added: 0.2.0
   skip_unreachable:
     description:
       - When the engine does not answer, warn and remove nothing instead of failing (the end of a build whose engine
@@ -112,8 +120,8 @@ removed:
   type: list
   elements: str
 engine_answered:
-  description: With O(skip_unreachable), false when the engine did not answer (nothing was removed). (Not C(unreachable),
-    which Ansible would take for the host's.)
+  description: With O(skip_unreachable), false when the engine, or one of O(engines), did not answer (nothing was removed
+    there). (Not C(unreachable), which Ansible would take for the host's.)
   returned: when the engine did not answer
   type: bool
 """
