@@ -63,7 +63,7 @@ def test_an_engine_that_went_away_is_skipped_the_others_are_cleaned(monkeypatch)
 
 
 def test_a_bad_engine_entry_is_refused_before_any_engine_is_asked(monkeypatch):
-    result, asked = clean(monkeypatch, {"build_id": "b1", "engines": [{"docker_host": "unix:///one.sock"},
-                                                                       {"docker_host": "tcp://two:2376", "tsl": {}}]})
+    engines = [{"docker_host": "unix:///one.sock"}, {"docker_host": "tcp://two:2376", "tsl": {}}]
+    result, asked = clean(monkeypatch, {"build_id": "b1", "engines": engines})
     assert result["failed"] and result["msg"].startswith("engines[1]: ") and "tsl" in result["msg"]
     assert asked == []
