@@ -100,9 +100,11 @@ def test_same_roles_same_image_with_and_without_the_warm_interpreter(docker_clie
     project.role("app", ROLE, handlers=HANDLERS)
     results = {}
     for warm in (True, False):
-        result = run_build(project.path, definition(warm))
+        result = run_build(project.path, definition(warm), "-v")
         assert result.returncode == 0, result.output
         assert "the warm interpreter did not start" not in result.output
+        if warm:  # no push, save or image_keep: no module runs on the controller, so no server is started there
+            assert "no server: no module of this build runs on the controller as a module" in result.output
         tag = "warmtest:%s" % ("warm" if warm else "cold")
         results[warm] = (sh_in_image(docker_client, tag, STATE), sh_in_image(docker_client, tag, "cat /module-process"),
                          sh_in_image(docker_client, tag, "cat /raw-parent"))
