@@ -50,6 +50,30 @@ options:
     type: list
     elements: dict
     version_added: 0.2.0
+  inventory:
+    description:
+      - With O(targets), also make each builder's inventory entry, as the launch role adds its builders with
+        M(ansible.builtin.add_host) (RV(results[].inventory_entry)), and the build they are part of with where they
+        went (RV(build)).
+      - Done by the action plugin, from the results; the module does nothing with it.
+    type: dict
+    version_added: 0.2.0
+    suboptions:
+      build:
+        description: The build's plan (C(image_build)), as every builder gets it.
+        type: dict
+        required: true
+      groups:
+        description: The inventory groups every builder joins.
+        type: list
+        elements: str
+        required: true
+      inventory_dir:
+        description: The builders' C(inventory_dir), as a play gives it to a host of the inventory.
+        type: str
+      inventory_file:
+        description: The builders' C(inventory_file).
+        type: str
   state:
     description: V(present) starts the builder, V(absent) removes it.
     type: str
@@ -164,7 +188,15 @@ EXAMPLES = r"""
 - name: Start the builders of every docker target of the plan at once
   immutable.images.docker_builder:
     targets: "{{ image_build.targets | selectattr('type', 'equalto', 'docker') }}"
+    inventory:
+      build: "{{ image_build }}"
+      groups: [image_builders]
   register: builders
+
+- name: Add them to the inventory
+  ansible.builtin.add_host: "{{ item.inventory_entry }}"
+  loop: "{{ builders.results }}"
+  changed_when: false
 
 - name: Remove it
   immutable.images.docker_builder:
@@ -179,6 +211,24 @@ results:
   returned: when O(targets) is given
   type: list
   elements: dict
+  contains:
+    inventory_entry:
+      description:
+        - With O(inventory), the builder as M(ansible.builtin.add_host) takes it, when it started. C(name) is the target's
+          C(host), C(groups) is O(inventory.groups); its variables are the connection
+          P(immutable.images.docker_session#connection) to the builder (on the engine it was placed on), C(image_target)
+          (the target on that engine, with the builder under C(builder)), C(image_build) (RV(build)),
+          C(inventory_dir) and C(inventory_file).
+      type: dict
+      returned: when O(inventory) is given and the builder started
+build:
+  description:
+    - O(inventory.build) once the builders started. With O(engines) in a target, each target placed on an engine of its
+      pool has that engine's C(docker_host) and C(tls) (and C(remote_engine)) from now on, and C(engines) lists the
+      engines the build's builders are on (its fixed engines and the ones they were placed on), which its clean-up
+      visits.
+  returned: when O(inventory) is given and every builder started
+  type: dict
 container:
   description: The builder. Empty after O(state=absent).
   returned: success

@@ -26,6 +26,12 @@ MODULE_ARGS = dict(
         DOCKER_COMMON_ARGS,
         name=dict(type="str"),
         targets=dict(type="list", elements="dict"),  # the action plugin's (action/docker_builder.py): one builder each
+        inventory=dict(type="dict", options=dict(  # the action plugin's too: the builders' inventory entries
+            build=dict(type="dict", required=True),
+            groups=dict(type="list", elements="str", required=True),
+            inventory_dir=dict(type="str"),
+            inventory_file=dict(type="str"),
+        )),
         state=dict(type="str", choices=["present", "absent"], default="present"),
         image=dict(type="str"),
         from_layer=dict(type="str"),
@@ -48,6 +54,7 @@ MODULE_ARGS = dict(
     required_if=[("state", "present", ["image"])],
     required_one_of=[("name", "targets")],
     mutually_exclusive=[("name", "targets")],
+    required_by={"inventory": "targets"},
     supports_check_mode=True,
 )
 

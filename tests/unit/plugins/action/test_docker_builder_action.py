@@ -71,10 +71,10 @@ def test_the_module_validates_its_own_arguments(module_result):
     assert sent[0]["nam"] == "typo"
 
 
-TARGETS = [{"name": "web", "type": "docker", "builder_name": "arch-web", "base_image": "debian:12", "pull": "never",
+TARGETS = [{"name": "web", "host": "arch-web-host", "type": "docker", "builder_name": "arch-web", "base_image": "debian:12", "pull": "never",
             "platform": None, "network_mode": "host", "docker_host": None, "tls": None, "build_volumes": ["/c:/c"],
             "privileged": False, "labels": {"k": "v"}, "python_interpreter": "/usr/bin/python3", "engine_pool": []},
-           {"name": "api", "type": "docker", "builder_name": "arch-api", "base_image": "debian:11", "pull": "missing",
+           {"name": "api", "host": "arch-api-host", "type": "docker", "builder_name": "arch-api", "base_image": "debian:11", "pull": "missing",
             "platform": "linux/arm64", "network_mode": None, "docker_host": "tcp://e:2376", "tls": {"verify": True},
             "build_volumes": [], "privileged": True, "labels": {}, "python_interpreter": "/usr/bin/python3.9",
             "engine_pool": None}]
@@ -96,6 +96,10 @@ class BuilderWork:
         cls.runs.append(dict((k, v) for k, v in module.params.items() if v is not None))
         if module.params["name"] == "arch-broken":
             module.fail_json(msg="cannot start builder arch-broken from debian:12: no such network", stage="launch")
+        if module.params["engines"]:  # as engine_pool places it: on the pool's last engine
+            engine = module.params["engines"][-1]
+            module.exit_json(changed=True, container={"name": module.params["name"]}, engine=engine,
+                             placed=dict(engine, remote_engine=True), placement=["placed on %s" % engine["docker_host"]])
         module.exit_json(changed=True, container={"name": module.params["name"]})
 
 
@@ -112,9 +116,9 @@ def start_targets(make_action, monkeypatch):
 
     monkeypatch.setattr(action.connection_loader, "get", lambda name, *_a, **_k: Connection())
 
-    def run(targets, warm=True):
+    def run(targets, warm=True, **options):
         BuilderWork.barrier, BuilderWork.runs = threading.Barrier(len(targets), timeout=5), []
-        act = make_action("docker_builder", {"targets": targets, "warm_interpreter": warm})
+        act = make_action("docker_builder", dict(options, targets=targets, warm_interpreter=warm))
         act._work_in_worker = lambda name: BuilderWork
         act._remove_tmp_path = lambda path: None
         return act.run(task_vars={})
@@ -150,3 +154,54 @@ def test_without_docker_targets_nothing_starts(start_targets, make_action):
     act = make_action("docker_builder", {"targets": []})
     act._remove_tmp_path = lambda path: None
     assert act.run(task_vars={}) == {"results": [], "changed": False}
+
+
+BUILD = {"id": "b1", "warm_interpreter": True, "guard_pid": 4242, "engines_fixed": [], "engines": [],
+         "targets": TARGETS + [{"name": "ami", "type": "ec2"}]}
+INVENTORY = {"build": BUILD, "groups": ["image_builders", "webapp"], "inventory_dir": "/srv/defs",
+             "inventory_file": "/srv/defs/hosts.yml"}
+
+
+def test_with_inventory_each_builder_comes_with_its_add_host_entry(start_targets):
+    result = start_targets(TARGETS, inventory=INVENTORY)
+    assert result["build"] == BUILD  # no pool: the build as it was
+    web, api = (one["inventory_entry"] for one in result["results"])
+    assert web == {"name": "arch-web-host", "groups": ["image_builders", "webapp"],
+                   "ansible_connection": "immutable.images.docker_session", "ansible_user": "root",
+                   "ansible_pipelining": True, "immutable_images_warm": True, "ansible_host": "arch-web",
+                   "ansible_python_interpreter": "/usr/bin/python3",
+                   "image_target": dict(TARGETS[0], builder={"name": "arch-web"}), "image_build": BUILD,
+                   "inventory_dir": "/srv/defs", "inventory_file": "/srv/defs/hosts.yml"}
+    # the engine and its TLS only where the target names them: else the connection's default engine
+    assert api["ansible_docker_docker_host"] == "tcp://e:2376" and api["immutable_images_docker_tls"] == {"verify": True}
+    assert api["ansible_python_interpreter"] == "/usr/bin/python3.9"
+    assert start_targets(TARGETS)["results"][0].get("inventory_entry") is None  # only when asked
+
+
+def test_a_builder_an_engine_pool_placed_is_on_that_engine_in_the_build_and_its_entry(start_targets):
+    pool = [{"docker_host": "tcp://pool-1:2376", "tls": None}, {"docker_host": "tcp://pool-2:2376", "tls": None}]
+    pooled = dict(TARGETS[1], engine_pool=pool, docker_host=None, tls=None)
+    build = dict(BUILD, engines_fixed=[{"docker_host": "unix:///var/run/docker.sock", "tls": None}],
+                 targets=[TARGETS[0], pooled, BUILD["targets"][2]])
+    result = start_targets([TARGETS[0], pooled], inventory=dict(INVENTORY, build=build))
+    placed = {"docker_host": "tcp://pool-2:2376", "tls": None, "remote_engine": True}
+    assert result["build"]["targets"] == [TARGETS[0], dict(pooled, **placed), BUILD["targets"][2]]
+    assert result["build"]["engines"] == build["engines_fixed"] + [pool[1]]  # the fixed ones and where it went
+    assert result["build"]["guard_pid"] == 4242 and build["targets"][1] is pooled  # the given build is left as it was
+    entry = result["results"][1]["inventory_entry"]
+    assert entry["ansible_docker_docker_host"] == "tcp://pool-2:2376" and "immutable_images_docker_tls" not in entry
+    assert entry["image_target"] == dict(pooled, builder={"name": "arch-api"}, **placed)
+    assert entry["image_build"] is result["build"]
+
+
+def test_a_bad_inventory_fails_before_any_builder_starts(start_targets):
+    result = start_targets(TARGETS, inventory={"build": BUILD})
+    assert result["failed"] and "groups" in result["msg"] and result["msg"].startswith("immutable.images.docker_builder: ")
+    assert BuilderWork.runs == [] and "results" not in result
+
+
+def test_when_a_builder_failed_there_are_no_entries_to_add(start_targets):
+    broken = dict(TARGETS[0], name="broken", builder_name="arch-broken")
+    result = start_targets([broken, TARGETS[1]], inventory=INVENTORY)
+    assert result["failed"] and "build" not in result
+    assert all("inventory_entry" not in one for one in result["results"])
