@@ -13,6 +13,7 @@ import os
 from ansible.plugins.loader import connection_loader
 from ansible.utils.vars import merge_hash
 
+from ansible_collections.immutable.images.plugins.plugin_utils import _builder_inventory as builder_inventory
 from ansible_collections.immutable.images.plugins.plugin_utils._action_module import (
     COLLECTION,
     ActionFailure,
@@ -42,13 +43,11 @@ class ActionModule(ActionModuleBase):
     def start_targets(self, args, task_vars, result):
         """The builders of the plan's docker targets (`targets`), started at once: each takes the engine about 0.3 s,
         most of it the container's start, so a definition with four targets waits for one instead of four."""
-        # Before anything starts (each builder's own options are checked by the module that starts it). By hand: the
-        # argument spec's validator would copy the whole plan, and parse the module's documentation in this worker.
+        # before anything starts (each builder's own options are checked by the module that starts it)
         inventory = args.get("inventory")
-        if inventory is not None and not (isinstance(inventory, dict) and isinstance(inventory.get("build"), dict)
-                                          and isinstance(inventory.get("groups"), list)):
-            raise ActionFailure("%s.%s: inventory needs build (a dict) and groups (a list of group names)"
-                                % (COLLECTION, self.module_name))
+        wrong = builder_inventory.problem(inventory) if inventory is not None else None
+        if wrong:
+            raise ActionFailure("%s.%s: %s" % (COLLECTION, self.module_name, wrong))
         common = {k: v for k, v in args.items() if k in ("warm_interpreter", "lease_pid", "timeout") and v is not None}
         each = [dict(builder_args(target), **common) for target in args["targets"]]
 
@@ -64,9 +63,10 @@ class ActionModule(ActionModuleBase):
             result.update(failed=True, msg="; ".join("target %s: %s" % (one["target"].get("name"), one.get("msg", ""))
                                                      for one in failed))
         elif inventory is not None:
-            result["build"] = placed_build(inventory["build"], results)
+            result["build"] = builder_inventory.placed_build(inventory["build"], results)
             for one in results:
-                one["inventory_entry"] = inventory_entry(one, result["build"], inventory)
+                one["inventory_entry"] = builder_inventory.docker_entry(one, result["build"], inventory,
+                                                                        BUILDER_CONNECTION, BUILDER_USER)
         return result
 
     def prepare_connection(self, result, args):
@@ -83,41 +83,6 @@ class ActionModule(ActionModuleBase):
             connection._connect()
         except Exception:  # noqa: BLE001 - the builder's first task starts it then, and says so if it cannot
             pass
-
-
-def placed_build(build, results):
-    """The build once its docker builders started: a target an engine pool placed is on that engine from now on
-    (provision, finalize and the manifest read its docker_host and tls there), and the build's engines are the ones its
-    builders are on (the clean-up must not fail on an engine of the pool that died since). Without a pool, as given."""
-    placed = {one["target"]["name"]: one["placed"] for one in results if "placed" in one}
-    if not placed:
-        return build
-    engines = list(build["engines_fixed"])
-    for one in results:
-        if "engine" in one and one["engine"] not in engines:
-            engines.append(one["engine"])
-    return dict(build, targets=[dict(target, **placed.get(target["name"], {})) for target in build["targets"]],
-                engines=engines)
-
-
-def inventory_entry(result, build, inventory):
-    """A started builder as ansible.builtin.add_host takes it: its connection, its target (on the engine it was placed
-    on, with the builder under `builder`), the build, and the inventory_dir/inventory_file a play would give it."""
-    target = dict(result["target"], **(result.get("placed") or {}))
-    entry = {
-        "name": target["host"], "groups": inventory["groups"],
-        "ansible_connection": BUILDER_CONNECTION, "ansible_user": BUILDER_USER, "ansible_pipelining": True,
-        # with it, the connection starts the builder's session and warm interpreter on its first use (if not yet)
-        "immutable_images_warm": build["warm_interpreter"],
-        "ansible_host": result["container"]["name"], "ansible_python_interpreter": target["python_interpreter"],
-        "image_target": dict(target, builder=result["container"]), "image_build": build,
-        "inventory_dir": inventory.get("inventory_dir"), "inventory_file": inventory.get("inventory_file"),
-    }
-    if target.get("docker_host"):  # else the connection's own default (DOCKER_HOST, the local socket)
-        entry["ansible_docker_docker_host"] = target["docker_host"]
-    if target.get("tls"):
-        entry["immutable_images_docker_tls"] = target["tls"]
-    return entry
 
 
 def builder_args(target):

@@ -2,13 +2,19 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Runs the ec2_builder module as a module. Its plugin names the connection of the builders it starts, which
-ansible-playbook's process then loads once for every task on them (ActionModuleBase.CONNECTIONS)."""
+ansible-playbook's process then loads once for every task on them (ActionModuleBase.CONNECTIONS), and with
+`inventory` returns the builder's inventory entry with that connection (plugin_utils/_builder_inventory.py)."""
 
 from __future__ import annotations
 
 from ansible.utils.vars import merge_hash
 
-from ansible_collections.immutable.images.plugins.plugin_utils._action_module import ActionModuleBase
+from ansible_collections.immutable.images.plugins.plugin_utils import _builder_inventory as builder_inventory
+from ansible_collections.immutable.images.plugins.plugin_utils._action_module import (
+    COLLECTION,
+    ActionFailure,
+    ActionModuleBase,
+)
 
 BUILDER_CONNECTION = "immutable.images.ssh"  # what the launch role gives its ec2 builders
 
@@ -19,6 +25,14 @@ class ActionModule(ActionModuleBase):
     CONNECTIONS = (BUILDER_CONNECTION,)  # every task on an ec2 builder runs through it
 
     def run_module(self, params, task_vars, result):
+        # `inventory` is this plugin's: the builder's entry is made from the module's result (_builder_inventory.py)
+        params = dict(params)
+        inventory = params.pop("inventory", None)
+        wrong = builder_inventory.problem(inventory, needs=("build", "target", "groups")) if inventory is not None else None
+        if wrong:
+            raise ActionFailure("%s.%s: %s" % (COLLECTION, self.module_name, wrong))
         result = merge_hash(result, self.execute_module("immutable.images.ec2_builder", params, task_vars))
         self._remove_tmp_path(self._connection._shell.tmpdir)
+        if inventory is not None and not result.get("failed") and result.get("instance_id"):
+            result["inventory_entry"] = builder_inventory.ec2_entry(result, inventory, BUILDER_CONNECTION)
         return result

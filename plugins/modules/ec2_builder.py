@@ -177,6 +177,33 @@ options:
   security_group_id:
     description: With O(state=absent), the RV(security_group_id) returned by O(state=present).
     type: str
+  inventory:
+    description:
+      - With O(state=present), also make the started builder's inventory entry, as the launch role adds it with
+        M(ansible.builtin.add_host) (RV(inventory_entry)).
+      - Done by the action plugin, from the result; the module does nothing with it.
+    type: dict
+    version_added: 0.2.0
+    suboptions:
+      build:
+        description: The build's plan (C(image_build)), as the builder gets it.
+        type: dict
+        required: true
+      target:
+        description: The builder's target in the plan (an entry of C(image_build.targets)).
+        type: dict
+        required: true
+      groups:
+        description: The inventory groups the builder joins.
+        type: list
+        elements: str
+        required: true
+      inventory_dir:
+        description: The builder's C(inventory_dir), as a play gives it to a host of the inventory.
+        type: str
+      inventory_file:
+        description: The builder's C(inventory_file).
+        type: str
   poll_delay:
     description: Seconds between polls while waiting on AWS (instance running/terminated).
     type: int
@@ -223,6 +250,15 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+inventory_entry:
+  description:
+    - With O(inventory), the builder as M(ansible.builtin.add_host) takes it. C(name) is the target's C(host), C(groups)
+      is O(inventory.groups); its variables are the connection P(immutable.images.ssh#connection) to the instance
+      (RV(ssh_host), RV(ssh_port), the target's C(ssh_username), become unless that is C(root), the temporary private
+      key), C(image_target) (O(inventory.target) with this result under C(builder)), C(image_build)
+      (O(inventory.build)), C(inventory_dir) and C(inventory_file).
+  returned: state=present with O(inventory), not in check mode
+  type: dict
 name:
   description: Name of the instance, key pair and security group.
   returned: state=present
@@ -356,6 +392,10 @@ ARGUMENT_SPEC = dict(
     wait_ssh=dict(type="bool", default=True), wait_status_ok=dict(type="bool", default=False),
     instance_id=dict(type="str"), key_name=dict(type="str", no_log=False), security_group_id=dict(type="str"),
     poll_delay=dict(type="int", default=15), poll_max_attempts=dict(type="int", default=40),
+    inventory=dict(type="dict", options=dict(  # the action plugin's (action/ec2_builder.py): the builder's entry
+        build=dict(type="dict", required=True), target=dict(type="dict", required=True),
+        groups=dict(type="list", elements="str", required=True),
+        inventory_dir=dict(type="str"), inventory_file=dict(type="str"))),
 )
 
 

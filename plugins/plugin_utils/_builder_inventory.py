@@ -1,0 +1,80 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The builders' inventory entries, as the launch role adds them with ansible.builtin.add_host.
+
+The action that starts a builder (action/docker_builder.py, action/ec2_builder.py) knows its connection and what the
+engine or AWS returned; with the task's `inventory` option ({build, groups, inventory_dir, inventory_file}, and for an
+ec2 builder its plan `target`), it returns the builder's entry: its connection variables, `image_target` (the plan's
+target, with what starting the builder learned under `builder`), `image_build` and the inventory_dir/inventory_file a
+play would give a host of the inventory. Made here instead of templated in the role: each templated variable was an
+expression compiled and rendered in the step's worker."""
+
+from __future__ import annotations
+
+# A fresh instance has a new host key every time: nothing to verify it against.
+EC2_SSH_ARGS = "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o IdentitiesOnly=yes"
+# What an ec2 builder's result holds besides the builder itself (left out of image_target.builder).
+_NOT_THE_BUILDER = ("invocation", "changed", "failed", "warnings", "deprecations", "inventory_entry")
+
+
+def problem(inventory, needs=("build", "groups")):
+    """What is wrong with a task's `inventory` option (None: fine). Checked by hand, not with the argument spec's
+    validator, which would copy the whole plan that `build` carries."""
+    if not isinstance(inventory, dict):
+        return "inventory must be a dict"
+    kinds = {"build": dict, "target": dict, "groups": list}
+    wrong = [key for key in needs if not isinstance(inventory.get(key), kinds[key])]
+    if wrong:
+        return "inventory needs %s" % ", ".join("%s (a %s)" % (key, kinds[key].__name__) for key in wrong)
+    return None
+
+
+def placed_build(build, results):
+    """The build once its docker builders started: a target an engine pool placed is on that engine from now on
+    (provision, finalize and the manifest read its docker_host and tls there), and the build's engines are the ones its
+    builders are on (the clean-up must not fail on an engine of the pool that died since). Without a pool, as given."""
+    placed = {one["target"]["name"]: one["placed"] for one in results if "placed" in one}
+    if not placed:
+        return build
+    engines = list(build["engines_fixed"])
+    for one in results:
+        if "engine" in one and one["engine"] not in engines:
+            engines.append(one["engine"])
+    return dict(build, targets=[dict(target, **placed.get(target["name"], {})) for target in build["targets"]],
+                engines=engines)
+
+
+def docker_entry(result, build, inventory, connection, user):
+    """A started docker builder (a result of docker_builder with `targets`: the plan's target under `target`): its
+    connection, its target on the engine it was placed on, with the container under `builder`, and the build."""
+    target = dict(result["target"], **(result.get("placed") or {}))
+    entry = dict(_common(target, build, inventory), ansible_connection=connection, ansible_user=user,
+                 ansible_host=result["container"]["name"], image_target=dict(target, builder=result["container"]),
+                 # with it, the connection starts the builder's session and warm interpreter on its first use (if not
+                 # yet); without, it is community.docker.docker_api (with an exec stream of its own on a remote
+                 # engine, where docker_api's loses output over TLS)
+                 immutable_images_warm=build["warm_interpreter"])
+    if target.get("docker_host"):  # else the connection's own default (DOCKER_HOST, the local socket)
+        entry["ansible_docker_docker_host"] = target["docker_host"]
+    if target.get("tls"):
+        entry["immutable_images_docker_tls"] = target["tls"]
+    return entry
+
+
+def ec2_entry(result, inventory, connection):
+    """A started ec2 builder (an ec2_builder result): SSH as the target's user (become unless root) with the build's
+    temporary key, and the instance, key pair and security group under image_target.builder."""
+    target, build = inventory["target"], inventory["build"]
+    builder = {key: value for key, value in result.items()
+               if key not in _NOT_THE_BUILDER and not key.startswith("_ansible")}
+    return dict(_common(target, build, inventory), ansible_connection=connection,
+                ansible_host=result["ssh_host"], ansible_port=result["ssh_port"], ansible_user=target["ssh_username"],
+                ansible_ssh_private_key_file=result["private_key_file"], ansible_ssh_common_args=EC2_SSH_ARGS,
+                ansible_become=target["ssh_username"] != "root", image_target=dict(target, builder=builder))
+
+
+def _common(target, build, inventory):
+    return {"name": target["host"], "groups": inventory["groups"], "ansible_pipelining": True,
+            "ansible_python_interpreter": target["python_interpreter"], "image_build": build,
+            "inventory_dir": inventory.get("inventory_dir"), "inventory_file": inventory.get("inventory_file")}

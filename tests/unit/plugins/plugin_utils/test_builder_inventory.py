@@ -1,0 +1,72 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""plugin_utils/_builder_inventory.py: the entry an ec2 builder is added to the inventory with, and the checks of the
+`inventory` option (the docker side and the placements of an engine pool: test_docker_builder_action.py); the action
+ec2_builder returns the entry from the module's result. The builds that use them: the integration tests."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.immutable.images.plugins.plugin_utils import _builder_inventory as builder_inventory
+
+TARGET = {"name": "aws", "host": "webapp-aws", "type": "ec2", "ssh_username": "admin",
+          "python_interpreter": "/usr/bin/python3", "region": "eu-west-1"}
+BUILD = {"id": "b1", "targets": [TARGET]}
+INVENTORY = {"build": BUILD, "target": TARGET, "groups": ["image_builders"], "inventory_dir": "/srv/defs",
+             "inventory_file": None}
+STARTED = {"changed": True, "instance_id": "i-0abc", "ssh_host": "127.0.0.1", "ssh_port": 2222,
+           "private_key_file": "/tmp/b1/keys-aws/key", "key_name": "immutable-webapp-aws", "security_group_id": "sg-1",
+           "invocation": {"module_args": {"region": "eu-west-1"}}, "_ansible_parsed": True}
+
+
+def test_an_ec2_builder_is_entered_over_ssh_with_the_builds_temporary_key():
+    entry = builder_inventory.ec2_entry(STARTED, INVENTORY, "immutable.images.ssh")
+    builder = {k: v for k, v in STARTED.items() if k not in ("changed", "invocation", "_ansible_parsed")}
+    assert entry == {
+        "name": "webapp-aws", "groups": ["image_builders"], "ansible_connection": "immutable.images.ssh",
+        "ansible_host": "127.0.0.1", "ansible_port": 2222, "ansible_user": "admin",
+        "ansible_ssh_private_key_file": "/tmp/b1/keys-aws/key", "ansible_ssh_common_args": builder_inventory.EC2_SSH_ARGS,
+        "ansible_become": True, "ansible_pipelining": True, "ansible_python_interpreter": "/usr/bin/python3",
+        "image_target": dict(TARGET, builder=builder), "image_build": BUILD,
+        "inventory_dir": "/srv/defs", "inventory_file": None}
+    assert "StrictHostKeyChecking=no" in builder_inventory.EC2_SSH_ARGS  # a fresh instance has a new host key
+    root = builder_inventory.ec2_entry(STARTED, dict(INVENTORY, target=dict(TARGET, ssh_username="root")), "ssh")
+    assert root["ansible_become"] is False
+
+
+@pytest.mark.parametrize("inventory, needs, message", [
+    ({"build": {}, "groups": []}, ("build", "groups"), None),
+    ({"build": {}}, ("build", "groups"), "inventory needs groups (a list)"),
+    ({"build": [], "groups": "image_builders"}, ("build", "groups"), "inventory needs build (a dict), groups (a list)"),
+    ({"build": {}, "groups": []}, ("build", "target", "groups"), "inventory needs target (a dict)"),
+    ("image_builders", ("build", "groups"), "inventory must be a dict"),
+])
+def test_the_inventory_option_is_checked(inventory, needs, message):
+    assert builder_inventory.problem(inventory, needs) == message
+
+
+class Ec2Run:
+    def __init__(self, make_action, args, returned):
+        self.sent = []
+        act = make_action("ec2_builder", args)
+        act.execute_module = lambda name, module_args, task_vars: self.sent.append(module_args) or dict(returned)
+        act._remove_tmp_path = lambda path: None
+        self.result = act.run(task_vars={})
+
+
+def test_the_ec2_action_returns_the_entry_and_keeps_the_option_from_the_module(make_action):
+    run = Ec2Run(make_action, {"region": "eu-west-1", "build_id": "b1", "inventory": INVENTORY}, STARTED)
+    assert run.sent == [{"region": "eu-west-1", "build_id": "b1"}]
+    assert run.result["inventory_entry"]["ansible_connection"] == "immutable.images.ssh"
+    assert run.result["inventory_entry"]["image_target"]["builder"]["instance_id"] == "i-0abc"
+    assert "inventory_entry" not in Ec2Run(make_action, {"build_id": "b1"}, STARTED).result  # only when asked
+    failed = Ec2Run(make_action, {"inventory": INVENTORY}, {"failed": True, "msg": "no such AMI"}).result
+    assert failed["failed"] and "inventory_entry" not in failed
+
+
+def test_the_ec2_action_refuses_a_bad_inventory_before_anything_starts(make_action):
+    run = Ec2Run(make_action, {"build_id": "b1", "inventory": {"build": BUILD, "groups": []}}, STARTED)
+    assert run.sent == [] and run.result["failed"]
+    assert run.result["msg"] == "immutable.images.ec2_builder: inventory needs target (a dict)"
