@@ -94,6 +94,20 @@ def test_task_keyword_attributes():
     assert "apt" not in keywords and "ansible.builtin.copy" not in keywords, broken(api, user, "modules listed as keywords")
 
 
+def test_add_host_takes_a_mapping_as_its_free_form_argument():
+    api = "not an API: ansible.builtin.add_host with a template of a mapping as its free-form argument (_raw_params)"
+    user = "roles/launch/tasks/start_builders.yml, start_ec2.yml (add_host: \"{{ ...inventory_entry }}\")"
+    from ansible.playbook.task import Task
+    from ansible.plugins.action import add_host
+
+    task = Task.load({"add_host": "{{ launch__started.inventory_entry }}"})  # resolved without the collection loader
+    assert task.args.get("_raw_params") == "{{ launch__started.inventory_entry }}", \
+        broken(api, user, "the free-form argument is no longer kept as _raw_params: %s" % task.args)
+    source = inspect.getsource(add_host.ActionModule.run)
+    assert "_raw_params" in source and "Mapping" in source, \
+        broken(api, user, "add_host no longer takes a mapping as _raw_params: the builders are not added")
+
+
 def test_action_runs_modules_and_actions():
     api = ("ansible.plugins.action.ActionBase._execute_module, ActionBase(task, connection, play_context, loader, "
            "templar, shared_loader_obj), Task.environment")
@@ -332,7 +346,8 @@ def test_action_plugins_are_imported_before_the_worker_forks(tmp_path):
 CORE_TESTS = (test_ansiballz_loader, test_zipimport_compile_source, test_action_base_configure_module,
               test_task_keyword_attributes, test_action_runs_modules_and_actions,
               test_validation_result_no_log_warnings_and_deprecations,
-              test_collection_role_path, test_task_parent_and_play, test_ssh_connection_display_and_load_name,
+              test_collection_role_path, test_task_parent_and_play, test_add_host_takes_a_mapping_as_its_free_form_argument,
+              test_ssh_connection_display_and_load_name,
               test_pipelined_module_command, test_docker_api_connection_display,
               test_action_plugins_are_imported_before_the_worker_forks)
 OLDER_CORES = {"2.19": os.path.join(ROOT, ".deps", "venv-2.19")}
