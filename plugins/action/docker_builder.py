@@ -62,7 +62,7 @@ class ActionModule(ActionModuleBase):
         if failed:
             result.update(failed=True, msg="; ".join("target %s: %s" % (one["target"].get("name"), one.get("msg", ""))
                                                      for one in failed))
-        elif inventory is not None:
+        elif inventory is not None and not self._task.check_mode:  # in check mode, no builder started
             result["build"] = builder_inventory.placed_build(inventory["build"], results)
             for one in results:
                 one["inventory_entry"] = builder_inventory.docker_entry(one, result["build"], inventory,
