@@ -48,6 +48,8 @@ class ActionModule(ActionModuleBase):
         wrong = builder_inventory.problem(inventory) if inventory is not None else None
         if wrong:
             raise ActionFailure("%s.%s: %s" % (COLLECTION, self.module_name, wrong))
+        if inventory is not None:
+            inventory = builder_inventory.located(inventory, task_vars)
         common = {k: v for k, v in args.items() if k in ("warm_interpreter", "lease_pid", "timeout") and v is not None}
         each = [dict(builder_args(target), **common) for target in args["targets"]]
 

@@ -31,6 +31,8 @@ class ActionModule(ActionModuleBase):
         wrong = builder_inventory.problem(inventory, needs=("build", "target", "groups")) if inventory is not None else None
         if wrong:
             raise ActionFailure("%s.%s: %s" % (COLLECTION, self.module_name, wrong))
+        if inventory is not None:
+            inventory = builder_inventory.located(inventory, task_vars)
         result = merge_hash(result, self.execute_module("immutable.images.ec2_builder", params, task_vars))
         self._remove_tmp_path(self._connection._shell.tmpdir)
         if inventory is not None and not result.get("failed") and result.get("instance_id"):

@@ -199,10 +199,14 @@ options:
         elements: str
         required: true
       inventory_dir:
-        description: The builder's C(inventory_dir), as a play gives it to a host of the inventory.
+        description:
+          - The builder's C(inventory_dir).
+          - Without it and O(inventory.inventory_file), the action gives the builder the C(inventory_dir) and
+            C(inventory_file) a play gives a host of the inventory. That is the task host's own, else the first inventory
+            source that exists (the directory it is, or is in), else the current directory.
         type: str
       inventory_file:
-        description: The builder's C(inventory_file).
+        description: The builder's C(inventory_file). See O(inventory.inventory_dir).
         type: str
   poll_delay:
     description: Seconds between polls while waiting on AWS (instance running/terminated).

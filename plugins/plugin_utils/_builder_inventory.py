@@ -7,10 +7,13 @@ The action that starts a builder (action/docker_builder.py, action/ec2_builder.p
 engine or AWS returned; with the task's `inventory` option ({build, groups, inventory_dir, inventory_file}, and for an
 ec2 builder its plan `target`), it returns the builder's entry: its connection variables, `image_target` (the plan's
 target, with what starting the builder learned under `builder`), `image_build` and the inventory_dir/inventory_file a
-play would give a host of the inventory. Made here instead of templated in the role: each templated variable was an
-expression compiled and rendered in the step's worker."""
+play would give a host of the inventory (located(), from the task's variables, unless the option gives them). Made
+here instead of templated in the role: each templated variable was an expression compiled and rendered in the step's
+worker."""
 
 from __future__ import annotations
+
+import os
 
 # A fresh instance has a new host key every time: nothing to verify it against.
 EC2_SSH_ARGS = "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o IdentitiesOnly=yes"
@@ -28,6 +31,23 @@ def problem(inventory, needs=("build", "groups")):
     if wrong:
         return "inventory needs %s" % ", ".join("%s (a %s)" % (key, kinds[key].__name__) for key in wrong)
     return None
+
+
+def located(inventory, task_vars):
+    """`inventory` with the builders' inventory_dir and inventory_file: as the option gives them, else as a play gives
+    them to a host of the inventory - the play host's own when it has them (build_all: the inventory of definitions),
+    else the first inventory source that exists, else the current directory (where ansible-playbook runs). Some roles
+    need them (DebOps' secret role keeps its store beside inventory_dir: docs/roles-in-builders.md)."""
+    if "inventory_dir" in inventory or "inventory_file" in inventory:
+        return inventory
+    if task_vars.get("inventory_dir") is not None:
+        where = {"inventory_dir": task_vars["inventory_dir"], "inventory_file": task_vars.get("inventory_file")}
+    else:
+        sources = [source for source in task_vars.get("ansible_inventory_sources") or () if os.path.exists(source)]
+        where = {"inventory_dir": os.path.realpath("."), "inventory_file": None} if not sources else {
+            "inventory_dir": sources[0] if os.path.isdir(sources[0]) else os.path.dirname(sources[0]),
+            "inventory_file": sources[0]}
+    return dict(inventory, **where)
 
 
 def placed_build(build, results):

@@ -116,12 +116,12 @@ def start_targets(make_action, monkeypatch):
 
     monkeypatch.setattr(action.connection_loader, "get", lambda name, *_a, **_k: Connection())
 
-    def run(targets, warm=True, check_mode=False, **options):
+    def run(targets, warm=True, check_mode=False, task_vars=None, **options):
         BuilderWork.barrier, BuilderWork.runs = threading.Barrier(len(targets), timeout=5), []
         act = make_action("docker_builder", dict(options, targets=targets, warm_interpreter=warm), check_mode=check_mode)
         act._work_in_worker = lambda name: BuilderWork
         act._remove_tmp_path = lambda path: None
-        return act.run(task_vars={})
+        return act.run(task_vars=task_vars or {})
     run.prepared = prepared
     return run
 
@@ -176,6 +176,10 @@ def test_with_inventory_each_builder_comes_with_its_add_host_entry(start_targets
     assert api["ansible_docker_docker_host"] == "tcp://e:2376" and api["immutable_images_docker_tls"] == {"verify": True}
     assert api["ansible_python_interpreter"] == "/usr/bin/python3.9"
     assert start_targets(TARGETS)["results"][0].get("inventory_entry") is None  # only when asked
+    # without inventory_dir and inventory_file, those a play gives a host of the inventory (the task host's own here)
+    unlocated = {"build": BUILD, "groups": ["image_builders"]}
+    located = start_targets(TARGETS, inventory=unlocated, task_vars={"inventory_dir": "/srv/defs"})["results"][0]
+    assert (located["inventory_entry"]["inventory_dir"], located["inventory_entry"]["inventory_file"]) == ("/srv/defs", None)
     in_check_mode = start_targets(TARGETS, check_mode=True, inventory=INVENTORY)  # nothing started: nothing to add
     assert "build" not in in_check_mode and all("inventory_entry" not in one for one in in_check_mode["results"])
 

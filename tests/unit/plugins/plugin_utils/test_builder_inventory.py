@@ -7,6 +7,8 @@ ec2_builder returns the entry from the module's result. The builds that use them
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from ansible_collections.immutable.images.plugins.plugin_utils import _builder_inventory as builder_inventory
@@ -47,13 +49,35 @@ def test_the_inventory_option_is_checked(inventory, needs, message):
     assert builder_inventory.problem(inventory, needs) == message
 
 
+def test_the_builders_have_the_inventory_dir_and_file_a_play_gives_a_host_of_the_inventory(tmp_path, monkeypatch):
+    given = {"build": BUILD, "groups": ["image_builders"]}
+    hosts, directory, gone = tmp_path / "hosts.yml", tmp_path / "inventory", str(tmp_path / "gone.yml")
+    hosts.write_text("all: {}\n")
+    directory.mkdir()
+    # the option's own, even none
+    assert builder_inventory.located(dict(given, inventory_file=None), {"inventory_dir": "/x"}) == dict(given, inventory_file=None)
+    # the task host's own (a definition of the inventory of definitions)
+    own = {"inventory_dir": "/srv/defs", "inventory_file": "/srv/defs/hosts.yml", "ansible_inventory_sources": [str(hosts)]}
+    assert builder_inventory.located(given, own) == dict(given, inventory_dir="/srv/defs", inventory_file="/srv/defs/hosts.yml")
+    # else the first inventory source that exists: the directory a file is in, or the directory it is
+    first = builder_inventory.located(given, {"ansible_inventory_sources": [gone, str(hosts), str(directory)]})
+    assert first == dict(given, inventory_dir=str(tmp_path), inventory_file=str(hosts))
+    a_directory = builder_inventory.located(given, {"ansible_inventory_sources": [str(directory)]})
+    assert a_directory == dict(given, inventory_dir=str(directory), inventory_file=str(directory))
+    # else the directory ansible-playbook runs in
+    monkeypatch.chdir(directory)
+    assert builder_inventory.located(given, {"ansible_inventory_sources": [gone]}) == dict(
+        given, inventory_dir=os.path.realpath(str(directory)), inventory_file=None)
+    assert given == {"build": BUILD, "groups": ["image_builders"]}  # the option as it was
+
+
 class Ec2Run:
-    def __init__(self, make_action, args, returned):
+    def __init__(self, make_action, args, returned, task_vars=None):
         self.sent = []
         act = make_action("ec2_builder", args)
         act.execute_module = lambda name, module_args, task_vars: self.sent.append(module_args) or dict(returned)
         act._remove_tmp_path = lambda path: None
-        self.result = act.run(task_vars={})
+        self.result = act.run(task_vars=task_vars or {})
 
 
 def test_the_ec2_action_returns_the_entry_and_keeps_the_option_from_the_module(make_action):
@@ -64,6 +88,9 @@ def test_the_ec2_action_returns_the_entry_and_keeps_the_option_from_the_module(m
     assert "inventory_entry" not in Ec2Run(make_action, {"build_id": "b1"}, STARTED).result  # only when asked
     failed = Ec2Run(make_action, {"inventory": INVENTORY}, {"failed": True, "msg": "no such AMI"}).result
     assert failed["failed"] and "inventory_entry" not in failed
+    unlocated = {k: v for k, v in INVENTORY.items() if not k.startswith("inventory_")}
+    located = Ec2Run(make_action, {"inventory": unlocated}, STARTED, task_vars={"inventory_dir": "/srv/defs"}).result
+    assert (located["inventory_entry"]["inventory_dir"], located["inventory_entry"]["inventory_file"]) == ("/srv/defs", None)
 
 
 def test_the_ec2_action_refuses_a_bad_inventory_before_anything_starts(make_action):
