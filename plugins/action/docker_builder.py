@@ -53,8 +53,12 @@ class ActionModule(ActionModuleBase):
         common = {k: v for k, v in args.items() if k in ("warm_interpreter", "lease_pid", "timeout") and v is not None}
         each = [dict(builder_args(target), **common) for target in args["targets"]]
 
+        # a builder the plan expects to stay idle (every layer cached) gets its session only if a step needs it
+        idle = {target["builder_name"] for target in args["targets"] if target.get("idle")}
+
         def then(builder, one):  # in the builder's thread: its session starts while the others start
-            if one.get("changed") and not one.get("failed") and not self._task.check_mode and builder.get("warm_interpreter"):
+            if one.get("changed") and not one.get("failed") and not self._task.check_mode and builder.get("warm_interpreter") \
+                    and builder["name"] not in idle:
                 self.prepare_connection(one, builder)
         started = self.execute_module_each("immutable.images.docker_builder", each, task_vars, then=then)
         self._remove_tmp_path(self._connection._shell.tmpdir)

@@ -168,6 +168,11 @@ class ActionModule(ActionModuleBase):
             "base_id_label": built_artifacts.LABEL_BASE_ID,
             "skipped_targets": [t["name"] for t in targets if not t["selected"]],
         }
+        for t in to_build:
+            # Expected to start at its last role's layer, with no check to run on it: nothing is expected to run on it,
+            # so its session starts only if a step needs it (a lookup that misses), not as soon as it runs.
+            t["idle"] = t["type"] == "docker" and bool(roles) and t.get("start_roles") == len(roles) \
+                and build["verify_tasks"] is None
         if params.get("image_mitogen") is not None:  # retired: a definition that still sets it builds as before
             result["deprecations"] = [{"msg": "image_mitogen has no effect: the Mitogen path was removed (the builders' own "
                                               "session is faster); remove the variable from the definition",

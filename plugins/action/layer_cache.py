@@ -51,7 +51,9 @@ class ActionModule(ActionModuleBase):
         container = target["builder"]["name"]
         state_path = layer_state_path(build["workdir"], container)
         # Connected first: what the builder's connection sets up on its first use (its session) overlaps the lookup.
-        self._connection._connect()
+        # Not a builder the plan expects to stay idle (every lookup a hit): its session starts if a role runs after all.
+        if not target.get("idle"):
+            self._connection._connect()
         try:
             cache = LayerCache(get_client(target.get("docker_host") or None, tls=target.get("tls")))
             state = read_state(state_path)

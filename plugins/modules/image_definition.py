@@ -513,6 +513,11 @@ build:
         start_roles:
           description: 'docker, layer cache: how many roles, in order, start_layer holds.'
           type: int
+        idle:
+          description: 'docker: whether nothing is expected to run on the builder (start_layer holds every role''s
+            layer and no check runs on it). Its session then starts only if a step needs it, not as soon as the
+            builder runs.'
+          type: bool
         sbom_path:
           description: Where the target's CycloneDX SBOM is written.
           type: str

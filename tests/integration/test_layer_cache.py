@@ -121,6 +121,16 @@ def builders_created(client, output, since):
                and build_id in e["Actor"]["Attributes"]["name"])
 
 
+def execs_on_builder(client, output, since):
+    """How many commands the build that printed `output` ran in its builder (each docker exec of its session, and of the
+    modules without one)."""
+    build_id = re.search(r"cachetest 1\.0\.0, build (\S+),", output).group(1)
+    events = client.api.events(since=since, until=int(time.time()) + 1, decode=True,
+                               filters={"type": "container", "event": "exec_create"})
+    return sum(1 for e in events if e["Actor"]["Attributes"].get("name", "").startswith("immutable-cachetest-container-")
+               and build_id in e["Actor"]["Attributes"]["name"])
+
+
 def test_the_builder_starts_from_the_layers_the_plan_expects(docker_client, cached_project):
     """When only the last role changed, the plan finds the layers of the roles before it (their keys computed as the
     lookups compute them) and the builder starts from the last of them: created once, never swapped. Where a role's
@@ -234,8 +244,9 @@ def test_a_build_whose_every_layer_is_cached_makes_its_image_of_the_layer_and_li
         docker_client, cached_project, tmp_path):
     """Sync lists the last layer's packages and records them on the controller; a later build whose every layer is
     cached leaves its builder where it is, takes the SBOM's packages from the record and commits the artifact from the
-    layer. Without the record, the builder that started from that layer (the plan expected every layer to be found)
-    lists them there and records them again. (Swapped to the layer without a record: the janitor race below.)"""
+    layer: nothing runs on its builder, which gets no session. Without the record, the builder that started from that
+    layer (the plan expected every layer to be found) lists them there and records them again. (Swapped to the layer
+    without a record: the janitor race below.)"""
     env = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
     records = tmp_path / "cache" / "immutable-images" / "inventories"
     spec = dict(definition(force=True), image_manifest=str(tmp_path / "manifest.json"))
@@ -245,9 +256,12 @@ def test_a_build_whose_every_layer_is_cached_makes_its_image_of_the_layer_and_li
     cold_packages, cold_state = _sbom_packages(tmp_path / "manifest.json"), nonces(docker_client)
     assert "bash" in [name for name, _version in cold_packages]
 
+    since = int(time.time())
     warm = run_build(cached_project.path, spec, env=env)
     assert warm.returncode == 0, warm.output
     assert ran(warm.output) == [] and _sync_result(warm.output).startswith("ok:"), _sync_result(warm.output)
+    # the plan expected every layer, and nothing else runs on the builder: its session was never started
+    assert execs_on_builder(docker_client, warm.output, since) == 0
     assert re.search(r"TASK \[immutable.images.provision : Read the package inventory for the SBOM\] \**\nskipping:",
                      warm.output), warm.output
     assert _sbom_packages(tmp_path / "manifest.json") == cold_packages
@@ -258,8 +272,10 @@ def test_a_build_whose_every_layer_is_cached_makes_its_image_of_the_layer_and_li
     assert [c for c in build_containers(docker_client) if c.labels.get("immutable.images.image-name") == "cachetest"] == []
 
     shutil.rmtree(records)
+    since = int(time.time())
     listed = run_build(cached_project.path, spec, env=env)
     assert listed.returncode == 0, listed.output
+    assert execs_on_builder(docker_client, listed.output, since) > 0  # a session after all, to list the packages
     assert "at the layer of its first 3 roles" in listed.output
     assert _sync_result(listed.output).startswith("ok:"), _sync_result(listed.output)  # no swap: it started there
     assert _sbom_packages(tmp_path / "manifest.json") == cold_packages and nonces(docker_client) == cold_state

@@ -141,6 +141,11 @@ def test_the_builders_of_every_target_start_at_once_each_with_its_targets_settin
     assert sorted(start_targets.prepared) == ["arch-api", "arch-web"]  # each builder's session starts right away
 
 
+def test_a_builder_the_plan_expects_to_stay_idle_gets_no_session_ahead(start_targets):
+    result = start_targets([dict(TARGETS[0], idle=True), TARGETS[1]])
+    assert not result.get("failed") and start_targets.prepared == ["arch-api"]  # arch-web's starts if a step needs it
+
+
 def test_a_builder_that_cannot_start_fails_the_task_naming_its_target_and_the_others_are_started(start_targets):
     broken = dict(TARGETS[0], name="broken", builder_name="arch-broken")
     result = start_targets([broken, TARGETS[1]], warm=False)

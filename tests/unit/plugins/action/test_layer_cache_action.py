@@ -59,7 +59,10 @@ class BuilderConnection:
     def reset(self):
         RecordingCache.calls.append(("reset connection",))
 
-    def _connect(self):
+    connects = 0
+
+    def _connect(self):  # the session starts (in the background) on the builder's first use
+        BuilderConnection.connects += 1
         return self
 
 
@@ -119,6 +122,18 @@ def test_miss_store_hit_and_swap_before_the_first_miss_after_hits(env, run):
     # and the builder's connection is reset right after the swap: the next task reaches the new container
     assert RecordingCache.calls == [("find", first["key"]), ("find", miss["key"]), ("swap", stored["layer"]),
                                     ("reset connection",), ("unpin", "pin-" + first["key"][:8])]
+
+
+def test_a_builder_the_plan_expects_to_stay_idle_is_not_connected(env, run):
+    """A lookup connects first, so that the builder's session comes up while it looks up (a role runs next if it
+    misses); a builder whose every lookup the plan expects to hit gets a session only if a step needs it."""
+    BuilderConnection.connects = 0
+    run({"role": "a", "digest": "1"}, env)
+    assert BuilderConnection.connects == 1
+    os.remove("%s/layers-arch-builder.json" % env["image_build"]["workdir"])
+    idle = dict(env, image_target=dict(env["image_target"], idle=True))
+    assert run({"role": "a", "digest": "1"}, idle)["hit"] is False and run({"state": "sync"}, idle)["changed"]
+    assert BuilderConnection.connects == 1
 
 
 def test_pending_handlers_defer_the_layer_to_sync(env, run):
