@@ -170,6 +170,12 @@ build:
       description: 'Whether the build runs modules on the controller as modules (an ec2 target, a push, a save,
         a reused image''s missing tag, image_keep): launch starts the controller''s warm interpreter only then.'
       type: bool
+    roles_to_run:
+      description: 'Paths of the roles some builder is expected to run: those after the layers the docker builders
+        start at (start_roles; every role for an ec2 target or without the layer cache). Launch builds their modules''
+        payloads in advance.'
+      type: list
+      elements: str
     force:
       description: image_force.
       type: bool

@@ -260,8 +260,11 @@ def test_a_build_whose_every_layer_is_cached_makes_its_image_of_the_layer_and_li
     warm = run_build(cached_project.path, spec, env=env)
     assert warm.returncode == 0, warm.output
     assert ran(warm.output) == [] and _sync_result(warm.output).startswith("ok:"), _sync_result(warm.output)
-    # the plan expected every layer, and nothing else runs on the builder: its session was never started
+    # the plan expected every layer, and nothing else runs on the builder: its session was never started, and no
+    # module's payload was built in advance
     assert execs_on_builder(docker_client, warm.output, since) == 0
+    assert re.search(r"TASK \[immutable.images.launch : Warm up an interpreter for the build's modules on the controller\] "
+                     r"\**\nskipping:", warm.output), warm.output
     assert re.search(r"TASK \[immutable.images.provision : Read the package inventory for the SBOM\] \**\nskipping:",
                      warm.output), warm.output
     assert _sbom_packages(tmp_path / "manifest.json") == cold_packages

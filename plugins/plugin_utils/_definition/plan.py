@@ -152,6 +152,10 @@ def plan_spec():
         "controller_modules": _opt("bool", "Whether the build runs modules on the controller as modules (an ec2 target, "
                                            "a push, a save, a reused image's missing tag, image_keep): launch starts "
                                            "the controller's warm interpreter only then."),
+        "roles_to_run": _opt("list", "Paths of the roles some builder is expected to run: those after the layers the "
+                                     "docker builders start at (start_roles; every role for an ec2 target or without "
+                                     "the layer cache). Launch builds their modules' payloads in advance.",
+                             elements="str"),
         "force": _opt("bool", "image_force."),
         "scanner": _opt("str", "The vulnerability scanner found on PATH (trivy, grype), or null."),
         "scan_fail_on": _opt("str", "image_scan_fail_on."),
