@@ -173,8 +173,10 @@ class ActionModule(ActionModuleBase):
             # so its session starts only if a step needs it (a lookup that misses), not as soon as it runs.
             t["idle"] = t["type"] == "docker" and bool(roles) and t.get("start_roles") == len(roles) \
                 and build["verify_tasks"] is None
-        # (a guess, as start_layer is: a role that runs after all has its modules' payloads built on first use)
-        build["roles_to_run"] = [r["path"] for r in roles[min([t.get("start_roles") or 0 for t in to_build] or [len(roles)]):]]
+        # The roles some builder is expected to run: those after the layers the docker builders start at (a guess, as
+        # start_layer is: a role that runs after all has its modules' payloads built on first use).
+        first_to_run = min([t.get("start_roles") or 0 for t in to_build], default=len(roles))
+        build["roles_to_run"] = [r["path"] for r in roles[first_to_run:]]
         if params.get("image_mitogen") is not None:  # retired: a definition that still sets it builds as before
             result["deprecations"] = [{"msg": "image_mitogen has no effect: the Mitogen path was removed (the builders' own "
                                               "session is faster); remove the variable from the definition",
