@@ -168,15 +168,7 @@ class ActionModule(ActionModuleBase):
             "base_id_label": built_artifacts.LABEL_BASE_ID,
             "skipped_targets": [t["name"] for t in targets if not t["selected"]],
         }
-        for t in to_build:
-            # Expected to start at its last role's layer, with no check to run on it: nothing is expected to run on it,
-            # so its session starts only if a step needs it (a lookup that misses), not as soon as it runs.
-            t["idle"] = t["type"] == "docker" and bool(roles) and t.get("start_roles") == len(roles) \
-                and build["verify_tasks"] is None
-        # The roles some builder is expected to run: those after the layers the docker builders start at (a guess, as
-        # start_layer is: a role that runs after all has its modules' payloads built on first use).
-        first_to_run = min([t.get("start_roles") or 0 for t in to_build], default=len(roles))
-        build["roles_to_run"] = [r["path"] for r in roles[first_to_run:]]
+        build["roles_to_run"] = _expected_runs(to_build, roles, build["verify_tasks"])
         if params.get("image_mitogen") is not None:  # retired: a definition that still sets it builds as before
             result["deprecations"] = [{"msg": "image_mitogen has no effect: the Mitogen path was removed (the builders' own "
                                               "session is faster); remove the variable from the definition",
@@ -228,6 +220,19 @@ def _controller_modules(targets, keep):
         return True  # image_retention
     return any(t["type"] != "docker" or t.get("push_refs") or t.get("save") is not None
                or (t["reuse"] or {}).get("missing_refs") for t in targets)
+
+
+def _expected_runs(to_build, roles, verify_tasks):
+    """What the plan expects to run on the builders, from the layers they start at (a guess, as start_layer is):
+    marks each target `idle` when nothing is - its builder starts at its last role's layer, with no check to run on
+    it and no squash (which reads the packages on it) - and returns the paths of the roles some builder is expected
+    to run. An idle builder's session starts only if a step needs it; a role that runs after all has its modules'
+    payloads built on first use."""
+    for t in to_build:
+        t["idle"] = t["type"] == "docker" and bool(roles) and t.get("start_roles") == len(roles) \
+            and verify_tasks is None and not t.get("squash")
+    first_to_run = min([t.get("start_roles") or 0 for t in to_build], default=len(roles))
+    return [r["path"] for r in roles[first_to_run:]]
 
 
 def _pool_engine(engine):

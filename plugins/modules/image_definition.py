@@ -521,8 +521,8 @@ build:
           type: int
         idle:
           description: 'docker: whether nothing is expected to run on the builder (start_layer holds every role''s
-            layer and no check runs on it). Its session then starts only if a step needs it, not as soon as the
-            builder runs.'
+            layer, no check runs on it, no squash). Its session then starts only if a step needs it, not as soon
+            as the builder runs.'
           type: bool
         sbom_path:
           description: Where the target's CycloneDX SBOM is written.

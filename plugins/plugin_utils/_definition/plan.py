@@ -55,9 +55,9 @@ _PLANNED_TARGET = {
                                "deepest one its lookups are expected to find; null: the base image. A guess: the "
                                "lookups decide."),
     "start_roles": _opt("int", "docker, layer cache: how many roles, in order, start_layer holds."),
-    "idle": _opt("bool", "docker: whether nothing is expected to run on the builder (start_layer holds every role's layer "
-                         "and no check runs on it). Its session then starts only if a step needs it, not as soon as "
-                         "the builder runs."),
+    "idle": _opt("bool", "docker: whether nothing is expected to run on the builder (start_layer holds every role's layer, "
+                         "no check runs on it, no squash). Its session then starts only if a step needs it, not as soon "
+                         "as the builder runs."),
     "sbom_path": _opt("str", "Where the target's CycloneDX SBOM is written."),
     "builder": _opt("dict", "Set by launch on the builder's image_target: what it learned about the builder "
                             "(container id, name, image id; instance id, address, key)."),

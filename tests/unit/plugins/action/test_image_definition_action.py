@@ -62,3 +62,25 @@ def test_the_plan_says_whether_the_build_runs_modules_on_the_controller():
                      [dict(docker, reuse={"missing_refs": ["web:1"]})], [{"type": "ec2", "reuse": None}]):
         assert _controller_modules(runs_one, {}) is True
     assert _controller_modules([docker], {"count": 2}) is True
+
+
+def test_the_plan_says_what_it_expects_to_run_on_the_builders():
+    """A docker builder that starts at its last role's layer, with no check and no squash, is idle (its session starts
+    only if a step needs it); the roles to run are those after the shallowest layer a builder starts at."""
+    from ansible_collections.immutable.images.plugins.action.image_definition import _expected_runs
+
+    roles = [{"path": "/r/a"}, {"path": "/r/b"}, {"path": "/r/c"}]
+
+    def plan(*targets, verify=None):
+        targets = [dict(t) for t in targets]
+        to_run = _expected_runs(targets, roles, verify)
+        return [t["idle"] for t in targets], to_run
+
+    cached, last = {"type": "docker", "start_roles": 3}, {"type": "docker", "start_roles": 2}
+    assert plan(cached) == ([True], [])
+    assert plan(cached, last) == ([True, False], ["/r/c"])
+    assert plan(cached, {"type": "ec2"}) == ([True, False], ["/r/a", "/r/b", "/r/c"])
+    assert plan({"type": "docker"}) == ([False], ["/r/a", "/r/b", "/r/c"])  # no layer cache, or none expected
+    assert plan(cached, verify="/w/verify.yml") == ([False], [])  # the checks run on it
+    assert plan(dict(cached, squash=True)) == ([False], [])  # its packages are read on it
+    assert _expected_runs([], roles, None) == []  # every target reused: nothing starts
