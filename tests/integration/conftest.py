@@ -217,6 +217,17 @@ def new_resources(client, before, image_name):
     return {"containers": sorted(c.name for c in containers), "images": sorted(i.id for i in images)}
 
 
+def tags_of(summary):
+    """The tags of an image as the engine's image list gives it (an untagged image may show `<none>:<none>`)."""
+    return [tag for tag in summary.get("RepoTags") or () if tag != "<none>:<none>"]
+
+
+def image_tags(client):
+    """{tag: image id} of the engine's tagged images, in one listing: the SDK's images.list() inspects each image
+    after listing them all, and fails when a build running beside the test removes one in between."""
+    return {tag: summary["Id"] for summary in client.api.images() for tag in tags_of(summary)}
+
+
 def _settled(listing):
     for _ in range(10):
         try:
@@ -247,13 +258,12 @@ def remove_images(docker_client):
     repos = []
     yield repos.append
     repos += ["immutable-images-cache/" + r.split("/")[-1] for r in list(repos)]  # and their layer cache
-    for image in _settled(docker_client.images.list):  # other builds on the engine remove images meanwhile
-        for tag in image.tags:
-            if tag.rsplit(":", 1)[0] in repos:
-                try:
-                    docker_client.images.remove(tag, force=True)
-                except docker.errors.APIError:
-                    pass
+    for tag in image_tags(docker_client):
+        if tag.rsplit(":", 1)[0] in repos:
+            try:
+                docker_client.images.remove(tag, force=True)
+            except docker.errors.APIError:  # removed meanwhile by another build on the engine
+                pass
     # Only a build's own containers: a container run from an artifact inherits its labels, and the last part of a
     # registry repository (127.0.0.1:5000/prov/webapp) may be the name of someone else's image (the docs' webapp).
     for c in build_containers(docker_client):

@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from conftest import ROOT, build_containers, engine_state, new_resources, run_build, sh_in_image
+from conftest import ROOT, build_containers, engine_state, new_resources, run_build, sh_in_image, tags_of
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -52,7 +52,7 @@ def example_dir(tmp_path):
 
 def webapp_tags(client):
     """tag -> labels of the image, for the tags of the README's webapp images and of their cache."""
-    return {t: i.labels or {} for i in client.images.list() for t in i.tags
+    return {t: summary.get("Labels") or {} for summary in client.api.images() for t in tags_of(summary)
             if t.split(":")[0] in ("webapp", "immutable-images-cache/webapp")}
 
 

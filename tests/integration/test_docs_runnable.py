@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, ansible_env, build_containers, run_build
+from conftest import ROOT, ansible_env, build_containers, image_tags, run_build, tags_of
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -52,7 +52,7 @@ def normalized(text):
 
 
 def tags(client):
-    return {t: i.id for i in client.images.list() for t in i.tags if t.rsplit(":", 1)[0] in REPOS}
+    return {t: i for t, i in image_tags(client).items() if t.rsplit(":", 1)[0] in REPOS}
 
 
 @pytest.fixture
@@ -64,7 +64,7 @@ def as_found(docker_client):
         if s.connect_ex(("127.0.0.1", 8080)) == 0:
             pytest.fail("127.0.0.1:8080 is in use: the pages publish the example there")
     before = tags(docker_client)
-    images_before = {i.id for i in docker_client.images.list(all=True)}
+    images_before = {i["Id"] for i in docker_client.api.images(all=True)}
     files = {name: open(os.path.join(EXAMPLE, name), "rb").read() for name in os.listdir(EXAMPLE)
              if os.path.isfile(os.path.join(EXAMPLE, name))}
     yield
@@ -74,10 +74,10 @@ def as_found(docker_client):
             docker_client.images.remove(tag)
         elif before[tag] != image_id:
             docker_client.images.get(before[tag]).tag(*tag.rsplit(":", 1))
-    for image in docker_client.images.list(all=True, filters={"label": "immutable.images.image-name=webapp"}):
-        if image.id not in images_before and not image.tags:
+    for image in docker_client.api.images(all=True, filters={"label": "immutable.images.image-name=webapp"}):
+        if image["Id"] not in images_before and not tags_of(image):
             try:
-                docker_client.images.remove(image.id, force=True)
+                docker_client.images.remove(image["Id"], force=True)
             except Exception:  # noqa: BLE001 - a child of another new image, removed with it
                 pass
     for name in os.listdir(EXAMPLE):

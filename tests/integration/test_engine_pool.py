@@ -15,7 +15,7 @@ import uuid
 
 import pytest
 
-from conftest import BASE_IMAGE, ansible_env, build_containers, engine_state, new_resources
+from conftest import BASE_IMAGE, ansible_env, build_containers, engine_state, image_tags, new_resources
 from test_fleet import build_all, containers_created, definition, make_project, recap
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -36,13 +36,12 @@ def pool_of(tls_engine, max_builds=2):
 
 def remove_images(clients, names):
     for client in clients:
-        for image in client.images.list():
-            for tag in image.tags:
-                if tag.rsplit(":", 1)[0].split("/")[-1] in names:
-                    try:
-                        client.images.remove(tag, force=True)
-                    except Exception:  # noqa: BLE001 - already gone
-                        pass
+        for tag in image_tags(client):
+            if tag.rsplit(":", 1)[0].split("/")[-1] in names:
+                try:
+                    client.images.remove(tag, force=True)
+                except Exception:  # noqa: BLE001 - already gone
+                    pass
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ import urllib.request
 
 import pytest
 
-from conftest import BASE_IMAGE, ROOT, ansible_env, build_containers, engine_state, new_resources, run_build
+from conftest import BASE_IMAGE, ROOT, ansible_env, build_containers, engine_state, image_tags, new_resources, run_build
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -33,10 +33,9 @@ def _tags(client, repository):
 
 
 def _remove_images(client, repository):
-    for image in client.images.list():
-        for tag in image.tags:
-            if tag.rsplit(":", 1)[0] in (repository, "immutable-images-cache/" + repository):
-                client.images.remove(tag, force=True)
+    for tag in image_tags(client):
+        if tag.rsplit(":", 1)[0] in (repository, "immutable-images-cache/" + repository):
+            client.images.remove(tag, force=True)
 
 
 @pytest.fixture
