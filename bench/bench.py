@@ -355,6 +355,7 @@ class Bench:
         timing = os.path.join(self.tmp, "timing", "%s-%d.json" % (variant, i))
         argv = ["ansible-playbook", "immutable.images.build_image", "-e", "@" + defn] + list(extra)
         if self.args.cprofile:   # profile ansible-playbook's own process (not its forked workers)
+            os.makedirs(self.args.cprofile, exist_ok=True)
             argv = [sys.executable, "-m", "cProfile", "-o", os.path.join(os.path.abspath(self.args.cprofile), "%s-%d.prof" % (variant, i)),
                     shutil.which("ansible-playbook")] + argv[1:]
         r = self.measure([(argv, None)], variant, env=dict(self.ansible_env(timing), **(env or {})), cwd=self.work)

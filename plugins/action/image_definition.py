@@ -108,12 +108,12 @@ class ActionModule(ActionModuleBase):
             if not t["reuse"]:  # before anything starts: a base without Python fails only at the first module
                 t["python_note"] = built_artifacts.python_note(t, docker_client_for=client_for)
                 if workdir and params["image_cache"] and (play["facts"] is None or facts_deferred):
-                    t["start_layer"], t["start_roles"] = _start_layer(t, params["image_name"], raw, roles, files_digest,
-                                                                      play, client_for)
+                    t["start_layer"], t["start_roles"], t["start_key"] = _start_layer(
+                        t, params["image_name"], raw, roles, files_digest, play, client_for)
                     if play["facts"] is not None and t["start_roles"] < len(roles):
                         # facts are gathered on the base image at the first role that runs: a builder that starts at
                         # a layer would have to go back for them, so it does only when no role is expected to run
-                        t["start_layer"], t["start_roles"] = None, 0
+                        t["start_layer"], t["start_roles"], t["start_key"] = None, 0, None
         if workdir and not any(not t["reuse"] for t in selected):
             shutil.rmtree(workdir)  # nothing to build: no builder needs the files or role task files
             workdir = archive = None
@@ -273,8 +273,9 @@ def _clients():
 
 
 def _start_layer(target, image_name, raw, roles, files_digest, play, client_for):
-    """(layer, roles): the layer a docker target's builder starts from and how many roles it holds, the deepest layer
-    of the cache its lookups are expected to find (layer_cache.expected_layer), or (None, 0): the base image.
+    """(layer, roles, key): the layer a docker target's builder starts from, how many roles it holds and its key, the
+    deepest layer of the cache its lookups are expected to find (layer_cache.expected_layer), or (None, 0, None): the
+    base image.
 
     Guessed only where the plan computes the keys the lookups will, and where starting at a layer changes nothing but
     the time: one engine, a base image that is not pulled again, and a build_env without templates (it is the lookups'
@@ -286,7 +287,7 @@ def _start_layer(target, image_name, raw, roles, files_digest, play, client_for)
     if target["type"] != "docker" or target.get("engine_pool") or not target.get("base") or target.get("pull") == "always" \
             or not isinstance(entry, dict) or not isinstance(entry.get("build_env") or {}, dict) \
             or _holds_template(entry.get("build_env")):
-        return None, 0
+        return None, 0, None
     environment = {str(k): str(v) for k, v in (entry.get("build_env") or {}).items()}
     keyed = [{"name": r["name"], "digest": r["digest"], "tags": r["tags"],
               "vars": None if _holds_template(r["vars"]) else r["vars"] or {}} for r in roles]
@@ -294,7 +295,7 @@ def _start_layer(target, image_name, raw, roles, files_digest, play, client_for)
         client = client_for(target.get("docker_host"), target.get("tls"))
         return layer_cache.expected_layer(client, image_name, target["base"], files_digest, keyed, play, environment)
     except Exception:  # noqa: BLE001 - a guess: the builder starts from the base image, and the lookups find the layers
-        return None, 0
+        return None, 0, None
 
 
 def _check_files_outside_tmpfs(params):

@@ -25,6 +25,13 @@ after the builder - never in the host's facts or variables, where the roles woul
 
 Sync also returns the package inventory of the layer for the SBOM (read on the builder, which it records, or the
 record), unless checks run on the builder after it (then the provision role reads it after them).
+
+`expected` comes before the roles, on a builder the plan expects to stay idle (image_build.targets[].idle): launched
+at start_layer, the layer of the last role. The step runs with the target's build_env as its own environment, as the
+lookups do; when nothing was looked up yet and no other environment is set around it, every lookup would compute the
+plan's key and find its layer (the roles' vars and build_env hold no template, or the plan would not have guessed):
+the roles' steps are left out and the builder is synced where it is, with the layer's package inventory, as sync after
+the lookups would leave it.
 """
 
 from __future__ import annotations
@@ -59,11 +66,18 @@ class ActionModule(ActionModuleBase):
             state = read_state(state_path)
             state.pop("synced", None)
             state.pop("left_behind", None)  # each sync says again whether the builder stays behind
+            looked_up = bool(state)
             if not state:  # the builder as launched: from its base image, or from the layer the plan expected to be hit
                 base = target["builder"].get("base_image_id") or target["builder"]["image_id"]
                 state = {"key": base, "layer": base, "at": target["builder"]["image_id"], "base": base}
             step = args["state"]
-            if step == "lookup":
+            if step == "expected":
+                if looked_up or not self._as_planned(target):
+                    return dict(result, hit=False, changed=False)  # the roles' steps look up their layers
+                state.update(key=target["start_key"], layer=state["at"], synced=True)
+                result.update(hit=True, key=state["key"], layer=state["layer"], changed=False,
+                              inventory=self._layer_inventory(state["layer"], task_vars))
+            elif step == "lookup":
                 # First the layer of the role that ran since the last lookup (it missed): stored before anything
                 # else, right after that role, as a step of its own would have.
                 result.update(self._store_ran(cache, container, state, build, target))
@@ -128,10 +142,7 @@ class ActionModule(ActionModuleBase):
                         result["changed"] = True
                 state["synced"] = True
                 if last_use and "inventory" not in result:  # the builder is the layer now: its record, or read it
-                    known = layer_cache.read_inventory(state["layer"])
-                    result["inventory"] = known if known is not None else self._list_packages(task_vars)
-                    if known is None:
-                        layer_cache.write_inventory(state["layer"], result["inventory"])
+                    result["inventory"] = self._layer_inventory(state["layer"], task_vars)
                 result.setdefault("changed", False)
         except DockerFailure as e:
             raise ActionFailure(str(e), stage="cache") from e
@@ -157,6 +168,25 @@ class ActionModule(ActionModuleBase):
             raise ActionFailure("storing the layer of role %s: %s" % (ran["role"], e), stage="cache") from e
         state.update(layer=image, at=image)
         return dict(changed=True, stored=True, layer=image)
+
+    def _as_planned(self, target):
+        """Whether the builder is where the plan expected every lookup to end: an idle target launched from its
+        start_layer, and the task's environment its own (the target's build_env, which the plan computed the keys
+        with): a playbook of one's own may set one around the provision role, and the lookups' keys cover it.
+        ansible-core puts a task's own environment last, after those of its blocks, role and play."""
+        own = self._task.environment[-1:]
+        own_env = {str(k): str(v) for k, v in (self._templar.template(own[0]) or {}).items()} if own else {}
+        return bool(target.get("idle") and target.get("start_key")) \
+            and target["builder"].get("image_id") == target.get("start_layer") \
+            and sorted(own_env) == sorted(target.get("build_env") or []) and self.task_environment() == own_env
+
+    def _layer_inventory(self, layer, task_vars):
+        """The package inventory of the layer the builder is at: its record, or read on the builder and recorded."""
+        known = layer_cache.read_inventory(layer)
+        if known is None:
+            known = self._list_packages(task_vars)
+            layer_cache.write_inventory(layer, known)
+        return known
 
     def _list_packages(self, task_vars):
         """The package inventory of the builder (the package_inventory module, as the provision role runs it)."""

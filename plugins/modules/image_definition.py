@@ -519,6 +519,9 @@ build:
         start_roles:
           description: 'docker, layer cache: how many roles, in order, start_layer holds.'
           type: int
+        start_key:
+          description: 'docker, layer cache: the cache key of start_layer (that of its last role).'
+          type: str
         idle:
           description: 'docker: whether nothing is expected to run on the builder (start_layer holds every role''s
             layer, no check runs on it, no squash). Its session then starts only if a step needs it, not as soon

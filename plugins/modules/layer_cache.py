@@ -20,6 +20,11 @@ description:
     whether a layer exists for it. V(sync), after the last role and the handlers, stores the last role's layer
     if it ran (or the roles that ran with handlers pending, as the last role's layer), or re-creates the builder
     from the current layer when the last roles were all hits.
+  - V(expected) comes before the roles, on a builder the plan expects to run nothing (C(image_build.targets[].idle),
+    launched from the layer of the last role). It runs with the target's C(build_env) as the task's own
+    C(environment), as the lookups do. When no role was looked up yet and no other environment is set around the task,
+    every lookup would find the layer the plan did. It then returns RV(hit=true) and leaves the builder at that layer as
+    V(sync) would, and the roles need not be included. Otherwise it returns RV(hit=false) and changes nothing.
   - V(store) commits the builder as the layer of O(key) at once (the same rule for handlers). The provision role
     no longer runs it (a lookup or V(sync) stores the layer of the role before); it is kept for playbooks that
     look up and store a layer in steps of their own.
@@ -44,7 +49,7 @@ options:
   state:
     description: The step.
     type: str
-    choices: [lookup, store, sync]
+    choices: [lookup, store, sync, expected]
     default: lookup
   role:
     description: With V(lookup), the role's name.
@@ -93,16 +98,26 @@ EXAMPLES = r"""
 - name: After the last role and the handlers, store its layer or bring the builder to the last cached layer
   immutable.images.layer_cache:
     state: sync
+
+- name: Before the roles, on a builder the plan expects to run nothing, take the layer it was launched from
+  immutable.images.layer_cache:
+    state: expected
+  environment: "{{ my_build_env }}"  # the target's build_env
+  register: expected
+  # the roles are included when expected.hit is false
 """
 
 RETURN = r"""
 key:
-  description: The role's cache key.
-  returned: lookup
+  description: The role's cache key (with V(expected), the last role's).
+  returned: lookup, and expected when RV(hit)
   type: str
 hit:
-  description: Whether a layer exists for the key (the role can be skipped).
-  returned: lookup
+  description:
+    - Whether a layer exists for the key (the role can be skipped).
+    - With V(expected), whether the builder is at the last role's layer as the plan expected (no role need be
+      included).
+  returned: lookup, expected
   type: bool
 uploaded:
   description: Whether O(upload) was put into the builder (on a miss).
@@ -123,6 +138,13 @@ stored:
     - V(false) when the play has handlers by then (see RV(handlers)); V(sync) stores it then.
   returned: store, and lookup after a role that ran
   type: bool
+  version_added: 0.2.0
+inventory:
+  description:
+    - The package inventory of the layer the builder is at (C(os), C(packages)), for the SBOM; the record kept on the
+      controller, or read on the builder and recorded.
+  returned: sync when no check runs on the builder after it and it is not squashed, and expected when RV(hit)
+  type: dict
   version_added: 0.2.0
 handlers:
   description: The play's handlers, which may still be pending, when a layer was not stored yet because of them.

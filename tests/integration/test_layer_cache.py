@@ -179,8 +179,9 @@ def test_with_facts_the_builder_starts_at_a_layer_only_when_no_role_is_expected_
         docker_client, cached_project, tmp_path):
     """Facts are gathered on the base image, at the first role that runs: with them, the plan starts the builder at a
     layer only when it expects every layer (then no facts are needed). Should a role have to run after all (here the
-    last layer's tag is removed while the build is frozen right after launch), the builder goes back to the base
-    image for the facts, then on to the layer before that role."""
+    last layer is removed after the plan found it, while the build is frozen before its builder starts), the builder
+    starts from the base image, where the first lookup that misses gathers the facts, and goes on to the layer before
+    that role. (A builder launched at the last layer goes back to the base image for them: the unit tests.)"""
     project = cached_project
     env = {"XDG_CACHE_HOME": str(tmp_path / "no-records")}  # no package records: the builder is not left behind
     spec = dict(definition(), image_gather_facts=True)
@@ -210,20 +211,23 @@ def test_with_facts_the_builder_starts_at_a_layer_only_when_no_role_is_expected_
     try:
         for line in proc.stdout:
             output.append(line)
-            if line.startswith("TASK [immutable.images.launch : Note the docker builders this definition started]"):
-                os.killpg(proc.pid, signal.SIGSTOP)  # the builder runs from the last layer
+            if line.startswith("TASK [immutable.images.launch : Arm the build guard"):
+                os.killpg(proc.pid, signal.SIGSTOP)  # the plan has found the last layer; the builder is not started
                 frozen = True
                 break
         assert frozen, "".join(output)
-        for tag in newest.tags:  # as `docker rmi -f` would (unforced, the engine refuses: the builder holds it)
-            docker_client.images.remove(tag, force=True)
+        # the layer, and first the artifacts committed from it (its child images)
+        for child in docker_client.api.images(all=True):
+            if child.get("ParentId") == newest.id:
+                docker_client.images.remove(child["Id"], force=True)
+        docker_client.images.remove(newest.id, force=True)
     finally:
         os.killpg(proc.pid, signal.SIGCONT)
     rest, _ = proc.communicate(timeout=600)
     out = "".join(output) + rest
     assert proc.returncode == 0, out
-    assert ran(out) == ["three"]
-    assert builders_created(docker_client, out, since) == 3  # at the last layer, the base image (facts), the second
+    assert "at the layer of its first 3 roles" in out and ran(out) == ["three"]
+    assert builders_created(docker_client, out, since) == 2  # at the base image (facts there), then the second layer
     again = nonces(docker_client)
     assert again[:2] == state[:2] and again[2] != state[2] and again[2].startswith("three v2")
 
@@ -235,18 +239,22 @@ def _sbom_packages(manifest_path):
         return sorted((c["name"], c.get("version")) for c in json.load(f)["components"])
 
 
-def _sync_result(output):
-    """What the sync step printed (its banner's line of stars left out)."""
-    return output.split("and list its packages]", 1)[1].split("\n", 1)[1].split("TASK [", 1)[0]
+def _step_result(output, name):
+    """What the provision step of that name printed (its banner's line of stars left out)."""
+    return output.split("TASK [immutable.images.provision : %s" % name, 1)[1].split("\n", 1)[1].split("TASK [", 1)[0]
+
+
+TAKE = "Take every role's layer from the cache, as the plan expects]"
+SYNC = "Bring the builder to the last cached layer"
 
 
 def test_a_build_whose_every_layer_is_cached_makes_its_image_of_the_layer_and_lists_no_packages_again(
         docker_client, cached_project, tmp_path):
-    """Sync lists the last layer's packages and records them on the controller; a later build whose every layer is
-    cached leaves its builder where it is, takes the SBOM's packages from the record and commits the artifact from the
-    layer: nothing runs on its builder, which gets no session. Without the record, the builder that started from that
-    layer (the plan expected every layer to be found) lists them there and records them again. (Swapped to the layer
-    without a record: the janitor race below.)"""
+    """Sync lists the last layer's packages and records them on the controller. A later build whose every layer is
+    cached starts its builder at the last layer (the plan expects every lookup to find its layer), leaves the roles'
+    steps out (layer_cache, state expected), takes the SBOM's packages from the record and commits the artifact from the
+    layer: nothing runs on its builder, which gets no session. Without the record, that builder lists them and records
+    them again. (Swapped to the layer without a record: the janitor race below.)"""
     env = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
     records = tmp_path / "cache" / "immutable-images" / "inventories"
     spec = dict(definition(force=True), image_manifest=str(tmp_path / "manifest.json"))
@@ -259,7 +267,8 @@ def test_a_build_whose_every_layer_is_cached_makes_its_image_of_the_layer_and_li
     since = int(time.time())
     warm = run_build(cached_project.path, spec, env=env)
     assert warm.returncode == 0, warm.output
-    assert ran(warm.output) == [] and _sync_result(warm.output).startswith("ok:"), _sync_result(warm.output)
+    assert ran(warm.output) == [] and _step_result(warm.output, TAKE).startswith("ok:"), warm.output
+    assert "look up its layer]" not in warm.output and _step_result(warm.output, SYNC).startswith("skipping:")
     # the plan expected every layer, and nothing else runs on the builder: its session was never started, and no
     # module's payload was built in advance
     assert execs_on_builder(docker_client, warm.output, since) == 0
@@ -280,9 +289,41 @@ def test_a_build_whose_every_layer_is_cached_makes_its_image_of_the_layer_and_li
     assert listed.returncode == 0, listed.output
     assert execs_on_builder(docker_client, listed.output, since) > 0  # a session after all, to list the packages
     assert "at the layer of its first 3 roles" in listed.output
-    assert _sync_result(listed.output).startswith("ok:"), _sync_result(listed.output)  # no swap: it started there
+    assert _step_result(listed.output, TAKE).startswith("ok:"), listed.output
+    assert "look up its layer]" not in listed.output and builders_created(docker_client, listed.output, since) == 1
     assert _sbom_packages(tmp_path / "manifest.json") == cold_packages and nonces(docker_client) == cold_state
     assert len(os.listdir(records)) == 1
+
+    # A playbook of one's own that sets an environment around the provision role: it is in the lookups' keys, which the
+    # plan did not know. The builder started at the layer the plan found, but the roles' steps look up their layers:
+    # none is found, and every role runs.
+    (cached_project.path / "around.yml").write_text(OWN_PLAYBOOK)
+    (cached_project.path / "around-definition.yml").write_text(json.dumps(spec))
+    around = subprocess.run(["ansible-playbook", "around.yml", "-e", "@around-definition.yml"], cwd=str(cached_project.path),
+                            env=ansible_env(env), capture_output=True, text=True, timeout=600, check=False)
+    output = around.stdout + around.stderr
+    assert around.returncode == 0, output
+    assert "at the layer of its first 3 roles" in output and _step_result(output, TAKE).startswith("ok:"), output
+    assert re.findall(r"Record that (\w+) ran\] \**\nchanged:", output) == ["one", "two", "three"], output
+    assert nonces(docker_client)[:3] != cold_state[:3]
+
+
+OWN_PLAYBOOK = """
+- name: Launch
+  hosts: localhost
+  gather_facts: false
+  roles: [immutable.images.launch]
+- name: Provision, with an environment of this playbook's own
+  hosts: image_builders
+  gather_facts: false
+  environment:
+    CACHE_TEST_AROUND: "set by the playbook"
+  roles: [immutable.images.provision]
+- name: Finalize
+  hosts: localhost
+  gather_facts: false
+  roles: [immutable.images.finalize]
+"""
 
 
 BASE_ROLE = """

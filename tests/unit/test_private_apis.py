@@ -182,6 +182,20 @@ def test_task_parent_and_play():
     assert [h.get_name() for b in found.handlers for h in b.block] == ["restart"], broken(api, user, "handlers layout")
 
 
+def test_a_tasks_own_environment_comes_last():
+    api, user = "not an API: Task.environment lists the play's, the blocks' and then the task's own", \
+        "action/layer_cache.py (_as_planned)"
+    from ansible.playbook.block import Block
+    from ansible.playbook.play import Play
+
+    play = Play.load({"hosts": "all", "environment": {"P": "play"}, "tasks": []})
+    block = Block.load({"block": [{"name": "t", "debug": {"msg": 1}, "environment": {"T": "own"}}],
+                        "environment": {"B": "block"}}, play=play)
+    layers = block.block[0].environment
+    assert layers[-1] == {"T": "own"} and {"P": "play"} in layers and {"B": "block"} in layers, broken(
+        api, user, "%r: a fully cached build could take layers keyed without the environment around it" % (layers,))
+
+
 def docker_api():
     docker = pytest.importorskip("docker")
     return docker, docker.APIClient(base_url="unix:///nonexistent/arch-private-api.sock", version="1.41")
@@ -346,7 +360,8 @@ def test_action_plugins_are_imported_before_the_worker_forks(tmp_path):
 CORE_TESTS = (test_ansiballz_loader, test_zipimport_compile_source, test_action_base_configure_module,
               test_task_keyword_attributes, test_action_runs_modules_and_actions,
               test_validation_result_no_log_warnings_and_deprecations,
-              test_collection_role_path, test_task_parent_and_play, test_add_host_takes_a_mapping_as_its_free_form_argument,
+              test_collection_role_path, test_task_parent_and_play, test_a_tasks_own_environment_comes_last,
+              test_add_host_takes_a_mapping_as_its_free_form_argument,
               test_ssh_connection_display_and_load_name,
               test_pipelined_module_command, test_docker_api_connection_display,
               test_action_plugins_are_imported_before_the_worker_forks)

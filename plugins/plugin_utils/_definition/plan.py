@@ -55,6 +55,7 @@ _PLANNED_TARGET = {
                                "deepest one its lookups are expected to find; null: the base image. A guess: the "
                                "lookups decide."),
     "start_roles": _opt("int", "docker, layer cache: how many roles, in order, start_layer holds."),
+    "start_key": _opt("str", "docker, layer cache: the cache key of start_layer (that of its last role)."),
     "idle": _opt("bool", "docker: whether nothing is expected to run on the builder (start_layer holds every role's layer, "
                          "no check runs on it, no squash). Its session then starts only if a step needs it, not as soon "
                          "as the builder runs."),

@@ -140,14 +140,15 @@ def cache_key(parent, files_digest, role_name, role_digest, role_vars, role_tags
 
 
 def expected_layer(client, image_name, base_id, files_digest, roles, play, environment):
-    """(image id, how many roles) of the deepest layer that the build's lookups are expected to find, or (None, 0).
+    """(image id, how many roles, its key) of the deepest layer that the build's lookups are expected to find, or
+    (None, 0, None).
 
     The plan's guess, so that the builder can start from it (docker_builder from_layer) instead of the base image and
     a swap to the last cached layer: the keys of the first roles, in order, computed as the lookups compute them, as
     far as they can be known before the builder runs (roles: dicts of name, digest, vars, tags, where vars is None
     for an entry whose vars hold a template, which only the builder can template) and as long as each layer is on
     the engine. A guess only: the lookups still decide, and send the builder to another layer if they find another."""
-    key, found, count = base_id, None, 0
+    key, found, count, found_key = base_id, None, 0, None
     for role in roles:
         if role["vars"] is None:
             break
@@ -156,8 +157,8 @@ def expected_layer(client, image_name, base_id, files_digest, roles, play, envir
             found = client.api.inspect_image("%s:%s" % (CACHE_REPOSITORY % image_name, key))["Id"]
         except (docker_errors.APIError, RequestException):
             break
-        count += 1
-    return found, count
+        count, found_key = count + 1, key
+    return found, count, found_key
 
 
 class LayerCache:

@@ -29,7 +29,7 @@ def test_the_plan_guesses_a_builders_start_layer_only_where_it_knows_the_lookups
 
     def expected_layer(client, image_name, base_id, files_digest, roles, play, environment):
         asked.append((client, base_id, [r["vars"] for r in roles], environment))
-        return "sha256:layer", 1
+        return "sha256:layer", 1, "key-a"
     monkeypatch.setattr(action.layer_cache, "expected_layer", expected_layer)
     roles = [{"name": "a", "digest": "1", "tags": [], "vars": {"x": 1}},
              {"name": "b", "digest": "2", "tags": [], "vars": {"y": "{{ ansible_facts.os_family }}"}}]
@@ -39,13 +39,13 @@ def test_the_plan_guesses_a_builders_start_layer_only_where_it_knows_the_lookups
         raw = {"image_targets": [entry if entry is not None else {"name": "c", "build_env": {"PROXY": "http://p", "N": 2}}]}
         return action._start_layer(dict(target, **changes), "web", raw, roles, "f", {}, lambda host, tls=None: "client")
 
-    assert guess() == ("sha256:layer", 1)
+    assert guess() == ("sha256:layer", 1, "key-a")
     assert asked == [("client", "sha256:base", [{"x": 1}, None], {"PROXY": "http://p", "N": "2"})]
     asked.clear()
     for no_guess in (guess(pull="always"), guess(engine_pool=[{"docker_host": "tcp://e:2376"}]), guess(base=None),
                      guess(type="ec2"), guess({"name": "c", "build_env": {"PROXY": "{{ lookup('env', 'P') }}"}}),
                      guess("{{ my_target }}")):
-        assert no_guess == (None, 0)
+        assert no_guess == (None, 0, None)
     assert asked == []
 
 

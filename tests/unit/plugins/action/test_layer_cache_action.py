@@ -88,9 +88,10 @@ def env(monkeypatch, tmp_path):
 
 @pytest.fixture
 def run(make_action):
-    def run_step(args, task_vars, handlers=(), check_mode=False):
+    def run_step(args, task_vars, handlers=(), check_mode=False, environment=()):
         act = make_action("layer_cache", args, check_mode=check_mode, connection=BuilderConnection())
         act._task._play = types.SimpleNamespace(handlers=[types.SimpleNamespace(block=list(handlers))])
+        act._task.environment = list(environment)  # its own and those around it (task_environment merges them)
         return act.run(task_vars=task_vars)
     return run_step
 
@@ -397,3 +398,51 @@ def test_a_builder_started_from_the_expected_layer_is_not_swapped_and_a_wrong_gu
     assert first["hit"] is False and first["uploaded"]
     assert RecordingCache.calls == [("find", first["key"]), ("swap", "sha256:base"), ("reset connection",)]
     assert RecordingBuilder.uploads == [("arch-builder", "/w/files.tar")]
+
+
+def test_a_builder_launched_where_the_plan_expected_every_lookup_to_end_runs_no_lookup(env, run):
+    """expected: an idle target launched from its start_layer, whose step's environment is its own (the build_env the
+    plan keyed with), is synced at that layer with the layer's inventory (listed once, then from the record), without
+    a lookup, a pin, a swap or a session; builder_layer then gives the artifact's commit that layer."""
+    workdir = env["image_build"]["workdir"]
+    env["image_target"].update(idle=True, start_layer="sha256:layer-c", start_key="key-c", build_env=["N", "PROXY"])
+    env["image_target"]["builder"].update(image_id="sha256:layer-c", base_image_id="sha256:base")
+    BuilderConnection.connects = 0
+    build_env = {"PROXY": "http://proxy.invalid:3128", "N": 2}
+    taken = run({"state": "expected"}, env, environment=[{}, build_env])  # a play's empty one, then its own
+    assert taken["hit"] is True and taken["key"] == "key-c" and taken["layer"] == "sha256:layer-c" and not taken["changed"]
+    assert taken["inventory"] == INVENTORY and RecordingCache.listed == ["arch-builder"]
+    assert "proxy.invalid" not in str(taken)
+    assert RecordingCache.calls == [] and BuilderConnection.connects == 0
+    assert state(env) == {"key": "key-c", "layer": "sha256:layer-c", "at": "sha256:layer-c", "base": "sha256:base",
+                          "synced": True}
+    assert layer_cache.builder_layer(workdir, "arch-builder") == ("sha256:layer-c", False)
+    _new_build(env)
+    again = run({"state": "expected"}, env, environment=[build_env])
+    assert again["hit"] and again["inventory"] == INVENTORY and RecordingCache.listed == []  # the record
+    assert RecordingCache.calls == []
+
+
+@pytest.mark.parametrize("case", ["not idle", "launched from the base", "an environment around it", "looked up already",
+                                  "no key", "not its build_env"])
+def test_a_builder_not_where_the_plan_expected_goes_through_the_lookups(env, run, case):
+    """expected leaves everything to the roles' lookups (hit false, no state written) unless the plan's guess holds:
+    the target is idle, its builder was launched from start_layer (the layer may have gone since the plan looked),
+    the task's environment is its own, the target's build_env (a playbook's own `environment` around the provision
+    role is in the lookups' keys), and nothing was looked up yet."""
+    env["image_target"].update(idle=case != "not idle", start_layer="sha256:layer-c",
+                               start_key=None if case == "no key" else "key-c")
+    env["image_target"]["builder"].update(image_id="sha256:base" if case == "launched from the base" else "sha256:layer-c",
+                                          base_image_id="sha256:base")
+    environment = {"an environment around it": [{"http_proxy": "http://p"}, {}],
+                   "not its build_env": [{"http_proxy": "http://p"}]}.get(case, [{}])
+    if case == "looked up already":
+        run({"role": "a", "digest": "1"}, env)
+        before = state(env)
+    result = run({"state": "expected"}, env, environment=environment)
+    assert result["hit"] is False and not result["changed"] and "inventory" not in result
+    assert RecordingCache.listed == []
+    if case == "looked up already":
+        assert state(env) == before
+    else:
+        assert RecordingCache.calls == [] and not os.path.exists("%s/layers-arch-builder.json" % env["image_build"]["workdir"])
