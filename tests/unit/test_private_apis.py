@@ -219,6 +219,26 @@ def test_docker_create_container_args():
     assert isinstance(docker.APIClient.create_container_config, types.FunctionType)
 
 
+def test_docker_ssh_adapter_global():
+    api, user = "docker.api.client.SSHHTTPAdapter (module global)", "module_utils/_docker/client.py (_ssh_support)"
+    docker, _api = docker_api()
+    from docker.api import client as api_client
+
+    from ansible_collections.immutable.images.plugins.module_utils._docker.client import _ssh_support
+
+    saved = api_client.__dict__.pop("SSHHTTPAdapter", None)  # as the SDK imported without paramiko leaves it
+    try:
+        with pytest.raises(docker.errors.DockerException, match="paramiko"):
+            docker.APIClient(base_url="ssh://nobody@127.0.0.1:1", use_ssh_client=True, version="1.41")
+        _ssh_support()
+        made = docker.APIClient(base_url="ssh://nobody@127.0.0.1:1", use_ssh_client=True, version="1.41")
+        assert type(made.adapters["http+docker://ssh"]).__name__ == "SSHHTTPAdapter", broken(
+            api, user, "the ssh:// adapter is not found there: ssh:// engines fail")
+    finally:
+        if saved is not None:
+            api_client.SSHHTTPAdapter = saved
+
+
 def test_docker_api_url_and_raise_for_status():
     api, user = "docker.APIClient._url / _raise_for_status", "module_utils/_artifacts/reuse.py (HEAD of the archive API)"
     docker, client = docker_api()

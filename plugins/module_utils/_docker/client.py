@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 import traceback
 
@@ -12,6 +13,12 @@ from ansible.module_utils.basic import env_fallback
 
 from ansible_collections.immutable.images.plugins.module_utils._docker.engine import engine_url, tls_settings
 
+# The SDK imports paramiko, when it is installed, for its ssh:// adapter, and paramiko imports invoke: 0.1 s of every
+# process that talks to an engine (ansible-playbook's own before its first task), for ssh:// engines only. It is
+# imported as if paramiko were missing, and the adapter with paramiko when an ssh:// engine is used (_ssh_support).
+_PARAMIKO_BLOCKED = "paramiko" not in sys.modules
+if _PARAMIKO_BLOCKED:
+    sys.modules["paramiko"] = None  # an ImportError for `import paramiko`, which the SDK's transport package expects
 try:
     import docker
     from docker import errors as docker_errors  # noqa: F401 - re-exported for callers
@@ -21,6 +28,9 @@ except ImportError:  # pragma: no cover - reported by the module
     docker = docker_errors = None
     HAS_DOCKER = False
     DOCKER_IMPORT_ERROR = traceback.format_exc()
+finally:
+    if _PARAMIKO_BLOCKED and sys.modules.get("paramiko", 0) is None:
+        del sys.modules["paramiko"]
 
 try:
     from requests.exceptions import RequestException
@@ -105,6 +115,7 @@ def get_client(docker_host=None, timeout=120, tls=None):
         elif url.startswith("ssh://"):
             # The ssh binary, as the docker CLI does: the user's ssh config, agent and known hosts apply.
             # (The SDK still needs paramiko importable for ssh:// at all.)
+            _ssh_support()
             kwargs["use_ssh_client"] = True
         client = docker.DockerClient(**kwargs)
         _pin_verify(client.api)
@@ -115,6 +126,19 @@ def get_client(docker_host=None, timeout=120, tls=None):
         raise DockerFailure("client", "cannot reach the Docker engine at %s: %s" % (url, e))
     client.api.immutable_engine = {"url": url, "tls": settings}
     return client
+
+
+def _ssh_support():
+    """The SDK's ssh:// adapter, which the import above left out: imported now, with paramiko, and put where the SDK's
+    APIClient looks for it (the module global its own import sets)."""
+    from docker.api import client as api_client
+
+    if getattr(api_client, "SSHHTTPAdapter", None) is None:
+        try:
+            from docker.transport.sshconn import SSHHTTPAdapter
+        except ImportError as e:
+            raise DockerFailure("client", "ssh:// engines need the Python package paramiko on the controller: %s" % e)
+        api_client.SSHHTTPAdapter = SSHHTTPAdapter
 
 
 def client_from_module(module):

@@ -49,3 +49,26 @@ def test_requests_ca_bundle_does_not_replace_the_engines_ca(monkeypatch):
     assert settings["verify"] == "/engine/ca.pem"
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy:3128")  # the rest of the environment still applies
     assert session.merge_environment_settings(url, {}, None, None, None)["proxies"].get("https") == "http://proxy:3128"
+
+
+def test_paramiko_is_imported_only_for_an_ssh_engine(tmp_path):
+    """The SDK is imported without paramiko (and invoke, which it imports): a build on a local or TLS engine never loads
+    them. An ssh:// client gets the SDK's ssh adapter, with paramiko, when it is made (tests/unit/test_private_apis.py;
+    a real one: tests/integration/test_remote_engine.py)."""
+    import os
+    import subprocess
+    import sys
+
+    import ansible_collections
+
+    script = (
+        "import sys\n"
+        "from ansible_collections.immutable.images.plugins.module_utils._docker import client\n"
+        "print(client.HAS_DOCKER, 'paramiko' in sys.modules, 'invoke' in sys.modules)\n"
+        "import paramiko\n"  # importable afterwards, by anyone
+        "print(paramiko is not None)\n")
+    path = os.pathsep.join([os.path.dirname(p) for p in ansible_collections.__path__] + sys.path)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False, cwd=str(tmp_path),
+                          env=dict(os.environ, PYTHONPATH=path), timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["True", "False", "False", "True"]
