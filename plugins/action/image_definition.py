@@ -421,7 +421,7 @@ def _write_role_tasks(workdir, roles):
     for i, role in enumerate(roles, 1):
         title = "Role %s (%d of %d)" % (role["name"], i, len(roles))
         plan = {"name": role["name"], "include": role["include"], "digest": role["digest"], "vars": role["vars"],
-                "tags": role["tags"], "first": i == 1, "title": title,
+                "tags": role["tags"], "number": i, "first": i == 1, "title": title,
                 # public like a play's roles: entries (unless private_role_vars): later roles see its defaults and vars
                 "public": not C.DEFAULT_PRIVATE_ROLE_VARS}
         # the entry's vars are include params of this include, as they were of an include_role with vars

@@ -26,12 +26,14 @@ after the builder - never in the host's facts or variables, where the roles woul
 Sync also returns the package inventory of the layer for the SBOM (read on the builder, which it records, or the
 record), unless checks run on the builder after it (then the provision role reads it after them).
 
-`expected` comes before the roles, on a builder the plan expects to stay idle (image_build.targets[].idle): launched
-at start_layer, the layer of the last role. The step runs with the target's build_env as its own environment, as the
-lookups do; when nothing was looked up yet and no other environment is set around it, every lookup would compute the
-plan's key and find its layer (the roles' vars and build_env hold no template, or the plan would not have guessed):
-the roles' steps are left out and the builder is synced where it is, with the layer's package inventory, as sync after
-the lookups would leave it.
+`expected` comes before the roles, on a builder launched at the layer the plan expected the first roles' lookups to
+find (image_build.targets[].start_layer, of start_roles roles). The step runs with the target's build_env as its own
+environment, as the lookups do; when nothing was looked up yet and no other environment is set around it, each of those
+lookups would compute the plan's key and find its layer (the roles' vars and build_env hold no template, or the plan
+would not have guessed). The step then takes those layers at once (`roles`: how many): their lookups are left out, and
+the next role's lookup chains from the last one's key. A builder the plan expects to stay idle (every role's layer,
+image_build.targets[].idle) is also synced where it is, with the layer's package inventory, as sync after the lookups
+would leave it (`hit`): none of the roles' steps runs.
 """
 
 from __future__ import annotations
@@ -62,7 +64,6 @@ class ActionModule(ActionModuleBase):
         if not target.get("idle"):
             self._connection._connect()
         try:
-            cache = LayerCache(get_client(target.get("docker_host") or None, tls=target.get("tls")))
             state = read_state(state_path)
             state.pop("synced", None)
             state.pop("left_behind", None)  # each sync says again whether the builder stays behind
@@ -73,11 +74,17 @@ class ActionModule(ActionModuleBase):
             step = args["state"]
             if step == "expected":
                 if looked_up or not self._as_planned(target):
-                    return dict(result, hit=False, changed=False)  # the roles' steps look up their layers
-                state.update(key=target["start_key"], layer=state["at"], synced=True)
-                result.update(hit=True, key=state["key"], layer=state["layer"], changed=False,
-                              inventory=self._layer_inventory(state["layer"], task_vars))
-            elif step == "lookup":
+                    return dict(result, hit=False, roles=0, changed=False)  # the roles' steps look up their layers
+                state.update(key=target["start_key"], layer=state["at"])
+                result.update(hit=bool(target.get("idle")), roles=target["start_roles"], key=state["key"],
+                              layer=state["layer"], changed=False)
+                if result["hit"]:
+                    state["synced"] = True
+                    result["inventory"] = self._layer_inventory(state["layer"], task_vars)
+                _write(state_path, state)
+                return result
+            cache = LayerCache(get_client(target.get("docker_host") or None, tls=target.get("tls")))
+            if step == "lookup":
                 # First the layer of the role that ran since the last lookup (it missed): stored before anything
                 # else, right after that role, as a step of its own would have.
                 result.update(self._store_ran(cache, container, state, build, target))
@@ -170,13 +177,13 @@ class ActionModule(ActionModuleBase):
         return dict(changed=True, stored=True, layer=image)
 
     def _as_planned(self, target):
-        """Whether the builder is where the plan expected every lookup to end: an idle target launched from its
+        """Whether the builder is where the plan expected the first roles' lookups to end: launched from its
         start_layer, and the task's environment its own (the target's build_env, which the plan computed the keys
         with): a playbook of one's own may set one around the provision role, and the lookups' keys cover it.
         ansible-core puts a task's own environment last, after those of its blocks, role and play."""
         own = self._task.environment[-1:]
         own_env = {str(k): str(v) for k, v in (self._templar.template(own[0]) or {}).items()} if own else {}
-        return bool(target.get("idle") and target.get("start_key")) \
+        return bool(target.get("start_roles") and target.get("start_key")) \
             and target["builder"].get("image_id") == target.get("start_layer") \
             and sorted(own_env) == sorted(target.get("build_env") or []) and self.task_environment() == own_env
 

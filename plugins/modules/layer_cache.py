@@ -20,11 +20,13 @@ description:
     whether a layer exists for it. V(sync), after the last role and the handlers, stores the last role's layer
     if it ran (or the roles that ran with handlers pending, as the last role's layer), or re-creates the builder
     from the current layer when the last roles were all hits.
-  - V(expected) comes before the roles, on a builder the plan expects to run nothing (C(image_build.targets[].idle),
-    launched from the layer of the last role). It runs with the target's C(build_env) as the task's own
-    C(environment), as the lookups do. When no role was looked up yet and no other environment is set around the task,
-    every lookup would find the layer the plan did. It then returns RV(hit=true) and leaves the builder at that layer as
-    V(sync) would, and the roles need not be included. Otherwise it returns RV(hit=false) and changes nothing.
+  - V(expected) comes before the roles, on a builder launched from the layer the plan expects the lookups of its first
+    roles to find (C(image_build.targets[].start_layer), of C(start_roles) roles). It runs with the target's
+    C(build_env) as the task's own C(environment), as the lookups do. When no role was looked up yet and no other
+    environment is set around the task, those lookups would find the layers the plan did. It then takes them at once
+    (RV(roles)), and the next role's lookup chains from the last one's key. On a builder the plan expects to run nothing
+    (C(image_build.targets[].idle)) it also leaves the builder at that layer as V(sync) would and returns RV(hit=true),
+    and the roles need not be included. Otherwise it returns RV(roles=0) and changes nothing.
   - V(store) commits the builder as the layer of O(key) at once (the same rule for handlers). The provision role
     no longer runs it (a lookup or V(sync) stores the layer of the role before); it is kept for playbooks that
     look up and store a layer in steps of their own.
@@ -99,18 +101,18 @@ EXAMPLES = r"""
   immutable.images.layer_cache:
     state: sync
 
-- name: Before the roles, on a builder the plan expects to run nothing, take the layer it was launched from
+- name: Before the roles, take the layers the builder was launched at
   immutable.images.layer_cache:
     state: expected
   environment: "{{ my_build_env }}"  # the target's build_env
   register: expected
-  # the roles are included when expected.hit is false
+  # the lookups of the first expected.roles roles are left out; no role is included when expected.hit is true
 """
 
 RETURN = r"""
 key:
-  description: The role's cache key (with V(expected), the last role's).
-  returned: lookup, and expected when RV(hit)
+  description: The role's cache key (with V(expected), that of the last role taken).
+  returned: lookup, and expected when it took layers
   type: str
 hit:
   description:
@@ -119,6 +121,11 @@ hit:
       included).
   returned: lookup, expected
   type: bool
+roles:
+  description: With V(expected), how many roles, in order, had their layers taken (their lookups need not run).
+  returned: expected
+  type: int
+  version_added: 0.2.0
 uploaded:
   description: Whether O(upload) was put into the builder (on a miss).
   returned: lookup

@@ -98,9 +98,11 @@ def test_hits_skip_roles_and_changes_invalidate_from_that_point(docker_client, c
     changed_var = run_build(project.path, definition(two_value="v2"))
     assert changed_var.returncode == 0, changed_var.output
     assert ran(changed_var.output) == ["two", "three"]
-    # the first role's layer holds the files: they are not uploaded again (the content check below reads them)
+    # the first role's layer holds the files: they are not uploaded again (the content check below reads them); the
+    # builder started at that layer, which the step before the roles took, so the role's lookup did not run either
     assert "changed: [cachetest-container]" in upload_result(cold.output)
-    assert "ok: [cachetest-container]" in upload_result(changed_var.output)
+    assert "skipping: [cachetest-container]" in upload_result(changed_var.output)
+    assert _step_result(changed_var.output, TAKE).startswith("ok:")
     state = nonces(docker_client)
     assert state[0] == cold_state[0] and state[1].startswith("two v2") and state[2] != cold_state[2]
 
@@ -244,7 +246,7 @@ def _step_result(output, name):
     return output.split("TASK [immutable.images.provision : %s" % name, 1)[1].split("\n", 1)[1].split("TASK [", 1)[0]
 
 
-TAKE = "Take every role's layer from the cache, as the plan expects]"
+TAKE = "Take the layers of the first roles from the cache, as the plan expects]"
 SYNC = "Bring the builder to the last cached layer"
 
 

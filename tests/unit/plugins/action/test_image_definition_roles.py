@@ -95,8 +95,8 @@ def test_role_tasks_include_role_yml_with_the_entry_vars_and_tag_our_steps_alway
     # the entry's vars untemplated, as include params of the include (as an include_role's vars were)
     assert web["vars"]["port"] == "{{ web_port }}"
     assert web["vars"]["provision__role"] == {"name": "web", "include": "web", "digest": "d1", "vars": {"port": "{{ web_port }}"},
-                                              "tags": ["web"], "first": True, "title": "Role web (1 of 2)", "public": True}
-    assert plain_step["vars"]["provision__role"]["first"] is False
+                                              "tags": ["web"], "number": 1, "first": True, "title": "Role web (1 of 2)", "public": True}
+    assert plain_step["vars"]["provision__role"]["first"] is False and plain_step["vars"]["provision__role"]["number"] == 2
     assert image_definition._write_role_tasks(str(tmp_path), []) == []
 
 
@@ -107,9 +107,11 @@ def test_role_yml_tags_our_steps_always_applies_entry_tags_and_never_flushes_han
     [include] = [t["ansible.builtin.include_role"] for t in tasks if "ansible.builtin.include_role" in t]
     # included on a hit too (tasks left out: tagged never, and skipped if they come): later roles see its defaults and
     # can notify its handlers
-    assert include["apply"] == {"tags": "{{ provision__role.tags + (['never'] if provision__cache.hit | default(false) else []) }}",
+    # a hit: its lookup found the layer, or (no lookup) the step before the roles took it for the first roles
+    hit = "provision__cache.hit | default(provision__role.number <= provision__expected.roles | default(0))"
+    assert include["apply"] == {"tags": "{{ provision__role.tags + (['never'] if %s else []) }}" % hit,
                                 # templated once, at the include: each task of the role gets true or false
-                                "when": "{{ not (provision__cache.hit | default(false)) }}",
+                                "when": "{{ not (%s) }}" % hit,
                                 # and the build_env, to its tasks and handlers (not compiled again by each task)
                                 "environment": "{{ provision__build_env }}"}
     assert include["public"] == "{{ provision__role.public }}"
@@ -117,6 +119,7 @@ def test_role_yml_tags_our_steps_always_applies_entry_tags_and_never_flushes_han
     # two steps per role: the lookup stores the layer of the role before, if it ran (sync stores the last one's)
     assert steps == ["immutable.images.layer_cache", "ansible.builtin.include_role"]
     assert "state" not in tasks[0]["immutable.images.layer_cache"]
+    assert "provision__role.number > provision__expected.roles" in tasks[0]["when"]  # none for the layers taken before
     assert tasks[0]["environment"] == "{{ provision__build_env }}"  # the build_env is part of the cache key
     # the first role's lookup uploads the image files on a miss (its layer holds them)
     assert "provision__role.first" in tasks[0]["immutable.images.layer_cache"]["upload"]

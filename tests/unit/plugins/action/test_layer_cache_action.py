@@ -405,12 +405,14 @@ def test_a_builder_launched_where_the_plan_expected_every_lookup_to_end_runs_no_
     plan keyed with), is synced at that layer with the layer's inventory (listed once, then from the record), without
     a lookup, a pin, a swap or a session; builder_layer then gives the artifact's commit that layer."""
     workdir = env["image_build"]["workdir"]
-    env["image_target"].update(idle=True, start_layer="sha256:layer-c", start_key="key-c", build_env=["N", "PROXY"])
+    env["image_target"].update(idle=True, start_layer="sha256:layer-c", start_key="key-c", start_roles=3,
+                               build_env=["N", "PROXY"])
     env["image_target"]["builder"].update(image_id="sha256:layer-c", base_image_id="sha256:base")
     BuilderConnection.connects = 0
     build_env = {"PROXY": "http://proxy.invalid:3128", "N": 2}
     taken = run({"state": "expected"}, env, environment=[{}, build_env])  # a play's empty one, then its own
-    assert taken["hit"] is True and taken["key"] == "key-c" and taken["layer"] == "sha256:layer-c" and not taken["changed"]
+    assert taken["hit"] is True and taken["roles"] == 3 and taken["key"] == "key-c" and taken["layer"] == "sha256:layer-c"
+    assert not taken["changed"]
     assert taken["inventory"] == INVENTORY and RecordingCache.listed == ["arch-builder"]
     assert "proxy.invalid" not in str(taken)
     assert RecordingCache.calls == [] and BuilderConnection.connects == 0
@@ -423,14 +425,14 @@ def test_a_builder_launched_where_the_plan_expected_every_lookup_to_end_runs_no_
     assert RecordingCache.calls == []
 
 
-@pytest.mark.parametrize("case", ["not idle", "launched from the base", "an environment around it", "looked up already",
-                                  "no key", "not its build_env"])
+@pytest.mark.parametrize("case", ["launched from the base", "an environment around it", "looked up already",
+                                  "no key", "no layer guessed", "not its build_env"])
 def test_a_builder_not_where_the_plan_expected_goes_through_the_lookups(env, run, case):
-    """expected leaves everything to the roles' lookups (hit false, no state written) unless the plan's guess holds:
-    the target is idle, its builder was launched from start_layer (the layer may have gone since the plan looked),
+    """expected leaves everything to the roles' lookups (none taken, no state written) unless the plan's guess holds:
+    it guessed a layer, its builder was launched from that start_layer (the layer may have gone since the plan looked),
     the task's environment is its own, the target's build_env (a playbook's own `environment` around the provision
     role is in the lookups' keys), and nothing was looked up yet."""
-    env["image_target"].update(idle=case != "not idle", start_layer="sha256:layer-c",
+    env["image_target"].update(idle=True, start_layer="sha256:layer-c", start_roles=0 if case == "no layer guessed" else 3,
                                start_key=None if case == "no key" else "key-c")
     env["image_target"]["builder"].update(image_id="sha256:base" if case == "launched from the base" else "sha256:layer-c",
                                           base_image_id="sha256:base")
@@ -440,9 +442,34 @@ def test_a_builder_not_where_the_plan_expected_goes_through_the_lookups(env, run
         run({"role": "a", "digest": "1"}, env)
         before = state(env)
     result = run({"state": "expected"}, env, environment=environment)
-    assert result["hit"] is False and not result["changed"] and "inventory" not in result
+    assert result["hit"] is False and result["roles"] == 0 and not result["changed"] and "inventory" not in result
     assert RecordingCache.listed == []
     if case == "looked up already":
         assert state(env) == before
     else:
         assert RecordingCache.calls == [] and not os.path.exists("%s/layers-arch-builder.json" % env["image_build"]["workdir"])
+
+
+def test_the_layers_of_the_first_roles_are_taken_and_the_next_lookup_chains_from_them(env, run, monkeypatch):
+    """When only the last role changed, the builder starts at the layer of the roles before it (start_roles): expected
+    takes those layers without their lookups (the builder holds the last one: no pin), syncs nothing and lists nothing,
+    and the next role's lookup chains from the plan's key, as if their lookups had found them."""
+    RecordingBuilder.uploads = []
+    monkeypatch.setattr(action, "DockerBuilder", RecordingBuilder)
+    key_a = run({"role": "a", "digest": "1"}, env)["key"]
+    key_b = run({"role": "b", "digest": "2"}, env)["key"]
+    key_c = run({"role": "c", "digest": "3"}, env)["key"]
+    run({"state": "sync"}, env)
+    layer_b = RecordingCache.layers[key_b]
+    env["image_target"].update(start_layer=layer_b, start_key=key_b, start_roles=2, idle=False)
+    env["image_target"]["builder"].update(image_id=layer_b, base_image_id="sha256:base")
+    _new_build(env)
+    BuilderConnection.connects = 0
+    taken = run({"state": "expected"}, env, environment=[{}])
+    assert taken["hit"] is False and taken["roles"] == 2 and taken["key"] == key_b and "inventory" not in taken
+    assert RecordingCache.calls == [] and RecordingCache.listed == [] and BuilderConnection.connects == 1
+    assert state(env) == {"key": key_b, "layer": layer_b, "at": layer_b, "base": "sha256:base"}
+    assert layer_cache.builder_layer(env["image_build"]["workdir"], "arch-builder") == (None, False)  # not synced
+    last = run({"role": "c", "digest": "3", "upload": "/w/files.tar"}, env)
+    assert last["key"] == key_c and last["hit"] is True and not last["uploaded"]
+    assert [c[0] for c in RecordingCache.calls] == ["find"] and key_a
