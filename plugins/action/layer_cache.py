@@ -181,7 +181,7 @@ class ActionModule(ActionModuleBase):
         start_layer, and the task's environment its own (the target's build_env, which the plan computed the keys
         with): a playbook of one's own may set one around the provision role, and the lookups' keys cover it.
         ansible-core puts a task's own environment last, after those of its blocks, role and play."""
-        own = self._task.environment[-1:]
+        own = (self._task.environment or [])[-1:]
         own_env = {str(k): str(v) for k, v in (self._templar.template(own[0]) or {}).items()} if own else {}
         return bool(target.get("start_roles") and target.get("start_key")) \
             and target["builder"].get("image_id") == target.get("start_layer") \

@@ -228,6 +228,16 @@ def image_tags(client):
     return {tag: summary["Id"] for summary in client.api.images() for tag in tags_of(summary)}
 
 
+def remove_named_images(client, names):
+    """Remove every tag whose repository's last part is one of names (a registry's prefix or the layer cache's)."""
+    for tag in image_tags(client):
+        if tag.rsplit(":", 1)[0].split("/")[-1] in names:
+            try:
+                client.images.remove(tag, force=True)
+            except docker.errors.APIError:  # removed meanwhile
+                pass
+
+
 def _settled(listing):
     for _ in range(10):
         try:

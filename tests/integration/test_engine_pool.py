@@ -15,7 +15,7 @@ import uuid
 
 import pytest
 
-from conftest import BASE_IMAGE, ansible_env, build_containers, engine_state, image_tags, new_resources
+from conftest import BASE_IMAGE, ansible_env, build_containers, engine_state, new_resources, remove_named_images
 from test_fleet import build_all, containers_created, definition, make_project, recap
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -36,12 +36,7 @@ def pool_of(tls_engine, max_builds=2):
 
 def remove_images(clients, names):
     for client in clients:
-        for tag in image_tags(client):
-            if tag.rsplit(":", 1)[0].split("/")[-1] in names:
-                try:
-                    client.images.remove(tag, force=True)
-                except Exception:  # noqa: BLE001 - already gone
-                    pass
+        remove_named_images(client, names)
 
 
 @pytest.fixture

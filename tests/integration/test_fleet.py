@@ -17,7 +17,7 @@ import uuid
 import pytest
 import yaml
 
-from conftest import BASE_IMAGE, ROOT, ansible_env, build_containers, engine_state, image_tags, new_resources
+from conftest import BASE_IMAGE, ROOT, ansible_env, build_containers, engine_state, new_resources, remove_named_images
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -87,12 +87,7 @@ def containers_created(client, since, until, names):
 def fleet_images(docker_client):
     names = []
     yield names
-    for tag in image_tags(docker_client):
-        if tag.rsplit(":", 1)[0].split("/")[-1] in names:
-            try:
-                docker_client.images.remove(tag, force=True)
-            except Exception:  # noqa: BLE001 - already gone
-                pass
+    remove_named_images(docker_client, names)
     for c in build_containers(docker_client):
         if c.labels.get("immutable.images.image-name") in names:
             c.remove(force=True)

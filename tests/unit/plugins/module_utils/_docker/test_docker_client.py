@@ -51,7 +51,7 @@ def test_requests_ca_bundle_does_not_replace_the_engines_ca(monkeypatch):
     assert session.merge_environment_settings(url, {}, None, None, None)["proxies"].get("https") == "http://proxy:3128"
 
 
-def test_paramiko_is_imported_only_for_an_ssh_engine(tmp_path):
+def test_importing_the_client_imports_neither_paramiko_nor_invoke(tmp_path):
     """The SDK is imported without paramiko (and invoke, which it imports): a build on a local or TLS engine never loads
     them. An ssh:// client gets the SDK's ssh adapter, with paramiko, when it is made (tests/unit/test_private_apis.py;
     a real one: tests/integration/test_remote_engine.py)."""
