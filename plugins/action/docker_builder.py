@@ -53,7 +53,8 @@ class ActionModule(ActionModuleBase):
         common = {k: v for k, v in args.items() if k in ("warm_interpreter", "lease_pid", "timeout") and v is not None}
         each = [dict(builder_args(target), **common) for target in args["targets"]]
 
-        # a builder the plan expects to stay idle (every layer cached) gets its session only if a step needs it
+        # a builder the plan expects to stay idle (every layer cached) gets its session only if a step needs it; one
+        # that is not even started (start_builder false) is in no group of the inventory: no play runs on it
         idle = {target["builder_name"] for target in args["targets"] if target.get("idle")}
 
         def then(builder, one):  # in the builder's thread: its session starts while the others start
@@ -71,8 +72,11 @@ class ActionModule(ActionModuleBase):
         elif inventory is not None and not self._task.check_mode:  # in check mode, no builder started
             result["build"] = builder_inventory.placed_build(inventory["build"], results)
             for one in results:
-                one["inventory_entry"] = builder_inventory.docker_entry(one, result["build"], inventory,
-                                                                        BUILDER_CONNECTION, BUILDER_USER)
+                if builder_inventory.started_after_all(one):
+                    one["target"] = dict(one["target"], start_builder=True, idle=False)
+                if one["target"].get("start_builder", True):
+                    one["inventory_entry"] = builder_inventory.docker_entry(one, result["build"], inventory,
+                                                                            BUILDER_CONNECTION, BUILDER_USER)
         return result
 
     def prepare_connection(self, result, args):
@@ -94,7 +98,7 @@ class ActionModule(ActionModuleBase):
 def builder_args(target):
     """The docker_builder options of a plan's docker target (plugins/plugin_utils/_definition/plan.py)."""
     args = {"name": target["builder_name"], "image": target["base_image"], "from_layer": target.get("start_layer"),
-            "pull": target.get("pull"),
+            "start": target.get("start_builder"), "pull": target.get("pull"),
             "platform": target.get("platform"), "network_mode": target.get("network_mode"),
             "docker_host": target.get("docker_host"), "tls": target.get("tls") or None,
             "volumes": target.get("build_volumes"), "privileged": target.get("privileged"), "labels": target.get("labels"),

@@ -94,6 +94,17 @@ options:
         need not be re-created from it.
     type: str
     version_added: 0.2.0
+  start:
+    description:
+      - V(false) creates the builder from O(from_layer) and does not start it. Nothing can run on it; its artifact is
+        committed from that layer, which the created container keeps on the engine. When that layer is gone, the
+        builder is started from O(image) as with V(true), and RV(container.status) is V(running).
+      - Such a builder has no lease (O(lease_pid) is not used). The build's cleanup, its guard or the janitor removes
+        it by its labels.
+      - The launch role passes V(false) for a target the plan expects to run nothing (C(image_build.targets[].start_builder)).
+    type: bool
+    default: true
+    version_added: 0.2.0
   pull:
     description: V(missing) pulls only when the image is not on the engine, V(always) pulls every time, V(never) never pulls.
     type: str
@@ -224,7 +235,7 @@ results:
           (the target on that engine, with the builder under C(builder)), C(image_build) (RV(build)),
           C(inventory_dir) and C(inventory_file).
       type: dict
-      returned: when O(inventory) is given and the builder started
+      returned: when O(inventory) is given and the builder started (not for a target whose C(start_builder) is false)
 build:
   description:
     - O(inventory.build) once the builders started. With O(engines) in a target, each target placed on an engine of its
@@ -249,6 +260,10 @@ container:
       description: Id of the image it runs (the base image's, or O(from_layer)'s).
       type: str
       sample: sha256:2844630e3fc8...
+    status:
+      description: The container's state, V(running), or V(created) for a builder not started (O(start)).
+      type: str
+      sample: running
     base_image:
       description: The base image as given.
       type: str

@@ -53,16 +53,29 @@ def located(inventory, task_vars):
 def placed_build(build, results):
     """The build once its docker builders started: a target an engine pool placed is on that engine from now on
     (provision, finalize and the manifest read its docker_host and tls there), and the build's engines are the ones its
-    builders are on (the clean-up must not fail on an engine of the pool that died since). Without a pool, as given."""
-    placed = {one["target"]["name"]: one["placed"] for one in results if "placed" in one}
-    if not placed:
-        return build
-    engines = list(build["engines_fixed"])
+    builders are on (the clean-up must not fail on an engine of the pool that died since). A target whose builder the
+    plan did not start (start_builder false) but that was started after all (its layer was gone) is provisioned as any
+    other from now on. Otherwise, as given."""
+    changes = {one["target"]["name"]: dict(one["placed"]) for one in results if "placed" in one}
+    engines = None
+    if changes:
+        engines = list(build["engines_fixed"])
+        for one in results:
+            if "engine" in one and one["engine"] not in engines:
+                engines.append(one["engine"])
     for one in results:
-        if "engine" in one and one["engine"] not in engines:
-            engines.append(one["engine"])
-    return dict(build, targets=[dict(target, **placed.get(target["name"], {})) for target in build["targets"]],
-                engines=engines)
+        if started_after_all(one):
+            changes.setdefault(one["target"]["name"], {}).update(start_builder=True, idle=False)
+    if not changes:
+        return build
+    return dict(build, targets=[dict(target, **changes.get(target["name"], {})) for target in build["targets"]],
+                engines=build["engines"] if engines is None else engines)
+
+
+def started_after_all(result):
+    """Whether a docker_builder result (with its plan's `target`) is of a builder the plan did not start, which was
+    started because the layer it was to be created at was gone."""
+    return result["target"].get("start_builder") is False and (result.get("container") or {}).get("status") == "running"
 
 
 def docker_entry(result, build, inventory, connection, user):

@@ -54,11 +54,15 @@ class DockerBuilder:
 
     def launch(self, name, image, labels, pull="missing", platform=None, network_mode=None,
                volumes=None, privileged=False, check_mode=False, lease_pid=None, docker_host=None, admit=None,
-               from_layer=None):
+               from_layer=None, start=True):
         """Start the builder `name` unless it already runs; return (changed, facts).
 
         from_layer: an image of the layer cache to create it from instead of `image`, its base (facts: base_image_id),
         while that layer is on the engine.
+        start: false creates the builder of from_layer and never starts it (nothing is to run on it: the artifact is
+        committed from that layer, which the container holds on the engine meanwhile). Such a builder has no lease (a
+        lease ends a running builder): the build's cleanup, its guard or the janitor removes it by its labels. When
+        that layer is gone, the builder is started from `image` as without from_layer (facts: status running).
 
         With lease_pid (ansible-playbook's pid), the builder removes itself once that process and its
         lease are gone (builder_lease.py); without it, it idles until removed. admit(container id), for a
@@ -66,31 +70,35 @@ class DockerBuilder:
         again and engine_pool.NotAdmitted raised."""
         existing = self.find(name)
         if existing is not None:
-            if existing.status != "running":
+            if existing.status != ("running" if start else "created"):
                 raise DockerFailure("launch", "container %s exists but is %s; remove it or use a new build id"
                                     % (name, existing.status))
             return False, self.facts(existing)
         if check_mode:
             return True, {"name": name, "image": image}
+        if not (start or from_layer):
+            raise DockerFailure("launch", "a builder that is not started is created from a layer (from_layer)")
         base, pulled = self.ensure_image(image, pull, platform)
         try:
             container = None
             if from_layer:
                 try:
                     container = self._create(name, from_layer, labels, platform, network_mode, volumes, privileged,
-                                             lease_pid)
+                                             lease_pid if start else None)
                 except docker_errors.ImageNotFound:
-                    pass  # gone since the plan looked: the layer lookups send the builder where it has to be
+                    # gone since the plan looked: the layer lookups send the builder where it has to be
+                    start = True
             if container is None:
                 container = self._create(name, base.id, labels, platform, network_mode, volumes, privileged, lease_pid)
             if admit is not None and not admit(container.id):
                 self.remove(name)
                 raise engine_pool.NotAdmitted(name)
-            if lease_pid:
+            if lease_pid and start:
                 # attached before it starts, as `docker run -i`; over the same engine URL and TLS as this client
                 engine = getattr(self.client.api, "immutable_engine", None) or {"url": engine_url(docker_host)}
                 builder_lease.hold(container.id, lease_pid, engine)
-            container.start()
+            if start:
+                container.start()
         except builder_lease.LeaseError as e:
             self.remove(name)
             raise DockerFailure("launch", "cannot hold the lease of builder %s: %s" % (name, e))

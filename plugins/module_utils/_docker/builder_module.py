@@ -35,6 +35,7 @@ MODULE_ARGS = dict(
         state=dict(type="str", choices=["present", "absent"], default="present"),
         image=dict(type="str"),
         from_layer=dict(type="str"),
+        start=dict(type="bool", default=True),
         pull=dict(type="str", choices=["missing", "always", "never"], default="missing"),
         platform=dict(type="str"),
         network_mode=dict(type="str"),
@@ -51,7 +52,7 @@ MODULE_ARGS = dict(
             max_builds=dict(type="int"),
         )),
     ),
-    required_if=[("state", "present", ["image"])],
+    required_if=[("state", "present", ["image"]), ("start", False, ["from_layer"])],
     required_one_of=[("name", "targets")],
     mutually_exclusive=[("name", "targets")],
     required_by={"inventory": "targets"},
@@ -85,7 +86,7 @@ def _launch(module, builder, **extra):
     changed, facts = builder.launch(
         p["name"], p["image"], {str(k): str(v) for k, v in p["labels"].items()}, platform=p["platform"],
         network_mode=p["network_mode"], volumes=p["volumes"], privileged=p["privileged"], check_mode=module.check_mode,
-        lease_pid=p["lease_pid"], from_layer=p["from_layer"], **kwargs)
+        lease_pid=p["lease_pid"], from_layer=p["from_layer"], start=p["start"], **kwargs)
     return changed, facts
 
 

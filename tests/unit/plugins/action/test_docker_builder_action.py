@@ -86,9 +86,11 @@ class BuilderWork:
 
     MODULE_ARGS = {"argument_spec": {k: {"type": "raw"} for k in (
         "name", "image", "pull", "platform", "network_mode", "docker_host", "tls", "volumes", "privileged", "labels",
-        "python_interpreter", "engines", "warm_interpreter", "lease_pid", "timeout")}, "supports_check_mode": True}
+        "python_interpreter", "engines", "warm_interpreter", "lease_pid", "timeout", "from_layer", "start")},
+        "supports_check_mode": True}
     barrier = None
     runs = []
+    status = None  # the builder's, when set
 
     @classmethod
     def run(cls, module):
@@ -100,7 +102,10 @@ class BuilderWork:
             engine = module.params["engines"][-1]
             module.exit_json(changed=True, container={"name": module.params["name"]}, engine=engine,
                              placed=dict(engine, remote_engine=True), placement=["placed on %s" % engine["docker_host"]])
-        module.exit_json(changed=True, container={"name": module.params["name"]})
+        container = {"name": module.params["name"]}
+        if cls.status:
+            container["status"] = cls.status
+        module.exit_json(changed=True, container=container)
 
 
 @pytest.fixture
@@ -203,6 +208,37 @@ def test_a_builder_an_engine_pool_placed_is_on_that_engine_in_the_build_and_its_
     assert entry["ansible_docker_docker_host"] == "tcp://pool-2:2376" and "immutable_images_docker_tls" not in entry
     assert entry["image_target"] == dict(pooled, builder={"name": "arch-api"}, **placed)
     assert entry["image_build"] is result["build"]
+
+
+def test_a_builder_the_plan_does_not_start_is_created_at_its_layer_and_gets_no_inventory_entry(start_targets):
+    """start_builder false: the module creates it at start_layer without starting it; no play runs on it, so it is not
+    added to the inventory, and it gets no session."""
+    unstarted = dict(TARGETS[0], idle=True, start_builder=False, start_layer="sha256:last")
+    result = start_targets([unstarted, dict(TARGETS[1], start_builder=True)], inventory=INVENTORY)
+    assert not result.get("failed") and start_targets.prepared == ["arch-api"]
+    runs = {run["name"]: run for run in BuilderWork.runs}
+    assert (runs["arch-web"]["start"], runs["arch-web"]["from_layer"]) == (False, "sha256:last")
+    assert runs["arch-api"]["start"] is True
+    web, api = result["results"]
+    assert "inventory_entry" not in web and api["inventory_entry"]["name"] == "arch-api-host"
+
+
+def test_a_builder_the_plan_did_not_start_that_was_started_after_all_is_provisioned_as_any_other(start_targets):
+    """Its layer was gone: the module started it from the base image (status running). The build's target, and its
+    inventory entry's, say it is started and not idle: the provision play runs its roles, finalize reads its result."""
+    unstarted = dict(TARGETS[0], idle=True, start_builder=False, start_layer="sha256:gone")
+    build = dict(BUILD, targets=[unstarted, TARGETS[1]], engines=[{"docker_host": None}])
+    BuilderWork.status = "running"
+    try:
+        result = start_targets([unstarted, TARGETS[1]], inventory=dict(INVENTORY, build=build))
+    finally:
+        BuilderWork.status = None
+    assert not result.get("failed")
+    web = result["results"][0]
+    assert (web["target"]["start_builder"], web["target"]["idle"]) == (True, False)
+    assert web["inventory_entry"]["image_target"]["start_builder"] is True
+    assert [t.get("start_builder") for t in result["build"]["targets"]] == [True, None]
+    assert result["build"]["engines"] == [{"docker_host": None}]  # no pool: the plan's engines
 
 
 def test_a_bad_inventory_fails_before_any_builder_starts(start_targets):

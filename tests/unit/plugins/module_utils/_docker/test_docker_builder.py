@@ -84,3 +84,33 @@ def test_pull_never_and_missing_builder(builder, tmp_path):
         docker_builder.launch(name, "arch-unit-absent/image:none", {}, pull="never")
     with pytest.raises(DockerFailure, match="builder %s does not exist" % name):
         docker_builder.upload(name, archive(tmp_path, {"x": b""}))
+
+
+def test_a_builder_not_started_is_created_at_its_layer_without_a_lease(builder, client):
+    """start=False (a target expected to run nothing): created from the layer, never started, no lease process; a
+    second launch finds it as it is. Without from_layer it fails and creates nothing; when the layer is gone, the
+    builder is started from the base image, with its lease, as without a layer."""
+    docker_builder, name = builder
+    layer = client.images.get(BASE_IMAGE).id  # any image stands in for a cache layer here
+    controller = subprocess.Popen(["sleep", "60"])
+    try:
+        changed, facts = docker_builder.launch(name, BASE_IMAGE, {naming.LABEL_BUILD_ID: name}, pull="never",
+                                               from_layer=layer, start=False, lease_pid=controller.pid)
+        assert changed and facts["status"] == "created" and facts["image_id"] == layer
+        assert docker_builder.find(name).attrs["HostConfig"]["AutoRemove"] is False  # nothing ends it but a removal
+        # a lease process names its builder's id on its command line
+        assert subprocess.run(["pgrep", "-f", facts["id"]], capture_output=True, check=False).returncode == 1
+        assert docker_builder.launch(name, BASE_IMAGE, {}, pull="never", from_layer=layer, start=False)[0] is False
+        with pytest.raises(DockerFailure, match="exists but is created"):
+            docker_builder.launch(name, BASE_IMAGE, {}, pull="never")  # a started one is asked for: not this one
+    finally:
+        controller.kill()
+        controller.wait()
+    assert docker_builder.remove(name) is True
+    with pytest.raises(DockerFailure, match="not started is created from a layer"):
+        docker_builder.launch(name, BASE_IMAGE, {}, pull="never", start=False)
+    assert docker_builder.find(name) is None
+    changed, facts = docker_builder.launch(name, BASE_IMAGE, {}, pull="never", from_layer="sha256:" + "0" * 64,
+                                           start=False, lease_pid=os.getpid())
+    assert facts["status"] == "running" and facts["image_id"] == layer  # the base image: the layer is gone
+    assert docker_builder.find(name).attrs["HostConfig"]["AutoRemove"] is True  # leased
