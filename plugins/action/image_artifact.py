@@ -57,6 +57,8 @@ class ActionModule(ActionModuleBase):
     # A target that was provisioned: SBOM, commit (docker) or AMI (ec2), publish, record
     def _produce(self, build, target, params):
         builder, provision = params["builder"] or {}, params["provision"]
+        if target.get("start_builder") is False:
+            builder, provision = _unstarted(target)
         if provision is None:
             provision = {"status": "failed", "stage": "provision",
                          "message": "the builder%s never finished provisioning (unreachable or interrupted)"
@@ -110,7 +112,9 @@ class ActionModule(ActionModuleBase):
         # the commit reuses that layer instead of writing the roles' changes into a layer again.
         # When every role's layer was cached, the builder may have been left at an earlier layer (layer_only): then
         # only the layer is the artifact's filesystem.
-        if build.get("cache") and not build.get("verify_tasks") and not args["squash"]:
+        if target.get("start_builder") is False:  # never started: it holds the layer it was created at
+            args["from_layer"], args["layer_only"] = target["start_layer"], True
+        elif build.get("cache") and not build.get("verify_tasks") and not args["squash"]:
             args["from_layer"], args["layer_only"] = layer_cache.builder_layer(build["workdir"], target["builder_name"])
         return self._module("Commit the builder into an image and tag it", "immutable.images.docker_image_commit",
                             _present(args))
@@ -199,6 +203,18 @@ class ActionModule(ActionModuleBase):
         if result.get("failed") and must_succeed:
             raise StepFailed(step, action, result)
         return result
+
+
+def _unstarted(target):
+    """(builder, provision result) of a builder created at the target's last cached layer and never started
+    (image_build.targets[].start_builder false): nothing ran on it, and its packages are the layer's, as recorded by
+    the build that stored that layer or last listed them (the plan found the record)."""
+    inventory = layer_cache.read_inventory(target["start_layer"])
+    if inventory is None:
+        return {}, {"status": "failed", "stage": "provision",
+                    "message": "the package inventory recorded for the cached layer %s is gone since the plan read it; "
+                               "run the build again" % target["start_layer"]}
+    return {"base_image_id": target.get("base")}, {"status": "succeeded", "duration": None, "inventory": inventory}
 
 
 def _present(args):

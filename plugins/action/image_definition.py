@@ -44,9 +44,11 @@ PLACEHOLDERS = {"image_build_id": "00000000t0000z-000000", "image_build_hash": "
 
 
 class ActionModule(ActionModuleBase):
-    # No options: the definition is read from the variables (image_*), validated by _validated below.
+    # One option of its own (start_idle_builders): the definition is read from the variables (image_*), validated by
+    # _validated below.
 
     def run_module(self, params, task_vars, result):
+        start_idle = params["start_idle_builders"]
         cwd = os.getcwd()
         spec = definition.load_definition_spec()
         raw = {k: task_vars[k] for k in spec if k in task_vars}
@@ -168,7 +170,7 @@ class ActionModule(ActionModuleBase):
             "base_id_label": built_artifacts.LABEL_BASE_ID,
             "skipped_targets": [t["name"] for t in targets if not t["selected"]],
         }
-        build["roles_to_run"] = _expected_runs(to_build, roles, build["verify_tasks"])
+        build["roles_to_run"] = _expected_runs(to_build, roles, build["verify_tasks"], start_idle)
         if params.get("image_mitogen") is not None:  # retired: a definition that still sets it builds as before
             result["deprecations"] = [{"msg": "image_mitogen has no effect: the Mitogen path was removed (the builders' own "
                                               "session is faster); remove the variable from the definition",
@@ -222,15 +224,21 @@ def _controller_modules(targets, keep):
                or (t["reuse"] or {}).get("missing_refs") for t in targets)
 
 
-def _expected_runs(to_build, roles, verify_tasks):
+def _expected_runs(to_build, roles, verify_tasks, start_idle):
     """What the plan expects to run on the builders, from the layers they start at (a guess, as start_layer is):
     marks each target `idle` when nothing is - its builder starts at its last role's layer, with no check to run on
     it and no squash (which reads the packages on it) - and returns the paths of the roles some builder is expected
     to run. An idle builder's session starts only if a step needs it; a role that runs after all has its modules'
-    payloads built on first use."""
+    payloads built on first use.
+
+    Without start_idle (no play but the provision role's runs on the builders: the guess is then what the layer
+    lookups would find), an idle target whose layer's package inventory is recorded gets `start_builder` false: its
+    builder is created at that layer and never started."""
     for t in to_build:
         t["idle"] = t["type"] == "docker" and bool(roles) and t.get("start_roles") == len(roles) \
             and verify_tasks is None and not t.get("squash")
+        if t["type"] == "docker":
+            t["start_builder"] = start_idle or not t["idle"] or layer_cache.read_inventory(t["start_layer"]) is None
     first_to_run = min([t.get("start_roles") or 0 for t in to_build], default=len(roles))
     return [r["path"] for r in roles[first_to_run:]]
 
@@ -501,7 +509,9 @@ def _summary(build):
             lines.append("    base: %s" % t["base"])
         if t.get("python_note"):
             lines.append("    %s" % t["python_note"])
-        if t.get("start_layer"):
+        if t.get("start_builder") is False:
+            lines.append("    builder: not started; every role's layer is cached: the image is made of the last layer")
+        elif t.get("start_layer"):
             lines.append("    builder: starts from the layer cache, at the layer of its first %d role%s"
                          % (t["start_roles"], "" if t["start_roles"] == 1 else "s"))
         if t.get("engine_pool"):

@@ -22,7 +22,8 @@ description:
     C(image_build_id), C(image_build_hash) and C(image_build)).
   - Writes the files archive, and the one include per role of the provision role's C(tasks/role.yml) with the
     role entry's vars, into a private temporary directory (not in check mode).
-  - This is an action plugin; it runs on the controller and takes no options.
+  - This is an action plugin; it runs on the controller. Its one option says whether the builders of targets expected
+    to run nothing are started.
 extends_documentation_fragment:
   - immutable.images.attributes
   - immutable.images.attributes.action
@@ -37,7 +38,17 @@ attributes:
     details: Every run is a new build with a new build id.
   action:
     support: full
-options: {}
+options:
+  start_idle_builders:
+    description:
+      - V(false) when no play but the provision role's runs on the builders (C(build_image.yml)). A docker target whose
+        builder would start at its last role's cached layer, with no check to run on it, no squash, and that layer's
+        package inventory recorded on this controller, then gets RV(build.targets[].start_builder) V(false). Its
+        builder is created at that layer and never started; its artifact is committed from that layer.
+      - The launch role passes its C(launch_start_idle_builders).
+    type: bool
+    default: true
+    version_added: 0.2.0
 author:
   - immutable.images maintainers (@immutable-images)
 """
@@ -526,6 +537,11 @@ build:
           description: 'docker: whether nothing is expected to run on the builder (start_layer holds every role''s
             layer, no check runs on it, no squash). Its session then starts only if a step needs it, not as soon
             as the builder runs.'
+          type: bool
+        start_builder:
+          description: 'docker: false when the builder is created at start_layer and never started: the target is
+            idle, the layer''s package inventory is recorded on this controller, and the launch role''s launch_start_idle_builders
+            is false (build_image.yml). Its artifact is committed from that layer, and no play runs on it.'
           type: bool
         sbom_path:
           description: Where the target's CycloneDX SBOM is written.

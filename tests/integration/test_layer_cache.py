@@ -113,24 +113,25 @@ def test_hits_skip_roles_and_changes_invalidate_from_that_point(docker_client, c
     assert nonces(docker_client)[3] == "data v2"
 
 
+def builder_events(client, output, since, event):
+    """How many events `event` of its builder containers the engine had for the build that printed `output`."""
+    build_id = re.search(r"cachetest 1\.0\.0, build (\S+),", output).group(1)
+    events = client.api.events(since=since, until=int(time.time()) + 1, decode=True,
+                               filters={"type": "container", "event": event})
+    return sum(1 for e in events if e["Actor"]["Attributes"].get("name", "").startswith("immutable-cachetest-container-")
+               and build_id in e["Actor"]["Attributes"]["name"])
+
+
 def builders_created(client, output, since):
     """How many builder containers the engine created for the build that printed `output` (a swap to a cached layer
     creates the builder again, under the same name); the pins and the artifact's stand-in are not builders."""
-    build_id = re.search(r"cachetest 1\.0\.0, build (\S+),", output).group(1)
-    events = client.api.events(since=since, until=int(time.time()) + 1, decode=True,
-                               filters={"type": "container", "event": "create"})
-    return sum(1 for e in events if e["Actor"]["Attributes"].get("name", "").startswith("immutable-cachetest-container-")
-               and build_id in e["Actor"]["Attributes"]["name"])
+    return builder_events(client, output, since, "create")
 
 
 def execs_on_builder(client, output, since):
     """How many commands the build that printed `output` ran in its builder (each docker exec of its session, and of the
     modules without one)."""
-    build_id = re.search(r"cachetest 1\.0\.0, build (\S+),", output).group(1)
-    events = client.api.events(since=since, until=int(time.time()) + 1, decode=True,
-                               filters={"type": "container", "event": "exec_create"})
-    return sum(1 for e in events if e["Actor"]["Attributes"].get("name", "").startswith("immutable-cachetest-container-")
-               and build_id in e["Actor"]["Attributes"]["name"])
+    return builder_events(client, output, since, "exec_create")
 
 
 def test_the_builder_starts_from_the_layers_the_plan_expects(docker_client, cached_project):
@@ -183,9 +184,11 @@ def test_with_facts_the_builder_starts_at_a_layer_only_when_no_role_is_expected_
     layer only when it expects every layer (then no facts are needed). Should a role have to run after all (here the
     last layer is removed after the plan found it, while the build is frozen before its builder starts), the builder
     starts from the base image, where the first lookup that misses gathers the facts, and goes on to the layer before
-    that role. (A builder launched at the last layer goes back to the base image for them: the unit tests.)"""
+    that role. Here the plan expects every layer and finds the last one's packages recorded: it does not start the
+    builder; with its layer gone, the builder is started after all, from the base image, and provisioned as any other.
+    (A builder launched at the last layer goes back to the base image for them: the unit tests.)"""
     project = cached_project
-    env = {"XDG_CACHE_HOME": str(tmp_path / "no-records")}  # no package records: the builder is not left behind
+    env = {"XDG_CACHE_HOME": str(tmp_path / "records")}
     spec = dict(definition(), image_gather_facts=True)
     since = int(time.time())
     cold = run_build(project.path, spec, env=env)
@@ -199,7 +202,7 @@ def test_with_facts_the_builder_starts_at_a_layer_only_when_no_role_is_expected_
     forced = dict(spec, image_force=True)
     cached = run_build(project.path, forced, env=env)
     assert cached.returncode == 0, cached.output
-    assert "at the layer of its first 3 roles" in cached.output and ran(cached.output) == []
+    assert "builder: not started" in cached.output and ran(cached.output) == []
     assert builders_created(docker_client, cached.output, since) == 1
     state = nonces(docker_client)
 
@@ -228,7 +231,7 @@ def test_with_facts_the_builder_starts_at_a_layer_only_when_no_role_is_expected_
     rest, _ = proc.communicate(timeout=600)
     out = "".join(output) + rest
     assert proc.returncode == 0, out
-    assert "at the layer of its first 3 roles" in out and ran(out) == ["three"]
+    assert "builder: not started" in out and ran(out) == ["three"]
     assert builders_created(docker_client, out, since) == 2  # at the base image (facts there), then the second layer
     again = nonces(docker_client)
     assert again[:2] == state[:2] and again[2] != state[2] and again[2].startswith("three v2")
@@ -253,10 +256,11 @@ SYNC = "Bring the builder to the last cached layer"
 def test_a_build_whose_every_layer_is_cached_makes_its_image_of_the_layer_and_lists_no_packages_again(
         docker_client, cached_project, tmp_path):
     """Sync lists the last layer's packages and records them on the controller. A later build whose every layer is
-    cached starts its builder at the last layer (the plan expects every lookup to find its layer), leaves the roles'
-    steps out (layer_cache, state expected), takes the SBOM's packages from the record and commits the artifact from the
-    layer: nothing runs on its builder, which gets no session. Without the record, that builder lists them and records
-    them again. (Swapped to the layer without a record: the janitor race below.)"""
+    cached (the plan expects every lookup to find its layer) creates its builder at the last layer and does not start
+    it: build_image runs no play of its own on it. The SBOM's packages are the record's, and the artifact is committed
+    from the layer. Without the record, the builder is started at the last layer: the roles' steps are left out
+    (layer_cache, state expected), and it lists the packages and records them again. A playbook of one's own starts
+    it too. (Swapped to the layer without a record: the janitor race below.)"""
     env = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
     records = tmp_path / "cache" / "immutable-images" / "inventories"
     spec = dict(definition(force=True), image_manifest=str(tmp_path / "manifest.json"))
@@ -269,15 +273,16 @@ def test_a_build_whose_every_layer_is_cached_makes_its_image_of_the_layer_and_li
     since = int(time.time())
     warm = run_build(cached_project.path, spec, env=env)
     assert warm.returncode == 0, warm.output
-    assert ran(warm.output) == [] and _step_result(warm.output, TAKE).startswith("ok:"), warm.output
-    assert "look up its layer]" not in warm.output and _step_result(warm.output, SYNC).startswith("skipping:")
-    # the plan expected every layer, and nothing else runs on the builder: its session was never started, and no
-    # module's payload was built in advance
-    assert execs_on_builder(docker_client, warm.output, since) == 0
+    # the plan expected every layer and found their packages recorded, and build_image runs no play of its own on the
+    # builder: it was created at the last layer and never started; the provision play had no host
+    assert "builder: not started; every role's layer is cached" in warm.output
+    assert builders_created(docker_client, warm.output, since) == 1
+    assert builder_events(docker_client, warm.output, since, "start") == 0
+    assert re.search(r"PLAY \[Provision the builders\] \**\nskipping: no hosts matched", warm.output), warm.output
+    assert ran(warm.output) == [] and TAKE not in warm.output and "look up its layer]" not in warm.output
+    # no module's payload was built in advance
     assert re.search(r"TASK \[immutable.images.launch : Warm up an interpreter for the build's modules on the controller\] "
                      r"\**\nskipping:", warm.output), warm.output
-    assert re.search(r"TASK \[immutable.images.provision : Read the package inventory for the SBOM\] \**\nskipping:",
-                     warm.output), warm.output
     assert _sbom_packages(tmp_path / "manifest.json") == cold_packages
     assert nonces(docker_client) == cold_state
     last = max(docker_client.images.list(name="immutable-images-cache/cachetest"), key=lambda i: i.attrs["Created"])
@@ -292,6 +297,7 @@ def test_a_build_whose_every_layer_is_cached_makes_its_image_of_the_layer_and_li
     assert execs_on_builder(docker_client, listed.output, since) > 0  # a session after all, to list the packages
     assert "at the layer of its first 3 roles" in listed.output
     assert _step_result(listed.output, TAKE).startswith("ok:"), listed.output
+    assert _step_result(listed.output, SYNC).startswith("skipping:")
     assert "look up its layer]" not in listed.output and builders_created(docker_client, listed.output, since) == 1
     assert _sbom_packages(tmp_path / "manifest.json") == cold_packages and nonces(docker_client) == cold_state
     assert len(os.listdir(records)) == 1
@@ -305,6 +311,7 @@ def test_a_build_whose_every_layer_is_cached_makes_its_image_of_the_layer_and_li
                             env=ansible_env(env), capture_output=True, text=True, timeout=600, check=False)
     output = around.stdout + around.stderr
     assert around.returncode == 0, output
+    # the launch role in a playbook of one's own starts every builder (plays of one's own may run on it)
     assert "at the layer of its first 3 roles" in output and _step_result(output, TAKE).startswith("ok:"), output
     assert re.findall(r"Record that (\w+) ran\] \**\nchanged:", output) == ["one", "two", "three"], output
     assert nonces(docker_client)[:3] != cold_state[:3]

@@ -146,6 +146,30 @@ def test_a_target_that_did_not_provision_runs_nothing_and_keeps_how_to_reach_its
     assert never["record"]["stage"] == "provision" and "never finished provisioning" in never["record"]["message"]
 
 
+def test_a_target_whose_builder_was_not_started_is_committed_from_its_layer_with_the_recorded_packages(
+        artifact, monkeypatch, tmp_path):
+    """start_builder false: no provision result (no play ran on it): the SBOM's packages are the layer's record, and the
+    commit is of that layer only. When the record went since the plan read it, the target fails at stage provision."""
+    from ansible_collections.immutable.images.plugins.plugin_utils._docker import layer_cache
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    packages = [{"name": "bash", "version": "5.2"}]
+    layer_cache.write_inventory("sha256:last", {"os": {"name": "debian"}, "packages": packages})
+    unstarted = dict(DOCKER, start_builder=False, start_layer="sha256:last", base="sha256:base")
+    result, ran = artifact({"target": unstarted, "builder": {}}, build={"cache": True, "workdir": str(tmp_path)},
+                           image_sbom=SBOM, docker_image_commit=COMMIT)
+    assert names(ran) == ["image_sbom", "docker_image_commit"] and not result.get("failed")
+    assert ran[0][1]["packages"] == packages and ran[0][1]["os"] == {"name": "debian"}
+    commit = ran[1][1]
+    assert (commit["from_layer"], commit["layer_only"], commit["container"]) == ("sha256:last", True, "web-container-b1")
+    assert commit["labels"]["immutable.images.base.id"] == "sha256:base"
+    assert result["record"]["provision_duration"] is None and plan.validate(RECORD, result["record"]) == []
+
+    gone, ran = artifact({"target": dict(unstarted, start_layer="sha256:unrecorded")})
+    assert ran == [] and gone["record"]["stage"] == "provision"
+    assert "package inventory recorded for the cached layer sha256:unrecorded is gone" in gone["record"]["message"]
+
+
 def test_an_ec2_target_is_sbom_then_the_ami(artifact):
     ami = {"name": "web-1.0.0-b1", "images": {"eu-west-1": "ami-2"}, "snapshots": {"eu-west-1": ["snap-1"]},
            "parameter": None, "deprecation_time": None}

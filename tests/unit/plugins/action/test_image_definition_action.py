@@ -73,7 +73,8 @@ def test_the_plan_says_what_it_expects_to_run_on_the_builders():
 
     def plan(*targets, verify=None):
         targets = [dict(t) for t in targets]
-        to_run = _expected_runs(targets, roles, verify)
+        to_run = _expected_runs(targets, roles, verify, True)
+        assert all(t["start_builder"] for t in targets if t["type"] == "docker")  # started: plays of one's own see them
         return [t["idle"] for t in targets], to_run
 
     cached, last = {"type": "docker", "start_roles": 3}, {"type": "docker", "start_roles": 2}
@@ -83,4 +84,29 @@ def test_the_plan_says_what_it_expects_to_run_on_the_builders():
     assert plan({"type": "docker"}) == ([False], ["/r/a", "/r/b", "/r/c"])  # no layer cache, or none expected
     assert plan(cached, verify="/w/verify.yml") == ([False], [])  # the checks run on it
     assert plan(dict(cached, squash=True)) == ([False], [])  # its packages are read on it
-    assert _expected_runs([], roles, None) == []  # every target reused: nothing starts
+    assert _expected_runs([], roles, None, True) == []  # every target reused: nothing starts
+
+
+def test_an_idle_builder_is_not_started_when_only_the_provision_role_runs_on_it_and_its_packages_are_recorded(
+        monkeypatch, tmp_path):
+    """start_idle_builders false (build_image.yml): an idle docker target whose last layer's package inventory this
+    controller recorded gets start_builder false; without the record (its packages are listed on the builder), or not
+    idle, it is started."""
+    from ansible_collections.immutable.images.plugins.action.image_definition import _expected_runs
+    from ansible_collections.immutable.images.plugins.plugin_utils._docker import layer_cache
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    layer_cache.write_inventory("sha256:recorded", {"os": {"name": "debian"}, "packages": []})
+    roles = [{"path": "/r/a"}]
+    recorded = {"type": "docker", "start_roles": 1, "start_layer": "sha256:recorded"}
+    unrecorded = dict(recorded, start_layer="sha256:other")
+    ahead = dict(recorded, start_roles=0)
+    targets = [dict(t) for t in (recorded, unrecorded, ahead, {"type": "ec2"})]
+    assert _expected_runs(targets, roles, None, False) == ["/r/a"]
+    assert [t.get("start_builder") for t in targets] == [False, True, True, None]
+    again = [dict(recorded)]
+    _expected_runs(again, roles, None, True)
+    assert again[0]["start_builder"] is True  # a launch role in a playbook of one's own: plays may run on it
+    checked = [dict(recorded)]
+    _expected_runs(checked, roles, "/w/verify.yml", False)
+    assert checked[0]["start_builder"] is True  # its checks run on it
