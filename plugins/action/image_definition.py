@@ -107,8 +107,7 @@ class ActionModule(ActionModuleBase):
                 continue
             t["base"], t["reuse"], t["reuse_note"] = built_artifacts.check_target(
                 t, params["image_name"], build_hash, force=params["image_force"], docker_client_for=client_for)
-            if not t["reuse"]:  # before anything starts: a base without Python fails only at the first module
-                t["python_note"] = built_artifacts.python_note(t, docker_client_for=client_for)
+            if not t["reuse"]:
                 if workdir and params["image_cache"] and (play["facts"] is None or facts_deferred):
                     t["start_layer"], t["start_roles"], t["start_key"] = _start_layer(
                         t, params["image_name"], raw, roles, files_digest, play, client_for)
@@ -171,6 +170,11 @@ class ActionModule(ActionModuleBase):
             "skipped_targets": [t["name"] for t in targets if not t["selected"]],
         }
         build["roles_to_run"] = _expected_runs(to_build, roles, build["verify_tasks"], start_idle)
+        for t in to_build:
+            # before anything starts: a base without Python fails only at the first module (none runs on a builder
+            # that is not started; a builder of the pool was looked at where it may go)
+            if t["type"] == "docker" and t.get("start_builder") and not t.get("engine_pool"):
+                t["python_note"] = built_artifacts.python_note(t, docker_client_for=client_for)
         if params.get("image_mitogen") is not None:  # retired: a definition that still sets it builds as before
             result["deprecations"] = [{"msg": "image_mitogen has no effect: the Mitogen path was removed (the builders' own "
                                               "session is faster); remove the variable from the definition",
