@@ -132,19 +132,25 @@ class DockerJanitor:
             if c.name in keep or c.id in keep or not _old_enough(created, older_than) or not in_scope(c.labels):
                 continue
             found.append(_describe("container", c.id, c.name, c.labels, created))
-        for image in self.client.images.list(filters={"dangling": True, "label": label}):
-            created = parse_time(image.attrs.get("Created"))
-            if image.id in keep or not _old_enough(created, older_than) or not is_ours(image) or not in_scope(image.labels):
+        # The engine's untagged images of builds in one listing (each listing scans every image on the engine), each
+        # inspected (its own comment: is_ours) only where its labels are this build's (any build's, for the janitor) or
+        # those of an artifact of superseded_of that lost its last tag to a rebuild.
+        superseded = {naming.LABEL_IMAGE_NAME: superseded_of, naming.LABEL_KIND: naming.KIND_ARTIFACT}
+        for entry in self.client.api.images(filters={"dangling": True, "label": naming.LABEL_BUILD_ID}):
+            labels = entry.get("Labels") or {}
+            this_build = build_id is None or labels.get(naming.LABEL_BUILD_ID) == build_id
+            replaced = bool(superseded_of) and all(labels.get(k) == v for k, v in superseded.items())
+            if not (this_build or replaced) or entry["Id"] in keep:
                 continue
-            found.append(_describe("image", image.id, image.short_id, image.labels, created))
-        if superseded_of:
-            filters = {"dangling": True, "label": ["%s=%s" % (naming.LABEL_IMAGE_NAME, superseded_of),
-                                                   "%s=%s" % (naming.LABEL_KIND, naming.KIND_ARTIFACT)]}
-            seen = {r["id"] for r in found}
-            for image in self.client.images.list(filters=filters):
-                if image.id not in seen and image.id not in keep and is_ours(image):
-                    found.append(_describe("image", image.id, image.short_id, image.labels,
-                                           parse_time(image.attrs.get("Created"))))
+            try:
+                image = self.client.images.get(entry["Id"])
+            except docker_errors.ImageNotFound:
+                continue  # removed since the listing
+            if not is_ours(image):
+                continue
+            created = parse_time(image.attrs.get("Created"))
+            if replaced or (_old_enough(created, older_than) and in_scope(image.labels)):
+                found.append(_describe("image", image.id, image.short_id, image.labels, created))
         return found
 
     def unfinished_artifacts(self, build_id):

@@ -90,10 +90,21 @@ class FakeImages:
         self.engine.queries.append(("images", filters))
         return list(self.engine.images_)
 
+    def get(self, rid):
+        for image in self.engine.images_:
+            if image.id == rid:
+                return image
+        raise docker_errors.ImageNotFound("no such image: %s" % rid)
+
 
 class FakeApi:
     def __init__(self, engine):
         self.engine = engine
+
+    def images(self, filters=None):
+        """The raw listing (Id, Labels), as the engine gives it; not filtered."""
+        self.engine.queries.append(("images", filters))
+        return [{"Id": image.id, "Labels": image.labels} for image in self.engine.images_]
 
     def remove_container(self, rid, force=False, v=False):
         self.engine.removed.append(("container", rid, force, v))
@@ -167,7 +178,9 @@ def test_find_by_build_id_filters_on_label_and_builder_kind():
     # and the claims of artifacts (artifact_claim.py)
     assert sorted(claims_query[2]["label"]) == sorted(["immutable.images.build-id=" + BUILD,
                                                        "immutable.images.kind=claim"])
-    assert images_query[1] == {"dangling": True, "label": "immutable.images.build-id=" + BUILD}
+    # every build's untagged images in one listing (each listing scans every image on the engine): this build's are
+    # taken from it by their labels
+    assert images_query[1] == {"dangling": True, "label": "immutable.images.build-id"}
     # the fake answers every query with every container: each is reported once
     assert [(r["kind"], r["id"]) for r in found] == [
         ("container", "c1" * 32), ("container", "c2" * 32),
@@ -380,6 +393,27 @@ def test_an_image_built_from_ours_is_never_taken_for_ours():
     janitor = cleanup.DockerJanitor(client)
     assert [r["id"] for r in janitor.find(older_than=CUTOFF)] == [ours.id]
     assert [r["id"] for r in janitor.find(build_id=BUILD, superseded_of="webapp")] == [ours.id]
+
+
+def test_one_listing_gives_this_builds_untagged_images_and_the_artifacts_a_rebuild_superseded():
+    """From the one listing of untagged build images: this build's, and the artifacts of the same image name that lost
+    their last tag (whatever build made them); not another build's candidate, nor an artifact of another name. Only
+    those are inspected."""
+    other = "20261101T0000Z-000000"
+    mine = Obj("sha256:" + "1" * 64, None, NEW, labels())
+    superseded = Obj("sha256:" + "2" * 64, None, OLD, labels(kind=naming.KIND_ARTIFACT, build=other))
+    others_candidate = Obj("sha256:" + "3" * 64, None, OLD, labels(build=other))
+    other_name = Obj("sha256:" + "4" * 64, None, OLD, dict(labels(kind=naming.KIND_ARTIFACT, build=other),
+                                                            **{naming.LABEL_IMAGE_NAME: "api"}))
+    client = FakeClient(images=[mine, superseded, others_candidate, other_name])
+    inspected = []
+    get = client.images.get
+    client.images.get = lambda rid: inspected.append(rid) or get(rid)
+    found = cleanup.DockerJanitor(client).find(build_id=BUILD, superseded_of="webapp")
+    assert [r["id"] for r in found] == [mine.id, superseded.id]
+    assert inspected == [mine.id, superseded.id]
+    assert [q for q in client.queries if q[0] == "images"] == [("images", {"dangling": True,
+                                                                          "label": "immutable.images.build-id"})]
 
 
 def test_unfinished_artifacts_are_those_the_build_made_itself():
