@@ -3,12 +3,14 @@
 """Fleets: the inventory of definitions and build_all on the local engine, as a user runs them.
 
 One run of eight definitions (six good, one whose role fails, one invalid) with forks 4; a rerun that reuses
-everything and creates no container; two ansible-runner slices of a fleet at once. (The fleet against the
+everything and creates no container; a forced rebuild whose every layer is cached, which starts no builder; two
+ansible-runner slices of a fleet at once. (The fleet against the
 same builds one by one is a measurement, not a test: docs/scale-out.md has the figures.)
 """
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -77,8 +79,8 @@ def recap(output):
     return {line.split()[0]: int(line.split("failed=")[1].split()[0]) for line in lines if "failed=" in line}
 
 
-def containers_created(client, since, until, names):
-    events = client.events(since=since, until=until, filters={"type": "container", "event": "create"}, decode=True)
+def containers_created(client, since, until, names, event="create"):
+    events = client.events(since=since, until=until, filters={"type": "container", "event": event}, decode=True)
     return [e["Actor"]["Attributes"].get("name") for e in events
             if any("-%s-" % n in e["Actor"]["Attributes"].get("name", "") for n in names)]
 
@@ -141,6 +143,22 @@ def test_fleet(docker_client, tmp_path, fleet_images):
     assert containers_created(docker_client, since, time.time() + 1, good) == []
     fleet = json.loads((tmp_path / "rerun-manifest.json").read_text())
     assert fleet["counts"] == {"built": 0, "reused": 6, "failed": 0}, fleet
+
+    # 4. with the layer cache, a forced rebuild whose every layer is cached starts no builder (build_all, as
+    # build_image, runs no play of its own on them): the provision play has no host
+    two = ",".join(good[:2] + ["image_builders"])
+    cached_args = ("--limit", two, "-e", "image_cache=true", "-e", "image_force=true",
+                   "-e", "image_fleet_manifest=cached-manifest.json")
+    stored = build_all(tmp_path, *cached_args)
+    assert stored.returncode == 0, stored.output[-4000:]
+    since = time.time() - 1
+    cached = build_all(tmp_path, *cached_args)
+    assert cached.returncode == 0, cached.output[-4000:]
+    assert cached.output.count("builder: not started") == 2, cached.output[-6000:]
+    assert re.search(r"PLAY \[Provision the builders\] \**\nskipping: no hosts matched", cached.output), cached.output
+    assert containers_created(docker_client, since, time.time() + 1, good[:2], event="start") == []
+    fleet = json.loads((tmp_path / "cached-manifest.json").read_text())
+    assert fleet["counts"] == {"built": 2, "reused": 0, "failed": 0}, fleet
 
     for name in good + [bad, invalid]:
         assert new_resources(docker_client, before, name)["containers"] == [], name
