@@ -403,8 +403,8 @@ def test_one_listing_gives_this_builds_untagged_images_and_the_artifacts_a_rebui
     mine = Obj("sha256:" + "1" * 64, None, NEW, labels())
     superseded = Obj("sha256:" + "2" * 64, None, OLD, labels(kind=naming.KIND_ARTIFACT, build=other))
     others_candidate = Obj("sha256:" + "3" * 64, None, OLD, labels(build=other))
-    other_name = Obj("sha256:" + "4" * 64, None, OLD, dict(labels(kind=naming.KIND_ARTIFACT, build=other),
-                                                            **{naming.LABEL_IMAGE_NAME: "api"}))
+    other_name_labels = dict(labels(kind=naming.KIND_ARTIFACT, build=other), **{naming.LABEL_IMAGE_NAME: "api"})
+    other_name = Obj("sha256:" + "4" * 64, None, OLD, other_name_labels)
     client = FakeClient(images=[mine, superseded, others_candidate, other_name])
     inspected = []
     get = client.images.get
@@ -412,8 +412,8 @@ def test_one_listing_gives_this_builds_untagged_images_and_the_artifacts_a_rebui
     found = cleanup.DockerJanitor(client).find(build_id=BUILD, superseded_of="webapp")
     assert [r["id"] for r in found] == [mine.id, superseded.id]
     assert inspected == [mine.id, superseded.id]
-    assert [q for q in client.queries if q[0] == "images"] == [("images", {"dangling": True,
-                                                                          "label": "immutable.images.build-id"})]
+    listings = [q for q in client.queries if q[0] == "images"]
+    assert listings == [("images", {"dangling": True, "label": "immutable.images.build-id"})]
 
 
 def test_unfinished_artifacts_are_those_the_build_made_itself():
