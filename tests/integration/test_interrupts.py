@@ -262,6 +262,50 @@ def test_sigkill_is_cleaned_by_the_guard_and_a_lost_lease_by_the_engine(docker_c
                 pass
 
 
+def test_a_builder_that_is_not_started_is_removed_by_the_guard_or_the_janitor(docker_client, project, tmp_path):
+    """A build whose every layer is cached creates its builder at the last layer and never starts it: it has no lease,
+    nothing of ours runs in it. Frozen once that builder exists, then SIGKILL of ansible-playbook: the guard removes
+    it. SIGKILL of the guard too: it stays, no live build's (not running, no lease), and the janitor removes it."""
+    name = "unstarted-%d" % os.getpid()
+    project.role("quick", "- name: Write a file\n  ansible.builtin.copy: {dest: /quick, content: quick, mode: '0644'}\n")
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+    spec = {"image_name": name, "image_version": "1.0.0", "image_gather_facts": False, "image_roles": ["quick"],
+            "image_cache": True, "image_force": True,
+            "image_targets": [{"name": "container", "type": "docker", "base_image": BASE_IMAGE, "pull": "never"}]}
+    stored = run_build(project.path, spec, env=env)  # stores the layer and its package inventory
+    assert stored.returncode == 0, stored.output
+    for guard_too in (False, True):
+        proc = subprocess.Popen(["ansible-playbook", "immutable.images.build_image", "-e",
+                                 "@definition-under-test.yml"], cwd=str(project.path), env=ansible_env(env),
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        output = []
+        for line in proc.stdout:
+            output.append(line)
+            if line.startswith("TASK [immutable.images.launch : Note the docker builders"):
+                os.killpg(proc.pid, signal.SIGSTOP)
+                break
+        (builder,) = ours(docker_client, name)
+        assert builder.status == "created" and "builder: not started" in "".join(output), "".join(output)
+        assert lease_pids(builder.id) == []
+        if guard_too:
+            for pid in guard_pids(builder.labels["immutable.images.build-id"]):
+                os.kill(pid, signal.SIGKILL)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.stdout.close()
+        proc.wait(timeout=30)
+        if not guard_too:
+            wait_until(lambda: ours(docker_client, name) == [], 60, "the guard to remove " + builder.name)
+            continue
+        time.sleep(1)
+        assert [c.id for c in ours(docker_client, name)] == [builder.id]
+        janitor = ["ansible-playbook", "immutable.images.cleanup", "-e", "cleanup_max_age=0s",
+                   "-e", '{"cleanup_image_names": ["%s"]}' % name]
+        swept = subprocess.run(janitor, cwd=str(project.path), env=ansible_env(), capture_output=True, text=True,
+                               timeout=300, check=False)
+        assert swept.returncode == 0, swept.stdout + swept.stderr
+        assert ours(docker_client, name) == []
+
+
 @pytest.mark.aws
 def test_janitor_removes_aws_orphans_and_nothing_else(aws, project):
     """Orphans a lost controller leaves in a region: a running builder instance, its temporary key pair
