@@ -41,10 +41,11 @@ attributes:
 options:
   start_idle_builders:
     description:
-      - V(false) when no play but the provision role's runs on the builders (C(build_image.yml)). A docker target whose
-        builder would start at its last role's cached layer, with no check to run on it, no squash, and that layer's
-        package inventory recorded on this controller, then gets RV(build.targets[].start_builder) V(false). Its
-        builder is created at that layer and never started; its artifact is committed from that layer.
+      - V(false) when no play but the provision role's runs on the builders (C(build_image.yml), C(build_all.yml)). A
+        docker target whose builder would start at its last role's cached layer, with no check to run on it, no
+        squash, and that layer's package inventory recorded on this controller, then gets
+        RV(build.targets[].start_builder) V(false). Its builder is created at that layer and never started; its
+        artifact is committed from that layer.
       - The launch role passes its C(launch_start_idle_builders).
     type: bool
     default: true
@@ -541,7 +542,8 @@ build:
         start_builder:
           description: 'docker: false when the builder is created at start_layer and never started: the target is
             idle, the layer''s package inventory is recorded on this controller, and the launch role''s launch_start_idle_builders
-            is false (build_image.yml). Its artifact is committed from that layer, and no play runs on it.'
+            is false (build_image.yml, build_all.yml). Its artifact is committed from that layer, and no play runs
+            on it.'
           type: bool
         sbom_path:
           description: Where the target's CycloneDX SBOM is written.

@@ -61,8 +61,8 @@ _PLANNED_TARGET = {
                          "as the builder runs."),
     "start_builder": _opt("bool", "docker: false when the builder is created at start_layer and never started: the target is "
                                   "idle, the layer's package inventory is recorded on this controller, and the launch "
-                                  "role's launch_start_idle_builders is false (build_image.yml). Its artifact is committed "
-                                  "from that layer, and no play runs on it."),
+                                  "role's launch_start_idle_builders is false (build_image.yml, build_all.yml). Its "
+                                  "artifact is committed from that layer, and no play runs on it."),
     "sbom_path": _opt("str", "Where the target's CycloneDX SBOM is written."),
     "builder": _opt("dict", "Set by launch on the builder's image_target: what it learned about the builder "
                             "(container id, name, image id; instance id, address, key)."),
