@@ -77,7 +77,9 @@ def debug_hint(target, connection=None):
     """How to get into a failed builder that was kept (connection: the ec2 builder's facts)."""
     if target["type"] == "docker":
         host = " -H %s" % target["docker_host"] if target.get("docker_host") else ""
-        return "docker%s exec -it %s /bin/sh" % (host, target["builder_name"])
+        # a builder that was never started (every layer cached) runs its idle shell once started
+        start = "docker%s start %s && " % (host, target["builder_name"]) if target.get("start_builder") is False else ""
+        return "%sdocker%s exec -it %s /bin/sh" % (start, host, target["builder_name"])
     c = connection or {}
     return "ssh -i %s -p %s %s@%s  (instance %s in %s)" % (
         c.get("private_key_file") or "KEY", c.get("ssh_port") or 22, target.get("ssh_username"),

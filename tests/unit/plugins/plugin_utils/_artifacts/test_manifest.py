@@ -115,6 +115,13 @@ def test_kept_docker_builder_hint_with_docker_host():
         "docker -H tcp://10.0.0.5:2376 exec -it immutable-webapp-container-%s /bin/sh" % BUILD_ID)
 
 
+def test_kept_docker_builder_that_was_not_started_is_started_first_by_the_hint():
+    target = docker_target(start_builder=False)
+    m = manifest.compose(build(target, on_error="keep"), {"container": FAILED}, 1001)
+    name = "immutable-webapp-container-%s" % BUILD_ID
+    assert m["targets"][0]["kept_builder"] == "docker start %s && docker exec -it %s /bin/sh" % (name, name)
+
+
 def test_kept_ec2_builder_hint():
     connection = {"private_key_file": "/tmp/k", "ssh_port": 2222, "ssh_host": "203.0.113.7",
                   "instance_id": "i-0123456789abcdef0"}
