@@ -55,6 +55,14 @@ ROLE = """
     content: "{{ who.stdout }}\\n"
     dest: /module-process
     mode: "0644"
+- name: Record which selector run_command reads a command's pipes with
+  run_command_selector:
+  register: selector
+- name: Keep it for the test
+  ansible.builtin.copy:
+    content: "{{ selector.name }}\\n"
+    dest: /run-command-selector
+    mode: "0644"
 - name: Record which process ran a raw command
   ansible.builtin.raw: "(tr '\\\\0' ' ' < /proc/$PPID/cmdline || echo none) > /raw-parent 2>/dev/null"
   changed_when: true
@@ -84,6 +92,20 @@ HANDLERS = """
     mode: "0644"
 """
 
+# a module of the role's own (library/): which selector ansible-core's run_command takes where the module runs
+SELECTOR_MODULE = """
+from ansible.module_utils import basic
+
+
+def main():
+    module = basic.AnsibleModule(argument_spec={})
+    module.exit_json(changed=False, name=basic.selectors.PollSelector.__name__)
+
+
+if __name__ == "__main__":
+    main()
+"""
+
 STATE = ("cd /srv/app && for f in info env umask handler failure; do echo \"$f: $(cat $f)\"; done; "
          "ls /srv/app; stat -c '%U %G %a' /srv/app /srv/app/info; getent passwd svc | cut -d: -f1,6,7; ls /dev/shm")
 
@@ -98,6 +120,7 @@ def definition(warm):
 def test_same_roles_same_image_with_and_without_the_warm_interpreter(docker_client, project, remove_images):
     remove_images("warmtest")
     project.role("app", ROLE, handlers=HANDLERS)
+    project.file("roles/app/library/run_command_selector.py", SELECTOR_MODULE)
     results = {}
     for warm in (True, False):
         result = run_build(project.path, definition(warm), "-v")
@@ -107,7 +130,8 @@ def test_same_roles_same_image_with_and_without_the_warm_interpreter(docker_clie
             assert "no server: no module of this build runs on the controller as a module" in result.output
         tag = "warmtest:%s" % ("warm" if warm else "cold")
         results[warm] = (sh_in_image(docker_client, tag, STATE), sh_in_image(docker_client, tag, "cat /module-process"),
-                         sh_in_image(docker_client, tag, "cat /raw-parent"))
+                         sh_in_image(docker_client, tag, "cat /raw-parent"),
+                         sh_in_image(docker_client, tag, "cat /run-command-selector"))
         assert_no_relay_left()
 
     assert results[True][0] == results[False][0]
@@ -121,6 +145,8 @@ def test_same_roles_same_image_with_and_without_the_warm_interpreter(docker_clie
     # with the session, a command is a child of the agent; with docker_api, of no process in the container
     assert "immutable-images-warm/agent.py" in results[True][2]
     assert "immutable-images-warm" not in results[False][2]
+    # in the warm server, run_command ends its loop once its command has ended, without its one-second stall
+    assert (results[True][3].strip(), results[False][3].strip()) == ("_SelectorThatEndsWhenEmpty", "PollSelector")
 
 
 def relays():

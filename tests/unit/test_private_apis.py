@@ -71,6 +71,22 @@ def test_zipimport_compile_source(tmp_path):
     assert seen, broken(api, user, "zipimport no longer compiles through it: the cache is bypassed")
 
 
+def test_run_command_reads_its_pipes_through_basics_selectors():
+    api, user = ("ansible.module_utils.basic.selectors (module global) and AnsibleModule.run_command's pipe loop",
+                 "module_utils/_warm/server.py (_no_idle_wait_in_run_command)")
+    import selectors
+
+    from ansible.module_utils import basic
+
+    assert basic.selectors is selectors, broken(api, user, "basic no longer imports selectors as a module global: "
+                                                           "the warm server's modules can stall a second again")
+    source = inspect.getsource(basic.AnsibleModule.run_command)
+    assert "selectors.PollSelector()" in source, broken(api, user, "run_command takes another selector")
+    assert "selector.select(1)" in source and "cmd.poll()" in source, broken(
+        api, user, "the loop changed: check whether it still waits a second after its command ended (if not, the "
+                   "warm server's selector can go)")
+
+
 def test_action_base_configure_module():
     api, user = "ansible.plugins.action.ActionBase._configure_module", "action/warm_controller.py (payload prebuild)"
     from ansible.plugins.action import ActionBase
@@ -377,7 +393,8 @@ def test_action_plugins_are_imported_before_the_worker_forks(tmp_path):
 
 # What runs on every tested ansible-core: the private APIs of ansible-core and CPython (no pytest, Docker SDK,
 # requests or amazon.aws needed).
-CORE_TESTS = (test_ansiballz_loader, test_zipimport_compile_source, test_action_base_configure_module,
+CORE_TESTS = (test_ansiballz_loader, test_zipimport_compile_source, test_run_command_reads_its_pipes_through_basics_selectors,
+              test_action_base_configure_module,
               test_task_keyword_attributes, test_action_runs_modules_and_actions,
               test_validation_result_no_log_warnings_and_deprecations,
               test_collection_role_path, test_task_parent_and_play, test_a_tasks_own_environment_comes_last,

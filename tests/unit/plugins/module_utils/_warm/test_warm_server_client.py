@@ -244,3 +244,77 @@ def test_a_process_that_cannot_be_set_up_is_a_failed_module_with_its_traceback(t
         stderr, stdout = err.read(), out.read()
     assert reply["rc"] == 1, (reply, stderr)
     assert b"Traceback" in stderr and b"FileNotFoundError" in stderr and stdout == b""
+
+
+# run_command's race made certain: the command has ended, but the loop's first cmd.poll() after the pipes' end
+# still says it runs, and the second says it has ended. ansible-core's loop then waits on select(1) with nothing
+# registered; in the warm server (preload) it does not.
+RUN_COMMAND_RACE = """
+import json, subprocess, sys, time
+if sys.argv[1] == "warm":  # server.py needs only the standard library
+    sys.path.insert(0, sys.argv[2])
+    import server
+    server.preload(None)
+from ansible.module_utils import basic
+
+class CommandEndsBetweenThePolls(subprocess.Popen):
+    polls = 0
+    def poll(self):
+        type(self).polls += 1
+        if type(self).polls == 1:
+            self.wait()
+            return None
+        return super().poll()
+
+basic.subprocess.Popen = CommandEndsBetweenThePolls
+basic._ANSIBLE_ARGS = json.dumps({"ANSIBLE_MODULE_ARGS": {}}).encode()
+basic._ANSIBLE_PROFILE = "legacy"
+module = basic.AnsibleModule(argument_spec={})
+start = time.monotonic()
+rc, out, err = module.run_command(["sh", "-c", "head -c 100000 /dev/zero | tr '\\\\0' x; echo end >&2"])
+print(json.dumps({"took": time.monotonic() - start, "rc": rc, "out": len(out), "err": err}))
+"""
+
+
+@pytest.mark.parametrize("process", ["plain", "warm"])
+def test_run_command_in_the_warm_server_does_not_wait_a_second_after_its_command_ended(process):
+    from ansible_collections.immutable.images.plugins.module_utils._warm import server
+
+    result = subprocess.run([sys.executable, "-c", RUN_COMMAND_RACE, process, os.path.dirname(server.__file__)],
+                            capture_output=True, text=True, check=True, timeout=30)
+    took = __import__("json").loads(result.stdout)
+    assert (took["rc"], took["out"], took["err"]) == (0, 100000, "end\n"), "the whole output, as run_command reads it"
+    if process == "plain":
+        assert took["took"] >= 1.0, "ansible-core's own loop waits a second here: the race is reproduced"
+    else:
+        assert took["took"] < 0.5, took
+
+
+def test_only_run_commands_selector_is_replaced():
+    import selectors
+
+    from ansible.module_utils import basic
+    from ansible_collections.immutable.images.plugins.module_utils._warm import server
+
+    class FakeBasic:
+        pass
+
+    fake = FakeBasic()
+    fake.selectors = selectors
+    server._no_idle_wait_in_run_command(fake)
+    assert fake.selectors is not selectors and fake.selectors.EVENT_READ == selectors.EVENT_READ
+    assert fake.selectors.PollSelector is server._SelectorThatEndsWhenEmpty
+    assert selectors.PollSelector is not server._SelectorThatEndsWhenEmpty, "the standard library is left as it is"
+    assert basic.selectors is selectors, "this process's ansible-core is left as it is"
+    empty = fake.selectors.PollSelector()
+    start = time.monotonic()
+    assert empty.select(2) == [] and time.monotonic() - start < 0.5
+    reader, writer = os.pipe()
+    try:
+        empty.register(reader, selectors.EVENT_READ)
+        os.write(writer, b"x")
+        assert [key.fd for key, _event in empty.select(2)] == [reader], "with something registered it selects"
+    finally:
+        empty.close()
+        os.close(reader)
+        os.close(writer)
