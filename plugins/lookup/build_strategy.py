@@ -16,6 +16,9 @@ description:
     tasks (launch, provision, finalize) would leave an incomplete build or temporary resources behind.
     Use C(--tags) and C(--skip-tags) to run part of the roles.
   - Otherwise returns the configured default strategy (C(DEFAULT_STRATEGY)).
+  - Also lets ansible-core index its Jinja2 filters and tests in C(ansible-playbook)'s own process, before the first
+    task. Every task's worker is a fork of that process and inherits the index, instead of building its own at its
+    first filter or test (about 5 ms per worker).
 options: {}
 author:
   - immutable.images maintainers (@immutable-images)
@@ -39,6 +42,7 @@ _raw:
 from ansible import constants as C
 from ansible import context
 from ansible.errors import AnsibleError
+from ansible.plugins.loader import filter_loader, test_loader
 from ansible.plugins.lookup import LookupBase
 
 
@@ -52,4 +56,13 @@ class LookupModule(LookupBase):
                 "and every task of the build itself must run (launch, provision, finalize, cleanup). "
                 "Use --tags / --skip-tags to run part of the roles (the build's own tasks always run)."
                 % " or ".join(refused))
+        _index_jinja_plugins()
         return [C.config.get_config_value("DEFAULT_STRATEGY")]
+
+
+def _index_jinja_plugins():
+    """Let ansible-core index its Jinja2 filters and tests here, in ansible-playbook's own process, before the build's
+    first task: it does so at a process's first use of a filter (of a test), and every task's worker is a fork of this
+    process, so each worker would otherwise index them again (about 5 ms per worker that evaluates a test)."""
+    filter_loader.get("default")
+    test_loader.get("defined")

@@ -87,6 +87,24 @@ def test_run_command_reads_its_pipes_through_basics_selectors():
                    "warm server's selector can go)")
 
 
+def test_jinja_plugins_are_indexed_once_per_process():
+    api, user = ("ansible.plugins.loader filter_loader / test_loader: Jinja2Loader._cached_non_collection_wrappers, "
+                 "filled by the first get() of a process (_ensure_non_collection_wrappers)",
+                 "lookup/build_strategy.py (_index_jinja_plugins: in ansible-playbook's process, for every worker)")
+    from ansible.plugins import loader
+
+    for plugin_loader, name in ((loader.filter_loader, "default"), (loader.test_loader, "defined")):
+        index = getattr(plugin_loader, "_cached_non_collection_wrappers", None)
+        assert isinstance(index, dict), broken(api, user, "no index any more: check where the loader keeps what it "
+                                                          "found (each worker may index again, slower, silently)")
+        plugin_loader.get(name)
+        assert name in plugin_loader._cached_non_collection_wrappers, broken(
+            api, user, "%s is not in the index after get(%r): the index is filled elsewhere" % (name, name))
+    source = inspect.getsource(loader.Jinja2Loader._ensure_non_collection_wrappers)
+    assert "if self._cached_non_collection_wrappers:" in source, broken(
+        api, user, "the loader indexes again even when its index is filled")
+
+
 def test_action_base_configure_module():
     api, user = "ansible.plugins.action.ActionBase._configure_module", "action/warm_controller.py (payload prebuild)"
     from ansible.plugins.action import ActionBase
@@ -394,7 +412,7 @@ def test_action_plugins_are_imported_before_the_worker_forks(tmp_path):
 # What runs on every tested ansible-core: the private APIs of ansible-core and CPython (no pytest, Docker SDK,
 # requests or amazon.aws needed).
 CORE_TESTS = (test_ansiballz_loader, test_zipimport_compile_source, test_run_command_reads_its_pipes_through_basics_selectors,
-              test_action_base_configure_module,
+              test_jinja_plugins_are_indexed_once_per_process, test_action_base_configure_module,
               test_task_keyword_attributes, test_action_runs_modules_and_actions,
               test_validation_result_no_log_warnings_and_deprecations,
               test_collection_role_path, test_task_parent_and_play, test_a_tasks_own_environment_comes_last,
