@@ -9,8 +9,8 @@ name: build_strategy
 short_description: The strategy of a build's first play, after refusing what a build cannot honour
 version_added: 0.2.0
 description:
-  - Used as the C(strategy) of the first play of C(immutable.images.build_image), because play keywords are
-    templated before any task runs, even under C(--start-at-task).
+  - Used as the C(strategy) of the first play of C(immutable.images.build_image) and C(immutable.images.build_all),
+    because play keywords are templated before any task runs, even under C(--start-at-task).
   - Fails with a clear message when C(ansible-playbook) was given C(--start-at-task) or C(--step). The image roles
     run from a dynamic include, where C(--start-at-task) can never start, and skipping one of the build's own
     tasks (launch, provision, finalize) would leave an incomplete build or temporary resources behind.
@@ -52,8 +52,8 @@ class LookupModule(LookupBase):
                                                 ("--step", context.CLIARGS.get("step"))) if value]
         if refused:
             raise AnsibleError(
-                "immutable.images.build_image does not support %s: the image roles run from a dynamic include, "
-                "and every task of the build itself must run (launch, provision, finalize, cleanup). "
+                "immutable.images.build_image and build_all do not support %s: the image roles run from a dynamic "
+                "include, and every task of the build itself must run (launch, provision, finalize, cleanup). "
                 "Use --tags / --skip-tags to run part of the roles (the build's own tasks always run)."
                 % " or ".join(refused))
         _index_jinja_plugins()
