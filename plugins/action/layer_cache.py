@@ -110,6 +110,9 @@ class ActionModule(ActionModuleBase):
                             self._swap(cache, container, state["base"], target, build)
                             state["at"] = state["base"]
                         result["ansible_facts"] = self._gather_facts(build["facts"], task_vars)
+                        # As ansible-core's own gathering does: -v and up show the step, not every fact (facts hold
+                        # the environment, build_env values included).
+                        result["_ansible_verbose_override"] = True
                         state["facts"] = True
                     if state["layer"] is not None and state["at"] != state["layer"]:  # a miss after hits
                         self._swap(cache, container, state["layer"], target, build)

@@ -5,6 +5,7 @@
 import hashlib
 import json
 import subprocess
+import uuid
 
 import pytest
 import requests
@@ -89,6 +90,32 @@ def test_secrets_never_appear_even_at_vvvv(docker_client, aws, ssh_target, regis
     instances = [i for r in aws.client("ec2").describe_instances()["Reservations"] for i in r["Instances"]]
     assert instances and all(i["MetadataOptions"]["HttpTokens"] == "required" for i in instances)
 
+
+def test_build_env_stays_out_of_the_output_when_facts_are_gathered(docker_client, project, remove_images):
+    """With the defaults (facts gathered, at the first role that misses the layer cache), the facts hold the
+    environment, build_env included, as a play's environment reaches its gathering: a role sees the value there,
+    and no step shows it, at -vvvv either."""
+    check = ("test \"$(printf %%s \"$BUILD_SECRET\" | sha256sum | cut -c1-16)\" = %s" % digest(BUILD_ENV_SECRET))
+    project.role("facts", "\n".join([
+        "- name: Use the build secret",
+        "  ansible.builtin.command: sh -c '%s'" % check.replace("'", "'\\''"),
+        "  changed_when: false",
+        "- name: Find it in the facts, as a play's gathering under its environment has it",
+        "  ansible.builtin.assert:",
+        "    that: (ansible_facts.env.BUILD_SECRET | hash('sha256'))[:16] == '%s'" % digest(BUILD_ENV_SECRET),
+        "    quiet: true",
+        "# %s: a role of its own, so its layer is not in the cache and the facts are gathered" % uuid.uuid4(),
+        ""]))
+    remove_images("factsecrets")
+    definition = {
+        "image_name": "factsecrets", "image_version": "1.0.0", "image_roles": ["facts"], "image_force": True,
+        "image_targets": [{"name": "container", "type": "docker", "base_image": BASE_IMAGE, "pull": "never",
+                           "build_env": {"BUILD_SECRET": BUILD_ENV_SECRET}}],
+    }
+    proc = run(project, definition, "-vvvv")
+    assert proc.returncode == 0, proc.output[-4000:]
+    assert "TASK [facts : Find it in the facts" in proc.output  # it ran, and held (the build succeeded)
+    assert BUILD_ENV_SECRET not in proc.output, "build_env's value appeared in the -vvvv output"
 
 def test_builder_is_not_privileged(docker_client, project):
     project.role("breaks", "- name: Fail on purpose\n  ansible.builtin.fail:\n    msg: stop here\n")

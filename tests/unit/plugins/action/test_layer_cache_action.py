@@ -226,6 +226,8 @@ def test_deferred_facts_are_gathered_by_the_first_miss_before_its_swap_and_only_
     assert hit["hit"] and "ansible_facts" not in hit  # a cached layer needs no facts
     miss = run({"role": "b", "digest": "2"}, env)
     assert miss["ansible_facts"] == {"os_family": "Debian"}
+    # shown at -v as ansible-core's gathering is: the step, not the facts (they hold build_env values)
+    assert miss["_ansible_verbose_override"] is True and "_ansible_verbose_override" not in hit
     # on the builder as launched: before the swap to the hit's layer
     assert [c[0] for c in RecordingCache.calls] == ["find", "find", "gather", "swap", "reset connection", "unpin"]
     assert RecordingCache.calls[2] == ("gather", "ansible.builtin.gather_facts", {"gather_subset": ["min"]})
