@@ -117,6 +117,7 @@ def test_build_env_stays_out_of_the_output_when_facts_are_gathered(docker_client
     assert "TASK [facts : Find it in the facts" in proc.output  # it ran, and held (the build succeeded)
     assert BUILD_ENV_SECRET not in proc.output, "build_env's value appeared in the -vvvv output"
 
+
 def test_builder_is_not_privileged(docker_client, project):
     project.role("breaks", "- name: Fail on purpose\n  ansible.builtin.fail:\n    msg: stop here\n")
     definition = {"image_name": "unprivileged", "image_version": "1.0.0", "image_gather_facts": False,
