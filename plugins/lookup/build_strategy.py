@@ -15,11 +15,22 @@ description:
     run from a dynamic include, where C(--start-at-task) can never start, and skipping one of the build's own
     tasks (launch, provision, finalize) would leave an incomplete build or temporary resources behind.
     Use C(--tags) and C(--skip-tags) to run part of the roles.
+  - Fails with a clear message when C(--limit) leaves out the hosts of O(runs_on) or the builders, which the launch
+    role adds to the group C(image_builders) at run time (and to C(image_builder_groups) when it is given as an extra
+    variable). Such a run would build nothing and succeed, or start builders that no role reaches. The limit is
+    evaluated with ansible-core's host patterns on the run's groups, so C(all), patterns and groups of your own that
+    take in those hosts pass.
   - Otherwise returns the configured default strategy (C(DEFAULT_STRATEGY)).
   - Also lets ansible-core index its Jinja2 filters and tests in C(ansible-playbook)'s own process, before the first
     task. Every task's worker is a fork of that process and inherits the index, instead of building its own at its
     first filter or test (about 5 ms per worker).
-options: {}
+options:
+  runs_on:
+    description:
+      - The host pattern of the build's own plays (C(localhost) for C(build_image), C(image_definitions) for
+        C(build_all)). A C(--limit) that leaves out every one of its hosts is refused.
+      - Unset, only the builders are checked against the limit.
+    type: str
 author:
   - immutable.images maintainers (@immutable-images)
 """
@@ -27,7 +38,7 @@ author:
 EXAMPLES = r"""
 - name: Launch the builders
   hosts: localhost
-  strategy: "{{ lookup('immutable.images.build_strategy') }}"
+  strategy: "{{ lookup('immutable.images.build_strategy', runs_on='localhost') }}"
   roles:
     - immutable.images.launch
 """
@@ -45,6 +56,8 @@ from ansible.errors import AnsibleError
 from ansible.plugins.loader import filter_loader, test_loader
 from ansible.plugins.lookup import LookupBase
 
+from ansible_collections.immutable.images.plugins.plugin_utils import _run_limit as run_limit
+
 
 class LookupModule(LookupBase):
     def run(self, terms, variables=None, **kwargs):
@@ -56,6 +69,16 @@ class LookupModule(LookupBase):
                 "include, and every task of the build itself must run (launch, provision, finalize, cleanup). "
                 "Use --tags / --skip-tags to run part of the roles (the build's own tasks always run)."
                 % " or ".join(refused))
+        self.set_options(var_options=variables, direct=kwargs)
+        limit, variables = context.CLIARGS.get("subset"), variables or {}
+        if limit:
+            # image_builder_groups as an extra variable (build_image); a definition's own is not known here
+            builder_groups = variables.get("image_builder_groups")
+            builder_groups = [g for g in builder_groups if isinstance(g, str)] if isinstance(builder_groups, list) else []
+            missing = run_limit.left_out(self._loader, limit, variables.get("groups", {}), self.get_option("runs_on"),
+                                         builder_groups)
+            if missing:
+                raise AnsibleError(run_limit.refusal(limit, missing))
         _index_jinja_plugins()
         return [C.config.get_config_value("DEFAULT_STRATEGY")]
 

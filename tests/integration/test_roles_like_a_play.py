@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from conftest import BASE_IMAGE, run_build, sh_in_image
+from conftest import BASE_IMAGE, engine_state, new_resources, run_build, sh_in_image
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -218,3 +218,25 @@ def test_tags_select_among_role_tasks_only(docker_client, project, remove_images
     for option in (["--start-at-task", "Untagged task"], ["--step"]):
         refused = run_build(project.path, spec, *option)
         assert refused.returncode != 0 and "do not support %s" % option[0] in refused.output, refused.output
+
+    # A limit applies to every play: one that leaves out localhost would build nothing and succeed, one that leaves
+    # out the builders would start a builder no role reaches. Both are refused before anything is made.
+    # (ansible-core refuses by itself a limit that matches no host of an inventory: here localhost is one.)
+    project.file("inventory/limits.yml", "all: {hosts: {elsewhere: {ansible_connection: local}, localhost: "
+                 "{ansible_connection: local, ansible_python_interpreter: '{{ ansible_playbook_python }}'}}}\n")
+    before = engine_state(docker_client)
+    for inventory, limit, left_out in (
+            ([], "localhost", "leaves out the builders (the launch role adds them to the group image_builders)"),
+            (["-i", "inventory/limits.yml"], "elsewhere", "leaves out localhost (where the build's own plays run) and "
+                                                          "the builders"),
+            (["-i", "inventory/limits.yml"], "localhost,!image_builders", "leaves out the builders")):
+        refused = run_build(project.path, spec, *inventory, "--limit", limit)
+        assert refused.returncode != 0 and left_out in refused.output, refused.output
+        assert "TASK [" not in refused.output, "refused before the first task"
+    assert new_resources(docker_client, before, "roles-tags") == {"containers": [], "images": []}
+    # A limit that lets both through (ansible-core's patterns: `image_b*` takes in the group) builds as without one.
+    limited = run_build(project.path, spec, "--tags", "config", "-i", "inventory/limits.yml",
+                        "--limit", "localhost:image_b*", "-e", "image_force=true")  # built again, not reused
+    assert limited.returncode == 0, limited.output
+    assert re.search(r"\nroles-tags-\S+ +: ok=[1-9]", limited.output), "the roles ran on the builder"
+    assert sh_in_image(docker_client, "roles-tags:1.0.0", listing).split() == ["/config"]

@@ -28,7 +28,8 @@ MAY_IMPORT = {
     "plugin_utils/_docker": {"module_utils/_common", "module_utils/_docker"},
     "plugin_utils/_guard": {"module_utils/_docker", "module_utils/_ec2"},
 }
-FLAT_FILES = {"plugin_utils/_action_module.py", "plugin_utils/_redact.py", "plugin_utils/_builder_inventory.py"}
+FLAT_FILES = {"plugin_utils/_action_module.py", "plugin_utils/_redact.py", "plugin_utils/_builder_inventory.py",
+              "plugin_utils/_run_limit.py"}
 
 
 def library_files():

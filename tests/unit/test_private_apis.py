@@ -105,6 +105,31 @@ def test_jinja_plugins_are_indexed_once_per_process():
         api, user, "the loader indexes again even when its index is filled")
 
 
+def test_host_patterns_evaluated_on_an_inventory_of_our_own():
+    api, user = ("not a plugin API: ansible.inventory.manager.InventoryManager(loader, parse=False) with add_group, "
+                 "add_host, reconcile_inventory, subset, get_hosts(ignore_limits=) and split_host_pattern",
+                 "plugin_utils/_run_limit.py (the --limit check of the build's first play)")
+    from ansible.inventory import manager
+    from ansible.parsing.dataloader import DataLoader
+
+    inventory = manager.InventoryManager(DataLoader(), parse=False)
+    inventory.add_group("image_builders")
+    inventory.add_host("builder", group="image_builders")
+    inventory.reconcile_inventory()
+
+    def selected(limit, pattern):
+        inventory.subset(limit)
+        return [h.name for h in inventory.get_hosts(pattern)]
+
+    assert selected("all", "image_builders") == ["builder"], broken(api, user, "a host added to a group is not in `all`")
+    assert selected("localhost:image_b*", "localhost") == ["localhost"], broken(api, user, "no implicit localhost")
+    assert selected("localhost:image_b*", "image_builders") == ["builder"], broken(api, user, "patterns changed")
+    assert selected("localhost,!image_builders", "image_builders") == [], broken(api, user, "exclusions changed")
+    assert [h.name for h in inventory.get_hosts("image_builders", ignore_limits=True)] == ["builder"], broken(
+        api, user, "ignore_limits changed")
+    assert manager.split_host_pattern("a,!b") == ["a", "!b"], broken(api, user, "split_host_pattern changed")
+
+
 def test_action_base_configure_module():
     api, user = "ansible.plugins.action.ActionBase._configure_module", "action/warm_controller.py (payload prebuild)"
     from ansible.plugins.action import ActionBase
@@ -412,7 +437,8 @@ def test_action_plugins_are_imported_before_the_worker_forks(tmp_path):
 # What runs on every tested ansible-core: the private APIs of ansible-core and CPython (no pytest, Docker SDK,
 # requests or amazon.aws needed).
 CORE_TESTS = (test_ansiballz_loader, test_zipimport_compile_source, test_run_command_reads_its_pipes_through_basics_selectors,
-              test_jinja_plugins_are_indexed_once_per_process, test_action_base_configure_module,
+              test_jinja_plugins_are_indexed_once_per_process, test_host_patterns_evaluated_on_an_inventory_of_our_own,
+              test_action_base_configure_module,
               test_task_keyword_attributes, test_action_runs_modules_and_actions,
               test_validation_result_no_log_warnings_and_deprecations,
               test_collection_role_path, test_task_parent_and_play, test_a_tasks_own_environment_comes_last,

@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The strategy of a build's first play: the configured default, after refusing --start-at-task and --step; and
+"""The strategy of a build's first play: the configured default, after refusing --start-at-task, --step and a --limit
+that leaves out the build's own hosts; and
 ansible-core's Jinja2 plugins indexed in the calling process, so that the task workers forked from it inherit them.
 Each case runs in a fresh interpreter: ansible-core's loaders and CLI arguments are process-wide."""
 
@@ -19,14 +20,16 @@ import json, sys
 from ansible import context
 from ansible.errors import AnsibleError
 from ansible.module_utils.common.collections import ImmutableDict
+from ansible.parsing.dataloader import DataLoader
 from ansible.plugins import loader
-from ansible_collections.immutable.images.plugins.lookup.build_strategy import LookupModule
 
 context.CLIARGS = ImmutableDict(json.loads(sys.argv[1]))
+variables, options = json.loads(sys.argv[2]), json.loads(sys.argv[3])
 loader.init_plugin_loader()
 before = {kind: bool(getattr(loader, kind + "_loader")._cached_non_collection_wrappers) for kind in ("filter", "test")}
 try:
-    result = {"strategy": LookupModule().run([])}
+    lookup = loader.lookup_loader.get("immutable.images.build_strategy", loader=DataLoader())  # with its options
+    result = {"strategy": lookup.run([], variables, **options)}
 except AnsibleError as e:
     result = {"error": str(e)}
 result["indexed_before"] = before
@@ -36,10 +39,11 @@ print(json.dumps(result))
 """
 
 
-def lookup(cliargs):
+def lookup(cliargs, variables=None, **options):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-    proc = subprocess.run([sys.executable, "-c", PROGRAM, json.dumps(cliargs)], capture_output=True, text=True,
-                          env=env, timeout=120, check=True)
+    cliargs = dict(dict(start_at_task=None, step=False, subset=None), **cliargs)
+    proc = subprocess.run([sys.executable, "-c", PROGRAM, json.dumps(cliargs), json.dumps(variables or {}),
+                           json.dumps(options)], capture_output=True, text=True, env=env, timeout=120, check=True)
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -55,3 +59,22 @@ def test_returns_the_default_strategy_and_indexes_the_jinja_plugins_here():
 def test_refuses_what_a_build_cannot_honour(cliargs, option):
     result = lookup(cliargs)
     assert "do not support %s" % option in result["error"] and "--tags" in result["error"]
+
+
+NO_INVENTORY = {"groups": {"all": [], "ungrouped": []}}
+
+
+def test_refuses_a_limit_that_leaves_out_the_builds_own_hosts():
+    result = lookup({"subset": "localhost"}, NO_INVENTORY, runs_on="localhost")
+    assert "--limit 'localhost' leaves out the builders" in result["error"]
+    assert "--limit 'localhost,image_builders'" in result["error"]
+    result = lookup({"subset": "image_builders"}, NO_INVENTORY, runs_on="localhost")
+    assert "leaves out localhost (where the build's own plays run)" in result["error"]
+    # a group given in image_builder_groups (an extra variable) takes in the builders too
+    groups = dict(NO_INVENTORY, image_builder_groups=["web_builders"])
+    assert lookup({"subset": "localhost,web_builders"}, groups, runs_on="localhost")["strategy"] == ["linear"]
+
+
+@pytest.mark.parametrize("limit", [None, "localhost,image_builders", "localhost:image_b*"])
+def test_a_limit_that_lets_both_through_or_none_is_fine(limit):
+    assert lookup({"subset": limit}, NO_INVENTORY, runs_on="localhost")["strategy"] == ["linear"]
