@@ -22,6 +22,7 @@ from ansible import constants as C
 from ansible import context
 from ansible.errors import AnsibleError
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.utils.vars import load_extra_vars
 
 from ansible_collections.immutable.images.plugins.module_utils._artifacts import reuse as built_artifacts
 from ansible_collections.immutable.images.plugins.module_utils._common import inputs as build_inputs, naming
@@ -69,7 +70,7 @@ class ActionModule(ActionModuleBase):
         workdir = None if check_mode else tempfile.mkdtemp(prefix="immutable-images-")
         archive = os.path.join(workdir, "files.tar") if workdir and params["image_files"] else None
         files_digest = build_inputs.write_files_archive(params["image_files"], archive or os.devnull, cwd)
-        play = _play_settings(params["image_gather_facts"])
+        play = _play_settings(params["image_gather_facts"], self._run_variables(task_vars))
         definition_input = definition.hash_input(params, params["image_targets"])
         build_hash = build_inputs.short_hash({
             "definition": definition_input,
@@ -203,6 +204,14 @@ class ActionModule(ActionModuleBase):
         checked = ArgumentSpecValidator(spec).validate(values)
         return checked.validated_parameters, list(checked.error_messages)
 
+    def _run_variables(self, task_vars):
+        """run_variables_digest of this run: its extra variables and, under build_all, the other variables of the
+        definition file its inventory read (image_definition_file)."""
+        sources = [load_extra_vars(self._loader)]
+        if task_vars.get("image_definition_file"):  # below the extra variables, as in the run
+            sources.insert(0, self._loader.load_from_file(task_vars["image_definition_file"]))
+        return definition.run_variables_digest(*sources)
+
     def _resolve_roles(self, params, cwd):
         search = [os.path.join(cwd, p) for p in params["image_roles_path"]] + [os.path.join(cwd, "roles")]
         search += list(C.DEFAULT_ROLES_PATH or [])  # the templated value (~/.ansible/roles, ...)
@@ -326,10 +335,11 @@ def _check_files_outside_tmpfs(params):
     return errors
 
 
-def _play_settings(gather_facts):
-    """What decides how the roles behave, besides the roles themselves: the facts and the tags selected on the
-    command line. facts is None (gather nothing) or the arguments of the gather_facts task: {} gathers what a
-    play with gather_facts: true gathers (older ansible-core: the ansible.cfg gather settings, as a play)."""
+def _play_settings(gather_facts, run_variables=None):
+    """What decides how the roles behave, besides the roles themselves: the facts, the tags selected on the
+    command line and (`vars`, only when there are any) the digest of the run's variables (run_variables_digest).
+    facts is None (gather nothing) or the arguments of the gather_facts task: {} gathers what a play with
+    gather_facts: true gathers (older ansible-core: the ansible.cfg gather settings, as a play)."""
     if gather_facts is False:
         facts = None
     elif gather_facts is True:
@@ -342,9 +352,12 @@ def _play_settings(gather_facts):
     else:
         facts = {"gather_subset": [str(v) for v in gather_facts]}
     cli = context.CLIARGS
-    return {"facts": facts,
+    play = {"facts": facts,
             "tags": sorted(set(cli.get("tags") or ())) or ["all"],
             "skip_tags": sorted(set(cli.get("skip_tags") or ()))}
+    if run_variables:  # absent without any: the hashes of builds that have none stay as they were
+        play["vars"] = run_variables
+    return play
 
 
 def _facts_deferred(facts, cache, raw, roles):

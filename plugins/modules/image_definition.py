@@ -152,7 +152,7 @@ build:
         vars, build_env or builder-side image_verify check holds a template.'
       type: bool
     play:
-      description: What decides how the roles behave besides the roles (facts, --tags, --skip-tags).
+      description: What decides how the roles behave besides the roles (facts, --tags, --skip-tags, the run's variables).
       type: dict
       contains:
         facts:
@@ -166,6 +166,10 @@ build:
           description: --skip-tags.
           type: list
           elements: str
+        vars:
+          description: A sha256 of the extra variables (and under build_all the definition file's variables) but
+            image_*, ansible_*, awx_* and tower_*, as written; absent when there are none.
+          type: str
     on_error:
       description: image_on_error.
       type: str

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import BASE_IMAGE, build_containers, engine_state, new_resources, recap, run_build
+from conftest import BASE_IMAGE, build_containers, engine_state, new_resources, recap, run_build, sh_in_image
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -80,6 +80,25 @@ def test_second_build_with_the_same_inputs_reuses_the_image(docker_client, greet
     assert "builder: not started; every role's layer is cached" in forced.output, forced.output
     assert manifest(greet_project)["targets"][0].get("reused") is None
     assert manifest(greet_project)["targets"][0]["builder"] is not None
+
+
+def test_a_variable_the_roles_read_directly_is_an_input_too(docker_client, greet_project, remove_images):
+    # The role reads `greeting` itself (no role entry vars): an extra variable, as a CI job passes a version.
+    remove_images("extravartest")
+    spec = definition("extravartest", image_roles=["greet"])
+
+    def build(*args):
+        proc = run_build(greet_project.path, spec, *args)
+        assert proc.returncode == 0, proc.output
+        target = manifest(greet_project)["targets"][0]
+        return target.get("reused") is True, sh_in_image(docker_client, "extravartest:1.0.0", "cat /greeting").strip()
+
+    assert build("-e", "greeting=one") == (False, "one")
+    # Neither the image nor the role's layer (the cache is on) made with `one` stands for `two`.
+    assert build("-e", "greeting=two") == (False, "two")
+    # The same value again is the same input; AWX's job metadata and the collection's own variables are not inputs.
+    assert build("-e", "greeting=two", "-e", "awx_job_id=7", "-e", "tower_job_id=7",
+                 "-e", "image_manifest=manifest.json") == (True, "two")
 
 
 def test_failing_check_fails_the_target_and_tags_nothing(docker_client, greet_project, remove_images):

@@ -11,6 +11,8 @@ definition into the build plan the roles use. Every error names the variable it 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 import signal
@@ -550,6 +552,26 @@ def docker_config(config):
         config["healthcheck"] = {k: (ref.parse_duration_ns(v) if k in ("interval", "timeout", "start_period") else v)
                                  for k, v in hc.items() if v is not None}
     return {k: v for k, v in config.items() if v is not None}
+
+
+# Variables of a run that are not roles' inputs of their own: the definition's keys (image_*, hashed by their own
+# rules above), Ansible's connection and behaviour settings, and the job metadata AWX passes to every job.
+NOT_RUN_VARIABLES = ("image_", "ansible_", "awx_", "tower_")
+
+
+def run_variables_digest(*sources):
+    """A sha256 of the variables of the run that roles can read besides the definition's keys - the extra variables,
+    and under build_all the definition file's other variables - as written (before templating); None when there are
+    none. It goes into the plan's `play`, so into the build hash and every layer key: a changed `-e app_version=...`
+    builds again instead of reusing an image or a layer made with the old value. Only the digest is kept: the values
+    may be secrets. `sources` go from the lowest precedence to the highest (a later one's value wins)."""
+    merged = {}
+    for source in sources:
+        merged.update((str(k), v) for k, v in (source or {}).items() if not str(k).startswith(NOT_RUN_VARIABLES))
+    if not merged:
+        return None
+    text = json.dumps(merged, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def hash_input(params, targets):

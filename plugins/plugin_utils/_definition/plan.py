@@ -146,10 +146,14 @@ def plan_spec():
                                        "in the layer cache (its lookup does) instead of before the roles: when the "
                                        "facts are gathered, the cache is on and no role vars, build_env or "
                                        "builder-side image_verify check holds a template."),
-        "play": _opt("dict", "What decides how the roles behave besides the roles (facts, --tags, --skip-tags).",
+        "play": _opt("dict", "What decides how the roles behave besides the roles (facts, --tags, --skip-tags, the "
+                             "run's variables).",
                      options={"facts": _opt("dict", "As facts."),
                               "tags": _opt("list", "--tags, or [all].", elements="str"),
-                              "skip_tags": _opt("list", "--skip-tags.", elements="str")}),
+                              "skip_tags": _opt("list", "--skip-tags.", elements="str"),
+                              "vars": _opt("str", "A sha256 of the extra variables (and under build_all the "
+                                                  "definition file's variables) but image_*, ansible_*, awx_* and "
+                                                  "tower_*, as written; absent when there are none.")}),
         "on_error": _opt("str", "image_on_error.", choices=["cleanup", "keep"]),
         "manifest": _opt("str", "Absolute path of the manifest, or null."),
         "cache": _opt("bool", "image_cache."),

@@ -129,3 +129,45 @@ def test_cache_key_covers_tags_and_play_settings():
     base = cache_key("parent", "files", "web", "digest", {})
     assert cache_key("parent", "files", "web", "digest", {}, ["web"]) != base
     assert cache_key("parent", "files", "web", "digest", {}, None, {"facts": None}) != base
+
+
+def test_the_runs_variables_are_part_of_the_play_settings_as_a_digest_only():
+    digest = definition.run_variables_digest({"image_name": "webapp", "app_version": "1"})
+    assert len(digest) == 64
+    assert image_definition._play_settings(False, digest)["vars"] == digest
+    assert digest != definition.run_variables_digest({"app_version": "2"}), "a changed value changes the digest"
+    assert digest == definition.run_variables_digest({"app_version": "1"}), "the definition's keys are not in it"
+    # build_all: a definition file's own variables count as the extra variables do, which win over them (later source)
+    assert definition.run_variables_digest({"app_version": "1"}, {}) == digest
+    assert definition.run_variables_digest({"app_version": "2"}, {"app_version": "1"}) == digest
+    # without any, `vars` is absent: the hashes of builds that have none are what they were
+    assert "vars" not in image_definition._play_settings(False, None)
+    for ignored in ({"image_force": True}, {"ansible_python_interpreter": "/usr/bin/python3"},
+                    {"awx_job_id": 41, "tower_job_id": 41}):
+        assert definition.run_variables_digest(ignored) is None, ignored
+    # the digest goes into every layer key through the play settings
+    assert cache_key("p", "f", "web", "d", {}, None, image_definition._play_settings(False, digest)) != \
+        cache_key("p", "f", "web", "d", {}, None, image_definition._play_settings(False, None))
+
+
+def test_the_runs_variables_are_read_from_the_extra_variables_and_a_fleets_definition_file(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from ansible import context
+    from ansible.module_utils.common.collections import ImmutableDict
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.utils.vars import load_extra_vars
+
+    def digest(extra_vars, task_vars):
+        monkeypatch.setattr(context, "CLIARGS", ImmutableDict(extra_vars=tuple(extra_vars)))
+        monkeypatch.setattr(load_extra_vars, "extra_vars", None, raising=False)  # what the process parsed first
+        return image_definition.ActionModule._run_variables(SimpleNamespace(_loader=DataLoader()), task_vars)
+
+    (tmp_path / "def.yml").write_text("image_name: webapp\nwebapp_port: 8080\n")
+    assert digest(["@%s" % (tmp_path / "def.yml")], {}) == definition.run_variables_digest({"webapp_port": 8080})
+    assert digest(["app_version=2"], {}) == definition.run_variables_digest({"app_version": "2"})
+    assert digest([], {}) is None
+    # build_all: the definition file the inventory read (image_definition_file), below the extra variables
+    fleet = {"image_definition_file": str(tmp_path / "def.yml")}
+    assert digest([], fleet) == definition.run_variables_digest({"webapp_port": 8080})
+    assert digest(["webapp_port=9090"], fleet) == definition.run_variables_digest({"webapp_port": "9090"})
