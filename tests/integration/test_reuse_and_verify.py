@@ -146,7 +146,7 @@ def test_run_test_of_the_candidate_gates_the_tags(docker_client, greet_project, 
     assert error["stage"] == "verify" and "run test 1 of 1 failed" in error["message"], error
     assert "goodbye" in error["message"]
     assert not docker_client.images.list(name="runtest")
-    assert new_resources(docker_client, before, "runtest") == {"containers": [], "images": []}
+    assert new_resources(docker_client, before, "runtest") == {"containers": [], "images": []}, error["message"]
 
     probe["run"]["command"]["stdout_contains"] = "hello"
     passed = run_build(greet_project.path, definition("runtest", image_verify=[probe], image_targets=[target]))

@@ -22,6 +22,7 @@ already exited (BrokenPipeError at random, docker/docker-py#3218).
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import socket
@@ -55,7 +56,10 @@ class _SocketTransport:
         import select
 
         if not (self.tls and self.sock.pending()):
-            ready, _w, _x = select.select([self.sock], [], [], timeout)
+            try:
+                ready, _w, _x = select.select([self.sock], [], [], timeout)
+            except ValueError as e:  # closed by another thread (its fileno is -1): as a read of a closed socket
+                raise OSError(errno.EBADF, "the connection was closed") from e
             if not ready:
                 raise socket.timeout("no data in %ss" % timeout)
         with self.lock:  # readable: this returns as soon as the record is complete

@@ -96,3 +96,15 @@ def test_the_three_ways_a_body_ends(engine_answering):
     with pytest.raises(exec_stream.StreamError, match="refused GET /v1.41/exec/abc/json: 409 container is paused"):
         api.exec_inspect("abc")
     api.close()
+
+
+def test_a_read_of_a_connection_another_thread_closed_is_an_os_error():
+    # The relay's reader takes an OSError as the end of its stream; a closed socket's select() raises ValueError.
+    ours, theirs = socket.socketpair()
+    transport = exec_stream._SocketTransport(ours)
+    ours.close()
+    try:
+        with pytest.raises(OSError, match="closed"):
+            transport.recv(16, timeout=1)
+    finally:
+        theirs.close()
