@@ -559,19 +559,25 @@ def docker_config(config):
 NOT_RUN_VARIABLES = ("image_", "ansible_", "awx_", "tower_")
 
 
+# The digest is shown (the plan at -v, layer tags on the engine) and the variables may hold secrets, a registry
+# password for instance: scrypt, as for a stored password, makes each guess at them cost 50 ms instead of a microsecond.
+# A fixed salt: the same variables must give the same digest on any machine, or nothing would be reused.
+RUN_VARIABLES_SCRYPT = dict(salt=b"immutable.images run variables", n=2 ** 14, r=8, p=1, dklen=32)
+
+
 def run_variables_digest(*sources):
-    """A sha256 of the variables of the run that roles can read besides the definition's keys - the extra variables,
-    and under build_all the definition file's other variables - as written (before templating); None when there are
-    none. It goes into the plan's `play`, so into the build hash and every layer key: a changed `-e app_version=...`
-    builds again instead of reusing an image or a layer made with the old value. Only the digest is kept: the values
-    may be secrets. `sources` go from the lowest precedence to the highest (a later one's value wins)."""
+    """A scrypt digest (hex) of the variables of the run that roles can read besides the definition's keys - the
+    extra variables, and under build_all the definition file's other variables - as written (before templating);
+    None when there are none. It goes into the plan's `play`, so into the build hash and every layer key: a changed
+    `-e app_version=...` builds again instead of reusing an image or a layer made with the old value. Only the digest
+    is kept. `sources` go from the lowest precedence to the highest (a later one's value wins)."""
     merged = {}
     for source in sources:
         merged.update((str(k), v) for k, v in (source or {}).items() if not str(k).startswith(NOT_RUN_VARIABLES))
     if not merged:
         return None
     text = json.dumps(merged, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return hashlib.scrypt(text.encode("utf-8"), **RUN_VARIABLES_SCRYPT).hex()
 
 
 def hash_input(params, targets):
