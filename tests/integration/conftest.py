@@ -207,8 +207,11 @@ def new_resources(client, before, image_name):
     by label, by container name (every builder is named after its image) or by tag - so that other
     builds running on the same engine at the same time do not count."""
     def mine(labels, names):
-        return (labels or {}).get(LABEL_IMAGE_NAME) == image_name or any(
-            ("-%s-" % image_name) in n or n.split(":")[0].split("/")[-1] == image_name for n in names)
+        # A labelled resource says whose it is: by its name, `runtest` would also claim another test's
+        # `itest-runtest-...` container that happens to run at the same time.
+        if (labels or {}).get(LABEL_IMAGE_NAME):
+            return labels[LABEL_IMAGE_NAME] == image_name
+        return any(("-%s-" % image_name) in n or n.split(":")[0].split("/")[-1] == image_name for n in names)
     containers = [c for c in _settled(lambda: client.containers.list(all=True))
                   if c.id not in before[0] and mine(c.labels, [c.name])]
     # Layer cache images are kept on purpose (tagged, pruned by the janitor): not leftovers.
