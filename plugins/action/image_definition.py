@@ -27,7 +27,7 @@ from ansible.utils.vars import load_extra_vars
 from ansible_collections.immutable.images.plugins.module_utils._artifacts import reuse as built_artifacts
 from ansible_collections.immutable.images.plugins.module_utils._common import inputs as build_inputs, naming
 from ansible_collections.immutable.images.plugins.plugin_utils._artifacts import sbom
-from ansible_collections.immutable.images.plugins.plugin_utils._definition import definition
+from ansible_collections.immutable.images.plugins.plugin_utils._definition import builder_variables, definition
 from ansible_collections.immutable.images.plugins.plugin_utils._docker import layer_cache
 from ansible_collections.immutable.images.plugins.module_utils._docker import engine_pool
 from ansible_collections.immutable.images.plugins.module_utils._artifacts import provenance
@@ -205,10 +205,15 @@ class ActionModule(ActionModuleBase):
         return checked.validated_parameters, list(checked.error_messages)
 
     def _run_variables(self, task_vars):
-        """run_variables_digest of this run: its extra variables and, under build_all, the other variables of the
-        definition file its inventory read (image_definition_file)."""
-        sources = [load_extra_vars(self._loader)]
-        if task_vars.get("image_definition_file"):  # below the extra variables, as in the run
+        """run_variables_digest of this run: its extra variables, the variables its builders will get from the
+        inventory and, under build_all, the other variables of the definition file its inventory read
+        (image_definition_file). From the lowest precedence to the highest, as the builders see them."""
+        variable_manager = self._task.get_variable_manager()
+        if variable_manager is None:  # every task of a play is loaded with one
+            raise AnsibleError("the plan cannot see the run's inventory variables (the task has no variable manager)")
+        sources = [builder_variables.inventory_variables(variable_manager, builder_variables.builder_groups(task_vars)),
+                   load_extra_vars(self._loader)]
+        if task_vars.get("image_definition_file"):
             sources.insert(0, self._loader.load_from_file(task_vars["image_definition_file"]))
         return definition.run_variables_digest(*sources)
 

@@ -167,8 +167,9 @@ build:
           type: list
           elements: str
         vars:
-          description: A scrypt digest of the extra variables (and under build_all the definition file's variables)
-            but image_*, ansible_*, awx_* and tower_*, as written; absent when there are none.
+          description: A scrypt digest of the extra variables, the variables the builders get from the inventory
+            (and under build_all the definition file's variables) but image_*, ansible_*, awx_* and tower_*, as
+            written; absent when there are none.
           type: str
     on_error:
       description: image_on_error.

@@ -101,6 +101,32 @@ def test_a_variable_the_roles_read_directly_is_an_input_too(docker_client, greet
                  "-e", "image_manifest=manifest.json") == (True, "two")
 
 
+def test_a_group_variable_the_builders_get_from_the_inventory_is_an_input_too(docker_client, greet_project,
+                                                                              remove_images):
+    # The role reads `greeting` from a group_vars/ file of the builders' group, beside the inventory given with -i:
+    # where an Ansible shop keeps its role settings.
+    remove_images("groupvartest")
+    spec = definition("groupvartest", image_roles=["greet"])
+    inventory = greet_project.path / "inventory"
+    (inventory / "group_vars").mkdir(parents=True)
+    (inventory / "hosts.yml").write_text("all:\n  children:\n    image_builders: {}\n")
+
+    def build(greeting, *args):
+        (inventory / "group_vars" / "image_builders.yml").write_text("greeting: %s\n" % greeting)
+        proc = run_build(greet_project.path, spec, "-i", "inventory/hosts.yml", *args)
+        assert proc.returncode == 0, proc.output
+        target = manifest(greet_project)["targets"][0]
+        return target.get("reused") is True, sh_in_image(docker_client, "groupvartest:1.0.0", "cat /greeting").strip()
+
+    assert build("one") == (False, "one")
+    # Neither the image nor the role's layer (the cache is on) made with `one` stands for `two`.
+    assert build("two") == (False, "two")
+    assert build("two") == (True, "two")
+    # An extra variable wins over the group's, as on the builder: the group's value is no input then, and the same
+    # value is the same input wherever it comes from.
+    assert build("three", "-e", "greeting=two") == (True, "two")
+
+
 def test_failing_check_fails_the_target_and_tags_nothing(docker_client, greet_project, remove_images):
     remove_images("verifytest")
     checks = [

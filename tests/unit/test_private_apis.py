@@ -130,6 +130,29 @@ def test_host_patterns_evaluated_on_an_inventory_of_our_own():
     assert manager.split_host_pattern("a,!b") == ["a", "!b"], broken(api, user, "split_host_pattern changed")
 
 
+def test_variables_of_a_stand_in_host_in_the_run_inventorys_groups(tmp_path):
+    api, user = ("VariableManager._inventory, and (not an API) VariableManager.get_vars(host=) for a Host that is not "
+                 "in the inventory but in its groups",
+                 "plugin_utils/_definition/builder_variables.py (the builders' inventory variables in the build hash)")
+    from ansible.inventory.manager import InventoryManager
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.vars.manager import VariableManager
+
+    from ansible_collections.immutable.images.plugins.plugin_utils._definition import builder_variables
+
+    (tmp_path / "group_vars").mkdir()
+    (tmp_path / "hosts.ini").write_text("[image_builders]\n\n[image_builders:vars]\napp_port=8080\n\n[all:vars]\nntp=pool\n")
+    (tmp_path / "group_vars" / "team.yml").write_text("team_mail: ops@example.com\n")
+    loader = DataLoader()
+    inventory = InventoryManager(loader, sources=[str(tmp_path / "hosts.ini")])
+    manager = VariableManager(loader, inventory)
+    assert manager._inventory is inventory, broken(api, user, "the variable manager keeps its inventory elsewhere")
+    seen = builder_variables.inventory_variables(manager, ["image_builders", "team"])
+    assert seen == {"app_port": 8080, "ntp": "pool", "team_mail": "ops@example.com"}, broken(
+        api, user, "a stand-in host gets other variables: %r" % (seen,))
+    assert list(inventory.hosts) == [], broken(api, user, "the stand-in host was added to the inventory")
+
+
 def test_action_base_configure_module():
     api, user = "ansible.plugins.action.ActionBase._configure_module", "action/warm_controller.py (payload prebuild)"
     from ansible.plugins.action import ActionBase
@@ -438,6 +461,7 @@ def test_action_plugins_are_imported_before_the_worker_forks(tmp_path):
 # requests or amazon.aws needed).
 CORE_TESTS = (test_ansiballz_loader, test_zipimport_compile_source, test_run_command_reads_its_pipes_through_basics_selectors,
               test_jinja_plugins_are_indexed_once_per_process, test_host_patterns_evaluated_on_an_inventory_of_our_own,
+              test_variables_of_a_stand_in_host_in_the_run_inventorys_groups,
               test_action_base_configure_module,
               test_task_keyword_attributes, test_action_runs_modules_and_actions,
               test_validation_result_no_log_warnings_and_deprecations,

@@ -18,6 +18,8 @@ import re
 import signal
 import stat
 
+from ansible.parsing.vault import VaultHelper
+
 from ansible_collections.immutable.images.plugins.module_utils._common import naming
 from ansible_collections.immutable.images.plugins.module_utils._common import references as ref
 from ansible_collections.immutable.images.plugins.module_utils._common.naming import AMI_NAME_RE, parse_deprecate_after
@@ -567,7 +569,8 @@ RUN_VARIABLES_SCRYPT = dict(salt=b"immutable.images run variables", n=2 ** 14, r
 
 def run_variables_digest(*sources):
     """A scrypt digest (hex) of the variables of the run that roles can read besides the definition's keys - the
-    extra variables, and under build_all the definition file's other variables - as written (before templating);
+    extra variables, the variables the builders get from the inventory, and under build_all the definition file's
+    other variables - as written (before templating);
     None when there are none. It goes into the plan's `play`, so into the build hash and every layer key: a changed
     `-e app_version=...` builds again instead of reusing an image or a layer made with the old value. Only the digest
     is kept. `sources` go from the lowest precedence to the highest (a later one's value wins)."""
@@ -576,8 +579,16 @@ def run_variables_digest(*sources):
         merged.update((str(k), v) for k, v in (source or {}).items() if not str(k).startswith(NOT_RUN_VARIABLES))
     if not merged:
         return None
-    text = json.dumps(merged, sort_keys=True, separators=(",", ":"), default=str)
+    text = json.dumps(merged, sort_keys=True, separators=(",", ":"), default=_as_written)
     return hashlib.scrypt(text.encode("utf-8"), **RUN_VARIABLES_SCRYPT).hex()
+
+
+def _as_written(value):
+    """json's fallback for run variables: a vaulted value that is still encrypted counts by its ciphertext (never
+    decrypted here: the run may lack its password, which a role that does not read it does not need); anything else by
+    its text."""
+    ciphertext = VaultHelper.get_ciphertext(value, with_tags=False)
+    return "vault:" + ciphertext if ciphertext else str(value)
 
 
 def hash_input(params, targets):

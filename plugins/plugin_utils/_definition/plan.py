@@ -151,7 +151,8 @@ def plan_spec():
                      options={"facts": _opt("dict", "As facts."),
                               "tags": _opt("list", "--tags, or [all].", elements="str"),
                               "skip_tags": _opt("list", "--skip-tags.", elements="str"),
-                              "vars": _opt("str", "A scrypt digest of the extra variables (and under build_all the "
+                              "vars": _opt("str", "A scrypt digest of the extra variables, the variables the "
+                                                  "builders get from the inventory (and under build_all the "
                                                   "definition file's variables) but image_*, ansible_*, awx_* and "
                                                   "tower_*, as written; absent when there are none.")}),
         "on_error": _opt("str", "image_on_error.", choices=["cleanup", "keep"]),

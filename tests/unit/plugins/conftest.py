@@ -11,10 +11,12 @@ import importlib
 import types
 
 import pytest
+from ansible.inventory.manager import InventoryManager
 from ansible.parsing.dataloader import DataLoader
 from ansible.playbook.play_context import PlayContext
 from ansible.playbook.task import Task
 from ansible.template import Templar
+from ansible.vars.manager import VariableManager
 
 
 class LocalConnection:
@@ -26,9 +28,11 @@ class LocalConnection:
 
 
 def action(name, args=None, check_mode=False, connection=None):
-    task = Task.load({"action": "immutable.images." + name, "args": dict(args or {})})
-    task.check_mode = check_mode
     loader = DataLoader()
+    # A play loads its tasks with the run's variable manager (the plan asks it for the builders' inventory variables).
+    variables = VariableManager(loader, InventoryManager(loader, sources=[]))
+    task = Task.load({"action": "immutable.images." + name, "args": dict(args or {})}, variable_manager=variables)
+    task.check_mode = check_mode
     plugin = importlib.import_module("ansible_collections.immutable.images.plugins.action." + name)
     return plugin.ActionModule(task, connection or LocalConnection(), PlayContext(), loader, Templar(loader), None)
 

@@ -160,13 +160,18 @@ def test_the_runs_variables_are_read_from_the_extra_variables_and_a_fleets_defin
 
     from ansible import context
     from ansible.module_utils.common.collections import ImmutableDict
+    from ansible.inventory.manager import InventoryManager
     from ansible.parsing.dataloader import DataLoader
     from ansible.utils.vars import load_extra_vars
+    from ansible.vars.manager import VariableManager
 
     def digest(extra_vars, task_vars):
         monkeypatch.setattr(context, "CLIARGS", ImmutableDict(extra_vars=tuple(extra_vars)))
         monkeypatch.setattr(load_extra_vars, "extra_vars", None, raising=False)  # what the process parsed first
-        return image_definition.ActionModule._run_variables(SimpleNamespace(_loader=DataLoader()), task_vars)
+        loader = DataLoader()
+        manager = VariableManager(loader, InventoryManager(loader, sources=[]))
+        action = SimpleNamespace(_loader=loader, _task=SimpleNamespace(get_variable_manager=lambda: manager))
+        return image_definition.ActionModule._run_variables(action, task_vars)
 
     (tmp_path / "def.yml").write_text("image_name: webapp\nwebapp_port: 8080\n")
     assert digest(["@%s" % (tmp_path / "def.yml")], {}) == definition.run_variables_digest({"webapp_port": 8080})
@@ -176,3 +181,64 @@ def test_the_runs_variables_are_read_from_the_extra_variables_and_a_fleets_defin
     fleet = {"image_definition_file": str(tmp_path / "def.yml")}
     assert digest([], fleet) == definition.run_variables_digest({"webapp_port": 8080})
     assert digest(["webapp_port=9090"], fleet) == definition.run_variables_digest({"webapp_port": "9090"})
+
+
+def test_the_variables_the_builders_get_from_the_inventory_are_run_variables(tmp_path, monkeypatch):
+    """On a real inventory: its group variables that a builder gets (of `all`, image_builders and
+    image_builder_groups, from the inventory file and group_vars/ files) count; another group's, the extra variables'
+    (counted as such) and ansible-core's own about the host do not."""
+    from types import SimpleNamespace
+
+    from ansible import context
+    from ansible.inventory.manager import InventoryManager
+    from ansible.module_utils.common.collections import ImmutableDict
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.utils.vars import load_extra_vars
+    from ansible.vars.manager import VariableManager
+
+    from ansible_collections.immutable.images.plugins.plugin_utils._definition import builder_variables
+
+    (tmp_path / "group_vars").mkdir()
+    (tmp_path / "hosts.yml").write_text(yaml.safe_dump({"all": {
+        "vars": {"ntp_server": "pool.example", "ansible_user": "deploy", "shadowed": "by the extra variable"},
+        "children": {"web": {"hosts": {"web1": {"web_host_only": 1}}, "vars": {"web_port": 80}},
+                     "image_builders": {"vars": {"app_port": 8080}}}}}))
+    (tmp_path / "group_vars" / "image_builders.yml").write_text("app_user: svc\n")
+    (tmp_path / "group_vars" / "team.yml").write_text("team_mail: ops@example.com\n")
+    (tmp_path / "group_vars" / "web.yml").write_text("web_only: true\n")
+
+    def seen(groups, extra_vars=("shadowed=cli",)):
+        monkeypatch.setattr(context, "CLIARGS", ImmutableDict(extra_vars=extra_vars))
+        monkeypatch.setattr(load_extra_vars, "extra_vars", None, raising=False)
+        loader = DataLoader()
+        manager = VariableManager(loader, InventoryManager(loader, sources=[str(tmp_path / "hosts.yml")]))
+        return manager, builder_variables.inventory_variables(manager, groups)
+
+    manager, builders = seen(builder_variables.builder_groups({}))
+    assert builders == {"ntp_server": "pool.example", "ansible_user": "deploy", "app_port": 8080, "app_user": "svc"}
+    assert list(manager._inventory.hosts) == ["web1"], "the inventory is not changed"
+    assert manager._inventory.groups["image_builders"].hosts == []
+    _manager, in_team = seen(builder_variables.builder_groups({"image_builder_groups": ["team"]}))
+    assert in_team == dict(builders, team_mail="ops@example.com")
+    _manager, unshadowed = seen(["image_builders"], extra_vars=())
+    assert unshadowed == dict(builders, shadowed="by the extra variable")
+
+    # into the digest, below the extra variables; ansible_* settings left out as from the extra variables
+    action = SimpleNamespace(_loader=DataLoader(), _task=SimpleNamespace(get_variable_manager=lambda: manager))
+    monkeypatch.setattr(context, "CLIARGS", ImmutableDict(extra_vars=("shadowed=cli",)))
+    monkeypatch.setattr(load_extra_vars, "extra_vars", None, raising=False)
+    assert image_definition.ActionModule._run_variables(action, {}) == definition.run_variables_digest(
+        {"ntp_server": "pool.example", "app_port": 8080, "app_user": "svc", "shadowed": "cli"})
+    (tmp_path / "group_vars" / "image_builders.yml").write_text("app_user: other\n")
+    _manager, changed = seen(["image_builders"])
+    assert definition.run_variables_digest(changed) != definition.run_variables_digest(builders)
+
+
+def test_a_vaulted_run_variable_counts_by_its_ciphertext_without_its_password():
+    from ansible.parsing.vault import EncryptedString
+
+    first = "$ANSIBLE_VAULT;1.1;AES256\n" + "61" * 40
+    second = "$ANSIBLE_VAULT;1.1;AES256\n" + "62" * 40
+    digest = definition.run_variables_digest({"db_password": EncryptedString(ciphertext=first)})
+    assert digest == definition.run_variables_digest({"db_password": EncryptedString(ciphertext=first)})
+    assert digest != definition.run_variables_digest({"db_password": EncryptedString(ciphertext=second)})

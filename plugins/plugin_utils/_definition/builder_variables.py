@@ -1,0 +1,43 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The variables a build's builders will get from the inventory, known before any builder exists.
+
+The launch role adds each builder to the groups image_builders and image_builder_groups at run time. From then on its
+roles see the variables of those groups and of `all`: from the inventory sources (`[all:vars]`, a YAML group's `vars`)
+and from group_vars/ files beside the inventory or the playbook. A role that reads one of them directly makes it an
+input of the image, as an extra variable is. The plan asks ansible-core's own VariableManager for the variables of a
+stand-in host in those groups (the inventory is not changed), so precedence, vars plugins and ansible.cfg are the
+run's own."""
+
+from __future__ import annotations
+
+from ansible.inventory.group import Group
+from ansible.inventory.host import Host
+
+BUILDERS_GROUP = "image_builders"
+_STAND_IN_BUILDER = "immutable-images-builder-stand-in"
+# What ansible-core gives every host about itself (its name, its groups, its facts: none yet), not the inventory.
+_OF_THE_HOST = frozenset(("inventory_hostname", "inventory_hostname_short", "group_names", "ansible_facts",
+                          "ansible_local"))
+
+
+def builder_groups(task_vars):
+    """The groups the launch role adds the builders to (roles/launch: ['image_builders'] + image_builder_groups)."""
+    extra = task_vars.get("image_builder_groups") or []
+    return [BUILDERS_GROUP] + [str(group) for group in extra if isinstance(extra, list)]
+
+
+def inventory_variables(variable_manager, groups):
+    """The variables a host in `groups` gets from the inventory, other than those every host of the run gets anyway
+    (the extra variables, which win over the inventory's, and ansible-core's magic variables). Values are as written,
+    before templating."""
+    inventory = variable_manager._inventory  # private: the run's groups, with their own variables and parents
+    stand_in = Host(_STAND_IN_BUILDER)
+    for name in groups:
+        # A group the inventory does not have yet (add_host makes it) can still have a group_vars/ file.
+        stand_in.add_group(inventory.groups.get(name) or Group(name))
+    everyone = variable_manager.get_vars(include_hostvars=False)
+    builder = variable_manager.get_vars(host=stand_in, include_hostvars=False)
+    return {key: value for key, value in builder.items()
+            if key not in _OF_THE_HOST and not (key in everyone and (everyone[key] is value or everyone[key] == value))}
