@@ -16,6 +16,9 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 OK_ROLE = "- name: Do nothing\n  ansible.builtin.command: 'true'\n  changed_when: false\n"
 BREAKS = "- name: Fail on purpose\n  ansible.builtin.fail:\n    msg: injected failure\n"
+# An include that fails to load: ansible-core rescues it without ansible_failed_result, and kept the builder among the
+# play's failed hosts, which skipped the finalize play (no manifest) and exited 0.
+INCLUDES_MISSING = "- name: Include a role that is not there\n  ansible.builtin.include_role:\n    name: not_there\n"
 # Stand-ins for a vulnerability scanner (the scan gate runs right before the commit). One makes the
 # builder disappear under the build's feet at that moment and reports nothing; one reports a critical finding.
 RENAMING_SCANNER = """#!/bin/sh
@@ -48,6 +51,8 @@ DOCKER_CASES = [
      "target container: failed at stage upload"),
     ("role-2-of-3", dict(roles=["ok", "breaks", "ok"]),
      "target container: failed at stage provision in task 'Fail on purpose': injected failure"),
+    ("include-fails-to-load", dict(roles=["ok", "includes_missing"]),
+     "target container: failed at stage provision: an include (include_role, include_tasks) of a role failed to load"),
     ("verify", dict(verify=[{"ansible.builtin.assert": {"that": ["false"], "fail_msg": "injected check failure"}}]),
      "target container: failed at stage verify in task 'Verify 1: ansible.builtin.assert': injected check failure"),
     ("scan", dict(scanner=CRITICAL_SCANNER), "target container: failed at stage scan"),
@@ -61,6 +66,7 @@ DOCKER_CASES = [
 def test_docker_stage_failure_leaves_nothing(docker_client, project, stage, changes, expected):
     project.role("ok", OK_ROLE)
     project.role("breaks", BREAKS)
+    project.role("includes_missing", INCLUDES_MISSING)
     changes = dict(changes)
     env = None
     if changes.get("scanner"):
