@@ -20,6 +20,11 @@ description:
     variable). Such a run would build nothing and succeed, or start builders that no role reaches. The limit is
     evaluated with ansible-core's host patterns on the run's groups, so C(all), patterns and groups of your own that
     take in those hosts pass.
+  - Lets the image roles find the project's roles by name, as a play beside them would. A role that runs
+    C(include_role) or C(import_role) of C(common) finds C(roles/common) in the current directory (and in the
+    directories of an C(image_roles_path) given as an extra variable), which come first in the roles path of the
+    run. C(ansible-playbook immutable.images.build_image) runs a playbook of the collection, whose own directory
+    is where ansible-core would otherwise look first.
   - Otherwise returns the configured default strategy (C(DEFAULT_STRATEGY)).
   - Also lets ansible-core index its Jinja2 filters and tests in C(ansible-playbook)'s own process, before the first
     task. Every task's worker is a fork of that process and inherits the index, instead of building its own at its
@@ -49,6 +54,8 @@ _raw:
   type: list
   elements: str
 """
+
+import os
 
 from ansible import constants as C
 from ansible import context
@@ -80,7 +87,18 @@ class LookupModule(LookupBase):
             if missing:
                 raise AnsibleError(run_limit.refusal(limit, missing))
         _index_jinja_plugins()
+        _search_the_projects_roles(variables.get("image_roles_path"))
         return [C.config.get_config_value("DEFAULT_STRATEGY")]
+
+
+def _search_the_projects_roles(roles_path):
+    """Put the project's role directories (image_roles_path, when an extra variable, then ./roles: where the plan finds
+    the image roles) first in the roles path of this process, where ansible-core resolves every role a task includes
+    or imports by name (RoleDefinition reads C.DEFAULT_ROLES_PATH at each look-up). In a play of the project,
+    ./roles is searched first as the playbook's own roles/; this build's playbook is the collection's."""
+    given = [p for p in roles_path if isinstance(p, str) and "{{" not in p] if isinstance(roles_path, list) else []
+    project = [os.path.join(os.getcwd(), os.path.expanduser(p)) for p in given + ["roles"]]
+    C.DEFAULT_ROLES_PATH = [p for p in project if p not in C.DEFAULT_ROLES_PATH] + list(C.DEFAULT_ROLES_PATH or [])
 
 
 def _index_jinja_plugins():

@@ -153,6 +153,25 @@ def test_variables_of_a_stand_in_host_in_the_run_inventorys_groups(tmp_path):
     assert list(inventory.hosts) == [], broken(api, user, "the stand-in host was added to the inventory")
 
 
+def test_the_roles_path_is_read_at_each_role_look_up(tmp_path):
+    api, user = ("not an API: ansible.constants.DEFAULT_ROLES_PATH, changed in ansible-playbook's process, read by "
+                 "RoleDefinition at each role look-up (RoleInclude.load)",
+                 "lookup/build_strategy.py (the project's roles first, for roles that include others by name)")
+    from ansible import constants as C
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.playbook.role.include import RoleInclude
+
+    (tmp_path / "roles" / "common" / "tasks").mkdir(parents=True)
+    (tmp_path / "roles" / "common" / "tasks" / "main.yml").write_text("- ansible.builtin.debug: {}\n")
+    saved = C.DEFAULT_ROLES_PATH
+    try:
+        C.DEFAULT_ROLES_PATH = [str(tmp_path / "roles")] + list(saved or [])
+        found = RoleInclude.load("common", play=None, loader=DataLoader()).get_role_path()
+    finally:
+        C.DEFAULT_ROLES_PATH = saved
+    assert found == str(tmp_path / "roles" / "common"), broken(api, user, "the role was found at %r" % (found,))
+
+
 def test_action_base_configure_module():
     api, user = "ansible.plugins.action.ActionBase._configure_module", "action/warm_controller.py (payload prebuild)"
     from ansible.plugins.action import ActionBase
@@ -462,6 +481,7 @@ def test_action_plugins_are_imported_before_the_worker_forks(tmp_path):
 CORE_TESTS = (test_ansiballz_loader, test_zipimport_compile_source, test_run_command_reads_its_pipes_through_basics_selectors,
               test_jinja_plugins_are_indexed_once_per_process, test_host_patterns_evaluated_on_an_inventory_of_our_own,
               test_variables_of_a_stand_in_host_in_the_run_inventorys_groups,
+              test_the_roles_path_is_read_at_each_role_look_up,
               test_action_base_configure_module,
               test_task_keyword_attributes, test_action_runs_modules_and_actions,
               test_validation_result_no_log_warnings_and_deprecations,

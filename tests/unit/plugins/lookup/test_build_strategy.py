@@ -27,6 +27,8 @@ context.CLIARGS = ImmutableDict(json.loads(sys.argv[1]))
 variables, options = json.loads(sys.argv[2]), json.loads(sys.argv[3])
 loader.init_plugin_loader()
 before = {kind: bool(getattr(loader, kind + "_loader")._cached_non_collection_wrappers) for kind in ("filter", "test")}
+from ansible import constants as C
+roles_path_before = list(C.DEFAULT_ROLES_PATH)
 try:
     lookup = loader.lookup_loader.get("immutable.images.build_strategy", loader=DataLoader())  # with its options
     result = {"strategy": lookup.run([], variables, **options)}
@@ -35,15 +37,17 @@ except AnsibleError as e:
 result["indexed_before"] = before
 result["indexed"] = {kind: bool(getattr(loader, kind + "_loader")._cached_non_collection_wrappers)
                      for kind in ("filter", "test")}
+result["roles_path"], result["roles_path_before"] = list(C.DEFAULT_ROLES_PATH), roles_path_before
 print(json.dumps(result))
 """
 
 
-def lookup(cliargs, variables=None, **options):
+def lookup(cliargs, variables=None, cwd=None, **options):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
     cliargs = dict(dict(start_at_task=None, step=False, subset=None), **cliargs)
     proc = subprocess.run([sys.executable, "-c", PROGRAM, json.dumps(cliargs), json.dumps(variables or {}),
-                           json.dumps(options)], capture_output=True, text=True, env=env, timeout=120, check=True)
+                           json.dumps(options)], capture_output=True, text=True, env=env, timeout=120, check=True,
+                          cwd=cwd)
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -52,6 +56,15 @@ def test_returns_the_default_strategy_and_indexes_the_jinja_plugins_here():
     assert result["strategy"] == ["linear"]
     assert result["indexed_before"] == {"filter": False, "test": False}, "the check below would prove nothing"
     assert result["indexed"] == {"filter": True, "test": True}
+
+
+def test_the_projects_roles_come_first_in_the_roles_path(tmp_path):
+    """A role's include_role of `common` finds the project's roles/common, as in a play beside it: ansible-core looks in
+    the playbook's own roles/ first, and build_image's playbook is the collection's."""
+    result = lookup({}, {"image_roles_path": ["more_roles", "{{ templated }}", 3]}, cwd=str(tmp_path))
+    project = [str(tmp_path / "more_roles"), str(tmp_path / "roles")]
+    assert result["roles_path"] == project + result["roles_path_before"]
+    assert not set(project) & set(result["roles_path_before"]), "the check above would prove nothing"
 
 
 @pytest.mark.parametrize("cliargs, option", [({"start_at_task": "Some task", "step": False}, "--start-at-task"),
