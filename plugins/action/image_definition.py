@@ -28,6 +28,7 @@ from ansible_collections.immutable.images.plugins.module_utils._artifacts import
 from ansible_collections.immutable.images.plugins.module_utils._common import inputs as build_inputs, naming
 from ansible_collections.immutable.images.plugins.plugin_utils._artifacts import sbom
 from ansible_collections.immutable.images.plugins.plugin_utils._definition import builder_variables, definition
+from ansible_collections.immutable.images.plugins.plugin_utils._definition import role_dependencies
 from ansible_collections.immutable.images.plugins.plugin_utils._docker import layer_cache
 from ansible_collections.immutable.images.plugins.module_utils._docker import engine_pool
 from ansible_collections.immutable.images.plugins.module_utils._artifacts import provenance
@@ -221,6 +222,7 @@ class ActionModule(ActionModuleBase):
         search = [os.path.join(cwd, p) for p in params["image_roles_path"]] + [os.path.join(cwd, "roles")]
         search += list(C.DEFAULT_ROLES_PATH or [])  # the templated value (~/.ansible/roles, ...)
         roles, errors = [], []
+        find = _pulled_in_finder(self._loader.get_basedir())
         entries = params.get("image_roles") or []
         for i, (name, role_vars) in enumerate(definition.role_entries(params)):
             path, include_name = _find_role(name, search, cwd)
@@ -229,7 +231,7 @@ class ActionModule(ActionModuleBase):
                               % (i, name, ", ".join(search)))
                 continue
             roles.append({"name": name, "include": include_name, "path": path, "vars": role_vars,
-                          "tags": definition.role_tags(entries[i]), "digest": build_inputs.tree_digest(path)})
+                          "tags": definition.role_tags(entries[i]), "digest": role_dependencies.digest(path, find)})
         return roles, errors
 
 
@@ -434,6 +436,25 @@ def _find_role(name, search, cwd):
             path = os.path.abspath(path)
             return path, os.path.relpath(path, cwd)
     return None, None
+
+
+def _pulled_in_finder(basedir):
+    """role_dependencies' find(name, parent): where ansible-core looks for a role that another role names when that
+    role runs (RoleDefinition._load_role_path), `basedir` being the playbook's directory (the build's plays')."""
+    def find(name, parent):
+        collection = role_dependencies.collection_of(parent)
+        fqcn = name if name.count(".") == 2 and "/" not in name else \
+            "%s.%s" % (collection, name) if collection and "." not in name and "/" not in name else None
+        found = _get_collection_role_path(fqcn) if fqcn and _get_collection_role_path else None
+        if found:
+            return os.path.abspath(found[1])
+        for base in [os.path.join(basedir, "roles")] + list(C.DEFAULT_ROLES_PATH or []) + [os.path.dirname(parent),
+                                                                                          basedir]:
+            path = os.path.join(base, os.path.expanduser(name))
+            if os.path.isdir(path):
+                return os.path.abspath(path)
+        return None
+    return find
 
 
 def _write_role_tasks(workdir, roles):

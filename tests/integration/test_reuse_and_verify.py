@@ -127,6 +127,33 @@ def test_a_group_variable_the_builders_get_from_the_inventory_is_an_input_too(do
     assert build("three", "-e", "greeting=two") == (True, "two")
 
 
+def test_a_role_that_a_role_pulls_in_is_an_input_too(docker_client, project, remove_images):
+    # A shop's roles/app depends on roles/common (meta/main.yml) and includes roles/motd by name: image_roles names
+    # only app, yet a change to either role it pulls in must build again.
+    remove_images("pulledintest")
+    project.role("app", "- ansible.builtin.include_role: {name: motd}\n")
+    (project.path / "roles" / "app" / "meta").mkdir()
+    (project.path / "roles" / "app" / "meta" / "main.yml").write_text("dependencies: [common]\n")
+    common = project.role("common", "- ansible.builtin.copy: {content: \"one\\n\", dest: /common, mode: \"0644\"}\n")
+    motd = project.role("motd", "- ansible.builtin.copy: {content: \"one\\n\", dest: /motd, mode: \"0644\"}\n")
+    spec = definition("pulledintest", image_roles=["app"])
+
+    def build():
+        proc = run_build(project.path, spec)
+        assert proc.returncode == 0, proc.output
+        return (manifest(project)["targets"][0].get("reused") is True,
+                sh_in_image(docker_client, "pulledintest:1.0.0", "cat /common /motd").split())
+
+    assert build() == (False, ["one", "one"])
+    (common / "tasks" / "main.yml").write_text(
+        "- ansible.builtin.copy: {content: \"two\\n\", dest: /common, mode: \"0644\"}\n")
+    assert build() == (False, ["two", "one"])
+    (motd / "tasks" / "main.yml").write_text(
+        "- ansible.builtin.copy: {content: \"two\\n\", dest: /motd, mode: \"0644\"}\n")
+    assert build() == (False, ["two", "two"])
+    assert build() == (True, ["two", "two"])
+
+
 def test_failing_check_fails_the_target_and_tags_nothing(docker_client, greet_project, remove_images):
     remove_images("verifytest")
     checks = [

@@ -39,7 +39,7 @@ def action_names(role_path):
     """The actions the role's task and handler files name, in the order they first appear (tasks/main.yml first)."""
     names = []
     for sub in ("tasks", "handlers"):
-        for path in _yaml_files(os.path.join(role_path, sub)):
+        for path in task_files(os.path.join(role_path, sub)):
             try:
                 with open(path, encoding="utf-8") as f:
                     data = from_yaml(f.read(), file_name=path)
@@ -66,7 +66,8 @@ def modules(role_paths, resolve):
     return found
 
 
-def _yaml_files(directory):
+def task_files(directory):
+    """The YAML files of a role's directory (tasks/, handlers/, meta/), its main file first, then the rest in order."""
     main = [os.path.join(directory, n) for n in ("main.yml", "main.yaml", "main")]
     rest = []
     for top, dirs, files in os.walk(directory):
@@ -75,14 +76,20 @@ def _yaml_files(directory):
     return [p for p in main if os.path.isfile(p)] + [p for p in rest if p not in main]
 
 
-def _actions(data):
-    """Action names of a task list (blocks and their rescue/always included)."""
+def task_lists(data):
+    """Every task of a task file's data, blocks' own tasks (block, rescue, always) included."""
     for task in data if isinstance(data, list) else []:
         if not isinstance(task, dict):
             continue
         for part in ("block", "rescue", "always"):
             if isinstance(task.get(part), list):
-                yield from _actions(task[part])
+                yield from task_lists(task[part])
+        yield task
+
+
+def _actions(data):
+    """Action names of a task list (blocks and their rescue/always included)."""
+    for task in task_lists(data):
         name = _action(task)
         if name:
             yield name
