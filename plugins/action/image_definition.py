@@ -448,8 +448,8 @@ def _pulled_in_finder(basedir):
         found = _get_collection_role_path(fqcn) if fqcn and _get_collection_role_path else None
         if found:
             return os.path.abspath(found[1])
-        for base in [os.path.join(basedir, "roles")] + list(C.DEFAULT_ROLES_PATH or []) + [os.path.dirname(parent),
-                                                                                          basedir]:
+        search = [os.path.join(basedir, "roles")] + list(C.DEFAULT_ROLES_PATH or []) + [os.path.dirname(parent), basedir]
+        for base in search:
             path = os.path.join(base, os.path.expanduser(name))
             if os.path.isdir(path):
                 return os.path.abspath(path)
