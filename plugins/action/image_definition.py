@@ -442,9 +442,11 @@ def _pulled_in_finder(basedir):
     """role_dependencies' find(name, parent): where ansible-core looks for a role that another role names when that
     role runs (RoleDefinition._load_role_path), `basedir` being the playbook's directory (the build's plays')."""
     def find(name, parent):
-        collection = role_dependencies.collection_of(parent)
-        fqcn = name if name.count(".") == 2 and "/" not in name else \
-            "%s.%s" % (collection, name) if collection and "." not in name and "/" not in name else None
+        fqcn = None
+        if name.count(".") == 2 and "/" not in name:
+            fqcn = name
+        elif "." not in name and "/" not in name and role_dependencies.collection_of(parent):
+            fqcn = "%s.%s" % (role_dependencies.collection_of(parent), name)  # a role of the same collection first
         found = _get_collection_role_path(fqcn) if fqcn and _get_collection_role_path else None
         if found:
             return os.path.abspath(found[1])
