@@ -61,7 +61,8 @@ class ActionModule(ActionModuleBase):
             builder, provision = _unstarted(target)
         if provision is None:
             provision = {"status": "failed", "stage": "provision",
-                         "message": "the builder%s never finished provisioning (unreachable or interrupted)"
+                         "message": "the builder%s never finished provisioning (unreachable, interrupted, or a "
+                                    "role ended the play for it with meta end_host or end_play)"
                          % (" on the Docker engine at " + target["docker_host"] if target.get("docker_host") else "")}
         if provision.get("status") != "succeeded":
             self._unprovisioned = records.provision_failed(target, builder, provision)

@@ -18,6 +18,9 @@ OK_ROLE = "- name: Do nothing\n  ansible.builtin.command: 'true'\n  changed_when
 BREAKS = "- name: Fail on purpose\n  ansible.builtin.fail:\n    msg: injected failure\n"
 # An include that fails to load: ansible-core rescues it without ansible_failed_result, and kept the builder among the
 # play's failed hosts, which skipped the finalize play (no manifest) and exited 0.
+# A role that ends the play for its host, as roles do on a platform they do not support: no image with the later
+# roles missing.
+ENDS_HOST = "- name: End the play for this host\n  ansible.builtin.meta: end_host\n"
 INCLUDES_MISSING = "- name: Include a role that is not there\n  ansible.builtin.include_role:\n    name: not_there\n"
 # Stand-ins for a vulnerability scanner (the scan gate runs right before the commit). One makes the
 # builder disappear under the build's feet at that moment and reports nothing; one reports a critical finding.
@@ -53,6 +56,9 @@ DOCKER_CASES = [
      "target container: failed at stage provision in task 'Fail on purpose': injected failure"),
     ("include-fails-to-load", dict(roles=["ok", "includes_missing"]),
      "target container: failed at stage provision: an include (include_role, include_tasks) of a role failed to load"),
+    ("role-ends-host", dict(roles=["ok", "ends_host", "ok"]),
+     "target container: failed at stage provision: the builder never finished provisioning (unreachable, "
+     "interrupted, or a role ended the play for it with meta end_host or end_play)"),
     ("verify", dict(verify=[{"ansible.builtin.assert": {"that": ["false"], "fail_msg": "injected check failure"}}]),
      "target container: failed at stage verify in task 'Verify 1: ansible.builtin.assert': injected check failure"),
     ("scan", dict(scanner=CRITICAL_SCANNER), "target container: failed at stage scan"),
@@ -67,6 +73,7 @@ def test_docker_stage_failure_leaves_nothing(docker_client, project, stage, chan
     project.role("ok", OK_ROLE)
     project.role("breaks", BREAKS)
     project.role("includes_missing", INCLUDES_MISSING)
+    project.role("ends_host", ENDS_HOST)
     changes = dict(changes)
     env = None
     if changes.get("scanner"):
