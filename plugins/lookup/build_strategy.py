@@ -25,7 +25,9 @@ description:
     directories of an C(image_roles_path) given as an extra variable), which come first in the roles path of the
     run. C(ansible-playbook immutable.images.build_image) runs a playbook of the collection, whose own directory
     is where ansible-core would otherwise look first.
-  - Otherwise returns the configured default strategy (C(DEFAULT_STRATEGY)).
+  - Otherwise returns the configured default strategy (C(DEFAULT_STRATEGY)), or C(linear) when that is C(free) or
+    C(host_pinned), because the first play adds the builders to the inventory with C(ansible.builtin.add_host),
+    which those strategies refuse. The later plays keep the configured strategy.
   - Also lets ansible-core index its Jinja2 filters and tests in C(ansible-playbook)'s own process, before the first
     task. Every task's worker is a fork of that process and inherits the index, instead of building its own at its
     first filter or test (about 5 ms per worker).
@@ -60,7 +62,8 @@ import os
 from ansible import constants as C
 from ansible import context
 from ansible.errors import AnsibleError
-from ansible.plugins.loader import filter_loader, test_loader
+from ansible.plugins.loader import filter_loader, strategy_loader, test_loader
+from ansible.plugins.strategy.free import StrategyModule as FreeStrategy
 from ansible.plugins.lookup import LookupBase
 
 from ansible_collections.immutable.images.plugins.plugin_utils import _run_limit as run_limit
@@ -88,7 +91,15 @@ class LookupModule(LookupBase):
                 raise AnsibleError(run_limit.refusal(limit, missing))
         _index_jinja_plugins()
         _search_the_projects_roles(variables.get("image_roles_path"))
-        return [C.config.get_config_value("DEFAULT_STRATEGY")]
+        return [_first_play_strategy(C.config.get_config_value("DEFAULT_STRATEGY"))]
+
+
+def _first_play_strategy(configured):
+    """The configured strategy, unless it runs tasks host by host (free, host_pinned, and strategies built on them),
+    which refuses the first play's add_host (an action that bypasses the host loop): then linear. The first play runs
+    on the definitions' hosts (localhost for build_image) and waits for their builders anyway."""
+    strategy = strategy_loader.get(configured, class_only=True)
+    return "linear" if strategy is not None and issubclass(strategy, FreeStrategy) else configured
 
 
 def _search_the_projects_roles(roles_path):

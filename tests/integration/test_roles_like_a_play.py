@@ -240,3 +240,19 @@ def test_tags_select_among_role_tasks_only(docker_client, project, remove_images
     assert limited.returncode == 0, limited.output
     assert re.search(r"\nroles-tags-\S+ +: ok=[1-9]", limited.output), "the roles ran on the builder"
     assert sh_in_image(docker_client, "roles-tags:1.0.0", listing).split() == ["/config"]
+
+
+def test_a_run_configured_with_the_free_strategy_builds(docker_client, project, remove_images):
+    # Shops set `strategy = free` in ansible.cfg for speed. The first play adds the builders with add_host, which the
+    # free strategy refuses ("bypasses the host loop"): that play runs linear; the roles' play keeps free.
+    remove_images("freestrategy")
+    project.role("app", "- ansible.builtin.copy: {content: \"app\\n\", dest: /app.txt, mode: \"0644\"}\n")
+    targets = [{"name": name, "type": "docker", "base_image": BASE_IMAGE, "pull": "never", "repository": "freestrategy",
+                "tags": [name]} for name in ("one", "two")]
+    before = engine_state(docker_client)
+    proc = run_build(project.path, definition("freestrategy", ["app"], image_targets=targets, image_cache=False),
+                     env={"ANSIBLE_STRATEGY": "free"})
+    assert proc.returncode == 0, proc.output[-4000:]
+    for tag in ("one", "two"):
+        assert sh_in_image(docker_client, "freestrategy:" + tag, "cat /app.txt").strip() == "app"
+    assert new_resources(docker_client, before, "freestrategy")["containers"] == []

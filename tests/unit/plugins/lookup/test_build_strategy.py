@@ -42,8 +42,8 @@ print(json.dumps(result))
 """
 
 
-def lookup(cliargs, variables=None, cwd=None, **options):
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+def lookup(cliargs, variables=None, cwd=None, env=None, **options):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p), **(env or {}))
     cliargs = dict(dict(start_at_task=None, step=False, subset=None), **cliargs)
     proc = subprocess.run([sys.executable, "-c", PROGRAM, json.dumps(cliargs), json.dumps(variables or {}),
                            json.dumps(options)], capture_output=True, text=True, env=env, timeout=120, check=True,
@@ -56,6 +56,16 @@ def test_returns_the_default_strategy_and_indexes_the_jinja_plugins_here():
     assert result["strategy"] == ["linear"]
     assert result["indexed_before"] == {"filter": False, "test": False}, "the check below would prove nothing"
     assert result["indexed"] == {"filter": True, "test": True}
+
+
+FIRST_PLAY_STRATEGIES = [("linear", "linear"), ("free", "linear"), ("ansible.builtin.host_pinned", "linear"),
+                         ("debug", "debug")]
+
+
+@pytest.mark.parametrize("configured, first_play", FIRST_PLAY_STRATEGIES)
+def test_a_strategy_that_refuses_add_host_is_not_the_first_plays(configured, first_play):
+    """free and host_pinned refuse the first play's add_host (it bypasses the host loop): the build would stop there."""
+    assert lookup({}, env={"ANSIBLE_STRATEGY": configured})["strategy"] == [first_play]
 
 
 def test_the_projects_roles_come_first_in_the_roles_path(tmp_path):
