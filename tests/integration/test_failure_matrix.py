@@ -55,7 +55,8 @@ DOCKER_CASES = [
     ("role-2-of-3", dict(roles=["ok", "breaks", "ok"]),
      "target container: failed at stage provision in task 'Fail on purpose': injected failure"),
     ("include-fails-to-load", dict(roles=["ok", "includes_missing"]),
-     "target container: failed at stage provision: an include (include_role, include_tasks) of a role failed to load"),
+     "target container: failed at stage provision: stopped without a failed task of its own: an include "
+     "(include_role, include_tasks) failed to load (its error is in the output above)"),
     ("role-ends-host", dict(roles=["ok", "ends_host", "ok"]),
      "target container: failed at stage provision: the builder never finished provisioning (unreachable, "
      "interrupted, or a role ended the play for it with meta end_host or end_play)"),
@@ -119,6 +120,24 @@ def test_one_of_several_docker_targets_failing_at_launch_leaves_nothing(docker_c
     # the other two had started (at once with it): the launch's rescue removed them
     assert re.search(r"TASK \[immutable.images.launch : Remove every builder this build started\] \**\nchanged:",
                      proc.output), proc.output[-4000:]
+    assert new_resources(docker_client, before, name) == {"containers": [], "images": []}
+
+
+def test_with_any_errors_fatal_one_failing_builder_stops_the_others_and_says_why(docker_client, project):
+    """any_errors_fatal (ansible.cfg) fails every builder when one fails, as it does every host of a play: the others
+    have no failed task of their own, and their record says what stopped them."""
+    project.role("breaks_on_first", "- ansible.builtin.fail: {msg: injected failure}\n"
+                                    "  when: image_target.name == 'first'\n")
+    name = "matrix-fatal"
+    definition = docker_case(project, name, roles=["breaks_on_first"])
+    good = dict(definition["image_targets"][0])
+    definition["image_targets"] = [dict(good, name="first"), dict(good, name="second")]
+    before = engine_state(docker_client)
+    proc = run_build(project.path, definition, env={"ANSIBLE_ANY_ERRORS_FATAL": "true"})
+    assert proc.returncode != 0
+    assert "target first: failed at stage provision: injected failure" in proc.output, proc.output[-4000:]
+    assert "target second: failed at stage provision: stopped without a failed task of its own" in proc.output
+    assert "any_errors_fatal stopped it after another builder failed" in proc.output
     assert new_resources(docker_client, before, name) == {"containers": [], "images": []}
 
 
