@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 
+from ansible.parsing.splitter import parse_kv
 from ansible.parsing.utils.yaml import from_yaml
 
 from ansible_collections.immutable.images.plugins.module_utils._common.inputs import tree_digest
@@ -79,6 +80,8 @@ def collection_of(role_path):
 def _included_role(task):
     for key in _INCLUDES & set(task):
         args = task[key]
+        if isinstance(args, str):  # the key=value form: include_role: name=common
+            args = parse_kv(args)
         return args.get("name") if isinstance(args, dict) else None
     return None
 

@@ -28,15 +28,17 @@ def test_dependencies_and_plain_includes_are_found_where_ansible_core_looks(tmp_
     app = role(roles, "app", meta="galaxy_info: {}\ndependencies:\n  - common\n  - role: base\n    vars: {x: 1}\n",
                tasks="- block:\n    - ansible.builtin.include_role: {name: extra}\n"
                      "- ansible.builtin.include_role:\n    name: \"{{ which }}\"\n"
-                     "- include_role: {name: missing}\n",
+                     "- include_role: {name: missing}\n"
+                     "- ansible.builtin.import_role: name=key_value\n",
                handlers="- name: h\n  ansible.builtin.import_role: {name: handlers_role}\n")
     common = role(roles, "common", meta="dependencies: [app, deep]\n")  # names app back: a cycle
-    for name in ("base", "extra", "handlers_role", "deep", "unrelated"):
+    for name in ("base", "extra", "key_value", "handlers_role", "deep", "unrelated"):
         role(roles, name)
     find = _pulled_in_finder(str(tmp_path / "playbooks"))  # the role's own directory is where its siblings are
-    assert role_dependencies.names(app) == ["common", "base", "extra", "missing", "handlers_role"]
+    assert role_dependencies.names(app) == ["common", "base", "extra", "missing", "key_value", "handlers_role"]
     assert role_dependencies.pulled_in(app, find) == [
-        common, str(roles / "base"), str(roles / "extra"), str(roles / "handlers_role"), str(roles / "deep")]
+        common, str(roles / "base"), str(roles / "extra"), str(roles / "key_value"), str(roles / "handlers_role"),
+        str(roles / "deep")]
 
     before = role_dependencies.digest(app, find)
     assert before != tree_digest(app)
