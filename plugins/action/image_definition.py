@@ -220,7 +220,8 @@ class ActionModule(ActionModuleBase):
 
     def _resolve_roles(self, params, cwd):
         search = [os.path.join(cwd, p) for p in params["image_roles_path"]] + [os.path.join(cwd, "roles")]
-        search += list(C.DEFAULT_ROLES_PATH or [])  # the templated value (~/.ansible/roles, ...)
+        # the templated value (~/.ansible/roles, ...), which the build_strategy lookup began with ./roles
+        search += [path for path in C.DEFAULT_ROLES_PATH or [] if path not in search]
         roles, errors = [], []
         find = _pulled_in_finder(self._loader.get_basedir())
         entries = params.get("image_roles") or []
