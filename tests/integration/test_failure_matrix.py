@@ -6,10 +6,11 @@ zero leftovers, checked by asking Docker and the moto server directly."""
 import json
 import os
 import re
+import subprocess
 
 import pytest
 
-from conftest import BASE_IMAGE, engine_state, new_resources, run_build
+from conftest import BASE_IMAGE, ansible_env, engine_state, new_resources, run_build
 from test_ec2_build import assert_no_builder_left, ec2_target, import_key
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -123,21 +124,61 @@ def test_one_of_several_docker_targets_failing_at_launch_leaves_nothing(docker_c
     assert new_resources(docker_client, before, name) == {"containers": [], "images": []}
 
 
-def test_with_any_errors_fatal_one_failing_builder_stops_the_others_and_says_why(docker_client, project):
-    """any_errors_fatal (ansible.cfg) fails every builder when one fails, as it does every host of a play: the others
-    have no failed task of their own, and their record says what stopped them."""
+OWN_PLAYBOOK = """
+- name: Launch
+  hosts: localhost
+  gather_facts: false
+  roles: [immutable.images.launch]
+- name: Provision
+  hosts: image_builders
+  gather_facts: false
+  roles: [immutable.images.provision]
+- name: Finalize
+  hosts: localhost
+  gather_facts: false
+  roles: [immutable.images.finalize]
+"""
+
+
+def two_targets_one_failing(project, name):
     project.role("breaks_on_first", "- ansible.builtin.fail: {msg: injected failure}\n"
                                     "  when: image_target.name == 'first'\n")
-    name = "matrix-fatal"
     definition = docker_case(project, name, roles=["breaks_on_first"])
     good = dict(definition["image_targets"][0])
-    definition["image_targets"] = [dict(good, name="first"), dict(good, name="second")]
+    definition["image_targets"] = [dict(good, name="first", tags=["first"]), dict(good, name="second", tags=["second"])]
+    return definition
+
+
+def test_with_any_errors_fatal_a_failing_target_does_not_stop_another(docker_client, project, remove_images):
+    """build_image runs each target's roles as a play of its own would (the free strategy, with several builders): a
+    failure on one under any_errors_fatal (ansible.cfg) is that target's, and the other target's image is made."""
+    name = "matrix-fatal"
+    remove_images(name)
     before = engine_state(docker_client)
-    proc = run_build(project.path, definition, env={"ANSIBLE_ANY_ERRORS_FATAL": "true"})
+    proc = run_build(project.path, two_targets_one_failing(project, name), env={"ANSIBLE_ANY_ERRORS_FATAL": "true"})
     assert proc.returncode != 0
     assert "target first: failed at stage provision: injected failure" in proc.output, proc.output[-4000:]
-    assert "target second: failed at stage provision: stopped without a failed task of its own" in proc.output
-    assert "any_errors_fatal stopped it after another builder failed" in proc.output
+    assert "target second: failed" not in proc.output, proc.output[-4000:]
+    assert docker_client.images.get(name + ":second").labels["immutable.images.target"] == "second"
+    assert new_resources(docker_client, before, name)["containers"] == []
+
+
+def test_with_any_errors_fatal_in_a_playbook_of_your_own_the_stopped_builder_says_why(docker_client, project):
+    """In a playbook of one's own the provision play has the configured strategy (linear): any_errors_fatal fails
+    every builder when one fails, as it does every host of a play. The others have no failed task of their own, and
+    their record says what stopped them."""
+    name = "matrix-fatal-own"
+    (project.path / "own.yml").write_text(OWN_PLAYBOOK)
+    (project.path / "own-definition.json").write_text(json.dumps(two_targets_one_failing(project, name)))
+    before = engine_state(docker_client)
+    proc = subprocess.run(["ansible-playbook", "own.yml", "-e", "@own-definition.json"], cwd=str(project.path),
+                          env=ansible_env({"ANSIBLE_ANY_ERRORS_FATAL": "true"}), capture_output=True, text=True,
+                          timeout=600, check=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "target first: failed at stage provision: injected failure" in output, output[-4000:]
+    assert "target second: failed at stage provision: stopped without a failed task of its own" in output
+    assert "any_errors_fatal stopped it after another builder failed" in output
     assert new_resources(docker_client, before, name) == {"containers": [], "images": []}
 
 

@@ -256,3 +256,36 @@ def test_a_run_configured_with_the_free_strategy_builds(docker_client, project, 
     for tag in ("one", "two"):
         assert sh_in_image(docker_client, "freestrategy:" + tag, "cat /app.txt").strip() == "app"
     assert new_resources(docker_client, before, "freestrategy")["containers"] == []
+
+
+RUN_ONCE_ROLE = """
+- name: Fetch a version once
+  ansible.builtin.command: echo 2.4.1
+  register: once_version
+  run_once: true
+  changed_when: false
+
+- name: Write it once
+  ansible.builtin.copy:
+    dest: /version
+    content: "{{ once_version.stdout }}\\n"
+    mode: "0644"
+  run_once: true
+"""
+
+
+def test_every_target_runs_a_run_once_task_as_a_play_of_its_own(docker_client, project, remove_images):
+    # A play against one image's host runs a run_once task on that host. The builders of several targets share the
+    # roles' play: under linear a run_once task would run on the first builder only, and the other image (and its
+    # cached layer) would lack what it did. With several builders, that play runs free, and ansible-core says so.
+    remove_images("runonce")
+    project.role("once", RUN_ONCE_ROLE)
+    targets = [{"name": name, "type": "docker", "base_image": BASE_IMAGE, "pull": "never", "tags": [name]}
+               for name in ("one", "two")]
+    before = engine_state(docker_client)
+    proc = run_build(project.path, definition("runonce", ["once"], image_targets=targets, image_gather_facts=False))
+    assert proc.returncode == 0, proc.output[-4000:]
+    for tag in ("one", "two"):
+        assert sh_in_image(docker_client, "runonce:" + tag, "cat /version").strip() == "2.4.1", tag
+    assert "Using run_once with the free strategy is not currently supported" in proc.output
+    assert new_resources(docker_client, before, "runonce")["containers"] == []
