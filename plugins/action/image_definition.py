@@ -212,7 +212,9 @@ class ActionModule(ActionModuleBase):
         variable_manager = self._task.get_variable_manager()
         if variable_manager is None:  # every task of a play is loaded with one
             raise AnsibleError("the plan cannot see the run's inventory variables (the task has no variable manager)")
-        sources = [builder_variables.inventory_variables(variable_manager, builder_variables.builder_groups(task_vars)),
+        # the project directory: the base directory of the roles' play (lookup/build_strategy)
+        sources = [builder_variables.inventory_variables(variable_manager, builder_variables.builder_groups(task_vars),
+                                                         os.getcwd()),
                    load_extra_vars(self._loader)]
         if task_vars.get("image_definition_file"):
             sources.insert(0, self._loader.load_from_file(task_vars["image_definition_file"]))
@@ -223,7 +225,7 @@ class ActionModule(ActionModuleBase):
         # the templated value (~/.ansible/roles, ...), which the build_strategy lookup began with ./roles
         search += [path for path in C.DEFAULT_ROLES_PATH or [] if path not in search]
         roles, errors = [], []
-        find = _pulled_in_finder(self._loader.get_basedir())
+        find = _pulled_in_finder(cwd)  # the base directory of the roles' play (lookup/build_strategy)
         entries = params.get("image_roles") or []
         for i, (name, role_vars) in enumerate(definition.role_entries(params)):
             path, include_name = _find_role(name, search, cwd)
@@ -421,11 +423,7 @@ def _template_verify(templar, value):
 
 
 def _find_role(name, search, cwd):
-    """(path, name to include) of a role given by name, path or collection FQCN.
-
-    A role outside collections is included by its path relative to the current directory: ansible
-    then names it by its basename in the output ("webapp : task"), as it does for roles in a play.
-    """
+    """(path, name to include) of a role given by name, path or collection FQCN."""
     if name.count(".") == 2 and "/" not in name and _get_collection_role_path:
         found = _get_collection_role_path(name)
         if found:
@@ -435,13 +433,28 @@ def _find_role(name, search, cwd):
     for path in candidates:
         if os.path.isdir(path):
             path = os.path.abspath(path)
-            return path, os.path.relpath(path, cwd)
+            return path, _include_name(name, path, cwd)
     return None, None
+
+
+def _include_name(name, path, cwd):
+    """The name a role found at `path` is included by: the name itself when ansible-core finds that role by it, as it
+    finds a play's `roles:` entry (the output and role_name then say `webapp`, not a path); else its path relative to
+    the current directory (a role of image_roles_path that another of the same name shadows, or of a build_all
+    definition's image_roles_path, which is not in the roles path; or a path as given), which names it by that path."""
+    if "/" in name or name.startswith("."):
+        return os.path.relpath(path, cwd)
+    # RoleDefinition._load_role_path's order in the roles' play, whose base directory is the project directory
+    for base in [os.path.join(cwd, "roles")] + list(C.DEFAULT_ROLES_PATH or []) + [cwd]:
+        candidate = os.path.join(base, name)
+        if os.path.exists(candidate):
+            return name if os.path.realpath(candidate) == os.path.realpath(path) else os.path.relpath(path, cwd)
+    return os.path.relpath(path, cwd)
 
 
 def _pulled_in_finder(basedir):
     """role_dependencies' find(name, parent): where ansible-core looks for a role that another role names when that
-    role runs (RoleDefinition._load_role_path), `basedir` being the playbook's directory (the build's plays')."""
+    role runs (RoleDefinition._load_role_path), `basedir` being the base directory of the roles' play."""
     def find(name, parent):
         fqcn = None
         if name.count(".") == 2 and "/" not in name:

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 name: build_strategy
-short_description: The strategy of a build's first play, after refusing what a build cannot honour
+short_description: The strategy of a build's plays, after refusing what a build cannot honour
 version_added: 0.2.0
 description:
   - Used as the C(strategy) of the first play of C(immutable.images.build_image) and C(immutable.images.build_all),
-    because play keywords are templated before any task runs, even under C(--start-at-task).
+    because play keywords are templated before any task runs, even under C(--start-at-task); and, with O(builders),
+    of the play that runs the image roles on the builders.
   - Fails with a clear message when C(ansible-playbook) was given C(--start-at-task) or C(--step). The image roles
     run from a dynamic include, where C(--start-at-task) can never start, and skipping one of the build's own
     tasks (launch, provision, finalize) would leave an incomplete build or temporary resources behind.
@@ -31,7 +32,20 @@ description:
   - Also lets ansible-core index its Jinja2 filters and tests in C(ansible-playbook)'s own process, before the first
     task. Every task's worker is a fork of that process and inherits the index, instead of building its own at its
     first filter or test (about 5 ms per worker).
+  - With O(builders), for the play of the image roles, it returns C(ansible.builtin.free) when there is more than one
+    builder, so that each runs the roles as a play of its own would (a C(run_once) task runs on every one), and the
+    configured strategy otherwise. It also makes the project directory (the current directory, where the definition's
+    relative paths, C(roles/) and C(group_vars/) are) the base directory of that play, as it is of a play in a
+    playbook there. So C(playbook_dir) names it, a relative C(src) of C(copy) or C(template) is also looked for in its
+    C(files/) and C(templates/), and its C(group_vars/) and C(host_vars/) reach the builders. The play's base
+    directory would otherwise be the collection's C(playbooks/).
 options:
+  builders:
+    description:
+      - The hosts of the play of the image roles (C(groups['image_builders'])). Given, the lookup serves that play only
+        (it refuses nothing, the first play did that).
+    type: list
+    elements: str
   runs_on:
     description:
       - The host pattern of the build's own plays (C(localhost) for C(build_image), C(image_definitions) for
@@ -48,11 +62,17 @@ EXAMPLES = r"""
   strategy: "{{ lookup('immutable.images.build_strategy', runs_on='localhost') }}"
   roles:
     - immutable.images.launch
+
+- name: Provision the builders
+  hosts: "{{ groups['image_builders'] | default([]) }}"
+  strategy: "{{ lookup('immutable.images.build_strategy', builders=groups['image_builders'] | default([])) }}"
+  roles:
+    - immutable.images.provision
 """
 
 RETURN = r"""
 _raw:
-  description: The configured default strategy.
+  description: The strategy of the play.
   type: list
   elements: str
 """
@@ -71,6 +91,10 @@ from ansible_collections.immutable.images.plugins.plugin_utils import _run_limit
 
 class LookupModule(LookupBase):
     def run(self, terms, variables=None, **kwargs):
+        self.set_options(var_options=variables, direct=kwargs)
+        builders = self.get_option("builders")
+        if builders is not None:
+            return [self._roles_play_strategy(builders)]
         refused = [option for option, value in (("--start-at-task", context.CLIARGS.get("start_at_task")),
                                                 ("--step", context.CLIARGS.get("step"))) if value]
         if refused:
@@ -79,7 +103,6 @@ class LookupModule(LookupBase):
                 "include, and every task of the build itself must run (launch, provision, finalize, cleanup). "
                 "Use --tags / --skip-tags to run part of the roles (the build's own tasks always run)."
                 % " or ".join(refused))
-        self.set_options(var_options=variables, direct=kwargs)
         limit, variables = context.CLIARGS.get("subset"), variables or {}
         if limit:
             # image_builder_groups as an extra variable (build_image); a definition's own is not known here
@@ -92,6 +115,11 @@ class LookupModule(LookupBase):
         _index_jinja_plugins()
         _search_the_projects_roles(variables.get("image_roles_path"))
         return [_first_play_strategy(C.config.get_config_value("DEFAULT_STRATEGY"))]
+
+    def _roles_play_strategy(self, builders):
+        # The executor sets a play's base directory just before it templates the play's keywords: this lasts the play.
+        self._loader.set_basedir(os.getcwd())
+        return "ansible.builtin.free" if len(builders) > 1 else C.config.get_config_value("DEFAULT_STRATEGY")
 
 
 def _first_play_strategy(configured):

@@ -8,10 +8,11 @@ reaches the image."""
 import json
 import os
 import re
+import subprocess
 
 import pytest
 
-from conftest import BASE_IMAGE, engine_state, new_resources, run_build, sh_in_image
+from conftest import BASE_IMAGE, ansible_env, engine_state, new_resources, run_build, sh_in_image
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -289,3 +290,67 @@ def test_every_target_runs_a_run_once_task_as_a_play_of_its_own(docker_client, p
         assert sh_in_image(docker_client, "runonce:" + tag, "cat /version").strip() == "2.4.1", tag
     assert "Using run_once with the free strategy is not currently supported" in proc.output
     assert new_resources(docker_client, before, "runonce")["containers"] == []
+
+
+PROJECT_FILES_ROLE = """
+- name: Copy a file of the project by playbook_dir
+  ansible.builtin.copy:
+    src: "{{ playbook_dir }}/files/app.conf"
+    dest: /etc/app.conf
+    mode: "0644"
+
+- name: Copy a file of the project by a relative path (looked for in the role's files/, then the play's)
+  ansible.builtin.copy:
+    src: motd
+    dest: /etc/motd
+    mode: "0644"
+
+- name: Write a variable of the project's group_vars/
+  ansible.builtin.copy:
+    content: "{{ greeting }}\\n"
+    dest: /greeting
+    mode: "0644"
+"""
+
+
+def test_a_role_sees_the_project_as_a_play_beside_it_does(docker_client, project, remove_images, tmp_path):
+    # The roles' play has the project directory as its base directory, as a playbook there: playbook_dir names it, a
+    # relative src is found in its files/, and its group_vars/ reach the builders (no inventory is given: they come
+    # only from there) and count in the build hash. Before, that play's directory was the collection's playbooks/.
+    remove_images("projectfiles")
+    project.role("uses_project", PROJECT_FILES_ROLE)
+    (project.path / "files").mkdir()
+    (project.path / "files" / "app.conf").write_text("from the project\n")
+    (project.path / "files" / "motd").write_text("welcome\n")
+    (project.path / "group_vars").mkdir()
+    (project.path / "group_vars" / "image_builders.yml").write_text("greeting: one\n")
+    listing = "cat /etc/app.conf /etc/motd /greeting"
+    spec = definition("projectfiles", ["uses_project"], image_gather_facts=False)
+
+    first = run_build(project.path, spec)
+    assert first.returncode == 0, first.output[-4000:]
+    built = sh_in_image(docker_client, "projectfiles:1.0.0", listing)
+    assert built.split("\n")[:3] == ["from the project", "welcome", "one"]
+
+    # The same role in a plain play in the project directory, against a container
+    container = docker_client.containers.run(BASE_IMAGE, ["-c", "sleep 600"], entrypoint=["/bin/sh"], detach=True,
+                                             network_mode="none", labels={"immutable.images.test": "projectfiles"})
+    try:
+        (tmp_path / "plain").mkdir()
+        (tmp_path / "plain" / "inventory.yml").write_text(json.dumps({"image_builders": {"hosts": {"projectfiles-container": {
+            "ansible_host": container.name, "ansible_connection": "community.docker.docker_api",
+            "ansible_python_interpreter": "/usr/bin/python3"}}}}))
+        (project.path / "plain.yml").write_text("- hosts: image_builders\n  gather_facts: false\n  roles: [uses_project]\n")
+        plain = subprocess.run(["ansible-playbook", "-i", str(tmp_path / "plain" / "inventory.yml"), "plain.yml"],
+                               cwd=str(project.path), env=ansible_env(), capture_output=True, text=True, timeout=300,
+                               check=False)
+        assert plain.returncode == 0, plain.stdout + plain.stderr
+        assert container.exec_run(["sh", "-c", listing]).output.decode() == built
+    finally:
+        container.remove(force=True)
+
+    (project.path / "group_vars" / "image_builders.yml").write_text("greeting: two\n")
+    second = run_build(project.path, spec)
+    assert second.returncode == 0, second.output[-4000:]
+    assert build_hash(second.output) != build_hash(first.output), "a changed group variable is an input"
+    assert sh_in_image(docker_client, "projectfiles:1.0.0", "cat /greeting").strip() == "two"

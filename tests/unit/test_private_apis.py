@@ -131,8 +131,8 @@ def test_host_patterns_evaluated_on_an_inventory_of_our_own():
 
 
 def test_variables_of_a_stand_in_host_in_the_run_inventorys_groups(tmp_path):
-    api, user = ("VariableManager._inventory, and (not an API) VariableManager.get_vars(host=) for a Host that is not "
-                 "in the inventory but in its groups",
+    api, user = ("VariableManager._inventory and _loader, and (not an API) VariableManager.get_vars(host=) for a Host "
+                 "that is not in the inventory but in its groups",
                  "plugin_utils/_definition/builder_variables.py (the builders' inventory variables in the build hash)")
     from ansible.inventory.manager import InventoryManager
     from ansible.parsing.dataloader import DataLoader
@@ -143,14 +143,39 @@ def test_variables_of_a_stand_in_host_in_the_run_inventorys_groups(tmp_path):
     (tmp_path / "group_vars").mkdir()
     (tmp_path / "hosts.ini").write_text("[image_builders]\n\n[image_builders:vars]\napp_port=8080\n\n[all:vars]\nntp=pool\n")
     (tmp_path / "group_vars" / "team.yml").write_text("team_mail: ops@example.com\n")
+    (tmp_path / "elsewhere" / "group_vars").mkdir(parents=True)  # the roles' play's base directory
+    (tmp_path / "elsewhere" / "group_vars" / "image_builders.yml").write_text("beside_the_play: 1\n")
     loader = DataLoader()
     inventory = InventoryManager(loader, sources=[str(tmp_path / "hosts.ini")])
     manager = VariableManager(loader, inventory)
     assert manager._inventory is inventory, broken(api, user, "the variable manager keeps its inventory elsewhere")
-    seen = builder_variables.inventory_variables(manager, ["image_builders", "team"])
-    assert seen == {"app_port": 8080, "ntp": "pool", "team_mail": "ops@example.com"}, broken(
+    assert manager._loader is loader, broken(api, user, "the variable manager keeps its loader elsewhere")
+    seen = builder_variables.inventory_variables(manager, ["image_builders", "team"], str(tmp_path / "elsewhere"))
+    assert seen == {"app_port": 8080, "ntp": "pool", "team_mail": "ops@example.com", "beside_the_play": 1}, broken(
         api, user, "a stand-in host gets other variables: %r" % (seen,))
     assert list(inventory.hosts) == [], broken(api, user, "the stand-in host was added to the inventory")
+
+
+def test_a_plays_base_directory_set_while_its_strategy_is_templated_lasts_the_play(tmp_path):
+    api, user = ("not an API: PlaybookExecutor.run sets a play's base directory (DataLoader.set_basedir) before "
+                 "TaskQueueManager.run, which templates the play's keywords and does not set it again; playbook_dir "
+                 "and group_vars/ beside the play come from it", "lookup/build_strategy.py (builders=: the project "
+                 "directory as the base directory of the roles' play)")
+    from ansible.executor.playbook_executor import PlaybookExecutor
+    from ansible.executor.task_queue_manager import TaskQueueManager
+    from ansible.inventory.manager import InventoryManager
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.vars.manager import VariableManager
+
+    executor, tqm = inspect.getsource(PlaybookExecutor.run), inspect.getsource(TaskQueueManager.run)
+    assert -1 < executor.rfind("set_basedir(") < executor.find("self._tqm.run("), broken(
+        api, user, "the executor sets the base directory after the play's keywords are templated")
+    assert "post_validate(" in tqm and "set_basedir" not in tqm, broken(
+        api, user, "the queue manager no longer templates the keywords, or sets the base directory itself")
+    loader = DataLoader()
+    loader.set_basedir(str(tmp_path))
+    assert VariableManager(loader, InventoryManager(loader)).get_vars()["playbook_dir"] == str(tmp_path), broken(
+        api, user, "playbook_dir is no longer the loader's base directory")
 
 
 def test_the_roles_path_is_read_at_each_role_look_up(tmp_path):
@@ -482,6 +507,7 @@ CORE_TESTS = (test_ansiballz_loader, test_zipimport_compile_source, test_run_com
               test_jinja_plugins_are_indexed_once_per_process, test_host_patterns_evaluated_on_an_inventory_of_our_own,
               test_variables_of_a_stand_in_host_in_the_run_inventorys_groups,
               test_the_roles_path_is_read_at_each_role_look_up,
+              test_a_plays_base_directory_set_while_its_strategy_is_templated_lasts_the_play,
               test_action_base_configure_module,
               test_task_keyword_attributes, test_action_runs_modules_and_actions,
               test_validation_result_no_log_warnings_and_deprecations,

@@ -5,7 +5,8 @@
 
 The launch role adds each builder to the groups image_builders and image_builder_groups at run time. From then on its
 roles see the variables of those groups and of `all`: from the inventory sources (`[all:vars]`, a YAML group's `vars`)
-and from group_vars/ files beside the inventory or the playbook. A role that reads one of them directly makes it an
+and from group_vars/ files beside the inventory or in the project directory (the base directory of the roles' play, as
+the build_strategy lookup makes it). A role that reads one of them directly makes it an
 input of the image, as an extra variable is. The plan asks ansible-core's own VariableManager for the variables of a
 stand-in host in those groups (the inventory is not changed), so precedence, vars plugins and ansible.cfg are the
 run's own."""
@@ -28,16 +29,22 @@ def builder_groups(task_vars):
     return [BUILDERS_GROUP] + [str(group) for group in extra if isinstance(extra, list)]
 
 
-def inventory_variables(variable_manager, groups):
+def inventory_variables(variable_manager, groups, play_basedir):
     """The variables a host in `groups` gets from the inventory, other than those every host of the run gets anyway
-    (the extra variables, which win over the inventory's, and ansible-core's magic variables). Values are as written,
-    before templating."""
+    (the extra variables, which win over the inventory's, and ansible-core's magic variables), in a play whose base
+    directory is `play_basedir` (its group_vars/ count too). Values are as written, before templating."""
     inventory = variable_manager._inventory  # private: the run's groups, with their own variables and parents
     stand_in = Host(_STAND_IN_BUILDER)
     for name in groups:
         # A group the inventory does not have yet (add_host makes it) can still have a group_vars/ file.
         stand_in.add_group(inventory.groups.get(name) or Group(name))
-    everyone = variable_manager.get_vars(include_hostvars=False)
-    builder = variable_manager.get_vars(host=stand_in, include_hostvars=False)
+    loader = variable_manager._loader  # private: the loader whose base directory get_vars reads group_vars/ beside
+    basedir = loader.get_basedir()
+    loader.set_basedir(play_basedir)  # in this task's worker only: where the roles' play reads group_vars/ beside it
+    try:
+        everyone = variable_manager.get_vars(include_hostvars=False)
+        builder = variable_manager.get_vars(host=stand_in, include_hostvars=False)
+    finally:
+        loader.set_basedir(basedir)
     return {key: value for key, value in builder.items()
             if key not in _OF_THE_HOST and not (key in everyone and (everyone[key] is value or everyone[key] == value))}

@@ -185,8 +185,9 @@ def test_the_runs_variables_are_read_from_the_extra_variables_and_a_fleets_defin
 
 def test_the_variables_the_builders_get_from_the_inventory_are_run_variables(tmp_path, monkeypatch):
     """On a real inventory: its group variables that a builder gets (of `all`, image_builders and
-    image_builder_groups, from the inventory file and group_vars/ files) count; another group's, the extra variables'
-    (counted as such) and ansible-core's own about the host do not."""
+    image_builder_groups, from the inventory file and group_vars/ files beside it and in the project directory, the
+    base directory of the roles' play) count; another group's, the extra variables' (counted as such) and ansible-core's
+    own about the host do not."""
     from types import SimpleNamespace
 
     from ansible import context
@@ -206,16 +207,24 @@ def test_the_variables_the_builders_get_from_the_inventory_are_run_variables(tmp
     (tmp_path / "group_vars" / "image_builders.yml").write_text("app_user: svc\n")
     (tmp_path / "group_vars" / "team.yml").write_text("team_mail: ops@example.com\n")
     (tmp_path / "group_vars" / "web.yml").write_text("web_only: true\n")
+    project = tmp_path / "project"
+    (project / "group_vars").mkdir(parents=True)
+    (project / "group_vars" / "all.yml").write_text("project_wide: 1\n")
+    monkeypatch.chdir(project)
 
     def seen(groups, extra_vars=("shadowed=cli",)):
         monkeypatch.setattr(context, "CLIARGS", ImmutableDict(extra_vars=extra_vars))
         monkeypatch.setattr(load_extra_vars, "extra_vars", None, raising=False)
         loader = DataLoader()
+        loader.set_basedir("/nonexistent/the/collections/playbooks")
         manager = VariableManager(loader, InventoryManager(loader, sources=[str(tmp_path / "hosts.yml")]))
-        return manager, builder_variables.inventory_variables(manager, groups)
+        variables = builder_variables.inventory_variables(manager, groups, str(project))
+        assert loader.get_basedir() == "/nonexistent/the/collections/playbooks", "the play's own is set back"
+        return manager, variables
 
     manager, builders = seen(builder_variables.builder_groups({}))
-    assert builders == {"ntp_server": "pool.example", "ansible_user": "deploy", "app_port": 8080, "app_user": "svc"}
+    assert builders == {"ntp_server": "pool.example", "ansible_user": "deploy", "app_port": 8080, "app_user": "svc",
+                        "project_wide": 1}
     assert list(manager._inventory.hosts) == ["web1"], "the inventory is not changed"
     assert manager._inventory.groups["image_builders"].hosts == []
     _manager, in_team = seen(builder_variables.builder_groups({"image_builder_groups": ["team"]}))
@@ -228,7 +237,7 @@ def test_the_variables_the_builders_get_from_the_inventory_are_run_variables(tmp
     monkeypatch.setattr(context, "CLIARGS", ImmutableDict(extra_vars=("shadowed=cli",)))
     monkeypatch.setattr(load_extra_vars, "extra_vars", None, raising=False)
     assert image_definition.ActionModule._run_variables(action, {}) == definition.run_variables_digest(
-        {"ntp_server": "pool.example", "app_port": 8080, "app_user": "svc", "shadowed": "cli"})
+        {"ntp_server": "pool.example", "app_port": 8080, "app_user": "svc", "project_wide": 1, "shadowed": "cli"})
     (tmp_path / "group_vars" / "image_builders.yml").write_text("app_user: other\n")
     _manager, changed = seen(["image_builders"])
     assert definition.run_variables_digest(changed) != definition.run_variables_digest(builders)
@@ -242,3 +251,23 @@ def test_a_vaulted_run_variable_counts_by_its_ciphertext_without_its_password():
     digest = definition.run_variables_digest({"db_password": EncryptedString(ciphertext=first)})
     assert digest == definition.run_variables_digest({"db_password": EncryptedString(ciphertext=first)})
     assert digest != definition.run_variables_digest({"db_password": EncryptedString(ciphertext=second)})
+
+
+def test_a_role_is_included_by_its_name_when_ansible_finds_it_by_that_name(tmp_path, monkeypatch):
+    """The roles' play has the project directory as its base directory: a role that ansible-core finds by its name there
+    (./roles, the roles path) is included by its name, so that its output and role_name say `web`, as a play's
+    `roles:` entry does; one that its name would not find (another of the same name comes first, or its directory is
+    not in the roles path) is included by its path."""
+    from ansible import constants as C
+
+    for path in ("roles/web", "roles/app", "more/app", "more/worker", "site/web"):
+        (tmp_path / path / "tasks").mkdir(parents=True)
+    monkeypatch.setattr(C, "DEFAULT_ROLES_PATH", [str(tmp_path / "site")])
+    search = [str(tmp_path / "more"), str(tmp_path / "roles"), str(tmp_path / "site")]
+    found = {name: image_definition._find_role(name, search, str(tmp_path))
+             for name in ("web", "app", "worker", "./more/worker", "nowhere")}
+    assert found["web"] == (str(tmp_path / "roles" / "web"), "web")
+    assert found["app"] == (str(tmp_path / "more" / "app"), "more/app"), "./roles/app would be found by the name"
+    assert found["worker"] == (str(tmp_path / "more" / "worker"), "more/worker"), "more/ is not in the roles path"
+    assert found["./more/worker"] == (str(tmp_path / "more" / "worker"), "more/worker")
+    assert found["nowhere"] == (None, None)

@@ -2,7 +2,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The strategy of a build's first play: the configured default, after refusing --start-at-task, --step and a --limit
-that leaves out the build's own hosts; and
+that leaves out the build's own hosts; of the roles' play: free with several builders, with the project directory as
+the play's base directory; and
 ansible-core's Jinja2 plugins indexed in the calling process, so that the task workers forked from it inherit them.
 Each case runs in a fresh interpreter: ansible-core's loaders and CLI arguments are process-wide."""
 
@@ -30,8 +31,11 @@ before = {kind: bool(getattr(loader, kind + "_loader")._cached_non_collection_wr
 from ansible import constants as C
 roles_path_before = list(C.DEFAULT_ROLES_PATH)
 try:
-    lookup = loader.lookup_loader.get("immutable.images.build_strategy", loader=DataLoader())  # with its options
+    data_loader = DataLoader()
+    data_loader.set_basedir("/the/collections/playbooks")
+    lookup = loader.lookup_loader.get("immutable.images.build_strategy", loader=data_loader)  # with its options
     result = {"strategy": lookup.run([], variables, **options)}
+    result["basedir"] = data_loader.get_basedir()
 except AnsibleError as e:
     result = {"error": str(e)}
 result["indexed_before"] = before
@@ -101,3 +105,20 @@ def test_refuses_a_limit_that_leaves_out_the_builds_own_hosts():
 @pytest.mark.parametrize("limit", [None, "localhost,image_builders", "localhost:image_b*"])
 def test_a_limit_that_lets_both_through_or_none_is_fine(limit):
     assert lookup({"subset": limit}, NO_INVENTORY, runs_on="localhost")["strategy"] == ["linear"]
+
+
+@pytest.mark.parametrize("builders, configured, strategy", [
+    (["app-one", "app-two"], "linear", "ansible.builtin.free"),
+    (["app-one"], "linear", "linear"),
+    ([], "linear", "linear"),
+    (["app-one"], "debug", "debug"),
+    (["app-one", "app-two"], "host_pinned", "ansible.builtin.free"),
+])
+def test_the_roles_play_runs_free_with_several_builders_in_the_project_directory(tmp_path, builders, configured, strategy):
+    """Each builder runs the roles as a play of its own would (a run_once task on every one), and as a play in the
+    project directory would (playbook_dir, files/, group_vars/). The first play refused what it refuses already."""
+    result = lookup({"start_at_task": "Some task", "subset": "nothing"}, cwd=str(tmp_path),
+                    env={"ANSIBLE_STRATEGY": configured}, builders=builders)
+    assert result["strategy"] == [strategy]
+    assert result["basedir"] == str(tmp_path)
+    assert result["roles_path"] == result["roles_path_before"], "the first play's work is not done again"
