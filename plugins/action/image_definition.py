@@ -324,7 +324,8 @@ def _start_layer(target, image_name, raw, roles, files_digest, play, client_for)
               "vars": None if _holds_template(r["vars"]) else r["vars"] or {}} for r in roles]
     try:
         client = client_for(target.get("docker_host"), target.get("tls"))
-        return layer_cache.expected_layer(client, image_name, target["base"], files_digest, keyed, play, environment)
+        return layer_cache.expected_layer(client, image_name, target["base"], files_digest, keyed, play, environment,
+                                          target["name"])
     except Exception:  # noqa: BLE001 - a guess: the builder starts from the base image, and the lookups find the layers
         return None, 0, None
 

@@ -387,6 +387,31 @@ def test_a_cached_role_is_included_without_its_tasks(docker_client, project, rem
     assert sh_in_image(docker_client, "cachedrole:1.0.0", "cat /app").split() == ["hello", "v2", "undefined"]
 
 
+TARGET_ROLE = """
+- name: Write which target this is, as a role may
+  ansible.builtin.copy:
+    content: "{{ image_target.name }} {{ inventory_hostname }}\n"
+    dest: /target
+    mode: "0644"
+"""
+
+
+def test_two_targets_on_one_base_never_share_a_layer(docker_client, project, remove_images):
+    """A role can read the target it builds: two targets of one image on the same base have their own layers. Before,
+    their keys were the same, and a rebuild gave both images the layer the last builder had stored."""
+    remove_images("pertarget")
+    project.role("which", TARGET_ROLE)
+    spec = {"image_name": "pertarget", "image_version": "1.0.0", "image_gather_facts": False, "image_roles": ["which"],
+            "image_targets": [{"name": name, "type": "docker", "base_image": BASE_IMAGE, "pull": "never",
+                               "tags": [name]} for name in ("dev", "prod")]}
+    for force in (False, True):  # then every layer from the cache, a new image each
+        proc = run_build(project.path, spec, "-e", "image_force=%s" % force)
+        assert proc.returncode == 0, proc.output[-4000:]
+        for name in ("dev", "prod"):
+            assert sh_in_image(docker_client, "pertarget:" + name, "cat /target").split() == [name, "pertarget-" + name]
+    assert proc.output.count("every role's layer is cached") == 2, proc.output
+
+
 def test_failed_role_is_never_cached(docker_client, cached_project):
     project = cached_project
     failed = run_build(project.path, definition(two_fail=True))

@@ -126,20 +126,24 @@ def write_inventory(layer, inventory):
                 pass
 
 
-def cache_key(parent, files_digest, role_name, role_digest, role_vars, role_tags=None, play=None, environment=None):
+def cache_key(parent, files_digest, role_name, role_digest, role_vars, role_tags=None, play=None, environment=None,
+              target=None):
     """The cache key of one role: parent is the previous role's key (the base image id for the first role),
     role_vars the templated values the role receives, role_tags its entry's tags, play what else decides
-    what the role does (the facts setting, the tags selected on the command line) and environment the task
-    environment it runs with (build_env: only its sha256 goes into the key, never its values)."""
+    what the role does (the facts setting, the tags selected on the command line), environment the task
+    environment it runs with (build_env: only its sha256 goes into the key, never its values) and target the name
+    of the target: a role can read it (image_target.name, inventory_hostname), so targets never share a layer."""
     data = {"parent": parent, "files": files_digest, "role": role_name, "digest": role_digest, "vars": role_vars,
             "tags": role_tags or [], "play": play or {}}
     if environment:  # left out when empty
         data["env"] = environment
+    if target is not None:
+        data["target"] = target
     data = json.dumps(data, sort_keys=True, default=str)
     return hashlib.sha256(data.encode("utf-8")).hexdigest()
 
 
-def expected_layer(client, image_name, base_id, files_digest, roles, play, environment):
+def expected_layer(client, image_name, base_id, files_digest, roles, play, environment, target):
     """(image id, how many roles, its key) of the deepest layer that the build's lookups are expected to find, or
     (None, 0, None).
 
@@ -152,7 +156,8 @@ def expected_layer(client, image_name, base_id, files_digest, roles, play, envir
     for role in roles:
         if role["vars"] is None:
             break
-        key = cache_key(key, files_digest, role["name"], role["digest"], role["vars"], role["tags"], play, environment)
+        key = cache_key(key, files_digest, role["name"], role["digest"], role["vars"], role["tags"], play, environment,
+                        target)
         try:
             found = client.api.inspect_image("%s:%s" % (CACHE_REPOSITORY % image_name, key))["Id"]
         except (docker_errors.APIError, RequestException):

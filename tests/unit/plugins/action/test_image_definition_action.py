@@ -27,20 +27,21 @@ def test_the_plan_guesses_a_builders_start_layer_only_where_it_knows_the_lookups
 
     asked = []
 
-    def expected_layer(client, image_name, base_id, files_digest, roles, play, environment):
-        asked.append((client, base_id, [r["vars"] for r in roles], environment))
+    def expected_layer(client, image_name, base_id, files_digest, roles, play, environment, target):
+        asked.append((client, base_id, [r["vars"] for r in roles], environment, target))
         return "sha256:layer", 1, "key-a"
     monkeypatch.setattr(action.layer_cache, "expected_layer", expected_layer)
     roles = [{"name": "a", "digest": "1", "tags": [], "vars": {"x": 1}},
              {"name": "b", "digest": "2", "tags": [], "vars": {"y": "{{ ansible_facts.os_family }}"}}]
-    target = {"type": "docker", "definition_index": 0, "base": "sha256:base", "pull": "never", "docker_host": None}
+    target = {"name": "c", "type": "docker", "definition_index": 0, "base": "sha256:base", "pull": "never",
+              "docker_host": None}
 
     def guess(entry=None, **changes):
         raw = {"image_targets": [entry if entry is not None else {"name": "c", "build_env": {"PROXY": "http://p", "N": 2}}]}
         return action._start_layer(dict(target, **changes), "web", raw, roles, "f", {}, lambda host, tls=None: "client")
 
     assert guess() == ("sha256:layer", 1, "key-a")
-    assert asked == [("client", "sha256:base", [{"x": 1}, None], {"PROXY": "http://p", "N": "2"})]
+    assert asked == [("client", "sha256:base", [{"x": 1}, None], {"PROXY": "http://p", "N": "2"}, "c")]
     asked.clear()
     for no_guess in (guess(pull="always"), guess(engine_pool=[{"docker_host": "tcp://e:2376"}]), guess(base=None),
                      guess(type="ec2"), guess({"name": "c", "build_env": {"PROXY": "{{ lookup('env', 'P') }}"}}),

@@ -82,7 +82,7 @@ def env(monkeypatch, tmp_path):
         return dict(INVENTORY)
     monkeypatch.setattr(action.ActionModule, "_list_packages", list_packages)
     build = {"name": "arch-web", "workdir": str(tmp_path), "files_digest": "f", "play": {}}
-    target = {"builder": {"name": "arch-builder", "image_id": "sha256:base"}, "labels": {}}
+    target = {"name": "container", "builder": {"name": "arch-builder", "image_id": "sha256:base"}, "labels": {}}
     return {"image_build": build, "image_target": target}
 
 

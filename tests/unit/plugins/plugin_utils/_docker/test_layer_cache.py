@@ -73,15 +73,17 @@ def test_the_expected_layer_is_the_deepest_whose_keys_chain_from_the_base(builde
              {"name": "b", "digest": "2", "vars": {}, "tags": ["t"]},
              {"name": "c", "digest": "3", "vars": {}, "tags": []}]
     play, env = {"facts": None}, {"http_proxy": "http://proxy.invalid:3128"}
-    key_a = cache_key(base, "f", "a", "1", {"v": 1}, [], play, env)
-    key_b = cache_key(key_a, "f", "b", "2", {}, ["t"], play, env)
-    assert expected_layer(client, name, base, "f", roles, play, env) == (None, 0, None)
+    key_a = cache_key(base, "f", "a", "1", {"v": 1}, [], play, env, "container")
+    key_b = cache_key(key_a, "f", "b", "2", {}, ["t"], play, env, "container")
+    assert expected_layer(client, name, base, "f", roles, play, env, "container") == (None, 0, None)
     layer_a = cache.store(name, key_a, name, labels)
     client.containers.get(name).exec_run(["sh", "-c", "echo b > /opt/arch-b"])
     layer_b = cache.store(name, key_b, name, labels)
-    assert expected_layer(client, name, base, "f", roles, play, env) == (layer_b, 2, key_b)
-    assert expected_layer(client, name, base, "f", roles, play, {}) == (None, 0, None)  # another environment: other keys
-    assert expected_layer(client, name, base, "f", [roles[0], dict(roles[1], vars=None)], play, env) == (layer_a, 1, key_a)
+    assert expected_layer(client, name, base, "f", roles, play, env, "container") == (layer_b, 2, key_b)
+    assert expected_layer(client, name, base, "f", roles, play, {}, "container") == (None, 0, None)  # other keys
+    assert expected_layer(client, name, base, "f", roles, play, env, "other") == (None, 0, None)  # another target's
+    assert expected_layer(client, name, base, "f", [roles[0], dict(roles[1], vars=None)], play, env, "container") == (
+        layer_a, 1, key_a)
 
     started = "%s-from-layer" % name
     try:
