@@ -354,3 +354,32 @@ def test_a_role_sees_the_project_as_a_play_beside_it_does(docker_client, project
     assert second.returncode == 0, second.output[-4000:]
     assert build_hash(second.output) != build_hash(first.output), "a changed group variable is an input"
     assert sh_in_image(docker_client, "projectfiles:1.0.0", "cat /greeting").strip() == "two"
+
+
+WHO_ROLE = """
+- name: Who runs the role
+  ansible.builtin.command: id -un
+  register: who
+  changed_when: false
+
+- name: The role runs with the become the run asked for, as in a play
+  ansible.builtin.assert:
+    that: who.stdout == 'nobody'
+"""
+
+
+def test_a_become_of_the_run_is_the_roles_not_the_builds_own_steps(docker_client, project, remove_images):
+    # Shops set `become = True` in ansible.cfg (or -b, or AWX's privilege escalation) for their roles. The build's own
+    # plays on the controller took it too, and ran as another user: on a non-root controller without sudo, "sudo: not
+    # found", and the launch failed. Here the run is root and becomes nobody with su, which cannot run the controller's
+    # Python here nor open the engine's socket: the launch failed the same way.
+    remove_images("becomeroles")
+    project.role("who", WHO_ROLE)
+    before = engine_state(docker_client)
+    proc = run_build(project.path, definition("becomeroles", ["who"], image_gather_facts=False, image_cache=False),
+                     env={"ANSIBLE_BECOME": "True", "ANSIBLE_BECOME_METHOD": "su", "ANSIBLE_BECOME_USER": "nobody",
+                          "ANSIBLE_BECOME_FLAGS": "-s /bin/sh"})
+    assert proc.returncode == 0, proc.output[-4000:]
+    assert task_ran(proc.output, "who : The role runs with the become the run asked for, as in a play"), proc.output
+    assert docker_client.images.get("becomeroles:1.0.0")
+    assert new_resources(docker_client, before, "becomeroles")["containers"] == []
