@@ -21,6 +21,9 @@ description:
     variable). Such a run would build nothing and succeed, or start builders that no role reaches. The limit is
     evaluated with ansible-core's host patterns on the run's groups, so C(all), patterns and groups of your own that
     take in those hosts pass.
+  - Loads the plugins in the project directory's C(library/), C(module_utils/), C(filter_plugins/) and the other
+    plugin directories, as C(ansible-playbook) does for a playbook there (not for a collection's), so that the image
+    roles can use the project's own modules and filters.
   - Lets the image roles find the project's roles by name, as a play beside them would. A role that runs
     C(include_role) or C(import_role) of C(common) finds C(roles/common) in the current directory (and in the
     directories of an C(image_roles_path) given as an extra variable), which come first in the roles path of the
@@ -82,7 +85,7 @@ import os
 from ansible import constants as C
 from ansible import context
 from ansible.errors import AnsibleError
-from ansible.plugins.loader import filter_loader, strategy_loader, test_loader
+from ansible.plugins.loader import add_all_plugin_dirs, filter_loader, strategy_loader, test_loader
 from ansible.plugins.strategy.free import StrategyModule as FreeStrategy
 from ansible.plugins.lookup import LookupBase
 
@@ -112,6 +115,7 @@ class LookupModule(LookupBase):
                                          builder_groups)
             if missing:
                 raise AnsibleError(run_limit.refusal(limit, missing))
+        add_all_plugin_dirs(os.getcwd())  # before the index: the project's filter_plugins/ are indexed with the rest
         _index_jinja_plugins()
         _search_the_projects_roles(variables.get("image_roles_path"))
         return [_first_play_strategy(C.config.get_config_value("DEFAULT_STRATEGY"))]

@@ -310,13 +310,41 @@ PROJECT_FILES_ROLE = """
     content: "{{ greeting }}\\n"
     dest: /greeting
     mode: "0644"
+
+- name: Use a module of the project's library/
+  project_hello:
+    name: builder
+  register: hello
+
+- name: Use a filter of the project's filter_plugins/
+  ansible.builtin.copy:
+    content: "{{ hello.greeting | project_shout }}\\n"
+    dest: /hello
+    mode: "0644"
+"""
+PROJECT_MODULE = """#!/usr/bin/python
+from ansible.module_utils.basic import AnsibleModule
+
+
+def main():
+    module = AnsibleModule(argument_spec={"name": {"type": "str", "required": True}})
+    module.exit_json(changed=False, greeting="hello " + module.params["name"])
+
+
+if __name__ == "__main__":
+    main()
+"""
+PROJECT_FILTERS = """class FilterModule:
+    def filters(self):
+        return {"project_shout": lambda text: str(text).upper() + "!"}
 """
 
 
 def test_a_role_sees_the_project_as_a_play_beside_it_does(docker_client, project, remove_images, tmp_path):
     # The roles' play has the project directory as its base directory, as a playbook there: playbook_dir names it, a
     # relative src is found in its files/, and its group_vars/ reach the builders (no inventory is given: they come
-    # only from there) and count in the build hash. Before, that play's directory was the collection's playbooks/.
+    # only from there) and count in the build hash. Before, that play's directory was the collection's playbooks/. The
+    # project's library/ and filter_plugins/ are loaded, as ansible-playbook loads them beside a playbook there.
     remove_images("projectfiles")
     project.role("uses_project", PROJECT_FILES_ROLE)
     (project.path / "files").mkdir()
@@ -324,13 +352,17 @@ def test_a_role_sees_the_project_as_a_play_beside_it_does(docker_client, project
     (project.path / "files" / "motd").write_text("welcome\n")
     (project.path / "group_vars").mkdir()
     (project.path / "group_vars" / "image_builders.yml").write_text("greeting: one\n")
-    listing = "cat /etc/app.conf /etc/motd /greeting"
+    (project.path / "library").mkdir()
+    (project.path / "library" / "project_hello.py").write_text(PROJECT_MODULE)
+    (project.path / "filter_plugins").mkdir()
+    (project.path / "filter_plugins" / "project_filters.py").write_text(PROJECT_FILTERS)
+    listing = "cat /etc/app.conf /etc/motd /greeting /hello"
     spec = definition("projectfiles", ["uses_project"], image_gather_facts=False)
 
     first = run_build(project.path, spec)
     assert first.returncode == 0, first.output[-4000:]
     built = sh_in_image(docker_client, "projectfiles:1.0.0", listing)
-    assert built.split("\n")[:3] == ["from the project", "welcome", "one"]
+    assert built.split("\n")[:4] == ["from the project", "welcome", "one", "HELLO BUILDER!"]
 
     # The same role in a plain play in the project directory, against a container
     container = docker_client.containers.run(BASE_IMAGE, ["-c", "sleep 600"], entrypoint=["/bin/sh"], detach=True,

@@ -42,6 +42,8 @@ result["indexed_before"] = before
 result["indexed"] = {kind: bool(getattr(loader, kind + "_loader")._cached_non_collection_wrappers)
                      for kind in ("filter", "test")}
 result["roles_path"], result["roles_path_before"] = list(C.DEFAULT_ROLES_PATH), roles_path_before
+result["module"] = loader.module_loader.find_plugin("project_hello")
+result["filter"] = loader.filter_loader.get("project_shout") is not None
 print(json.dumps(result))
 """
 
@@ -122,3 +124,17 @@ def test_the_roles_play_runs_free_with_several_builders_in_the_project_directory
     assert result["strategy"] == [strategy]
     assert result["basedir"] == str(tmp_path)
     assert result["roles_path"] == result["roles_path_before"], "the first play's work is not done again"
+
+
+def test_the_projects_modules_and_filters_are_loaded(tmp_path):
+    """ansible-playbook loads the plugin directories beside a playbook of the project (library/, filter_plugins/, ...),
+    not beside a collection's: the lookup loads the project directory's, before it indexes the filters."""
+    (tmp_path / "library").mkdir()
+    (tmp_path / "library" / "project_hello.py").write_text("#!/usr/bin/python\n")
+    (tmp_path / "filter_plugins").mkdir()
+    (tmp_path / "filter_plugins" / "project_filters.py").write_text(
+        "class FilterModule:\n    def filters(self):\n        return {'project_shout': str.upper}\n")
+    assert lookup({})["module"] is None, "the check below would prove nothing"
+    result = lookup({}, cwd=str(tmp_path))
+    assert result["module"] == str(tmp_path / "library" / "project_hello.py")
+    assert result["filter"] is True
