@@ -178,6 +178,21 @@ def test_a_plays_base_directory_set_while_its_strategy_is_templated_lasts_the_pl
         api, user, "playbook_dir is no longer the loader's base directory")
 
 
+def test_plugin_directories_of_a_directory_are_added_in_the_running_process(tmp_path):
+    api, user = ("not an API: ansible.plugins.loader.add_all_plugin_dirs (what ansible-playbook calls for a playbook's "
+                 "directory)", "lookup/build_strategy.py (the project directory's library/, filter_plugins/, ...)")
+    from ansible.plugins import loader
+
+    library, filters = str(tmp_path / "library"), str(tmp_path / "filter_plugins")
+    os.mkdir(library)
+    os.mkdir(filters)
+    assert library not in loader.module_loader.print_paths(), "the check below would prove nothing"
+    loader.add_all_plugin_dirs(str(tmp_path))
+    for plugin_loader, path in ((loader.module_loader, library), (loader.filter_loader, filters)):
+        assert path in plugin_loader.print_paths().split(os.pathsep), broken(
+            api, user, "%s is not searched: %s" % (path, plugin_loader.print_paths()))
+
+
 def test_the_roles_path_is_read_at_each_role_look_up(tmp_path):
     api, user = ("not an API: ansible.constants.DEFAULT_ROLES_PATH, changed in ansible-playbook's process, read by "
                  "RoleDefinition at each role look-up (RoleInclude.load)",
@@ -507,6 +522,7 @@ CORE_TESTS = (test_ansiballz_loader, test_zipimport_compile_source, test_run_com
               test_jinja_plugins_are_indexed_once_per_process, test_host_patterns_evaluated_on_an_inventory_of_our_own,
               test_variables_of_a_stand_in_host_in_the_run_inventorys_groups,
               test_the_roles_path_is_read_at_each_role_look_up,
+              test_plugin_directories_of_a_directory_are_added_in_the_running_process,
               test_a_plays_base_directory_set_while_its_strategy_is_templated_lasts_the_play,
               test_action_base_configure_module,
               test_task_keyword_attributes, test_action_runs_modules_and_actions,
