@@ -311,6 +311,11 @@ PROJECT_FILES_ROLE = """
     dest: /greeting
     mode: "0644"
 
+- name: Fetch a file to a directory of the project (a relative dest)
+  ansible.builtin.fetch:
+    src: /etc/app.conf
+    dest: fetched/
+
 - name: Use a module of the project's library/
   project_hello:
     name: builder
@@ -363,6 +368,8 @@ def test_a_role_sees_the_project_as_a_play_beside_it_does(docker_client, project
     assert first.returncode == 0, first.output[-4000:]
     built = sh_in_image(docker_client, "projectfiles:1.0.0", listing)
     assert built.split("\n")[:4] == ["from the project", "welcome", "one", "HELLO BUILDER!"]
+    fetched = project.path / "fetched" / "projectfiles-container" / "etc" / "app.conf"
+    assert fetched.read_text() == "from the project\n", "fetched into the project, not into the collection"
 
     # The same role in a plain play in the project directory, against a container
     container = docker_client.containers.run(BASE_IMAGE, ["-c", "sleep 600"], entrypoint=["/bin/sh"], detach=True,
