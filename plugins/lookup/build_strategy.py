@@ -31,7 +31,8 @@ description:
     is where ansible-core would otherwise look first.
   - Otherwise returns the configured default strategy (C(DEFAULT_STRATEGY)), or C(linear) when that is C(free) or
     C(host_pinned), because the first play adds the builders to the inventory with C(ansible.builtin.add_host),
-    which those strategies refuse. The later plays keep the configured strategy.
+    which those strategies refuse. The finalize play keeps the configured strategy; for the roles' play, see
+    O(builders).
   - Also lets ansible-core index its Jinja2 filters and tests in C(ansible-playbook)'s own process, before the first
     task. Every task's worker is a fork of that process and inherits the index, instead of building its own at its
     first filter or test (about 5 ms per worker).
