@@ -71,7 +71,7 @@ class ActionModule(ActionModuleBase):
         workdir = None if check_mode else tempfile.mkdtemp(prefix="immutable-images-")
         archive = os.path.join(workdir, "files.tar") if workdir and params["image_files"] else None
         files_digest = build_inputs.write_files_archive(params["image_files"], archive or os.devnull, cwd)
-        play = _play_settings(params["image_gather_facts"], self._run_variables(task_vars))
+        play = _play_settings(params["image_gather_facts"], self._run_variables(task_vars, params))
         definition_input = definition.hash_input(params, params["image_targets"])
         build_hash = build_inputs.short_hash({
             "definition": definition_input,
@@ -205,20 +205,24 @@ class ActionModule(ActionModuleBase):
         checked = ArgumentSpecValidator(spec).validate(values)
         return checked.validated_parameters, list(checked.error_messages)
 
-    def _run_variables(self, task_vars):
+    def _run_variables(self, task_vars, params):
         """run_variables_digest of this run: its extra variables, the variables its builders will get from the
-        inventory and, under build_all, the other variables of the definition file its inventory read
-        (image_definition_file). From the lowest precedence to the highest, as the builders see them."""
+        inventory (of their groups, and each builder's own host_vars/) and, under build_all, the other variables of the
+        definition file its inventory read (image_definition_file). From the lowest precedence to the highest, as the
+        builders see them."""
         variable_manager = self._task.get_variable_manager()
         if variable_manager is None:  # every task of a play is loaded with one
             raise AnsibleError("the plan cannot see the run's inventory variables (the task has no variable manager)")
+        groups = builder_variables.builder_groups(task_vars)
         # the project directory: the base directory of the roles' play (lookup/build_strategy)
-        sources = [builder_variables.inventory_variables(variable_manager, builder_variables.builder_groups(task_vars),
-                                                         os.getcwd()),
-                   load_extra_vars(self._loader)]
+        cwd = os.getcwd()
+        sources = [builder_variables.inventory_variables(variable_manager, groups, cwd), load_extra_vars(self._loader)]
         if task_vars.get("image_definition_file"):
             sources.insert(0, self._loader.load_from_file(task_vars["image_definition_file"]))
-        return definition.run_variables_digest(*sources)
+        # every target's builder, selected or not (image_only leaves the hash as it is)
+        hosts = [naming.builder_host(params["image_name"], t["name"]) for t in params["image_targets"]]
+        own = builder_variables.own_variables(variable_manager, hosts, groups, cwd)
+        return definition.run_variables_digest(*sources, builders=own)
 
     def _resolve_roles(self, params, cwd):
         search = [os.path.join(cwd, p) for p in params["image_roles_path"]] + [os.path.join(cwd, "roles")]

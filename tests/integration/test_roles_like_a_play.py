@@ -348,7 +348,7 @@ PROJECT_FILTERS = """class FilterModule:
 def test_a_role_sees_the_project_as_a_play_beside_it_does(docker_client, project, remove_images, tmp_path):
     # The roles' play has the project directory as its base directory, as a playbook there: playbook_dir names it, a
     # relative src is found in its files/, and its group_vars/ reach the builders (no inventory is given: they come
-    # only from there) and count in the build hash. Before, that play's directory was the collection's playbooks/. The
+    # only from there) and count in the build hash, as does the builder's own host_vars/. Before, that play's directory was the collection's playbooks/. The
     # project's library/ and filter_plugins/ are loaded, as ansible-playbook loads them beside a playbook there.
     remove_images("projectfiles")
     project.role("uses_project", PROJECT_FILES_ROLE)
@@ -393,6 +393,14 @@ def test_a_role_sees_the_project_as_a_play_beside_it_does(docker_client, project
     assert second.returncode == 0, second.output[-4000:]
     assert build_hash(second.output) != build_hash(first.output), "a changed group variable is an input"
     assert sh_in_image(docker_client, "projectfiles:1.0.0", "cat /greeting").strip() == "two"
+
+    # the builder's own host_vars/, by its host name (<image>-<target>), as a play gives them to a host
+    (project.path / "host_vars").mkdir()
+    (project.path / "host_vars" / "projectfiles-container.yml").write_text("greeting: three\n")
+    third = run_build(project.path, spec)
+    assert third.returncode == 0, third.output[-4000:]
+    assert build_hash(third.output) != build_hash(second.output), "a builder's own variable is an input"
+    assert sh_in_image(docker_client, "projectfiles:1.0.0", "cat /greeting").strip() == "three"
 
 
 WHO_ROLE = """

@@ -145,6 +145,8 @@ def test_variables_of_a_stand_in_host_in_the_run_inventorys_groups(tmp_path):
     (tmp_path / "group_vars" / "team.yml").write_text("team_mail: ops@example.com\n")
     (tmp_path / "elsewhere" / "group_vars").mkdir(parents=True)  # the roles' play's base directory
     (tmp_path / "elsewhere" / "group_vars" / "image_builders.yml").write_text("beside_the_play: 1\n")
+    (tmp_path / "elsewhere" / "host_vars").mkdir()  # a builder's own, by its host name
+    (tmp_path / "elsewhere" / "host_vars" / "webapp-dev.yml").write_text("app_port: 9090\n")
     loader = DataLoader()
     inventory = InventoryManager(loader, sources=[str(tmp_path / "hosts.ini")])
     manager = VariableManager(loader, inventory)
@@ -153,6 +155,11 @@ def test_variables_of_a_stand_in_host_in_the_run_inventorys_groups(tmp_path):
     seen = builder_variables.inventory_variables(manager, ["image_builders", "team"], str(tmp_path / "elsewhere"))
     assert seen == {"app_port": 8080, "ntp": "pool", "team_mail": "ops@example.com", "beside_the_play": 1}, broken(
         api, user, "a stand-in host gets other variables: %r" % (seen,))
+    assert list(inventory.hosts) == [], broken(api, user, "the stand-in host was added to the inventory")
+    own = builder_variables.own_variables(manager, ["webapp-dev", "webapp-prod"], ["image_builders"],
+                                          str(tmp_path / "elsewhere"))
+    assert own == {"webapp-dev": {"app_port": 9090}}, broken(
+        api, user, "a stand-in host named as a builder gets other variables of its own: %r" % (own,))
     assert list(inventory.hosts) == [], broken(api, user, "the stand-in host was added to the inventory")
 
 

@@ -6,10 +6,10 @@
 The launch role adds each builder to the groups image_builders and image_builder_groups at run time. From then on its
 roles see the variables of those groups and of `all`: from the inventory sources (`[all:vars]`, a YAML group's `vars`)
 and from group_vars/ files beside the inventory or in the project directory (the base directory of the roles' play, as
-the build_strategy lookup makes it). A role that reads one of them directly makes it an
-input of the image, as an extra variable is. The plan asks ansible-core's own VariableManager for the variables of a
-stand-in host in those groups (the inventory is not changed), so precedence, vars plugins and ansible.cfg are the
-run's own."""
+the build_strategy lookup makes it), and its own host_vars/ file there by its host name (<image_name>-<target name>).
+A role that reads one of them directly makes it an input of the image, as an extra variable is. The plan asks
+ansible-core's own VariableManager for the variables of stand-in hosts in those groups (the inventory is not changed),
+so precedence, vars plugins and ansible.cfg are the run's own."""
 
 from __future__ import annotations
 
@@ -33,18 +33,48 @@ def inventory_variables(variable_manager, groups, play_basedir):
     """The variables a host in `groups` gets from the inventory, other than those every host of the run gets anyway
     (the extra variables, which win over the inventory's, and ansible-core's magic variables), in a play whose base
     directory is `play_basedir` (its group_vars/ count too). Values are as written, before templating."""
+    everyone, builder = _variables_of(variable_manager, [None, _STAND_IN_BUILDER], groups, play_basedir)
+    return {key: value for key, value in builder.items()
+            if key not in _OF_THE_HOST and not _same(everyone, key, value)}
+
+
+def own_variables(variable_manager, hosts, groups, play_basedir):
+    """What each builder host in `hosts` (their inventory names) gets of its own beyond a host of `groups`: its
+    host_vars/<name>.yml beside the inventory or beside the play, unless an extra variable wins over it. Only hosts
+    with any are listed; values are as written."""
+    found = _variables_of(variable_manager, [_STAND_IN_BUILDER] + list(hosts), groups, play_basedir)
+    anyone = found[0]
+    own = {}
+    for host, variables in zip(hosts, found[1:]):
+        mine = {key: value for key, value in variables.items()
+                if key not in _OF_THE_HOST and not _same(anyone, key, value)}
+        if mine:
+            own[host] = mine
+    return own
+
+
+def _variables_of(variable_manager, names, groups, play_basedir):
+    """The variables of a host named each of `names` (None: of no host) in `groups`, in a play whose base directory is
+    `play_basedir`. The hosts are stand-ins: the inventory is not changed."""
     inventory = variable_manager._inventory  # private: the run's groups, with their own variables and parents
-    stand_in = Host(_STAND_IN_BUILDER)
-    for name in groups:
-        # A group the inventory does not have yet (add_host makes it) can still have a group_vars/ file.
-        stand_in.add_group(inventory.groups.get(name) or Group(name))
+    # A group the inventory does not have yet (add_host makes it) can still have a group_vars/ file.
+    in_groups = [inventory.groups.get(name) or Group(name) for name in groups]
     loader = variable_manager._loader  # private: the loader whose base directory get_vars reads group_vars/ beside
     basedir = loader.get_basedir()
-    loader.set_basedir(play_basedir)  # in this task's worker only: where the roles' play reads group_vars/ beside it
+    loader.set_basedir(play_basedir)  # in this task's worker only: where the roles' play reads *_vars/ beside it
     try:
-        everyone = variable_manager.get_vars(include_hostvars=False)
-        builder = variable_manager.get_vars(host=stand_in, include_hostvars=False)
+        return [variable_manager.get_vars(host=_stand_in(name, in_groups) if name else None, include_hostvars=False)
+                for name in names]
     finally:
         loader.set_basedir(basedir)
-    return {key: value for key, value in builder.items()
-            if key not in _OF_THE_HOST and not (key in everyone and (everyone[key] is value or everyone[key] == value))}
+
+
+def _stand_in(name, groups):
+    host = Host(name)
+    for group in groups:
+        host.add_group(group)
+    return host
+
+
+def _same(variables, key, value):
+    return key in variables and (variables[key] is value or variables[key] == value)

@@ -567,19 +567,27 @@ NOT_RUN_VARIABLES = ("image_", "ansible_", "awx_", "tower_")
 RUN_VARIABLES_SCRYPT = dict(salt=b"immutable.images run variables", n=2 ** 14, r=8, p=1, dklen=32)
 
 
-def run_variables_digest(*sources):
+def run_variables_digest(*sources, builders=None):
     """A scrypt digest (hex) of the variables of the run that roles can read besides the definition's keys - the
     extra variables, the variables the builders get from the inventory, and under build_all the definition file's
     other variables - as written (before templating);
     None when there are none. It goes into the plan's `play`, so into the build hash and every layer key: a changed
     `-e app_version=...` builds again instead of reusing an image or a layer made with the old value. Only the digest
-    is kept. `sources` go from the lowest precedence to the highest (a later one's value wins)."""
+    is kept. `sources` go from the lowest precedence to the highest (a later one's value wins). `builders` maps a
+    builder's host name to the variables it has of its own (host_vars/)."""
     merged = {}
     for source in sources:
         merged.update((str(k), v) for k, v in (source or {}).items() if not str(k).startswith(NOT_RUN_VARIABLES))
-    if not merged:
+    own = {}
+    for host, variables in sorted((builders or {}).items()):
+        mine = {str(k): v for k, v in variables.items() if not str(k).startswith(NOT_RUN_VARIABLES)}
+        if mine:
+            own[str(host)] = mine
+    if not merged and not own:
         return None
-    text = json.dumps(merged, sort_keys=True, separators=(",", ":"), default=_as_written)
+    # the builders' own only when there are any: the digest of a run without them stays what it was
+    text = json.dumps({"all": merged, "builders": own} if own else merged, sort_keys=True, separators=(",", ":"),
+                      default=_as_written)
     return hashlib.scrypt(text.encode("utf-8"), **RUN_VARIABLES_SCRYPT).hex()
 
 

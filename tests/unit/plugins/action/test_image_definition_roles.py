@@ -155,6 +155,9 @@ def test_the_runs_variables_are_part_of_the_play_settings_as_a_digest_only():
         cache_key("p", "f", "web", "d", {}, None, image_definition._play_settings(False, None))
 
 
+TWO_TARGETS = {"image_name": "webapp", "image_targets": [{"name": "dev"}, {"name": "prod"}]}
+
+
 def test_the_runs_variables_are_read_from_the_extra_variables_and_a_fleets_definition_file(tmp_path, monkeypatch):
     from types import SimpleNamespace
 
@@ -171,7 +174,7 @@ def test_the_runs_variables_are_read_from_the_extra_variables_and_a_fleets_defin
         loader = DataLoader()
         manager = VariableManager(loader, InventoryManager(loader, sources=[]))
         action = SimpleNamespace(_loader=loader, _task=SimpleNamespace(get_variable_manager=lambda: manager))
-        return image_definition.ActionModule._run_variables(action, task_vars)
+        return image_definition.ActionModule._run_variables(action, task_vars, TWO_TARGETS)
 
     (tmp_path / "def.yml").write_text("image_name: webapp\nwebapp_port: 8080\n")
     assert digest(["@%s" % (tmp_path / "def.yml")], {}) == definition.run_variables_digest({"webapp_port": 8080})
@@ -236,11 +239,69 @@ def test_the_variables_the_builders_get_from_the_inventory_are_run_variables(tmp
     action = SimpleNamespace(_loader=DataLoader(), _task=SimpleNamespace(get_variable_manager=lambda: manager))
     monkeypatch.setattr(context, "CLIARGS", ImmutableDict(extra_vars=("shadowed=cli",)))
     monkeypatch.setattr(load_extra_vars, "extra_vars", None, raising=False)
-    assert image_definition.ActionModule._run_variables(action, {}) == definition.run_variables_digest(
+    assert image_definition.ActionModule._run_variables(action, {}, TWO_TARGETS) == definition.run_variables_digest(
         {"ntp_server": "pool.example", "app_port": 8080, "app_user": "svc", "project_wide": 1, "shadowed": "cli"})
     (tmp_path / "group_vars" / "image_builders.yml").write_text("app_user: other\n")
     _manager, changed = seen(["image_builders"])
     assert definition.run_variables_digest(changed) != definition.run_variables_digest(builders)
+
+
+def test_a_builders_own_host_vars_are_run_variables(tmp_path, monkeypatch):
+    """host_vars/<builder's host name> beside the inventory or in the project directory reaches that builder's roles,
+    as in a play: it counts, by the builder; another host's does not, nor what an extra variable wins over. Without
+    any, the digest is what it was before the builders' own counted."""
+    from types import SimpleNamespace
+
+    from ansible import context
+    from ansible.inventory.manager import InventoryManager
+    from ansible.module_utils.common.collections import ImmutableDict
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.plugins.vars import host_group_vars
+    from ansible.utils.vars import load_extra_vars
+    from ansible.vars.manager import VariableManager
+
+    from ansible_collections.immutable.images.plugins.plugin_utils._definition import builder_variables
+
+    (tmp_path / "host_vars").mkdir()
+    (tmp_path / "hosts.yml").write_text(yaml.safe_dump({"all": {"hosts": {"web1": {}},
+                                                                "children": {"image_builders": {"vars": {"app_port": 80}}}}}))
+    (tmp_path / "host_vars" / "webapp-dev.yml").write_text("app_port: 8080\nshadowed: by the extra variable\n")
+    (tmp_path / "host_vars" / "web1.yml").write_text("web1_only: 1\n")
+    project = tmp_path / "project"
+    (project / "host_vars").mkdir(parents=True)
+    monkeypatch.chdir(project)
+
+    def run(extra_vars=("shadowed=cli",)):
+        monkeypatch.setattr(host_group_vars, "FOUND", {})  # what the process found: a run is one process
+        monkeypatch.setattr(context, "CLIARGS", ImmutableDict(extra_vars=extra_vars))
+        monkeypatch.setattr(load_extra_vars, "extra_vars", None, raising=False)
+        loader = DataLoader()
+        loader.set_basedir("/nonexistent/the/collections/playbooks")
+        manager = VariableManager(loader, InventoryManager(loader, sources=[str(tmp_path / "hosts.yml")]))
+        own = builder_variables.own_variables(manager, ["webapp-dev", "webapp-prod"], ["image_builders"], str(project))
+        assert loader.get_basedir() == "/nonexistent/the/collections/playbooks", "the play's own is set back"
+        assert list(manager._inventory.hosts) == ["web1"], "the inventory is not changed"
+        action = SimpleNamespace(_loader=DataLoader(), _task=SimpleNamespace(get_variable_manager=lambda: manager))
+        return own, image_definition.ActionModule._run_variables(action, {}, TWO_TARGETS)
+
+    own, digest = run()
+    assert own == {"webapp-dev": {"app_port": 8080}}, "what an extra variable wins over does not count"
+    assert digest == definition.run_variables_digest({"app_port": 80, "shadowed": "cli"},
+                                                     builders={"webapp-dev": {"app_port": 8080}})
+    assert digest != definition.run_variables_digest({"app_port": 80, "shadowed": "cli"})
+
+    (project / "host_vars" / "webapp-prod.yml").write_text("app_port: 9090\n")  # beside the roles' play
+    own, with_prod = run()
+    assert own["webapp-prod"] == {"app_port": 9090}
+    assert with_prod != digest, "a builder's own variable is an input"
+
+    (tmp_path / "host_vars" / "webapp-dev.yml").unlink()
+    (project / "host_vars" / "webapp-prod.yml").unlink()
+    own, without = run()
+    assert own == {}
+    assert without == definition.run_variables_digest({"app_port": 80, "shadowed": "cli"}), "as before, without any"
+    assert definition.run_variables_digest({"app_port": 80}, builders={"webapp-dev": {"ansible_user": "x"}}) == \
+        definition.run_variables_digest({"app_port": 80}), "ansible_* settings are left out, as from the others"
 
 
 def test_a_vaulted_run_variable_counts_by_its_ciphertext_without_its_password():
