@@ -28,7 +28,7 @@ from ansible_collections.immutable.images.plugins.module_utils._artifacts import
 from ansible_collections.immutable.images.plugins.module_utils._common import inputs as build_inputs, naming
 from ansible_collections.immutable.images.plugins.plugin_utils._artifacts import sbom
 from ansible_collections.immutable.images.plugins.plugin_utils._definition import builder_variables, definition
-from ansible_collections.immutable.images.plugins.plugin_utils._definition import role_dependencies
+from ansible_collections.immutable.images.plugins.plugin_utils._definition import later_roles, role_dependencies
 from ansible_collections.immutable.images.plugins.plugin_utils._docker import layer_cache
 from ansible_collections.immutable.images.plugins.module_utils._docker import engine_pool
 from ansible_collections.immutable.images.plugins.module_utils._artifacts import provenance
@@ -126,6 +126,9 @@ class ActionModule(ActionModuleBase):
             t["sbom_path"] = os.path.join(sbom_dir, name)
         scanner = sbom.find_scanner()
         to_build = [t for t in selected if not t["reuse"]]
+        # private_role_vars: a play's roles do not see each other's variables either
+        used_early = later_roles.used_before_defined(roles, _pulled_in_finder(cwd)) if workdir and \
+            not C.DEFAULT_PRIVATE_ROLE_VARS else []
         build = {
             "id": build_id,
             "hash": build_hash,
@@ -138,7 +141,8 @@ class ActionModule(ActionModuleBase):
             "files_archive": archive,
             "files_digest": files_digest,
             "roles": [{k: r[k] for k in ("name", "path", "digest")} for r in roles],
-            "role_tasks": _write_role_tasks(workdir, roles) if workdir else [],
+            "used_before_defined": used_early,
+            "role_tasks": _write_role_tasks(workdir, roles, bool(used_early)) if workdir else [],
             "verify_tasks": _write_verify_tasks(workdir, params["image_verify"], cwd) if workdir else None,
             # without their env (it may hold secrets): the commit task reads it from image_verify, into a no_log option
             "verify_runs": [dict(e["run"], env=sorted(e["run"].get("env") or {})) for e in params["image_verify"]
@@ -478,10 +482,12 @@ def _pulled_in_finder(basedir):
     return find
 
 
-def _write_role_tasks(workdir, roles):
+def _write_role_tasks(workdir, roles, load_first):
     """The task file that runs the roles in order (in a list, empty without roles): per role one include of the
     provision role's tasks/role.yml (the layer cache lookup, the first role's upload of the image files, the role,
-    the layer store), with the role entry's vars and provision__role, the role's entry in the plan.
+    the layer store), with the role entry's vars and provision__role, the role's entry in the plan. With `load_first`
+    (a role uses a variable or handler only a later role defines: later_roles), first one include of every role
+    that loads it without running it.
 
     The one part of the per-role steps that is written here: a task's `vars:` must be a mapping in the file (it
     cannot come from a variable), and the entry's vars must reach the builder untemplated and trusted as
@@ -501,6 +507,19 @@ def _write_role_tasks(workdir, roles):
                       "vars": dict(role["vars"] or {}, provision__role=plan), "tags": ["always"]})
     if not tasks:
         return []
+    if load_first:
+        # as a play loads its roles: every role's defaults and vars are there from the first role on. Their tasks are
+        # left out (tagged never; those that still come, tagged always or named by --tags, are skipped until the
+        # first role's lookup registered provision__cache). Their handlers stay runnable: a notification is of the
+        # last handler loaded by that name, a role's own include's once it ran.
+        tasks.insert(0, {"name": "Load every image role before the first runs, as a play does",
+                         "ansible.builtin.include_role": {
+                             "name": "{{ provision__role_first.include }}", "public": True,
+                             "apply": {"tags": ["never"], "when": "provision__cache is defined"}},
+                         "loop": [{"name": role["name"], "include": role["include"]} for role in roles],
+                         "loop_control": {"loop_var": "provision__role_first", "label": "{{ provision__role_first.name }}"},
+                         # resolve as the roles' own includes do (role.yml)
+                         "collections": ["ansible.legacy"], "tags": ["always"]})
     path = os.path.join(workdir, "roles.yml")
     with open(path, "w") as f:
         json.dump(tasks, f, indent=1, default=str)

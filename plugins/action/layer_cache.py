@@ -238,7 +238,8 @@ def _deferred(pending):
 
 
 def _pending_handlers(task):
-    """Names of the play's handlers that may be pending: every handler the roles so far brought.
+    """Names of the play's handlers that may be pending: every handler the roles so far brought (when the build
+    loaded every role first, every role's: a role may have notified a later one's).
 
     A play runs notified handlers at its end; a layer stored before them would lack their effects. Which
     handlers are notified is known only to the strategy's iterator in the ansible-playbook process, not to

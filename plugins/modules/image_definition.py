@@ -128,6 +128,12 @@ build:
         digest:
           description: Digest of the role's files (part of the build hash and of its layer cache key).
           type: str
+    used_before_defined:
+      description: 'What an image role uses (in its entry''s vars or its files) that only a later image role defines:
+        variable names, and ''handler <name>''. With any, every role is loaded before the first runs, as a play
+        loads its roles.'
+      type: list
+      elements: str
     role_tasks:
       description: The file of the per-role includes of roles/provision/tasks/role.yml, a list of one (empty without
         roles or when nothing is built).

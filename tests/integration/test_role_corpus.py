@@ -247,6 +247,9 @@ def test_debops_roles_build_as_in_a_play(docker_client, tmp_path, remove_images)
         if proc.returncode != 0:
             failures.append("%s build failed:\n%s" % (path, proc.output[-6000:]))
             continue
+        # DebOps' <role>__<dependency>__dependent_* references to later roles' defaults: every role is loaded first
+        if "TASK [Load every image role before the first runs, as a play does]" not in proc.output:
+            failures.append("%s build did not load the roles before the first ran" % path)
         image = "%s:%s" % (name, version)
         diff, ignored = differences(play_state, image_state(docker_client, image))
         report.append("%s: %d volatile paths differ: %s" % (path, len(ignored), ", ".join(

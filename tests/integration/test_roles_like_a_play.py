@@ -104,6 +104,26 @@ def build_hash(output):
 GATHERING = "immutable.images.provision : Gathering Facts"
 
 
+def plain_play(docker_client, project, tmp_path, host, roles, listing):
+    """Run `roles` in a plain play in the project directory against a container of the base image, named `host` in
+    the group image_builders as a builder is, without facts; the output of the shell command `listing` there."""
+    container = docker_client.containers.run(BASE_IMAGE, ["-c", "sleep 600"], entrypoint=["/bin/sh"], detach=True,
+                                             network_mode="none", labels={"immutable.images.test": host})
+    try:
+        (tmp_path / "inventory.yml").write_text(json.dumps({"image_builders": {"hosts": {host: {
+            "ansible_host": container.name, "ansible_connection": "community.docker.docker_api",
+            "ansible_python_interpreter": "/usr/bin/python3"}}}}))
+        (project.path / "plain.yml").write_text(json.dumps([{"hosts": "image_builders", "gather_facts": False,
+                                                             "roles": roles}]))
+        plain = subprocess.run(["ansible-playbook", "-i", str(tmp_path / "inventory.yml"), "plain.yml"],
+                               cwd=str(project.path), env=ansible_env(), capture_output=True, text=True, timeout=300,
+                               check=False)
+        assert plain.returncode == 0, plain.stdout + plain.stderr
+        return container.exec_run(["sh", "-c", listing]).output.decode()
+    finally:
+        container.remove(force=True)
+
+
 def test_facts_magic_vars_handlers_and_services_as_in_a_play(docker_client, project, remove_images):
     remove_images("roles-play")
     project.role("facts", FACTS_ROLE)
@@ -372,21 +392,7 @@ def test_a_role_sees_the_project_as_a_play_beside_it_does(docker_client, project
     assert fetched.read_text() == "from the project\n", "fetched into the project, not into the collection"
 
     # The same role in a plain play in the project directory, against a container
-    container = docker_client.containers.run(BASE_IMAGE, ["-c", "sleep 600"], entrypoint=["/bin/sh"], detach=True,
-                                             network_mode="none", labels={"immutable.images.test": "projectfiles"})
-    try:
-        (tmp_path / "plain").mkdir()
-        (tmp_path / "plain" / "inventory.yml").write_text(json.dumps({"image_builders": {"hosts": {"projectfiles-container": {
-            "ansible_host": container.name, "ansible_connection": "community.docker.docker_api",
-            "ansible_python_interpreter": "/usr/bin/python3"}}}}))
-        (project.path / "plain.yml").write_text("- hosts: image_builders\n  gather_facts: false\n  roles: [uses_project]\n")
-        plain = subprocess.run(["ansible-playbook", "-i", str(tmp_path / "plain" / "inventory.yml"), "plain.yml"],
-                               cwd=str(project.path), env=ansible_env(), capture_output=True, text=True, timeout=300,
-                               check=False)
-        assert plain.returncode == 0, plain.stdout + plain.stderr
-        assert container.exec_run(["sh", "-c", listing]).output.decode() == built
-    finally:
-        container.remove(force=True)
+    assert plain_play(docker_client, project, tmp_path, "projectfiles-container", ["uses_project"], listing) == built
 
     (project.path / "group_vars" / "image_builders.yml").write_text("greeting: two\n")
     second = run_build(project.path, spec)
@@ -430,3 +436,66 @@ def test_a_become_of_the_run_is_the_roles_not_the_builds_own_steps(docker_client
     assert task_ran(proc.output, "who : The role runs with the become the run asked for, as in a play"), proc.output
     assert docker_client.images.get("becomeroles:1.0.0")
     assert new_resources(docker_client, before, "becomeroles")["containers"] == []
+
+
+EARLY_ROLE = """
+- name: Write what the entry's vars say, from the defaults of a role that runs later
+  ansible.builtin.copy:
+    content: "{{ early__list | to_json }}\\n"
+    dest: /early-list
+    mode: "0644"
+
+- name: Write a variable of the later role's vars/main.yml
+  ansible.builtin.copy:
+    content: "{{ later__user }}\\n"
+    dest: /early-user
+    mode: "0644"
+  notify: Restart later
+"""
+LATER_ROLE = """
+- name: Count the runs of a task tagged always
+  ansible.builtin.shell: echo run >> /later-always
+  changed_when: false
+  tags: [always]
+"""
+LATER_HANDLERS = """
+- name: Restart later
+  ansible.builtin.shell: echo restarted >> /later-handler
+  changed_when: true
+"""
+
+
+def test_a_role_uses_what_a_later_role_defines_as_in_a_play(docker_client, project, remove_images, tmp_path):
+    # A play loads every role before it runs any: DebOps' playbooks give a role a variable that refers to the
+    # defaults of a role after it (etc_services__dependent_list: ['{{ memcached__etc_services__dependent_list }}']),
+    # and a role may read a later one's vars/main.yml or notify its handler. Before, the first role's lookup failed
+    # ("'later__early__dependent_list' is undefined"). Now the build loads every role first, without running any.
+    remove_images("laterroles")
+    project.role("early", EARLY_ROLE)
+    dependent = [{"name": "memcache", "port": 11211}]
+    later = project.role("later", LATER_ROLE, defaults={"later__early__dependent_list": dependent},
+                         handlers=LATER_HANDLERS)
+    (later / "vars").mkdir()
+    (later / "vars" / "main.yml").write_text("later__user: svc\n")
+    entries = [{"role": "early", "vars": {"early__list": ["{{ later__early__dependent_list }}"]}}, "later"]
+    listing = "cat /early-list /early-user /later-handler /later-always"
+
+    proc = run_build(project.path, definition("laterroles", entries, image_gather_facts=False))
+    assert proc.returncode == 0, proc.output[-4000:]
+    assert "TASK [Load every image role before the first runs, as a play does]" in proc.output
+    built = sh_in_image(docker_client, "laterroles:1.0.0", listing)
+    assert built.split("\n")[:4] == ['[[{"name": "memcache", "port": 11211}]]', "svc", "restarted", "run"], built
+
+    # The same roles in a plain play, against a container
+    roles = [{"role": "early", "vars": entries[0]["vars"]}, "later"]
+    assert plain_play(docker_client, project, tmp_path, "laterroles-container", roles, listing) == built
+
+    # With the later role changed, the early one's notification must still reach the handler: its layer was not
+    # stored before the handlers ran (the loaded roles' handlers count as pending), so it runs again.
+    (later / "tasks" / "main.yml").write_text(LATER_ROLE + "\n- name: A new task\n  ansible.builtin.command: 'true'\n"
+                                                           "  changed_when: false\n")
+    again = run_build(project.path, definition("laterroles", entries, image_gather_facts=False))
+    assert again.returncode == 0, again.output[-4000:]
+    assert build_hash(again.output) != build_hash(proc.output)
+    assert task_ran(again.output, "early : Write a variable of the later role's vars/main.yml"), "not from the cache"
+    assert sh_in_image(docker_client, "laterroles:1.0.0", listing) == built

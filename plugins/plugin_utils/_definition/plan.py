@@ -136,6 +136,10 @@ def plan_spec():
         "files_archive": _opt("str", "The image_files archive, null without files or when nothing is built."),
         "files_digest": _opt("str", "Digest of the image_files' contents."),
         "roles": _opt("list", "The image roles in order.", elements="dict", options=_ROLE),
+        "used_before_defined": _opt("list", "What an image role uses (in its entry's vars or its files) that only a "
+                                            "later image role defines: variable names, and 'handler <name>'. With "
+                                            "any, every role is loaded before the first runs, as a play loads its "
+                                            "roles.", elements="str"),
         "role_tasks": _opt("list", "The file of the per-role includes of roles/provision/tasks/role.yml, a list of one "
                                    "(empty without roles or when nothing is built).", elements="str"),
         "verify_tasks": _opt("str", "The task file of the image_verify checks that run on the builder, or null."),

@@ -88,7 +88,7 @@ def test_role_tasks_include_role_yml_with_the_entry_vars_and_tag_our_steps_alway
     roles = [{"name": "web", "include": "web", "path": str(role), "vars": {"port": "{{ web_port }}"}, "tags": ["web"],
               "digest": "d1"},
              {"name": "plain", "include": "plain", "path": str(plain), "vars": {}, "tags": [], "digest": "d2"}]
-    [path] = image_definition._write_role_tasks(str(tmp_path), roles)
+    [path] = image_definition._write_role_tasks(str(tmp_path), roles, False)
     web, plain_step = json.loads(open(path).read())
     assert web["tags"] == plain_step["tags"] == ["always"]
     assert web["ansible.builtin.include_tasks"] == "role.yml"
@@ -97,7 +97,18 @@ def test_role_tasks_include_role_yml_with_the_entry_vars_and_tag_our_steps_alway
     assert web["vars"]["provision__role"] == {"name": "web", "include": "web", "digest": "d1", "vars": {"port": "{{ web_port }}"},
                                               "tags": ["web"], "number": 1, "first": True, "title": "Role web (1 of 2)", "public": True}
     assert plain_step["vars"]["provision__role"]["first"] is False and plain_step["vars"]["provision__role"]["number"] == 2
-    assert image_definition._write_role_tasks(str(tmp_path), []) == []
+    assert image_definition._write_role_tasks(str(tmp_path), [], False) == []
+
+    # a role uses what only a later one defines: first, every role is loaded, as a play loads its roles
+    [path] = image_definition._write_role_tasks(str(tmp_path), roles, True)
+    load, web_again, plain_again = json.loads(open(path).read())
+    assert (web_again, plain_again) == (web, plain_step)
+    assert load["loop"] == [{"name": "web", "include": "web"}, {"name": "plain", "include": "plain"}]
+    include = load["ansible.builtin.include_role"]
+    assert include["name"] == "{{ provision__role_first.include }}" and include["public"] is True
+    # their tasks left out (tagged never) or skipped (tagged always) until the first role's lookup registered
+    assert include["apply"] == {"tags": ["never"], "when": "provision__cache is defined"}
+    assert load["tags"] == ["always"] and load["collections"] == ["ansible.legacy"]
 
 
 def test_role_yml_tags_our_steps_always_applies_entry_tags_and_never_flushes_handlers():
