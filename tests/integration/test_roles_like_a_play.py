@@ -477,7 +477,8 @@ def test_a_role_uses_what_a_later_role_defines_as_in_a_play(docker_client, proje
                          handlers=LATER_HANDLERS)
     (later / "vars").mkdir()
     (later / "vars" / "main.yml").write_text("later__user: svc\n")
-    entries = [{"role": "early", "vars": {"early__list": ["{{ later__early__dependent_list }}"]}}, "later"]
+    # as DebOps' playbooks write it: a role parameter beside `role`
+    entries = [{"role": "early", "early__list": ["{{ later__early__dependent_list }}"]}, "later"]
     listing = "cat /early-list /early-user /later-handler /later-always"
 
     proc = run_build(project.path, definition("laterroles", entries, image_gather_facts=False))
@@ -487,8 +488,7 @@ def test_a_role_uses_what_a_later_role_defines_as_in_a_play(docker_client, proje
     assert built.split("\n")[:4] == ['[[{"name": "memcache", "port": 11211}]]', "svc", "restarted", "run"], built
 
     # The same roles in a plain play, against a container
-    roles = [{"role": "early", "vars": entries[0]["vars"]}, "later"]
-    assert plain_play(docker_client, project, tmp_path, "laterroles-container", roles, listing) == built
+    assert plain_play(docker_client, project, tmp_path, "laterroles-container", entries, listing) == built
 
     # With the later role changed, the early one's notification must still reach the handler: its layer was not
     # stored before the handlers ran (the loaded roles' handlers count as pending), so it runs again.

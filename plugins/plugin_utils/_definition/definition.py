@@ -19,6 +19,7 @@ import signal
 import stat
 
 from ansible.parsing.vault import VaultHelper
+from ansible.playbook.role.include import RoleInclude
 
 from ansible_collections.immutable.images.plugins.module_utils._common import naming
 from ansible_collections.immutable.images.plugins.module_utils._common import references as ref
@@ -99,10 +100,10 @@ def check_definition(params, cwd):
         if not _role_name(entry):
             errors.append("image_roles[%d]: give a role name or a dict with a 'role' key, got %r" % (i, entry))
         elif isinstance(entry, dict):
-            unknown = set(entry) - {"role", "name", "vars", "tags"}
-            if unknown:
-                errors.append("image_roles[%d]: unknown keys %s (use 'role', 'vars' and 'tags')"
-                              % (i, ", ".join(sorted(unknown))))
+            keywords = sorted(set(entry) & _ROLE_KEYWORDS - _ROLE_ENTRY_KEYS)
+            if keywords:
+                errors.append("image_roles[%d]: %s: a build takes 'role', 'vars', 'tags' and role parameters of a "
+                              "play's roles: entry, not its other keywords" % (i, ", ".join(keywords)))
             if entry.get("vars") is not None and not isinstance(entry.get("vars"), dict):
                 errors.append("image_roles[%d].vars: must be a dict, got %s" % (i, _kind(entry["vars"])))
             if entry.get("tags") is not None and not _tag_list(entry["tags"]):
@@ -501,6 +502,12 @@ def _kind(value):
     return type(value).__name__
 
 
+# A play's roles: entry: its keywords (ansible-core's RoleInclude attributes) and, as any other key, role parameters.
+# A build takes these keywords of them; the others (when, become, ...) are refused rather than taken for parameters.
+_ROLE_KEYWORDS = frozenset(RoleInclude.fattributes)
+_ROLE_ENTRY_KEYS = frozenset(("role", "name", "vars", "tags"))
+
+
 def _role_name(entry):
     if isinstance(entry, str):
         return entry.strip()
@@ -531,8 +538,16 @@ def _check_gather_facts(value):
 
 
 def role_entries(params):
-    """[(role name, vars dict)] from image_roles."""
-    return [(_role_name(e), (e.get("vars") or {}) if isinstance(e, dict) else {}) for e in params.get("image_roles") or []]
+    """[(role name, vars dict)] from image_roles: an entry's `vars` over its role parameters (its other keys, as on a
+    play's roles: entry), as ansible-core gives a role both."""
+    return [(_role_name(e), _role_vars(e)) for e in params.get("image_roles") or []]
+
+
+def _role_vars(entry):
+    if not isinstance(entry, dict):
+        return {}
+    params = {k: v for k, v in entry.items() if k not in _ROLE_KEYWORDS}
+    return {**params, **(entry.get("vars") or {})} if params else (entry.get("vars") or {})
 
 
 def role_tags(entry):

@@ -89,8 +89,8 @@ SEMANTIC_CASES = [
      "image_files[1].src"),
     ("role-without-name", definition_with(image_roles=[{"vars": {"a": 1}}]), "image_roles[0]: give a role name"),
     ("role-empty-string", definition_with(image_roles=["acme.webapp", " "]), "image_roles[1]: give a role name"),
-    ("role-unknown-key", definition_with(image_roles=[{"role": "acme.webapp", "when": "x"}]),
-     "image_roles[0]: unknown keys when"),
+    ("role-keyword", definition_with(image_roles=[{"role": "acme.webapp", "when": "x", "become": True, "port": 1}]),
+     "image_roles[0]: become, port, when: a build takes 'role', 'vars', 'tags' and role parameters"),
     ("role-vars-not-dict", definition_with(image_roles=[{"role": "acme.webapp", "vars": ["a"]}]),
      "image_roles[0].vars: must be a dict"),
     ("manifest-dir-missing", definition_with(image_manifest="nope/manifest.json"), "image_manifest: directory"),
@@ -430,6 +430,13 @@ def test_role_entries():
     assert definition.role_entries(params) == [("acme.webapp", {}), ("acme.tuning", {"w": 4}), ("acme.x", {}),
                                                ("acme.y", {})]
     assert definition.role_entries({"image_roles": None}) == []
+    # role parameters beside the keywords, as on a play's roles: entry (DebOps' playbooks write them so); vars win
+    params = {"image_roles": [{"role": "etc_services", "tags": ["x"],
+                               "etc_services__dependent_list": ["{{ memcached__etc_services__dependent_list }}"]},
+                              {"role": "acme.y", "workers": 2, "port_name": "http", "vars": {"workers": 4}}]}
+    assert definition.role_entries(params) == [
+        ("etc_services", {"etc_services__dependent_list": ["{{ memcached__etc_services__dependent_list }}"]}),
+        ("acme.y", {"workers": 4, "port_name": "http"})]
 
 
 # --- the build hash ignores operational keys --------------------------------------------------
