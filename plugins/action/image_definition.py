@@ -241,8 +241,12 @@ class ActionModule(ActionModuleBase):
                 errors.append("image_roles[%d]: role %r not found (searched %s and installed collections)"
                               % (i, name, ", ".join(search)))
                 continue
+            keywords = definition.role_keywords(entries[i])
+            digest = role_dependencies.digest(path, find)
+            if keywords:  # they change what the role does: in its digest, so in the build hash and its layer key
+                digest = provenance.sha256_json({"role": digest, "keywords": keywords})
             roles.append({"name": name, "include": include_name, "path": path, "vars": role_vars,
-                          "tags": definition.role_tags(entries[i]), "digest": role_dependencies.digest(path, find)})
+                          "tags": definition.role_tags(entries[i]), "keywords": keywords, "digest": digest})
         return roles, errors
 
 
@@ -499,11 +503,14 @@ def _write_role_tasks(workdir, roles, load_first):
     for i, role in enumerate(roles, 1):
         title = "Role %s (%d of %d)" % (role["name"], i, len(roles))
         plan = {"name": role["name"], "include": role["include"], "digest": role["digest"], "vars": role["vars"],
-                "tags": role["tags"], "number": i, "first": i == 1, "title": title,
+                "tags": role["tags"], "keywords": role.get("keywords") or {}, "number": i, "first": i == 1,
+                "title": title,
                 # public like a play's roles: entries (unless private_role_vars): later roles see its defaults and vars
                 "public": not C.DEFAULT_PRIVATE_ROLE_VARS}
         # the entry's vars are include params of this include, as they were of an include_role with vars
-        tasks.append({"name": title + ": its steps", "ansible.builtin.include_tasks": "role.yml",
+        # role_keywords.yml: role.yml that gives the role the entry's keywords (when, become, ...)
+        steps = "role_keywords.yml" if plan["keywords"] else "role.yml"
+        tasks.append({"name": title + ": its steps", "ansible.builtin.include_tasks": steps,
                       "vars": dict(role["vars"] or {}, provision__role=plan), "tags": ["always"]})
     if not tasks:
         return []

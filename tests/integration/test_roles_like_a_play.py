@@ -499,3 +499,44 @@ def test_a_role_uses_what_a_later_role_defines_as_in_a_play(docker_client, proje
     assert build_hash(again.output) != build_hash(proc.output)
     assert task_ran(again.output, "early : Write a variable of the later role's vars/main.yml"), "not from the cache"
     assert sh_in_image(docker_client, "laterroles:1.0.0", listing) == built
+
+
+KEYWORDS_ROLE = """
+- name: Who runs the role, and with which environment
+  ansible.builtin.shell: echo "$KW_ENV $(id -un)"
+  register: kw
+  changed_when: false
+
+- name: Write it as root (a task's own keyword wins over its role's, as in a play)
+  ansible.builtin.copy:
+    content: "{{ kw.stdout }}\\n"
+    dest: /kw-env
+    mode: "0644"
+  become: false
+"""
+SKIPPED_ROLE = """
+- name: Must not run
+  ansible.builtin.copy:
+    content: "ran\\n"
+    dest: /skipped
+    mode: "0644"
+"""
+
+
+def test_the_keywords_of_a_roles_entry_reach_its_tasks_as_in_a_play(docker_client, project, remove_images, tmp_path):
+    # A roles: entry copied from a playbook may carry keywords for its role's tasks (when, become, environment, ...).
+    # A play gives them to every task of the role; so does a build, through the role's include. Before, the entry was
+    # refused ("unknown keys").
+    remove_images("entrykeywords")
+    project.role("kw_skip", SKIPPED_ROLE)
+    project.role("kw_env", KEYWORDS_ROLE)
+    entries = [{"role": "kw_skip", "when": "inventory_hostname == 'elsewhere'"},
+               {"role": "kw_env", "environment": {"KW_ENV": "from-the-entry"}, "become": True,
+                "become_user": "nobody", "become_method": "su", "become_flags": "-s /bin/sh"}]
+    listing = "cat /kw-env; test -e /skipped && echo ran || echo skipped"
+
+    proc = run_build(project.path, definition("entrykeywords", entries, image_gather_facts=False))
+    assert proc.returncode == 0, proc.output[-4000:]
+    built = sh_in_image(docker_client, "entrykeywords:1.0.0", listing)
+    assert built.split("\n")[:2] == ["from-the-entry nobody", "skipped"], built
+    assert plain_play(docker_client, project, tmp_path, "entrykeywords-container", entries, listing) == built

@@ -100,10 +100,12 @@ def check_definition(params, cwd):
         if not _role_name(entry):
             errors.append("image_roles[%d]: give a role name or a dict with a 'role' key, got %r" % (i, entry))
         elif isinstance(entry, dict):
-            keywords = sorted(set(entry) & _ROLE_KEYWORDS - _ROLE_ENTRY_KEYS)
-            if keywords:
-                errors.append("image_roles[%d]: %s: a build takes 'role', 'vars', 'tags' and role parameters of a "
-                              "play's roles: entry, not its other keywords" % (i, ", ".join(keywords)))
+            refused = sorted(set(entry) & _ROLE_KEYWORDS - _ROLE_ENTRY_KEYS - set(ROLE_TASK_KEYWORDS))
+            if refused:
+                errors.append("image_roles[%d]: %s: these keywords of a play's roles: entry would run the role "
+                              "elsewhere than on its builder; a build does not take them" % (i, ", ".join(refused)))
+            if entry.get("environment") is not None and not isinstance(entry["environment"], dict):
+                errors.append("image_roles[%d].environment: must be a dict, got %s" % (i, _kind(entry["environment"])))
             if entry.get("vars") is not None and not isinstance(entry.get("vars"), dict):
                 errors.append("image_roles[%d].vars: must be a dict, got %s" % (i, _kind(entry["vars"])))
             if entry.get("tags") is not None and not _tag_list(entry["tags"]):
@@ -503,9 +505,14 @@ def _kind(value):
 
 
 # A play's roles: entry: its keywords (ansible-core's RoleInclude attributes) and, as any other key, role parameters.
-# A build takes these keywords of them; the others (when, become, ...) are refused rather than taken for parameters.
+# Of the keywords, a build takes role, name, vars and tags, and those a play gives the role's tasks and handlers
+# (ROLE_TASK_KEYWORDS, given through the role's include: roles/provision/tasks/role.yml); the others would run the
+# role elsewhere than on its builder (connection, delegate_to, ...) and are refused, rather than taken for parameters.
 _ROLE_KEYWORDS = frozenset(RoleInclude.fattributes)
 _ROLE_ENTRY_KEYS = frozenset(("role", "name", "vars", "tags"))
+ROLE_TASK_KEYWORDS = ("when", "become", "become_user", "become_method", "become_flags", "become_exe", "environment",
+                      "check_mode", "diff", "no_log", "ignore_errors", "ignore_unreachable", "module_defaults",
+                      "timeout", "any_errors_fatal", "run_once", "throttle", "debugger")
 
 
 def _role_name(entry):
@@ -548,6 +555,17 @@ def _role_vars(entry):
         return {}
     params = {k: v for k, v in entry.items() if k not in _ROLE_KEYWORDS}
     return {**params, **(entry.get("vars") or {})} if params else (entry.get("vars") or {})
+
+
+def role_keywords(entry):
+    """The keywords of an image_roles entry that its role's tasks and handlers get (ROLE_TASK_KEYWORDS), as written;
+    `when` as a list. Empty without any."""
+    if not isinstance(entry, dict):
+        return {}
+    keywords = {key: entry[key] for key in ROLE_TASK_KEYWORDS if entry.get(key) is not None}
+    if "when" in keywords and not isinstance(keywords["when"], list):
+        keywords["when"] = [keywords["when"]]
+    return keywords
 
 
 def role_tags(entry):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -95,7 +96,8 @@ def test_role_tasks_include_role_yml_with_the_entry_vars_and_tag_our_steps_alway
     # the entry's vars untemplated, as include params of the include (as an include_role's vars were)
     assert web["vars"]["port"] == "{{ web_port }}"
     assert web["vars"]["provision__role"] == {"name": "web", "include": "web", "digest": "d1", "vars": {"port": "{{ web_port }}"},
-                                              "tags": ["web"], "number": 1, "first": True, "title": "Role web (1 of 2)", "public": True}
+                                              "tags": ["web"], "keywords": {}, "number": 1, "first": True,
+                                              "title": "Role web (1 of 2)", "public": True}
     assert plain_step["vars"]["provision__role"]["first"] is False and plain_step["vars"]["provision__role"]["number"] == 2
     assert image_definition._write_role_tasks(str(tmp_path), [], False) == []
 
@@ -111,8 +113,19 @@ def test_role_tasks_include_role_yml_with_the_entry_vars_and_tag_our_steps_alway
     assert load["tags"] == ["always"] and load["collections"] == ["ansible.legacy"]
 
 
+def role_steps(path):
+    """The tasks of role.yml or role_keywords.yml, with the lookup they import from role_lookup.yml in its place."""
+    tasks = []
+    for task in yaml.safe_load(open(path)):
+        if "ansible.builtin.import_tasks" in task:
+            tasks += yaml.safe_load(open(os.path.join(os.path.dirname(path), task["ansible.builtin.import_tasks"])))
+        else:
+            tasks.append(task)
+    return tasks
+
+
 def test_role_yml_tags_our_steps_always_applies_entry_tags_and_never_flushes_handlers():
-    tasks = yaml.safe_load(open(ROLE_YML))
+    tasks = role_steps(ROLE_YML)
     assert all(t["tags"] == ["always"] for t in tasks)
     assert not any("flush_handlers" in json.dumps(t) for t in tasks), "handlers run at the end, as in a play"
     [include] = [t["ansible.builtin.include_role"] for t in tasks if "ansible.builtin.include_role" in t]
@@ -134,6 +147,41 @@ def test_role_yml_tags_our_steps_always_applies_entry_tags_and_never_flushes_han
     assert tasks[0]["environment"] == "{{ provision__build_env }}"  # the build_env is part of the cache key
     # the first role's lookup uploads the image files on a miss (its layer holds them)
     assert "provision__role.first" in tasks[0]["immutable.images.layer_cache"]["upload"]
+
+
+def test_role_keywords_yml_gives_the_role_every_keyword_a_build_takes_and_otherwise_what_role_yml_does():
+    plain = role_steps(ROLE_YML)
+    keywords = role_steps(os.path.join(os.path.dirname(ROLE_YML), "role_keywords.yml"))
+    assert keywords[0] == plain[0], "the same lookup"
+    include, with_keywords = plain[1]["ansible.builtin.include_role"], keywords[1]["ansible.builtin.include_role"]
+    assert {k: v for k, v in with_keywords.items() if k != "apply"} == {k: v for k, v in include.items() if k != "apply"}
+    apply = with_keywords["apply"]
+    assert set(apply) == set(definition.ROLE_TASK_KEYWORDS) | {"tags"}
+    assert apply["tags"] == include["apply"]["tags"]
+    for key in set(definition.ROLE_TASK_KEYWORDS) - {"when", "environment"}:
+        assert apply[key] == "{{ provision__role.keywords.%s | default(omit) }}" % key
+    # the entry's `when` after the cache's condition, its environment over the build_env
+    assert apply["when"].replace(" ", "").replace("\n", "") == (
+        "{{[%s]+provision__role.keywords.when|default([])}}" % include["apply"]["when"][3:-3]).replace(" ", "")
+    assert apply["environment"] == ("{{ provision__build_env | combine(provision__role.keywords.environment"
+                                    " | default({})) }}")
+    assert (keywords[1]["tags"], keywords[1]["collections"]) == (plain[1]["tags"], plain[1]["collections"])
+
+
+def test_an_entry_with_keywords_is_run_by_role_keywords_yml_and_they_are_in_its_digest(tmp_path):
+    (tmp_path / "roles" / "web" / "tasks").mkdir(parents=True)
+    action = SimpleNamespace()
+    params = {"image_roles_path": [], "image_roles": ["web", {"role": "web", "when": "x", "become": True}]}
+    roles, errors = image_definition.ActionModule._resolve_roles(action, params, str(tmp_path))
+    assert errors == []
+    plain, keyworded = roles
+    assert (plain["keywords"], keyworded["keywords"]) == ({}, {"when": ["x"], "become": True})
+    assert plain["digest"] != keyworded["digest"], "a keyword changes what the role does"
+    [path] = image_definition._write_role_tasks(str(tmp_path), roles, False)
+    first, second = json.loads(open(path).read())
+    assert first["ansible.builtin.include_tasks"] == "role.yml"
+    assert second["ansible.builtin.include_tasks"] == "role_keywords.yml"
+    assert second["vars"]["provision__role"]["keywords"] == {"when": ["x"], "become": True}
 
 
 def test_cache_key_covers_tags_and_play_settings():

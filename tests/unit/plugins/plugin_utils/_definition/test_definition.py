@@ -89,8 +89,11 @@ SEMANTIC_CASES = [
      "image_files[1].src"),
     ("role-without-name", definition_with(image_roles=[{"vars": {"a": 1}}]), "image_roles[0]: give a role name"),
     ("role-empty-string", definition_with(image_roles=["acme.webapp", " "]), "image_roles[1]: give a role name"),
-    ("role-keyword", definition_with(image_roles=[{"role": "acme.webapp", "when": "x", "become": True, "port": 1}]),
-     "image_roles[0]: become, port, when: a build takes 'role', 'vars', 'tags' and role parameters"),
+    ("role-keyword-elsewhere", definition_with(image_roles=[{"role": "acme.webapp", "when": "x", "become": True,
+                                                             "port": 1, "delegate_to": "localhost", "connection": "ssh"}]),
+     "image_roles[0]: connection, delegate_to, port: these keywords of a play's roles: entry would run the role"),
+    ("role-environment-not-dict", definition_with(image_roles=[{"role": "acme.webapp", "environment": ["A=1"]}]),
+     "image_roles[0].environment: must be a dict"),
     ("role-vars-not-dict", definition_with(image_roles=[{"role": "acme.webapp", "vars": ["a"]}]),
      "image_roles[0].vars: must be a dict"),
     ("manifest-dir-missing", definition_with(image_manifest="nope/manifest.json"), "image_manifest: directory"),
@@ -437,6 +440,14 @@ def test_role_entries():
     assert definition.role_entries(params) == [
         ("etc_services", {"etc_services__dependent_list": ["{{ memcached__etc_services__dependent_list }}"]}),
         ("acme.y", {"workers": 4, "port_name": "http"})]
+    # the keywords a play gives the role's tasks are not parameters: the role's include gets them
+    entry = {"role": "acme.z", "when": "ansible_os_family == 'Debian'", "become": True, "become_user": "app",
+             "environment": {"A": "1"}, "tags": ["z"], "workers": 2}
+    assert definition.role_entries({"image_roles": [entry]}) == [("acme.z", {"workers": 2})]
+    assert definition.role_keywords(entry) == {"when": ["ansible_os_family == 'Debian'"], "become": True,
+                                               "become_user": "app", "environment": {"A": "1"}}
+    assert definition.role_keywords({"role": "acme.z", "when": ["a", "b"]}) == {"when": ["a", "b"]}
+    assert definition.role_keywords("acme.z") == {} and definition.role_keywords({"role": "acme.z"}) == {}
 
 
 # --- the build hash ignores operational keys --------------------------------------------------
