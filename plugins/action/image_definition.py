@@ -487,11 +487,16 @@ def _pulled_in_finder(basedir):
 
 
 def _write_role_tasks(workdir, roles, load_first):
-    """The task file that runs the roles in order (in a list, empty without roles): per role one include of the
+    """The task file that runs the roles in order (in a list, empty without roles): per role one import of the
     provision role's tasks/role.yml (the layer cache lookup, the first role's upload of the image files, the role,
     the layer store), with the role entry's vars and provision__role, the role's entry in the plan. With `load_first`
     (a role uses a variable or handler only a later role defines: later_roles), first one include of every role
     that loads it without running it.
+
+    An import, not an include: its vars reach the role's tasks as a play's roles: entry's vars do, below what the role
+    sets itself (set_fact, include_vars, registered results), where an include's would be include params above them;
+    and it is no step of its own at run time. Not tagged: the imported steps are tagged always themselves, and a tag
+    of the import would reach the role's tasks too.
 
     The one part of the per-role steps that is written here: a task's `vars:` must be a mapping in the file (it
     cannot come from a variable), and the entry's vars must reach the builder untemplated and trusted as
@@ -507,11 +512,10 @@ def _write_role_tasks(workdir, roles, load_first):
                 "title": title,
                 # public like a play's roles: entries (unless private_role_vars): later roles see its defaults and vars
                 "public": not C.DEFAULT_PRIVATE_ROLE_VARS}
-        # the entry's vars are include params of this include, as they were of an include_role with vars
         # role_keywords.yml: role.yml that gives the role the entry's keywords (when, become, ...)
         steps = "role_keywords.yml" if plan["keywords"] else "role.yml"
-        tasks.append({"name": title + ": its steps", "ansible.builtin.include_tasks": steps,
-                      "vars": dict(role["vars"] or {}, provision__role=plan), "tags": ["always"]})
+        tasks.append({"name": title + ": its steps", "ansible.builtin.import_tasks": steps,
+                      "vars": dict(role["vars"] or {}, provision__role=plan)})
     if not tasks:
         return []
     if load_first:

@@ -540,3 +540,29 @@ def test_the_keywords_of_a_roles_entry_reach_its_tasks_as_in_a_play(docker_clien
     built = sh_in_image(docker_client, "entrykeywords:1.0.0", listing)
     assert built.split("\n")[:2] == ["from-the-entry nobody", "skipped"], built
     assert plain_play(docker_client, project, tmp_path, "entrykeywords-container", entries, listing) == built
+
+
+NORMALIZING_ROLE = """
+- name: Normalize what the entry gave, as roles do
+  ansible.builtin.set_fact:
+    users: "{{ users + ['root'] }}"
+
+- name: Write what the role's tasks see from then on
+  ansible.builtin.copy:
+    content: "{{ users | to_json }}\\n"
+    dest: /users
+    mode: "0644"
+"""
+
+
+def test_an_entrys_vars_rank_below_what_the_role_sets_as_in_a_play(docker_client, project, remove_images, tmp_path):
+    # A play's roles: entry's vars rank below what the role sets itself (set_fact, include_vars, registered results).
+    # They reached the role as include params, above them: the role's set_fact was ignored (measured: ["app"]).
+    remove_images("entryvars")
+    project.role("normalizing", NORMALIZING_ROLE)
+    entries = [{"role": "normalizing", "vars": {"users": ["app"]}}]
+    proc = run_build(project.path, definition("entryvars", entries, image_gather_facts=False))
+    assert proc.returncode == 0, proc.output[-4000:]
+    built = sh_in_image(docker_client, "entryvars:1.0.0", "cat /users")
+    assert built.strip() == '["app", "root"]', built
+    assert plain_play(docker_client, project, tmp_path, "entryvars-container", entries, "cat /users") == built

@@ -91,9 +91,10 @@ def test_role_tasks_include_role_yml_with_the_entry_vars_and_tag_our_steps_alway
              {"name": "plain", "include": "plain", "path": str(plain), "vars": {}, "tags": [], "digest": "d2"}]
     [path] = image_definition._write_role_tasks(str(tmp_path), roles, False)
     web, plain_step = json.loads(open(path).read())
-    assert web["tags"] == plain_step["tags"] == ["always"]
-    assert web["ansible.builtin.include_tasks"] == "role.yml"
-    # the entry's vars untemplated, as include params of the include (as an include_role's vars were)
+    # an import: no step at run time; not tagged, so that no tag of it reaches the role's tasks
+    assert "tags" not in web and "tags" not in plain_step
+    assert web["ansible.builtin.import_tasks"] == "role.yml"
+    # the entry's vars untemplated, as vars of the import: the role's tasks get them as a play's roles: entry's
     assert web["vars"]["port"] == "{{ web_port }}"
     assert web["vars"]["provision__role"] == {"name": "web", "include": "web", "digest": "d1", "vars": {"port": "{{ web_port }}"},
                                               "tags": ["web"], "keywords": {}, "number": 1, "first": True,
@@ -179,8 +180,8 @@ def test_an_entry_with_keywords_is_run_by_role_keywords_yml_and_they_are_in_its_
     assert plain["digest"] != keyworded["digest"], "a keyword changes what the role does"
     [path] = image_definition._write_role_tasks(str(tmp_path), roles, False)
     first, second = json.loads(open(path).read())
-    assert first["ansible.builtin.include_tasks"] == "role.yml"
-    assert second["ansible.builtin.include_tasks"] == "role_keywords.yml"
+    assert first["ansible.builtin.import_tasks"] == "role.yml"
+    assert second["ansible.builtin.import_tasks"] == "role_keywords.yml"
     assert second["vars"]["provision__role"]["keywords"] == {"when": ["x"], "become": True}
 
 
