@@ -104,6 +104,16 @@ def build_hash(output):
 GATHERING = "immutable.images.provision : Gathering Facts"
 
 
+def built_as_played(docker_client, project, tmp_path, name, entries, listing):
+    """Build image `name` of the project's roles `entries` (no facts), run the same list as a plain play's roles
+    (plain_play), and return the output of the shell command `listing` in the image, which must be the play's."""
+    proc = run_build(project.path, definition(name, entries, image_gather_facts=False))
+    assert proc.returncode == 0, proc.output[-4000:]
+    built = sh_in_image(docker_client, name + ":1.0.0", listing)
+    assert plain_play(docker_client, project, tmp_path, name + "-container", entries, listing) == built
+    return built
+
+
 def plain_play(docker_client, project, tmp_path, host, roles, listing):
     """Run `roles` in a plain play in the project directory against a container of the base image, named `host` in
     the group image_builders as a builder is, without facts; the output of the shell command `listing` there."""
@@ -534,12 +544,8 @@ def test_the_keywords_of_a_roles_entry_reach_its_tasks_as_in_a_play(docker_clien
                {"role": "kw_env", "environment": {"KW_ENV": "from-the-entry"}, "become": True,
                 "become_user": "nobody", "become_method": "su", "become_flags": "-s /bin/sh"}]
     listing = "cat /kw-env; test -e /skipped && echo ran || echo skipped"
-
-    proc = run_build(project.path, definition("entrykeywords", entries, image_gather_facts=False))
-    assert proc.returncode == 0, proc.output[-4000:]
-    built = sh_in_image(docker_client, "entrykeywords:1.0.0", listing)
+    built = built_as_played(docker_client, project, tmp_path, "entrykeywords", entries, listing)
     assert built.split("\n")[:2] == ["from-the-entry nobody", "skipped"], built
-    assert plain_play(docker_client, project, tmp_path, "entrykeywords-container", entries, listing) == built
 
 
 NORMALIZING_ROLE = """
@@ -561,8 +567,5 @@ def test_an_entrys_vars_rank_below_what_the_role_sets_as_in_a_play(docker_client
     remove_images("entryvars")
     project.role("normalizing", NORMALIZING_ROLE)
     entries = [{"role": "normalizing", "vars": {"users": ["app"]}}]
-    proc = run_build(project.path, definition("entryvars", entries, image_gather_facts=False))
-    assert proc.returncode == 0, proc.output[-4000:]
-    built = sh_in_image(docker_client, "entryvars:1.0.0", "cat /users")
+    built = built_as_played(docker_client, project, tmp_path, "entryvars", entries, "cat /users")
     assert built.strip() == '["app", "root"]', built
-    assert plain_play(docker_client, project, tmp_path, "entryvars-container", entries, "cat /users") == built
