@@ -29,6 +29,7 @@ from ansible_collections.immutable.images.plugins.module_utils._common import in
 from ansible_collections.immutable.images.plugins.plugin_utils._artifacts import sbom
 from ansible_collections.immutable.images.plugins.plugin_utils._definition import builder_variables, definition
 from ansible_collections.immutable.images.plugins.plugin_utils._definition import later_roles, role_dependencies
+from ansible_collections.immutable.images.plugins.plugin_utils._definition import role_syntax
 from ansible_collections.immutable.images.plugins.plugin_utils._docker import layer_cache
 from ansible_collections.immutable.images.plugins.module_utils._docker import engine_pool
 from ansible_collections.immutable.images.plugins.module_utils._artifacts import provenance
@@ -127,8 +128,7 @@ class ActionModule(ActionModuleBase):
         scanner = sbom.find_scanner()
         to_build = [t for t in selected if not t["reuse"]]
         # private_role_vars: a play's roles do not see each other's variables either
-        used_early = later_roles.used_before_defined(roles, _pulled_in_finder(cwd)) if workdir and \
-            not C.DEFAULT_PRIVATE_ROLE_VARS else []
+        used_early = later_roles.used_before_defined(roles) if workdir and not C.DEFAULT_PRIVATE_ROLE_VARS else []
         build = {
             "id": build_id,
             "hash": build_hash,
@@ -232,7 +232,7 @@ class ActionModule(ActionModuleBase):
         search = [os.path.join(cwd, p) for p in params["image_roles_path"]] + [os.path.join(cwd, "roles")]
         # the templated value (~/.ansible/roles, ...), which the build_strategy lookup began with ./roles
         search += [path for path in C.DEFAULT_ROLES_PATH or [] if path not in search]
-        roles, errors = [], []
+        roles, errors, parsed = [], [], set()
         find = _pulled_in_finder(cwd)  # the base directory of the roles' play (lookup/build_strategy)
         entries = params.get("image_roles") or []
         for i, (name, role_vars) in enumerate(definition.role_entries(params)):
@@ -242,11 +242,17 @@ class ActionModule(ActionModuleBase):
                               % (i, name, ", ".join(search)))
                 continue
             keywords = definition.role_keywords(entries[i])
-            digest = role_dependencies.digest(path, find)
+            pulled = role_dependencies.pulled_in(path, find)
+            # as a play parses its roles before it runs any: a broken file is refused before a builder starts
+            unparsed = [p for p in [path] + pulled if p not in parsed]
+            parsed.update(unparsed)
+            errors += ["image_roles[%d] (%s): %s" % (i, name, problem) for problem in role_syntax.problems(unparsed, cwd)]
+            digest = role_dependencies.digest(path, pulled)
             if keywords:  # they change what the role does: in its digest, so in the build hash and its layer key
                 digest = provenance.sha256_json({"role": digest, "keywords": keywords})
             roles.append({"name": name, "include": include_name, "path": path, "vars": role_vars,
-                          "tags": definition.role_tags(entries[i]), "keywords": keywords, "digest": digest})
+                          "tags": definition.role_tags(entries[i]), "keywords": keywords, "digest": digest,
+                          "pulled_in": pulled})
         return roles, errors
 
 

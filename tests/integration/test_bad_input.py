@@ -70,6 +70,13 @@ CASES = [
     ("missing-role", setting("image_roles", ["ok", "no_such_role"]), "image_roles[1]: role 'no_such_role' not found"),
     ("role-without-name", setting("image_roles", [{"vars": {"a": 1}}]), "image_roles[0]"),
     ("role-vars-not-dict", setting("image_roles", [{"role": "ok", "vars": [1]}]), "image_roles[0].vars"),
+    # a play parses its roles before it runs a task; a build included a broken file only once builders had started
+    ("role-yaml-broken", setting("image_roles", ["ok", "broken"]),
+     "image_roles[1] (broken): roles/broken/tasks/main.yml:4:4: while parsing a block mapping did not find expected key"),
+    ("role-dependency-yaml-broken", setting("image_roles", ["needs_broken"]),
+     "image_roles[0] (needs_broken): roles/broken/tasks/main.yml:4:4:"),
+    ("role-keyword-elsewhere", setting("image_roles", [{"role": "ok", "delegate_to": "localhost"}]),
+     "image_roles[0]: delegate_to: these keywords of a play's roles: entry would run the role elsewhere"),
     ("bad-on-error", setting("image_on_error", "explode"), "image_on_error"),
     ("bad-expose", config(expose=["http"]), "image_targets[0].config.expose"),
     ("bad-healthcheck", config(healthcheck={"test": ["CMD", "true"], "interval": "soon"}),
@@ -133,6 +140,9 @@ CASES = [
 def bad_project(project):
     project.file("files/hello.txt", "hello\n")
     project.role("ok", "- name: Do nothing\n  ansible.builtin.command: 'true'\n  changed_when: false\n")
+    project.role("broken", "- name: Copy\n  ansible.builtin.copy:\n    dest: /x\n   content: a bad indent\n")
+    project.file("roles/needs_broken/meta/main.yml", "dependencies: [broken]\n")
+    project.role("needs_broken", "- name: Do nothing\n  ansible.builtin.command: 'true'\n  changed_when: false\n")
     project.file("withcreds/app.conf", "x\n")
     project.file("withcreds/.aws/credentials", "[default]\n")
     project.file("withsocket/app.conf", "x\n")

@@ -28,7 +28,6 @@ import re
 
 from ansible.parsing.utils.yaml import from_yaml
 
-from ansible_collections.immutable.images.plugins.plugin_utils._definition import role_dependencies
 from ansible_collections.immutable.images.plugins.plugin_utils._definition.role_modules import task_files, task_lists
 
 _READ_FROM = ("tasks", "handlers", "templates", "defaults", "vars", "meta")
@@ -37,13 +36,13 @@ _MAIN = ("main.yml", "main.yaml", "main.json", "main")
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-def used_before_defined(roles, find_role):
-    """What a role of `roles` (the plan's, in order, each with its `path` and entry `vars`) uses that only a role after
-    it defines: variable names, and 'handler <name>' for handlers, sorted. find_role(name, parent_path) finds a role a
-    role pulls in (role_dependencies)."""
+def used_before_defined(roles):
+    """What a role of `roles` (the plan's, in order, each with its `path`, entry `vars` and `pulled_in`: the roles it
+    pulls in, role_dependencies) uses that only a role after it defines: variable names, and 'handler <name>' for
+    handlers, sorted."""
     if len(roles) < 2:
         return []
-    trees = [[role["path"]] + role_dependencies.pulled_in(role["path"], find_role) for role in roles]
+    trees = [[role["path"]] + role["pulled_in"] for role in roles]
     # once per role: many roles pull in the same ones (DebOps' global_handlers)
     defines = {path: (_variables(path), _handlers(path)) for path in dict.fromkeys(p for tree in trees for p in tree)}
     variables = [_union(defines[path][0] for path in tree) for tree in trees]

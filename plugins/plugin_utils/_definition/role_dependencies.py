@@ -27,12 +27,10 @@ _INCLUDES = frozenset(prefix + name for prefix in ("", "ansible.builtin.", "ansi
                       for name in ("include_role", "import_role"))
 
 
-def digest(role_path, find):
+def digest(role_path, pulled):
     """The role's digest: of its directory alone when it pulls in no role (as before they counted), else of its
-    directory and those of the roles it pulls in, in the order they are found. find(name, parent_path): the path of
-    the role `name` as named by the role at parent_path, or None."""
+    directory and those of the roles it pulls in (`pulled`: pulled_in()), in the order they are found."""
     own = tree_digest(role_path)
-    pulled = pulled_in(role_path, find)
     if not pulled:
         return own
     text = json.dumps({"role": own, "pulls_in": [tree_digest(path) for path in pulled]}, separators=(",", ":"))
@@ -40,7 +38,8 @@ def digest(role_path, find):
 
 
 def pulled_in(role_path, find):
-    """Paths of the roles `role_path` pulls in, theirs after them, each once, the role itself never."""
+    """Paths of the roles `role_path` pulls in, theirs after them, each once, the role itself never. find(name,
+    parent_path): the path of the role `name` as named by the role at parent_path, or None."""
     found, queue = [], [role_path]
     while queue:
         parent = queue.pop(0)

@@ -7,7 +7,7 @@ every role before the first runs, as a play does."""
 from __future__ import annotations
 
 from ansible_collections.immutable.images.plugins.action.image_definition import _pulled_in_finder
-from ansible_collections.immutable.images.plugins.plugin_utils._definition import later_roles
+from ansible_collections.immutable.images.plugins.plugin_utils._definition import later_roles, role_dependencies
 
 
 def role(base, name, files):
@@ -19,6 +19,12 @@ def role(base, name, files):
     return {"name": name, "path": str(path), "vars": {}}
 
 
+def used_before_defined(roles, find):
+    """As the plan calls it: each role with the roles it pulls in."""
+    return later_roles.used_before_defined([dict(r, pulled_in=role_dependencies.pulled_in(r["path"], find))
+                                            for r in roles])
+
+
 def test_a_variable_of_a_later_roles_defaults_or_vars_read_by_an_earlier_role(tmp_path):
     roles = tmp_path / "roles"
     find = _pulled_in_finder(str(tmp_path))
@@ -27,19 +33,19 @@ def test_a_variable_of_a_later_roles_defaults_or_vars_read_by_an_earlier_role(tm
                                                                "memcached__port: 11211\n",
                                           "vars/main.yml": "memcached__user: memcache\n"})
     entry = dict(etc_services, vars={"etc_services__dependent_list": ["{{ memcached__etc_services__dependent_list }}"]})
-    assert later_roles.used_before_defined([entry, memcached], find) == ["memcached__etc_services__dependent_list"]
-    assert later_roles.used_before_defined([etc_services, memcached], find) == [], "nothing of memcached is used"
-    assert later_roles.used_before_defined([memcached, entry], find) == [], "defined before it is used"
-    assert later_roles.used_before_defined([entry], find) == []
+    assert used_before_defined([entry, memcached], find) == ["memcached__etc_services__dependent_list"]
+    assert used_before_defined([etc_services, memcached], find) == [], "nothing of memcached is used"
+    assert used_before_defined([memcached, entry], find) == [], "defined before it is used"
+    assert used_before_defined([entry], find) == []
 
     # in the role's own files (a template, a task), and of its vars/main.yml
     reader = role(roles, "reader", {"templates/app.conf.j2": "user={{ memcached__user }}\n",
                                     "tasks/main.yml": "- ansible.builtin.debug: {var: memcached__port}\n"})
-    assert later_roles.used_before_defined([reader, memcached], find) == ["memcached__port", "memcached__user"]
+    assert used_before_defined([reader, memcached], find) == ["memcached__port", "memcached__user"]
     # a name the earlier role defines too is not loaded early: it has its own
     both = role(roles, "both", {"defaults/main/one.yml": "memcached__port: 1\n",
                                 "tasks/main.yml": "- ansible.builtin.debug: {var: memcached__port}\n"})
-    assert later_roles.used_before_defined([both, memcached], find) == []
+    assert used_before_defined([both, memcached], find) == []
 
 
 def test_the_defaults_of_the_roles_a_later_role_pulls_in_count(tmp_path):
@@ -48,7 +54,7 @@ def test_the_defaults_of_the_roles_a_later_role_pulls_in_count(tmp_path):
     role(roles, "common", {"defaults/main.yml": "common__domain: example.org\n"})
     app = role(roles, "app", {"meta/main.yml": "dependencies: [common]\n"})
     first = role(roles, "first", {"tasks/main.yml": "- ansible.builtin.debug: {msg: '{{ common__domain }}'}\n"})
-    assert later_roles.used_before_defined([first, app], find) == ["common__domain"]
+    assert used_before_defined([first, app], find) == ["common__domain"]
 
 
 def test_a_handler_of_a_later_role_notified_by_an_earlier_one(tmp_path):
@@ -60,9 +66,9 @@ def test_a_handler_of_a_later_role_notified_by_an_earlier_one(tmp_path):
     site = role(roles, "site", {"tasks/main.yml": "- ansible.builtin.copy: {src: a, dest: /a}\n"
                                                   "  notify: [Restart nginx, web config changed]\n"})
     quiet = role(roles, "quiet", {"tasks/main.yml": "- ansible.builtin.copy: {src: a, dest: /a}\n"})
-    assert later_roles.used_before_defined([site, nginx], find) == ["handler Restart nginx", "handler web config changed"]
-    assert later_roles.used_before_defined([quiet, nginx], find) == []
-    assert later_roles.used_before_defined([nginx, site], find) == []
+    assert used_before_defined([site, nginx], find) == ["handler Restart nginx", "handler web config changed"]
+    assert used_before_defined([quiet, nginx], find) == []
+    assert used_before_defined([nginx, site], find) == []
 
 
 def test_files_that_are_not_yaml_or_text_are_no_names(tmp_path):
@@ -73,4 +79,4 @@ def test_files_that_are_not_yaml_or_text_are_no_names(tmp_path):
     (roles / "later" / "handlers" / "main.yml").write_text(": : :\n")
     first = role(roles, "first", {"templates/blob.bin": ""})
     (roles / "first" / "templates" / "blob.bin").write_bytes(b"\xff\xfe not text")
-    assert later_roles.used_before_defined([first, later], find) == []
+    assert used_before_defined([first, later], find) == []

@@ -40,17 +40,17 @@ def test_dependencies_and_plain_includes_are_found_where_ansible_core_looks(tmp_
         common, str(roles / "base"), str(roles / "extra"), str(roles / "key_value"), str(roles / "handlers_role"),
         str(roles / "deep")]
 
-    before = role_dependencies.digest(app, find)
+    before = role_dependencies.digest(app, role_dependencies.pulled_in(app, find))
     assert before != tree_digest(app)
     (roles / "unrelated" / "tasks" / "main.yml").write_text("- ansible.builtin.debug: {msg: changed}\n")
-    assert role_dependencies.digest(app, find) == before, "a role it does not pull in is no input"
+    assert role_dependencies.digest(app, role_dependencies.pulled_in(app, find)) == before, "a role it does not pull in is no input"
     (roles / "deep" / "tasks" / "main.yml").write_text("- ansible.builtin.debug: {msg: changed}\n")
-    assert role_dependencies.digest(app, find) != before, "a dependency of a dependency is an input"
+    assert role_dependencies.digest(app, role_dependencies.pulled_in(app, find)) != before, "a dependency of a dependency is an input"
 
 
 def test_a_role_that_pulls_in_nothing_keeps_its_digest(tmp_path):
     plain = role(tmp_path, "plain", meta="galaxy_info: {author: me}\ndependencies: []\n")
-    assert role_dependencies.digest(plain, _pulled_in_finder(str(tmp_path))) == tree_digest(plain)
+    assert role_dependencies.digest(plain, role_dependencies.pulled_in(plain, _pulled_in_finder(str(tmp_path)))) == tree_digest(plain)
 
 
 def test_the_playbooks_roles_directory_comes_before_the_roles_own_directory(tmp_path):
