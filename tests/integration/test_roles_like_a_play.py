@@ -541,8 +541,10 @@ def test_the_keywords_of_a_roles_entry_reach_its_tasks_as_in_a_play(docker_clien
     project.role("kw_skip", SKIPPED_ROLE)
     project.role("kw_env", KEYWORDS_ROLE)
     entries = [{"role": "kw_skip", "when": "inventory_hostname == 'elsewhere'"},
-               {"role": "kw_env", "environment": {"KW_ENV": "from-the-entry"}, "become": True,
-                "become_user": "nobody", "become_method": "su", "become_flags": "-s /bin/sh"}]
+               # a template, as playbooks often give it (`environment: "{{ proxy_env }}"`)
+               {"role": "kw_env", "environment": "{{ kw_environment }}",
+                "vars": {"kw_environment": {"KW_ENV": "from-the-entry"}},
+                "become": True, "become_user": "nobody", "become_method": "su", "become_flags": "-s /bin/sh"}]
     listing = "cat /kw-env; test -e /skipped && echo ran || echo skipped"
     built = built_as_played(docker_client, project, tmp_path, "entrykeywords", entries, listing)
     assert built.split("\n")[:2] == ["from-the-entry nobody", "skipped"], built

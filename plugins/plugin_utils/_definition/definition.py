@@ -104,8 +104,11 @@ def check_definition(params, cwd):
             if refused:
                 errors.append("image_roles[%d]: %s: these keywords of a play's roles: entry would run the role "
                               "elsewhere than on its builder; a build does not take them" % (i, ", ".join(refused)))
-            if entry.get("environment") is not None and not isinstance(entry["environment"], dict):
-                errors.append("image_roles[%d].environment: must be a dict, got %s" % (i, _kind(entry["environment"])))
+            environment = entry.get("environment")
+            if environment is not None and not (isinstance(environment, dict) or
+                                                (isinstance(environment, str) and "{{" in environment)):
+                errors.append("image_roles[%d].environment: must be a dict or a template that gives one, got %s"
+                              % (i, _kind(environment)))
             if entry.get("vars") is not None and not isinstance(entry.get("vars"), dict):
                 errors.append("image_roles[%d].vars: must be a dict, got %s" % (i, _kind(entry["vars"])))
             if entry.get("tags") is not None and not _tag_list(entry["tags"]):

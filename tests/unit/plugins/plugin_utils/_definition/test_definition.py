@@ -93,7 +93,7 @@ SEMANTIC_CASES = [
                                                              "port": 1, "delegate_to": "localhost", "connection": "ssh"}]),
      "image_roles[0]: connection, delegate_to, port: these keywords of a play's roles: entry would run the role"),
     ("role-environment-not-dict", definition_with(image_roles=[{"role": "acme.webapp", "environment": ["A=1"]}]),
-     "image_roles[0].environment: must be a dict"),
+     "image_roles[0].environment: must be a dict or a template that gives one"),
     ("role-vars-not-dict", definition_with(image_roles=[{"role": "acme.webapp", "vars": ["a"]}]),
      "image_roles[0].vars: must be a dict"),
     ("manifest-dir-missing", definition_with(image_manifest="nope/manifest.json"), "image_manifest: directory"),
@@ -283,6 +283,13 @@ def test_ec2_target_typed_by_spec_is_valid(workdir):
     assert params["image_targets"][0]["config"]
     assert set(params["image_targets"][0]["config"].values()) == {None}
     assert definition.check_definition(params, str(workdir)) == []
+
+
+def test_a_roles_entry_as_a_play_writes_it_is_valid(workdir):
+    # role parameters, the keywords a play gives the role's tasks, an environment given as a template
+    entry = {"role": "etc_services", "etc_services__dependent_list": ["{{ memcached__etc_services__dependent_list }}"],
+             "when": "ansible_os_family == 'Debian'", "become": True, "environment": "{{ proxy_env }}", "tags": ["x"]}
+    assert definition.check_definition(typed(definition_with(image_roles=[entry])), str(workdir)) == []
 
 
 def test_docker_target_with_ec2_keys_typed_by_spec_is_valid(workdir):
