@@ -52,7 +52,11 @@ class ActionModule(ActionModuleBase):
         try:
             self._transfer_file(src, remote)
             self._fixup_perms2((shell.tmpdir, remote))
-            res = self._low_level_execute_command("tar -xpf %s -C / --no-overwrite-dir" % shlex.quote(remote))
+            # Directories the instance has keep their owner and mode, and a link to one (`/lib` on a merged-/usr
+            # system) stays a link, its files going through it: with GNU tar 1.27 or later (2013), which has the option.
+            res = self._low_level_execute_command(
+                "k=--keep-directory-symlink; tar $k --version >/dev/null 2>&1 || k=; tar -xpf %s -C / --no-overwrite-dir $k"
+                % shlex.quote(remote))
         finally:
             self._remove_tmp_path(shell.tmpdir)
         if res["rc"] != 0:

@@ -15,6 +15,8 @@ description:
   - Unpacks a tar archive (member names relative to C(/)) into the builder the task runs on.
   - Docker builders (hosts whose C(image_target) is a docker target, whatever their connection) get it through
     the engine's archive API in one request. Other builders get one copy of the archive and one C(tar) command.
+  - A directory the builder has keeps its owner and mode, and a link to a directory stays a link (the files go
+    through it), as C(cp -r) leaves them.
   - The archive is the one M(immutable.images.image_definition) writes from the C(image_files) definition variable.
   - This is an action plugin; it runs on the controller.
 extends_documentation_fragment:

@@ -110,22 +110,24 @@ def write_files_archive(entries, path, cwd):
     return hasher.hexdigest()
 
 
-# Prints which of its arguments (paths relative to /) are existing directories, one per line.
-_EXISTING_DIRS_SH = 'for d do [ -d "/$d" ] && [ ! -L "/$d" ] && printf "%s\\n" "$d"; done; exit 0'
-
-
-def existing_directories(archive_path, run, chunk=500):
+def existing_directories(archive_path, is_directory):
     """Names of the archive's directory entries that are directories on the builder already.
 
-    run(argv) -> bytes runs a command on the builder (a docker exec).
+    is_directory(path) says whether an absolute path is a directory on the builder, following symbolic links
+    (`/lib` on a merged-/usr system is one): the archive's entry must not replace the link. It is asked about each
+    entry's parents first, and not about what is below a path that is not a directory there (the upload creates it).
     """
     with tarfile.open(archive_path, "r") as tar:
-        dirs = [m.name.rstrip("/") for m in tar.getmembers() if m.isdir() and m.name.strip("/")]
-    found = set()
-    for start in range(0, len(dirs), chunk):
-        out = run(["/bin/sh", "-c", _EXISTING_DIRS_SH, "sh"] + dirs[start:start + chunk]) or b""
-        found.update(line for line in out.decode("utf-8", "surrogateescape").splitlines() if line)
-    return found
+        dirs = {m.name.strip("/") for m in tar.getmembers() if m.isdir() and m.name.strip("/")}
+    known = {}
+
+    def there(name):
+        if name not in known:
+            parent = name.rpartition("/")[0]
+            known[name] = (not parent or there(parent)) and is_directory("/" + name)
+        return known[name]
+
+    return {name for name in sorted(dirs) if there(name)}
 
 
 def archive_without(data, skip, chunk_size=1 << 20):

@@ -196,3 +196,23 @@ def test_short_hash():
     assert value == build_inputs.short_hash({"a": "x", "b": [1, 2]})  # key order does not matter
     assert value != build_inputs.short_hash({"a": "x", "b": [2, 1]})
     assert len(build_inputs.short_hash("x", length=20)) == 20
+
+
+def test_existing_directories_asks_top_down_and_not_below_what_is_not_there(tmp_path):
+    archive = tmp_path / "files.tar"
+    with tarfile.open(archive, "w") as tar:
+        for name in ("lib", "lib/systemd", "lib/systemd/system", "srv/app", "srv/app/conf", "etc/"):
+            info = tarfile.TarInfo(name)
+            info.type = tarfile.DIRTYPE
+            tar.addfile(info)
+        tar.addfile(tarfile.TarInfo("srv/app/conf/app.ini"))
+    on_builder = {"/etc", "/lib", "/lib/systemd", "/srv"}  # /lib a link to a directory there: a directory as `test -d` says
+    asked = []
+
+    def is_directory(path):
+        asked.append(path)
+        return path in on_builder
+
+    assert build_inputs.existing_directories(str(archive), is_directory) == {"etc", "lib", "lib/systemd"}
+    # a parent first, also one the archive has no entry of (/srv); nothing below what is not there (/srv/app)
+    assert asked == ["/etc", "/lib", "/lib/systemd", "/lib/systemd/system", "/srv", "/srv/app"]
