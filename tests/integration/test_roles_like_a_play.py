@@ -571,3 +571,179 @@ def test_an_entrys_vars_rank_below_what_the_role_sets_as_in_a_play(docker_client
     entries = [{"role": "normalizing", "vars": {"users": ["app"]}}]
     built = built_as_played(docker_client, project, tmp_path, "entryvars", entries, "cat /users")
     assert built.strip() == '["app", "root"]', built
+
+
+# Modules that move files between the controller and the builder, or run in the background: they go through the
+# builder's connection (put_file, fetch_file, commands), not only through a module's own code.
+MOVING_ROLE = r"""
+- name: Directories
+  ansible.builtin.file:
+    path: "{{ item }}"
+    state: directory
+    mode: "0755"
+  loop: [/opt/moves, /opt/moves/parts]
+
+- name: Unpack an archive from the controller
+  ansible.builtin.unarchive:
+    src: bundle.tar.gz
+    dest: /opt/moves
+
+- name: Copy a directory of files
+  ansible.builtin.copy:
+    src: tree/
+    dest: /opt/moves/tree/
+    mode: preserve
+
+- name: Run a script from the controller
+  ansible.builtin.script: hello.sh /opt/moves/script-ran
+
+- name: Run a raw command
+  ansible.builtin.raw: echo raw > /opt/moves/raw
+
+- name: Read a file of the builder
+  ansible.builtin.slurp:
+    src: /etc/debian_version
+  register: moves__slurped
+
+- name: Write what was read
+  ansible.builtin.copy:
+    dest: /opt/moves/slurped
+    content: "{{ moves__slurped.content | b64decode }}"
+    mode: "0644"
+
+- name: Fetch a file to the controller
+  ansible.builtin.fetch:
+    src: /opt/moves/slurped
+    dest: "{{ playbook_dir }}/fetched/{{ inventory_hostname }}"
+    flat: true
+
+- name: Copy back what was fetched
+  ansible.builtin.copy:
+    src: "{{ playbook_dir }}/fetched/{{ inventory_hostname }}"
+    dest: /opt/moves/fetched-back
+    mode: "0644"
+
+- name: Copy a file within the builder
+  ansible.builtin.copy:
+    src: /etc/debian_version
+    dest: /opt/moves/remote-copy
+    remote_src: true
+    mode: "0644"
+
+- name: Write fragments
+  ansible.builtin.copy:
+    dest: "/opt/moves/parts/{{ item }}"
+    content: "part {{ item }}\n"
+    mode: "0644"
+  loop: [b, a]
+
+- name: Assemble them
+  ansible.builtin.assemble:
+    src: /opt/moves/parts
+    dest: /opt/moves/assembled
+    mode: "0644"
+
+- name: A template checked before it is put in place
+  ansible.builtin.template:
+    src: conf.j2
+    dest: /opt/moves/validated.conf
+    validate: grep -q '^port=' %s
+    mode: "0644"
+
+- name: A block in a file
+  ansible.builtin.blockinfile:
+    path: /opt/moves/block
+    create: true
+    block: "one\ntwo"
+    mode: "0644"
+
+- name: A download from a file URL
+  ansible.builtin.get_url:
+    url: file:///etc/debian_version
+    dest: /opt/moves/downloaded
+    mode: "0644"
+
+- name: A command reading stdin, in a directory, with an environment, in bash
+  ansible.builtin.shell: cat > stdin-was && echo "$MOVES_VAR" > env-was
+  args:
+    chdir: /opt/moves
+    stdin: from stdin
+    executable: /bin/bash
+  environment:
+    MOVES_VAR: from the environment
+
+- name: Pause a second
+  ansible.builtin.pause:
+    seconds: 1
+
+- name: Start a job in the background and go on
+  ansible.builtin.shell: sleep 1; echo fired > /opt/moves/fired
+  async: 30
+  poll: 0
+  register: moves__job
+
+- name: Wait for a job in the background
+  ansible.builtin.shell: sleep 1; echo polled > /opt/moves/polled
+  async: 30
+  poll: 1
+
+- name: Wait for the first job
+  ansible.builtin.async_status:
+    jid: "{{ moves__job.ansible_job_id }}"
+  register: moves__status
+  until: moves__status.finished
+  retries: 30
+  delay: 1
+
+- name: Wait for its file
+  ansible.builtin.wait_for:
+    path: /opt/moves/fired
+
+- name: Find what was written
+  ansible.builtin.find:
+    paths: /opt/moves
+    recurse: true
+  register: moves__found
+
+- name: Take a checksum
+  ansible.builtin.stat:
+    path: /opt/moves/assembled
+    checksum_algorithm: sha256
+  register: moves__stat
+
+- name: Write both down
+  ansible.builtin.copy:
+    dest: /opt/moves/found
+    content: "{{ moves__found.matched }} {{ moves__stat.stat.checksum }}\n"
+    mode: "0644"
+
+- name: A task on the controller
+  ansible.builtin.copy:
+    dest: "{{ playbook_dir }}/on-the-controller-{{ inventory_hostname }}"
+    content: "{{ inventory_hostname }}\n"
+    mode: "0644"
+  delegate_to: localhost
+"""
+
+
+def test_modules_that_move_files_or_run_in_the_background_as_in_a_play(docker_client, project, remove_images, tmp_path):
+    remove_images("movingfiles")
+    role = project.role("moving", MOVING_ROLE)
+    (role / "files" / "tree" / "sub").mkdir(parents=True)
+    (role / "files" / "tree" / "x").write_text("x\n")
+    (role / "files" / "tree" / "sub" / "y").write_text("y\n")
+    os.chmod(role / "files" / "tree" / "sub" / "y", 0o640)
+    (role / "files" / "hello.sh").write_text('#!/bin/sh\necho script > "$1"\n')
+    bundle = tmp_path / "bundle"
+    (bundle / "sub").mkdir(parents=True)
+    (bundle / "a.txt").write_text("a\n")
+    (bundle / "sub" / "b.txt").write_text("b\n")
+    subprocess.run(["tar", "-czf", str(role / "files" / "bundle.tar.gz"), "-C", str(tmp_path), "bundle"], check=True)
+    (role / "templates").mkdir()
+    (role / "templates" / "conf.j2").write_text("port={{ 8000 + 80 }}\n")
+    listing = ("cd /opt/moves && find . -printf '%p %m %s\\n' | sort && cat slurped fetched-back remote-copy downloaded"
+               " raw script-ran stdin-was env-was assembled validated.conf block fired polled found")
+    built = built_as_played(docker_client, project, tmp_path, "movingfiles", ["moving"], listing)
+    assert "./bundle/sub/b.txt 644 2" in built and "./tree/sub/y 640 2" in built, built
+    assert "from stdin\nfrom the environment\npart a\npart b\nport=8080\n" in built, built
+    assert (project.path / "on-the-controller-movingfiles-container").read_text() == "movingfiles-container\n"
