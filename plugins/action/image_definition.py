@@ -22,6 +22,7 @@ from ansible import constants as C
 from ansible import context
 from ansible.errors import AnsibleError
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.plugins.loader import get_all_plugin_loaders
 from ansible.utils.vars import load_extra_vars
 
 from ansible_collections.immutable.images.plugins.module_utils._artifacts import reuse as built_artifacts
@@ -72,7 +73,8 @@ class ActionModule(ActionModuleBase):
         workdir = None if check_mode else tempfile.mkdtemp(prefix="immutable-images-")
         archive = os.path.join(workdir, "files.tar") if workdir and params["image_files"] else None
         files_digest = build_inputs.write_files_archive(params["image_files"], archive or os.devnull, cwd)
-        play = _play_settings(params["image_gather_facts"], self._run_variables(task_vars, params))
+        play = _play_settings(params["image_gather_facts"], self._run_variables(task_vars, params),
+                              build_inputs.directories_digest(cwd, _project_directories()))
         definition_input = definition.hash_input(params, params["image_targets"])
         build_hash = build_inputs.short_hash({
             "definition": definition_input,
@@ -364,9 +366,19 @@ def _check_files_outside_tmpfs(params):
     return errors
 
 
-def _play_settings(gather_facts, run_variables=None):
+def _project_directories():
+    """The directories of the project (the roles' play's base directory) whose files a role uses as a playbook there
+    would, without a path: where ansible-core looks after the role's own directories for a relative `src` of copy,
+    template, script or unarchive, for include_vars and the file and template lookups (files, templates, vars), and
+    the plugin directories it loads beside a playbook (library, filter_plugins, ...)."""
+    return ["files", "templates", "vars"] + [loader.subdir for _name, loader in get_all_plugin_loaders() if loader.subdir]
+
+
+def _play_settings(gather_facts, run_variables=None, project=None):
     """What decides how the roles behave, besides the roles themselves: the facts, the tags selected on the
-    command line and (`vars`, only when there are any) the digest of the run's variables (run_variables_digest).
+    command line, (`vars`, only when there are any) the digest of the run's variables (run_variables_digest) and
+    (`project`, only when the project has any of them) the digest of the project's directories a role can use
+    (_project_directories).
     facts is None (gather nothing) or the arguments of the gather_facts task: {} gathers what a play with
     gather_facts: true gathers (older ansible-core: the ansible.cfg gather settings, as a play)."""
     if gather_facts is False:
@@ -386,6 +398,8 @@ def _play_settings(gather_facts, run_variables=None):
             "skip_tags": sorted(set(cli.get("skip_tags") or ()))}
     if run_variables:  # absent without any: the hashes of builds that have none stay as they were
         play["vars"] = run_variables
+    if project:  # the same
+        play["project"] = project
     return play
 
 

@@ -177,6 +177,11 @@ build:
             (and under build_all the definition file's variables) but image_*, ansible_*, awx_* and tower_*, as
             written; absent when there are none.
           type: str
+        project:
+          description: 'A sha256 over the project directory''s files/, templates/, vars/ and plugin directories
+            (library/, filter_plugins/, ...): what a role finds there by a relative name, as from a playbook there;
+            absent when the project has none of them.'
+          type: str
     on_error:
       description: image_on_error.
       type: str

@@ -418,6 +418,19 @@ def test_a_role_sees_the_project_as_a_play_beside_it_does(docker_client, project
     assert build_hash(third.output) != build_hash(second.output), "a builder's own variable is an input"
     assert sh_in_image(docker_client, "projectfiles:1.0.0", "cat /greeting").strip() == "three"
 
+    # What the role takes from the project's files/ by a relative name, and the project's plugins, are inputs too.
+    # Before, both builds were the third one again: the same hash, the image reused with the old motd and greeting.
+    (project.path / "files" / "motd").write_text("welcome again\n")
+    fourth = run_build(project.path, spec)
+    assert fourth.returncode == 0, fourth.output[-4000:]
+    assert build_hash(fourth.output) != build_hash(third.output), "a file of the project's files/ is an input"
+    assert sh_in_image(docker_client, "projectfiles:1.0.0", "cat /etc/motd").strip() == "welcome again"
+    (project.path / "filter_plugins" / "project_filters.py").write_text(PROJECT_FILTERS.replace('+ "!"', '+ "?"'))
+    fifth = run_build(project.path, spec)
+    assert fifth.returncode == 0, fifth.output[-4000:]
+    assert build_hash(fifth.output) != build_hash(fourth.output), "a plugin of the project is an input"
+    assert sh_in_image(docker_client, "projectfiles:1.0.0", "cat /hello").strip() == "HELLO BUILDER?"
+
 
 WHO_ROLE = """
 - name: Who runs the role

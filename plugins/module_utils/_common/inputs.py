@@ -63,6 +63,15 @@ def tree_digest(path):
     return hasher.hexdigest()
 
 
+def directories_digest(base, names):
+    """sha256 over those of the directories `names` under `base` that exist (name and tree_digest of each), or None
+    when none does."""
+    present = [name for name in sorted(set(names)) if os.path.isdir(os.path.join(base, name))]
+    if not present:
+        return None
+    return short_hash([[name, tree_digest(os.path.join(base, name))] for name in present], length=64)
+
+
 def _members(src, dest):
     """Map one image_files entry to (source path, archive name) pairs, rsync/Packer style.
 

@@ -158,7 +158,11 @@ def plan_spec():
                               "vars": _opt("str", "A scrypt digest of the extra variables, the variables the "
                                                   "builders get from the inventory (and under build_all the "
                                                   "definition file's variables) but image_*, ansible_*, awx_* and "
-                                                  "tower_*, as written; absent when there are none.")}),
+                                                  "tower_*, as written; absent when there are none."),
+                              "project": _opt("str", "A sha256 over the project directory's files/, templates/, "
+                                                     "vars/ and plugin directories (library/, filter_plugins/, ...): "
+                                                     "what a role finds there by a relative name, as from a playbook "
+                                                     "there; absent when the project has none of them.")}),
         "on_error": _opt("str", "image_on_error.", choices=["cleanup", "keep"]),
         "manifest": _opt("str", "Absolute path of the manifest, or null."),
         "cache": _opt("bool", "image_cache."),

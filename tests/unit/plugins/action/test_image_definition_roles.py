@@ -16,6 +16,7 @@ import yaml
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.immutable.images.plugins.action import image_definition
+from ansible_collections.immutable.images.plugins.module_utils._common import inputs as build_inputs
 from ansible_collections.immutable.images.plugins.plugin_utils._definition import definition
 from ansible_collections.immutable.images.plugins.plugin_utils._docker.layer_cache import cache_key
 
@@ -213,6 +214,31 @@ def test_the_runs_variables_are_part_of_the_play_settings_as_a_digest_only():
     # the digest goes into every layer key through the play settings
     assert cache_key("p", "f", "web", "d", {}, None, image_definition._play_settings(False, digest)) != \
         cache_key("p", "f", "web", "d", {}, None, image_definition._play_settings(False, None))
+
+
+def test_the_projects_files_templates_vars_and_plugins_are_part_of_the_play_settings(tmp_path):
+    # what a role finds in the project by a relative name (after its own directories), as from a playbook there, and
+    # the plugins ansible-core loads beside such a playbook
+    names = image_definition._project_directories()
+    assert {"files", "templates", "vars", "library", "module_utils", "filter_plugins", "lookup_plugins"} <= set(names)
+    assert build_inputs.directories_digest(str(tmp_path), names) is None, "a project without them"
+    assert "project" not in image_definition._play_settings(False, None, None), "hashes as before"
+    (tmp_path / "roles").mkdir()
+    (tmp_path / "notes.txt").write_text("x\n")
+    assert build_inputs.directories_digest(str(tmp_path), names) is None, "only those directories count"
+    (tmp_path / "files").mkdir()
+    (tmp_path / "files" / "app.conf").write_text("one\n")
+    first = build_inputs.directories_digest(str(tmp_path), names)
+    (tmp_path / "files" / "app.conf").write_text("two\n")
+    second = build_inputs.directories_digest(str(tmp_path), names)
+    (tmp_path / "filter_plugins").mkdir()
+    (tmp_path / "filter_plugins" / "mine.py").write_text("\n")
+    third = build_inputs.directories_digest(str(tmp_path), names)
+    assert len({first, second, third}) == 3 and len(first) == 64
+    settings = image_definition._play_settings(False, None, third)
+    assert settings["project"] == third
+    assert cache_key("p", "f", "web", "d", {}, None, settings) != \
+        cache_key("p", "f", "web", "d", {}, None, image_definition._play_settings(False, None, second))
 
 
 TWO_TARGETS = {"image_name": "webapp", "image_targets": [{"name": "dev"}, {"name": "prod"}]}
