@@ -388,7 +388,7 @@ def test_docker_ssh_adapter_global():
 
 
 def test_docker_api_url_and_raise_for_status():
-    api, user = "docker.APIClient._url / _raise_for_status", "module_utils/_artifacts/reuse.py (HEAD of the archive API)"
+    api, user = "docker.APIClient._url / _raise_for_status", "module_utils/_docker/client.py path_stat (HEAD of the archive API)"
     docker, client = docker_api()
     assert client._url("/containers/{0}/archive", "abc").endswith("/v1.41/containers/abc/archive"), broken(api, user, "_url")
     import requests

@@ -11,14 +11,10 @@ or an AMI filter points to today.
 
 from __future__ import annotations
 
-import base64
-import json
-import posixpath
-
 from ansible_collections.immutable.images.plugins.module_utils._common import naming
 # At module level on purpose: the image_definition action imports this module in ansible-playbook's own process,
 # before it forks the plan's worker, so the Docker SDK is imported once there and every worker has it already.
-from ansible_collections.immutable.images.plugins.module_utils._docker.client import get_client
+from ansible_collections.immutable.images.plugins.module_utils._docker.client import get_client, path_stat
 
 LABEL_BASE_ID = naming.LABEL_PREFIX + ".base-id"
 
@@ -150,18 +146,7 @@ def interpreter_in_image(client, image_id, path, labels=None):
     container = client.api.create_container(image_id, entrypoint=["/bin/sh"], labels=labels or {},
                                             network_disabled=True)["Id"]
     try:
-        url = client.api._url("/containers/{0}/archive", container)  # HEAD: the stat only (the SDK has GET only)
-        for _hop in range(8):  # /usr/bin/python3 -> /usr/bin/python3.11
-            response = client.api.head(url, params={"path": path})
-            if response.status_code == 404:
-                return False
-            client.api._raise_for_status(response)
-            stat = json.loads(base64.b64decode(response.headers["X-Docker-Container-Path-Stat"]))
-            target = stat.get("linkTarget")
-            if not target or target == path:
-                return True
-            path = posixpath.join(posixpath.dirname(path), target)
-        return True
+        return path_stat(client.api, container, path) is not None
     finally:
         client.api.remove_container(container, force=True)
 

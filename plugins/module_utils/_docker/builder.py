@@ -5,9 +5,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
-
 from ansible_collections.immutable.images.plugins.module_utils._common import inputs as build_inputs
 from ansible_collections.immutable.images.plugins.module_utils._docker import lease as builder_lease, engine_pool
 from ansible_collections.immutable.images.plugins.module_utils._docker.client import (
@@ -15,6 +12,7 @@ from ansible_collections.immutable.images.plugins.module_utils._docker.client im
     RequestException,
     docker_errors,
     error_text,
+    path_stat,
     removal_in_progress,
     wait_until_gone,
 )
@@ -156,16 +154,10 @@ class DockerBuilder:
         return True
 
     def _is_directory(self, container, path):
-        """Whether `path` is a directory in the container, through links as `test -d` says: the engine's stat of
-        `path/.` (a HEAD of its archive API: no process in the container, about 1 ms)."""
-        api = self.client.api
-        response = api.head("%s/v%s/containers/%s/archive" % (api.base_url, api.api_version, container.id),
-                            params={"path": path.rstrip("/") + "/."}, timeout=api.timeout)
-        if response.status_code != 200:  # not there (404), or not a directory (the engine's 500)
-            return False
-        header = response.headers.get("X-Docker-Container-Path-Stat")
-        mode = json.loads(base64.b64decode(header)).get("mode", 0) if header else 0
-        return bool(mode & (1 << 31))  # Go's os.ModeDir
+        """Whether `path` is a directory in the container, through links as `test -d` says (about 1 ms: no process in
+        the container)."""
+        stat = path_stat(self.client.api, container.id, path)
+        return bool(stat and stat["mode"] & (1 << 31))  # Go's os.ModeDir
 
     def upload(self, name, archive_path):
         """Put a tar (names relative to /) into the builder with one archive API call."""

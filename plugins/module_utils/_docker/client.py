@@ -5,6 +5,9 @@
 
 from __future__ import annotations
 
+import base64
+import json
+import posixpath
 import sys
 import time
 import traceback
@@ -171,3 +174,21 @@ def wait_until_gone(client, container_id, timeout=30):
             return True
         time.sleep(0.1)
     return False
+
+
+def path_stat(api, container_id, path, hops=8):
+    """The engine's stat of `path` in a container, links followed ({name, size, mode, mtime, linkTarget}; mode as Go's
+    os.FileMode: 1 << 31 a directory), or None when nothing is there: a HEAD of the archive API, which answers from the
+    container's filesystem without running anything in it (the SDK has GET only, which sends the content too)."""
+    url = api._url("/containers/{0}/archive", container_id)
+    for _hop in range(hops):  # /usr/bin/python3 -> python3.11, /lib -> /usr/lib
+        response = api.head(url, params={"path": path})
+        if response.status_code == 404:
+            return None
+        api._raise_for_status(response)
+        stat = json.loads(base64.b64decode(response.headers["X-Docker-Container-Path-Stat"]))
+        target = stat.get("linkTarget")
+        if not target or target == path:
+            return stat
+        path = posixpath.join(posixpath.dirname(path), target)
+    return None  # a loop of links
