@@ -182,7 +182,8 @@ class ActionModule(ActionModuleBase):
             # before anything starts: a base without Python fails only at the first module (none runs on a builder
             # that is not started; a builder of the pool was looked at where it may go)
             if t["type"] == "docker" and t.get("start_builder") and not t.get("engine_pool"):
-                t["python_note"] = built_artifacts.python_note(t, docker_client_for=client_for)
+                t["python_interpreter"], t["python_note"] = built_artifacts.python_in_base(
+                    t, docker_client_for=client_for, discover=C.INTERPRETER_PYTHON_FALLBACK)
         if params.get("image_mitogen") is not None:  # retired: a definition that still sets it builds as before
             result["deprecations"] = [{"msg": "image_mitogen has no effect: the Mitogen path was removed (the builders' own "
                                               "session is faster); remove the variable from the definition",
@@ -307,7 +308,8 @@ def _check_pooled(target, reachable, image_name, build_hash, force):
             found = (base, note, client)
     target["base"], target["reuse"], target["reuse_note"] = found[0], None, found[1]
     target["engine_pool"] = [engine for engine, _client in reachable]
-    target["python_note"] = built_artifacts.python_note(target, docker_client_for=lambda _host, _tls=None, c=found[2]: c)
+    target["python_interpreter"], target["python_note"] = built_artifacts.python_in_base(
+        target, docker_client_for=lambda _host, _tls=None, c=found[2]: c, discover=C.INTERPRETER_PYTHON_FALLBACK)
 
 
 def _clients():

@@ -248,7 +248,10 @@ build:
           description: Kind of artifact.
           type: str
         python_interpreter:
-          description: Python on the builder that runs Ansible modules.
+          description: Python on the builder that runs Ansible modules. (docker) When it is V(/usr/bin/python3)
+            and the base image has none there, the first Python that ansible-core's interpreter discovery finds
+            on the image's PATH (C(python3.14) ... C(python3.9), C(python3)), as a play against a container of it
+            would use.
           type: str
         base_image:
           description: (docker) Image the builder starts from, in any form C(docker pull) accepts.
@@ -538,7 +541,8 @@ build:
           description: Why the artifact was or was not reused.
           type: str
         python_note:
-          description: A warning when the base seems to have no usable Python.
+          description: 'docker: what the plan found of the target''s Python in the base image, when it is not there:
+            the Python ansible-core''s interpreter discovery finds there instead (then python_interpreter), or none.'
           type: str
         start_layer:
           description: 'docker, layer cache: the layer of the cache its builder starts from (image id), the deepest

@@ -204,6 +204,32 @@ def test_plan_says_when_the_base_image_has_no_python(docker_client, bad_project)
         docker_client.images.remove(image, force=True)
 
 
+def test_a_base_with_python_elsewhere_on_its_path_builds_as_a_play_finds_it(docker_client, bad_project, remove_images):
+    """A base image whose Python is not /usr/bin/python3 but on its PATH (the official python:3.x images have
+    /usr/local/bin/python3.x only): the plan finds it as ansible-core's interpreter discovery does in a play against
+    such a container, and the modules run with it. Before, every module failed (the plan said NOT in the base image)."""
+    image = "pythonelsewhere-%s:1" % uuid.uuid4().hex[:8]
+    work = docker_client.containers.create(BASE_IMAGE, ["-c", "ln -s /usr/bin/python3.11 /usr/local/bin/python3.11"
+                                                              " && rm /usr/bin/python3"], entrypoint=["/bin/sh"])
+    try:
+        work.start()
+        work.wait(timeout=60)
+        work.commit(*image.split(":"))
+    finally:
+        work.remove(force=True)
+    remove_images("pythonelsewhere")
+    try:
+        definition = dict(copy.deepcopy(VALID), image_name="pythonelsewhere")
+        definition["image_targets"][0]["base_image"] = image
+        proc = run_build(bad_project.path, definition)
+        assert proc.returncode == 0, proc.output[-3000:]
+        assert ("python: /usr/bin/python3 is not in the base image; modules run with /usr/local/bin/python3.11"
+                in proc.output), proc.output[-3000:]
+        assert "no session with the builder" not in proc.output, "the warm interpreter runs with it too"
+    finally:
+        docker_client.images.remove(image, force=True)
+
+
 def test_builder_side_values_are_not_templated_at_plan_time(docker_client, bad_project):
     """Inline image_verify tasks are templated on the builder (where the roles' facts are), so a check on a
     fact that only a role sets passes validation; a symlinked file source is followed, not refused."""

@@ -119,34 +119,53 @@ def _check_docker(target, image_name, build_hash, force, client_for):
     return base_id, found, "image %s" % found["image_id"][7:19]
 
 
-def python_note(target, docker_client_for=None):
-    """One line for the plan when the target's Python interpreter is not in its base image, else None.
+DEFAULT_INTERPRETER = "/usr/bin/python3"
+# A shell's PATH where the image's configuration sets none
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-    Only for a base image that is on the engine already (one still to be pulled is not looked at).
-    A base without Python can still be built from: a first role can install it with ansible.builtin.raw.
+
+def python_in_base(target, docker_client_for=None, discover=()):
+    """(interpreter, note) for a docker target: the Python its modules run with, and one line for the plan, or None.
+
+    The target's python_interpreter when the base image has it. When it has not and it is the default, the first of
+    `discover` (ansible-core's INTERPRETER_PYTHON_FALLBACK) found there as ansible-core's interpreter discovery finds
+    it, on the image's PATH, as a play against a container of the image would use (python:3.12-slim has
+    /usr/local/bin/python3.12 only). Only for a base image on the engine already (one still to be pulled is not
+    looked at). A base without Python can still be built from: a first role can install it with ansible.builtin.raw.
     """
+    interpreter = target.get("python_interpreter") or DEFAULT_INTERPRETER
     if target["type"] != "docker" or not target.get("base"):
-        return None
-    interpreter = target.get("python_interpreter") or "/usr/bin/python3"
+        return interpreter, None
+    candidates = [interpreter] + (list(discover) if interpreter == DEFAULT_INTERPRETER else [])
     try:
         client = (docker_client_for or docker_client)(target.get("docker_host"), target.get("tls"))
-        found = interpreter_in_image(client, target["base"], interpreter, target.get("labels"))
+        found = find_in_image(client, target["base"], candidates, target.get("labels"))
     except Exception as e:  # noqa: BLE001 - the plan says so; the builder reports real errors
-        return "python: could not look for %s in the base image: %s" % (interpreter, e)
+        return interpreter, "python: could not look for %s in the base image: %s" % (interpreter, e)
+    if found == interpreter:
+        return interpreter, None
     if found:
-        return None
-    return ("python: %s is NOT in the base image: every module fails unless a first role installs Python with "
-            "ansible.builtin.raw (and image_gather_facts: false), or python_interpreter names the right path"
-            % interpreter)
+        return found, ("python: %s is not in the base image; modules run with %s, the first ansible-core's interpreter "
+                       "discovery finds there (python_interpreter chooses another)" % (interpreter, found))
+    return interpreter, ("python: %s is NOT in the base image: every module fails unless a first role installs Python "
+                         "with ansible.builtin.raw (and image_gather_facts: false), or python_interpreter names the "
+                         "right path" % interpreter)
 
 
-def interpreter_in_image(client, image_id, path, labels=None):
-    """Whether `path` (following symlinks) is in the image: stat through the archive API of a container
-    that is created but never started (nothing runs), removed again at once. About 0.05 s."""
+def find_in_image(client, image_id, names, labels=None):
+    """The first of `names` that is in the image (links followed), as `command -v` finds it there: a name without a
+    slash in each directory of the image's PATH, an absolute path as it is; or None. Looked at through the archive
+    API of a container that is created but never started (nothing runs), removed again at once. About 0.05 s."""
+    env = client.api.inspect_image(image_id)["Config"].get("Env") or []
+    path = next((e[len("PATH="):] for e in env if e.startswith("PATH=")), DEFAULT_PATH)
     container = client.api.create_container(image_id, entrypoint=["/bin/sh"], labels=labels or {},
                                             network_disabled=True)["Id"]
     try:
-        return path_stat(client.api, container, path) is not None
+        for name in names:
+            for full in [name] if "/" in name else [d.rstrip("/") + "/" + name for d in path.split(":") if d.startswith("/")]:
+                if path_stat(client.api, container, full) is not None:
+                    return full
+        return None
     finally:
         client.api.remove_container(container, force=True)
 

@@ -50,7 +50,9 @@ _PLANNED_TARGET = {
     "base": _opt("str", "The base the artifact is built from: image id (docker) or AMI id (ec2), when known."),
     "reuse": _opt("dict", "The artifact already built from the same inputs (reuse instead of a build), else null."),
     "reuse_note": _opt("str", "Why the artifact was or was not reused."),
-    "python_note": _opt("str", "A warning when the base seems to have no usable Python."),
+    "python_note": _opt("str", "docker: what the plan found of the target's Python in the base image, when it is not "
+                               "there: the Python ansible-core's interpreter discovery finds there instead (then "
+                               "python_interpreter), or none."),
     "start_layer": _opt("str", "docker, layer cache: the layer of the cache its builder starts from (image id), the "
                                "deepest one its lookups are expected to find; null: the base image. A guess: the "
                                "lookups decide."),

@@ -111,3 +111,75 @@ def test_amis_of_one_build_only_never_a_mix():
     regions["eu-west-1"] = FakeEc2([])
     assert ba.find_amis(lambda service, region: regions[region], ["us-east-1", "eu-west-1"], "web", "aws", "h",
                         "ami-src") is None
+
+
+class FakeFilesystemAPI:
+    """The engine's image inspect and the archive API's HEAD of a created container, over a dict of paths (a link: its
+    target, a file: None)."""
+
+    def __init__(self, paths, env):
+        self.paths, self.env, self.asked, self.removed = paths, env, [], []
+
+    def inspect_image(self, image_id):
+        return {"Config": {"Env": self.env}}
+
+    def create_container(self, image_id, **kwargs):
+        return {"Id": "looker"}
+
+    def remove_container(self, container, force=False):
+        self.removed.append(container)
+
+    def _url(self, path, *args):
+        return path.format(*args)
+
+    def _raise_for_status(self, response):
+        assert response.status_code == 200, "only 200 and 404 here"
+
+    def head(self, url, params):
+        import base64
+        import json
+        from types import SimpleNamespace
+
+        path = params["path"]
+        self.asked.append(path)
+        if path not in self.paths:
+            return SimpleNamespace(status_code=404, headers={})
+        stat = {"name": path.rsplit("/", 1)[-1], "mode": 0o755, "linkTarget": self.paths[path] or ""}
+        return SimpleNamespace(status_code=200, headers={
+            "X-Docker-Container-Path-Stat": base64.b64encode(json.dumps(stat).encode()).decode()})
+
+
+FALLBACK = ["python3.14", "python3.13", "python3.12", "python3.11", "python3.10", "python3.9", "/usr/bin/python3", "python3"]
+
+
+def python_in(paths, env=("PATH=/usr/local/bin:/usr/bin",), **target):
+    api = FakeFilesystemAPI(paths, list(env))
+    client = FakeClient(None)
+    client.api = api
+    target = dict({"type": "docker", "base": "sha256:base"}, **target)
+    return ba.python_in_base(target, docker_client_for=lambda _host, _tls=None: client, discover=FALLBACK), api
+
+
+def test_the_interpreter_found_in_the_base_image_as_ansible_cores_discovery_finds_it():
+    # the default where the image has it (a link to python3.11): taken, nothing else asked, the container removed
+    (found, note), api = python_in({"/usr/bin/python3": "python3.11", "/usr/bin/python3.11": None})
+    assert (found, note) == ("/usr/bin/python3", None)
+    assert api.asked == ["/usr/bin/python3", "/usr/bin/python3.11"] and api.removed == ["looker"]
+    # python:3.12-slim: only /usr/local/bin/python3.12, found by its name on the image's PATH, newest first
+    (found, note), _api = python_in({"/usr/local/bin/python3.12": None, "/usr/local/bin/python3": "python3.12"})
+    assert found == "/usr/local/bin/python3.12"
+    assert note.startswith("python: /usr/bin/python3 is not in the base image; modules run with /usr/local/bin/python3.12")
+    # PATH as the image's configuration sets it (no PATH: a shell's default)
+    (found, _note), _api = python_in({"/opt/py/bin/python3": None}, env=["PATH=/opt/py/bin"])
+    assert found == "/opt/py/bin/python3"
+    (found, _note), _api = python_in({"/usr/local/bin/python3.10": None}, env=[])
+    assert found == "/usr/local/bin/python3.10"
+    # none: the default and the plan says so
+    (found, note), _api = python_in({})
+    assert found == "/usr/bin/python3" and "is NOT in the base image" in note
+    # another path given is used as it is: not replaced by what discovery would find
+    (found, note), api = python_in({"/usr/local/bin/python3.12": None}, python_interpreter="/opt/python/bin/python3")
+    assert found == "/opt/python/bin/python3" and "NOT in the base image" in note
+    assert api.asked == ["/opt/python/bin/python3"]
+    # a base image not on the engine yet is not looked at
+    assert ba.python_in_base({"type": "docker", "base": None}, discover=FALLBACK) == ("/usr/bin/python3", None)

@@ -39,7 +39,7 @@ def planned(run_action, tmp_path, monkeypatch):
                     "same inputs"
             return "sha256:base", None, None
         monkeypatch.setattr(reuse, "check_target", check_target)
-        monkeypatch.setattr(reuse, "python_note", lambda *_a, **_k: None)
+        monkeypatch.setattr(reuse, "python_in_base", lambda target, **_k: (target["python_interpreter"], None))
         result = run_action("image_definition", {}, dict({"image_name": "web", "image_version": "1.0.0"}, **definition))
         assert not result.get("failed"), result
         return result["build"]
