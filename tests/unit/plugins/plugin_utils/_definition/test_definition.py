@@ -125,6 +125,8 @@ SEMANTIC_CASES = [
     ("docker-bad-push", definition_with(docker(push=["Registry.example.com/Acme"])), "image_targets[0].push:"),
     ("docker-bad-build-volume", definition_with(docker(build_volumes=["/cache"])),
      "image_targets[0].build_volumes: '/cache' is not host:/container[:ro]"),
+    ("docker-named-volume", definition_with(docker(build_volumes=["cache:/root/.cache"])),
+     "image_targets[0].build_volumes: 'cache:/root/.cache' must bind a host path"),
     ("docker-save-dir-missing", definition_with(docker(save="nope/webapp.tar")), "image_targets[0].save: directory"),
     ("docker-bad-expose", definition_with(docker(config={"expose": ["8080/icmp"]})), "image_targets[0].config.expose:"),
     ("docker-expose-out-of-range", definition_with(docker(config={"expose": ["70000"]})),
