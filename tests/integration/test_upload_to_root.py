@@ -31,7 +31,7 @@ def test_existing_directories_keep_mode_and_owner(docker_client, tmp_path):
     container = docker_client.containers.run(BASE_IMAGE, ["sleep", "120"], detach=True, name="trust-upload-root")
     try:
         before = container.exec_run(["stat", "-c", "%a %u %g", "/etc", "/srv"]).output
-        # the collection's own client: its execs run on the collection's exec stream (exec_stream.exec_in)
+        # the collection's own client, as a build uses it (the directories it has: the engine's stat of its archive API)
         DockerBuilder(get_client(None)).upload(container.name, str(archive))
         after = container.exec_run(["stat", "-c", "%a %u %g", "/etc", "/srv"]).output
         assert after == before
