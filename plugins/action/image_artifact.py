@@ -50,8 +50,9 @@ class ActionModule(ActionModuleBase):
         if record["status"] == "failed" and record is not self._unprovisioned:
             # A part failed: the task shows it (a failed provisioning was shown then); finalize goes on to clean
             # up and report
-            result.update(failed=True, msg="target %s: failed at stage %s in %r: %s"
-                          % (target["name"], record["stage"], record.get("task"), record["message"]))
+            task = " in %r" % record["task"] if record.get("task") else ""
+            result.update(failed=True, msg="target %s: failed at stage %s%s: %s"
+                          % (target["name"], record["stage"], task, record["message"]))
         return result
 
     # A target that was provisioned: SBOM, commit (docker) or AMI (ec2), publish, record
@@ -83,10 +84,12 @@ class ActionModule(ActionModuleBase):
             return records.ec2_amis(target, builder, provision, sbom, ami, attestation)
         except StepFailed as e:
             record = records.artifact_failed(target, builder, provision, e.failed_task, e.result)
-            undone = self._undo(build, target, commit)
-            if undone.get("failed"):
-                record["message"] += "; undoing the commit failed too: %s" % undone.get("msg", "")
-            return record
+        except Exception as e:  # noqa: BLE001 - an error no part reported: recorded (the report names it) and undone
+            record = records.artifact_failed(target, builder, provision, {}, _unforeseen(e))
+        undone = self._undo(build, target, commit)
+        if undone.get("failed"):
+            record["message"] += "; undoing the commit failed too: %s" % undone.get("msg", "")
+        return record
 
     def _sbom(self, build, target, provision):
         inventory = provision.get("inventory") or {}
@@ -186,6 +189,8 @@ class ActionModule(ActionModuleBase):
             return records.reused_amis(target, amis, shared, attestation)
         except StepFailed as e:
             return records.reuse_failed(e.failed_task, e.result)
+        except Exception as e:  # noqa: BLE001 - an error no part reported: recorded, the report names it
+            return records.reuse_failed({}, _unforeseen(e))
 
     # Running the parts
     def _module(self, step, module, args, environment=None, must_succeed=True):
@@ -246,3 +251,9 @@ def _ami_args(build, target, builder):
         "share_with_organizations": target["share_with_organizations"], "share_with_ous": target["share_with_ous"],
         "deprecate_after": target["deprecate_after"], "publish_parameter": target["publish_parameter"],
         "force_deregister": target["force_deregister"], "keep_on_error": build["on_error"] == "keep"})
+
+
+def _unforeseen(error):
+    """The result of a part for an error that none of the parts reported (a defect, or an error of a library no part
+    catches): its type and text, so that the record and the report say why, not only that the target was not built."""
+    return {"msg": "unexpected error: %s: %s" % (type(error).__name__, error)}

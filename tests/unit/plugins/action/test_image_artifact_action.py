@@ -43,6 +43,8 @@ def artifact(make_action):
             short = name.rsplit(".", 1)[-1]
             if short == "docker_image_commit" and part_args.get("state") == "absent":
                 short = "undo"
+            if results.get(short) is RuntimeError:
+                raise RuntimeError("the engine went away")
             return dict(results.get(short, {}))
 
         plugin.execute_module = lambda name, module_args, task_vars, environment=None: part(name, module_args)
@@ -212,3 +214,21 @@ def test_reused_amis_are_shared_only_when_asked(artifact):
     assert result["record"] == {"status": "failed", "stage": "reuse",
                                 "task": "Share, deprecate and publish the existing AMIs as the definition says",
                                 "message": "denied"}
+
+
+def test_an_error_no_part_reported_is_recorded_with_its_text_and_the_commit_undone(artifact):
+    # an exception out of a part's own machinery (a defect, a library's error nobody catches): before, the target had
+    # no record, and the report said "not built at stage -: " without a reason
+    target = dict(DOCKER, push_refs=["reg/web:1.0.0"])
+    result, ran = artifact({"target": target, "provision": PROVISIONED}, image_sbom=SBOM, docker_image_commit=COMMIT,
+                           docker_image_publish=RuntimeError)
+    assert names(ran)[-1] == "undo"
+    assert result["failed"] and result["msg"] == ("target container: failed at stage finalize: unexpected error: "
+                                                  "RuntimeError: the engine went away")
+    assert result["record"]["status"] == "failed" and result["record"]["message"].startswith("unexpected error")
+    assert plan.validate(RECORD, result["record"]) == []
+    # the same when the artifact is reused
+    target = dict(DOCKER, reuse={"build_id": "b0", "image_id": "sha256:old", "missing_refs": ["web:1.0.0"]})
+    result, _ran = artifact({"target": target}, docker_image_tag=RuntimeError)
+    assert result["failed"] and result["record"]["stage"] == "reuse"
+    assert result["record"]["message"] == "unexpected error: RuntimeError: the engine went away"
