@@ -65,11 +65,19 @@ def tree_digest(path):
 
 def directories_digest(base, names):
     """sha256 over those of the directories `names` under `base` that exist (name and tree_digest of each), or None
-    when none does."""
+    when none does. A directory with a file this user cannot read counts by that error: no role of this user's run
+    could read that file either."""
     present = [name for name in sorted(set(names)) if os.path.isdir(os.path.join(base, name))]
     if not present:
         return None
-    return short_hash([[name, tree_digest(os.path.join(base, name))] for name in present], length=64)
+    return short_hash([[name, _readable_tree_digest(os.path.join(base, name))] for name in present], length=64)
+
+
+def _readable_tree_digest(path):
+    try:
+        return tree_digest(path)
+    except OSError as e:
+        return "unreadable: %s" % e
 
 
 def _members(src, dest):

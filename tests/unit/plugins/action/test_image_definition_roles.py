@@ -241,6 +241,15 @@ def test_the_projects_files_templates_vars_and_plugins_are_part_of_the_play_sett
         cache_key("p", "f", "web", "d", {}, None, image_definition._play_settings(False, None, second))
 
 
+def test_a_project_directory_with_a_file_it_cannot_read_counts_by_that_error(tmp_path, monkeypatch):
+    (tmp_path / "files").mkdir()
+
+    def unreadable(path):
+        raise PermissionError(13, "Permission denied", path + "/secret.key")
+    monkeypatch.setattr(build_inputs, "tree_digest", unreadable)
+    assert len(build_inputs.directories_digest(str(tmp_path), ["files"])) == 64, "the plan goes on"
+
+
 TWO_TARGETS = {"image_name": "webapp", "image_targets": [{"name": "dev"}, {"name": "prod"}]}
 
 
