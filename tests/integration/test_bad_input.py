@@ -177,17 +177,23 @@ def test_valid_definition_is_accepted_in_check_mode(docker_client, bad_project):
     assert "Could not match supplied host pattern" not in proc.output  # the provision play has no hosts: no warning
 
 
-def test_plan_says_when_the_base_image_has_no_python(docker_client, bad_project):
-    """Before anything starts, the plan names a base image without the target's Python; the build still goes on
-    (a first role may install Python with ansible.builtin.raw). Looking costs one created, never started container."""
-    image = "nopython-%s:1" % uuid.uuid4().hex[:8]
-    work = docker_client.containers.create(BASE_IMAGE, ["-c", "rm -f /usr/bin/python3*"], entrypoint=["/bin/sh"])
+def base_image_after(docker_client, name, script):
+    """A base image of the test's own: the base image after the shell script `script` ran in it."""
+    image = "%s-%s:1" % (name, uuid.uuid4().hex[:8])
+    work = docker_client.containers.create(BASE_IMAGE, ["-c", script], entrypoint=["/bin/sh"])
     try:
         work.start()
-        work.wait(timeout=60)
+        assert work.wait(timeout=60)["StatusCode"] == 0, work.logs()
         work.commit(*image.split(":"))
     finally:
         work.remove(force=True)
+    return image
+
+
+def test_plan_says_when_the_base_image_has_no_python(docker_client, bad_project):
+    """Before anything starts, the plan names a base image without the target's Python; the build still goes on
+    (a first role may install Python with ansible.builtin.raw). Looking costs one created, never started container."""
+    image = base_image_after(docker_client, "nopython", "rm -f /usr/bin/python3*")
     try:
         definition = copy.deepcopy(VALID)
         definition["image_targets"][0]["base_image"] = image
@@ -208,15 +214,8 @@ def test_a_base_with_python_elsewhere_on_its_path_builds_as_a_play_finds_it(dock
     """A base image whose Python is not /usr/bin/python3 but on its PATH (the official python:3.x images have
     /usr/local/bin/python3.x only): the plan finds it as ansible-core's interpreter discovery does in a play against
     such a container, and the modules run with it. Before, every module failed (the plan said NOT in the base image)."""
-    image = "pythonelsewhere-%s:1" % uuid.uuid4().hex[:8]
-    work = docker_client.containers.create(BASE_IMAGE, ["-c", "ln -s /usr/bin/python3.11 /usr/local/bin/python3.11"
-                                                              " && rm /usr/bin/python3"], entrypoint=["/bin/sh"])
-    try:
-        work.start()
-        work.wait(timeout=60)
-        work.commit(*image.split(":"))
-    finally:
-        work.remove(force=True)
+    image = base_image_after(docker_client, "pythonelsewhere",
+                             "ln -s /usr/bin/python3.11 /usr/local/bin/python3.11 && rm /usr/bin/python3")
     remove_images("pythonelsewhere")
     try:
         definition = dict(copy.deepcopy(VALID), image_name="pythonelsewhere")
