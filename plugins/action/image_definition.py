@@ -30,7 +30,7 @@ from ansible_collections.immutable.images.plugins.module_utils._common import in
 from ansible_collections.immutable.images.plugins.plugin_utils._artifacts import sbom
 from ansible_collections.immutable.images.plugins.plugin_utils._definition import builder_variables, definition
 from ansible_collections.immutable.images.plugins.plugin_utils._definition import later_roles, role_dependencies
-from ansible_collections.immutable.images.plugins.plugin_utils._definition import role_syntax
+from ansible_collections.immutable.images.plugins.plugin_utils._definition import role_steps, role_syntax
 from ansible_collections.immutable.images.plugins.plugin_utils._docker import layer_cache
 from ansible_collections.immutable.images.plugins.module_utils._docker import engine_pool
 from ansible_collections.immutable.images.plugins.module_utils._artifacts import provenance
@@ -79,7 +79,7 @@ class ActionModule(ActionModuleBase):
         build_hash = build_inputs.short_hash({
             "definition": definition_input,
             "files": files_digest,
-            "roles": [{"name": r["name"], "digest": r["digest"], "vars": r["vars"], "tags": r["tags"]} for r in roles],
+            "roles": [_role_hash_input(r) for r in roles],
             # what changes the roles' behaviour (image_gather_facts is an operational key of the definition,
             # but the facts it resolves to are not: a role reads them)
             "play": play,
@@ -144,7 +144,8 @@ class ActionModule(ActionModuleBase):
             "files_digest": files_digest,
             "roles": [{k: r[k] for k in ("name", "path", "digest")} for r in roles],
             "used_before_defined": used_early,
-            "role_tasks": _write_role_tasks(workdir, roles, bool(used_early)) if workdir else [],
+            "role_tasks": role_steps.write(workdir, roles, bool(used_early), not C.DEFAULT_PRIVATE_ROLE_VARS)
+            if workdir else [],
             "verify_tasks": _write_verify_tasks(workdir, params["image_verify"], cwd) if workdir else None,
             # without their env (it may hold secrets): the commit task reads it from image_verify, into a no_log option
             "verify_runs": [dict(e["run"], env=sorted(e["run"].get("env") or {})) for e in params["image_verify"]
@@ -238,7 +239,7 @@ class ActionModule(ActionModuleBase):
         roles, errors, parsed = [], [], set()
         find = _pulled_in_finder(cwd)  # the base directory of the roles' play (lookup/build_strategy)
         entries = params.get("image_roles") or []
-        for i, (name, role_vars) in enumerate(definition.role_entries(params)):
+        for i, (name, role_vars, role_params) in enumerate(definition.role_entries(params)):
             path, include_name = _find_role(name, search, cwd)
             if not path:
                 errors.append("image_roles[%d]: role %r not found (searched %s and installed collections)"
@@ -253,7 +254,7 @@ class ActionModule(ActionModuleBase):
             digest = role_dependencies.digest(path, pulled)
             if keywords:  # they change what the role does: in its digest, so in the build hash and its layer key
                 digest = provenance.sha256_json({"role": digest, "keywords": keywords})
-            roles.append({"name": name, "include": include_name, "path": path, "vars": role_vars,
+            roles.append({"name": name, "include": include_name, "path": path, "vars": role_vars, "params": role_params,
                           "tags": definition.role_tags(entries[i]), "keywords": keywords, "digest": digest,
                           "pulled_in": pulled})
         return roles, errors
@@ -343,7 +344,8 @@ def _start_layer(target, image_name, raw, roles, files_digest, play, client_for)
         return None, 0, None
     environment = {str(k): str(v) for k, v in (entry.get("build_env") or {}).items()}
     keyed = [{"name": r["name"], "digest": r["digest"], "tags": r["tags"],
-              "vars": None if _holds_template(r["vars"]) else r["vars"] or {}} for r in roles]
+              "vars": None if _holds_template(r["vars"]) else r["vars"] or {},
+              "params": None if _holds_template(r["params"]) else r["params"]} for r in roles]
     try:
         client = client_for(target.get("docker_host"), target.get("tls"))
         return layer_cache.expected_layer(client, image_name, target["base"], files_digest, keyed, play, environment,
@@ -374,6 +376,15 @@ def _project_directories():
     template, script or unarchive, for include_vars and the file and template lookups (files, templates, vars), and
     the plugin directories it loads beside a playbook (library, filter_plugins, ...)."""
     return ["files", "templates", "vars"] + [loader.subdir for _name, loader in get_all_plugin_loaders() if loader.subdir]
+
+
+def _role_hash_input(role):
+    """What of a resolved image role goes into the build hash: its role parameters only when it has any, so that the
+    hash of a definition without them stays what it was."""
+    data = {"name": role["name"], "digest": role["digest"], "vars": role["vars"], "tags": role["tags"]}
+    if role["params"]:
+        data["params"] = role["params"]
+    return data
 
 
 def _play_settings(gather_facts, run_variables=None, project=None):
@@ -413,7 +424,7 @@ def _facts_deferred(facts, cache, raw, roles):
     if facts is None or not cache or not roles:
         return False
     targets, verify = raw.get("image_targets"), raw.get("image_verify") or []
-    builder_side = [r["vars"] for r in roles]
+    builder_side = [[r["vars"], r["params"]] for r in roles]
     builder_side += [t.get("build_env") if isinstance(t, dict) else t for t in targets] \
         if isinstance(targets, list) else [targets]
     builder_side += [e for e in verify if not (isinstance(e, dict) and definition.verify_kind(e) == "run")] \
@@ -506,57 +517,6 @@ def _pulled_in_finder(basedir):
                 return os.path.abspath(path)
         return None
     return find
-
-
-def _write_role_tasks(workdir, roles, load_first):
-    """The task file that runs the roles in order (in a list, empty without roles): per role one import of the
-    provision role's tasks/role.yml (the layer cache lookup, the first role's upload of the image files, the role,
-    the layer store), with the role entry's vars and provision__role, the role's entry in the plan. With `load_first`
-    (a role uses a variable or handler only a later role defines: later_roles), first one include of every role
-    that loads it without running it.
-
-    An import, not an include: its vars reach the role's tasks as a play's roles: entry's vars do, below what the role
-    sets itself (set_fact, include_vars, registered results), where an include's would be include params above them;
-    and it is no step of its own at run time. Not tagged: the imported steps are tagged always themselves, and a tag
-    of the import would reach the role's tasks too.
-
-    The one part of the per-role steps that is written here: a task's `vars:` must be a mapping in the file (it
-    cannot come from a variable), and the entry's vars must reach the builder untemplated and trusted as
-    templates, as they are in the definition (a plan that went through a module result is not): they are
-    templated on the builder, where facts and the role's own variables are. Written as JSON (valid YAML):
-    JSON keeps every string exactly as given.
-    """
-    tasks = []
-    for i, role in enumerate(roles, 1):
-        title = "Role %s (%d of %d)" % (role["name"], i, len(roles))
-        plan = {"name": role["name"], "include": role["include"], "digest": role["digest"], "vars": role["vars"],
-                "tags": role["tags"], "keywords": role.get("keywords") or {}, "number": i, "first": i == 1,
-                "title": title,
-                # public like a play's roles: entries (unless private_role_vars): later roles see its defaults and vars
-                "public": not C.DEFAULT_PRIVATE_ROLE_VARS}
-        # role_keywords.yml: role.yml that gives the role the entry's keywords (when, become, ...)
-        steps = "role_keywords.yml" if plan["keywords"] else "role.yml"
-        tasks.append({"name": title + ": its steps", "ansible.builtin.import_tasks": steps,
-                      "vars": dict(role["vars"] or {}, provision__role=plan)})
-    if not tasks:
-        return []
-    if load_first:
-        # as a play loads its roles: every role's defaults and vars are there from the first role on. Their tasks are
-        # left out (tagged never; those that still come, tagged always or named by --tags, are skipped until the
-        # first role's lookup registered provision__cache). Their handlers stay runnable: a notification is of the
-        # last handler loaded by that name, a role's own include's once it ran.
-        tasks.insert(0, {"name": "Load every image role before the first runs, as a play does",
-                         "ansible.builtin.include_role": {
-                             "name": "{{ provision__role_first.include }}", "public": True,
-                             "apply": {"tags": ["never"], "when": "provision__cache is defined"}},
-                         "loop": [{"name": role["name"], "include": role["include"]} for role in roles],
-                         "loop_control": {"loop_var": "provision__role_first", "label": "{{ provision__role_first.name }}"},
-                         # resolve as the roles' own includes do (role.yml)
-                         "collections": ["ansible.legacy"], "tags": ["always"]})
-    path = os.path.join(workdir, "roles.yml")
-    with open(path, "w") as f:
-        json.dump(tasks, f, indent=1, default=str)
-    return [path]
 
 
 _TASK_KEYWORDS = {"name", "when", "vars", "register", "changed_when", "failed_when", "become", "become_user",

@@ -91,7 +91,7 @@ class ActionModule(ActionModuleBase):
                 key = cache_key(state["key"], build["files_digest"], args["role"], args["digest"], args.get("vars") or {},
                                 args.get("tags") or [], build.get("play"),
                                 # the role's (build_env): hashed, never shown - a changed build env reuses no layer
-                                self.task_environment(), target["name"])
+                                self.task_environment(), target["name"], args.get("params"))
                 pinned = cache.pin(build["name"], key, target["labels"])
                 hit = pinned[0] if pinned else None
                 state["key"] = key

@@ -20,8 +20,8 @@ description:
     of the definition, the files' contents and the roles' contents), and returns the normalized plan
     the launch, provision and finalize roles work from (the launch role sets it as the facts
     C(image_build_id), C(image_build_hash) and C(image_build)).
-  - Writes the files archive, and the one import per role of the provision role's C(tasks/role.yml) with the
-    role entry's vars, into a private temporary directory (not in check mode).
+  - Writes the files archive, and the task file that runs the roles (per role, its layer lookup and its include, with
+    the entry's vars, role parameters and keywords), into a private temporary directory (not in check mode).
   - This is an action plugin; it runs on the controller. Its one option says whether the builders of targets expected
     to run nothing are started.
 extends_documentation_fragment:
@@ -135,8 +135,8 @@ build:
       type: list
       elements: str
     role_tasks:
-      description: The file of the per-role imports of roles/provision/tasks/role.yml, a list of one (empty without
-        roles or when nothing is built).
+      description: The task file that runs the roles in order (per role, its layer lookup and its include), a list
+        of one (empty without roles or when nothing is built).
       type: list
       elements: str
     verify_tasks:

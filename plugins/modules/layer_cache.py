@@ -62,6 +62,12 @@ options:
   vars:
     description: With V(lookup), the variables the role receives (templated on the builder).
     type: dict
+  params:
+    description:
+      - With V(lookup), the role parameters of the role's C(image_roles) entry (templated on the builder), which the
+        role receives above its O(vars). Part of the key when there are any.
+    type: dict
+    version_added: 0.2.0
   tags:
     description: With V(lookup), the tags of the role's C(image_roles) entry (part of the key).
     type: list

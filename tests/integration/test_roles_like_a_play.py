@@ -586,6 +586,51 @@ def test_an_entrys_vars_rank_below_what_the_role_sets_as_in_a_play(docker_client
     assert built.strip() == '["app", "root"]', built
 
 
+RANKING_ROLE = """
+- name: Write what the role's tasks see
+  ansible.builtin.shell: echo "start p={{ p }} v={{ v }} both={{ both }}" >> /ranks
+  changed_when: true
+
+- name: Set each of them, as a role that normalizes what it is given
+  ansible.builtin.set_fact:
+    p: set
+    v: set
+    both: set
+
+- name: Write what the role's tasks see from then on
+  ansible.builtin.shell: echo "after set_fact p={{ p }} v={{ v }} both={{ both }}" >> /ranks
+  changed_when: true
+  notify: Write what the handler sees
+"""
+
+RANKING_HANDLERS = """
+- name: Write what the handler sees
+  ansible.builtin.shell: echo "handler p={{ p }} v={{ v }} both={{ both }}" >> /ranks
+  changed_when: true
+"""
+
+
+def test_role_parameters_rank_above_the_entrys_vars_and_what_the_role_sets_as_in_a_play(
+        docker_client, project, remove_images, tmp_path):
+    # A play ranks a roles: entry's parameters (its other keys) above its vars and above what the role sets itself,
+    # in its tasks, its dependencies' and its handlers. They reached the role merged under the entry's vars, as vars:
+    # below set_fact (measured: "after set_fact p=set", and "both=vars" where the play has "both=param").
+    remove_images("roleparams")
+    project.role("ranked_dependency", """
+        - name: Write what a dependency sees
+          ansible.builtin.shell: echo "dependency p={{ p }} v={{ v }} both={{ both }}" >> /ranks
+          changed_when: true
+        """)
+    base = project.role("ranking", RANKING_ROLE, handlers=RANKING_HANDLERS)
+    (base / "meta").mkdir()
+    (base / "meta" / "main.yml").write_text("dependencies: [ranked_dependency]\n")
+    entries = [{"role": "ranking", "p": "param", "both": "param", "vars": {"v": "vars", "both": "vars"}}]
+    built = built_as_played(docker_client, project, tmp_path, "roleparams", entries, "cat /ranks")
+    assert built.splitlines() == ["dependency p=param v=vars both=param", "start p=param v=vars both=param",
+                                  "after set_fact p=param v=set both=param",
+                                  "handler p=param v=set both=param"], built
+
+
 # Modules that move files between the controller and the builder, or run in the background: they go through the
 # builder's connection (put_file, fetch_file, commands), not only through a module's own code.
 MOVING_ROLE = r"""

@@ -509,8 +509,8 @@ def _kind(value):
 
 # A play's roles: entry: its keywords (ansible-core's RoleInclude attributes) and, as any other key, role parameters.
 # Of the keywords, a build takes role, name, vars and tags, and those a play gives the role's tasks and handlers
-# (ROLE_TASK_KEYWORDS, given through the role's include: roles/provision/tasks/role.yml); the others would run the
-# role elsewhere than on its builder (connection, delegate_to, ...) and are refused, rather than taken for parameters.
+# (ROLE_TASK_KEYWORDS, given through the role's include: role_steps.py); the others would run the role elsewhere
+# than on its builder (connection, delegate_to, ...) and are refused, rather than taken for parameters.
 _ROLE_KEYWORDS = frozenset(RoleInclude.fattributes)
 _ROLE_ENTRY_KEYS = frozenset(("role", "name", "vars", "tags"))
 ROLE_TASK_KEYWORDS = ("when", "become", "become_user", "become_method", "become_flags", "become_exe", "environment",
@@ -548,16 +548,17 @@ def _check_gather_facts(value):
 
 
 def role_entries(params):
-    """[(role name, vars dict)] from image_roles: an entry's `vars` over its role parameters (its other keys, as on a
-    play's roles: entry), as ansible-core gives a role both."""
-    return [(_role_name(e), _role_vars(e)) for e in params.get("image_roles") or []]
+    """[(role name, vars dict, role parameters dict)] from image_roles: an entry's `vars`, and its role parameters (its
+    other keys, as on a play's roles: entry), which a play ranks above them and above what the role sets itself."""
+    return [(_role_name(e), _role_vars(e), _role_params(e)) for e in params.get("image_roles") or []]
 
 
 def _role_vars(entry):
-    if not isinstance(entry, dict):
-        return {}
-    params = {k: v for k, v in entry.items() if k not in _ROLE_KEYWORDS}
-    return {**params, **(entry.get("vars") or {})} if params else (entry.get("vars") or {})
+    return (entry.get("vars") or {}) if isinstance(entry, dict) else {}
+
+
+def _role_params(entry):
+    return {k: v for k, v in entry.items() if k not in _ROLE_KEYWORDS} if isinstance(entry, dict) else {}
 
 
 def role_keywords(entry):

@@ -14,8 +14,8 @@ handler in the play keeps the layer cache from storing a layer per role (action/
 
 Found from the files as written, without running or templating anything. Variables: the top-level names of the
 defaults/ and vars/ main files of each role and of the roles it pulls in, against every word of the earlier roles'
-entry vars and of their (and their pulled-in roles') task, handler, template, defaults, vars and meta files.
-Handlers: the names and `listen` topics of the handler files of each role and of the roles it pulls in, against the
+entry vars and role parameters and of their (and their pulled-in roles') task, handler, template, defaults, vars and
+meta files. Handlers: the names and `listen` topics of the handler files of each role and of the roles it pulls in, against the
 text of the earlier roles' task and handler files. Something that only looks like a use (a word in a comment, a
 module option) loads the roles early too: that costs caching, never correctness.
 """
@@ -37,8 +37,8 @@ _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def used_before_defined(roles):
-    """What a role of `roles` (the plan's, in order, each with its `path`, entry `vars` and `pulled_in`: the roles it
-    pulls in, role_dependencies) uses that only a role after it defines: variable names, and 'handler <name>' for
+    """What a role of `roles` (the plan's, in order, each with its `path`, entry `vars` and role `params` and
+    `pulled_in`: the roles it pulls in, role_dependencies) uses that only a role after it defines: variable names, and 'handler <name>' for
     handlers, sorted."""
     if len(roles) < 2:
         return []
@@ -51,7 +51,7 @@ def used_before_defined(roles):
     for k in range(len(roles) - 1):
         later = _union(variables[k + 1:]) - _union(variables[:k + 1])
         if later:
-            found |= later & _words(roles[k].get("vars"), trees[k])
+            found |= later & _words([roles[k].get("vars"), roles[k].get("params")], trees[k])
         later = _union(handlers[k + 1:]) - _union(handlers[:k + 1])
         if later:
             text = "\n".join(_text(path) for role_path in trees[k] for sub in _NOTIFY_FROM
@@ -86,8 +86,8 @@ def _handlers(role_path):
     return names
 
 
-def _words(entry_vars, tree):
-    words = set(_WORD.findall(json.dumps(entry_vars or {}, default=str)))
+def _words(entry_values, tree):
+    words = set(_WORD.findall(json.dumps(entry_values, default=str)))
     for role_path in tree:
         for sub in _READ_FROM:
             for path in _files(os.path.join(role_path, sub)):

@@ -142,8 +142,9 @@ def plan_spec():
                                             "later image role defines: variable names, and 'handler <name>'. With "
                                             "any, every role is loaded before the first runs, as a play loads its "
                                             "roles.", elements="str"),
-        "role_tasks": _opt("list", "The file of the per-role imports of roles/provision/tasks/role.yml, a list of one "
-                                   "(empty without roles or when nothing is built).", elements="str"),
+        "role_tasks": _opt("list", "The task file that runs the roles in order (per role, its layer lookup and its "
+                                   "include), a list of one (empty without roles or when nothing is built).",
+                           elements="str"),
         "verify_tasks": _opt("str", "The task file of the image_verify checks that run on the builder, or null."),
         "verify_runs": _opt("list", "The run tests of image_verify, with the names of their env only.", elements="dict"),
         "gather_facts": _opt("bool", "Whether facts are gathered on the builders."),

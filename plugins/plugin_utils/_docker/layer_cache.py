@@ -127,9 +127,10 @@ def write_inventory(layer, inventory):
 
 
 def cache_key(parent, files_digest, role_name, role_digest, role_vars, role_tags=None, play=None, environment=None,
-              target=None):
+              target=None, role_params=None):
     """The cache key of one role: parent is the previous role's key (the base image id for the first role),
-    role_vars the templated values the role receives, role_tags its entry's tags, play what else decides
+    role_vars the templated values the role receives (its entry's vars), role_params those of its entry's role
+    parameters (which rank above them), role_tags its entry's tags, play what else decides
     what the role does (the facts setting, the tags selected on the command line), environment the task
     environment it runs with (build_env: only its sha256 goes into the key, never its values) and target the name
     of the target: a role can read it (image_target.name, inventory_hostname), so targets never share a layer."""
@@ -137,6 +138,8 @@ def cache_key(parent, files_digest, role_name, role_digest, role_vars, role_tags
             "tags": role_tags or [], "play": play or {}}
     if environment:  # left out when empty
         data["env"] = environment
+    if role_params:  # left out when empty: an entry without them keeps its key
+        data["params"] = role_params
     if target is not None:
         data["target"] = target
     data = json.dumps(data, sort_keys=True, default=str)
@@ -149,15 +152,16 @@ def expected_layer(client, image_name, base_id, files_digest, roles, play, envir
 
     The plan's guess, so that the builder can start from it (docker_builder from_layer) instead of the base image and
     a swap to the last cached layer: the keys of the first roles, in order, computed as the lookups compute them, as
-    far as they can be known before the builder runs (roles: dicts of name, digest, vars, tags, where vars is None
-    for an entry whose vars hold a template, which only the builder can template) and as long as each layer is on
-    the engine. A guess only: the lookups still decide, and send the builder to another layer if they find another."""
+    far as they can be known before the builder runs (roles: dicts of name, digest, vars, tags and params, where
+    vars or params is None for an entry whose vars or params hold a template, which only the builder can template)
+    and as long as each layer is on the engine. A guess only: the lookups still decide, and send the builder to
+    another layer if they find another."""
     key, found, count, found_key = base_id, None, 0, None
     for role in roles:
-        if role["vars"] is None:
+        if role["vars"] is None or role["params"] is None:
             break
         key = cache_key(key, files_digest, role["name"], role["digest"], role["vars"], role["tags"], play, environment,
-                        target)
+                        target, role["params"])
         try:
             found = client.api.inspect_image("%s:%s" % (CACHE_REPOSITORY % image_name, key))["Id"]
         except (docker_errors.APIError, RequestException):

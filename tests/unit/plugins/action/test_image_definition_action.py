@@ -22,17 +22,19 @@ def test_bad_definition_fails_the_validate_stage(run_action, tmp_path, monkeypat
 
 def test_the_plan_guesses_a_builders_start_layer_only_where_it_knows_the_lookups_keys(monkeypatch):
     """_start_layer asks the engine only for a docker target on one engine whose base is known and not pulled again,
-    with a build_env free of templates; a role whose vars hold a template ends the keys it can know (vars None)."""
+    with a build_env free of templates; a role whose vars or role parameters hold a template ends the keys it can know
+    (None)."""
     from ansible_collections.immutable.images.plugins.action import image_definition as action
 
     asked = []
 
     def expected_layer(client, image_name, base_id, files_digest, roles, play, environment, target):
-        asked.append((client, base_id, [r["vars"] for r in roles], environment, target))
+        asked.append((client, base_id, [(r["vars"], r["params"]) for r in roles], environment, target))
         return "sha256:layer", 1, "key-a"
     monkeypatch.setattr(action.layer_cache, "expected_layer", expected_layer)
-    roles = [{"name": "a", "digest": "1", "tags": [], "vars": {"x": 1}},
-             {"name": "b", "digest": "2", "tags": [], "vars": {"y": "{{ ansible_facts.os_family }}"}}]
+    roles = [{"name": "a", "digest": "1", "tags": [], "vars": {"x": 1}, "params": {"p": 1}},
+             {"name": "b", "digest": "2", "tags": [], "vars": {"y": "{{ ansible_facts.os_family }}"}, "params": {}},
+             {"name": "c", "digest": "3", "tags": [], "vars": {}, "params": {"z": "{{ ansible_facts.os_family }}"}}]
     target = {"name": "c", "type": "docker", "definition_index": 0, "base": "sha256:base", "pull": "never",
               "docker_host": None}
 
@@ -41,7 +43,8 @@ def test_the_plan_guesses_a_builders_start_layer_only_where_it_knows_the_lookups
         return action._start_layer(dict(target, **changes), "web", raw, roles, "f", {}, lambda host, tls=None: "client")
 
     assert guess() == ("sha256:layer", 1, "key-a")
-    assert asked == [("client", "sha256:base", [{"x": 1}, None], {"PROXY": "http://p", "N": "2"}, "c")]
+    assert asked == [("client", "sha256:base", [({"x": 1}, {"p": 1}), (None, {}), ({}, None)],
+                      {"PROXY": "http://p", "N": "2"}, "c")]
     asked.clear()
     for no_guess in (guess(pull="always"), guess(engine_pool=[{"docker_host": "tcp://e:2376"}]), guess(base=None),
                      guess(type="ec2"), guess({"name": "c", "build_env": {"PROXY": "{{ lookup('env', 'P') }}"}}),

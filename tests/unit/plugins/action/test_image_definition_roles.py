@@ -2,13 +2,11 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """image_gather_facts and image_roles tags (validation, what reaches the hash), the tmpfs rule for
-image_files, the role task file and the layer cache key - without an engine."""
+image_files, the roles' entries as resolved (keywords, role parameters) and the layer cache key - without an engine."""
 
 from __future__ import annotations
 
 import copy
-import json
-import os
 from types import SimpleNamespace
 
 import pytest
@@ -21,7 +19,6 @@ from ansible_collections.immutable.images.plugins.plugin_utils._definition impor
 from ansible_collections.immutable.images.plugins.plugin_utils._docker.layer_cache import cache_key
 
 SPEC = definition.load_definition_spec()
-ROLE_YML = os.path.join(os.path.dirname(image_definition.__file__), "..", "..", "roles", "provision", "tasks", "role.yml")
 DOCKER = {"name": "container", "type": "docker", "base_image": "debian:bookworm-slim"}
 
 
@@ -58,7 +55,7 @@ def test_play_settings_resolve_facts():
 
 
 def test_facts_are_deferred_only_when_nothing_before_the_roles_can_refer_to_them():
-    roles = [{"vars": {"workers": 4}}, {"vars": {}}]
+    roles = [{"vars": {"workers": 4}, "params": {}}, {"vars": {}, "params": {"port": 80}}]
     raw = {"image_targets": [dict(DOCKER, build_env={"LANG": "C"})],
            "image_verify": [{"command": ["true"]}, {"run": {"port": 80}, "name": "{{ ansible_facts.x }}"}]}
     deferred = image_definition._facts_deferred
@@ -69,7 +66,8 @@ def test_facts_are_deferred_only_when_nothing_before_the_roles_can_refer_to_them
                   {"image_verify": [{"command": ["test", "{% if ansible_facts %}x{% endif %}"]}]},
                   {"image_targets": "{{ my_targets }}"}):
         assert deferred({}, True, dict(raw, **where), roles) is False, where
-    assert deferred({}, True, raw, roles + [{"vars": {"os": ["{{ ansible_facts.os_family }}"]}}]) is False
+    assert deferred({}, True, raw, roles + [{"vars": {"os": ["{{ ansible_facts.os_family }}"]}, "params": {}}]) is False
+    assert deferred({}, True, raw, roles + [{"vars": {}, "params": {"os": "{{ ansible_facts.os_family }}"}}]) is False
 
 
 def test_files_cannot_go_to_the_builders_tmpfs():
@@ -82,114 +80,32 @@ def test_files_cannot_go_to_the_builders_tmpfs():
     assert image_definition._check_files_outside_tmpfs(params) == []
 
 
-def test_role_tasks_include_role_yml_with_the_entry_vars_and_tag_our_steps_always(tmp_path):
-    role = tmp_path / "web"
-    (role / "handlers").mkdir(parents=True)
-    plain = tmp_path / "plain"
-    (plain / "tasks").mkdir(parents=True)
-    roles = [{"name": "web", "include": "web", "path": str(role), "vars": {"port": "{{ web_port }}"}, "tags": ["web"],
-              "digest": "d1"},
-             {"name": "plain", "include": "plain", "path": str(plain), "vars": {}, "tags": [], "digest": "d2"}]
-    [path] = image_definition._write_role_tasks(str(tmp_path), roles, False)
-    web, plain_step = json.loads(open(path).read())
-    # an import: no step at run time; not tagged, so that no tag of it reaches the role's tasks
-    assert "tags" not in web and "tags" not in plain_step
-    assert web["ansible.builtin.import_tasks"] == "role.yml"
-    # the entry's vars untemplated, as vars of the import: the role's tasks get them as a play's roles: entry's
-    assert web["vars"]["port"] == "{{ web_port }}"
-    assert web["vars"]["provision__role"] == {"name": "web", "include": "web", "digest": "d1", "vars": {"port": "{{ web_port }}"},
-                                              "tags": ["web"], "keywords": {}, "number": 1, "first": True,
-                                              "title": "Role web (1 of 2)", "public": True}
-    assert plain_step["vars"]["provision__role"]["first"] is False and plain_step["vars"]["provision__role"]["number"] == 2
-    assert image_definition._write_role_tasks(str(tmp_path), [], False) == []
-
-    # a role uses what only a later one defines: first, every role is loaded, as a play loads its roles
-    [path] = image_definition._write_role_tasks(str(tmp_path), roles, True)
-    load, web_again, plain_again = json.loads(open(path).read())
-    assert (web_again, plain_again) == (web, plain_step)
-    assert load["loop"] == [{"name": "web", "include": "web"}, {"name": "plain", "include": "plain"}]
-    include = load["ansible.builtin.include_role"]
-    assert include["name"] == "{{ provision__role_first.include }}" and include["public"] is True
-    # their tasks left out (tagged never) or skipped (tagged always) until the first role's lookup registered
-    assert include["apply"] == {"tags": ["never"], "when": "provision__cache is defined"}
-    assert load["tags"] == ["always"] and load["collections"] == ["ansible.legacy"]
-
-
-def role_steps(path):
-    """The tasks of role.yml or role_keywords.yml, with the lookup they import from role_lookup.yml in its place."""
-    tasks = []
-    for task in yaml.safe_load(open(path)):
-        if "ansible.builtin.import_tasks" in task:
-            tasks += yaml.safe_load(open(os.path.join(os.path.dirname(path), task["ansible.builtin.import_tasks"])))
-        else:
-            tasks.append(task)
-    return tasks
-
-
-def test_role_yml_tags_our_steps_always_applies_entry_tags_and_never_flushes_handlers():
-    tasks = role_steps(ROLE_YML)
-    assert all(t["tags"] == ["always"] for t in tasks)
-    assert not any("flush_handlers" in json.dumps(t) for t in tasks), "handlers run at the end, as in a play"
-    [include] = [t["ansible.builtin.include_role"] for t in tasks if "ansible.builtin.include_role" in t]
-    # included on a hit too (tasks left out: tagged never, and skipped if they come): later roles see its defaults and
-    # can notify its handlers
-    # a hit: its lookup found the layer, or (no lookup) the step before the roles took it for the first roles
-    hit = "provision__cache.hit | default(provision__role.number <= provision__expected.roles | default(0))"
-    assert include["apply"] == {"tags": "{{ provision__role.tags + (['never'] if %s else []) }}" % hit,
-                                # templated once, at the include: each task of the role gets true or false
-                                "when": "{{ not (%s) }}" % hit,
-                                # and the build_env, to its tasks and handlers (not compiled again by each task)
-                                "environment": "{{ provision__build_env }}"}
-    assert include["public"] == "{{ provision__role.public }}"
-    steps = [next(k for k in t if k.startswith(("immutable.", "ansible."))) for t in tasks]
-    # two steps per role: the lookup stores the layer of the role before, if it ran (sync stores the last one's)
-    assert steps == ["immutable.images.layer_cache", "ansible.builtin.include_role"]
-    assert "state" not in tasks[0]["immutable.images.layer_cache"]
-    assert "provision__role.number > provision__expected.roles" in tasks[0]["when"]  # none for the layers taken before
-    assert tasks[0]["environment"] == "{{ provision__build_env }}"  # the build_env is part of the cache key
-    # the first role's lookup uploads the image files on a miss (its layer holds them)
-    assert "provision__role.first" in tasks[0]["immutable.images.layer_cache"]["upload"]
-
-
-def test_role_keywords_yml_gives_the_role_every_keyword_a_build_takes_and_otherwise_what_role_yml_does():
-    plain = role_steps(ROLE_YML)
-    keywords = role_steps(os.path.join(os.path.dirname(ROLE_YML), "role_keywords.yml"))
-    assert keywords[0] == plain[0], "the same lookup"
-    include, with_keywords = plain[1]["ansible.builtin.include_role"], keywords[1]["ansible.builtin.include_role"]
-    assert {k: v for k, v in with_keywords.items() if k != "apply"} == {k: v for k, v in include.items() if k != "apply"}
-    apply = with_keywords["apply"]
-    assert set(apply) == set(definition.ROLE_TASK_KEYWORDS) | {"tags"}
-    assert apply["tags"] == include["apply"]["tags"]
-    for key in set(definition.ROLE_TASK_KEYWORDS) - {"when", "environment"}:
-        assert apply[key] == "{{ provision__role.keywords.%s | default(omit) }}" % key
-    # the entry's `when` after the cache's condition, its environment over the build_env
-    assert apply["when"].replace(" ", "").replace("\n", "") == (
-        "{{[%s]+provision__role.keywords.when|default([])}}" % include["apply"]["when"][3:-3]).replace(" ", "")
-    assert apply["environment"] == ("{{ provision__build_env | combine(provision__role.keywords.environment"
-                                    " | default({})) }}")
-    assert (keywords[1]["tags"], keywords[1]["collections"]) == (plain[1]["tags"], plain[1]["collections"])
-
-
-def test_an_entry_with_keywords_is_run_by_role_keywords_yml_and_they_are_in_its_digest(tmp_path):
+def test_an_entrys_keywords_and_role_parameters_are_resolved_apart_and_change_the_digest_or_the_hash(tmp_path):
     (tmp_path / "roles" / "web" / "tasks").mkdir(parents=True)
     action = SimpleNamespace()
-    params = {"image_roles_path": [], "image_roles": ["web", {"role": "web", "when": "x", "become": True}]}
+    params = {"image_roles_path": [], "image_roles": ["web", {"role": "web", "when": "x", "become": True},
+                                                      {"role": "web", "web_port": 80, "vars": {"web_port": 81}}]}
     roles, errors = image_definition.ActionModule._resolve_roles(action, params, str(tmp_path))
     assert errors == []
-    plain, keyworded = roles
+    plain, keyworded, with_params = roles
     assert (plain["keywords"], keyworded["keywords"]) == ({}, {"when": ["x"], "become": True})
     assert plain["digest"] != keyworded["digest"], "a keyword changes what the role does"
-    [path] = image_definition._write_role_tasks(str(tmp_path), roles, False)
-    first, second = json.loads(open(path).read())
-    assert first["ansible.builtin.import_tasks"] == "role.yml"
-    assert second["ansible.builtin.import_tasks"] == "role_keywords.yml"
-    assert second["vars"]["provision__role"]["keywords"] == {"when": ["x"], "become": True}
+    assert (plain["params"], with_params["params"], with_params["vars"]) == ({}, {"web_port": 80}, {"web_port": 81})
+    # in the build hash apart from the vars (they rank otherwise); an entry without them hashes as it did
+    assert image_definition._role_hash_input(plain) == {"name": "web", "digest": plain["digest"], "vars": {},
+                                                        "tags": []}
+    assert image_definition._role_hash_input(with_params)["params"] == {"web_port": 80}
+    assert image_definition._role_hash_input(with_params) != image_definition._role_hash_input(
+        dict(with_params, params={}, vars={"web_port": 80}))
 
 
-def test_cache_key_covers_tags_and_play_settings():
+def test_cache_key_covers_tags_play_settings_and_role_parameters():
     base = cache_key("parent", "files", "web", "digest", {})
     assert cache_key("parent", "files", "web", "digest", {}, ["web"]) != base
     assert cache_key("parent", "files", "web", "digest", {}, None, {"facts": None}) != base
+    assert cache_key("parent", "files", "web", "digest", {}, role_params={}) == base  # none: the key it had
+    assert cache_key("parent", "files", "web", "digest", {}, role_params={"port": 80}) != cache_key(
+        "parent", "files", "web", "digest", {"port": 80})
 
 
 def test_the_runs_variables_are_part_of_the_play_settings_as_a_digest_only():

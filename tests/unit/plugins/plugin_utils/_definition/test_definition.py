@@ -439,20 +439,21 @@ def test_plan_does_not_change_params(workdir):
 def test_role_entries():
     params = {"image_roles": ["acme.webapp", {"role": "acme.tuning", "vars": {"w": 4}}, {"name": " acme.x "},
                               {"role": "acme.y", "vars": None}]}
-    assert definition.role_entries(params) == [("acme.webapp", {}), ("acme.tuning", {"w": 4}), ("acme.x", {}),
-                                               ("acme.y", {})]
+    assert definition.role_entries(params) == [("acme.webapp", {}, {}), ("acme.tuning", {"w": 4}, {}),
+                                               ("acme.x", {}, {}), ("acme.y", {}, {})]
     assert definition.role_entries({"image_roles": None}) == []
-    # role parameters beside the keywords, as on a play's roles: entry (DebOps' playbooks write them so); vars win
+    # role parameters beside the keywords, as on a play's roles: entry (DebOps' playbooks write them so); apart from
+    # the vars, which they rank above
     params = {"image_roles": [{"role": "etc_services", "tags": ["x"],
                                "etc_services__dependent_list": ["{{ memcached__etc_services__dependent_list }}"]},
                               {"role": "acme.y", "workers": 2, "port_name": "http", "vars": {"workers": 4}}]}
     assert definition.role_entries(params) == [
-        ("etc_services", {"etc_services__dependent_list": ["{{ memcached__etc_services__dependent_list }}"]}),
-        ("acme.y", {"workers": 4, "port_name": "http"})]
+        ("etc_services", {}, {"etc_services__dependent_list": ["{{ memcached__etc_services__dependent_list }}"]}),
+        ("acme.y", {"workers": 4}, {"workers": 2, "port_name": "http"})]
     # the keywords a play gives the role's tasks are not parameters: the role's include gets them
     entry = {"role": "acme.z", "when": "ansible_os_family == 'Debian'", "become": True, "become_user": "app",
              "environment": {"A": "1"}, "tags": ["z"], "workers": 2}
-    assert definition.role_entries({"image_roles": [entry]}) == [("acme.z", {"workers": 2})]
+    assert definition.role_entries({"image_roles": [entry]}) == [("acme.z", {}, {"workers": 2})]
     assert definition.role_keywords(entry) == {"when": ["ansible_os_family == 'Debian'"], "become": True,
                                                "become_user": "app", "environment": {"A": "1"}}
     assert definition.role_keywords({"role": "acme.z", "when": ["a", "b"]}) == {"when": ["a", "b"]}

@@ -37,6 +37,9 @@ def test_a_variable_of_a_later_roles_defaults_or_vars_read_by_an_earlier_role(tm
     assert used_before_defined([etc_services, memcached], find) == [], "nothing of memcached is used"
     assert used_before_defined([memcached, entry], find) == [], "defined before it is used"
     assert used_before_defined([entry], find) == []
+    # a role parameter, as DebOps' playbooks give it
+    entry = dict(etc_services, params={"etc_services__dependent_list": ["{{ memcached__etc_services__dependent_list }}"]})
+    assert used_before_defined([entry, memcached], find) == ["memcached__etc_services__dependent_list"]
 
     # in the role's own files (a template, a task), and of its vars/main.yml
     reader = role(roles, "reader", {"templates/app.conf.j2": "user={{ memcached__user }}\n",

@@ -64,17 +64,17 @@ def test_store_of_a_missing_builder_fails_the_cache_stage(client):
 
 def test_the_expected_layer_is_the_deepest_whose_keys_chain_from_the_base(builder):
     """expected_layer computes the keys as the lookups do (cache_key, chained from the base image id) and stops at the
-    first role whose key cannot be known (vars None: they hold a template) or whose layer is not on the engine; a
-    builder started from that layer (DockerBuilder.launch from_layer) keeps its base image id."""
+    first role whose key cannot be known (vars or params None: they hold a template) or whose layer is not on the
+    engine; a builder started from that layer (DockerBuilder.launch from_layer) keeps its base image id."""
     client, name, labels = builder
     cache = LayerCache(client)
     base = client.images.get(BASE_IMAGE).id
-    roles = [{"name": "a", "digest": "1", "vars": {"v": 1}, "tags": []},
-             {"name": "b", "digest": "2", "vars": {}, "tags": ["t"]},
-             {"name": "c", "digest": "3", "vars": {}, "tags": []}]
+    roles = [{"name": "a", "digest": "1", "vars": {"v": 1}, "tags": [], "params": {}},
+             {"name": "b", "digest": "2", "vars": {}, "tags": ["t"], "params": {"p": 2}},
+             {"name": "c", "digest": "3", "vars": {}, "tags": [], "params": {}}]
     play, env = {"facts": None}, {"http_proxy": "http://proxy.invalid:3128"}
     key_a = cache_key(base, "f", "a", "1", {"v": 1}, [], play, env, "container")
-    key_b = cache_key(key_a, "f", "b", "2", {}, ["t"], play, env, "container")
+    key_b = cache_key(key_a, "f", "b", "2", {}, ["t"], play, env, "container", {"p": 2})
     assert expected_layer(client, name, base, "f", roles, play, env, "container") == (None, 0, None)
     layer_a = cache.store(name, key_a, name, labels)
     client.containers.get(name).exec_run(["sh", "-c", "echo b > /opt/arch-b"])
@@ -84,6 +84,10 @@ def test_the_expected_layer_is_the_deepest_whose_keys_chain_from_the_base(builde
     assert expected_layer(client, name, base, "f", roles, play, env, "other") == (None, 0, None)  # another target's
     assert expected_layer(client, name, base, "f", [roles[0], dict(roles[1], vars=None)], play, env, "container") == (
         layer_a, 1, key_a)
+    assert expected_layer(client, name, base, "f", [roles[0], dict(roles[1], params=None)], play, env, "container") == (
+        layer_a, 1, key_a)  # role parameters that hold a template
+    assert expected_layer(client, name, base, "f", [roles[0], dict(roles[1], params={"p": 3})], play, env,
+                          "container") == (layer_a, 1, key_a)
 
     started = "%s-from-layer" % name
     try:
