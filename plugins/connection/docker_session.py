@@ -28,6 +28,9 @@ description:
     C(/dev/shm), ...), and for C(become) with a password prompt. On a remote engine (C(tcp://), C(ssh://)) it
     then runs one exec per command on a stream of its own instead, because docker_api's exec stream loses
     output over TLS (community.docker#605).
+  - A file larger than 16 MiB goes into or out of the builder (C(copy), C(unarchive) from the controller,
+    C(fetch)) through an exec of its own, in pieces, not through the session, which holds a whole file in memory
+    in three processes; so a file of any size passes in little memory.
   - A session never waits forever - the relay pings the agent and ends the session when nothing comes back
     for 30 seconds; a command without a session checks every 15 seconds without output that the engine
     still answers.
@@ -100,6 +103,12 @@ from ansible_collections.immutable.images.plugins.module_utils._warm import rela
 from ansible_collections.immutable.images.plugins.plugin_utils import _redact as redact
 
 display = redact.RedactingDisplay(Display())  # -vvv shows commands: with build_env names, not values
+
+# A file larger than this goes into or out of the builder through an exec of its own, in pieces (DirectExec), not
+# through the session: a session request holds the whole file in memory, in the task's worker, the relay and the
+# agent each, and cannot carry 4 GiB. Below it the session's speed matters (modules, templates); above it the exec's
+# start (a few tens of milliseconds) is small beside the transfer.
+SESSION_FILE_LIMIT = 16 << 20
 
 
 class Connection(ConnectionBase):
@@ -210,9 +219,12 @@ class Connection(ConnectionBase):
 
     def put_file(self, in_path, out_path):
         super().put_file(in_path, out_path)
-        display.vvv("PUT %s TO %s (session)" % (in_path, out_path), host=self.get_option("remote_addr"))
         try:
             with open(in_path, "rb") as f:
+                if os.fstat(f.fileno()).st_size > SESSION_FILE_LIMIT and self._session()[4]:
+                    display.vvv("PUT %s TO %s (in pieces)" % (in_path, out_path), host=self.get_option("remote_addr"))
+                    return DirectExec(self).put_file(in_path, out_path)
+                display.vvv("PUT %s TO %s (session)" % (in_path, out_path), host=self.get_option("remote_addr"))
                 data, mode = f.read(), os.fstat(f.fileno()).st_mode & 0o700
         except FileNotFoundError:
             raise AnsibleFileNotFound("file or module does not exist: %s" % in_path)
@@ -226,10 +238,13 @@ class Connection(ConnectionBase):
     def fetch_file(self, in_path, out_path):
         super().fetch_file(in_path, out_path)
         display.vvv("FETCH %s TO %s (session)" % (in_path, out_path), host=self.get_option("remote_addr"))
-        reply = self._request({"op": "fetch", "path": self._in_builder(in_path)})
+        reply = self._request({"op": "fetch", "path": self._in_builder(in_path), "limit": SESSION_FILE_LIMIT})
         if reply is None:
             return self._docker_api().fetch_file(in_path, out_path)
         info, data = reply
+        if info.get("large"):
+            display.vvv("FETCH %s (in pieces)" % in_path, host=self.get_option("remote_addr"))
+            return DirectExec(self).fetch_file(in_path, out_path)
         if info.get("missing"):
             raise AnsibleFileNotFound("file not found in %s: %s" % (self.get_option("remote_addr"), in_path))
         if "error" in info:
@@ -251,7 +266,8 @@ class Connection(ConnectionBase):
 
 class DirectExec:
     """One exec per command on a stream of our own (module_utils/_docker/exec_stream.py), for remote engines when
-    there is no session: what docker_api does, without its exec stream, which loses output over TLS."""
+    there is no session: what docker_api does, without its exec stream, which loses output over TLS. With a session,
+    the files larger than SESSION_FILE_LIMIT go this way, on every engine."""
 
     def __init__(self, connection):
         self.connection = connection
@@ -260,7 +276,7 @@ class DirectExec:
     def _connect(self):
         return self
 
-    def _run(self, argv, stdin=None):
+    def _run(self, argv, stdin=None, stdout=None):
         from ansible_collections.immutable.images.plugins.module_utils._docker import exec_stream as engine_stream
         from ansible_collections.immutable.images.plugins.module_utils._docker.client import DockerFailure, get_client
 
@@ -270,7 +286,7 @@ class DirectExec:
                 self._api = get_client(conn.get_option("docker_host"), timeout=30, tls=conn.get_option("tls")).api
             env = {str(k): str(v) for k, v in (conn.get_option("extra_env") or {}).items()}
             return engine_stream.run(self._api, conn.get_option("remote_addr"), argv, stdin=stdin,
-                                     user=conn.get_option("remote_user") or "", environment=env)
+                                     user=conn.get_option("remote_user") or "", environment=env, stdout=stdout)
         except (DockerFailure, engine_stream.StreamError) as e:
             raise AnsibleConnectionFailure("%s: %s" % (conn.get_option("remote_addr"), e))
         except Exception as e:  # noqa: BLE001 - the SDK's errors (APIError, requests') say what went wrong
@@ -281,23 +297,40 @@ class DirectExec:
         return self._run([executable, "-c", cmd], in_data)
 
     def put_file(self, in_path, out_path):
+        """The file streamed into `cat` in pieces: never whole in memory, of any size."""
         try:
-            with open(in_path, "rb") as f:
-                data, mode = f.read(), os.fstat(f.fileno()).st_mode & 0o700
+            f = open(in_path, "rb")
         except FileNotFoundError:
             raise AnsibleFileNotFound("file or module does not exist: %s" % in_path)
-        path = shlex.quote(Connection._in_builder(out_path))
-        rc, _out, err = self._run(["/bin/sh", "-c", "umask 077 && cat > %s && chmod %o %s" % (path, mode, path)], data)
+        with f:
+            mode = os.fstat(f.fileno()).st_mode & 0o700
+            path = shlex.quote(Connection._in_builder(out_path))
+            rc, _out, err = self._run(["/bin/sh", "-c", "umask 077 && cat > %s && chmod %o %s" % (path, mode, path)], f)
         if rc != 0:
             raise AnsibleConnectionFailure("cannot put %s into %s: %s" % (in_path, self.connection.get_option("remote_addr"),
                                                                           err.decode("utf-8", "replace").strip()))
 
     def fetch_file(self, in_path, out_path):
-        rc, out, err = self._run(["cat", Connection._in_builder(in_path)])
+        """The output of `cat` written as it comes: never whole in memory, of any size. Into a file beside out_path,
+        which replaces out_path once the whole file came: a failed fetch leaves out_path as it was."""
+        directory, name = os.path.split(os.path.abspath(out_path))
+        part = os.path.join(directory, ".%s.%d.part" % (name, os.getpid()))  # the mode a new out_path would have
+        try:
+            with open(part, "wb") as f:
+                rc, _out, err = self._run(["cat", Connection._in_builder(in_path)], stdout=f)
+            if rc == 0:
+                os.replace(part, out_path)
+        finally:
+            _remove(part)
         if rc != 0:
             where = self.connection.get_option("remote_addr")
             if b"No such file" in err:
                 raise AnsibleFileNotFound("file not found in %s: %s" % (where, in_path))
             raise AnsibleConnectionFailure("cannot fetch %s from %s: %s" % (in_path, where, err.decode("utf-8", "replace").strip()))
-        with open(out_path, "wb") as f:
-            f.write(out)
+
+
+def _remove(path):
+    try:
+        os.unlink(path)
+    except OSError:
+        pass

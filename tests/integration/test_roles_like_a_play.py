@@ -5,8 +5,10 @@ ansible_facts, --tags/--skip-tags and entry tags select among the roles' tasks, 
 the end (also across roles, also with the layer cache), and services' runtime state (/run, /tmp) never
 reaches the image."""
 
+import hashlib
 import json
 import os
+import random
 import re
 import subprocess
 
@@ -805,3 +807,50 @@ def test_modules_that_move_files_or_run_in_the_background_as_in_a_play(docker_cl
     assert "./bundle/sub/b.txt 644 2" in built and "./tree/sub/y 640 2" in built, built
     assert "from stdin\nfrom the environment\npart a\npart b\nport=8080\n" in built, built
     assert (project.path / "on-the-controller-movingfiles-container").read_text() == "movingfiles-container\n"
+
+
+# Files larger than a session request carries (connection/docker_session.py's SESSION_FILE_LIMIT, 16 MiB) go in and
+# out of a docker builder through an exec of their own, in pieces: a session request held the whole file in memory
+# in the task's worker, the relay and the agent, and could not carry 4 GiB at all.
+LARGE_FILES_ROLE = r"""
+- name: Copy a large file
+  ansible.builtin.copy:
+    src: large.bin
+    dest: /opt/large.bin
+    mode: "0640"
+
+- name: Unpack a large archive from the controller
+  ansible.builtin.unarchive:
+    src: large.tar
+    dest: /opt
+
+- name: Fetch the large file back
+  ansible.builtin.fetch:
+    src: /opt/large.bin
+    dest: "{{ playbook_dir }}/fetched-large/{{ inventory_hostname }}"
+    flat: true
+"""
+
+
+def test_large_files_go_in_and_out_in_pieces_as_in_a_play(docker_client, project, remove_images, tmp_path):
+    remove_images("largefiles")
+    role = project.role("large_files", LARGE_FILES_ROLE)
+    data = random.Random(19).randbytes(24 << 20)  # noqa: S311 - test data, not a secret
+    (role / "files").mkdir()
+    (role / "files" / "large.bin").write_bytes(data)
+    (tmp_path / "inner").mkdir()
+    (tmp_path / "inner" / "big.dat").write_bytes(data[::-1])
+    subprocess.run(["tar", "-cf", str(role / "files" / "large.tar"), "-C", str(tmp_path), "inner"], check=True)
+    digest, reversed_digest = hashlib.sha256(data).hexdigest(), hashlib.sha256(data[::-1]).hexdigest()
+    listing = "cd /opt && sha256sum large.bin inner/big.dat && stat -c '%a %U %s' large.bin"
+
+    proc = run_build(project.path, definition("largefiles", ["large_files"], image_gather_facts=False), "-vvv")
+    assert proc.returncode == 0, proc.output[-4000:]
+    # the copy, the archive and the fetch each in pieces, not through the session
+    assert "FETCH /opt/large.bin (in pieces)" in proc.output
+    assert len(re.findall(r"> PUT \S+ TO \S+ \(in pieces\)", proc.output)) >= 2, "copy and unarchive"
+    assert (project.path / "fetched-large" / "largefiles-container").read_bytes() == data
+    built = sh_in_image(docker_client, "largefiles:1.0.0", listing)
+    assert built.splitlines() == ["%s  large.bin" % digest, "%s  inner/big.dat" % reversed_digest,
+                                  "640 root %d" % len(data)], built
+    assert plain_play(docker_client, project, tmp_path, "largefiles-container", ["large_files"], listing) == built

@@ -330,8 +330,12 @@ class EngineAPI:
         return status, body
 
 
-def run(api, container, cmd, stdin=None, user="", environment=None, liveness=15):
-    """(exit code, stdout, stderr) of cmd run in the container, its stdin from `stdin` (bytes) or none.
+def run(api, container, cmd, stdin=None, user="", environment=None, liveness=15, stdout=None):
+    """(exit code, stdout, stderr) of cmd run in the container, its stdin from `stdin` (bytes, or a binary file read
+    in pieces) or none. With `stdout` (a binary file) the output is written there as it comes, and b"" returned:
+    a file of any size passes through in pieces, never whole in memory. The output is read once stdin is sent, so a
+    command given stdin must not write more than the engine buffers before it has read it all (`cat > path` writes
+    nothing).
 
     Never waits forever: every `liveness` seconds without output the engine is asked whether the exec
     still runs; an engine that does not answer (within the client's timeout) ends it with StreamError.
@@ -341,7 +345,11 @@ def run(api, container, cmd, stdin=None, user="", environment=None, liveness=15)
     stream = ExecStream(api, exec_id)
     outputs = {1: [], 2: []}
     try:
-        if stdin is not None:
+        if hasattr(stdin, "read"):
+            for piece in iter(lambda: stdin.read(1 << 20), b""):
+                stream.sendall(piece)
+            stream.close_write()
+        elif stdin is not None:
             stream.sendall(stdin)
             stream.close_write()
         frames = stream.frames(liveness)
@@ -354,7 +362,10 @@ def run(api, container, cmd, stdin=None, user="", environment=None, liveness=15)
                 _check_alive(api, exec_id)
                 frames = stream.frames(liveness)
                 continue
-            outputs.setdefault(stream_id, []).append(data)
+            if stream_id == 1 and stdout is not None:
+                stdout.write(data)
+            else:
+                outputs.setdefault(stream_id, []).append(data)
     except OSError as e:
         raise StreamError("exec in %s on %s broke: %s" % (container, api.immutable_engine["url"], e))
     finally:

@@ -121,7 +121,11 @@ def put_file(header, payload):
 
 
 def fetch_file(header, _payload):
+    """The file, or {"large": true} and nothing when it is larger than the controller's limit: it then fetches the
+    file through an exec of its own, in pieces (a reply holds the whole file in memory)."""
     with open(header["path"], "rb") as f:
+        if os.fstat(f.fileno()).st_size > header.get("limit", float("inf")):
+            return {"rc": 0, "large": True}, b""
         return {"rc": 0}, f.read()
 
 

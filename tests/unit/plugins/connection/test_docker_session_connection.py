@@ -117,3 +117,28 @@ def test_the_first_use_starts_the_session_in_the_background_and_a_reset_again(co
 def test_paths_are_relative_to_the_root():
     assert plugin.Connection._in_builder("tmp/x") == "/tmp/x"
     assert plugin.Connection._in_builder("/a/../b") == "/b"
+
+
+def test_a_file_larger_than_the_sessions_limit_goes_through_an_exec_of_its_own(connection, tmp_path, monkeypatch):
+    make, calls = connection
+    monkeypatch.setattr(plugin, "SESSION_FILE_LIMIT", 4)
+    streamed = []
+    monkeypatch.setattr(plugin.DirectExec, "put_file", lambda self, src, dest: streamed.append(("put", src, dest)))
+    monkeypatch.setattr(plugin.DirectExec, "fetch_file", lambda self, src, dest: streamed.append(("fetch", src, dest)))
+    small, large = tmp_path / "small", tmp_path / "large"
+    small.write_bytes(b"1234")
+    large.write_bytes(b"12345")
+    conn = make(WARM, [({"rc": 0}, b""), ({"rc": 0, "large": True}, b"")])
+    conn.put_file(str(small), "/opt/small")
+    conn.put_file(str(large), "/opt/large")
+    assert [h["op"] for h in calls["request"]] == ["put"] and calls["request"][0]["path"] == "/opt/small"
+    assert streamed == [("put", str(large), "/opt/large")]
+    # a fetch asks the agent with the limit; a larger file is not sent, and comes through the exec
+    conn.fetch_file("/opt/large", str(tmp_path / "back"))
+    assert calls["request"][1] == {"op": "fetch", "path": "/opt/large", "limit": 4}
+    assert streamed[1] == ("fetch", "/opt/large", str(tmp_path / "back")) and calls["docker_api"] == []
+    # without a session (warm false) it is docker_api's, which streams its own way
+    conn = make()
+    conn._docker_api = lambda: types.SimpleNamespace(put_file=lambda src, dest: streamed.append(("docker_api", src)))
+    conn.put_file(str(large), "/opt/large")
+    assert streamed[2] == ("docker_api", str(large))

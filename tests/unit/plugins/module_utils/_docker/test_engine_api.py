@@ -7,6 +7,7 @@ body can end, against a local server that answers with each. Every name starts w
 
 from __future__ import annotations
 
+import io
 import os
 import socket
 import threading
@@ -33,6 +34,13 @@ def test_an_exec_on_the_engine_without_the_sdk(client):
         rc, out, err = exec_stream.run(api, name, ["sh", "-c", "cat; echo \"$GREETING\" >&2; exit 3"], stdin=b"in\n",
                                        environment={"GREETING": "hello there"})
         assert (rc, out, err) == (3, b"in\n", b"hello there\n")
+        # a file in and out in pieces (more than one piece of 1 MiB each way), never whole in memory; an exec that
+        # reads stdin writes no output meanwhile (the output is read once stdin is sent), as the connection's do
+        data = os.urandom(3 << 20) + b"end"
+        assert exec_stream.run(api, name, ["sh", "-c", "cat > /tmp/piece"], stdin=io.BytesIO(data)) == (0, b"", b"")
+        back = io.BytesIO()
+        assert exec_stream.run(api, name, ["cat", "/tmp/piece"], stdout=back) == (0, b"", b"")
+        assert back.getvalue() == data
         # the kept connection serves the next call; one the engine dropped is opened again
         api._transport.close()
         assert exec_stream.run(api, name, ["true"]) == (0, b"", b"")

@@ -51,6 +51,9 @@ def test_put_and_fetch(tmp_path):
     assert session_agent.put_file({"path": str(target), "mode": 0o600}, b"new") == ({"rc": 0}, b"")
     assert target.read_bytes() == b"new" and (target.stat().st_mode & 0o777) == 0o600
     assert session_agent.fetch_file({"path": str(target)}, b"") == ({"rc": 0}, b"new")
+    # larger than the controller's limit: not read, the controller fetches it in pieces through an exec of its own
+    assert session_agent.fetch_file({"path": str(target), "limit": 3}, b"") == ({"rc": 0}, b"new")
+    assert session_agent.fetch_file({"path": str(target), "limit": 2}, b"") == ({"rc": 0, "large": True}, b"")
     sent = []
     session_agent.handle({"id": 7, "op": "fetch", "path": str(tmp_path / "none")}, b"", lambda h, p=b"": sent.append(h))
     assert sent[0]["id"] == 7 and sent[0]["missing"] is True and "none" in sent[0]["error"]
