@@ -74,12 +74,26 @@ def _check_built_there(docker_client, remote, name, before, output):
 
 def test_example_on_a_tls_engine_through_the_session(docker_client, tls_engine, registry, example):
     """Per-target tls, REQUESTS_CA_BUNDLE set: built, run-tested, tagged, pushed (by the remote engine) and saved
-    (streamed to the controller) there; the fast path is used."""
+    (streamed to the controller) there; the fast path is used, and a large file goes in and out in pieces."""
     name, remote, before = "remote-webapp", tls_engine.client(), engine_state(docker_client)
     target = dict(_example_target(tls_engine), push=["%s/%s" % (registry, name)], save="remote-webapp.tar")
+    # and a file larger than the session carries, in and out in pieces through an exec stream over TLS
+    large = os.urandom((16 << 20) + 5)
+    role = example / "roles" / "large"
+    (role / "files").mkdir(parents=True)
+    (role / "tasks").mkdir()
+    (role / "files" / "large.bin").write_bytes(large)
+    (role / "tasks" / "main.yml").write_text(
+        "- {name: Copy a large file, ansible.builtin.copy: {src: large.bin, dest: /opt/large.bin, mode: '0644'}}\n"
+        "- name: Fetch it back\n"
+        "  ansible.builtin.fetch: {src: /opt/large.bin, dest: '{{ playbook_dir }}/fetched-large.bin', flat: true}\n")
+    roles = [{"role": "webapp", "vars": {"webapp_greeting": "Hello from an immutable image"}}, "large"]
     try:
-        result = _build(example, name, target, {"image_verify": [HEALTH]})
+        result = _build(example, name, target, {"image_verify": [HEALTH], "image_roles": roles})
         assert result.returncode == 0, result.output
+        assert (example / "fetched-large.bin").read_bytes() == large
+        assert remote.containers.run("%s:1.0.0" % name, ["python3", "-c", "print(len(open('/opt/large.bin', 'rb')"
+                                     ".read()))"], remove=True).strip() == str(len(large)).encode()
         assert "no session with the builder" not in result.output
         assert "python: could not look for" not in result.output  # the plan's look-ups use the target's tls too
         _check_built_there(docker_client, remote, name, before, result.output)
