@@ -13,7 +13,7 @@ import subprocess
 import pytest
 
 from conftest import ROOT, ansible_env
-from test_roles_like_a_play import RANKING_HANDLERS, RANKING_ROLE, built_as_played
+from test_roles_like_a_play import RANKED_AS_IN_A_PLAY, built_as_played, ranking_entry
 
 pytestmark = [pytest.mark.docker]
 
@@ -32,23 +32,13 @@ def older_core(monkeypatch):
 
 def test_roles_as_in_a_play_with_ansible_core_2_19(older_core, docker_client, project, remove_images, tmp_path):
     remove_images("oldcore")
-    project.role("ranked_dependency", """
-        - name: Write what a dependency sees
-          ansible.builtin.shell: echo "dependency p={{ p }} v={{ v }} both={{ both }}" >> /ranks
-          changed_when: true
-        """)
-    base = project.role("ranking", RANKING_ROLE, handlers=RANKING_HANDLERS)
-    (base / "meta").mkdir()
-    (base / "meta" / "main.yml").write_text("dependencies: [ranked_dependency]\n")
     large = project.role("large", """
         - name: Copy a large file
           ansible.builtin.copy: {src: large.bin, dest: /opt/large.bin, mode: "0644"}
         """)
     (large / "files").mkdir()
     (large / "files" / "large.bin").write_bytes(b"0123456789abcdef" * (1 << 20) + b"end")  # above 16 MiB
-    entries = [{"role": "ranking", "p": "param", "both": "param", "vars": {"v": "vars", "both": "vars"}}, "large"]
+    entries = [ranking_entry(project), "large"]
     built = built_as_played(docker_client, project, tmp_path, "oldcore", entries,
                             "cat /ranks; stat -c %s /opt/large.bin")
-    assert built.splitlines() == ["dependency p=param v=vars both=param", "start p=param v=vars both=param",
-                                  "after set_fact p=param v=set both=param", "handler p=param v=set both=param",
-                                  str((16 << 20) + 3)], built
+    assert built.splitlines() == RANKED_AS_IN_A_PLAY + [str((16 << 20) + 3)], built

@@ -612,12 +612,14 @@ RANKING_HANDLERS = """
 """
 
 
-def test_role_parameters_rank_above_the_entrys_vars_and_what_the_role_sets_as_in_a_play(
-        docker_client, project, remove_images, tmp_path):
-    # A play ranks a roles: entry's parameters (its other keys) above its vars and above what the role sets itself,
-    # in its tasks, its dependencies' and its handlers. They reached the role merged under the entry's vars, as vars:
-    # below set_fact (measured: "after set_fact p=set", and "both=vars" where the play has "both=param").
-    remove_images("roleparams")
+# What /ranks holds after the ranking entry, as a play writes it.
+RANKED_AS_IN_A_PLAY = ["dependency p=param v=vars both=param", "start p=param v=vars both=param",
+                       "after set_fact p=param v=set both=param", "handler p=param v=set both=param"]
+
+
+def ranking_entry(project):
+    """The project's role `ranking` (RANKING_ROLE, its handler, a dependency that writes what it sees) and the
+    image_roles entry that gives it role parameters and vars, some of the same name."""
     project.role("ranked_dependency", """
         - name: Write what a dependency sees
           ansible.builtin.shell: echo "dependency p={{ p }} v={{ v }} both={{ both }}" >> /ranks
@@ -626,11 +628,17 @@ def test_role_parameters_rank_above_the_entrys_vars_and_what_the_role_sets_as_in
     base = project.role("ranking", RANKING_ROLE, handlers=RANKING_HANDLERS)
     (base / "meta").mkdir()
     (base / "meta" / "main.yml").write_text("dependencies: [ranked_dependency]\n")
-    entries = [{"role": "ranking", "p": "param", "both": "param", "vars": {"v": "vars", "both": "vars"}}]
-    built = built_as_played(docker_client, project, tmp_path, "roleparams", entries, "cat /ranks")
-    assert built.splitlines() == ["dependency p=param v=vars both=param", "start p=param v=vars both=param",
-                                  "after set_fact p=param v=set both=param",
-                                  "handler p=param v=set both=param"], built
+    return {"role": "ranking", "p": "param", "both": "param", "vars": {"v": "vars", "both": "vars"}}
+
+
+def test_role_parameters_rank_above_the_entrys_vars_and_what_the_role_sets_as_in_a_play(
+        docker_client, project, remove_images, tmp_path):
+    # A play ranks a roles: entry's parameters (its other keys) above its vars and above what the role sets itself,
+    # in its tasks, its dependencies' and its handlers. They reached the role merged under the entry's vars, as vars:
+    # below set_fact (measured: "after set_fact p=set", and "both=vars" where the play has "both=param").
+    remove_images("roleparams")
+    built = built_as_played(docker_client, project, tmp_path, "roleparams", [ranking_entry(project)], "cat /ranks")
+    assert built.splitlines() == RANKED_AS_IN_A_PLAY, built
 
 
 # Modules that move files between the controller and the builder, or run in the background: they go through the
