@@ -44,7 +44,12 @@ import os
 from ansible_collections.immutable.images.plugins.module_utils._docker.builder import DockerBuilder
 from ansible_collections.immutable.images.plugins.module_utils._docker.client import DockerFailure, get_client
 from ansible_collections.immutable.images.plugins.plugin_utils._docker import layer_cache
-from ansible_collections.immutable.images.plugins.plugin_utils._docker.layer_cache import LayerCache, cache_key, read_state
+from ansible_collections.immutable.images.plugins.plugin_utils._docker.layer_cache import (
+    LayerCache,
+    cache_key,
+    key_values,
+    read_state,
+)
 from ansible_collections.immutable.images.plugins.plugin_utils._docker.layer_cache import state_path as layer_state_path
 from ansible_collections.immutable.images.plugins.plugin_utils._action_module import ActionFailure, ActionModuleBase
 
@@ -88,10 +93,11 @@ class ActionModule(ActionModuleBase):
                 # First the layer of the role that ran since the last lookup (it missed): stored before anything
                 # else, right after that role, as a step of its own would have.
                 result.update(self._store_ran(cache, container, state, build, target))
-                key = cache_key(state["key"], build["files_digest"], args["role"], args["digest"], args.get("vars") or {},
+                role_vars, role_params = self._role_values(args, task_vars)
+                key = cache_key(state["key"], build["files_digest"], args["role"], args["digest"], role_vars,
                                 args.get("tags") or [], build.get("play"),
                                 # the role's (build_env): hashed, never shown - a changed build env reuses no layer
-                                self.task_environment(), target["name"], args.get("params"))
+                                self.task_environment(), target["name"], role_params)
                 pinned = cache.pin(build["name"], key, target["labels"])
                 hit = pinned[0] if pinned else None
                 state["key"] = key
@@ -178,6 +184,15 @@ class ActionModule(ActionModuleBase):
             raise ActionFailure("storing the layer of role %s: %s" % (ran["role"], e), stage="cache") from e
         state.update(layer=image, at=image)
         return dict(changed=True, stored=True, layer=image)
+
+    def _role_values(self, args, task_vars):
+        """(vars, role parameters) of the role looked up, as its key counts them: given templated (O(vars), O(params)),
+        or read untemplated from its entry in the plan (O(role_entry), a variable's name) and templated here one by one,
+        so that one naming what is not defined yet counts by its text (key_values) as a play would not fail on it."""
+        if not args.get("role_entry"):
+            return args.get("vars") or {}, args.get("params")
+        entry = task_vars[args["role_entry"]]
+        return key_values(self._templar, entry.get("vars")), key_values(self._templar, entry.get("params"))
 
     def _as_planned(self, target):
         """Whether the builder is where the plan expected the first roles' lookups to end: launched from its

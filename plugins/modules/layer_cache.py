@@ -68,6 +68,16 @@ options:
         role receives above its O(vars). Part of the key when there are any.
     type: dict
     version_added: 0.2.0
+  role_entry:
+    description:
+      - With V(lookup), instead of O(vars) and O(params), the name of the variable that holds the role's entry in the
+        plan, untemplated (the provision role's C(provision__role)). Its C(vars) and C(params) are templated here one
+        by one, as the role will see them. One that names a variable not defined when the layer is looked up (the
+        role's own defaults, what the role sets, a later role's defaults, or nothing, when no task reads it) counts in
+        the key by its text, as a play, which templates a role's variables only when a task reads them, does not fail
+        there either.
+    type: str
+    version_added: 0.2.0
   tags:
     description: With V(lookup), the tags of the role's C(image_roles) entry (part of the key).
     type: list

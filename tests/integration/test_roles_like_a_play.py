@@ -588,6 +588,37 @@ def test_an_entrys_vars_rank_below_what_the_role_sets_as_in_a_play(docker_client
     assert built.strip() == '["app", "root"]', built
 
 
+SELF_NAMING_ROLE = """
+- name: Set a variable, as a role that computes what it uses
+  ansible.builtin.set_fact:
+    named_port: 8080
+
+- name: Write what the entry gave, templated now
+  ansible.builtin.copy:
+    content: "{{ named_conf }} {{ named_url }}\\n"
+    dest: /named
+    mode: "0644"
+"""
+
+
+def test_an_entrys_variables_may_name_what_is_defined_only_when_its_role_runs_as_in_a_play(
+        docker_client, project, remove_images, tmp_path):
+    # A play templates a role's variables when a task reads them: an entry's var may name the role's own defaults, a
+    # role parameter what the role sets, and a var nothing defines when no task reads it. The layer lookup templated
+    # them all before the role ran: the build failed ("'named_home' is undefined") where the play passes. Now such a
+    # variable counts in the layer's key by its text, and a build of the same inputs finds the layer.
+    remove_images("namedlater")
+    project.role("named", SELF_NAMING_ROLE, defaults={"named_home": "/opt/named"})
+    entries = [{"role": "named", "named_url": "http://localhost:{{ named_port }}/",
+                "vars": {"named_conf": "{{ named_home }}/conf", "named_unused": "{{ defined_nowhere }}"}}]
+    built = built_as_played(docker_client, project, tmp_path, "namedlater", entries, "cat /named")
+    assert built == "/opt/named/conf http://localhost:8080/\n", built
+    again = run_build(project.path, definition("namedlater", entries, image_gather_facts=False, image_force=True))
+    assert again.returncode == 0, again.output[-4000:]
+    assert not task_ran(again.output, "named : Write what the entry gave, templated now"), "the layer was not found"
+    assert sh_in_image(docker_client, "namedlater:1.0.0", "cat /named") == built
+
+
 RANKING_ROLE = """
 - name: Write what the role's tasks see
   ansible.builtin.shell: echo "start p={{ p }} v={{ v }} both={{ both }}" >> /ranks

@@ -5,7 +5,7 @@
 
 After a role succeeds with no handler pending, the builder is committed to a cache image. The key of
 role N chains the key of role N-1 (the base image id for the first role) with the files' digest, the
-role's name, content digest and tags, its variables *as templated on the builder*, and the build's
+role's name, content digest and tags, its variables *as templated on the builder* (key_values), and the build's
 facts setting and command-line tags - so a changed variable, file, role, setting or base image
 invalidates that role and every one after it. A layer is stored only when no handler is pending (a
 pending handler runs at the end of provisioning, as in a play); the roles that ran with handlers
@@ -23,6 +23,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+
+from ansible.errors import AnsibleUndefinedVariable
 
 from ansible_collections.immutable.images.plugins.module_utils._common import naming
 from ansible_collections.immutable.images.plugins.module_utils._docker.builder import DockerBuilder
@@ -144,6 +146,25 @@ def cache_key(parent, files_digest, role_name, role_digest, role_vars, role_tags
         data["target"] = target
     data = json.dumps(data, sort_keys=True, default=str)
     return hashlib.sha256(data.encode("utf-8")).hexdigest()
+
+
+# What a variable of a role's entry counts as in its key when it names a variable not defined at the lookup (key_values)
+UNDEFINED_AT_LOOKUP = "immutable.images: undefined at lookup"
+
+
+def key_values(templar, values):
+    """A role entry's vars or role parameters (untemplated, as in the plan) as its key counts them: each templated as
+    the role will see it, one by one. A play templates a role's variable only when a task reads it, so one may name
+    what is not defined when the role's layer is looked up: the role's own defaults or vars, what the role sets, a
+    later role's defaults, or nothing at all when no task reads it. Such a variable counts by its text (what it names
+    through the role is in the role's digest) instead of failing the build that a play would run."""
+    counted = {}
+    for name, value in (values or {}).items():
+        try:
+            counted[name] = templar.template(value)
+        except AnsibleUndefinedVariable:
+            counted[name] = [UNDEFINED_AT_LOOKUP, value]
+    return counted
 
 
 def expected_layer(client, image_name, base_id, files_digest, roles, play, environment, target):

@@ -14,6 +14,7 @@ import shutil
 import types
 
 import pytest
+from ansible.template import trust_as_template
 
 from ansible_collections.immutable.images.plugins.action import layer_cache as action
 from ansible_collections.immutable.images.plugins.plugin_utils._docker import layer_cache
@@ -123,6 +124,24 @@ def test_miss_store_hit_and_swap_before_the_first_miss_after_hits(env, run):
     # and the builder's connection is reset right after the swap: the next task reaches the new container
     assert RecordingCache.calls == [("find", first["key"]), ("find", miss["key"]), ("swap", stored["layer"]),
                                     ("reset connection",), ("unpin", "pin-" + first["key"][:8])]
+
+
+def test_a_lookup_templates_the_entrys_variables_one_by_one(env, make_action):
+    """With role_entry (what the provision role gives), the lookup reads the role's vars and role parameters
+    untemplated from the entry and templates them with the task's variables, one by one: one naming what is defined
+    only when the role runs counts by its text instead of failing, as a play would not fail on it."""
+    entry = {"vars": {"conf": trust_as_template("{{ home }}/conf"), "port": trust_as_template("{{ base + 80 }}")},
+             "params": {"url": trust_as_template("http://localhost:{{ port }}/")}}
+    task_vars = dict(env, base=8000, provision__role=entry)
+    act = make_action("layer_cache", {"role": "a", "digest": "1", "role_entry": "provision__role"},
+                      connection=BuilderConnection())
+    act._templar.available_variables = task_vars  # as ansible-core gives an action plugin its task's variables
+    result = act.run(task_vars=task_vars)
+    assert not result.get("failed"), result
+    counted_vars = {"conf": [layer_cache.UNDEFINED_AT_LOOKUP, "{{ home }}/conf"], "port": 8080}
+    counted_params = {"url": [layer_cache.UNDEFINED_AT_LOOKUP, "http://localhost:{{ port }}/"]}
+    assert result["key"] == layer_cache.cache_key("sha256:base", "f", "a", "1", counted_vars, [], {}, None,
+                                                  "container", counted_params)
 
 
 def test_a_builder_the_plan_expects_to_stay_idle_is_not_connected(env, run):

@@ -24,7 +24,7 @@ def role(name, **entry):
 
 def written(tmp_path, roles, load_first=False, public=True):
     [path] = role_steps.write(str(tmp_path), roles, load_first, public)
-    return json.loads(open(path).read())
+    return yaml.safe_load(open(path).read())
 
 
 def test_each_role_is_a_block_of_its_lookup_and_its_include_with_the_entrys_vars_on_the_block(tmp_path):
@@ -103,8 +103,8 @@ def test_the_lookup_is_tagged_always_keys_on_what_the_role_gets_and_flushes_no_h
     assert "flush_handlers" not in json.dumps(lookup), "handlers run at the end, as in a play"
     args = lookup["immutable.images.layer_cache"]
     assert "state" not in args
-    assert args["vars"] == "{{ provision__role.vars }}"
-    assert args["params"] == "{{ provision__role.params | default(omit) }}"
+    # its vars and role parameters are read untemplated from its entry: the action templates them one by one
+    assert args["role_entry"] == "provision__role" and "vars" not in args and "params" not in args
     assert "provision__role.number > provision__expected.roles" in lookup["when"]  # none for the layers taken before
     assert lookup["environment"] == "{{ provision__build_env }}"  # the build_env is part of the cache key
     # the first role's lookup uploads the image files on a miss (its layer holds them)
