@@ -30,7 +30,7 @@ from ansible_collections.immutable.images.plugins.module_utils._common import in
 from ansible_collections.immutable.images.plugins.plugin_utils._artifacts import sbom
 from ansible_collections.immutable.images.plugins.plugin_utils._definition import builder_variables, definition
 from ansible_collections.immutable.images.plugins.plugin_utils._definition import later_roles, role_dependencies
-from ansible_collections.immutable.images.plugins.plugin_utils._definition import role_steps, role_syntax
+from ansible_collections.immutable.images.plugins.plugin_utils._definition import role_steps, role_syntax, task_file
 from ansible_collections.immutable.images.plugins.plugin_utils._docker import layer_cache
 from ansible_collections.immutable.images.plugins.module_utils._docker import engine_pool
 from ansible_collections.immutable.images.plugins.module_utils._artifacts import provenance
@@ -549,8 +549,7 @@ def _write_verify_tasks(workdir, entries, cwd):
     if not tasks:
         return None
     path = os.path.join(workdir, "verify.yml")
-    with open(path, "w") as f:
-        json.dump(tasks, f, indent=1, default=str)
+    task_file.write(path, tasks)
     return path
 
 

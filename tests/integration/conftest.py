@@ -147,11 +147,19 @@ def run_build(cwd, definition, *args, env=None, timeout=900):
 _BUILT_NAMES = set()
 
 
+class _AnyTagLoader(yaml.SafeLoader):
+    """Safe YAML that reads ansible-core's tags (!vault, !unsafe) as the plain values they tag."""
+
+
+_AnyTagLoader.add_multi_constructor("!", lambda loader, tag, node: loader.construct_scalar(node)
+                                    if isinstance(node, yaml.ScalarNode) else None)
+
+
 def _image_names(definition, args):
     """The image name the build has: an `-e image_name=...` after the definition replaces the definition's, so only
     that one is the test's (the definition's may be another test's: test_docs_runnable builds the example's `webapp`
     on the other worker meanwhile, which a test building a copy of the example under a name of its own must leave)."""
-    data = yaml.safe_load(definition) if isinstance(definition, str) else definition
+    data = yaml.load(definition, Loader=_AnyTagLoader) if isinstance(definition, str) else definition
     name = str(data["image_name"]) if isinstance(data, dict) and data.get("image_name") else None
     for flag, value in zip(args, list(args)[1:]):
         if flag == "-e" and value.startswith("image_name="):

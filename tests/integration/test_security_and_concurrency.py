@@ -4,13 +4,15 @@
 
 import hashlib
 import json
+import shutil
 import subprocess
+import tempfile
 import uuid
 
 import pytest
 import requests
 
-from conftest import BASE_IMAGE, ansible_env, build_containers
+from conftest import BASE_IMAGE, ansible_env, build_containers, run_build, sh_in_image
 from test_ec2_build import ec2_target, import_key
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -89,6 +91,83 @@ def test_secrets_never_appear_even_at_vvvv(docker_client, aws, ssh_target, regis
     # The ec2 builder required IMDSv2.
     instances = [i for r in aws.client("ec2").describe_instances()["Reservations"] for i in r["Instances"]]
     assert instances and all(i["MetadataOptions"]["HttpTokens"] == "required" for i in instances)
+
+
+VAULT_PASSWORD = "vault-Pass-6620"
+VAULTED = {"entry": "ve-Very-Secret-1187", "group_vars": "vg-Very-Secret-3094", "extra": "vx-Very-Secret-4528",
+           "check": "vc-Very-Secret-8361"}
+
+
+def vaulted(project, *args):
+    """ansible-vault with the project's password file."""
+    subprocess.run(["ansible-vault"] + list(args) + ["--vault-password-file", str(project.path / "vault-pass")],
+                   cwd=str(project.path), env=ansible_env(), capture_output=True, text=True, check=True)
+
+
+def test_vaulted_values_are_never_on_the_controllers_disk_in_the_clear(docker_client, project, remove_images, request):
+    # A definition's vault-encrypted values (an entry's vars, an inline check's) were written decrypted into the
+    # build's task files in the controller's temporary directory (roles.yml, verify.yml), there for the whole build
+    # and after it if the build was killed. They stay encrypted now; ansible-core decrypts them when a task reads
+    # them, as in a play. The role checks the controller's TMPDIR while the build's files are there.
+    remove_images("vaulted")
+    (project.path / "vault-pass").write_text(VAULT_PASSWORD + "\n")
+    # short: ansible-core's RPC host puts a socket there, whose path has a length limit
+    controller_tmp = tempfile.mkdtemp(prefix="vt-")
+    request.addfinalizer(lambda: shutil.rmtree(controller_tmp))
+    project.role("vaulted", """
+        - name: Write what it was given
+          ansible.builtin.copy:
+            dest: /secrets.txt
+            content: "{{ vaulted_entry }} {{ vaulted_group_vars }} {{ vaulted_extra }}\\n"
+            mode: "0600"
+
+        - name: Nothing of the build on the controller holds a secret in the clear
+          ansible.builtin.command: grep -rlF %s %s
+          register: vaulted_found
+          failed_when: vaulted_found.rc != 1
+          changed_when: false
+          delegate_to: localhost
+        """ % (" ".join("-e " + v for v in VAULTED.values()), controller_tmp))
+    (project.path / "group_vars" / "all").mkdir(parents=True)
+    (project.path / "group_vars" / "all" / "vault.yml").write_text("vaulted_group_vars: %s\n" % VAULTED["group_vars"])
+    vaulted(project, "encrypt", "group_vars/all/vault.yml")
+    (project.path / "extra.yml").write_text("vaulted_extra: %s\n" % VAULTED["extra"])
+    vaulted(project, "encrypt", "extra.yml")
+    inline = {}
+    for name in ("entry", "check"):
+        (project.path / name).write_text(VAULTED[name])
+        vaulted(project, "encrypt", name)
+        inline[name] = "\n".join("          " + line for line in (project.path / name).read_text().splitlines())
+    definition = """
+image_name: vaulted
+image_version: 1.0.0
+image_gather_facts: false
+image_roles:
+  - role: vaulted
+    vars:
+      vaulted_entry: !vault |
+%s
+image_verify:
+  - name: The check's own vaulted value is what the role baked in
+    ansible.builtin.command: grep -qF "{{ vaulted_check }}" /secrets.txt
+    changed_when: false
+    vars:
+      vaulted_check: !vault |
+%s
+image_targets:
+  - {name: container, type: docker, base_image: %s, pull: never}
+""" % (inline["entry"], inline["check"], BASE_IMAGE)
+    # the check's value is the entry's: grep finds it in the image
+    (project.path / "check").write_text(VAULTED["entry"])
+    vaulted(project, "encrypt", "check")
+    definition = definition.replace(inline["check"], "\n".join(
+        "          " + line for line in (project.path / "check").read_text().splitlines()))
+    proc = run_build(project.path, definition, "-e", "@extra.yml", "--vault-password-file", "vault-pass",
+                     env={"TMPDIR": controller_tmp})
+    assert proc.returncode == 0, proc.output[-4000:]
+    assert sh_in_image(docker_client, "vaulted:1.0.0", "cat /secrets.txt") == "%s %s %s\n" % (
+        VAULTED["entry"], VAULTED["group_vars"], VAULTED["extra"])
+    assert not [v for v in VAULTED.values() if v in proc.output]
 
 
 def test_build_env_stays_out_of_the_output_when_facts_are_gathered(docker_client, project, remove_images):

@@ -16,15 +16,15 @@ is written, and a task's `vars:` must be a mapping in the file (it cannot come f
 - its keywords (when, become, environment, ...) reach its tasks and handlers through the include's `apply`, as a
   play gives a roles: entry's keywords to them; only those the entry has (each costs a template at every include).
 
-Every value stays as written in the definition (untemplated, trusted as the definition is): it is templated on the
-builder, where the facts and the role's own variables are. Written as JSON (valid YAML): JSON keeps every string
-exactly as given.
+Every value stays as written in the definition (untemplated, trusted as the definition is; a vault-encrypted one
+encrypted: task_file.py): it is templated on the builder, where the facts and the role's own variables are.
 """
 
 from __future__ import annotations
 
-import json
 import os
+
+from ansible_collections.immutable.images.plugins.plugin_utils._definition import task_file
 
 # The role's layer was found: by its lookup, or, for the first roles, by the step before the roles (main.yml).
 _HIT = "provision__cache.hit | default(provision__role.number <= provision__expected.roles | default(0))"
@@ -41,8 +41,7 @@ def write(workdir, roles, load_first, public):
     if load_first:
         tasks.insert(0, _load_every_role(roles))
     path = os.path.join(workdir, "roles.yml")
-    with open(path, "w") as f:
-        json.dump(tasks, f, indent=1, default=str)
+    task_file.write(path, tasks)
     return [path]
 
 
