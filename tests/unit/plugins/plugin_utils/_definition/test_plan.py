@@ -6,6 +6,8 @@ representative definitions conforms to it, and the RETURN of modules/image_defin
 
 from __future__ import annotations
 
+import tempfile
+
 import pytest
 import yaml
 
@@ -26,6 +28,9 @@ def planned(run_action, tmp_path, monkeypatch):
     """image_definition's plan for a definition in a fresh directory, without engines or AWS (the reuse check
     answers `reused` for the targets named in it)."""
     monkeypatch.chdir(tmp_path)
+    # the build's work directory (its files and roles' task file), which no finalize removes here: in the test's own
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
     (tmp_path / "roles" / "web" / "tasks").mkdir(parents=True)
     (tmp_path / "roles" / "web" / "tasks" / "main.yml").write_text("- ansible.builtin.debug: {msg: hi}\n")
     (tmp_path / "files").mkdir()
