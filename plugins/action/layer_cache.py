@@ -135,7 +135,7 @@ class ActionModule(ActionModuleBase):
                     state["layer"] = None
                     result.update(_deferred(pending))
                 else:
-                    image = cache.store(container, args["key"], build["name"], target["labels"])
+                    image = self._store(cache, container, args["key"], build, target)
                     state.update(layer=image, at=image)
                     result.update(changed=True, stored=True, layer=image)
             else:  # sync, after the handlers ran: the builder must hold the current layer before it is committed
@@ -144,7 +144,7 @@ class ActionModule(ActionModuleBase):
                 last_use = not build.get("verify_tasks") and not target.get("squash")
                 # the last role, if it ran, is stored under its key: the handlers have run by now
                 if state.pop("ran", None) or state["layer"] is None:
-                    image = cache.store(container, state["key"], build["name"], target["labels"])
+                    image = self._store(cache, container, state["key"], build, target)
                     state.update(layer=image, at=image)
                     result.update(changed=True, layer=image)
                 elif state["at"] != state["layer"]:
@@ -153,7 +153,8 @@ class ActionModule(ActionModuleBase):
                         state["left_behind"] = True
                         result["inventory"] = known
                     else:
-                        self._swap(cache, container, state["layer"], target, build)
+                        # no session started for what comes next: the artifact's commit may pause it at once
+                        self._swap(cache, container, state["layer"], target, build, session_next=False)
                         state["at"] = state["layer"]
                         result["changed"] = True
                 state["synced"] = True
@@ -179,7 +180,7 @@ class ActionModule(ActionModuleBase):
             state["layer"] = None
             return _deferred(pending)
         try:
-            image = cache.store(container, ran["key"], build["name"], target["labels"])
+            image = self._store(cache, container, ran["key"], build, target)
         except DockerFailure as e:
             raise ActionFailure("storing the layer of role %s: %s" % (ran["role"], e), stage="cache") from e
         state.update(layer=image, at=image)
@@ -232,12 +233,22 @@ class ActionModule(ActionModuleBase):
         except DockerFailure as e:
             raise ActionFailure(str(e), stage="upload") from e
 
-    def _swap(self, cache, container, layer, target, build):
+    def _store(self, cache, container, key, build, target):
+        """Commit the builder as the layer of `key`. A commit pauses the builder: first, a session of the builder that
+        is still starting (in the background, since the lookup or a swap) must have made its execs (settle)."""
+        getattr(self._connection, "settle", lambda: None)()
+        return cache.store(container, key, build["name"], target["labels"])
+
+    def _swap(self, cache, container, layer, target, build, session_next=True):
         # The new builder holds a lease like the first one (builder_lease.py), for our parent, ansible-playbook.
         cache.swap(container, layer, target, lease_pid=os.getppid())
         # Another container has the builder's name now: what the connection holds to the old one goes (as with
-        # meta: reset_connection), and the next task's commands reach the new one.
-        self._connection.reset()
+        # meta: reset_connection), and the next task's commands reach the new one; a new session starts at once
+        # unless nothing is about to use it (session_next=False: one starts when a command needs it).
+        if session_next or not hasattr(self._connection, "end_session"):
+            self._connection.reset()
+        else:
+            self._connection.end_session()
 
 
 def _write(path, state):

@@ -256,8 +256,18 @@ class Connection(ConnectionBase):
     def reset(self):
         """reset_connection (and a layer cache swap, which replaces the builder's container): end the session;
         a new one starts at once in the background, with the container that has the name now."""
-        docker_session.stop(self._session()[0])
+        self.end_session()
         self._start_session(wait=False)
+
+    def end_session(self):
+        """End the builder's session, starting none (the builder is about to be replaced, or nothing runs on it any
+        more but through a session started when needed)."""
+        docker_session.stop(self._session()[0])
+
+    def settle(self):
+        """Return once no session of the builder is starting (it makes execs in the builder): before a commit, which
+        pauses the builder, and an exec started meanwhile would deadlock it (relay.settle)."""
+        docker_session.settle(self._session()[0])
 
     def close(self):
         super().close()

@@ -108,6 +108,21 @@ def stop(path):
             pass
 
 
+def settle(path):
+    """Return once no relay for path is starting. A relay holds path.lock from its start until it listens or gives up
+    (PREPARE_TIMEOUT), and meanwhile makes execs in the builder. Whoever pauses the builder (a commit pauses it) settles
+    first: an exec that the engine starts while the container is paused deadlocks it, the engine's resume waiting for
+    the exec and the exec for the resume (seen in CI: the builder stayed paused, every call about it hung)."""
+    import fcntl
+
+    try:
+        lock = open(path + ".lock", "r")
+    except OSError:
+        return  # none was ever started
+    with lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # until the relay's copy is released; ours goes with the close
+
+
 def _failed(path):
     """Why the last relay started for path did not come up (it says so in path.failed), or None; read once."""
     try:

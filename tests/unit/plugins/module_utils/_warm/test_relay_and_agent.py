@@ -208,6 +208,24 @@ def test_a_start_without_waiting_never_waits_for_one_that_is_starting(tmp_path, 
     assert not os.path.exists(path + ".failed") and started == []
 
 
+def test_settle_returns_once_no_relay_is_starting(tmp_path):
+    """Before a commit pauses the builder, whoever commits settles: it waits while a relay is starting (holding the
+    lock until it listens: it makes execs in the builder meanwhile), and returns at once when none is or none was."""
+    import fcntl
+
+    path = docker_session.socket_path(str(tmp_path), "builder", "root")
+    t0 = time.monotonic()
+    docker_session.settle(path)  # none was ever started
+    with open(path + ".lock", "a") as holder:
+        fcntl.flock(holder, fcntl.LOCK_EX)  # a relay that is starting
+        threading.Timer(0.5, holder.close).start()  # ... listens in half a second
+        docker_session.settle(path)
+        assert time.monotonic() - t0 >= 0.5
+    t0 = time.monotonic()
+    docker_session.settle(path)  # it listens: nothing to wait for
+    assert time.monotonic() - t0 < 0.2
+
+
 def test_the_relay_never_imports_the_docker_sdk(tmp_path):
     """The relay lives as long as its builder: it talks to the engine itself (exec_stream.EngineAPI), so the SDK's
     modules (about 39 MB) are never in its memory, nor ansible's module_utils (its starter makes the install archive).
