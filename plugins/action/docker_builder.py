@@ -21,7 +21,7 @@ from ansible_collections.immutable.images.plugins.plugin_utils._action_module im
 )
 
 BUILDER_CONNECTION = "immutable.images.docker_session"  # what the launch role gives its docker builders
-BUILDER_USER = "root"  # their ansible_user
+BUILDER_USER = builder_inventory.DOCKER_BUILDER_USER  # their ansible_user
 
 
 class ActionModule(ActionModuleBase):

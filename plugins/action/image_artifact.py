@@ -12,7 +12,11 @@ later part failed, and the record (plugin_utils/_artifacts/target_result.py), wh
 
 from __future__ import annotations
 
+from ansible import constants as C
+
+from ansible_collections.immutable.images.plugins.module_utils._warm import relay
 from ansible_collections.immutable.images.plugins.plugin_utils._action_module import ActionModuleBase
+from ansible_collections.immutable.images.plugins.plugin_utils._builder_inventory import DOCKER_BUILDER_USER
 from ansible_collections.immutable.images.plugins.plugin_utils._artifacts import target_result as records
 from ansible_collections.immutable.images.plugins.plugin_utils._docker import layer_cache
 
@@ -120,6 +124,9 @@ class ActionModule(ActionModuleBase):
             args["from_layer"], args["layer_only"] = target["start_layer"], True
         elif build.get("cache") and not build.get("verify_tasks") and not args["squash"]:
             args["from_layer"], args["layer_only"] = layer_cache.builder_layer(build["workdir"], target["builder_name"])
+        # The commit pauses the builder: a session of it still starting (after a reset_connection) must have made its
+        # execs first, or the engine deadlocks the builder (relay.settle). The session's socket is this process's.
+        relay.settle(relay.socket_path(C.DEFAULT_LOCAL_TMP, target["builder_name"], DOCKER_BUILDER_USER))
         return self._module("Commit the builder into an image and tag it", "immutable.images.docker_image_commit",
                             _present(args))
 

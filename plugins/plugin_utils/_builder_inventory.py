@@ -72,6 +72,9 @@ def placed_build(build, results):
                 engines=build["engines"] if engines is None else engines)
 
 
+DOCKER_BUILDER_USER = "root"  # the ansible_user of docker builders (docker_entry)
+
+
 def started_after_all(result):
     """Whether a docker_builder result (with its plan's `target`) is of a builder the plan did not start, which was
     started because the layer it was to be created at was gone."""

@@ -11,6 +11,7 @@ import types
 
 import pytest
 
+from ansible_collections.immutable.images.plugins.action import image_artifact as action
 from ansible_collections.immutable.images.plugins.plugin_utils._definition import plan
 
 BUILD = {"id": "b1", "name": "web", "version": "1.0.0", "hash": "h", "scanner": None, "scan_fail_on": "none",
@@ -73,6 +74,17 @@ def test_a_docker_target_is_sbom_then_commit_and_its_record(artifact):
                      "image_id": "sha256:new", "tags": ["web:1.0.0"], "previous": {"web:1.0.0": "sha256:old"},
                      "pushed": [], "saved": None, "attestations": [], "reused_from": None}}
     assert plan.validate(RECORD, result["record"]) == []
+
+
+def test_the_commit_waits_until_no_session_of_the_builder_is_starting(artifact, monkeypatch):
+    """The commit pauses the builder: a session of it that is still starting (its relay makes execs) settles first,
+    or the engine deadlocks the builder. The session is the builder connection's, in this process's local tmp."""
+    settled = []
+    monkeypatch.setattr(action.relay, "settle", lambda path: settled.append(path))
+    _result, ran = artifact({"target": DOCKER, "builder": {"base_image_id": "sha256:base"}, "provision": PROVISIONED},
+                            image_sbom=SBOM, docker_image_commit=COMMIT)
+    assert names(ran) == ["image_sbom", "docker_image_commit"]
+    assert settled == [action.relay.socket_path(action.C.DEFAULT_LOCAL_TMP, "web-container-b1", "root")]
 
 
 def test_push_save_and_sign_with_the_credentials_and_the_engine(artifact):
