@@ -20,7 +20,7 @@ from ansible_collections.immutable.images.plugins.plugin_utils._action_module im
     ActionModuleBase,
 )
 
-BUILDER_CONNECTION = "immutable.images.docker_session"  # what the launch role gives its docker builders
+BUILDER_CONNECTION = builder_inventory.DOCKER_BUILDER_CONNECTION  # what the launch role gives its docker builders
 BUILDER_USER = builder_inventory.DOCKER_BUILDER_USER  # their ansible_user
 
 
@@ -80,7 +80,7 @@ class ActionModule(ActionModuleBase):
         return result
 
     def prepare_connection(self, result, args):
-        """The speed layer's one hook outside its owner: the builder's connection does now, in the background, what
+        """One of the speed layer's two hooks outside its owner: the builder's connection does now, in the background, what
         its first use would do (start the builder's session, which installs the warm interpreter), so that it is
         ready by the builder's first task instead of making it wait (measured: docs/development.md)."""
         engine = result.get("placed") or args  # the engine a pool placed the builder on, else the task's own

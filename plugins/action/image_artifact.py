@@ -12,11 +12,13 @@ later part failed, and the record (plugin_utils/_artifacts/target_result.py), wh
 
 from __future__ import annotations
 
-from ansible import constants as C
+from ansible.plugins.loader import connection_loader
 
-from ansible_collections.immutable.images.plugins.module_utils._warm import relay
 from ansible_collections.immutable.images.plugins.plugin_utils._action_module import ActionModuleBase
-from ansible_collections.immutable.images.plugins.plugin_utils._builder_inventory import DOCKER_BUILDER_USER
+from ansible_collections.immutable.images.plugins.plugin_utils._builder_inventory import (
+    DOCKER_BUILDER_CONNECTION,
+    DOCKER_BUILDER_USER,
+)
 from ansible_collections.immutable.images.plugins.plugin_utils._artifacts import target_result as records
 from ansible_collections.immutable.images.plugins.plugin_utils._docker import layer_cache
 
@@ -124,11 +126,20 @@ class ActionModule(ActionModuleBase):
             args["from_layer"], args["layer_only"] = target["start_layer"], True
         elif build.get("cache") and not build.get("verify_tasks") and not args["squash"]:
             args["from_layer"], args["layer_only"] = layer_cache.builder_layer(build["workdir"], target["builder_name"])
-        # The commit pauses the builder: a session of it still starting (after a reset_connection) must have made its
-        # execs first, or the engine deadlocks the builder (relay.settle). The session's socket is this process's.
-        relay.settle(relay.socket_path(C.DEFAULT_LOCAL_TMP, target["builder_name"], DOCKER_BUILDER_USER))
+        self._settle_builder(target)
         return self._module("Commit the builder into an image and tag it", "immutable.images.docker_image_commit",
                             _present(args))
+
+    def _settle_builder(self, target):
+        """The commit pauses the builder: a session of it still starting (a reset_connection at the end of provisioning
+        starts one) must have made its execs first, or the engine deadlocks the builder. Its connection knows (settle),
+        loaded by name with the options the builder host has, as docker_builder's hook loads it."""
+        try:
+            connection = connection_loader.get(DOCKER_BUILDER_CONNECTION, self._play_context)
+            connection.set_options(direct={"remote_addr": target["builder_name"], "remote_user": DOCKER_BUILDER_USER})
+            connection.settle()
+        except Exception:  # noqa: BLE001 - as docker_builder's hook: without it, the commit goes on as it would have
+            pass
 
     def _publish(self, build, target, commit, base, params):
         """Push, save and sign a docker image (made now or reused); (push result, attestation result)."""

@@ -72,7 +72,8 @@ def placed_build(build, results):
                 engines=build["engines"] if engines is None else engines)
 
 
-DOCKER_BUILDER_USER = "root"  # the ansible_user of docker builders (docker_entry)
+DOCKER_BUILDER_CONNECTION = "immutable.images.docker_session"  # the connection of docker builders (docker_entry)
+DOCKER_BUILDER_USER = "root"  # their ansible_user
 
 
 def started_after_all(result):

@@ -78,13 +78,23 @@ def test_a_docker_target_is_sbom_then_commit_and_its_record(artifact):
 
 def test_the_commit_waits_until_no_session_of_the_builder_is_starting(artifact, monkeypatch):
     """The commit pauses the builder: a session of it that is still starting (its relay makes execs) settles first,
-    or the engine deadlocks the builder. The session is the builder connection's, in this process's local tmp."""
+    or the engine deadlocks the builder. The builder's connection knows its session: loaded by name, with the options
+    the builder host has (the relay's settle itself: test_relay_and_agent.py)."""
     settled = []
-    monkeypatch.setattr(action.relay, "settle", lambda path: settled.append(path))
+
+    class BuilderConnection:
+        def set_options(self, direct):
+            self.options = direct
+
+        def settle(self):
+            settled.append(self.options)
+
+    monkeypatch.setattr(action.connection_loader, "get",
+                        lambda name, *_a, **_k: settled.append(name) or BuilderConnection())
     _result, ran = artifact({"target": DOCKER, "builder": {"base_image_id": "sha256:base"}, "provision": PROVISIONED},
                             image_sbom=SBOM, docker_image_commit=COMMIT)
     assert names(ran) == ["image_sbom", "docker_image_commit"]
-    assert settled == [action.relay.socket_path(action.C.DEFAULT_LOCAL_TMP, "web-container-b1", "root")]
+    assert settled == ["immutable.images.docker_session", {"remote_addr": "web-container-b1", "remote_user": "root"}]
 
 
 def test_push_save_and_sign_with_the_credentials_and_the_engine(artifact):
