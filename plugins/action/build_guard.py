@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Arm or disarm the build guard (see plugin_utils/_guard/build_guard.py) on the controller."""
+"""Arm or disarm the build guard (see plugin_utils/_guard/build_guard.py) on the controller, or sweep what the guards
+of ended builds left."""
 
 from __future__ import annotations
 
@@ -16,6 +17,10 @@ class ActionModule(ActionModuleBase):
     CHECK_MODE = dict(skipped=True, msg="the build guard is not needed in check mode")
 
     def run_module(self, params, task_vars, result):
+        if params["state"] == "swept":
+            messages = []
+            swept = build_guard.sweep(params["image_names"], log=messages.append)
+            return dict(result, changed=bool(swept), swept=swept, messages=messages)
         if params["state"] == "disarmed":
             build = (task_vars or {}).get("image_build") or {}
             build_id = self._templar.template(build.get("id"))
@@ -34,6 +39,7 @@ class ActionModule(ActionModuleBase):
         targets = build["targets"]
         spec = {
             "build_id": build["id"],
+            "image_name": build["name"],  # for the janitor's sweep scoped to image names
             # every engine a builder of the build can be on (a target of an engine pool: each engine of the pool)
             "docker_hosts": sorted({e.get("docker_host") or "" for e in build["engines"]}),
             "docker_tls": {e.get("docker_host") or "": e.get("tls") for e in build["engines"] if e.get("tls")},

@@ -41,10 +41,23 @@ attributes:
     support: full
 options:
   state:
-    description: Arm or disarm.
+    description:
+      - Arm or disarm the guard of the build in C(image_build).
+      - V(swept) (the janitor, C(playbooks/cleanup.yml)) finishes what the guards of ended builds left on this
+        controller, for this user - builds whose ansible-playbook ended and whose guard died with it (a C(kill -9) of
+        both, an OOM kill), so that their arming token is still there once the guard's passes would be over. Each is
+        cleaned as its guard would have done (its Docker engines and AWS regions by its build id, its work directory),
+        then the token goes. A token whose ansible-playbook still runs, or whose guard does, is left alone. Needs
+        C(/proc) to tell whether a guard runs; without it nothing is swept.
     type: str
-    choices: [armed, disarmed]
+    choices: [armed, disarmed, swept]
     default: armed
+    version_added: 0.2.0
+  image_names:
+    description: With O(state=swept), only the builds of these image names (all when not given).
+    type: list
+    elements: str
+    version_added: 0.2.0
   pid:
     description:
       - Ignored (the guard of the build in C(image_build) is disarmed by its token). Kept for playbooks that pass it.
@@ -67,6 +80,10 @@ EXAMPLES = r"""
   immutable.images.build_guard:
     state: disarmed
     remove: "{{ image_build.workdir }}"
+
+- name: Finish the builds whose ansible-playbook and guard both died on this controller
+  immutable.images.build_guard:
+    state: swept
 """
 
 RETURN = r"""
@@ -90,4 +107,16 @@ removed:
   description: The directory O(remove) named, if it existed and was removed.
   returned: when disarmed
   type: str
+swept:
+  description: The build ids whose leftovers were cleaned and whose tokens were removed.
+  returned: when swept
+  type: list
+  elements: str
+  version_added: 0.2.0
+messages:
+  description: What the cleaning of each swept build removed or could not remove, engine by engine, region by region.
+  returned: when swept
+  type: list
+  elements: str
+  version_added: 0.2.0
 """

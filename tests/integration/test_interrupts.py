@@ -6,14 +6,17 @@ import glob
 import http.server
 import json
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 
 import pytest
 
 from conftest import BASE_IMAGE, ansible_env, build_containers, run_build, wait_until
+from ansible_collections.immutable.images.plugins.plugin_utils._guard import build_guard
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -226,9 +229,10 @@ def test_sigkill_is_cleaned_by_the_guard_and_a_lost_lease_by_the_engine(docker_c
     wait_until(lambda: ours(docker_client, "guard-deadman") == [], 60, "the builder to remove itself")
 
     # SIGKILL of the playbook and its guard, with the builder's lease frozen: as far as the engine can tell, the
-    # controller is still attached, so the builder is a live build's and the janitor leaves it (and what is not
-    # ours) alone; once the lease's connection ends (a lost machine's: the engine's keepalive notices it),
-    # the builder removes itself.
+    # controller is still attached, so for a janitor on another machine the builder is a live build's, and it leaves
+    # it (and what is not ours) alone. On this controller the janitor also sees that the build's ansible-playbook
+    # and guard are gone (their token is left): it cleans the build as the guard would have, the builder and the
+    # build's work directory (it held them before: a build killed with its guard left its files here for good).
     proc = start_slow_build(project, "orphaned")
     builder = wait_for_provisioning(docker_client, "orphaned")
     build_id = builder.labels["immutable.images.build-id"]
@@ -247,13 +251,26 @@ def test_sigkill_is_cleaned_by_the_guard_and_a_lost_lease_by_the_engine(docker_c
         # Scoped to this test's image name: other tests' builds may run on the engine at the same time (two workers).
         janitor = ["ansible-playbook", "immutable.images.cleanup", "-e", "cleanup_max_age=0s",
                    "-e", '{"cleanup_image_names": ["orphaned"]}']
+        token = build_guard.token_path(build_id)
+        workdir = json.loads(open(token).read())["workdir"]
+        assert os.path.isdir(workdir)
+        # another machine's janitor: none of this controller's tokens (a temporary directory of its own; short, for
+        # ansible-core's socket there)
+        elsewhere = tempfile.mkdtemp(prefix="jn-")
+        try:
+            swept = subprocess.run(janitor, cwd=str(project.path), env=ansible_env({"TMPDIR": elsewhere}),
+                                   capture_output=True, text=True, timeout=300, check=False)
+        finally:
+            shutil.rmtree(elsewhere)
+        assert swept.returncode == 0, swept.stdout + swept.stderr
+        assert [c.id for c in ours(docker_client, "orphaned")] == [builder.id], "a leased builder is a live build's"
+        # this controller's janitor
         swept = subprocess.run(janitor, cwd=str(project.path), env=ansible_env(), capture_output=True, text=True,
                                timeout=300, check=False)
         assert swept.returncode == 0, swept.stdout + swept.stderr
-        assert [c.id for c in ours(docker_client, "orphaned")] == [builder.id], "a leased builder is a live build's"
-        for pid in leases:
-            os.kill(pid, signal.SIGKILL)
-        wait_until(lambda: ours(docker_client, "orphaned") == [], 60, "the builder to remove itself once its lease ended")
+        assert build_id in swept.stdout, swept.stdout  # what it swept
+        wait_until(lambda: ours(docker_client, "orphaned") == [], 60, "the janitor to remove the builder")
+        assert not os.path.exists(workdir) and not os.path.exists(token)
     finally:
         for pid in leases:
             try:

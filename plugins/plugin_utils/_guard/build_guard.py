@@ -14,7 +14,8 @@ Two halves, both keyed by an arming token (a file in a private per-user director
   unreachable. Removing the token (disarm()) stops it: no signal is ever sent to a process by its pid.
 
 Only a power loss or a lost controller is left to the builders' own dead man's switches (see
-builder_lease.py and ec2_watchdog.py) and the janitor (playbooks/cleanup.yml).
+builder_lease.py and ec2_watchdog.py) and the janitor (playbooks/cleanup.yml), which on a controller also finishes
+the builds whose guard died with their ansible-playbook (sweep()).
 The guard finds resources by their build-id label/tag, exactly like the janitor, never from the
 build's own records. It runs as `python build_guard.py TOKEN_PATH` with the collection on sys.path.
 """
@@ -66,7 +67,7 @@ def arm(spec, watch_pid, log_path):
     """Write the token of spec (build_id, docker_hosts, regions, workdir) for ansible-playbook `watch_pid`
     and start the detached guard; return the guard's pid."""
     path = token_path(spec["build_id"])
-    data = json.dumps(dict(spec, watch_pid=watch_pid)).encode()
+    data = json.dumps(dict(spec, watch_pid=watch_pid, pid_space=pid_space())).encode()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(data)
@@ -164,6 +165,61 @@ def clean(spec, log=print):
             log("aws %s: cleanup failed: %s" % (region, e))
     if spec.get("workdir"):
         shutil.rmtree(spec["workdir"], ignore_errors=True)
+
+
+def sweep(image_names=None, log=print):
+    """Finish what the guards of ended builds left on this controller: the tokens of this user whose ansible-playbook
+    is gone and whose guard is gone too (it died with it: kill -9 of both, an OOM kill), of builds of `image_names`
+    (all when None). Each such build is cleaned as its guard would have cleaned it (clean: its engines, regions and work
+    directory), then its token goes. A token whose process is alive stays (a running build, or a pid another process
+    has since: the janitor's age rules cover its resources), one whose guard still runs (it cleans), and one armed in
+    another boot or pid namespace (pid_space: a /tmp shared with another container). Without /proc, which tells these,
+    nothing is swept. Returns the ids of the builds swept."""
+    swept = []
+    for path in sorted(glob.glob(os.path.join(token_dir(), "*.json"))):
+        spec = read_token(path)
+        # its pid is of this boot and pid namespace: a /tmp shared with another machine or container holds tokens
+        # whose processes run where this one cannot see them
+        if not spec or not spec.get("watch_pid") or spec.get("pid_space") != pid_space() or _alive(spec["watch_pid"]):
+            continue
+        if image_names is not None and spec.get("image_name") not in image_names:
+            continue
+        if _guard_running(path) is not False:
+            continue
+        clean(spec, log=log)
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+        swept.append(spec["build_id"])
+    return swept
+
+
+def pid_space():
+    """Where the pids of this process are meaningful: the machine's boot and the pid namespace; None without /proc."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            boot = f.read().strip()
+        return "%s %s" % (boot, os.readlink("/proc/self/ns/pid"))
+    except OSError:
+        return None
+
+
+def _guard_running(token):
+    """Whether a guard process watches `token` (its command line names it); None when /proc cannot tell."""
+    needle = os.fsencode(token)
+    try:
+        pids = [p for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:
+        return None
+    for pid in pids:
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                if needle in f.read().split(b"\0"):
+                    return True
+        except OSError:
+            continue
+    return False
 
 
 # --- in ansible-playbook's own process ---

@@ -12,7 +12,7 @@ import pytest
 
 from ansible_collections.immutable.images.plugins.action import build_guard as action
 
-BUILD = {"id": "20261203t000000z-arch01", "workdir": "/tmp/x", "targets": [
+BUILD = {"id": "20261203t000000z-arch01", "name": "web", "workdir": "/tmp/x", "targets": [
     {"type": "docker", "name": "a", "docker_host": None},
     {"type": "docker", "name": "b", "docker_host": "tcp://10.0.0.5:2376", "tls": {"verify": True}},
     {"type": "ec2", "name": "c", "region": "eu-west-1", "copy_to_regions": ["us-east-1"]}],
@@ -39,7 +39,7 @@ def test_a_typo_arms_nothing(run_action, guard, args):
 def test_armed_spec_covers_every_engine_and_region(run_action, guard):
     result = run_action("build_guard", {}, {"image_build": BUILD})
     assert result["changed"] and result["pid"] == 4242 and result["watching"] == os.getppid()
-    assert result["spec"] == {"build_id": BUILD["id"], "docker_hosts": ["", "tcp://10.0.0.5:2376", "tcp://10.0.0.6:2376"],
+    assert result["spec"] == {"build_id": BUILD["id"], "image_name": "web", "docker_hosts": ["", "tcp://10.0.0.5:2376", "tcp://10.0.0.6:2376"],
                               "docker_tls": {"tcp://10.0.0.5:2376": {"verify": True}},
                               "regions": ["eu-west-1", "us-east-1"], "workdir": "/tmp/x"}
     assert guard == [("arm", result["spec"], os.getppid())]

@@ -123,8 +123,8 @@ def test_the_builder_actions_name_the_connection_of_the_builders_they_add(plugin
 
 def test_errors_name_the_option_and_unknown_parameters():
     _params, errors, _secret = base.validate("build_guard", {"state": "armd", "bogus": 1})
-    assert errors == ["value of state must be one of: armed, disarmed, got: armd",
-                      "unsupported parameters: bogus. Supported parameters include: pid, remove, state."]
+    assert errors == ["value of state must be one of: armed, disarmed, swept, got: armd",
+                      "unsupported parameters: bogus. Supported parameters include: image_names, pid, remove, state."]
 
 
 def test_defaults_and_types_are_applied():

@@ -7,6 +7,7 @@ regions: tests/integration/test_interrupts.py."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -65,6 +66,55 @@ def test_disarmed_guard_ends_and_leaves_everything(tokens):
     assert build_guard.disarm("arch-unit-guard-2") is True
     assert wait_for_exit(guard, build_guard.POLL + 5), "the guard did not end after its token was removed"
     assert workdir.exists() and build_guard.disarm("arch-unit-guard-2") is False
+
+
+def dead_pid():
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
+
+
+def token_of(plan, watch_pid):
+    """A token as arm() writes it, without starting its guard: one that died with its ansible-playbook."""
+    path = build_guard.token_path(plan["build_id"])
+    with open(path, "w") as f:
+        json.dump(dict(plan, watch_pid=watch_pid, pid_space=build_guard.pid_space()), f)
+    return path
+
+
+def test_the_janitor_sweeps_the_builds_whose_playbook_and_guard_both_died(tokens):
+    dead, dead_workdir = spec(tokens, "arch-unit-guard-dead")
+    running, running_workdir = spec(tokens, "arch-unit-guard-running")
+    other, other_workdir = spec(tokens, "arch-unit-guard-other")
+    dead_token = token_of(dict(dead, image_name="web"), dead_pid())
+    running_token = token_of(dict(running, image_name="web"), os.getpid())  # its ansible-playbook runs
+    other_token = token_of(dict(other, image_name="db"), dead_pid())
+    # a token of a /tmp shared with another container: its pid means nothing here
+    elsewhere, elsewhere_workdir = spec(tokens, "arch-unit-guard-elsewhere")
+    elsewhere_token = token_of(elsewhere, dead_pid())
+    with open(elsewhere_token, "w") as f:
+        json.dump(dict(elsewhere, watch_pid=dead_pid(), pid_space="another-boot pid:[4026531836]"), f)
+    said = []
+    assert build_guard.sweep(["web"], log=said.append) == ["arch-unit-guard-dead"]
+    assert not dead_workdir.exists() and not os.path.exists(dead_token)
+    assert running_workdir.exists() and os.path.exists(running_token)
+    assert other_workdir.exists() and os.path.exists(other_token)  # not of the image names asked for
+    assert build_guard.sweep(log=said.append) == ["arch-unit-guard-other"] and not other_workdir.exists()
+    assert elsewhere_workdir.exists() and os.path.exists(elsewhere_token)
+
+
+def test_the_janitor_leaves_a_build_whose_guard_is_cleaning_it(tokens):
+    plan, workdir = spec(tokens, "arch-unit-guard-3")
+    playbook = subprocess.Popen(["sleep", "60"])
+    guard = build_guard.arm(dict(plan, image_name="web"), playbook.pid, str(tokens / "guard.log"))
+    try:
+        playbook.kill()
+        playbook.wait()
+        # the guard cleans, then makes its late passes (LATE_PASSES) with its token in place: not the janitor's
+        assert build_guard.sweep() == [] and os.path.exists(build_guard.token_path("arch-unit-guard-3"))
+    finally:
+        os.kill(guard, signal.SIGTERM)
+        wait_for_exit(guard, 10)
 
 
 def test_token_directory_must_be_private(tokens):
