@@ -36,6 +36,7 @@ from ansible_collections.immutable.images.plugins.module_utils._docker import en
 from ansible_collections.immutable.images.plugins.module_utils._artifacts import provenance
 from ansible_collections.immutable.images.plugins.module_utils._docker.engine import is_remote
 from ansible_collections.immutable.images.plugins.module_utils._docker.builder import BUILD_TMPFS
+from ansible_collections.immutable.images.plugins.module_utils._docker.client import UnsupportedEngine
 from ansible_collections.immutable.images.plugins.plugin_utils._action_module import ActionModuleBase
 
 try:  # private, but the only way to ask where a collection role lives
@@ -95,23 +96,31 @@ class ActionModule(ActionModuleBase):
         targets = definition.plan_targets(params, build_id, build_hash, cwd, started, revision)
         selected = [t for t in targets if t["selected"]]
         pool = engine_pool.normalize(params.get("image_engines"), cwd)
+        client_for = _clients()
         # docker targets without their own docker_host go to the pool's engines (placed when their builders start)
         pooled = [t for t in selected if pool and t["type"] == "docker" and not t["docker_host"]]
-        reachable, skipped = engine_pool.probe(pool) if pooled else ([], [])
+        try:
+            reachable, skipped = engine_pool.probe(pool) if pooled else ([], [])
+        except UnsupportedEngine as e:
+            return _refused(result, workdir, "image_engines: %s" % e)
+        for t in selected:
+            if t not in pooled:
+                try:
+                    t["base"], t["reuse"], t["reuse_note"] = built_artifacts.check_target(
+                        t, params["image_name"], build_hash, force=params["image_force"], docker_client_for=client_for)
+                except UnsupportedEngine as e:
+                    return _refused(result, workdir, "target %s: %s" % (t["name"], e))
         engine_notes = [engine_pool.skipped_message(e, reason) for e, reason in skipped]
         if pooled and not reachable:
             if workdir:
                 shutil.rmtree(workdir)
             return dict(result, failed=True, stage="launch", msg="image_engines: no engine of the pool answers: %s" % "; ".join(
                 "%s: %s" % (e["docker_host"], reason) for e, reason in skipped))
-        client_for = _clients()
         facts_deferred = _facts_deferred(play["facts"], params["image_cache"], raw, roles)
         for t in selected:
             if t in pooled:
                 _check_pooled(t, reachable, params["image_name"], build_hash, params["image_force"])
                 continue
-            t["base"], t["reuse"], t["reuse_note"] = built_artifacts.check_target(
-                t, params["image_name"], build_hash, force=params["image_force"], docker_client_for=client_for)
             if not t["reuse"]:
                 if workdir and params["image_cache"] and (play["facts"] is None or facts_deferred):
                     t["start_layer"], t["start_roles"], t["start_key"] = _start_layer(
@@ -286,6 +295,13 @@ def _expected_runs(to_build, roles, verify_tasks, start_idle):
             t["start_builder"] = start_idle or not t["idle"] or layer_cache.read_inventory(t["start_layer"]) is None
     first_to_run = min([t.get("start_roles") or 0 for t in to_build], default=len(roles))
     return [r["path"] for r in roles[first_to_run:]]
+
+
+def _refused(result, workdir, msg):
+    """The plan fails before anything is started (an engine nothing may be built on): its directory goes too."""
+    if workdir:
+        shutil.rmtree(workdir)
+    return dict(result, failed=True, stage="validate", msg=msg)
 
 
 def _pool_engine(engine):

@@ -14,7 +14,7 @@ from __future__ import annotations
 from ansible_collections.immutable.images.plugins.module_utils._common import naming
 # At module level on purpose: the image_definition action imports this module in ansible-playbook's own process,
 # before it forks the plan's worker, so the Docker SDK is imported once there and every worker has it already.
-from ansible_collections.immutable.images.plugins.module_utils._docker.client import get_client, path_stat
+from ansible_collections.immutable.images.plugins.module_utils._docker.client import UnsupportedEngine, get_client, path_stat
 
 LABEL_BASE_ID = naming.LABEL_PREFIX + ".base-id"
 
@@ -96,6 +96,8 @@ def check_target(target, image_name, build_hash, force=False, docker_client_for=
         if target["type"] == "docker":
             return _check_docker(target, image_name, build_hash, force, docker_client_for or docker_client)
         return _check_ec2(target, image_name, build_hash, force, aws_factory_for or _aws_factory)
+    except UnsupportedEngine:
+        raise  # not an engine that is down: nothing is to be built there
     except Exception as e:  # noqa: BLE001 - the plan says so and the build goes on; launch reports real errors
         return None, None, "could not look for an existing artifact: %s" % (e,)
 

@@ -65,6 +65,21 @@ class DockerFailure(Exception):
         super().__init__(message)
 
 
+class UnsupportedEngine(DockerFailure):
+    """The engine answers the Docker API but is not a Docker engine: nothing may be built there (bad input, not an
+    engine that is down)."""
+
+
+# The component a Podman service's /version names. Its Docker-compatible API ignores the config a commit is given
+# (podman's compat CommitContainer reads only the query's `changes`): the image would keep the builder's entrypoint and
+# its labels, and lack the target's user, command, environment and health check, with nothing failing.
+PODMAN_COMPONENT = "Podman Engine"
+UNSUPPORTED_PODMAN = ("the engine at %s is Podman %s (its Docker-compatible API), not a Docker engine: docker targets "
+                      "are built on a Docker engine only. Podman's commit ignores the image configuration a build gives "
+                      "it, so the image would keep the builder's entrypoint and lack the target's user, command, "
+                      "environment and health check")
+
+
 def _pin_verify(api):
     """Keep the session's CA whatever the environment says.
 
@@ -104,7 +119,8 @@ def _check_hostname_as(api, hostname):
 
 def get_client(docker_host=None, timeout=120, tls=None):
     """A DockerClient for docker_host (else DOCKER_HOST, else the local socket), TLS from `tls` (a target's
-    `tls`) or DOCKER_TLS_VERIFY/DOCKER_CERT_PATH. client.api.immutable_engine = {url, tls} for exec streams."""
+    `tls`) or DOCKER_TLS_VERIFY/DOCKER_CERT_PATH. client.api.immutable_engine = {url, tls} for exec streams.
+    Raises UnsupportedEngine for an engine that answers the Docker API but is Podman's."""
     if not HAS_DOCKER:
         raise DockerFailure("client", "the Docker SDK for Python (pip package 'docker') is required on the controller")
     url = engine_url(docker_host)
@@ -124,11 +140,28 @@ def get_client(docker_host=None, timeout=120, tls=None):
         _pin_verify(client.api)
         if settings and settings.get("hostname"):
             _check_hostname_as(client.api, settings["hostname"])
-        client.api._version = client.api._retrieve_server_version()  # what version="auto" does
+        version = _engine_version(client.api)
     except (docker_errors.DockerException, RequestException) as e:
         raise DockerFailure("client", "cannot reach the Docker engine at %s: %s" % (url, e))
+    client.api._version = version["ApiVersion"]  # what version="auto" sets
+    podman = next((c for c in version.get("Components") or () if c.get("Name") == PODMAN_COMPONENT), None)
+    if podman is not None:
+        client.close()
+        raise UnsupportedEngine("client", UNSUPPORTED_PODMAN % (url, podman.get("Version") or version.get("Version")))
     client.api.immutable_engine = {"url": url, "tls": settings}
     return client
+
+
+def _engine_version(api):
+    """The engine's /version, asked as version="auto" asks it (once the TLS set-up is complete) and failing as it does;
+    the whole answer, which also says what the engine is."""
+    try:
+        version = api.version(api_version=False)
+    except Exception as e:  # noqa: BLE001 - as the SDK's own lookup of the version: any failure is the engine's
+        raise docker_errors.DockerException("Error while fetching server API version: %s" % e) from e
+    if not isinstance(version, dict) or "ApiVersion" not in version:
+        raise docker_errors.DockerException('Invalid response from docker daemon: key "ApiVersion" is missing.')
+    return version
 
 
 def _ssh_support():

@@ -72,3 +72,70 @@ def test_importing_the_client_imports_neither_paramiko_nor_invoke(tmp_path):
                           env=dict(os.environ, PYTHONPATH=path), timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["True", "False", "False", "True"]
+
+
+def _engine_answering(tmp_path, version):
+    """An HTTP server on a unix socket that answers every GET with `version` as JSON, as an engine's /version does."""
+    import http.server
+    import json
+    import socketserver
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the name http.server calls
+            body = json.dumps(version).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def address_string(self):
+            return "unix"
+
+        def log_message(self, *args):
+            pass
+
+    path = str(tmp_path / "engine.sock")
+    server = socketserver.ThreadingUnixStreamServer(path, Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, "unix://" + path
+
+
+# What each answers on /version (abridged): a Docker engine, and a Podman 4.3 service's Docker-compatible API.
+DOCKER_VERSION = {"Platform": {"Name": "Docker Engine - Community"}, "Version": "26.1.5", "ApiVersion": "1.45",
+                  "Components": [{"Name": "Engine", "Version": "26.1.5"}, {"Name": "containerd", "Version": "1.7.20"}]}
+PODMAN_VERSION = {"Platform": {"Name": "linux/amd64/debian-12"}, "Version": "4.3.1", "ApiVersion": "1.41",
+                  "Components": [{"Name": "Podman Engine", "Version": "4.3.1"}, {"Name": "Conmon", "Version": "2.1.6"}]}
+
+
+def test_a_docker_engine_gets_a_client_of_its_api_version(tmp_path):
+    server, url = _engine_answering(tmp_path, DOCKER_VERSION)
+    try:
+        client = docker_client.get_client(url, timeout=5)
+        assert client.api._version == "1.45" and client.api.immutable_engine == {"url": url, "tls": None}
+    finally:
+        server.shutdown()
+
+
+def test_a_podman_service_is_refused_saying_why(tmp_path):
+    """Its compatible API ignores a commit's config: nothing may be built there (the plan fails before anything
+    starts: tests/integration/test_podman_engine.py)."""
+    server, url = _engine_answering(tmp_path, PODMAN_VERSION)
+    try:
+        with pytest.raises(docker_client.UnsupportedEngine) as refused:
+            docker_client.get_client(url, timeout=5)
+        assert refused.value.stage == "client" and isinstance(refused.value, docker_client.DockerFailure)
+        assert str(refused.value).startswith("the engine at %s is Podman 4.3.1 (its Docker-compatible API), not a "
+                                             "Docker engine: docker targets are built on a Docker engine only." % url)
+    finally:
+        server.shutdown()
+
+
+def test_an_answer_without_an_api_version_is_not_an_engine(tmp_path):
+    server, url = _engine_answering(tmp_path, {"message": "page not found"})
+    try:
+        with pytest.raises(docker_client.DockerFailure, match='cannot reach the Docker engine at .*key "ApiVersion" is missing'):
+            docker_client.get_client(url, timeout=5)
+    finally:
+        server.shutdown()

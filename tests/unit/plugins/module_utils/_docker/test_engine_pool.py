@@ -10,7 +10,7 @@ import pytest
 
 from ansible_collections.immutable.images.plugins.module_utils._docker import engine_pool
 from ansible_collections.immutable.images.plugins.module_utils._common import naming
-from ansible_collections.immutable.images.plugins.module_utils._docker.client import DockerFailure, docker_errors
+from ansible_collections.immutable.images.plugins.module_utils._docker.client import DockerFailure, UnsupportedEngine, docker_errors
 
 
 def test_normalize_takes_strings_and_dicts_and_makes_tls_paths_absolute():
@@ -163,6 +163,22 @@ def test_an_engine_that_does_not_answer_is_skipped_with_one_message():
     assert engine["docker_host"] == "tcp://b:2376"
     assert notes[0] == "image_engines: the engine at tcp://a:2376 does not answer, skipped: cannot reach the Docker engine at tcp://a:2376: connection refused"
     assert len(notes) == 2
+
+
+def test_a_podman_service_in_the_pool_fails_the_placement_instead_of_being_skipped():
+    """Not an engine that is down: bad input, as the plan says before anything starts."""
+    a, b = FakeEngine("unix:///run/podman/podman.sock"), FakeEngine("tcp://b:2376")
+    pool, answering = pool_of(a, b)
+
+    def client_for(engine):
+        if engine["docker_host"] == a.url:
+            raise UnsupportedEngine("client", "the engine at %s is Podman 4.3.1" % a.url)
+        return answering(engine)
+    with pytest.raises(UnsupportedEngine, match="is Podman 4.3.1"):
+        engine_pool.probe(pool, client_for=client_for)
+    with pytest.raises(UnsupportedEngine, match="is Podman 4.3.1"):
+        engine_pool.place(pool, "base:1", "missing", starter(), client_for=client_for)
+    assert b.builders == [] and a.builders == []
 
 
 def test_no_engine_answers():
