@@ -18,8 +18,8 @@ import yaml
 
 docker = pytest.importorskip("docker")
 
-# Fixtures of the second engine (mutual TLS, ssh), for every test file.
-from engines import ssh_engine, tls_engine  # noqa: E402,F401 pylint: disable=unused-import
+# Fixtures of the second engine (mutual TLS, ssh) and of the newer engine with the containerd image store.
+from engines import containerd_store_engine, ssh_engine, tls_engine  # noqa: E402,F401 pylint: disable=unused-import
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BASE_IMAGE = os.environ.get("IMMUTABLE_BASE_IMAGE", "immutable-images/debian-python:bookworm")

@@ -9,6 +9,9 @@ and ITS OWN BRIDGE. Never `--bridge=none`: a second dockerd started so deletes t
 docker0 and breaks every container on the machine. The base image is copied in with docker save | load.
 
 Use: `pytest_plugins = ["engines"]` (conftest.py does), then the session fixture `tls_engine`.
+
+Also a newer engine with the containerd image store (`containerd_store_engine`: Docker 26.1 with containerd-snapshotter,
+what new installs of Docker 29 use by default), started the same way on a unix socket only.
 """
 
 import os
@@ -73,6 +76,9 @@ class Engine:
              "--tlsverify", "--tlscacert", self.tls["ca_cert"], "--tlscert", os.path.join(self.certs, "server-cert.pem"),
              "--tlskey", os.path.join(self.certs, "server-key.pem")],
             stdout=log, stderr=log, start_new_session=True)
+        self._wait_until_it_answers()
+
+    def _wait_until_it_answers(self):
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -148,6 +154,58 @@ def tls_engine(tmp_path_factory):
     finally:
         engine.stop()
         subprocess.run(["ip", "link", "del", engine.bridge], capture_output=True, check=False)
+
+
+class ContainerdStoreEngine(Engine):
+    """A newer Docker engine (Debian 13's 26.1, unpacked by scripts/setup-env into .deps/docker-c8d) with the containerd
+    image store, which new installs of Docker use by default since Docker 29: an image's id there is the digest of a
+    manifest the engine writes, not of the image's config. Only its unix socket; its own bridge and containerd."""
+
+    def __init__(self, root, bridge, binaries):
+        super().__init__(root, 0, bridge)
+        self.binaries = binaries
+        self.port = self.tls = None
+        self.url = self.unix_url
+        self.env = {"DOCKER_HOST": self.unix_url}
+
+    def start(self):
+        config = os.path.join(self.root, "daemon.json")
+        with open(config, "w") as f:
+            f.write('{"features": {"containerd-snapshotter": true}}\n')
+        env = dict(os.environ, PATH="%s:%s" % (os.path.join(self.binaries, "usr", "bin"), os.environ["PATH"]))
+        log = open(os.path.join(self.root, "dockerd.log"), "ab")
+        self.process = subprocess.Popen(
+            [os.path.join(self.binaries, "usr", "sbin", "dockerd"), "--config-file", config, "--iptables=false",
+             "--ip6tables=false", "--bridge=" + self.bridge, "--data-root", os.path.join(self.root, "data"),
+             "--exec-root", os.path.join(self.root, "exec"), "--pidfile", os.path.join(self.root, "docker.pid"),
+             "-H", self.unix_url],
+            stdout=log, stderr=log, start_new_session=True, env=env)
+        self._wait_until_it_answers()
+
+
+@pytest.fixture(scope="session")
+def containerd_store_engine(tmp_path_factory):
+    """A second Docker engine with the containerd image store and the base image, for the whole session."""
+    from conftest import BASE_IMAGE, ROOT
+
+    binaries = os.environ.get("IMMUTABLE_NEWER_DOCKER") or os.path.join(ROOT, ".deps", "docker-c8d")
+    assert os.path.exists(os.path.join(binaries, "usr", "sbin", "dockerd")), "no newer dockerd: run scripts/setup-env"
+    if os.geteuid() != 0:
+        pytest.skip("a second engine needs root (for its bridge)")
+    root = str(tmp_path_factory.mktemp("c8d"))  # short: containerd's socket path must stay under 107 bytes
+    bridge = _add_bridge()
+    engine = None
+    try:
+        engine = ContainerdStoreEngine(root, bridge, binaries)
+        engine.start()
+        save = subprocess.Popen(["docker", "save", BASE_IMAGE], stdout=subprocess.PIPE)
+        engine.cli("load", stdin=save.stdout)
+        save.wait()
+        yield engine
+    finally:
+        if engine is not None:
+            engine.stop()
+        subprocess.run(["ip", "link", "del", bridge], capture_output=True, check=False)
 
 
 class SshEngine:

@@ -292,12 +292,13 @@ class ImageCommitter:
         try:
             layer = os.path.join(workdir, "layer.tar")
             diff_id = self._export(container, layer)
+            created_by = "immutable.images squash of %s" % name
             config_json = image_config(config, diff_id, platform, _created(), comment=message, author=author,
-                                       created_by="immutable.images squash of %s" % name)
+                                       created_by=created_by)
             digest = hashlib.sha256(config_json).hexdigest()
             manifest = json.dumps([{"Config": digest + ".json", "RepoTags": None, "Layers": ["layer/layer.tar"]}])
             members = [(digest + ".json", config_json), ("manifest.json", manifest.encode()), ("layer/layer.tar", layer)]
-            return self._load(archive_chunks(members), "sha256:" + digest, name)
+            return self._load(archive_chunks(members), "sha256:" + digest, name, (diff_id, created_by))
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
@@ -336,18 +337,33 @@ class ImageCommitter:
                     pass
         return "sha256:" + digest.hexdigest()
 
-    def _load(self, chunks, image_id, name):
+    def _load(self, chunks, image_id, name, made_of):
+        """Load the docker-archive; the id of the image it made, which must be ours: image_id (the sha256 of the config
+        we wrote), or, on an engine that stores images in containerd (Docker's containerd image store, the default of
+        new installs since Docker 29), where an image's id is the digest of a manifest the engine writes on load, the
+        one image loaded whose only layer and only history entry are ours (made_of: (diff id, created_by))."""
         try:
             loaded = [image.id for image in self.client.images.load(chunks)]
         except (docker_errors.DockerException, RequestException, OSError) as e:
             self._remove_quietly(image_id)  # the engine may have stored it before failing
             raise DockerFailure("commit", "cannot load the squashed image of %s: %s" % (name, error_text(e)))
-        if loaded != [image_id]:
-            for other in loaded:
-                self._remove_quietly(other)
-            raise DockerFailure("commit", "loading the squashed image of %s gave %s, expected %s"
-                                % (name, ", ".join(loaded) or "no image", image_id))
-        return image_id
+        if loaded == [image_id] or (len(loaded) == 1 and self._made_of(loaded[0]) == made_of):
+            return loaded[0]
+        for other in loaded:
+            self._remove_quietly(other)
+        raise DockerFailure("commit", "loading the squashed image of %s gave %s, expected %s"
+                            % (name, ", ".join(loaded) or "no image", image_id))
+
+    def _made_of(self, image_id):
+        """(diff id, created_by) of a single-layer image with one history entry, else None."""
+        try:
+            layers = (self.client.api.inspect_image(image_id).get("RootFS") or {}).get("Layers") or []
+            history = self.client.api.history(image_id)
+        except (docker_errors.APIError, RequestException):
+            return None
+        if len(layers) != 1 or len(history) != 1:
+            return None
+        return layers[0], history[0].get("CreatedBy")
 
     def _remove_quietly(self, image_id):
         try:

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import re
+
 from ansible_collections.immutable.images.plugins.module_utils._docker.client import (
     DockerFailure,
     RequestException,
@@ -12,6 +14,10 @@ from ansible_collections.immutable.images.plugins.module_utils._docker.client im
     error_text,
 )
 from ansible_collections.immutable.images.plugins.module_utils._common.references import split_reference
+
+# The last status line of a push, "<tag>: digest: sha256:... size: <n>": the one place an engine with the containerd
+# image store says the digest (Docker 26 sends no `aux` record with it; a graph-driver engine sends both).
+_PUSHED_STATUS = re.compile(r"^(?P<tag>\S+): digest: (?P<digest>sha256:[0-9a-f]{64}) size: \d+$")
 
 
 class ImagePusher:
@@ -31,8 +37,13 @@ class ImagePusher:
                 for line in self.client.api.push(repo, tag, stream=True, decode=True, auth_config=auth_config):
                     if line.get("error"):
                         raise DockerFailure("push", "cannot push %s: %s" % (ref, line["error"]))
-                    digest = (line.get("aux") or {}).get("Digest") or digest
+                    digest = (line.get("aux") or {}).get("Digest") or _status_digest(line, tag) or digest
             except (docker_errors.APIError, RequestException) as e:
                 raise DockerFailure("push", "cannot push %s: %s" % (ref, error_text(e)))
             pushed.append({"ref": "%s:%s" % (repo, tag), "digest": digest})
         return pushed
+
+
+def _status_digest(line, tag):
+    match = _PUSHED_STATUS.match(line.get("status") or "")
+    return match.group("digest") if match and match.group("tag") == tag else None

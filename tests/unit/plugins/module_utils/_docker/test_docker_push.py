@@ -81,3 +81,33 @@ def test_a_registry_that_does_not_answer_fails_the_push(client, tiny_image):
     with pytest.raises(DockerFailure, match="cannot push %s" % ref) as e:
         ImagePusher(client).push(tiny_image, [ref])
     assert e.value.stage == "push"
+
+
+class _StreamOnly:
+    """An engine's push as Docker 26 with the containerd image store streams it: the digest only in the last status
+    line, no `aux` record (captured from one); a line for another tag must not be taken."""
+
+    def __init__(self, lines):
+        self.lines, self.tagged = lines, []
+
+    def tag(self, image, repo, tag, force=False):
+        self.tagged.append((image, repo, tag))
+
+    def push(self, repo, tag, stream=True, decode=True, auth_config=None):
+        return iter(self.lines(tag))
+
+
+def test_the_digest_of_a_stream_without_aux_comes_from_its_status_line():
+    digest = "sha256:" + "7" * 64
+
+    def lines(tag):
+        return [{"status": "The push refers to repository [127.0.0.1:5099/webapp]"},
+                {"status": "Layer already exists", "progressDetail": {}, "id": "20ef20e80313"},
+                {"status": "other: digest: sha256:%s size: 425" % ("0" * 64)},
+                {"status": "%s: digest: %s size: 425" % (tag, digest)}]
+
+    client = type("Client", (), {})()
+    client.api = _StreamOnly(lines)
+    pushed = ImagePusher(client).push("sha256:abc", ["127.0.0.1:5099/webapp:1.0.1", "127.0.0.1:5099/webapp"])
+    assert pushed == [{"ref": "127.0.0.1:5099/webapp:1.0.1", "digest": digest},
+                      {"ref": "127.0.0.1:5099/webapp:latest", "digest": digest}]
