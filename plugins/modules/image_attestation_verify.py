@@ -111,8 +111,8 @@ msg:
   type: str
 reason:
   description: >-
-    V(no_attestation), V(wrong_key), V(bad_signature), V(subject_mismatch), V(expectation_mismatch), V(not_found) or
-    V(bad_public_key).
+    V(no_attestation), V(wrong_key), V(bad_signature), V(subject_mismatch), V(expectation_mismatch), V(not_found) (also
+    a registry that does not answer), V(bad_public_key) or V(bad_input) (a file that cannot be read, a bad C(max_age)).
   returned: failure
   type: str
 digest:

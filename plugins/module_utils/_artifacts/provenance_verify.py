@@ -26,12 +26,16 @@ def verify_docker(image, public_key, expect=None, envelopes=None, username=None,
     repo, tag, digest = split_reference(image)
     host, path = oci.split_repository(repo)
     registry = oci.Registry(host, username, password)
-    found = registry.resolve(path, digest or tag or "latest")
+    try:
+        found = registry.resolve(path, digest or tag or "latest")
+        referrers = registry.envelopes(path, found["digest"]) if found and envelopes is None else None
+    except OSError as e:  # requests' errors are OSErrors: the registry did not answer (after the oras client's retries)
+        raise prov.ProvenanceError("not_found", "%s: cannot reach the registry %s: %s" % (image, host, e))
     if not found:
         raise prov.ProvenanceError("not_found", "%s: no such image in the registry %s" % (image, host))
     actual = found["digest"]
     if envelopes is None:
-        envelopes = [content for _d, _m, content in registry.envelopes(path, actual)]
+        envelopes = [content for _d, _m, content in referrers]
         where = "in %s (referrers of %s)" % (repo, actual)
     else:
         where = "given"

@@ -175,3 +175,23 @@ def test_retention_removes_the_attestation_files_of_removed_versions_only():
         "/m/webapp-1.0.0-container.provenance.dsse.json", "/m/webapp-1.0.0-container.sbom.dsse.json"]
     assert attestation_files("/m", "webapp", [{"version": "2.0.0"}], [], target="aws") == [
         "/m/webapp-2.0.0-aws.provenance.dsse.json", "/m/webapp-2.0.0-aws.sbom.dsse.json"]
+
+
+def test_a_registry_that_does_not_answer_is_not_found_naming_it(monkeypatch):
+    """Before, the connection error reached the module as an OSError without a file: `cannot read None: None`."""
+    import socket
+
+    import oras.provider  # imports oras.decorator as oras imports it (the decorator module alone is a circular import)
+
+    from ansible_collections.immutable.images.plugins.module_utils._artifacts import provenance_verify
+
+    monkeypatch.setattr(oras.provider.decorator.time, "sleep", lambda _seconds: None)  # the oras client's retries, not waited
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens there once it is closed
+    public = prov.load_public_key(ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    with pytest.raises(prov.ProvenanceError) as failed:
+        provenance_verify.verify_docker("127.0.0.1:%d/webapp:1.0.0" % port, public)
+    assert failed.value.reason == "not_found"
+    assert str(failed.value).startswith("127.0.0.1:%d/webapp:1.0.0: cannot reach the registry 127.0.0.1:%d: " % (port, port))
