@@ -14,12 +14,14 @@ options:
     description:
       - The Docker engine to talk to, for example V(unix:///var/run/docker.sock) or V(tcp://10.0.0.5:2376).
       - V(ssh://user@host) engines are reached with the C(ssh) binary as the docker CLI does (the Docker SDK needs C(paramiko) installed for them).
-      - Defaults to E(DOCKER_HOST), then the local socket.
+      - Defaults to E(DOCKER_HOST), then the docker CLI's current context (C(docker context use), E(DOCKER_CONTEXT)), then
+        the local socket.
     type: str
   tls:
     description:
       - Mutual TLS with a V(tcp://) engine. Without it, E(DOCKER_TLS_VERIFY) and E(DOCKER_CERT_PATH) apply as the docker
-        CLI reads them. E(REQUESTS_CA_BUNDLE) and E(CURL_CA_BUNDLE) never replace the engine's CA.
+        CLI reads them, and to the engine of the CLI's current context, that context's own TLS files.
+        E(REQUESTS_CA_BUNDLE) and E(CURL_CA_BUNDLE) never replace the engine's CA.
     type: dict
     suboptions:
       ca_cert:

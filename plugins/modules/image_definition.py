@@ -267,9 +267,9 @@ build:
           type: str
         docker_host:
           description: (docker) Docker engine to use - V(unix:///path), V(tcp://host:port) or V(ssh://user@host).
-            Defaults to E(DOCKER_HOST), then the local socket. Everything of the target runs there (see docs/scale-out.md).
-            A Podman service (its Docker-compatible API) is refused before anything is created, as its commit ignores
-            the image configuration (see docs/docker-target.md).
+            Defaults to E(DOCKER_HOST), then the docker CLI's current context, then the local socket. Everything
+            of the target runs there (see docs/scale-out.md). A Podman service (its Docker-compatible API) is refused
+            before anything is created, as its commit ignores the image configuration (see docs/docker-target.md).
           type: str
         tls:
           description: (docker) Mutual TLS with a V(tcp://) C(image_targets[].docker_host). Without it, E(DOCKER_TLS_VERIFY)

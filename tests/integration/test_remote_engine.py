@@ -122,6 +122,28 @@ def test_example_on_a_tls_engine_from_docker_env_without_warm_interpreter(docker
         _remove_images(remote, name)
 
 
+def test_example_on_the_engine_of_the_docker_clis_current_context(docker_client, tls_engine, example, tmp_path):
+    """No docker_host, no DOCKER_HOST: the engine and its TLS files are those of the docker CLI's current context
+    (`docker context create` and `use`, as a workstation with Docker Desktop, colima or rootless Docker has one), as
+    for the CLI. Before, such a build went to the default socket."""
+    name, remote, before = "remote-webapp-context", tls_engine.client(), engine_state(docker_client)
+    cli = ["docker", "--config", str(tmp_path / "cli")]
+    subprocess.run(cli + ["context", "create", "builds", "--docker", "host=%s,ca=%s,cert=%s,key=%s" % (
+        tls_engine.url, tls_engine.tls["ca_cert"], tls_engine.tls["client_cert"], tls_engine.tls["client_key"])],
+        check=True, capture_output=True)
+    subprocess.run(cli + ["context", "use", "builds"], check=True, capture_output=True)
+    target = _example_target(tls_engine, tls=False)
+    del target["docker_host"]
+    try:
+        result = _build(example, name, target, env={"DOCKER_CONFIG": str(tmp_path / "cli"), "DOCKER_HOST": "",
+                                                    "DOCKER_TLS_VERIFY": "", "DOCKER_CERT_PATH": ""})
+        assert result.returncode == 0, result.output
+        assert "no session with the builder" not in result.output
+        _check_built_there(docker_client, remote, name, before, result.output)
+    finally:
+        _remove_images(remote, name)
+
+
 def test_missing_tls_file_is_a_clear_error_before_anything_starts(docker_client, tls_engine, example):
     name, remote = "remote-badtls", tls_engine.client()
     target = _example_target(tls_engine)

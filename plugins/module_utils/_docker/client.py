@@ -14,7 +14,7 @@ import traceback
 
 from ansible.module_utils.basic import env_fallback
 
-from ansible_collections.immutable.images.plugins.module_utils._docker.engine import engine_url, tls_settings
+from ansible_collections.immutable.images.plugins.module_utils._docker.engine import ContextError, engine_url, tls_settings
 
 # The SDK imports paramiko, when it is installed, for its ssh:// adapter, and paramiko imports invoke: 0.1 s of every
 # process that talks to an engine (ansible-playbook's own before its first task), for ssh:// engines only. It is
@@ -123,8 +123,11 @@ def get_client(docker_host=None, timeout=120, tls=None):
     Raises UnsupportedEngine for an engine that answers the Docker API but is Podman's."""
     if not HAS_DOCKER:
         raise DockerFailure("client", "the Docker SDK for Python (pip package 'docker') is required on the controller")
-    url = engine_url(docker_host)
-    settings = tls_settings(docker_host, tls)
+    try:
+        url = engine_url(docker_host)
+        settings = tls_settings(docker_host, tls)
+    except ContextError as e:
+        raise DockerFailure("client", str(e))
     try:
         # An explicit version: "auto" would ask the engine before the TLS set-up below is complete.
         kwargs = dict(base_url=url, timeout=timeout, version=docker.constants.DEFAULT_DOCKER_API_VERSION)

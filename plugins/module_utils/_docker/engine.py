@@ -6,13 +6,55 @@ asks this in every task's worker)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+
+DEFAULT_ENGINE = "unix:///var/run/docker.sock"
+TLS_FILES = {"ca_cert": "ca.pem", "client_cert": "cert.pem", "client_key": "key.pem"}  # as the docker CLI names them
+
+
+class ContextError(ValueError):
+    """The docker CLI's current context names a context that is not there."""
 
 
 def engine_url(docker_host=None, environ=None):
-    """The engine a docker_host (or DOCKER_HOST, or the default socket) means, as people write it."""
+    """The engine a docker_host means, as people write it, chosen as the docker CLI chooses: docker_host, else
+    DOCKER_HOST, else the CLI's current context (`docker context use`, DOCKER_CONTEXT), else the default socket."""
     environ = os.environ if environ is None else environ
-    return docker_host or environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    return docker_host or environ.get("DOCKER_HOST") or current_context(environ).get("host") or DEFAULT_ENGINE
+
+
+def current_context(environ=None):
+    """The docker CLI's current context, when it is not `default`: {name, host, skip_tls_verify, tls_dir (its TLS files'
+    directory, when it has one)}; {} otherwise. Read from the CLI's context store as the CLI reads it (DOCKER_CONTEXT,
+    else `currentContext` of DOCKER_CONFIG's or ~/.docker's config.json; the context's meta.json and tls/ under
+    contexts/, in directories named by the sha256 of its name). The Docker SDK's own reader leaves DOCKER_CONTEXT out
+    and imports the whole SDK, which every task's worker would pay for. Raises ContextError for a context that is
+    named but not there, as the CLI fails for it."""
+    environ = os.environ if environ is None else environ
+    config_dir = environ.get("DOCKER_CONFIG") or os.path.join(os.path.expanduser("~"), ".docker")
+    name = environ.get("DOCKER_CONTEXT")
+    if not name:
+        try:
+            with open(os.path.join(config_dir, "config.json")) as f:
+                name = (json.load(f) or {}).get("currentContext")
+        except (OSError, ValueError, AttributeError):
+            return {}  # no config, or one the CLI would not read either
+    if not name or name == "default":
+        return {}
+    digest = hashlib.sha256(name.encode("utf-8")).hexdigest()
+    try:
+        with open(os.path.join(config_dir, "contexts", "meta", digest, "meta.json")) as f:
+            endpoint = json.load(f)["Endpoints"]["docker"]
+        host = endpoint["Host"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise ContextError("the docker CLI's current context %r (%s) is not in %s/contexts: set DOCKER_HOST, or a "
+                           "target's docker_host" % (name, "DOCKER_CONTEXT" if environ.get("DOCKER_CONTEXT") else
+                                                     "currentContext of its config.json", config_dir))
+    tls_dir = os.path.join(config_dir, "contexts", "tls", digest, "docker")
+    return {"name": name, "host": host, "skip_tls_verify": bool(endpoint.get("SkipTLSVerify")),
+            "tls_dir": tls_dir if os.path.isdir(tls_dir) else None}
 
 
 def is_remote(docker_host=None, environ=None):
@@ -32,9 +74,17 @@ def tls_settings(docker_host=None, tls=None, environ=None):
         settings = dict(ca_cert=None, client_cert=None, client_key=None, verify=True, hostname=None)
         settings.update({k: v for k, v in tls.items() if v is not None})
         return settings
+    if not docker_host and not environ.get("DOCKER_HOST"):
+        context = current_context(environ)
+        if context:  # the engine of a context: its own TLS files, if any (DOCKER_CERT_PATH is for DOCKER_HOST)
+            files = {k: os.path.join(context["tls_dir"], f) for k, f in TLS_FILES.items()} if context["tls_dir"] else {}
+            files = {k: v for k, v in files.items() if os.path.exists(v)}
+            if not files:
+                return None
+            return dict(ca_cert=files.get("ca_cert"), client_cert=files.get("client_cert"),
+                        client_key=files.get("client_key"), verify=not context["skip_tls_verify"], hostname=None)
     verify_env, cert_path = environ.get("DOCKER_TLS_VERIFY"), environ.get("DOCKER_CERT_PATH")
     if not verify_env and not cert_path:
         return None
     cert_path = cert_path or os.path.join(os.path.expanduser("~"), ".docker")
-    return dict(ca_cert=os.path.join(cert_path, "ca.pem"), client_cert=os.path.join(cert_path, "cert.pem"),
-                client_key=os.path.join(cert_path, "key.pem"), verify=bool(verify_env), hostname=None)
+    return dict({k: os.path.join(cert_path, f) for k, f in TLS_FILES.items()}, verify=bool(verify_env), hostname=None)

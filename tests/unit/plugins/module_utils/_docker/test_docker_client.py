@@ -10,10 +10,11 @@ import requests
 from ansible_collections.immutable.images.plugins.module_utils._docker import client as docker_client, engine as docker_engine
 
 HOST = "tcp://build-1:2376"
+NO_CLI_CONFIG = {"DOCKER_CONFIG": "/nonexistent/docker-config"}  # the machine's own ~/.docker stays out of the tests
 
 
 def test_a_targets_tls_wins_over_the_environment():
-    env = {"DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": "/env"}
+    env = dict(NO_CLI_CONFIG, DOCKER_TLS_VERIFY="1", DOCKER_CERT_PATH="/env")
     settings = docker_engine.tls_settings(HOST, {"ca_cert": "/t/ca.pem", "hostname": None}, env)
     assert settings == {"ca_cert": "/t/ca.pem", "client_cert": None, "client_key": None, "verify": True, "hostname": None}
 
@@ -21,20 +22,73 @@ def test_a_targets_tls_wins_over_the_environment():
 @pytest.mark.parametrize("env, verify", [({"DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": "/certs"}, True),
                                          ({"DOCKER_CERT_PATH": "/certs"}, False)])
 def test_docker_cli_variables_as_the_cli_reads_them(env, verify):
-    settings = docker_engine.tls_settings(None, None, dict(env, DOCKER_HOST=HOST))
+    settings = docker_engine.tls_settings(None, None, dict(env, DOCKER_HOST=HOST, **NO_CLI_CONFIG))
     assert settings == {"ca_cert": "/certs/ca.pem", "client_cert": "/certs/cert.pem", "client_key": "/certs/key.pem",
                         "verify": verify, "hostname": None}
 
 
 @pytest.mark.parametrize("host", ["unix:///var/run/docker.sock", "ssh://builder@build-1", None])
 def test_no_tls_but_for_tcp(host):
-    assert docker_engine.tls_settings(host, None, {"DOCKER_TLS_VERIFY": "1"}) is None
+    assert docker_engine.tls_settings(host, None, dict(NO_CLI_CONFIG, DOCKER_TLS_VERIFY="1")) is None
 
 
 def test_remote_engines():
-    assert docker_engine.is_remote(HOST, {}) and docker_engine.is_remote("ssh://b@h", {})
-    assert not docker_engine.is_remote(None, {}) and not docker_engine.is_remote("unix:///x.sock", {})
-    assert docker_engine.is_remote(None, {"DOCKER_HOST": HOST})
+    assert docker_engine.is_remote(HOST, NO_CLI_CONFIG) and docker_engine.is_remote("ssh://b@h", NO_CLI_CONFIG)
+    assert not docker_engine.is_remote(None, NO_CLI_CONFIG) and not docker_engine.is_remote("unix:///x.sock", NO_CLI_CONFIG)
+    assert docker_engine.is_remote(None, dict(NO_CLI_CONFIG, DOCKER_HOST=HOST))
+
+
+def _context_store(config_dir, name, host, current=True, skip_tls_verify=False, tls_files=()):
+    """A context as `docker context create` stores it (contexts/meta/<sha256 of its name>/meta.json, its TLS files in
+    contexts/tls/<same>/docker/), made current as `docker context use` makes it (currentContext in config.json)."""
+    import hashlib
+    import json
+
+    digest = hashlib.sha256(name.encode()).hexdigest()
+    meta = config_dir / "contexts" / "meta" / digest
+    meta.mkdir(parents=True)
+    (meta / "meta.json").write_text(json.dumps({"Name": name, "Metadata": {}, "Endpoints": {
+        "docker": {"Host": host, "SkipTLSVerify": skip_tls_verify}}}))
+    for file_name in tls_files:
+        tls = config_dir / "contexts" / "tls" / digest / "docker"
+        tls.mkdir(parents=True, exist_ok=True)
+        (tls / file_name).write_text("PEM\n")
+    if current:
+        (config_dir / "config.json").write_text(json.dumps({"auths": {}, "currentContext": name}))
+    return config_dir / "contexts" / "tls" / digest / "docker"
+
+
+def test_the_clis_current_context_is_the_engine_when_no_host_is_given(tmp_path):
+    _context_store(tmp_path, "colima", "unix:///home/me/.colima/default/docker.sock")
+    env = {"DOCKER_CONFIG": str(tmp_path)}
+    assert docker_engine.engine_url(None, env) == "unix:///home/me/.colima/default/docker.sock"
+    assert docker_engine.tls_settings(None, None, env) is None
+    # as the CLI: a target's docker_host, then DOCKER_HOST, win over the context; DOCKER_CONTEXT over config.json
+    assert docker_engine.engine_url("unix:///x.sock", env) == "unix:///x.sock"
+    assert docker_engine.engine_url(None, dict(env, DOCKER_HOST=HOST)) == HOST
+    _context_store(tmp_path, "build", "ssh://builder@build-1", current=False)
+    assert docker_engine.engine_url(None, dict(env, DOCKER_CONTEXT="build")) == "ssh://builder@build-1"
+    assert docker_engine.engine_url(None, dict(env, DOCKER_CONTEXT="default")) == "unix:///var/run/docker.sock"
+
+
+def test_a_tcp_context_brings_its_own_tls_files(tmp_path):
+    tls = _context_store(tmp_path, "remote", HOST, tls_files=("ca.pem", "cert.pem", "key.pem"))
+    env = {"DOCKER_CONFIG": str(tmp_path), "DOCKER_CERT_PATH": "/not/these"}
+    assert docker_engine.tls_settings(None, None, env) == {
+        "ca_cert": str(tls / "ca.pem"), "client_cert": str(tls / "cert.pem"), "client_key": str(tls / "key.pem"),
+        "verify": True, "hostname": None}
+    plain = tmp_path / "plain"
+    _context_store(plain, "plain", "tcp://build-2:2375")
+    assert docker_engine.tls_settings(None, None, {"DOCKER_CONFIG": str(plain)}) is None
+
+
+def test_a_current_context_that_is_not_there_fails_naming_it(tmp_path, monkeypatch):
+    (tmp_path / "config.json").write_text('{"currentContext": "gone"}')
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    monkeypatch.delenv("DOCKER_CONTEXT", raising=False)
+    with pytest.raises(docker_client.DockerFailure, match="current context 'gone' .* is not in .*: set DOCKER_HOST"):
+        docker_client.get_client(None, timeout=5)
 
 
 def test_requests_ca_bundle_does_not_replace_the_engines_ca(monkeypatch):
@@ -139,3 +193,25 @@ def test_an_answer_without_an_api_version_is_not_an_engine(tmp_path):
             docker_client.get_client(url, timeout=5)
     finally:
         server.shutdown()
+
+
+def test_what_the_docker_cli_stores_is_what_is_read(tmp_path):
+    """The context store as the real docker CLI writes it (`docker context create` and `use`; no engine needed)."""
+    import shutil
+    import subprocess
+
+    assert shutil.which("docker"), "the docker CLI is missing: run scripts/setup-env"
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(certs / "key.pem"),
+                    "-out", str(certs / "cert.pem"), "-days", "1", "-subj", "/CN=test"], check=True, capture_output=True)
+    shutil.copy(certs / "cert.pem", certs / "ca.pem")  # the CLI checks that each file is PEM it can read
+    cli = ["docker", "--config", str(tmp_path / "cli")]
+    subprocess.run(cli + ["context", "create", "builds", "--docker", "host=tcp://build-1:2376,ca=%s,cert=%s,key=%s"
+                          % (certs / "ca.pem", certs / "cert.pem", certs / "key.pem")], check=True, capture_output=True)
+    subprocess.run(cli + ["context", "use", "builds"], check=True, capture_output=True)
+    env = {"DOCKER_CONFIG": str(tmp_path / "cli")}
+    assert docker_engine.engine_url(None, env) == "tcp://build-1:2376"
+    settings = docker_engine.tls_settings(None, None, env)
+    assert settings["verify"] is True and all(settings[k] and settings[k].startswith(str(tmp_path / "cli" / "contexts"))
+                                              for k in ("ca_cert", "client_cert", "client_key"))
