@@ -89,12 +89,13 @@ options:
       - name: ansible_docker_extra_env
 """
 
+import functools
 import os
 import shlex
 import sys
 
 from ansible.constants import DEFAULT_LOCAL_TMP
-from ansible.errors import AnsibleConnectionFailure, AnsibleFileNotFound
+from ansible.errors import AnsibleConnectionFailure, AnsibleError, AnsibleFileNotFound
 from ansible.plugins.connection import ConnectionBase
 from ansible.utils.display import Display
 
@@ -109,6 +110,24 @@ display = redact.RedactingDisplay(Display())  # -vvv shows commands: with build_
 # agent each, and cannot carry 4 GiB. Below it the session's speed matters (modules, templates); above it the exec's
 # start (a few tens of milliseconds) is small beside the transfer.
 SESSION_FILE_LIMIT = 16 << 20
+
+
+def _the_build_fails_when_the_builder_is_gone(method):
+    """A command that could not reach the builder because its container is gone (removed, its main process killed -
+    by the kernel's out-of-memory killer, say - or its engine restarted) fails its task instead of leaving the host
+    unreachable: the provision role's rescue then reports the target as failed and the finalize play runs. Left
+    unreachable, the only builder of a build made ansible-playbook stop before the finalize play, with no summary and
+    exit code 4. Any other connection failure (an engine that does not answer, say) stays one."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except AnsibleConnectionFailure as e:
+            gone = self.builder_gone()
+            if gone:
+                raise AnsibleError("%s (%s)" % (gone, e)) from None  # ansible-core finds a cause's kind
+            raise
+    return wrapper
 
 
 class Connection(ConnectionBase):
@@ -194,6 +213,7 @@ class Connection(ConnectionBase):
             self._fallback = conn._connect()
         return self._fallback
 
+    @_the_build_fails_when_the_builder_is_gone
     def exec_command(self, cmd, in_data=None, sudoable=True):
         super().exec_command(cmd, in_data=in_data, sudoable=sudoable)
         if sudoable and self.become and self.become.expect_prompt():  # a password prompt to answer: docker_api can
@@ -217,6 +237,7 @@ class Connection(ConnectionBase):
         # As docker_api does: a relative path is relative to /, not to a home that may not exist.
         return os.path.normpath(path if path.startswith("/") else "/" + path)
 
+    @_the_build_fails_when_the_builder_is_gone
     def put_file(self, in_path, out_path):
         super().put_file(in_path, out_path)
         try:
@@ -235,6 +256,7 @@ class Connection(ConnectionBase):
             where = self.get_option("remote_addr")
             raise AnsibleConnectionFailure("cannot put %s into %s: %s" % (in_path, where, reply[0]["error"]))
 
+    @_the_build_fails_when_the_builder_is_gone
     def fetch_file(self, in_path, out_path):
         super().fetch_file(in_path, out_path)
         display.vvv("FETCH %s TO %s (session)" % (in_path, out_path), host=self.get_option("remote_addr"))
@@ -252,6 +274,27 @@ class Connection(ConnectionBase):
             raise AnsibleConnectionFailure("cannot fetch %s from %s: %s" % (in_path, where, info["error"]))
         with open(out_path, "wb") as f:
             f.write(data)
+
+    def builder_gone(self):
+        """Why the builder is gone, as one line, when its engine says it is (no such container, or it stopped);
+        None while it runs, or when its engine cannot be asked."""
+        from ansible_collections.immutable.images.plugins.module_utils._docker.client import (
+            DockerFailure, RequestException, docker_errors, get_client)
+
+        name = self.get_option("remote_addr")
+        try:
+            state = get_client(self.get_option("docker_host"), timeout=30, tls=self.get_option("tls")).api.inspect_container(
+                name).get("State") or {}
+        except docker_errors.NotFound:
+            return ("the builder %s is gone: its container no longer exists (removed, or its main process ended and "
+                    "the engine removed it: killed, for example by the kernel's out-of-memory killer, or its engine "
+                    "restarted)" % name)
+        except (DockerFailure, RequestException, docker_errors.DockerException):
+            return None
+        if state.get("Running") or state.get("Paused"):
+            return None
+        return "the builder %s is gone: its container stopped (exit code %s%s)" % (
+            name, state.get("ExitCode"), "; killed by the kernel's out-of-memory killer" if state.get("OOMKilled") else "")
 
     def reset(self):
         """reset_connection (and a layer cache swap, which replaces the builder's container): end the session;

@@ -23,6 +23,17 @@ BREAKS = "- name: Fail on purpose\n  ansible.builtin.fail:\n    msg: injected fa
 # roles missing.
 ENDS_HOST = "- name: End the play for this host\n  ansible.builtin.meta: end_host\n"
 INCLUDES_MISSING = "- name: Include a role that is not there\n  ansible.builtin.include_role:\n    name: not_there\n"
+# The builder's container removed under the build's feet (as the kernel's out-of-memory killer or an engine restart
+# would end it): the next task fails the target, and the finalize play still runs and reports it. Before, the builder
+# was unreachable, and ansible-playbook stopped before the finalize play: no summary, exit code 4.
+REMOVES_BUILDER = """- name: Remove the builder
+  ansible.builtin.command: docker rm -f {{ image_target.builder.name }}
+  delegate_to: localhost
+  changed_when: true
+- name: Run something on it
+  ansible.builtin.command: 'true'
+  changed_when: false
+"""
 # Stand-ins for a vulnerability scanner (the scan gate runs right before the commit). One makes the
 # builder disappear under the build's feet at that moment and reports nothing; one reports a critical finding.
 RENAMING_SCANNER = """#!/bin/sh
@@ -61,6 +72,9 @@ DOCKER_CASES = [
     ("role-ends-host", dict(roles=["ok", "ends_host", "ok"]),
      "target container: failed at stage provision: the builder never finished provisioning (unreachable, "
      "interrupted, or a role ended the play for it with meta end_host or end_play)"),
+    ("builder-gone", dict(roles=["ok", "removes_builder", "ok"]),
+     "target container: failed at stage provision in task 'Run something on it': Task failed: the builder "
+     "immutable-matrix-builder-gone-container-"),
     ("verify", dict(verify=[{"ansible.builtin.assert": {"that": ["false"], "fail_msg": "injected check failure"}}]),
      "target container: failed at stage verify in task 'Verify 1: ansible.builtin.assert': injected check failure"),
     ("scan", dict(scanner=CRITICAL_SCANNER), "target container: failed at stage scan"),
@@ -76,6 +90,7 @@ def test_docker_stage_failure_leaves_nothing(docker_client, project, stage, chan
     project.role("breaks", BREAKS)
     project.role("includes_missing", INCLUDES_MISSING)
     project.role("ends_host", ENDS_HOST)
+    project.role("removes_builder", REMOVES_BUILDER)
     changes = dict(changes)
     env = None
     if changes.get("scanner"):

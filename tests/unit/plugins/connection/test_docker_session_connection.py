@@ -12,7 +12,7 @@ import os
 import types
 
 import pytest
-from ansible.errors import AnsibleConnectionFailure
+from ansible.errors import AnsibleConnectionFailure, AnsibleError
 from ansible.playbook.play_context import PlayContext
 
 from ansible_collections.immutable.images.plugins.connection import docker_session as plugin
@@ -39,6 +39,7 @@ def connection(monkeypatch, tmp_path):
         monkeypatch.setattr(plugin.docker_session, "request", request)
         monkeypatch.setattr(plugin.docker_session, "start", lambda *a, **k: calls["start"].append(a + (k.get("wait", True),)))
         conn = plugin.Connection(PlayContext(), None)
+        conn.builder_gone = lambda: calls.get("gone")  # the engine's answer (None: the builder runs)
         options = dict({"remote_addr": "arch-builder", "remote_user": "root", "docker_host": None, "tls": None,
                         "extra_env": {"A": "1"}, "warm": False, "python_interpreter": None}, **(session or {}))
         conn.get_option = options.get
@@ -97,6 +98,19 @@ def test_agent_errors_fail_the_task(connection):
     conn = make(WARM, [plugin.docker_session.SessionBroken("the builder's session ended")])
     with pytest.raises(AnsibleConnectionFailure, match="session ended"):
         conn.exec_command("true")
+
+
+def test_a_builder_that_is_gone_fails_the_task_instead_of_being_unreachable(connection):
+    """Unreachable, the only builder of a build stopped ansible-playbook before the finalize play (no summary); a
+    failed task is what the provision role's rescue reports (tests/integration/test_failure_matrix.py[builder-gone])."""
+    make, calls = connection
+    calls["gone"] = "the builder arch-builder is gone: its container no longer exists"
+    conn = make(WARM, [({"error": "No such container: arch-builder"}, b"")])
+    with pytest.raises(AnsibleError) as failed:
+        conn.exec_command("true")
+    assert not isinstance(failed.value, AnsibleConnectionFailure) and failed.value.__cause__ is None
+    assert str(failed.value).startswith("the builder arch-builder is gone: its container no longer exists "
+                                        "(arch-builder: No such container: arch-builder)")
 
 
 def test_the_first_use_starts_the_session_in_the_background_and_a_reset_again(connection, tmp_path, monkeypatch):
