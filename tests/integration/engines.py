@@ -14,6 +14,7 @@ Also a newer engine with the containerd image store (`containerd_store_engine`: 
 what new installs of Docker 29 use by default), started the same way on a unix socket only.
 """
 
+import contextlib
 import os
 import shutil
 import signal
@@ -137,14 +138,20 @@ def _add_bridge():
 @pytest.fixture(scope="session")
 def tls_engine(tmp_path_factory):
     """A second Docker engine on 127.0.0.1 with mutual TLS and the base image, for the whole session."""
-    from conftest import BASE_IMAGE
-
     if not shutil.which("dockerd") or os.geteuid() != 0:
         pytest.skip("a second engine needs dockerd and root (for its bridge)")
     # Short: the engine's unix sockets (its own and containerd's) must stay under 107 bytes.
     root = str(tmp_path_factory.mktemp("e2"))
     make_certificates(os.path.join(root, "certs"))
-    engine = Engine(root, _free_port(), _add_bridge())
+    with _running_with_the_base_image(Engine(root, _free_port(), _add_bridge())) as engine:
+        yield engine
+
+
+@contextlib.contextmanager
+def _running_with_the_base_image(engine):
+    """The engine started, with the first engine's base image loaded into it; stopped and its bridge removed after."""
+    from conftest import BASE_IMAGE
+
     try:
         engine.start()
         save = subprocess.Popen(["docker", "save", BASE_IMAGE], stdout=subprocess.PIPE)
@@ -186,26 +193,15 @@ class ContainerdStoreEngine(Engine):
 @pytest.fixture(scope="session")
 def containerd_store_engine(tmp_path_factory):
     """A second Docker engine with the containerd image store and the base image, for the whole session."""
-    from conftest import BASE_IMAGE, ROOT
+    from conftest import ROOT
 
     binaries = os.environ.get("IMMUTABLE_NEWER_DOCKER") or os.path.join(ROOT, ".deps", "docker-c8d")
     assert os.path.exists(os.path.join(binaries, "usr", "sbin", "dockerd")), "no newer dockerd: run scripts/setup-env"
     if os.geteuid() != 0:
         pytest.skip("a second engine needs root (for its bridge)")
     root = str(tmp_path_factory.mktemp("c8d"))  # short: containerd's socket path must stay under 107 bytes
-    bridge = _add_bridge()
-    engine = None
-    try:
-        engine = ContainerdStoreEngine(root, bridge, binaries)
-        engine.start()
-        save = subprocess.Popen(["docker", "save", BASE_IMAGE], stdout=subprocess.PIPE)
-        engine.cli("load", stdin=save.stdout)
-        save.wait()
+    with _running_with_the_base_image(ContainerdStoreEngine(root, _add_bridge(), binaries)) as engine:
         yield engine
-    finally:
-        if engine is not None:
-            engine.stop()
-        subprocess.run(["ip", "link", "del", bridge], capture_output=True, check=False)
 
 
 class SshEngine:
