@@ -74,6 +74,17 @@ class Registry:
             return request(*args, **kwargs)
         self.client.session.request = counted
 
+    def check_reachable(self, timeout=10):
+        """Raise RegistryError at once when the registry does not answer at all: oras' requests retry any error five
+        times, about two minutes, which a deploy gate would wait out for a registry that is down or misnamed. One GET
+        of the API's base (/v2/); any HTTP answer (401 included) is an answer."""
+        import requests
+
+        try:
+            self.client.session.get("%s://%s/v2/" % (self.client.prefix, self.host), timeout=timeout)
+        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as e:
+            raise RegistryError("cannot reach the registry %s: %s" % (self.host, e))
+
     def _container(self, path, ref=None):
         name = "%s/%s" % (self.host, path) + (("@" + ref) if ref and ref.startswith("sha256:") else (":" + ref if ref else ""))
         return self.oras.container.Container(name)

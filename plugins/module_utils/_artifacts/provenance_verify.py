@@ -27,6 +27,10 @@ def verify_docker(image, public_key, expect=None, envelopes=None, username=None,
     host, path = oci.split_repository(repo)
     registry = oci.Registry(host, username, password)
     try:
+        registry.check_reachable()
+    except oci.RegistryError as e:
+        raise prov.ProvenanceError("not_found", "%s: %s" % (image, e))
+    try:
         found = registry.resolve(path, digest or tag or "latest")
         referrers = registry.envelopes(path, found["digest"]) if found and envelopes is None else None
     except OSError as e:  # requests' errors are OSErrors: the registry did not answer (after the oras client's retries)
