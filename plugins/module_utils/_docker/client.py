@@ -118,8 +118,9 @@ def _check_hostname_as(api, hostname):
 
 
 def get_client(docker_host=None, timeout=120, tls=None):
-    """A DockerClient for docker_host (else DOCKER_HOST, else the local socket), TLS from `tls` (a target's
-    `tls`) or DOCKER_TLS_VERIFY/DOCKER_CERT_PATH. client.api.immutable_engine = {url, tls} for exec streams.
+    """A DockerClient for docker_host (else DOCKER_HOST, else the docker CLI's current context, else the local socket:
+    engine.engine_url), TLS from `tls` (a target's `tls`), DOCKER_TLS_VERIFY/DOCKER_CERT_PATH or the context's own
+    files. client.api.immutable_engine = {url, tls} for exec streams.
     Raises UnsupportedEngine for an engine that answers the Docker API but is Podman's."""
     if not HAS_DOCKER:
         raise DockerFailure("client", "the Docker SDK for Python (pip package 'docker') is required on the controller")
