@@ -151,7 +151,10 @@ class ActionModuleBase(ActionBase):
 
     @property
     def module_name(self):
-        return type(self).__module__.rpartition(".")[2]
+        # The class the collection's action file defines: a strategy may run a subclass of its own making (Mitogen's
+        # wraps every action plugin in one whose module is abc).
+        ours = next(c for c in type(self).__mro__ if c.__module__.startswith(_PACKAGE + ".action."))
+        return ours.__module__.rpartition(".")[2]
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)

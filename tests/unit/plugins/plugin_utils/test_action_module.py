@@ -158,6 +158,19 @@ def test_action_failure_becomes_the_result(run_action):
     assert result == {"failed": True, "msg": "immutable.images.builder_files: src is required"}
 
 
+def test_an_action_plugin_wrapped_by_a_strategy_still_knows_its_module(make_action):
+    # Mitogen's strategies run every action plugin as a class they make at run time: type(name, (mixin, plugin), {})
+    plugin = make_action("builder_files", {"src": ""})
+
+    class StrategyMixin:  # pylint: disable=too-few-public-methods
+        pass
+
+    wrapped = type("immutable.images.builder_files", (StrategyMixin, type(plugin)), {})
+    assert wrapped.__module__ == "abc", "as the strategy's class is named: not the collection's"
+    plugin = wrapped(plugin._task, plugin._connection, plugin._play_context, plugin._loader, plugin._templar, None)
+    assert plugin.run(task_vars={}) == {"failed": True, "msg": "immutable.images.builder_files: src is required"}
+
+
 # execute_module: the work of IN_WORKER's modules runs in the worker on the controller, else as a module
 
 WORK_ARGS = dict(
