@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import shutil
 
+from ansible.constants import DEFAULT_LOCAL_TMP
+
 from ansible_collections.immutable.images.plugins.plugin_utils._guard import build_guard, private_log
 from ansible_collections.immutable.images.plugins.plugin_utils._action_module import ActionFailure, ActionModuleBase
 
@@ -46,6 +48,9 @@ class ActionModule(ActionModuleBase):
             # The regions AMIs are copied to too: an interrupted build rolls back the copies it made.
             "regions": sorted({r for t in targets if t["type"] == "ec2" for r in [t["region"]] + list(t.get("copy_to_regions") or [])}),
             "workdir": build.get("workdir"),
+            # ansible-playbook's own temporary directory (the controller's warm interpreter, the builders' session
+            # sockets), which it removes only when it exits normally, not on SIGTERM or SIGKILL
+            "local_tmp": DEFAULT_LOCAL_TMP,
         }
         # Workers are forks of the ansible-playbook process: its pid is our parent's.
         watch = os.getppid()

@@ -330,6 +330,14 @@ def wait_until(predicate, timeout, what):
         time.sleep(0.2)
 
 
+def controller_files_of(build_id):
+    """What a build keeps on the controller while it runs: its guard's token and log. None is left after the build
+    (the guard removes its empty log within a second of the disarm)."""
+    from ansible_collections.immutable.images.plugins.plugin_utils._guard import build_guard, private_log
+
+    return [p for p in (build_guard.token_path(build_id), private_log.log_path(build_id)) if os.path.exists(p)]
+
+
 def wait_for_sshd(port, timeout=30.0):
     """Wait until sshd answers on 127.0.0.1:port with its banner (the port answers before sshd does)."""
     wait_for_port(port, timeout)

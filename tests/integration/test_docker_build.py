@@ -4,13 +4,15 @@
 
 import json
 import os
+import re
 import shutil
 import time
 import urllib.request
 
 import pytest
 
-from conftest import ROOT, build_containers, engine_state, new_resources, run_build, sh_in_image, tags_of
+from conftest import (ROOT, build_containers, controller_files_of, engine_state, new_resources, run_build, sh_in_image,
+                      tags_of, wait_until)
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -103,6 +105,7 @@ def test_example_builds_runs_and_serves(docker_client, example_dir):
         container.remove(force=True)
 
     assert build_containers(docker_client, manifest["build_id"]) == []
+    wait_until(lambda: controller_files_of(manifest["build_id"]) == [], 10, "the build's guard to leave nothing")
     dangling = docker_client.images.list(filters={"dangling": True, "label": "immutable.images.build-id=%s" % manifest["build_id"]})
     assert dangling == []
 
@@ -154,6 +157,8 @@ def test_failing_role_leaves_nothing_behind(docker_client, project, docker_defin
     assert "Never reached" not in proc.output
     assert new_resources(docker_client, before, "failing") == {"containers": [], "images": []}, "the failed build left something"
     assert docker_client.images.list(name="failing") == []
+    build_id = re.search(r"\(build (\S+)\) failed", proc.output).group(1)
+    wait_until(lambda: controller_files_of(build_id) == [], 10, "the build's guard to leave nothing")
 
 
 def test_failing_role_with_keep_leaves_the_builder(docker_client, project, docker_definition):

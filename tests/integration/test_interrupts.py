@@ -42,6 +42,14 @@ def start_slow_build(project, name, env=None, role="slow", target=None, extra=""
     return proc
 
 
+@pytest.fixture
+def local_tmp():
+    """A directory for ansible-playbook's own temporary directory (ANSIBLE_LOCAL_TEMP; short: sockets live there)."""
+    path = tempfile.mkdtemp(prefix="lt-")
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def ours(client, name):
     return [c for c in build_containers(client) if c.labels.get("immutable.images.image-name") == name]
 
@@ -91,9 +99,9 @@ def guard_pids(build_id):
 
 
 @pytest.mark.parametrize("how", ["sigint-process", "sigint-group", "sigterm-process"])
-def test_interrupt_during_provisioning_removes_the_builder(docker_client, project, how):
+def test_interrupt_during_provisioning_removes_the_builder(docker_client, project, how, local_tmp):
     name = "interrupt-" + how.replace("-", "")
-    proc = start_slow_build(project, name)
+    proc = start_slow_build(project, name, env={"ANSIBLE_LOCAL_TEMP": local_tmp})
     try:
         builder = wait_for_provisioning(docker_client, name)
         sig = signal.SIGTERM if how.startswith("sigterm") else signal.SIGINT
@@ -109,6 +117,9 @@ def test_interrupt_during_provisioning_removes_the_builder(docker_client, projec
     wait_until(lambda: ours(docker_client, name) == [], 60, "the builder %s to be removed" % builder.name)
     build_id = builder.labels["immutable.images.build-id"]
     wait_until(lambda: guard_pids(build_id) == [], 30, "the build guard to finish")
+    # ansible-playbook's own temporary directory (the controller's warm interpreter, session sockets) is gone too:
+    # it removes it itself on SIGINT, the guard does after SIGTERM, which ends the process without its exit handlers
+    assert os.listdir(local_tmp) == []
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["sigint", "sigterm"])
@@ -209,13 +220,16 @@ def test_sigterm_during_the_commit_leaves_nothing(docker_client, project):
             docker_client.images.remove(image["Id"], force=True)
 
 
-def test_sigkill_is_cleaned_by_the_guard_and_a_lost_lease_by_the_engine(docker_client, project):
-    # SIGKILL of ansible-playbook: the build guard notices and removes the builder.
-    proc = start_slow_build(project, "killed")
+def test_sigkill_is_cleaned_by_the_guard_and_a_lost_lease_by_the_engine(docker_client, project, local_tmp):
+    # SIGKILL of ansible-playbook: the build guard notices and removes the builder, and ansible-playbook's own
+    # temporary directory.
+    proc = start_slow_build(project, "killed", env={"ANSIBLE_LOCAL_TEMP": local_tmp})
     builder = wait_for_provisioning(docker_client, "killed")
+    assert len(os.listdir(local_tmp)) == 1
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
     wait_until(lambda: ours(docker_client, "killed") == [], 60, "the guard to remove " + builder.name)
+    wait_until(lambda: os.listdir(local_tmp) == [], 30, "the guard to remove ansible-playbook's temporary directory")
 
     # SIGKILL of every controller process of ours (playbook, guard, lease): the builder removes itself.
     proc = start_slow_build(project, "guard-deadman")
@@ -252,8 +266,8 @@ def test_sigkill_is_cleaned_by_the_guard_and_a_lost_lease_by_the_engine(docker_c
         janitor = ["ansible-playbook", "immutable.images.cleanup", "-e", "cleanup_max_age=0s",
                    "-e", '{"cleanup_image_names": ["orphaned"]}']
         token = build_guard.token_path(build_id)
-        workdir = json.loads(open(token).read())["workdir"]
-        assert os.path.isdir(workdir)
+        workdir, killed_tmp = (json.loads(open(token).read())[key] for key in ("workdir", "local_tmp"))
+        assert os.path.isdir(workdir) and os.path.isdir(killed_tmp)
         # another machine's janitor: none of this controller's tokens (a temporary directory of its own; short, for
         # ansible-core's socket there)
         elsewhere = tempfile.mkdtemp(prefix="jn-")
@@ -270,7 +284,7 @@ def test_sigkill_is_cleaned_by_the_guard_and_a_lost_lease_by_the_engine(docker_c
         assert swept.returncode == 0, swept.stdout + swept.stderr
         assert build_id in swept.stdout, swept.stdout  # what it swept
         wait_until(lambda: ours(docker_client, "orphaned") == [], 60, "the janitor to remove the builder")
-        assert not os.path.exists(workdir) and not os.path.exists(token)
+        assert not os.path.exists(workdir) and not os.path.exists(token) and not os.path.exists(killed_tmp)
     finally:
         for pid in leases:
             try:

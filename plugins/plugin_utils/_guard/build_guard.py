@@ -17,7 +17,7 @@ Only a power loss or a lost controller is left to the builders' own dead man's s
 builder_lease.py and ec2_watchdog.py) and the janitor (playbooks/cleanup.yml), which on a controller also finishes
 the builds whose guard died with their ansible-playbook (sweep()).
 The guard finds resources by their build-id label/tag, exactly like the janitor, never from the
-build's own records. It runs as `python build_guard.py TOKEN_PATH` with the collection on sys.path.
+build's own records. It runs as `python build_guard.py TOKEN_PATH LOG_PATH` with the collection on sys.path.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def arm(spec, watch_pid, log_path):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [COLLECTIONS_ROOT, os.environ.get("PYTHONPATH")])))
     with private_log.open_log(log_path) as log:  # private, never followed through a link; never fails
         proc = subprocess.Popen(
-            [sys.executable, os.path.abspath(__file__), path],
+            [sys.executable, os.path.abspath(__file__), path, log_path],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, close_fds=True,
             start_new_session=True,  # a terminal's Ctrl-C must not reach it
         )
@@ -167,6 +167,20 @@ def clean(spec, log=print):
         shutil.rmtree(spec["workdir"], ignore_errors=True)
 
 
+def remove_local_tmp(spec):
+    """Remove the temporary directory of the ansible-playbook process the build ran in, once that process has ended:
+    it removes it itself only when it exits normally. Only a directory of this user named as ansible-core names it."""
+    path = spec.get("local_tmp")
+    if not path or not os.path.basename(path).startswith("ansible-local-"):
+        return
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return
+    if stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid():
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def sweep(image_names=None, log=print):
     """Finish what the guards of ended builds left on this controller: the tokens of this user whose ansible-playbook
     is gone and whose guard is gone too (it died with it: kill -9 of both, an OOM kill), of builds of `image_names`
@@ -187,6 +201,7 @@ def sweep(image_names=None, log=print):
         if _guard_running(path) is not False:
             continue
         clean(spec, log=log)
+        remove_local_tmp(spec)
         try:
             os.unlink(path)
         except OSError:
@@ -322,21 +337,33 @@ def install_signal_handlers(display=None, warm_dir=None):
     return True
 
 
+def _remove_empty_log(log_path):
+    """A build that cleaned up after itself leaves no log of its guard either: the log goes when nothing was written to
+    it, and only when it is the file this process writes to (not /dev/null, which open_log falls back to)."""
+    try:
+        ours, there = os.fstat(sys.stdout.fileno()), os.lstat(log_path)
+        if (ours.st_dev, ours.st_ino) == (there.st_dev, there.st_ino) and there.st_size == 0:
+            os.unlink(log_path)
+    except (OSError, ValueError):
+        pass
+
+
 def main(argv):
     path = argv[1]
     spec = read_token(path)
-    if spec is None:
-        return
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if wait_for_exit_or_disarm(spec["watch_pid"], path) and os.path.exists(path):
+    if spec and wait_for_exit_or_disarm(spec["watch_pid"], path) and os.path.exists(path):
         print("build %s: ansible-playbook (pid %s) ended before the build finished; cleaning up"
               % (spec["build_id"], spec["watch_pid"]), flush=True)
         clean(spec, log=lambda m: print(m, flush=True))
+        remove_local_tmp(spec)
         waited = 0
         for at in LATE_PASSES:
             time.sleep(at - waited)
             waited = at
             clean(spec, log=lambda m: print(m, flush=True))
+    elif len(argv) > 2:  # disarmed: the build cleaned up after itself
+        _remove_empty_log(argv[2])
     try:
         os.unlink(path)
     except OSError:

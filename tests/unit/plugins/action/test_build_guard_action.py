@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from ansible.constants import DEFAULT_LOCAL_TMP
 
 from ansible_collections.immutable.images.plugins.action import build_guard as action
 
@@ -41,7 +42,7 @@ def test_armed_spec_covers_every_engine_and_region(run_action, guard):
     assert result["changed"] and result["pid"] == 4242 and result["watching"] == os.getppid()
     assert result["spec"] == {"build_id": BUILD["id"], "image_name": "web", "docker_hosts": ["", "tcp://10.0.0.5:2376", "tcp://10.0.0.6:2376"],
                               "docker_tls": {"tcp://10.0.0.5:2376": {"verify": True}},
-                              "regions": ["eu-west-1", "us-east-1"], "workdir": "/tmp/x"}
+                              "regions": ["eu-west-1", "us-east-1"], "workdir": "/tmp/x", "local_tmp": DEFAULT_LOCAL_TMP}
     assert guard == [("arm", result["spec"], os.getppid())]
 
 

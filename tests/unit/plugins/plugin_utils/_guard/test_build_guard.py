@@ -37,9 +37,12 @@ def wait_for_exit(pid, timeout):
 
 
 def spec(tokens, build_id):
+    """The spec of a build whose work directory and ansible-playbook's temporary directory exist."""
     workdir = tokens / ("work-" + build_id)
     workdir.mkdir()
-    return {"build_id": build_id, "docker_hosts": [], "regions": [], "workdir": str(workdir)}, workdir
+    (tokens / ("ansible-local-" + build_id) / "warm").mkdir(parents=True)
+    return {"build_id": build_id, "docker_hosts": [], "regions": [], "workdir": str(workdir),
+            "local_tmp": str(tokens / ("ansible-local-" + build_id))}, workdir
 
 
 def test_removes_the_workdir_when_the_watched_process_ends(tokens):
@@ -55,6 +58,7 @@ def test_removes_the_workdir_when_the_watched_process_ends(tokens):
             time.sleep(0.05)
         assert not workdir.exists(), (tokens / "guard.log").read_text()
         assert "ended before the build finished" in (tokens / "guard.log").read_text()
+        wait_until_gone(plan["local_tmp"])
     finally:
         os.kill(guard, signal.SIGTERM)  # its late passes would go on for 10 s
         wait_for_exit(guard, 10)
@@ -66,6 +70,37 @@ def test_disarmed_guard_ends_and_leaves_everything(tokens):
     assert build_guard.disarm("arch-unit-guard-2") is True
     assert wait_for_exit(guard, build_guard.POLL + 5), "the guard did not end after its token was removed"
     assert workdir.exists() and build_guard.disarm("arch-unit-guard-2") is False
+    assert os.path.isdir(plan["local_tmp"]), "ansible-playbook removes its own when it exits normally"
+    assert not (tokens / "guard.log").exists(), "a build that cleaned up after itself leaves no empty log behind"
+
+
+def test_a_disarmed_guard_keeps_a_log_it_does_not_write_to(tokens):
+    plan, _workdir = spec(tokens, "arch-unit-guard-4")
+    (tokens / "guard.log").symlink_to(tokens / "elsewhere.log")  # open_log refuses a link: the guard writes to /dev/null
+    (tokens / "elsewhere.log").write_text("")
+    guard = build_guard.arm(plan, os.getpid(), str(tokens / "guard.log"))
+    assert build_guard.disarm("arch-unit-guard-4") is True
+    assert wait_for_exit(guard, build_guard.POLL + 5), "the guard did not end after its token was removed"
+    assert (tokens / "guard.log").is_symlink() and (tokens / "elsewhere.log").exists()
+
+
+def wait_until_gone(path, timeout=10):
+    deadline = time.monotonic() + timeout
+    while os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not os.path.exists(path), path
+
+
+def test_only_a_temporary_directory_of_ansible_playbook_of_this_user_is_removed(tokens):
+    for name in ("work", "ansible-local-link"):
+        (tokens / name).mkdir() if name == "work" else (tokens / name).symlink_to(tokens / "work")
+        build_guard.remove_local_tmp({"local_tmp": str(tokens / name)})
+        assert (tokens / name).exists()
+    build_guard.remove_local_tmp({})  # a token of an earlier release
+    build_guard.remove_local_tmp({"local_tmp": str(tokens / "ansible-local-gone")})
+    (tokens / "ansible-local-1234abcd" / "warm").mkdir(parents=True)
+    build_guard.remove_local_tmp({"local_tmp": str(tokens / "ansible-local-1234abcd")})
+    assert not (tokens / "ansible-local-1234abcd").exists()
 
 
 def dead_pid():
@@ -96,8 +131,8 @@ def test_the_janitor_sweeps_the_builds_whose_playbook_and_guard_both_died(tokens
         json.dump(dict(elsewhere, watch_pid=dead_pid(), pid_space="another-boot pid:[4026531836]"), f)
     said = []
     assert build_guard.sweep(["web"], log=said.append) == ["arch-unit-guard-dead"]
-    assert not dead_workdir.exists() and not os.path.exists(dead_token)
-    assert running_workdir.exists() and os.path.exists(running_token)
+    assert not dead_workdir.exists() and not os.path.exists(dead_token) and not os.path.exists(dead["local_tmp"])
+    assert running_workdir.exists() and os.path.exists(running_token) and os.path.isdir(running["local_tmp"])
     assert other_workdir.exists() and os.path.exists(other_token)  # not of the image names asked for
     assert build_guard.sweep(log=said.append) == ["arch-unit-guard-other"] and not other_workdir.exists()
     assert elsewhere_workdir.exists() and os.path.exists(elsewhere_token)
