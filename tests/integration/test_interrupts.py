@@ -241,6 +241,8 @@ def test_sigkill_is_cleaned_by_the_guard_and_a_lost_lease_by_the_engine(docker_c
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
     wait_until(lambda: ours(docker_client, "guard-deadman") == [], 60, "the builder to remove itself")
+    # what is left on the controller (the token, the work directory) is for this controller's janitor's sweep
+    assert build_guard.sweep(["guard-deadman"], log=lambda _m: None) == [builder.labels["immutable.images.build-id"]]
 
     # SIGKILL of the playbook and its guard, with the builder's lease frozen: as far as the engine can tell, the
     # controller is still attached, so for a janitor on another machine the builder is a live build's, and it leaves
