@@ -230,9 +230,21 @@ CONTROLLER_PLAYBOOK = """
 """
 
 
-def test_controller_modules_run_in_the_controller_warm_interpreter(tmp_path):
+def long_local_temp(tmp_path):
+    """ANSIBLE_LOCAL_TEMP deeper than a unix socket's address can name (107 bytes): as ansible-playbook's temporary
+    directory is under a long home (~/.ansible/tmp/ansible-local-...), where the warm interpreter's and the session
+    relays' sockets are."""
+    path = tmp_path / ("long-home-" + "d" * 60)
+    path.mkdir()
+    assert len(str(path / "ansible-local-1234567abcdefgh" / "ii-0123456789abcdef.sock")) > 107
+    return {"ANSIBLE_LOCAL_TEMP": str(path)}
+
+
+@pytest.mark.parametrize("home", ["default", "long"])
+def test_controller_modules_run_in_the_controller_warm_interpreter(tmp_path, home):
     (tmp_path / "controller.yml").write_text(CONTROLLER_PLAYBOOK)
-    result = subprocess.run(["ansible-playbook", "controller.yml"], cwd=tmp_path, env=ansible_env(),
+    env = long_local_temp(tmp_path) if home == "long" else None
+    result = subprocess.run(["ansible-playbook", "controller.yml"], cwd=tmp_path, env=ansible_env(env),
                             capture_output=True, text=True, timeout=300, check=False)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
@@ -346,16 +358,18 @@ SESSION_AT_UPLOAD_ROLE = """
 """
 
 
-def test_the_builder_session_starts_before_the_builder_first_task(docker_client, project, remove_images):
+@pytest.mark.parametrize("home", ["default", "long"])
+def test_the_builder_session_starts_before_the_builder_first_task(docker_client, project, remove_images, tmp_path, home):
     """The relay (which installs the warm interpreter and the agent) starts in the background before any task of
     the builder needs it: from docker_builder's hook at launch, or the connection's first use (the upload of
-    image_files connects it first); nothing of it reaches the image."""
+    image_files connects it first); nothing of it reaches the image. Also when its socket's path is longer than a
+    unix socket's address (a long home)."""
     remove_images("warmtest")
     assert_no_relay_left()  # so that the relay the role waits for is this build's
     project.role("app", SESSION_AT_UPLOAD_ROLE)
     project.file("files/hello.txt", "hello\n")
     build = dict(definition(True), image_files=[{"src": "files/", "dest": "/opt/upload"}])
-    result = run_build(project.path, build)
+    result = run_build(project.path, build, env=long_local_temp(tmp_path) if home == "long" else None)
     assert result.returncode == 0, result.output
     assert "no session with the builder" not in result.output
     state = sh_in_image(docker_client, "warmtest:warm", "ls /after-the-wait; cat /opt/upload/hello.txt; ls /dev/shm")

@@ -54,13 +54,25 @@ def current_umask():
     return umask
 
 
+def at_unix_address(path, use):
+    """use(address) of the unix socket at `path`: the path itself, or, when longer than the kernel takes (107 bytes:
+    ansible-playbook's temporary directory under a long home can be), through a descriptor of its directory."""
+    if len(os.fsencode(path)) < 100:
+        return use(path)
+    fd = os.open(os.path.dirname(path), os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        return use("/proc/self/fd/%d/%s" % (fd, os.path.basename(path)))
+    finally:
+        os.close(fd)
+
+
 def connect(socket_path):
     """A connection to the warm server, or None when none answers (or it is not ours to use)."""
     import socket
 
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        conn.connect(socket_path)
+        at_unix_address(socket_path, conn.connect)
     except OSError:
         conn.close()
         return None

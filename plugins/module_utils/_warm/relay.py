@@ -30,6 +30,7 @@ import threading
 
 # The agent's module is the protocol's one definition (pack_frame/read_frame), on both ends.
 from ansible_collections.immutable.images.plugins.module_utils._warm import agent as session_agent
+from ansible_collections.immutable.images.plugins.module_utils._warm import client as warm_client
 
 AGENT = "/dev/shm/immutable-images-warm/agent.py"  # installed with the warm interpreter
 START_TIMEOUT = 20
@@ -81,7 +82,7 @@ def request(path, header, payload=b""):
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         try:
-            conn.connect(path)
+            warm_client.at_unix_address(path, conn.connect)
         except OSError as e:
             raise SessionUnavailable("no session relay at %s: %s" % (path, e))
         conn.sendall(session_agent.pack_frame(header, payload))
@@ -137,7 +138,7 @@ def _failed(path):
 def _answers(path):
     try:
         conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        conn.connect(path)
+        warm_client.at_unix_address(path, conn.connect)
         conn.close()
         return True
     except OSError:
@@ -326,7 +327,7 @@ def listen(path):
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     old = os.umask(0o177)  # the controller user's own: the socket runs commands in the builder
     try:
-        listener.bind(path)
+        warm_client.at_unix_address(path, listener.bind)
     finally:
         os.umask(old)
     listener.listen(16)

@@ -247,7 +247,12 @@ def serve(socket_path, zip_path, parent=None, modules=()):
         os.unlink(socket_path)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     old = os.umask(0o177)  # the socket is for its owner's modules only; become users run the usual way
-    listener.bind(socket_path)
+    if len(os.fsencode(socket_path)) < 100:
+        listener.bind(socket_path)
+    else:  # longer than a unix socket's address can be (ansible-playbook's temporary directory under a long home)
+        fd = os.open(os.path.dirname(socket_path), os.O_RDONLY | os.O_DIRECTORY)
+        listener.bind("/proc/self/fd/%d/%s" % (fd, os.path.basename(socket_path)))
+        os.close(fd)
     os.umask(old)
     listener.listen(16)
     # Listening first: a module that comes during the preload waits for it (it would take as long to
