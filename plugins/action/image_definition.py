@@ -36,7 +36,7 @@ from ansible_collections.immutable.images.plugins.module_utils._docker import en
 from ansible_collections.immutable.images.plugins.module_utils._artifacts import provenance
 from ansible_collections.immutable.images.plugins.module_utils._docker.engine import is_remote
 from ansible_collections.immutable.images.plugins.module_utils._docker.builder import BUILD_TMPFS
-from ansible_collections.immutable.images.plugins.module_utils._docker.client import UnsupportedEngine
+from ansible_collections.immutable.images.plugins.module_utils._docker.client import RefusedEngine
 from ansible_collections.immutable.images.plugins.plugin_utils._action_module import ActionModuleBase
 
 try:  # private, but the only way to ask where a collection role lives
@@ -101,14 +101,14 @@ class ActionModule(ActionModuleBase):
         pooled = [t for t in selected if pool and t["type"] == "docker" and not t["docker_host"]]
         try:
             reachable, skipped = engine_pool.probe(pool) if pooled else ([], [])
-        except UnsupportedEngine as e:
+        except RefusedEngine as e:
             return _refused(result, workdir, "image_engines: %s" % e)
         for t in selected:
             if t not in pooled:
                 try:
                     t["base"], t["reuse"], t["reuse_note"] = built_artifacts.check_target(
                         t, params["image_name"], build_hash, force=params["image_force"], docker_client_for=client_for)
-                except UnsupportedEngine as e:
+                except RefusedEngine as e:
                     return _refused(result, workdir, "target %s: %s" % (t["name"], e))
         engine_notes = [engine_pool.skipped_message(e, reason) for e, reason in skipped]
         if pooled and not reachable:
@@ -194,6 +194,7 @@ class ActionModule(ActionModuleBase):
             if t["type"] == "docker" and t.get("start_builder") and not t.get("engine_pool"):
                 t["python_interpreter"], t["python_note"] = built_artifacts.python_in_base(
                     t, docker_client_for=client_for, discover=C.INTERPRETER_PYTHON_FALLBACK)
+                t["platform_note"] = built_artifacts.platform_note(t, docker_client_for=client_for)
         if params.get("image_mitogen") is not None:  # retired: a definition that still sets it builds as before
             result["deprecations"] = [{"msg": "image_mitogen has no effect: the Mitogen path was removed (the builders' own "
                                               "session is faster); remove the variable from the definition",
@@ -327,6 +328,7 @@ def _check_pooled(target, reachable, image_name, build_hash, force):
     target["engine_pool"] = [engine for engine, _client in reachable]
     target["python_interpreter"], target["python_note"] = built_artifacts.python_in_base(
         target, docker_client_for=lambda _host, _tls=None, c=found[2]: c, discover=C.INTERPRETER_PYTHON_FALLBACK)
+    target["platform_note"] = built_artifacts.platform_note(target, docker_client_for=lambda _host, _tls=None, c=found[2]: c)
 
 
 def _clients():
@@ -598,8 +600,9 @@ def _summary(build):
         lines.append(line)
         if t.get("base"):
             lines.append("    base: %s" % t["base"])
-        if t.get("python_note"):
-            lines.append("    %s" % t["python_note"])
+        for note in ("platform_note", "python_note"):
+            if t.get(note):
+                lines.append("    %s" % t[note])
         if t.get("start_builder") is False:
             lines.append("    builder: not started; every role's layer is cached: the image is made of the last layer")
         elif t.get("start_layer"):

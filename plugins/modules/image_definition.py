@@ -269,7 +269,8 @@ build:
           description: (docker) Docker engine to use - V(unix:///path), V(tcp://host:port) or V(ssh://user@host).
             Defaults to E(DOCKER_HOST), then the docker CLI's current context, then the local socket. Everything
             of the target runs there (see docs/scale-out.md). A Podman service (its Docker-compatible API) is refused
-            before anything is created, as its commit ignores the image configuration (see docs/docker-target.md).
+            before anything is created, as its commit ignores the image configuration (see docs/docker-target.md);
+            so is a current context that is not there.
           type: str
         tls:
           description: (docker) Mutual TLS with a V(tcp://) C(image_targets[].docker_host). Without it, E(DOCKER_TLS_VERIFY)
@@ -545,6 +546,10 @@ build:
         python_note:
           description: 'docker: what the plan found of the target''s Python in the base image, when it is not there:
             the Python ansible-core''s interpreter discovery finds there instead (then python_interpreter), or none.'
+          type: str
+        platform_note:
+          description: 'docker: when the base image is of another architecture than its engine, that the builder
+            runs only where the engine emulates it; else none.'
           type: str
         start_layer:
           description: 'docker, layer cache: the layer of the cache its builder starts from (image id), the deepest

@@ -3,9 +3,13 @@
 """Malformed definitions are rejected before anything exists, each with a message naming the variable."""
 
 import copy
-import uuid
+import hashlib
+import io
+import json
 import os
 import socket
+import tarfile
+import uuid
 
 import pytest
 
@@ -240,3 +244,60 @@ def test_builder_side_values_are_not_templated_at_plan_time(docker_client, bad_p
     proc = run_build(bad_project.path, definition, "--check")
     assert proc.returncode == 0, proc.output[-3000:]
     assert "badinput 1.0.0, build" in proc.output
+
+
+def test_a_current_context_that_is_not_there_is_refused_before_anything_is_created(docker_client, bad_project, tmp_path):
+    """No docker_host and no DOCKER_HOST: the engine is the docker CLI's current context, which the CLI refuses when
+    it is not in its context store; so does the plan (before, it only noted it, and the launch failed)."""
+    before = engine_state(docker_client)
+    proc = run_build(bad_project.path, copy.deepcopy(VALID),
+                     env={"DOCKER_HOST": "", "DOCKER_CONTEXT": "gone", "DOCKER_CONFIG": str(tmp_path / "cli")})
+    assert proc.returncode != 0
+    assert ("target container: the docker CLI's current context 'gone' (DOCKER_CONTEXT) is not in %s/contexts: set "
+            "DOCKER_HOST, or a target's docker_host" % (tmp_path / "cli")) in proc.output, proc.output[-3000:]
+    assert '"stage": "validate"' in proc.output and "Start the builders" not in proc.output, "refused by the plan"
+    assert new_resources(docker_client, before, "badinput") == {"containers": [], "images": []}
+
+
+def image_archive(tag, architecture, files):
+    """A `docker save` archive of a one-layer image made of `files` ({name: text}) whose configuration says it is of
+    `architecture`: how an image of another architecture is made here, where none can be pulled or emulated."""
+    layer = io.BytesIO()
+    with tarfile.open(fileobj=layer, mode="w") as tar:
+        for name, text in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(text.encode())
+            tar.addfile(info, io.BytesIO(text.encode()))
+    layer = layer.getvalue()
+    config = json.dumps({"architecture": architecture, "os": "linux", "config": {},
+                         "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(layer).hexdigest()]}})
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w") as tar:
+        for name, data in (("layer.tar", layer), ("config.json", config.encode()), ("manifest.json", json.dumps(
+                [{"Config": "config.json", "RepoTags": [tag], "Layers": ["layer.tar"]}]).encode())):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return archive.getvalue()
+
+
+def test_the_plan_says_when_the_base_image_is_of_another_architecture(docker_client, bad_project):
+    """A base image of another architecture than the engine's runs only where the engine emulates it, which an engine
+    cannot be asked: the plan says so (without emulation, the builder stops as it starts). An image that only says it
+    is of the other architecture stands in for one (none can be pulled here, and no emulation is needed to plan)."""
+    engine_arch = docker_client.version()["Arch"]
+    other = "arm64" if engine_arch != "arm64" else "amd64"
+    name = "immutable-images-test/other-arch:" + other
+    docker_client.images.load(image_archive(name, other, {"hello": "hello\n"}))
+    try:
+        assert docker_client.images.get(name).attrs["Architecture"] == other
+        definition = copy.deepcopy(VALID)
+        definition["image_targets"][0]["base_image"] = name
+        proc = run_build(bad_project.path, definition, "--check")
+        assert proc.returncode == 0, proc.output
+        assert ("platform: the base image is linux/%s and the engine linux/%s: its builder runs only if the engine "
+                "emulates %s" % (other, engine_arch, other)) in proc.output, proc.output
+        # and not for a base image of the engine's own architecture
+        assert "platform:" not in run_build(bad_project.path, copy.deepcopy(VALID), "--check").output
+    finally:
+        docker_client.images.remove(name, force=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from ansible_collections.immutable.images.plugins.module_utils._common import naming
 # At module level on purpose: the image_definition action imports this module in ansible-playbook's own process,
 # before it forks the plan's worker, so the Docker SDK is imported once there and every worker has it already.
-from ansible_collections.immutable.images.plugins.module_utils._docker.client import UnsupportedEngine, get_client, path_stat
+from ansible_collections.immutable.images.plugins.module_utils._docker.client import RefusedEngine, get_client, path_stat
 
 LABEL_BASE_ID = naming.LABEL_PREFIX + ".base-id"
 
@@ -96,7 +96,7 @@ def check_target(target, image_name, build_hash, force=False, docker_client_for=
         if target["type"] == "docker":
             return _check_docker(target, image_name, build_hash, force, docker_client_for or docker_client)
         return _check_ec2(target, image_name, build_hash, force, aws_factory_for or _aws_factory)
-    except UnsupportedEngine:
+    except RefusedEngine:
         raise  # not an engine that is down: nothing is to be built there
     except Exception as e:  # noqa: BLE001 - the plan says so and the build goes on; launch reports real errors
         return None, None, "could not look for an existing artifact: %s" % (e,)
@@ -152,6 +152,27 @@ def python_in_base(target, docker_client_for=None, discover=()):
     return interpreter, ("python: %s is NOT in the base image: every module fails unless a first role installs Python "
                          "with ansible.builtin.raw (and image_gather_facts: false), or python_interpreter names the "
                          "right path" % interpreter)
+
+
+def platform_note(target, docker_client_for=None):
+    """One line for the plan when a docker target's base image (on the engine already) is of another architecture than
+    its engine: a builder of it runs only where the engine emulates that architecture (binfmt_misc with
+    qemu-user-static, as Docker Desktop has), which cannot be asked of an engine; elsewhere it stops as it starts
+    (exec format error) and the first task finds it gone. None otherwise."""
+    if target["type"] != "docker" or not target.get("base"):
+        return None
+    try:
+        client = (docker_client_for or docker_client)(target.get("docker_host"), target.get("tls"))
+        image = client.api.inspect_image(target["base"])
+        engine = client.api.version()
+    except Exception:  # noqa: BLE001 - only a hint: the builder reports real errors
+        return None
+    image_arch, engine_arch = image.get("Architecture"), engine.get("Arch")
+    if not image_arch or not engine_arch or image_arch == engine_arch:
+        return None
+    return ("platform: the base image is %s/%s and the engine %s/%s: its builder runs only if the engine emulates %s "
+            "(binfmt_misc with qemu-user-static); without it, it stops as it starts (exec format error)"
+            % (image.get("Os") or "linux", image_arch, engine.get("Os") or "linux", engine_arch, image_arch))
 
 
 def find_in_image(client, image_id, names, labels=None):

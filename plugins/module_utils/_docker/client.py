@@ -65,9 +65,9 @@ class DockerFailure(Exception):
         super().__init__(message)
 
 
-class UnsupportedEngine(DockerFailure):
-    """The engine answers the Docker API but is not a Docker engine: nothing may be built there (bad input, not an
-    engine that is down)."""
+class RefusedEngine(DockerFailure):
+    """Nothing may be built on the engine named (bad input, not an engine that is down): it answers the Docker API but
+    is not a Docker engine, or it is the docker CLI's current context, which is not there."""
 
 
 # The component a Podman service's /version names. Its Docker-compatible API ignores the config a commit is given
@@ -121,14 +121,15 @@ def get_client(docker_host=None, timeout=120, tls=None):
     """A DockerClient for docker_host (else DOCKER_HOST, else the docker CLI's current context, else the local socket:
     engine.engine_url), TLS from `tls` (a target's `tls`), DOCKER_TLS_VERIFY/DOCKER_CERT_PATH or the context's own
     files. client.api.immutable_engine = {url, tls} for exec streams.
-    Raises UnsupportedEngine for an engine that answers the Docker API but is Podman's."""
+    Raises RefusedEngine for an engine that answers the Docker API but is Podman's, and for a current context that
+    is not there."""
     if not HAS_DOCKER:
         raise DockerFailure("client", "the Docker SDK for Python (pip package 'docker') is required on the controller")
     try:
         url = engine_url(docker_host)
         settings = tls_settings(docker_host, tls)
     except ContextError as e:
-        raise DockerFailure("client", str(e))
+        raise RefusedEngine("client", str(e))
     try:
         # An explicit version: "auto" would ask the engine before the TLS set-up below is complete.
         kwargs = dict(base_url=url, timeout=timeout, version=docker.constants.DEFAULT_DOCKER_API_VERSION)
@@ -151,7 +152,7 @@ def get_client(docker_host=None, timeout=120, tls=None):
     podman = next((c for c in version.get("Components") or () if c.get("Name") == PODMAN_COMPONENT), None)
     if podman is not None:
         client.close()
-        raise UnsupportedEngine("client", UNSUPPORTED_PODMAN % (url, podman.get("Version") or version.get("Version")))
+        raise RefusedEngine("client", UNSUPPORTED_PODMAN % (url, podman.get("Version") or version.get("Version")))
     client.api.immutable_engine = {"url": url, "tls": settings}
     return client
 

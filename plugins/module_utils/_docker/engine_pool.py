@@ -22,7 +22,7 @@ from ansible_collections.immutable.images.plugins.module_utils._common import na
 from ansible_collections.immutable.images.plugins.module_utils._docker.client import (
     DockerFailure,
     RequestException,
-    UnsupportedEngine,
+    RefusedEngine,
     docker_errors,
     error_text,
     get_client,
@@ -58,13 +58,13 @@ def connect(engine, timeout=CONNECT_TIMEOUT):
 
 
 def probe(pool, client_for=connect):
-    """([(engine, client)] of the engines that answer, [(engine, reason)] of those that do not). An engine that answers
-    but is not a Docker engine raises UnsupportedEngine."""
+    """([(engine, client)] of the engines that answer, [(engine, reason)] of those that do not). An engine nothing may be
+    built on (not a Docker engine; the current context, not there) raises RefusedEngine."""
     reachable, skipped = [], []
     for engine in pool:
         try:
             client = client_for(engine)  # asks the engine its API version: an engine that does not answer fails here
-        except UnsupportedEngine:
+        except RefusedEngine:
             raise  # bad input, not an engine that is down: the plan fails
         except (DockerFailure, RequestException, docker_errors.DockerException) as e:
             skipped.append((engine, error_text(e)))

@@ -53,6 +53,8 @@ _PLANNED_TARGET = {
     "python_note": _opt("str", "docker: what the plan found of the target's Python in the base image, when it is not "
                                "there: the Python ansible-core's interpreter discovery finds there instead (then "
                                "python_interpreter), or none."),
+    "platform_note": _opt("str", "docker: when the base image is of another architecture than its engine, that the "
+                                 "builder runs only where the engine emulates it; else none."),
     "start_layer": _opt("str", "docker, layer cache: the layer of the cache its builder starts from (image id), the "
                                "deepest one its lookups are expected to find; null: the base image. A guess: the "
                                "lookups decide."),

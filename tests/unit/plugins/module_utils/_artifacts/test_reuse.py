@@ -183,3 +183,26 @@ def test_the_interpreter_found_in_the_base_image_as_ansible_cores_discovery_find
     assert api.asked == ["/opt/python/bin/python3"]
     # a base image not on the engine yet is not looked at
     assert ba.python_in_base({"type": "docker", "base": None}, discover=FALLBACK) == ("/usr/bin/python3", None)
+
+
+def test_the_plan_says_when_the_base_image_is_of_another_architecture_than_its_engine():
+    from types import SimpleNamespace
+
+    def note(image, engine, **target):
+        api = SimpleNamespace(inspect_image=lambda _id: image, version=lambda: engine)
+        client = SimpleNamespace(api=api)
+        target = dict({"type": "docker", "base": "sha256:base"}, **target)
+        return ba.platform_note(target, docker_client_for=lambda _host, _tls=None: client)
+
+    amd64 = {"Os": "linux", "Arch": "amd64"}
+    assert note({"Os": "linux", "Architecture": "amd64"}, amd64) is None
+    assert note({"Os": "linux", "Architecture": "arm64"}, amd64) == (
+        "platform: the base image is linux/arm64 and the engine linux/amd64: its builder runs only if the engine "
+        "emulates arm64 (binfmt_misc with qemu-user-static); without it, it stops as it starts (exec format error)")
+    assert note({}, amd64) is None  # nothing to compare: no note
+    assert note({"Architecture": "arm64"}, amd64, base=None) is None  # a base not on the engine yet
+    assert note({"Architecture": "arm64"}, amd64, type="ec2") is None
+
+    def unreachable(_host, _tls=None):
+        raise OSError("no engine")
+    assert ba.platform_note({"type": "docker", "base": "sha256:base"}, docker_client_for=unreachable) is None

@@ -82,12 +82,12 @@ def test_a_tcp_context_brings_its_own_tls_files(tmp_path):
     assert docker_engine.tls_settings(None, None, {"DOCKER_CONFIG": str(plain)}) is None
 
 
-def test_a_current_context_that_is_not_there_fails_naming_it(tmp_path, monkeypatch):
+def test_a_current_context_that_is_not_there_is_refused_naming_it(tmp_path, monkeypatch):
     (tmp_path / "config.json").write_text('{"currentContext": "gone"}')
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
     monkeypatch.delenv("DOCKER_HOST", raising=False)
     monkeypatch.delenv("DOCKER_CONTEXT", raising=False)
-    with pytest.raises(docker_client.DockerFailure, match="current context 'gone' .* is not in .*: set DOCKER_HOST"):
+    with pytest.raises(docker_client.RefusedEngine, match="current context 'gone' .* is not in .*: set DOCKER_HOST"):
         docker_client.get_client(None, timeout=5)
 
 
@@ -177,7 +177,7 @@ def test_a_podman_service_is_refused_saying_why(tmp_path):
     starts: tests/integration/test_podman_engine.py)."""
     server, url = _engine_answering(tmp_path, PODMAN_VERSION)
     try:
-        with pytest.raises(docker_client.UnsupportedEngine) as refused:
+        with pytest.raises(docker_client.RefusedEngine) as refused:
             docker_client.get_client(url, timeout=5)
         assert refused.value.stage == "client" and isinstance(refused.value, docker_client.DockerFailure)
         assert str(refused.value).startswith("the engine at %s is Podman 4.3.1 (its Docker-compatible API), not a "

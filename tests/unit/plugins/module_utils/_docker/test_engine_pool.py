@@ -10,7 +10,7 @@ import pytest
 
 from ansible_collections.immutable.images.plugins.module_utils._docker import engine_pool
 from ansible_collections.immutable.images.plugins.module_utils._common import naming
-from ansible_collections.immutable.images.plugins.module_utils._docker.client import DockerFailure, UnsupportedEngine, docker_errors
+from ansible_collections.immutable.images.plugins.module_utils._docker.client import DockerFailure, RefusedEngine, docker_errors
 
 
 def test_normalize_takes_strings_and_dicts_and_makes_tls_paths_absolute():
@@ -172,11 +172,11 @@ def test_a_podman_service_in_the_pool_fails_the_placement_instead_of_being_skipp
 
     def client_for(engine):
         if engine["docker_host"] == a.url:
-            raise UnsupportedEngine("client", "the engine at %s is Podman 4.3.1" % a.url)
+            raise RefusedEngine("client", "the engine at %s is Podman 4.3.1" % a.url)
         return answering(engine)
-    with pytest.raises(UnsupportedEngine, match="is Podman 4.3.1"):
+    with pytest.raises(RefusedEngine, match="is Podman 4.3.1"):
         engine_pool.probe(pool, client_for=client_for)
-    with pytest.raises(UnsupportedEngine, match="is Podman 4.3.1"):
+    with pytest.raises(RefusedEngine, match="is Podman 4.3.1"):
         engine_pool.place(pool, "base:1", "missing", starter(), client_for=client_for)
     assert b.builders == [] and a.builders == []
 

@@ -45,6 +45,7 @@ def planned(run_action, tmp_path, monkeypatch):
             return "sha256:base", None, None
         monkeypatch.setattr(reuse, "check_target", check_target)
         monkeypatch.setattr(reuse, "python_in_base", lambda target, **_k: (target["python_interpreter"], None))
+        monkeypatch.setattr(reuse, "platform_note", lambda target, **_k: None)
         result = run_action("image_definition", {}, dict({"image_name": "web", "image_version": "1.0.0"}, **definition))
         assert not result.get("failed"), result
         return result["build"]
