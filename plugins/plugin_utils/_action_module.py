@@ -153,7 +153,7 @@ class ActionModuleBase(ActionBase):
     def module_name(self):
         # The class the collection's action file defines: a strategy may run a subclass of its own making (Mitogen's
         # wraps every action plugin in one whose module is abc).
-        ours = next(c for c in type(self).__mro__ if c.__module__.startswith(_PACKAGE + ".action."))
+        ours = next((c for c in type(self).__mro__ if c.__module__.startswith(_PACKAGE + ".action.")), type(self))
         return ours.__module__.rpartition(".")[2]
 
     def run(self, tmp=None, task_vars=None):
