@@ -249,7 +249,7 @@ def serve(socket_path, zip_path, parent=None, modules=()):
     old = os.umask(0o177)  # the socket is for its owner's modules only; become users run the usual way
     if len(os.fsencode(socket_path)) < 100:
         listener.bind(socket_path)
-    else:  # longer than a unix socket's address can be (ansible-playbook's temporary directory under a long home)
+    else:  # too long for a unix socket's address (a long home): client.at_unix_address's way, as this file runs alone
         fd = os.open(os.path.dirname(socket_path), os.O_RDONLY | os.O_DIRECTORY)
         listener.bind("/proc/self/fd/%d/%s" % (fd, os.path.basename(socket_path)))
         os.close(fd)
