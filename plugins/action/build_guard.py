@@ -6,6 +6,7 @@ of ended builds left."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import shutil
 
@@ -48,12 +49,20 @@ class ActionModule(ActionModuleBase):
             # The regions AMIs are copied to too: an interrupted build rolls back the copies it made.
             "regions": sorted({r for t in targets if t["type"] == "ec2" for r in [t["region"]] + list(t.get("copy_to_regions") or [])}),
             "workdir": build.get("workdir"),
-            # ansible-playbook's own temporary directory (the controller's warm interpreter, the builders' session
-            # sockets), which it removes only when it exits normally, not on SIGTERM or SIGKILL
+            # ansible-playbook's own temporary directories, which it removes only when it exits normally, not on
+            # SIGTERM or SIGKILL (build_guard.PLAYBOOK_TMP)
             "local_tmp": DEFAULT_LOCAL_TMP,
+            "multiprocessing_tmp": _multiprocessing_tmp(),
         }
         # Workers are forks of the ansible-playbook process: its pid is our parent's.
         watch = os.getppid()
         # The log lives outside the workdir, which the guard removes.
         pid = build_guard.arm(spec, watch, private_log.log_path(build["id"]))
         return dict(result, changed=True, pid=pid, watching=watch, spec=spec)
+
+
+def _multiprocessing_tmp():
+    """The temporary directory of ansible-playbook's multiprocessing (pymp-*: ansible-core 2.21's listener for its
+    workers' requests), None if it made none. A worker is a multiprocessing child of that process: it holds a copy of
+    its parent's process configuration (a private attribute of multiprocessing; docs/development.md)."""
+    return (getattr(multiprocessing.current_process(), "_config", None) or {}).get("tempdir")

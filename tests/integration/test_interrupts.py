@@ -50,6 +50,14 @@ def local_tmp():
     shutil.rmtree(path, ignore_errors=True)
 
 
+def multiprocessing_tmp(build_id):
+    """The running build's ansible-playbook's multiprocessing directory (ansible-core's listener for its workers), as
+    its guard's token names it: in the default temporary directory, where the token is too."""
+    path = json.loads(open(build_guard.token_path(build_id)).read())["multiprocessing_tmp"]
+    assert os.path.basename(path).startswith("pymp-") and os.path.isdir(path), path
+    return path
+
+
 def ours(client, name):
     return [c for c in build_containers(client) if c.labels.get("immutable.images.image-name") == name]
 
@@ -104,6 +112,7 @@ def test_interrupt_during_provisioning_removes_the_builder(docker_client, projec
     proc = start_slow_build(project, name, env={"ANSIBLE_LOCAL_TEMP": local_tmp})
     try:
         builder = wait_for_provisioning(docker_client, name)
+        mp_tmp = multiprocessing_tmp(builder.labels["immutable.images.build-id"])
         sig = signal.SIGTERM if how.startswith("sigterm") else signal.SIGINT
         if how.endswith("group"):  # a terminal's Ctrl-C signals the whole process group
             os.killpg(proc.pid, sig)
@@ -117,9 +126,11 @@ def test_interrupt_during_provisioning_removes_the_builder(docker_client, projec
     wait_until(lambda: ours(docker_client, name) == [], 60, "the builder %s to be removed" % builder.name)
     build_id = builder.labels["immutable.images.build-id"]
     wait_until(lambda: guard_pids(build_id) == [], 30, "the build guard to finish")
-    # ansible-playbook's own temporary directory (the controller's warm interpreter, session sockets) is gone too:
-    # it removes it itself on SIGINT, the guard does after SIGTERM, which ends the process without its exit handlers
+    # ansible-playbook's own temporary directories (the controller's warm interpreter, session sockets; its workers'
+    # listener) are gone too: it removes them itself on SIGINT, the guard does after SIGTERM, which ends the process
+    # without its exit handlers
     assert os.listdir(local_tmp) == []
+    assert not os.path.exists(mp_tmp)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["sigint", "sigterm"])
@@ -226,10 +237,12 @@ def test_sigkill_is_cleaned_by_the_guard_and_a_lost_lease_by_the_engine(docker_c
     proc = start_slow_build(project, "killed", env={"ANSIBLE_LOCAL_TEMP": local_tmp})
     builder = wait_for_provisioning(docker_client, "killed")
     assert len(os.listdir(local_tmp)) == 1
+    mp_tmp = multiprocessing_tmp(builder.labels["immutable.images.build-id"])
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
     wait_until(lambda: ours(docker_client, "killed") == [], 60, "the guard to remove " + builder.name)
-    wait_until(lambda: os.listdir(local_tmp) == [], 30, "the guard to remove ansible-playbook's temporary directory")
+    wait_until(lambda: os.listdir(local_tmp) == [] and not os.path.exists(mp_tmp), 30,
+               "the guard to remove ansible-playbook's temporary directories")
 
     # SIGKILL of every controller process of ours (playbook, guard, lease): the builder removes itself.
     proc = start_slow_build(project, "guard-deadman")
@@ -268,8 +281,9 @@ def test_sigkill_is_cleaned_by_the_guard_and_a_lost_lease_by_the_engine(docker_c
         janitor = ["ansible-playbook", "immutable.images.cleanup", "-e", "cleanup_max_age=0s",
                    "-e", '{"cleanup_image_names": ["orphaned"]}']
         token = build_guard.token_path(build_id)
-        workdir, killed_tmp = (json.loads(open(token).read())[key] for key in ("workdir", "local_tmp"))
-        assert os.path.isdir(workdir) and os.path.isdir(killed_tmp)
+        workdir, killed_tmp, killed_mp_tmp = (json.loads(open(token).read())[key]
+                                              for key in ("workdir", "local_tmp", "multiprocessing_tmp"))
+        assert os.path.isdir(workdir) and os.path.isdir(killed_tmp) and os.path.isdir(killed_mp_tmp)
         # another machine's janitor: none of this controller's tokens (a temporary directory of its own; short, for
         # ansible-core's socket there)
         elsewhere = tempfile.mkdtemp(prefix="jn-")
@@ -286,7 +300,8 @@ def test_sigkill_is_cleaned_by_the_guard_and_a_lost_lease_by_the_engine(docker_c
         assert swept.returncode == 0, swept.stdout + swept.stderr
         assert build_id in swept.stdout, swept.stdout  # what it swept
         wait_until(lambda: ours(docker_client, "orphaned") == [], 60, "the janitor to remove the builder")
-        assert not os.path.exists(workdir) and not os.path.exists(token) and not os.path.exists(killed_tmp)
+        assert not os.path.exists(workdir) and not os.path.exists(token)
+        assert not os.path.exists(killed_tmp) and not os.path.exists(killed_mp_tmp)
     finally:
         for pid in leases:
             try:

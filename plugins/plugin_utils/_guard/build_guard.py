@@ -167,18 +167,27 @@ def clean(spec, log=print):
         shutil.rmtree(spec["workdir"], ignore_errors=True)
 
 
-def remove_local_tmp(spec):
-    """Remove the temporary directory of the ansible-playbook process the build ran in, once that process has ended:
-    it removes it itself only when it exits normally. Only a directory of this user named as ansible-core names it."""
-    path = spec.get("local_tmp")
-    if not path or not os.path.basename(path).startswith("ansible-local-"):
-        return
-    try:
-        st = os.lstat(path)
-    except OSError:
-        return
-    if stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid():
-        shutil.rmtree(path, ignore_errors=True)
+# The temporary directories of the ansible-playbook process a build ran in (token key: how ansible-core or Python names
+# them). The process removes them itself only when it exits normally, not on SIGTERM or SIGKILL.
+PLAYBOOK_TMP = {
+    "local_tmp": "ansible-local-",  # ANSIBLE_LOCAL_TEMP's: the controller's warm interpreter, the sessions' sockets
+    "multiprocessing_tmp": "pymp-",  # multiprocessing's: ansible-core's listener for its workers' requests (2.21)
+}
+
+
+def remove_playbook_tmp(spec):
+    """Remove the temporary directories of the ansible-playbook process the build ran in, once that process has ended.
+    Only directories of this user named as ansible-core and Python name them."""
+    for key, prefix in PLAYBOOK_TMP.items():
+        path = spec.get(key)
+        if not path or not os.path.basename(path).startswith(prefix):
+            continue
+        try:
+            st = os.lstat(path)
+        except OSError:
+            continue
+        if stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid():
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def sweep(image_names=None, log=print):
@@ -201,7 +210,7 @@ def sweep(image_names=None, log=print):
         if _guard_running(path) is not False:
             continue
         clean(spec, log=log)
-        remove_local_tmp(spec)
+        remove_playbook_tmp(spec)
         try:
             os.unlink(path)
         except OSError:
@@ -356,7 +365,7 @@ def main(argv):
         print("build %s: ansible-playbook (pid %s) ended before the build finished; cleaning up"
               % (spec["build_id"], spec["watch_pid"]), flush=True)
         clean(spec, log=lambda m: print(m, flush=True))
-        remove_local_tmp(spec)
+        remove_playbook_tmp(spec)
         waited = 0
         for at in LATE_PASSES:
             time.sleep(at - waited)

@@ -6,7 +6,11 @@ The guard process itself: tests/unit/plugins/plugin_utils/_guard/test_build_guar
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import subprocess
+import sys
+import textwrap
 
 import pytest
 from ansible.constants import DEFAULT_LOCAL_TMP
@@ -37,13 +41,35 @@ def test_a_typo_arms_nothing(run_action, guard, args):
     assert guard == []
 
 
-def test_armed_spec_covers_every_engine_and_region(run_action, guard):
+def test_armed_spec_covers_every_engine_and_region(run_action, guard, monkeypatch):
+    monkeypatch.setitem(multiprocessing.current_process()._config, "tempdir", "/tmp/pymp-1234abcd")
     result = run_action("build_guard", {}, {"image_build": BUILD})
     assert result["changed"] and result["pid"] == 4242 and result["watching"] == os.getppid()
     assert result["spec"] == {"build_id": BUILD["id"], "image_name": "web", "docker_hosts": ["", "tcp://10.0.0.5:2376", "tcp://10.0.0.6:2376"],
                               "docker_tls": {"tcp://10.0.0.5:2376": {"verify": True}},
-                              "regions": ["eu-west-1", "us-east-1"], "workdir": "/tmp/x", "local_tmp": DEFAULT_LOCAL_TMP}
+                              "regions": ["eu-west-1", "us-east-1"], "workdir": "/tmp/x", "local_tmp": DEFAULT_LOCAL_TMP,
+                              "multiprocessing_tmp": "/tmp/pymp-1234abcd"}
     assert guard == [("arm", result["spec"], os.getppid())]
+
+
+def test_a_worker_names_the_multiprocessing_directory_of_its_parent():
+    """As ansible-playbook's workers: multiprocessing children of a process that made its temporary directory (ansible-core
+    2.21 does, for its listener) read the parent's; a process that made none gives None. In a process of its own: the
+    directory goes with it."""
+    script = textwrap.dedent('''
+        import multiprocessing, multiprocessing.util, sys
+        from ansible_collections.immutable.images.plugins.action.build_guard import _multiprocessing_tmp
+        print(_multiprocessing_tmp())
+        made = multiprocessing.util.get_temp_dir()
+        queue = multiprocessing.get_context("fork").SimpleQueue()
+        worker = multiprocessing.get_context("fork").Process(target=lambda: queue.put(_multiprocessing_tmp()))
+        worker.start()
+        worker.join()
+        print(made == queue.get() and made)
+    ''')
+    env = dict(os.environ, PYTHONPATH=action.build_guard.COLLECTIONS_ROOT)
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True).stdout.split()
+    assert out[0] == "None" and os.path.basename(out[1]).startswith("pymp-"), out
 
 
 def test_disarm_by_build_id_then_remove(run_action, guard, tmp_path):

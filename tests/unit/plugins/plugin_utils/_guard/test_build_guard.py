@@ -37,12 +37,15 @@ def wait_for_exit(pid, timeout):
 
 
 def spec(tokens, build_id):
-    """The spec of a build whose work directory and ansible-playbook's temporary directory exist."""
+    """The spec of a build whose work directory and ansible-playbook's temporary directories exist."""
     workdir = tokens / ("work-" + build_id)
     workdir.mkdir()
     (tokens / ("ansible-local-" + build_id) / "warm").mkdir(parents=True)
+    (tokens / ("pymp-" + build_id)).mkdir()
+    (tokens / ("pymp-" + build_id) / "listener-1234abcd").write_text("")
     return {"build_id": build_id, "docker_hosts": [], "regions": [], "workdir": str(workdir),
-            "local_tmp": str(tokens / ("ansible-local-" + build_id))}, workdir
+            "local_tmp": str(tokens / ("ansible-local-" + build_id)),
+            "multiprocessing_tmp": str(tokens / ("pymp-" + build_id))}, workdir
 
 
 def test_removes_the_workdir_when_the_watched_process_ends(tokens):
@@ -59,6 +62,7 @@ def test_removes_the_workdir_when_the_watched_process_ends(tokens):
         assert not workdir.exists(), (tokens / "guard.log").read_text()
         assert "ended before the build finished" in (tokens / "guard.log").read_text()
         wait_until_gone(plan["local_tmp"])
+        wait_until_gone(plan["multiprocessing_tmp"])
     finally:
         os.kill(guard, signal.SIGTERM)  # its late passes would go on for 10 s
         wait_for_exit(guard, 10)
@@ -70,7 +74,8 @@ def test_disarmed_guard_ends_and_leaves_everything(tokens):
     assert build_guard.disarm("arch-unit-guard-2") is True
     assert wait_for_exit(guard, build_guard.POLL + 5), "the guard did not end after its token was removed"
     assert workdir.exists() and build_guard.disarm("arch-unit-guard-2") is False
-    assert os.path.isdir(plan["local_tmp"]), "ansible-playbook removes its own when it exits normally"
+    assert os.path.isdir(plan["local_tmp"]) and os.path.isdir(plan["multiprocessing_tmp"]), \
+        "ansible-playbook removes its own when it exits normally"
     assert not (tokens / "guard.log").exists(), "a build that cleaned up after itself leaves no empty log behind"
 
 
@@ -91,16 +96,18 @@ def wait_until_gone(path, timeout=10):
     assert not os.path.exists(path), path
 
 
-def test_only_a_temporary_directory_of_ansible_playbook_of_this_user_is_removed(tokens):
-    for name in ("work", "ansible-local-link"):
+@pytest.mark.parametrize("key, prefix", sorted(build_guard.PLAYBOOK_TMP.items()))
+def test_only_a_temporary_directory_of_ansible_playbook_of_this_user_is_removed(tokens, key, prefix):
+    for name in ("work", prefix + "link"):
         (tokens / name).mkdir() if name == "work" else (tokens / name).symlink_to(tokens / "work")
-        build_guard.remove_local_tmp({"local_tmp": str(tokens / name)})
+        build_guard.remove_playbook_tmp({key: str(tokens / name)})
         assert (tokens / name).exists()
-    build_guard.remove_local_tmp({})  # a token of an earlier release
-    build_guard.remove_local_tmp({"local_tmp": str(tokens / "ansible-local-gone")})
-    (tokens / "ansible-local-1234abcd" / "warm").mkdir(parents=True)
-    build_guard.remove_local_tmp({"local_tmp": str(tokens / "ansible-local-1234abcd")})
-    assert not (tokens / "ansible-local-1234abcd").exists()
+    build_guard.remove_playbook_tmp({})  # a token of an earlier release
+    build_guard.remove_playbook_tmp({key: None})  # ansible-playbook made none
+    build_guard.remove_playbook_tmp({key: str(tokens / (prefix + "gone"))})
+    (tokens / (prefix + "1234abcd") / "warm").mkdir(parents=True)
+    build_guard.remove_playbook_tmp({key: str(tokens / (prefix + "1234abcd"))})
+    assert not (tokens / (prefix + "1234abcd")).exists()
 
 
 def dead_pid():
@@ -131,8 +138,10 @@ def test_the_janitor_sweeps_the_builds_whose_playbook_and_guard_both_died(tokens
         json.dump(dict(elsewhere, watch_pid=dead_pid(), pid_space="another-boot pid:[4026531836]"), f)
     said = []
     assert build_guard.sweep(["web"], log=said.append) == ["arch-unit-guard-dead"]
-    assert not dead_workdir.exists() and not os.path.exists(dead_token) and not os.path.exists(dead["local_tmp"])
-    assert running_workdir.exists() and os.path.exists(running_token) and os.path.isdir(running["local_tmp"])
+    assert not dead_workdir.exists() and not os.path.exists(dead_token)
+    assert not os.path.exists(dead["local_tmp"]) and not os.path.exists(dead["multiprocessing_tmp"])
+    assert running_workdir.exists() and os.path.exists(running_token)
+    assert os.path.isdir(running["local_tmp"]) and os.path.isdir(running["multiprocessing_tmp"])
     assert other_workdir.exists() and os.path.exists(other_token)  # not of the image names asked for
     assert build_guard.sweep(log=said.append) == ["arch-unit-guard-other"] and not other_workdir.exists()
     assert elsewhere_workdir.exists() and os.path.exists(elsewhere_token)
