@@ -52,6 +52,11 @@ class ActionModule(ActionModuleBase):
             inventory = builder_inventory.located(inventory, task_vars)
         common = {k: v for k, v in args.items() if k in ("warm_interpreter", "lease_pid", "timeout") and v is not None}
         each = [dict(builder_args(target), **common) for target in args["targets"]]
+        # the base images' registry credentials: the definition's (the plan has only whether it gives them)
+        auths = args.get("pull_auth_by_target") or {}
+        for builder, target in zip(each, args["targets"]):
+            if auths.get(target["name"]):
+                builder["pull_auth"] = auths[target["name"]]
 
         # a builder the plan expects to stay idle (every layer cached) gets its session only if a step needs it; one
         # that is not even started (start_builder false) is in no group of the inventory: no play runs on it

@@ -110,6 +110,28 @@ options:
     type: str
     choices: [missing, always, never]
     default: missing
+  pull_auth:
+    description:
+      - Credentials for the registry of O(image), used when it is pulled (only for that registry). Without them the
+        Docker client configuration of the user running the task is used (C(~/.docker/config.json), as written by
+        C(docker login)).
+      - The launch role gives each target's C(base_image_auth) through O(pull_auth_by_target).
+    type: dict
+    version_added: 0.2.0
+    suboptions:
+      username:
+        description: Registry user.
+        type: str
+        required: true
+      password:
+        description: Registry password or token. Never logged.
+        type: str
+        required: true
+  pull_auth_by_target:
+    description:
+      - With O(targets), the O(pull_auth) of each target that has one, by the target's name.
+    type: dict
+    version_added: 0.2.0
   platform:
     description: Platform of the image and container, for example V(linux/amd64).
     type: str

@@ -484,8 +484,8 @@ build:
           description: (ec2) SSM parameter name that receives the AMI id in the build region.
           type: str
         definition_index:
-          description: Index of the target in image_targets (where no_log places read build_env, user_data and registry_auth
-            from).
+          description: Index of the target in image_targets (where no_log places read build_env, user_data, registry_auth
+            and base_image_auth from).
           type: int
         build_env:
           description: Names of the build_env variables (their values stay in the definition).
@@ -519,6 +519,10 @@ build:
           elements: str
         registry_auth:
           description: 'docker: whether the definition gives registry credentials (they stay there).'
+          type: bool
+        base_image_auth:
+          description: 'docker: whether the definition gives credentials for the base image''s registry (they stay
+            there).'
           type: bool
         remote_engine:
           description: 'docker: whether the engine is remote (tcp://, ssh://).'

@@ -112,7 +112,8 @@ def test_code_defaults_match_spec_defaults(target_options):
         assert target_options[key].get("default") == value, key
 
 
-def test_secrets_are_not_logged(target_options):
-    auth = target_options["registry_auth"]
+@pytest.mark.parametrize("key", ["registry_auth", "base_image_auth"])
+def test_secrets_are_not_logged(target_options, key):
+    auth = target_options[key]
     assert auth.get("no_log") is True
     assert auth["options"]["password"].get("no_log") is True

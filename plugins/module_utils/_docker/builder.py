@@ -40,8 +40,9 @@ class DockerBuilder:
         except docker_errors.NotFound:
             return None
 
-    def ensure_image(self, image, pull="missing", platform=None):
-        """Return (Image, pulled) honouring the pull policy: missing | always | never."""
+    def ensure_image(self, image, pull="missing", platform=None, auth=None):
+        """Return (Image, pulled) honouring the pull policy: missing | always | never. auth: credentials for the
+        image's registry ({username, password}); without, the Docker client configuration's (docker login)."""
         if pull != "always":
             try:
                 return self.client.images.get(image), False
@@ -49,13 +50,13 @@ class DockerBuilder:
                 if pull == "never":
                     raise DockerFailure("launch", "base image %s is not present on the engine and pull is 'never'" % image)
         try:
-            return self.client.images.pull(image, platform=platform), True
+            return self.client.images.pull(image, platform=platform, auth_config=auth or None), True
         except (docker_errors.APIError, RequestException) as e:
             raise DockerFailure("launch", "cannot pull base image %s: %s" % (image, error_text(e)))
 
     def launch(self, name, image, labels, pull="missing", platform=None, network_mode=None,
                volumes=None, privileged=False, check_mode=False, lease_pid=None, docker_host=None, admit=None,
-               from_layer=None, start=True):
+               from_layer=None, start=True, pull_auth=None):
         """Start the builder `name` unless it already runs; return (changed, facts).
 
         from_layer: an image of the layer cache to create it from instead of `image`, its base (facts: base_image_id),
@@ -79,7 +80,7 @@ class DockerBuilder:
             return True, {"name": name, "image": image}
         if not (start or from_layer):
             raise DockerFailure("launch", "a builder that is not started is created from a layer (from_layer)")
-        base, pulled = self.ensure_image(image, pull, platform)
+        base, pulled = self.ensure_image(image, pull, platform, pull_auth)
         try:
             container = None
             if from_layer:

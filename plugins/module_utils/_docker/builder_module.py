@@ -37,6 +37,11 @@ MODULE_ARGS = dict(
         from_layer=dict(type="str"),
         start=dict(type="bool", default=True),
         pull=dict(type="str", choices=["missing", "always", "never"], default="missing"),
+        pull_auth=dict(type="dict", no_log=True, options=dict(
+            username=dict(type="str", required=True),
+            password=dict(type="str", required=True, no_log=True),
+        )),
+        pull_auth_by_target=dict(type="dict", no_log=True),  # the action plugin's: pull_auth of each target (by name)
         platform=dict(type="str"),
         network_mode=dict(type="str"),
         volumes=dict(type="list", elements="str", default=[]),
@@ -81,7 +86,7 @@ def run(module):
 def _launch(module, builder, **extra):
     """Start the builder: (changed, facts)."""
     p = module.params
-    kwargs = dict(pull=p["pull"], docker_host=p["docker_host"])
+    kwargs = dict(pull=p["pull"], docker_host=p["docker_host"], pull_auth=p["pull_auth"])
     kwargs.update(extra)
     changed, facts = builder.launch(
         p["name"], p["image"], {str(k): str(v) for k, v in p["labels"].items()}, platform=p["platform"],
@@ -101,7 +106,8 @@ def _place(module):
 
     try:
         engine, _client, (changed, facts), notes = engine_pool.place(
-            pool, p["image"], p["pull"], start, platform=p["platform"], timeout=p["timeout"], name=p["name"])
+            pool, p["image"], p["pull"], start, platform=p["platform"], timeout=p["timeout"], name=p["name"],
+            pull_auth=p["pull_auth"])
     except DockerFailure as e:
         module.fail_json(msg=str(e), stage=e.stage)
     used = {"docker_host": engine["docker_host"], "tls": engine.get("tls")}

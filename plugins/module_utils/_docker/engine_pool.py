@@ -137,7 +137,7 @@ def has_image(client, image):
         return False
 
 
-def ensure_base(client, image, pull, others, platform=None):
+def ensure_base(client, image, pull, others, platform=None, auth=None):
     """Make the base image available on the chosen engine; (image, how) where how says what was done.
 
     pull: always pulls; missing pulls when the image is not there, and copies it from another engine of the pool
@@ -153,7 +153,7 @@ def ensure_base(client, image, pull, others, platform=None):
     pull_error = None
     if pull != "never":
         try:
-            return client.images.pull(image, platform=platform), "pulled on %s" % where
+            return client.images.pull(image, platform=platform, auth_config=auth or None), "pulled on %s" % where
         except (docker_errors.APIError, RequestException) as e:
             pull_error = error_text(e)
             if pull == "always":
@@ -175,7 +175,7 @@ def ensure_base(client, image, pull, others, platform=None):
 
 
 def place(pool, image, pull, start, platform=None, timeout=120, client_for=connect, wait=WAIT_FOR_ROOM,
-          clock=time.monotonic, sleep=time.sleep, rand=random, name="the builder"):
+          clock=time.monotonic, sleep=time.sleep, rand=random, name="the builder", pull_auth=None):
     """Start a builder on the least busy engine of the pool that answers and has room.
 
     start(client, admit) starts the builder on that engine; it calls admit(container_id) once the builder is
@@ -211,7 +211,7 @@ def place(pool, image, pull, start, platform=None, timeout=120, client_for=conne
         for load in loads:  # the probe's few seconds were for the connection; a save or load takes longer
             load["client"].api.timeout = timeout
         others = [load["client"] for load in loads if load is not chosen]
-        _image, how = ensure_base(client, image, pull, others, platform)
+        _image, how = ensure_base(client, image, pull, others, platform, pull_auth)
 
         def admit(container_id, client=client, max_builds=chosen["max_builds"]):
             return admitted(builders_on(client, precise=True), container_id, max_builds)

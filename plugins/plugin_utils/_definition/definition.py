@@ -28,7 +28,7 @@ from ansible_collections.immutable.images.plugins.module_utils._common.naming im
 TARGET_TYPES = ("docker", "ec2")
 COMMON_TARGET_KEYS = {"name", "type", "python_interpreter", "build_env", "tags"}
 DOCKER_KEYS = {
-    "base_image", "pull", "platform", "network_mode", "docker_host", "tls", "privileged", "build_volumes",
+    "base_image", "pull", "base_image_auth", "platform", "network_mode", "docker_host", "tls", "privileged", "build_volumes",
     "repository", "config", "push", "registry_auth", "save", "squash",
 }
 EC2_KEYS = {
@@ -49,7 +49,7 @@ OPERATIONAL_KEYS = {
     "image_sign",  # signing says who built an artifact, it does not change it
     "image_engines",  # where a build runs, as a target's docker_host
 }
-OPERATIONAL_TARGET_KEYS = {"push", "registry_auth", "save", "docker_host", "tls", "ssh_host", "ssh_port",
+OPERATIONAL_TARGET_KEYS = {"push", "registry_auth", "base_image_auth", "save", "docker_host", "tls", "ssh_host", "ssh_port",
                            "ssh_keypair_name", "ssh_private_key_file", "allowed_cidrs", "ssh_timeout",
                            "share_with_accounts", "share_with_organizations", "share_with_ous",
                            "copy_to_regions", "publish_parameter", "force_deregister", "deprecate_after",
@@ -681,6 +681,7 @@ def _plan_docker(t, params, build_hash, cwd):
     # Credentials stay out of the plan (it is a fact, shown at high verbosity): the push task reads
     # them from the definition, into a no_log module option.
     t["registry_auth"] = bool(t.get("registry_auth"))
+    t["base_image_auth"] = bool(t.get("base_image_auth"))  # the launch reads them from the definition, as those
     if t.get("save"):
         t["save"] = os.path.normpath(os.path.join(cwd, os.path.expanduser(t["save"])))
     t["build_volumes"] = [_absolute_bind(v, cwd) for v in t.get("build_volumes") or []]

@@ -32,7 +32,7 @@ _ENGINE = {
 # What the plan computes for a target, beside the keys of its definition entry (image_targets).
 _PLANNED_TARGET = {
     "definition_index": _opt("int", "Index of the target in image_targets (where no_log places read build_env, "
-                                    "user_data and registry_auth from)."),
+                                    "user_data, registry_auth and base_image_auth from)."),
     "build_env": _opt("list", "Names of the build_env variables (their values stay in the definition).", elements="str"),
     "user_data": _opt("bool", "Whether the definition gives user_data (its value stays in the definition)."),
     "selected": _opt("bool", "Whether image_only selects the target."),
@@ -44,6 +44,8 @@ _PLANNED_TARGET = {
     "image_refs": _opt("list", "docker: repository:tag of every local tag.", elements="str"),
     "push_refs": _opt("list", "docker: every reference pushed (each push repository with each tag).", elements="str"),
     "registry_auth": _opt("bool", "docker: whether the definition gives registry credentials (they stay there)."),
+    "base_image_auth": _opt("bool", "docker: whether the definition gives credentials for the base image's registry "
+                                    "(they stay there)."),
     "remote_engine": _opt("bool", "docker: whether the engine is remote (tcp://, ssh://)."),
     "engine_pool": _opt("list", "docker target of image_engines: the engines that answered, placed at launch.",
                         elements="dict", options=_ENGINE),
@@ -72,7 +74,7 @@ _PLANNED_TARGET = {
                             "(container id, name, image id; instance id, address, key)."),
 }
 # Keys of the definition entry whose planned value has another type than in the definition.
-_RETYPED = {"build_env", "user_data", "registry_auth"}
+_RETYPED = {"build_env", "user_data", "registry_auth", "base_image_auth"}
 
 
 def target_spec():

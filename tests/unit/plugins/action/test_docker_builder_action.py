@@ -86,7 +86,8 @@ class BuilderWork:
 
     MODULE_ARGS = {"argument_spec": {k: {"type": "raw"} for k in (
         "name", "image", "pull", "platform", "network_mode", "docker_host", "tls", "volumes", "privileged", "labels",
-        "python_interpreter", "engines", "warm_interpreter", "lease_pid", "timeout", "from_layer", "start")},
+        "python_interpreter", "engines", "warm_interpreter", "lease_pid", "timeout", "from_layer", "start",
+        "pull_auth")},
         "supports_check_mode": True}
     barrier = None
     runs = []
@@ -144,6 +145,14 @@ def test_the_builders_of_every_target_start_at_once_each_with_its_targets_settin
     assert runs["arch-api"]["docker_host"] == "tcp://e:2376" and runs["arch-api"]["tls"] == {"verify": True}
     assert runs["arch-api"]["platform"] == "linux/arm64" and "engines" not in runs["arch-api"]
     assert sorted(start_targets.prepared) == ["arch-api", "arch-web"]  # each builder's session starts right away
+
+
+def test_each_builder_gets_the_credentials_of_its_own_base_images_registry(start_targets):
+    auth = {"username": "puller", "password": "secret"}
+    result = start_targets(TARGETS, pull_auth_by_target={"api": auth})
+    assert not result.get("failed")
+    runs = {run["name"]: run for run in BuilderWork.runs}
+    assert runs["arch-api"]["pull_auth"] == auth and "pull_auth" not in runs["arch-web"]
 
 
 def test_a_builder_the_plan_expects_to_stay_idle_gets_no_session_ahead(start_targets):

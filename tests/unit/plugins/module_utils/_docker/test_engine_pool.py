@@ -83,9 +83,10 @@ class FakeImages:
             raise docker_errors.ImageNotFound("no such image")
         return image
 
-    def pull(self, image, platform=None):
+    def pull(self, image, platform=None, auth_config=None):
         if not self.engine.can_pull:
             raise docker_errors.APIError("pull access denied")
+        self.engine.pulled_with = auth_config
         self.engine.images_present.add(image)
         return image
 
@@ -227,3 +228,12 @@ def test_pull_missing_pulls_on_the_chosen_engine():
     pool, client_for = pool_of(a)
     _engine, _client, _result, notes = engine_pool.place(pool, "base:1", "missing", starter(), client_for=client_for)
     assert notes[-1].endswith("base image pulled on tcp://a:2376") and not a.loaded
+    assert a.pulled_with is None  # the Docker client configuration's credentials (docker login)
+
+
+def test_the_base_images_registry_credentials_go_with_the_pull():
+    a = FakeEngine("tcp://a:2376", images=(), can_pull=True)
+    pool, client_for = pool_of(a)
+    auth = {"username": "puller", "password": "secret"}
+    engine_pool.place(pool, "base:1", "always", starter(), client_for=client_for, pull_auth=auth)
+    assert a.pulled_with == auth

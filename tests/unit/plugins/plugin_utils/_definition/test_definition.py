@@ -491,6 +491,7 @@ def test_hash_ignores_operational_top_level_keys(change):
     (0, {"push": ["registry.example.com/acme/webapp"]}),
     (0, {"save": "artifacts/webapp.tar"}),
     (0, {"registry_auth": {"username": "u", "password": "p"}}),
+    (0, {"base_image_auth": {"username": "u", "password": "p"}}),
     (0, {"docker_host": "tcp://10.0.0.1:2376"}),
     (1, {"ssh_host": "127.0.0.1", "ssh_port": 2222}),
     (1, {"ssh_keypair_name": "k", "ssh_private_key_file": "/k"}),

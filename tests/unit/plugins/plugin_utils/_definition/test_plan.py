@@ -18,6 +18,7 @@ from ansible_collections.immutable.images.plugins.plugin_utils._definition impor
 DOCKER = {"name": "container", "type": "docker", "base_image": "debian:bookworm", "push": ["registry.example/web"],
           "save": "web.tar", "config": {"cmd": ["/bin/sh"], "env": {"A": "1"}}, "build_env": {"TOKEN": "secret"},
           "registry_auth": {"username": "u", "password": "p"}, "tls": {"verify": True, "ca_cert": "ca.pem"},
+          "base_image_auth": {"username": "puller", "password": "pull-secret"},
           "docker_host": "tcp://127.0.0.1:2376"}
 EC2 = {"name": "aws", "type": "ec2", "region": "eu-west-1", "source_ami": "ami-12345678", "ssh_username": "admin",
        "tags": {"team": "web"}, "allowed_cidrs": ["203.0.113.7/32"], "copy_to_regions": ["us-east-1"], "user_data": "#!/bin/sh\ntrue\n"}
@@ -64,6 +65,7 @@ def test_a_docker_target_with_roles_and_files(planned):
                     image_files=[{"src": "files/", "dest": "/opt/files"}], image_manifest="manifest.json")
     assert_conforms(build)
     assert build["role_tasks"] and build["files_archive"] and [r["name"] for r in build["roles"]] == ["web"]
+    assert build["targets"][0]["base_image_auth"] is True and "puller" not in repr(build)
 
 
 def test_an_ec2_target_without_roles(planned):

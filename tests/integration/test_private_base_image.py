@@ -1,0 +1,81 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""A base image in a registry that requires a login, pulled with the target's base_image_auth where no `docker login`
+was made (an execution environment, a CI container): the credentials reach that registry and nothing else."""
+
+import os
+import shutil
+import subprocess
+
+import docker
+import pytest
+import yaml
+
+from conftest import BASE_IMAGE, build_containers, free_port, run_build, sh_in_image, wait_for_port
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+USER, PASSWORD = "puller", "pull-Very-Secret-6054"
+
+
+@pytest.fixture(scope="module")
+def private_base(docker_client, tmp_path_factory):
+    """Debian's docker-registry with an htpasswd login on 127.0.0.1, holding the base image; yields its reference."""
+    bcrypt = pytest.importorskip("bcrypt")
+    base = tmp_path_factory.mktemp("private-registry")
+    (base / "htpasswd").write_text("%s:%s\n" % (USER, bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt()).decode()))
+    port = free_port()
+    (base / "config.yml").write_text(yaml.safe_dump({
+        "version": 0.1, "log": {"level": "warn"},
+        "storage": {"filesystem": {"rootdirectory": str(base / "data")}},
+        "http": {"addr": "127.0.0.1:%d" % port},
+        "auth": {"htpasswd": {"realm": "test", "path": str(base / "htpasswd")}}}))
+    binary = shutil.which("docker-registry") or "/usr/bin/docker-registry"
+    proc = subprocess.Popen([binary, "serve", str(base / "config.yml")], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    repository = "127.0.0.1:%d/base/debian-python" % port
+    try:
+        wait_for_port(port)
+        docker_client.images.get(BASE_IMAGE).tag(repository, "bookworm")
+        pushed = docker_client.images.push(repository, "bookworm", auth_config={"username": USER, "password": PASSWORD})
+        assert "error" not in pushed, pushed
+        docker_client.images.remove(repository + ":bookworm")  # only the registry has that name: a build pulls it
+        yield repository + ":bookworm"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        try:  # the name the build pulled (an untag: the image is the base image's)
+            docker_client.images.remove(repository + ":bookworm")
+        except docker.errors.ImageNotFound:
+            pass
+
+
+def definition(reference, name, password):
+    return {
+        "image_name": name, "image_version": "1.0.0", "image_gather_facts": False, "image_cache": False,
+        "image_roles": ["marker"],
+        "image_targets": [{"name": "container", "type": "docker", "base_image": reference, "pull": "always",
+                           "base_image_auth": {"username": USER, "password": password}}],
+    }
+
+
+def test_a_private_base_image_is_pulled_with_base_image_auth(docker_client, project, private_base, remove_images, tmp_path):
+    project.role("marker", "- name: Mark\n  ansible.builtin.copy:\n    dest: /marker\n    content: private base\n")
+    remove_images("privatebase")
+    # no docker login: a Docker client configuration with no credentials
+    env = {"DOCKER_CONFIG": str(tmp_path / "docker-config")}
+    os.makedirs(env["DOCKER_CONFIG"])
+
+    proc = run_build(project.path, definition(private_base, "privatebase", PASSWORD), "-vvv", env=env)
+    assert proc.returncode == 0, proc.output[-4000:]
+    assert PASSWORD not in proc.output
+    base_layers = docker_client.images.get(private_base).attrs["RootFS"]["Layers"]  # pulled by the build
+    assert docker_client.images.get("privatebase:1.0.0").attrs["RootFS"]["Layers"][:len(base_layers)] == base_layers
+    assert sh_in_image(docker_client, "privatebase:1.0.0", "cat /marker") == "private base"
+
+    # a wrong password: refused by that registry, said at the launch, and nothing of the build is left
+    proc = run_build(project.path, definition(private_base, "privatebase", "not-the-password"), env=env)
+    assert proc.returncode != 0
+    assert "cannot pull base image %s" % private_base in proc.output and "unauthorized" in proc.output, proc.output[-3000:]
+    assert "not-the-password" not in proc.output
+    assert [c for c in build_containers(docker_client) if c.labels.get("immutable.images.image-name") == "privatebase"] == []
