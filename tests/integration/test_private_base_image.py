@@ -1,7 +1,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""A base image in a registry that requires a login, pulled with the target's base_image_auth where no `docker login`
-was made (an execution environment, a CI container): the credentials reach that registry and nothing else."""
+"""A registry that requires a login, where no `docker login` was made (an execution environment, a CI container): the
+base image pulled from it with the target's base_image_auth, the result pushed to it with registry_auth."""
 
 import os
 import shutil
@@ -9,6 +9,7 @@ import subprocess
 
 import docker
 import pytest
+import requests
 import yaml
 
 from conftest import BASE_IMAGE, build_containers, free_port, run_build, sh_in_image, wait_for_port
@@ -50,12 +51,12 @@ def private_base(docker_client, tmp_path_factory):
             pass
 
 
-def definition(reference, name, password):
+def definition(reference, name, password, **target):
     return {
         "image_name": name, "image_version": "1.0.0", "image_gather_facts": False, "image_cache": False,
         "image_roles": ["marker"],
-        "image_targets": [{"name": "container", "type": "docker", "base_image": reference, "pull": "always",
-                           "base_image_auth": {"username": USER, "password": password}}],
+        "image_targets": [dict({"name": "container", "type": "docker", "base_image": reference, "pull": "always",
+                                "base_image_auth": {"username": USER, "password": password}}, **target)],
     }
 
 
@@ -66,9 +67,15 @@ def test_a_private_base_image_is_pulled_with_base_image_auth(docker_client, proj
     env = {"DOCKER_CONFIG": str(tmp_path / "docker-config")}
     os.makedirs(env["DOCKER_CONFIG"])
 
-    proc = run_build(project.path, definition(private_base, "privatebase", PASSWORD), "-vvv", env=env)
+    # and pushed to the same registry with registry_auth
+    registry = private_base.split("/", 1)[0]
+    remove_images("%s/acme/privatebase" % registry)
+    proc = run_build(project.path, definition(private_base, "privatebase", PASSWORD, push=["%s/acme/privatebase" % registry],
+                                              registry_auth={"username": USER, "password": PASSWORD}), "-vvv", env=env)
     assert proc.returncode == 0, proc.output[-4000:]
     assert PASSWORD not in proc.output
+    tags = requests.get("http://%s/v2/acme/privatebase/tags/list" % registry, auth=(USER, PASSWORD), timeout=10)
+    assert tags.status_code == 200 and "1.0.0" in tags.json()["tags"], tags.text
     base_layers = docker_client.images.get(private_base).attrs["RootFS"]["Layers"]  # pulled by the build
     assert docker_client.images.get("privatebase:1.0.0").attrs["RootFS"]["Layers"][:len(base_layers)] == base_layers
     assert sh_in_image(docker_client, "privatebase:1.0.0", "cat /marker") == "private base"
