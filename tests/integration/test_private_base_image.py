@@ -8,11 +8,13 @@ import shutil
 import subprocess
 
 import docker
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 import pytest
 import requests
 import yaml
 
-from conftest import BASE_IMAGE, build_containers, free_port, run_build, sh_in_image, wait_for_port
+from conftest import BASE_IMAGE, ansible_env, build_containers, free_port, run_build, sh_in_image, wait_for_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -67,15 +69,28 @@ def test_a_private_base_image_is_pulled_with_base_image_auth(docker_client, proj
     env = {"DOCKER_CONFIG": str(tmp_path / "docker-config")}
     os.makedirs(env["DOCKER_CONFIG"])
 
-    # and pushed to the same registry with registry_auth
+    # and pushed to the same registry with registry_auth, signed: the attestations go there too
     registry = private_base.split("/", 1)[0]
     remove_images("%s/acme/privatebase" % registry)
-    proc = run_build(project.path, definition(private_base, "privatebase", PASSWORD, push=["%s/acme/privatebase" % registry],
-                                              registry_auth={"username": USER, "password": PASSWORD}), "-vvv", env=env)
+    key = ed25519.Ed25519PrivateKey.generate()
+    (project.path / "signing-key.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    (project.path / "signing-key.pub").write_bytes(key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    signed = dict(definition(private_base, "privatebase", PASSWORD, push=["%s/acme/privatebase" % registry],
+                             registry_auth={"username": USER, "password": PASSWORD}),
+                  image_sign={"key": "signing-key.pem", "builder_id": "ci.example.test/private"})
+    proc = run_build(project.path, signed, "-vvv", env=env)
     assert proc.returncode == 0, proc.output[-4000:]
     assert PASSWORD not in proc.output
     tags = requests.get("http://%s/v2/acme/privatebase/tags/list" % registry, auth=(USER, PASSWORD), timeout=10)
     assert tags.status_code == 200 and "1.0.0" in tags.json()["tags"], tags.text
+    assert [t for t in tags.json()["tags"] if t.startswith("sha256-")], tags.text  # the attestations' index
+    verify = ["ansible-playbook", "immutable.images.verify_image", "-e", "verify_image=%s/acme/privatebase:1.0.0" % registry,
+              "-e", "verify_public_key=signing-key.pub", "-e", "verify_username=" + USER]
+    verified = subprocess.run(verify + ["-e", "verify_password=" + PASSWORD], cwd=str(project.path), env=ansible_env(env),
+                              capture_output=True, text=True, timeout=300, check=False)
+    assert verified.returncode == 0, verified.stdout[-3000:]
     base_layers = docker_client.images.get(private_base).attrs["RootFS"]["Layers"]  # pulled by the build
     assert docker_client.images.get("privatebase:1.0.0").attrs["RootFS"]["Layers"][:len(base_layers)] == base_layers
     assert sh_in_image(docker_client, "privatebase:1.0.0", "cat /marker") == "private base"

@@ -63,16 +63,34 @@ class Registry:
     def __init__(self, host, username=None, password=None):
         self.oras = _oras()
         self.host = "registry-1.docker.io" if host == "docker.io" else host
-        self.client = self.oras.provider.Registry(hostname=self.host, insecure=is_loopback(host), auth_backend="token")
+        insecure = is_loopback(host)
+        self.calls = 0
+        # oras' token backend takes the realm of a Basic challenge for the address of a token service (and fails on
+        # it): a registry that asks for Basic authentication (htpasswd, Nexus, Artifactory) gets oras' basic backend
+        backend = "basic" if username and self._challenge(insecure) == "basic" else "token"
+        self.client = self.oras.provider.Registry(hostname=self.host, insecure=insecure, auth_backend=backend)
         if username:
             self.client.auth.set_basic_auth(username, password or "")
-        self.calls = 0
         request = self.client.session.request
 
         def counted(*args, **kwargs):
             self.calls += 1
             return request(*args, **kwargs)
         self.client.session.request = counted
+
+    def _challenge(self, insecure, timeout=10):
+        """The authentication scheme the registry asks for at the API's base (/v2/): "basic", "bearer", or None (no
+        challenge, or no answer: the calls that follow say what is wrong)."""
+        import requests
+
+        self.calls += 1
+        try:
+            answer = requests.get("%s://%s/v2/" % ("http" if insecure else "https", self.host), timeout=timeout)
+        except requests.exceptions.RequestException:
+            return None
+        if answer.status_code != 401:
+            return None
+        return (answer.headers.get("WWW-Authenticate") or "").split(" ", 1)[0].lower() or None
 
     def check_reachable(self, timeout=10):
         """Raise RegistryError at once when the registry does not answer at all: oras' requests retry any error five
