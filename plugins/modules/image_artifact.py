@@ -59,7 +59,9 @@ options:
       used for a reused target.
     type: dict
   username:
-    description: The registry user of the target's C(registry_auth), for the push and the attachments.
+    description:
+      - The registry user of the target's C(registry_auth), for the push and the attachments. Without it, both use the
+        credentials the Docker client configuration holds for the registry (C(docker login), its credential helpers).
     type: str
   password:
     description: Its password (never shown).

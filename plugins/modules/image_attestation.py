@@ -61,7 +61,9 @@ options:
     description: The CycloneDX SBOM of the artifact; no SBOM statement when the file does not exist.
     type: path
   username:
-    description: Registry user name (the target's C(registry_auth)).
+    description:
+      - Registry user name (the target's C(registry_auth)). Without it, the credentials the Docker client configuration
+        holds for the registry (C(docker login), its credential helpers), as for the push.
     type: str
   password:
     description: Registry password.

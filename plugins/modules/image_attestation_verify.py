@@ -71,7 +71,9 @@ options:
         description: Greatest age of the build, for example V(7d), V(12h) or a number of seconds.
         type: str
   username:
-    description: Registry user name.
+    description:
+      - Registry user name. Without it, the credentials the Docker client configuration holds for the registry
+        (C(docker login), its credential helpers, E(DOCKER_CONFIG)), if any.
     type: str
   password:
     description: Registry password.

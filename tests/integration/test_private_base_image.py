@@ -3,6 +3,8 @@
 """A registry that requires a login, where no `docker login` was made (an execution environment, a CI container): the
 base image pulled from it with the target's base_image_auth, the result pushed to it with registry_auth."""
 
+import base64
+import json
 import os
 import shutil
 import subprocess
@@ -62,6 +64,14 @@ def definition(reference, name, password, **target):
     }
 
 
+def signing_key(path):
+    key = ed25519.Ed25519PrivateKey.generate()
+    (path / "signing-key.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    (path / "signing-key.pub").write_bytes(key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+
+
 def test_a_private_base_image_is_pulled_with_base_image_auth(docker_client, project, private_base, remove_images, tmp_path):
     project.role("marker", "- name: Mark\n  ansible.builtin.copy:\n    dest: /marker\n    content: private base\n")
     remove_images("privatebase")
@@ -72,11 +82,7 @@ def test_a_private_base_image_is_pulled_with_base_image_auth(docker_client, proj
     # and pushed to the same registry with registry_auth, signed: the attestations go there too
     registry = private_base.split("/", 1)[0]
     remove_images("%s/acme/privatebase" % registry)
-    key = ed25519.Ed25519PrivateKey.generate()
-    (project.path / "signing-key.pem").write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    (project.path / "signing-key.pub").write_bytes(key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    signing_key(project.path)
     signed = dict(definition(private_base, "privatebase", PASSWORD, push=["%s/acme/privatebase" % registry],
                              registry_auth={"username": USER, "password": PASSWORD}),
                   image_sign={"key": "signing-key.pem", "builder_id": "ci.example.test/private"})
@@ -101,3 +107,32 @@ def test_a_private_base_image_is_pulled_with_base_image_auth(docker_client, proj
     assert "cannot pull base image %s" % private_base in proc.output and "unauthorized" in proc.output, proc.output[-3000:]
     assert "not-the-password" not in proc.output
     assert [c for c in build_containers(docker_client) if c.labels.get("immutable.images.image-name") == "privatebase"] == []
+
+
+def test_with_a_docker_login_alone_the_image_and_its_attestations_reach_the_registry(docker_client, project, private_base,
+                                                                                     remove_images, tmp_path):
+    """A CI job that ran `docker login` and gives no credentials in the definition: the pull and the push use the
+    login (the engine's way), and so do the signing's attachments and the verifier (before: 401 at the attachment)."""
+    project.role("marker", "- name: Mark\n  ansible.builtin.copy:\n    dest: /marker\n    content: logged in\n")
+    registry = private_base.split("/", 1)[0]
+    remove_images("loggedin")
+    remove_images("%s/acme/loggedin" % registry)
+    config = tmp_path / "docker-config"
+    config.mkdir()
+    login = base64.b64encode(("%s:%s" % (USER, PASSWORD)).encode()).decode()
+    (config / "config.json").write_text(json.dumps({"auths": {registry: {"auth": login}}}))  # as docker login writes it
+    env = {"DOCKER_CONFIG": str(config)}
+    signing_key(project.path)
+    built = definition(private_base, "loggedin", PASSWORD, push=["%s/acme/loggedin" % registry])
+    del built["image_targets"][0]["base_image_auth"]
+    built["image_sign"] = {"key": "signing-key.pem", "builder_id": "ci.example.test/private"}
+
+    proc = run_build(project.path, built, env=env)
+    assert proc.returncode == 0, proc.output[-4000:]
+    tags = requests.get("http://%s/v2/acme/loggedin/tags/list" % registry, auth=(USER, PASSWORD), timeout=10).json()
+    assert "1.0.0" in tags["tags"] and [t for t in tags["tags"] if t.startswith("sha256-")], tags
+    verified = subprocess.run(["ansible-playbook", "immutable.images.verify_image",
+                               "-e", "verify_image=%s/acme/loggedin:1.0.0" % registry, "-e", "verify_public_key=signing-key.pub"],
+                              cwd=str(project.path), env=ansible_env(env), capture_output=True, text=True, timeout=300,
+                              check=False)
+    assert verified.returncode == 0, verified.stdout[-3000:]

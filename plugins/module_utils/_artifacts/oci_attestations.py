@@ -57,6 +57,20 @@ def is_loopback(host):
     return name in ("localhost", "::1", "[::1]") or name.startswith("127.")
 
 
+def docker_config_credentials(host):
+    """(username, password) for a registry host in the Docker client configuration (DOCKER_CONFIG or ~/.docker, its
+    credential helpers), as `docker login` stored them; (None, None) when it has none (an identity token is none: it
+    is for the engine's own token exchange)."""
+    try:
+        from docker import auth as docker_auth
+
+        found = docker_auth.load_config().resolve_authconfig(host) or {}
+    except Exception:  # noqa: BLE001 - no SDK, an unreadable file, a helper that fails: as without a login
+        return None, None
+    username, password = found.get("username") or found.get("Username"), found.get("password") or found.get("Password")
+    return (username, password) if username and password else (None, None)
+
+
 class Registry:
     """One registry host. Plain HTTP only for loopback registries (as the Docker engine does)."""
 
@@ -65,6 +79,8 @@ class Registry:
         self.host = "registry-1.docker.io" if host == "docker.io" else host
         insecure = is_loopback(host)
         self.calls = 0
+        if not username:  # as the engine's push without registry_auth: the credentials `docker login` stored
+            username, password = docker_config_credentials(host)
         # oras' token backend takes the realm of a Basic challenge for the address of a token service (and fails on
         # it): a registry that asks for Basic authentication (htpasswd, Nexus, Artifactory) gets oras' basic backend
         backend = "basic" if username and self._challenge(insecure) == "basic" else "token"
