@@ -48,12 +48,16 @@ class ActionModule(ActionModuleBase):
         # One server per ansible-playbook run and interpreter, and the payloads built once: the definitions of a fleet
         # (build_all) start at the same time in parallel workers, and the first one does it for all of them.
         failure = None
+        # Mitogen's strategy runs the controller's modules in interpreters of its own: a server would only take CPU (the
+        # payloads are still built: the builders' tasks keep the collection's connections, and ansible-core's module path)
+        mitogen = _is_mitogens(self._connection)
+        serve = params["serve"] and not mitogen
         with open(os.path.join(home, "start.lock"), "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             marker = os.path.join(home, "prebuilt")
             first = not os.path.exists(marker)
             open(marker, "w").close()
-            if params["serve"] and not os.path.exists(socket_path):
+            if serve and not os.path.exists(socket_path):
                 preload = params["preload"]
                 if preload is None:
                     preload = _each(TARGET_PRELOAD[t] for t in params["target_types"])
@@ -62,8 +66,9 @@ class ActionModule(ActionModuleBase):
             self._prebuild(params["prebuild"], [str(p) for p in params["roles"]], params["target_types"], task_vars)
         if failure:
             return dict(off, msg="the warm interpreter did not start: %s" % failure)
-        if not params["serve"]:
-            return dict(off, msg="no server: no module of this build runs on the controller as a module")
+        if not serve:
+            return dict(off, msg="no server: Mitogen runs the modules on the controller" if mitogen else
+                        "no server: no module of this build runs on the controller as a module")
         # The client takes its own directory out of PYTHONPATH again before the module runs.
         path = os.pathsep.join(p for p in (client_dir, os.environ.get("PYTHONPATH")) if p)
         env = {"PYTHONPATH": path, warm_client.ENV_WARM: "%s|%s" % (socket_path, interpreter)}
@@ -134,3 +139,9 @@ def _each(groups):
     for group in groups:
         out += [str(item) for item in group if str(item) not in out]
     return out
+
+
+def _is_mitogens(connection):
+    """Whether the connection is Mitogen's (its strategy replaces the local connection with one of its own classes,
+    which still says it is `local`)."""
+    return any(cls.__module__.split(".")[0] == "ansible_mitogen" for cls in type(connection).__mro__)

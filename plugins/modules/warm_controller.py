@@ -22,7 +22,8 @@ description:
   - It ends with C(ansible-playbook). Tasks use it when they run with RV(ansible_facts.immutable_images_controller_env)
     as their C(environment) and with pipelining; the collection's launch and finalize roles do. A module whose
     interpreter is not the server's, or that starts before the server is ready, runs the usual way.
-  - This is an action plugin; it runs on the controller and only for the C(local) connection.
+  - This is an action plugin; it runs on the controller and only for the C(local) connection. Under Mitogen's strategy,
+    which runs the controller's modules in interpreters of its own, it starts no server (as with O(serve=false)).
 extends_documentation_fragment:
   - immutable.images.attributes
   - immutable.images.attributes.action

@@ -9,8 +9,8 @@ import os
 
 import pytest
 
-from conftest import build_containers
-from test_roles_like_a_play import RANKED_AS_IN_A_PLAY, built_as_played, ranking_entry
+from conftest import build_containers, run_build
+from test_roles_like_a_play import RANKED_AS_IN_A_PLAY, built_as_played, definition, ranking_entry
 
 pytestmark = [pytest.mark.docker]
 
@@ -29,3 +29,15 @@ def test_roles_as_in_a_play_under_mitogen(mitogen_strategy, docker_client, proje
     built = built_as_played(docker_client, project, tmp_path, "mitogen", [ranking_entry(project)], "cat /ranks")
     assert built.splitlines() == RANKED_AS_IN_A_PLAY, built
     assert build_containers(docker_client) == []
+
+
+def test_no_warm_interpreter_on_the_controller_under_mitogen(mitogen_strategy, docker_client, project, remove_images):
+    """Mitogen runs the controller's modules (here the save's) in interpreters of its own: the collection's warm
+    interpreter for them would only take CPU from the build. The saved image is written as without Mitogen."""
+    remove_images("mitogensave")
+    built = definition("mitogensave", [ranking_entry(project)], image_gather_facts=False)
+    built["image_targets"][0]["save"] = "mitogensave.tar"
+    proc = run_build(project.path, built, "-v")
+    assert proc.returncode == 0, proc.output[-4000:]
+    assert "no server: Mitogen runs the modules on the controller" in proc.output
+    assert (project.path / "mitogensave.tar").stat().st_size > 0
