@@ -278,6 +278,7 @@ class Connection(ConnectionBase):
     def builder_gone(self):
         """Why the builder is gone, as one line, when its engine says it is (no such container, or it stopped);
         None while it runs, or when its engine cannot be asked."""
+        from ansible_collections.immutable.images.plugins.module_utils._docker.builder import STOPPED_AT_START
         from ansible_collections.immutable.images.plugins.module_utils._docker.client import (
             DockerFailure, RequestException, docker_errors, get_client)
 
@@ -288,13 +289,14 @@ class Connection(ConnectionBase):
         except docker_errors.NotFound:
             return ("the builder %s is gone: its container no longer exists (removed, or its main process ended and "
                     "the engine removed it: killed, for example by the kernel's out-of-memory killer, or its engine "
-                    "restarted)" % name)
+                    "restarted; %s)" % (name, STOPPED_AT_START))
         except (DockerFailure, RequestException, docker_errors.DockerException):
             return None
         if state.get("Running") or state.get("Paused"):
             return None
-        return "the builder %s is gone: its container stopped (exit code %s%s)" % (
-            name, state.get("ExitCode"), "; killed by the kernel's out-of-memory killer" if state.get("OOMKilled") else "")
+        why = "; killed by the kernel's out-of-memory killer" if state.get("OOMKilled") else (
+            "; it ran for less than a second: %s" % STOPPED_AT_START if _ran_briefly(state) else "")
+        return "the builder %s is gone: its container stopped (exit code %s%s)" % (name, state.get("ExitCode"), why)
 
     def reset(self):
         """reset_connection (and a layer cache swap, which replaces the builder's container): end the session;
@@ -387,3 +389,19 @@ def _remove(path):
         os.unlink(path)
     except OSError:
         pass
+
+
+def _ran_briefly(state):
+    """Whether a stopped container's main process ran for less than a second (its engine's StartedAt and FinishedAt,
+    RFC 3339 with nanoseconds)."""
+    import datetime
+
+    def at(text):
+        day, _dot, rest = (text or "").rstrip("Z").partition(".")
+        return datetime.datetime.fromisoformat(day + "+00:00").timestamp() + float("0." + (rest or "0"))
+    if str(state.get("StartedAt")).startswith("0001-"):  # the engine's zero time: never started
+        return False
+    try:
+        return 0 <= at(state.get("FinishedAt")) - at(state.get("StartedAt")) < 1
+    except (ValueError, OverflowError, OSError):  # an unset time, or one this platform cannot convert
+        return False

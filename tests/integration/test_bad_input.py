@@ -8,12 +8,13 @@ import io
 import json
 import os
 import socket
+import struct
 import tarfile
 import uuid
 
 import pytest
 
-from conftest import BASE_IMAGE, engine_state, new_resources, run_build
+from conftest import BASE_IMAGE, build_containers, engine_state, new_resources, run_build
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -260,14 +261,16 @@ def test_a_current_context_that_is_not_there_is_refused_before_anything_is_creat
 
 
 def image_archive(tag, architecture, files):
-    """A `docker save` archive of a one-layer image made of `files` ({name: text}) whose configuration says it is of
-    `architecture`: how an image of another architecture is made here, where none can be pulled or emulated."""
+    """A `docker save` archive of a one-layer image made of `files` ({name: text, or bytes of an executable}) whose
+    configuration says it is of `architecture`: how an image of another architecture is made here, where none can be
+    pulled or emulated."""
     layer = io.BytesIO()
     with tarfile.open(fileobj=layer, mode="w") as tar:
-        for name, text in files.items():
+        for name, content in files.items():
+            data = content.encode() if isinstance(content, str) else content
             info = tarfile.TarInfo(name)
-            info.size = len(text.encode())
-            tar.addfile(info, io.BytesIO(text.encode()))
+            info.size, info.mode = len(data), 0o644 if isinstance(content, str) else 0o755
+            tar.addfile(info, io.BytesIO(data))
     layer = layer.getvalue()
     config = json.dumps({"architecture": architecture, "os": "linux", "config": {},
                          "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(layer).hexdigest()]}})
@@ -299,5 +302,33 @@ def test_the_plan_says_when_the_base_image_is_of_another_architecture(docker_cli
                 "emulates %s" % (other, engine_arch, other)) in proc.output, proc.output
         # and not for a base image of the engine's own architecture
         assert "platform:" not in run_build(bad_project.path, copy.deepcopy(VALID), "--check").output
+    finally:
+        docker_client.images.remove(name, force=True)
+
+
+def elf_header(architecture):
+    """The 64-byte header of an ELF executable for `architecture` (arm64 or amd64): enough for the kernel to refuse
+    to run it on another one (exec format error), as it refuses a real binary of that architecture."""
+    machine = {"arm64": 183, "amd64": 62}[architecture]
+    ident = b"\x7fELF" + bytes([2, 1, 1, 0]) + bytes(8)  # 64-bit, little-endian, version 1
+    return ident + struct.pack("<HHIQQQIHHHHHH", 2, machine, 1, 0x400000, 64, 0, 0, 64, 56, 0, 64, 0, 0)
+
+
+def test_a_builder_that_stops_as_it_starts_fails_the_launch_saying_why(docker_client, bad_project):
+    """Without emulation, the builder of a base image of another architecture stops as soon as it starts (its /bin/sh:
+    exec format error). The build's failure says so (before: only that the builder was gone), and leaves nothing."""
+    engine_arch = docker_client.version()["Arch"]
+    other = "arm64" if engine_arch != "arm64" else "amd64"
+    name = "immutable-images-test/other-arch-shell:" + other
+    docker_client.images.load(image_archive(name, other, {"bin/sh": elf_header(other)}))
+    try:
+        definition = copy.deepcopy(VALID)
+        definition["image_targets"][0]["base_image"] = name
+        proc = run_build(bad_project.path, definition)
+        assert proc.returncode != 0
+        # the launch sees it stopped (most often), or the first step that needs it finds it gone: both say why
+        summary = proc.output.split("Build of badinput 1.0.0", 1)[-1]
+        assert "has a base image (or layer) whose /bin/sh does not run on the engine" in summary, proc.output[-3000:]
+        assert [c for c in build_containers(docker_client) if c.labels.get("immutable.images.image-name") == "badinput"] == []
     finally:
         docker_client.images.remove(name, force=True)

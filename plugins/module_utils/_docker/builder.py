@@ -20,6 +20,11 @@ from ansible_collections.immutable.images.plugins.module_utils._docker.engine im
 
 # The builder idles in a shell reading the stdin its controller's lease holds open (builder_lease.py).
 KEEPALIVE_ENTRYPOINT = builder_lease.KEEPALIVE
+# Why a builder is gone right after its start, in the messages of the steps that find it so (the launch's check below
+# sees most such builders stop, but a builder can still be running then and stop a moment later).
+STOPPED_AT_START = ("a builder that stops as soon as it starts has a base image (or layer) whose /bin/sh does not run "
+                    "on the engine: one of another architecture than the engine's runs only where the engine emulates "
+                    "it (see image_targets[].platform)")
 
 
 # The build's runtime state (pid files, sockets, locks, temporary files of services a role started)
@@ -107,9 +112,28 @@ class DockerBuilder:
         except (docker_errors.APIError, RequestException) as e:
             self.remove(name)  # a container can exist even though starting it failed
             raise DockerFailure("launch", "cannot start builder %s from %s: %s" % (name, image, error_text(e)))
-        facts = self.facts(container)
+        facts = self._started_facts(container) if start else self.facts(container)
         facts.update(pulled=pulled, base_image=image, base_image_id=base.id)
         return True, facts
+
+    def _started_facts(self, container):
+        """The facts of a builder just started, which must be running: one whose keep-alive shell ended at once (the
+        engine is already removing a leased one) would otherwise only show as gone at the first step that uses it."""
+        try:
+            facts = self.facts(container)
+        except docker_errors.NotFound:
+            facts = {"status": "removed"}
+        if facts["status"] == "running":
+            return facts
+        state = (container.attrs.get("State") or {}) if facts["status"] != "removed" else {}
+        try:
+            said = container.logs(tail=3).decode("utf-8", "replace").strip() if state else ""
+        except (docker_errors.APIError, RequestException):
+            said = ""
+        self.remove(container.name)
+        raise DockerFailure("launch", "builder %s stopped as soon as it started (%s)%s: %s" % (
+            container.name, "exit code %s" % state["ExitCode"] if "ExitCode" in state else facts["status"],
+            ": %s" % said.replace("\n", " | ") if said else "", STOPPED_AT_START))
 
     def _create(self, name, image_id, labels, platform, network_mode, volumes, privileged, leased):
         """Create (not start) the builder. Leased: its stdin closes when the lease's connection does
@@ -164,7 +188,7 @@ class DockerBuilder:
         """Put a tar (names relative to /) into the builder with one archive API call."""
         container = self.find(name)
         if container is None:
-            raise DockerFailure("upload", "builder %s does not exist" % name)
+            raise DockerFailure("upload", "builder %s does not exist (%s)" % (name, STOPPED_AT_START))
         try:
             # The engine applies a directory entry's mode and owner to a directory that exists (`/etc`), and puts a
             # directory in place of a link to one (`/lib` on a merged-/usr system, which breaks every program): leave

@@ -156,3 +156,12 @@ def test_a_file_larger_than_the_sessions_limit_goes_through_an_exec_of_its_own(c
     conn._docker_api = lambda: types.SimpleNamespace(put_file=lambda src, dest: streamed.append(("docker_api", src)))
     conn.put_file(str(large), "/opt/large")
     assert streamed[2] == ("docker_api", str(large))
+
+
+def test_a_builder_that_ran_for_less_than_a_second_is_said_to_have_stopped_as_it_started():
+    from ansible_collections.immutable.images.plugins.connection.docker_session import _ran_briefly
+
+    assert _ran_briefly({"StartedAt": "2026-12-06T20:55:01.123456789Z", "FinishedAt": "2026-12-06T20:55:01.923456789Z"})
+    assert not _ran_briefly({"StartedAt": "2026-12-06T20:55:01.123456789Z", "FinishedAt": "2026-12-06T20:55:02.5Z"})
+    assert not _ran_briefly({"StartedAt": "0001-01-01T00:00:00Z", "FinishedAt": "0001-01-01T00:00:00Z"})  # never started
+    assert not _ran_briefly({})
