@@ -37,7 +37,9 @@ MODULE_ARGS = dict(
         from_layer=dict(type="str"),
         start=dict(type="bool", default=True),
         pull=dict(type="str", choices=["missing", "always", "never"], default="missing"),
-        pull_auth=dict(type="dict", no_log=True, options=dict(
+        # only the password is masked: a user name is no secret, and masking it would mask it where the result says
+        # it, in the builder's name too (a user named like the target)
+        pull_auth=dict(type="dict", no_log=False, options=dict(
             username=dict(type="str", required=True),
             password=dict(type="str", required=True, no_log=True),
         )),
