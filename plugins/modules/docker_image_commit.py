@@ -119,7 +119,10 @@ options:
   run_test_env:
     description:
       - The environment of each run test, in the order of O(run_tests) (a dict per test); it replaces the
-        C(env) of that test. Kept apart because it may hold secrets, and never logged.
+        C(env) of that test. Kept apart because it may hold secrets - its values (of four characters or more) are
+        masked in the messages, test results and logs the module returns. Not a no_log option, which would mask them
+        wherever they occur, in the image's id and tags too; called directly at C(-vvv), the module's invocation
+        shows them as any argument (the build's image_artifact step passes them without one).
     type: list
     elements: dict
     default: []

@@ -67,7 +67,9 @@ options:
     description: Its password (never shown).
     type: str
   run_test_env:
-    description: The C(env) of each C(run) test of C(image_verify), in order (values never shown).
+    description:
+      - The C(env) of each C(run) test of C(image_verify), in order. Its values of four characters or more are masked
+        in what the tests report (see M(immutable.images.docker_image_commit)).
     type: list
     elements: dict
     default: []

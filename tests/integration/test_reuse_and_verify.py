@@ -191,13 +191,16 @@ def test_run_test_of_the_candidate_gates_the_tags(docker_client, greet_project, 
     remove_images("runtest")
     target = {"name": "container", "type": "docker", "base_image": BASE_IMAGE, "pull": "never", "squash": True,
               "config": {"cmd": ["sleep", "infinity"], "user": "nobody"}}
-    probe = {"run": {"command": {"cmd": ["cat", "/greeting"], "stdout_contains": "goodbye"}, "timeout": 20}}
+    # its env: a flag and a secret, which the test's output echoes
+    probe = {"run": {"command": {"cmd": ["sh", "-c", "cat /greeting; echo $DRY_RUN $TOKEN"], "stdout_contains": "goodbye"},
+                     "env": {"DRY_RUN": "1", "TOKEN": "tk-Secret-4711"}, "timeout": 20}}
     before = engine_state(docker_client)
     failed = run_build(greet_project.path, definition("runtest", image_verify=[probe], image_targets=[target]))
     assert failed.returncode != 0
     error = manifest(greet_project)["targets"][0]["error"]
     assert error["stage"] == "verify" and "run test 1 of 1 failed" in error["message"], error
-    assert "goodbye" in error["message"]
+    assert "goodbye" in error["message"] and "1 ********" in error["message"], error["message"]
+    assert "tk-Secret-4711" not in failed.output
     assert not docker_client.images.list(name="runtest")
     assert new_resources(docker_client, before, "runtest") == {"containers": [], "images": []}, error["message"]
 
@@ -205,5 +208,8 @@ def test_run_test_of_the_candidate_gates_the_tags(docker_client, greet_project, 
     passed = run_build(greet_project.path, definition("runtest", image_verify=[probe], image_targets=[target]))
     assert passed.returncode == 0, passed.output
     image = docker_client.images.get("runtest:1.0.0")
+    # the env's "1" masked nothing of the artifact (it was masked wherever it occurred: runtest:********.0.0)
+    artifact = manifest(greet_project)["targets"][0]["artifact"]
+    assert artifact["image_id"] == image.id and "runtest:1.0.0" in artifact["tags"], artifact
     assert len(image.attrs["RootFS"]["Layers"]) == 1  # squash: true
     assert image.attrs["Config"]["User"] == "nobody" and image.attrs["Config"]["Cmd"] == ["sleep", "infinity"]

@@ -8,6 +8,8 @@ runs the same in its worker when the task is on the controller (plugin_utils/_ac
 
 from __future__ import annotations
 
+from ansible.module_utils.common.parameters import remove_values
+
 from ansible_collections.immutable.images.plugins.module_utils._docker.client import (
     DOCKER_COMMON_ARGS,
     HAS_DOCKER,
@@ -41,7 +43,9 @@ MODULE_ARGS = dict(
         from_layer=dict(type="str"),
         layer_only=dict(type="bool", default=False),
         run_tests=dict(type="list", elements="dict", default=[]),
-        run_test_env=dict(type="list", elements="dict", default=[], no_log=True),
+        # Not no_log: its values would then be masked wherever they occur in the result, in the image's id and tags too
+        # (an env value "1": masktwo:********.0.0). They are masked in the texts that can echo them instead (masked()).
+        run_test_env=dict(type="list", elements="dict", default=[], no_log=False),
         build_id=dict(type="str"),
         claim=dict(type="bool", default=False),
         force=dict(type="bool", default=False),
@@ -94,8 +98,22 @@ def run(module):
                                   layer_only=p["layer_only"])
         result["run_tests"] = passed
     except VerifyFailure as e:
-        module.fail_json(msg="run test %d of %d failed: %s" % (len(passed) + 1, len(p["run_tests"]), e),
-                         stage=e.stage, **e.result())
+        module.fail_json(msg=masked("run test %d of %d failed: %s" % (len(passed) + 1, len(p["run_tests"]), e),
+                                    p["run_test_env"]),
+                         stage=e.stage, **dict(e.result(), passed=masked(e.passed, p["run_test_env"]),
+                                               logs=masked(e.logs, p["run_test_env"])))
     except DockerFailure as e:
-        module.fail_json(msg=str(e), stage=e.stage)
+        module.fail_json(msg=masked(str(e), p["run_test_env"]), stage=e.stage)
+    result["run_tests"] = [dict(one, passed=masked(one["passed"], p["run_test_env"])) for one in result["run_tests"]]
     module.exit_json(changed=True, **result)
+
+
+# Shorter values are no secrets (flags, counts: "1", "yes"), and masked they would mask every such digit or word.
+SHORTEST_MASKED = 4
+
+
+def masked(text, run_test_env):
+    """`text` (a string or a list of them: a message, log lines, what a test saw) with the run tests' environment
+    values masked, as no_log masks; the values of fewer than SHORTEST_MASKED characters are left."""
+    values = {str(v) for env in run_test_env or [] for v in (env or {}).values() if len(str(v)) >= SHORTEST_MASKED}
+    return remove_values(text, values) if values else text
