@@ -28,7 +28,8 @@ def test_roles_as_in_a_play_under_mitogen(mitogen_strategy, docker_client, proje
     remove_images("mitogen")
     built = built_as_played(docker_client, project, tmp_path, "mitogen", [ranking_entry(project)], "cat /ranks")
     assert built.splitlines() == RANKED_AS_IN_A_PLAY, built
-    assert build_containers(docker_client) == []
+    # this test's: the other worker's tests build on the same engine meanwhile
+    assert [c for c in build_containers(docker_client) if c.labels.get("immutable.images.image-name") == "mitogen"] == []
 
 
 def test_no_warm_interpreter_on_the_controller_under_mitogen(mitogen_strategy, docker_client, project, remove_images):
