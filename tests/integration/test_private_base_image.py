@@ -10,13 +10,13 @@ import shutil
 import subprocess
 
 import docker
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 import pytest
 import requests
 import yaml
 
 from conftest import BASE_IMAGE, ansible_env, build_containers, free_port, run_build, sh_in_image, wait_for_port
+from test_provenance import _keys
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -66,14 +66,6 @@ def definition(reference, name, password, **target):
     }
 
 
-def signing_key(path):
-    key = ed25519.Ed25519PrivateKey.generate()
-    (path / "signing-key.pem").write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    (path / "signing-key.pub").write_bytes(key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
-
-
 def test_a_private_base_image_is_pulled_with_base_image_auth(docker_client, project, private_base, remove_images, tmp_path):
     project.role("marker", "- name: Mark\n  ansible.builtin.copy:\n    dest: /marker\n    content: private base\n")
     remove_images("privatebase")
@@ -84,7 +76,7 @@ def test_a_private_base_image_is_pulled_with_base_image_auth(docker_client, proj
     # and pushed to the same registry with registry_auth, signed: the attestations go there too
     registry = private_base.split("/", 1)[0]
     remove_images("%s/acme/privatebase" % registry)
-    signing_key(project.path)
+    _keys(project.path, ed25519.Ed25519PrivateKey.generate())
     signed = dict(definition(private_base, "privatebase", PASSWORD, push=["%s/acme/privatebase" % registry],
                              registry_auth={"username": USER, "password": PASSWORD}),
                   image_sign={"key": "signing-key.pem", "builder_id": "ci.example.test/private"})
@@ -124,7 +116,7 @@ def test_with_a_docker_login_alone_the_image_and_its_attestations_reach_the_regi
     login = base64.b64encode(("%s:%s" % (USER, PASSWORD)).encode()).decode()
     (config / "config.json").write_text(json.dumps({"auths": {registry: {"auth": login}}}))  # as docker login writes it
     env = {"DOCKER_CONFIG": str(config)}
-    signing_key(project.path)
+    _keys(project.path, ed25519.Ed25519PrivateKey.generate())
     built = definition(private_base, "loggedin", PASSWORD, push=["%s/acme/loggedin" % registry])
     del built["image_targets"][0]["base_image_auth"]
     built["image_sign"] = {"key": "signing-key.pem", "builder_id": "ci.example.test/private"}
