@@ -137,3 +137,50 @@ def test_the_rollback_of_an_interrupted_build_takes_its_own_commits_only(docker_
                 docker_client.images.remove(image_id, force=True)
             except Exception:  # noqa: BLE001 - gone already
                 pass
+
+
+def test_the_janitor_passes_over_what_goes_while_it_looks(docker_client, monkeypatch):
+    """The janitor lists, then looks at each thing listed; another build on the engine removes its builder (AutoRemove)
+    or its cache layer in between: each is passed over (the SDK's listings fail on them), the rest is found."""
+    build_id = naming.new_build_id()
+    name = "janitor-race"
+
+    def labels(kind):
+        return naming.build_labels(build_id, name, "container", kind, "0123456789ab", "1.0.0", "2026-01-01T00:00:00Z")
+    made = []
+    try:
+        for kind in (naming.KIND_BUILDER, naming.KIND_BUILDER):
+            made.append(("container", docker_client.api.create_container(BASE_IMAGE, "true", labels=labels(kind))["Id"]))
+        for kind, tag in ((naming.KIND_CACHE, cleanup.CACHE_PREFIX + name + ":a"), (naming.KIND_CACHE, cleanup.CACHE_PREFIX + name + ":b"),
+                          (naming.KIND_ARTIFACT, name + ":a"), (naming.KIND_ARTIFACT, name + ":b")):
+            image = docker_client.containers.get(made[0][1]).commit(
+                changes=["LABEL %s=%s" % item for item in labels(kind).items()], message=naming.build_comment(build_id))
+            docker_client.api.tag(image.id, *tag.rsplit(":", 1))
+            made.append(("image", image.id))
+        # one of each kind goes at the moment it is looked at
+        going = {made[1][1], made[3][1], made[5][1]}
+        inspect_container, inspect_image = docker_client.api.inspect_container, docker_client.api.inspect_image
+
+        def remove_first(inspect, remove):
+            def look(rid):
+                if rid in going:
+                    going.discard(rid)
+                    remove(rid)
+                return inspect(rid)
+            return look
+        monkeypatch.setattr(docker_client.api, "inspect_container",
+                            remove_first(inspect_container, lambda rid: docker_client.api.remove_container(rid, force=True)))
+        monkeypatch.setattr(docker_client.api, "inspect_image",
+                            remove_first(inspect_image, lambda rid: docker_client.api.remove_image(rid, force=True)))
+        janitor = cleanup.DockerJanitor(docker_client)
+        assert [r["id"] for r in janitor.find(older_than=naming.utc_now(), image_names=[name])] == [made[0][1]]
+        assert [r["id"] for r in janitor.stale_cache(0, image_names=[name])] == [made[2][1]]
+        assert [r["id"] for r in janitor.unfinished_artifacts(build_id)] == [made[4][1]]
+        assert not going  # each was removed while the janitor looked
+    finally:
+        monkeypatch.undo()
+        for kind, rid in made:
+            try:
+                (docker_client.api.remove_container if kind == "container" else docker_client.api.remove_image)(rid, force=True)
+            except Exception:  # noqa: BLE001 - gone already
+                pass

@@ -111,9 +111,7 @@ class ArtifactClaim:
             return True  # not ours to judge: wait for it like for any holder
         filters = {"label": ["%s=%s" % (naming.LABEL_BUILD_ID, build_id), "%s=%s" % (naming.LABEL_KIND, naming.KIND_BUILDER)]}
         try:
-            return any(build_alive(c) for c in self.client.containers.list(all=True, filters=filters))
-        except docker_errors.NotFound:
-            return True  # one went while it was listed: look again
+            return any(build_alive(c) for c in self.client.containers.list(all=True, ignore_removed=True, filters=filters))
         except (docker_errors.APIError, RequestException) as e:
             raise DockerFailure("commit", "cannot look at the builders of build %s: %s" % (build_id, error_text(e)))
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from ansible_collections.immutable.images.plugins.module_utils._common import naming
 # At module level on purpose: the image_definition action imports this module in ansible-playbook's own process,
 # before it forks the plan's worker, so the Docker SDK is imported once there and every worker has it already.
-from ansible_collections.immutable.images.plugins.module_utils._docker.client import RefusedEngine, get_client, path_stat
+from ansible_collections.immutable.images.plugins.module_utils._docker.client import RefusedEngine, get_client, listed_images, path_stat
 
 LABEL_BASE_ID = naming.LABEL_PREFIX + ".base-id"
 
@@ -34,7 +34,7 @@ def find_docker_artifact(client, image_name, target, build_hash, base_id):
     if not base_id:
         return None
     found = []
-    for image in client.images.list(filters=docker_artifact_filters(image_name, target, build_hash)):
+    for image in listed_images(client, docker_artifact_filters(image_name, target, build_hash)):
         labels = (image.attrs.get("Config") or {}).get("Labels") or {}
         # an image built FROM our artifact inherits every label: only the comment says who made it
         if labels.get(LABEL_BASE_ID) == base_id and naming.is_our_docker_image(image.attrs):

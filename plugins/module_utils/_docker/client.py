@@ -203,6 +203,19 @@ def removal_in_progress(error):
     return error.status_code == 409 and "in progress" in error_text(error)
 
 
+def listed_images(client, filters):
+    """The engine's images that match `filters`, each inspected; one removed between the listing and its inspection
+    (by another build or janitor on the engine) is left out, where the SDK's images.list() fails on it (its
+    containers.list() has ignore_removed for the same race)."""
+    images = []
+    for entry in client.api.images(filters=filters):
+        try:
+            images.append(client.images.get(entry["Id"]))
+        except docker_errors.ImageNotFound:
+            continue
+    return images
+
+
 def wait_until_gone(client, container_id, timeout=30):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -22,6 +22,7 @@ from ansible_collections.immutable.images.plugins.module_utils._docker.client im
     RequestException,
     docker_errors,
     error_text,
+    listed_images,
     removal_in_progress,
     wait_until_gone,
 )
@@ -114,7 +115,8 @@ class DockerJanitor:
         containers, seen_containers = [], set()
         # Label filters are ANDed by the engine: one query per temporary kind (builders, run tests).
         for kind in TEMPORARY_CONTAINER_KINDS:
-            for c in self.client.containers.list(all=True, filters={"label": [label, "%s=%s" % (naming.LABEL_KIND, kind)]}):
+            for c in self.client.containers.list(all=True, ignore_removed=True,
+                                                filters={"label": [label, "%s=%s" % (naming.LABEL_KIND, kind)]}):
                 if c.id not in seen_containers:
                     seen_containers.add(c.id)
                     containers.append(c)
@@ -162,7 +164,7 @@ class DockerJanitor:
         meanwhile cannot be deleted (the engine refuses): it loses its tags, and stays as the child's parent."""
         filters = {"label": ["%s=%s" % (naming.LABEL_BUILD_ID, build_id), "%s=%s" % (naming.LABEL_KIND, naming.KIND_ARTIFACT)]}
         return [dict(_describe("image", i.id, i.short_id, i.labels, parse_time(i.attrs.get("Created"))), tagged=True,
-                     untag=list(i.tags)) for i in self.client.images.list(filters=filters) if i.tags and is_ours(i)]
+                     untag=list(i.tags)) for i in listed_images(self.client, filters) if i.tags and is_ours(i)]
 
     def stale_cache(self, keep_last, image_names=None):
         """Cache layers beyond the newest `keep_last` of each image name (the janitor prunes them); only of
@@ -172,7 +174,7 @@ class DockerJanitor:
         a container uses - the pin of a build that has just looked it up (layer_cache.py), or the builder running
         from it - in the same step as the delete, so no look-up can slip in between a check and the delete."""
         by_name = {}
-        for image in self.client.images.list(filters={"label": "%s=%s" % (naming.LABEL_KIND, naming.KIND_CACHE)}):
+        for image in listed_images(self.client, {"label": "%s=%s" % (naming.LABEL_KIND, naming.KIND_CACHE)}):
             name = image.labels.get(naming.LABEL_IMAGE_NAME)
             if image_names is None or name in image_names:
                 by_name.setdefault(name, []).append(image)

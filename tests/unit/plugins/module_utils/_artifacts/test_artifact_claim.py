@@ -33,12 +33,28 @@ class Obj:
         self.labels = (attrs.get("Config") or {}).get("Labels") or {}
 
 
+class EngineImages:
+    """client.images and, the fake's api being the engine itself, client.api.images (the raw listing) at once."""
+
+    def __init__(self, engine):
+        self.engine = engine
+
+    def __call__(self, filters=None):
+        return [{"Id": o.id} for o in self.engine.list(filters)]
+
+    def get(self, rid):
+        for artifact in self.engine.artifacts:
+            if artifact.id == rid:
+                return artifact
+        raise docker_errors.ImageNotFound(rid)
+
+
 class Engine:
     """Containers by name, as the engine gives a name to one container only."""
 
     def __init__(self):
         self.by_name, self.builders, self.artifacts, self.tagged, self.on_sleep = {}, [], [], [], []
-        self.api, self.containers, self.images = self, self, self
+        self.api, self.containers, self.images = self, self, EngineImages(self)
 
     def create_container(self, image, name=None, labels=None, **kwargs):
         if name in self.by_name:

@@ -22,6 +22,9 @@ class FakeImages:
         self.base, self.artifacts, self.filters = base, list(artifacts), None
 
     def get(self, ref):
+        for artifact in self.artifacts:
+            if artifact.id == ref:
+                return artifact
         if self.base is None:
             raise LookupError(ref)
         return self.base
@@ -32,9 +35,19 @@ class FakeImages:
         return [a for a in self.artifacts if all(a.attrs["Config"]["Labels"].get(k) == v for k, v in wanted.items())]
 
 
+class FakeApi:
+    def __init__(self, images):
+        self._images = images
+
+    def images(self, filters=None):
+        """The raw listing; the collection inspects each image it names (images.get)."""
+        return [{"Id": a.id} for a in self._images.list(filters)] if self._images else []
+
+
 class FakeClient:
     def __init__(self, images):
         self.images = images
+        self.api = FakeApi(images)
 
 
 def labels(build_hash="abc123", base="sha256:base", build_id="20261125T1000Z-aaaa"):

@@ -77,7 +77,8 @@ class FakeContainers:
     def __init__(self, engine):
         self.engine = engine
 
-    def list(self, all=False, filters=None):
+    def list(self, all=False, filters=None, ignore_removed=False):
+        assert ignore_removed, "a container removed while listed (by another build) would fail the listing"
         self.engine.queries.append(("containers", all, filters))
         return list(self.engine.containers_)
 
@@ -200,8 +201,8 @@ def test_find_without_build_id_matches_any_build():
 
 
 class KindFilteringContainers(FakeContainers):
-    def list(self, all=False, filters=None):
-        super().list(all=all, filters=filters)
+    def list(self, all=False, filters=None, ignore_removed=False):
+        super().list(all=all, filters=filters, ignore_removed=ignore_removed)
         kinds = [lbl.split("=", 1)[1] for lbl in filters["label"] if lbl.startswith(naming.LABEL_KIND + "=")]
         return [c for c in self.engine.containers_ if c.labels.get(naming.LABEL_KIND) in kinds]
 
