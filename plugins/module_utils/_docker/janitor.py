@@ -115,8 +115,8 @@ class DockerJanitor:
         containers, seen_containers = [], set()
         # Label filters are ANDed by the engine: one query per temporary kind (builders, run tests).
         for kind in TEMPORARY_CONTAINER_KINDS:
-            for c in self.client.containers.list(all=True, ignore_removed=True,
-                                                filters={"label": [label, "%s=%s" % (naming.LABEL_KIND, kind)]}):
+            kind_filter = {"label": [label, "%s=%s" % (naming.LABEL_KIND, kind)]}
+            for c in self.client.containers.list(all=True, ignore_removed=True, filters=kind_filter):
                 if c.id not in seen_containers:
                     seen_containers.add(c.id)
                     containers.append(c)
