@@ -115,20 +115,20 @@ def _attach(pushed, entries, public, args):
             continue
         done.add((repo, p["digest"]))
         host, path = oci.split_repository(repo)
-        registry = oci.Registry(host, args.get("username"), args.get("password"))
-        subject = registry.resolve(path, p["digest"])
-        index, fallback = registry.referrers_index(path, p["digest"])
-        existing = [m for m in index.get("manifests") or [] if m.get("artifactType") == oci.DSSE_MEDIA_TYPE]
-        have = _verified_types(registry, path, p["digest"], existing, public) if existing else {}
-        todo = [e for e in entries if e["predicate_type"] not in have]
-        attached = registry.attach(path, subject, [(e["content"], e["predicate_type"]) for e in todo],
-                                   index if fallback else None) if todo else []
-        for e, a in zip(todo, attached):
-            e["referrers"].append({"repository": repo, "digest": a["digest"], "fallback_tag": a["tag"]})
-        for e in entries:
-            if e["predicate_type"] in have:
-                e["referrers"].append({"repository": repo, "digest": have[e["predicate_type"]], "kept": True})
-        calls += registry.calls
+        with oci.Registry(host, args.get("username"), args.get("password")) as registry:
+            subject = registry.resolve(path, p["digest"])
+            index, fallback = registry.referrers_index(path, p["digest"])
+            existing = [m for m in index.get("manifests") or [] if m.get("artifactType") == oci.DSSE_MEDIA_TYPE]
+            have = _verified_types(registry, path, p["digest"], existing, public) if existing else {}
+            todo = [e for e in entries if e["predicate_type"] not in have]
+            attached = registry.attach(path, subject, [(e["content"], e["predicate_type"]) for e in todo],
+                                       index if fallback else None) if todo else []
+            for e, a in zip(todo, attached):
+                e["referrers"].append({"repository": repo, "digest": a["digest"], "fallback_tag": a["tag"]})
+            for e in entries:
+                if e["predicate_type"] in have:
+                    e["referrers"].append({"repository": repo, "digest": have[e["predicate_type"]], "kept": True})
+            calls += registry.calls
     return calls
 
 

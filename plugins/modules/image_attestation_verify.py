@@ -78,6 +78,12 @@ options:
   password:
     description: Registry password.
     type: str
+  ca_cert:
+    description:
+      - A CA certificate (PEM) to trust for the registry over HTTPS, beside the CAs C(requests) trusts (E(REQUESTS_CA_BUNDLE),
+        else certifi's) and those a Docker engine on this machine trusts for it (C(/etc/docker/certs.d/<host:port>/*.crt),
+        where a client certificate C(*.cert) with its C(*.key) is used too).
+    type: path
 author:
   - immutable.images maintainers (@immutable-images)
 """
@@ -176,6 +182,7 @@ def main():
                 builder_id=dict(type="str"), max_age=dict(type="str"))),
             username=dict(type="str"),
             password=dict(type="str", no_log=True),
+            ca_cert=dict(type="path"),
         ),
         required_one_of=[("image", "ami_id")],
         mutually_exclusive=[("image", "ami_id")],
@@ -200,7 +207,7 @@ def main():
                 envelope = f.read()
         if p["image"]:
             result = provenance_verify.verify_docker(p["image"], key, expect, [envelope] if envelope else None,
-                                                     p["username"], p["password"])
+                                                     p["username"], p["password"], ca_cert=p["ca_cert"])
             what = "%s (%s)" % (p["image"], result["digest"])
         else:
             from ansible_collections.immutable.images.plugins.module_utils._ec2.client import make_client

@@ -90,7 +90,9 @@ class Engine:
         raise RuntimeError("the second dockerd did not answer in 60s: see %s/dockerd.log" % self.root)
 
 
-def make_certificates(certs):
+def make_certificates(certs, server_names="DNS:localhost,DNS:engine.test,IP:127.0.0.1"):
+    """A CA (ca.pem), a server certificate for `server_names` (server-cert.pem, server-key.pem) and a client
+    certificate (cert.pem, key.pem) in the new directory `certs`."""
     os.makedirs(certs)
 
     def openssl(*args):
@@ -99,7 +101,7 @@ def make_certificates(certs):
     openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca-key.pem", "-out", "ca.pem", "-days", "30",
             "-subj", "/CN=immutable-images-test-ca", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
     with open(os.path.join(certs, "server.cnf"), "w") as f:
-        f.write("subjectAltName=DNS:localhost,DNS:engine.test,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n"
+        f.write("subjectAltName=%s\nextendedKeyUsage=serverAuth\n" % server_names +
                 "keyUsage=digitalSignature,keyEncipherment\nauthorityKeyIdentifier=keyid\n")
     openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server-key.pem", "-out", "server.csr", "-subj", "/CN=localhost")
     openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem", "-CAcreateserial",
@@ -119,7 +121,13 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def _add_bridge():
+def bridge_address(name):
+    """The IPv4 address add_bridge gave the bridge `name` (an address of this machine that is not loopback)."""
+    shown = subprocess.run(["ip", "-4", "-o", "addr", "show", "dev", name], capture_output=True, text=True, check=True)
+    return shown.stdout.split(" inet ", 1)[1].split("/", 1)[0]
+
+
+def add_bridge():
     """Make a free bridge (see BRIDGE_PREFIX); its name."""
     routes = subprocess.run(["ip", "-4", "route"], capture_output=True, text=True, check=True).stdout
     for n in range(BRIDGE_SUBNETS):
@@ -143,7 +151,7 @@ def tls_engine(tmp_path_factory):
     # Short: the engine's unix sockets (its own and containerd's) must stay under 107 bytes.
     root = str(tmp_path_factory.mktemp("e2"))
     make_certificates(os.path.join(root, "certs"))
-    with _running_with_the_base_image(Engine(root, _free_port(), _add_bridge())) as engine:
+    with _running_with_the_base_image(Engine(root, _free_port(), add_bridge())) as engine:
         yield engine
 
 
@@ -200,7 +208,7 @@ def containerd_store_engine(tmp_path_factory):
     if os.geteuid() != 0:
         pytest.skip("a second engine needs root (for its bridge)")
     root = str(tmp_path_factory.mktemp("c8d"))  # short: containerd's socket path must stay under 107 bytes
-    with _running_with_the_base_image(ContainerdStoreEngine(root, _add_bridge(), binaries)) as engine:
+    with _running_with_the_base_image(ContainerdStoreEngine(root, add_bridge(), binaries)) as engine:
         yield engine
 
 

@@ -13,6 +13,7 @@ docs/provenance.md.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import os
@@ -26,6 +27,11 @@ DSSE_MEDIA_TYPE = "application/vnd.dsse.envelope.v1+json"
 PREDICATE_ANNOTATION = "in-toto.io/predicate-type"
 MANIFEST_TYPES = [OCI_MANIFEST, OCI_INDEX, "application/vnd.docker.distribution.manifest.v2+json",
                   "application/vnd.docker.distribution.manifest.list.v2+json"]
+
+
+# Where a Docker engine finds what it trusts of a registry host:port beyond the system's CAs: `*.crt` are CAs, a
+# `*.cert` with its `*.key` is the client's certificate (Docker's "Verify repository client certificates").
+DOCKER_CERTS_D = "/etc/docker/certs.d"
 
 
 class RegistryError(Exception):
@@ -71,20 +77,69 @@ def docker_config_credentials(host):
     return (username, password) if username and password else (None, None)
 
 
-class Registry:
-    """One registry host. Plain HTTP only for loopback registries (as the Docker engine does)."""
+class RegistryTrust:
+    """What the controller trusts of a registry over HTTPS: requests' own CAs, plus what a Docker engine on this machine
+    trusts of that host (DOCKER_CERTS_D) and a `ca_cert` given, and the client certificate found there.
 
-    def __init__(self, host, username=None, password=None):
+    `verify` goes with each request (oras passes it so): a session's `verify` loses to REQUESTS_CA_BUNDLE and
+    CURL_CA_BUNDLE, which corporate machines set. Added CAs need a bundle file of requests' CAs and them (a CA
+    file given to requests replaces its CAs, and a token service may have a public certificate): close() removes it.
+    """
+
+    def __init__(self, host, ca_cert=None, certs_d=DOCKER_CERTS_D):
+        # the engine runs as root: what the controller's user cannot read of its directory is left out
+        readable = [f for f in sorted(glob.glob(os.path.join(certs_d, host, "*"))) if os.access(f, os.R_OK)]
+        cas = [f for f in readable if f.endswith(".crt")] + ([ca_cert] if ca_cert else [])
+        self.cert = next(((f, f[:-len(".cert")] + ".key") for f in readable
+                          if f.endswith(".cert") and f[:-len(".cert")] + ".key" in readable), None)
+        self.verify, self._bundle = True, None
+        if cas:
+            self.verify = self._bundle = self._write_bundle(cas)
+
+    @staticmethod
+    def _write_bundle(cas):
+        """A file of requests' CAs and `cas`; an OSError names a CA file that cannot be read."""
+        from requests.utils import DEFAULT_CA_BUNDLE_PATH
+
+        # what requests would use for verify=True: the environment's bundle, else certifi's
+        default = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or DEFAULT_CA_BUNDLE_PATH
+        parts = []
+        for path in ([default] if os.path.isfile(default) else []) + cas:
+            with open(path, "rb") as f:
+                parts.append(f.read().strip() + b"\n")
+        fd, bundle = tempfile.mkstemp(prefix="immutable-images-ca-", suffix=".pem")
+        with os.fdopen(fd, "wb") as f:
+            f.write(b"".join(parts))
+        return bundle
+
+    def close(self):
+        if self._bundle:
+            os.unlink(self._bundle)
+            self._bundle = None
+
+
+class Registry:
+    """One registry host. Plain HTTP only for loopback registries (as the Docker engine does); over HTTPS, trusted as
+    RegistryTrust says. A context manager (it may hold a CA bundle file)."""
+
+    def __init__(self, host, username=None, password=None, ca_cert=None):
         self.oras = _oras()
         self.host = "registry-1.docker.io" if host == "docker.io" else host
         insecure = is_loopback(host)
         self.calls = 0
+        self.trust = RegistryTrust(host, ca_cert)
         if not username:  # as the engine's push without registry_auth: the credentials `docker login` stored
             username, password = docker_config_credentials(host)
         # oras' token backend takes the realm of a Basic challenge for the address of a token service (and fails on
         # it): a registry that asks for Basic authentication (htpasswd, Nexus, Artifactory) gets oras' basic backend
         backend = "basic" if username and self._challenge(insecure) == "basic" else "token"
-        self.client = self.oras.provider.Registry(hostname=self.host, insecure=insecure, auth_backend=backend)
+        try:
+            self.client = self.oras.provider.Registry(hostname=self.host, insecure=insecure, auth_backend=backend,
+                                                      tls_verify=self.trust.verify)
+        except Exception:
+            self.trust.close()
+            raise
+        self.client.session.cert = self.trust.cert
         if username:
             self.client.auth.set_basic_auth(username, password or "")
         request = self.client.session.request
@@ -94,6 +149,12 @@ class Registry:
             return request(*args, **kwargs)
         self.client.session.request = counted
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *_exc):
+        self.trust.close()
+
     def _challenge(self, insecure, timeout=10):
         """The authentication scheme the registry asks for at the API's base (/v2/): "basic", "bearer", or None (no
         challenge, or no answer: the calls that follow say what is wrong)."""
@@ -101,7 +162,8 @@ class Registry:
 
         self.calls += 1
         try:
-            answer = requests.get("%s://%s/v2/" % ("http" if insecure else "https", self.host), timeout=timeout)
+            answer = requests.get("%s://%s/v2/" % ("http" if insecure else "https", self.host), timeout=timeout,
+                                  verify=self.trust.verify, cert=self.trust.cert)
         except requests.exceptions.RequestException:
             return None
         if answer.status_code != 401:
@@ -115,7 +177,7 @@ class Registry:
         import requests
 
         try:
-            self.client.session.get("%s://%s/v2/" % (self.client.prefix, self.host), timeout=timeout)
+            self.client.session.get("%s://%s/v2/" % (self.client.prefix, self.host), timeout=timeout, verify=self.trust.verify)
         except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as e:
             raise RegistryError("cannot reach the registry %s: %s" % (self.host, e))
 

@@ -20,21 +20,22 @@ from ansible_collections.immutable.images.plugins.module_utils._common.reference
 _ORDER = [prov.NO_ATTESTATION, prov.WRONG_KEY, prov.BAD_SIGNATURE, prov.SUBJECT_MISMATCH, prov.EXPECTATION_MISMATCH]
 
 
-def verify_docker(image, public_key, expect=None, envelopes=None, username=None, password=None, now=None):
+def verify_docker(image, public_key, expect=None, envelopes=None, username=None, password=None, now=None, ca_cert=None):
     """Verify `image` (repository:tag or @digest) in its registry. envelopes: local DSSE envelopes (bytes) to use
-    instead of the registry's referrers (the files written beside the manifest)."""
+    instead of the registry's referrers (the files written beside the manifest). ca_cert: a CA to trust for the
+    registry beyond oci_attestations.RegistryTrust's."""
     repo, tag, digest = split_reference(image)
     host, path = oci.split_repository(repo)
-    registry = oci.Registry(host, username, password)
-    try:
-        registry.check_reachable()
-    except oci.RegistryError as e:
-        raise prov.ProvenanceError("not_found", "%s: %s" % (image, e))
-    try:
-        found = registry.resolve(path, digest or tag or "latest")
-        referrers = registry.envelopes(path, found["digest"]) if found and envelopes is None else None
-    except OSError as e:  # requests' errors are OSErrors: the registry did not answer (after the oras client's retries)
-        raise prov.ProvenanceError("not_found", "%s: cannot reach the registry %s: %s" % (image, host, e))
+    with oci.Registry(host, username, password, ca_cert) as registry:
+        try:
+            registry.check_reachable()
+        except oci.RegistryError as e:
+            raise prov.ProvenanceError("not_found", "%s: %s" % (image, e))
+        try:
+            found = registry.resolve(path, digest or tag or "latest")
+            referrers = registry.envelopes(path, found["digest"]) if found and envelopes is None else None
+        except OSError as e:  # requests' errors are OSErrors: the registry did not answer (after the oras client's retries)
+            raise prov.ProvenanceError("not_found", "%s: cannot reach the registry %s: %s" % (image, host, e))
     if not found:
         raise prov.ProvenanceError("not_found", "%s: no such image in the registry %s" % (image, host))
     actual = found["digest"]

@@ -2,14 +2,18 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """oci_attestations.docker_config_credentials: the credentials `docker login` stored, which signing and verifying use
-where no registry_auth (verify_username) is given, as the engine's push does. The registry side:
-tests/integration/test_private_base_image.py and test_provenance.py."""
+where no registry_auth (verify_username) is given, as the engine's push does; RegistryTrust: what they trust of a
+registry over HTTPS. The registry side: tests/integration/test_private_base_image.py, test_registry_tls.py and
+test_provenance.py."""
 
 from __future__ import annotations
 
 import base64
 import json
 import os
+import tempfile
+
+import pytest
 
 from ansible_collections.immutable.images.plugins.module_utils._artifacts import oci_attestations as oci
 
@@ -46,3 +50,40 @@ def test_without_a_docker_config_there_are_none(tmp_path, monkeypatch):
     (tmp_path / "bad" / "config.json").write_text("{not json")
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "bad"))
     assert oci.docker_config_credentials("127.0.0.1:5000") == (None, None)
+
+
+HOST = "registry.example.com:5443"
+
+
+def test_without_anything_to_add_requests_trusts_as_it_would(tmp_path):
+    trust = oci.RegistryTrust(HOST, certs_d=str(tmp_path))
+    assert trust.verify is True and trust.cert is None
+    trust.close()
+
+
+def test_the_engines_certs_d_adds_its_cas_to_requests_own_and_gives_the_client_pair(tmp_path, monkeypatch):
+    (tmp_path / "system.pem").write_text("SYSTEM CAS\n")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "system.pem"))
+    directory = tmp_path / "certs.d" / HOST
+    directory.mkdir(parents=True)
+    for name, text in (("ca.crt", "COMPANY CA"), ("other.crt", "OTHER CA"), ("client.cert", "CLIENT"), ("client.key", "KEY"),
+                       ("lonely.cert", "NO KEY")):
+        (directory / name).write_text(text)
+    (tmp_path / "given.pem").write_text("GIVEN CA")
+    trust = oci.RegistryTrust(HOST, ca_cert=str(tmp_path / "given.pem"), certs_d=str(tmp_path / "certs.d"))
+    with open(trust.verify) as f:
+        assert f.read() == "SYSTEM CAS\nCOMPANY CA\nOTHER CA\nGIVEN CA\n"
+    assert trust.cert == (str(directory / "client.cert"), str(directory / "client.key"))
+    bundle = trust.verify
+    trust.close()
+    assert not os.path.exists(bundle)
+    # another host's directory is not this one's
+    assert oci.RegistryTrust("registry.example.com", certs_d=str(tmp_path / "certs.d")).verify is True
+
+
+def test_a_ca_cert_that_cannot_be_read_is_said_and_leaves_no_bundle(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with pytest.raises(OSError) as raised:
+        oci.RegistryTrust(HOST, ca_cert=str(tmp_path / "missing.pem"), certs_d=str(tmp_path))
+    assert raised.value.filename == str(tmp_path / "missing.pem")
+    assert os.listdir(tmp_path) == []
