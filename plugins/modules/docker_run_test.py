@@ -18,8 +18,11 @@ description:
   - It also carries the image name and target labels of O(image) and C(immutable.images.lease-seconds) (O(timeout)
     plus 120), so that the janitor (M(immutable.images.docker_cleanup)) leaves it and everything of its build alone until
     the test can no longer be running.
-  - With O(network_mode=bridge) (or any network that publishes ports), O(port) is published on C(127.0.0.1)
-    on an ephemeral host port, and the probes go there. With O(network_mode=host) they go to C(127.0.0.1:)O(port).
+  - With O(network_mode=bridge) (or any network that publishes ports), O(port) is published on an ephemeral port of
+    the engine's host, on one address only, and the probes go there. That is C(127.0.0.1) for an engine on this machine (a
+    unix socket, a loopback address), else the address of the host of the engine's C(tcp://) or C(ssh://) URL (as
+    resolved here; the engine's host must have that address, as a build host or a CI job's dind service does, not
+    one behind NAT). With O(network_mode=host) they go to that address and O(port).
   - "First it waits for O(port) to accept TCP connections and for O(wait_for_command) to succeed, then it runs
     the probes O(http) and O(command_probe). Each check is retried with short polls until it passes or O(timeout)
     runs out. A container that exits fails the test at once, with its last log lines."
@@ -29,8 +32,8 @@ description:
     C({run: {port: 8080, http: {path: /health, status: 200, body_contains: ok}}}), so such an entry can be passed
     on as it is."
 notes:
-  - The probes run where the module runs, against C(127.0.0.1), so the engine must run on that machine
-    (O(docker_host) may name its socket, not a remote engine).
+  - The probes run where the module runs, which must reach the engine's host at that address and port (a firewall
+    between them fails the test at O(port)).
   - The image is never pulled; give the id of the candidate (or any reference the engine has).
 extends_documentation_fragment:
   - immutable.images.docker
@@ -172,7 +175,7 @@ image_id:
   returned: success
   type: str
 host_port:
-  description: Port on C(127.0.0.1) the probes used (O(port) itself with host networking).
+  description: Port of the engine's host the probes used (O(port) itself with host networking).
   returned: success, when O(port) was given
   type: int
   sample: 32771

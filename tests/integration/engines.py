@@ -41,6 +41,9 @@ class Engine:
         self.certs = os.path.join(root, "certs")
         self.socket = os.path.join(root, "docker.sock")
         self.url = "tcp://127.0.0.1:%d" % port
+        # also on its bridge's address: an engine reached at an address that is not loopback, as a build host's or
+        # a CI job's dind service is (its certificate names that address too)
+        self.network_url = "tcp://%s:%d" % (bridge_address(bridge), port)
         self.unix_url = "unix://" + self.socket
         self.tls = {"ca_cert": os.path.join(self.certs, "ca.pem"), "client_cert": os.path.join(self.certs, "cert.pem"),
                     "client_key": os.path.join(self.certs, "key.pem")}
@@ -73,7 +76,7 @@ class Engine:
         self.process = subprocess.Popen(
             ["dockerd", "--iptables=false", "--ip6tables=false", "--bridge=" + self.bridge,
              "--data-root", os.path.join(self.root, "data"), "--exec-root", os.path.join(self.root, "exec"),
-             "--pidfile", os.path.join(self.root, "docker.pid"), "-H", self.unix_url, "-H", "tcp://127.0.0.1:%d" % self.port,
+             "--pidfile", os.path.join(self.root, "docker.pid"), "-H", self.unix_url, "-H", self.url, "-H", self.network_url,
              "--tlsverify", "--tlscacert", self.tls["ca_cert"], "--tlscert", os.path.join(self.certs, "server-cert.pem"),
              "--tlskey", os.path.join(self.certs, "server-key.pem")],
             stdout=log, stderr=log, start_new_session=True)
@@ -150,8 +153,13 @@ def tls_engine(tmp_path_factory):
         pytest.skip("a second engine needs dockerd and root (for its bridge)")
     # Short: the engine's unix sockets (its own and containerd's) must stay under 107 bytes.
     root = str(tmp_path_factory.mktemp("e2"))
-    make_certificates(os.path.join(root, "certs"))
-    with _running_with_the_base_image(Engine(root, _free_port(), add_bridge())) as engine:
+    bridge = add_bridge()
+    try:
+        make_certificates(os.path.join(root, "certs"), "DNS:localhost,DNS:engine.test,IP:127.0.0.1,IP:" + bridge_address(bridge))
+    except BaseException:
+        subprocess.run(["ip", "link", "del", bridge], capture_output=True, check=False)
+        raise
+    with _running_with_the_base_image(Engine(root, _free_port(), bridge)) as engine:
         yield engine
 
 

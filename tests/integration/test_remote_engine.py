@@ -106,19 +106,37 @@ def test_example_on_a_tls_engine_through_the_session(docker_client, tls_engine, 
 
 
 def test_example_on_a_tls_engine_from_docker_env_without_warm_interpreter(docker_client, tls_engine, example):
-    """DOCKER_HOST/DOCKER_TLS_VERIFY/DOCKER_CERT_PATH, image_warm_interpreter: false: one exec per command on the
-    collection's own stream (docker_api's loses output over TLS: "No start of json char found"); the session is
-    off, not failed: no warning."""
+    """DOCKER_HOST/DOCKER_TLS_VERIFY/DOCKER_CERT_PATH, as a CI job's dind service gives them, with an address that is
+    not loopback; image_warm_interpreter: false: one exec per command on the collection's own stream (docker_api's
+    loses output over TLS: "No start of json char found"); the session is off, not failed: no warning. The run test's
+    port is published on the engine's address and probed there (before: on 127.0.0.1, which is the engine's host
+    only when the engine runs on this machine)."""
     name, remote, before = "remote-webapp-direct", tls_engine.client(), engine_state(docker_client)
     target = _example_target(tls_engine, tls=False)
     del target["docker_host"]
+    address = tls_engine.network_url.split("://", 1)[1].rsplit(":", 1)[0]
+    published, done = set(), threading.Event()
+
+    def watch_the_run_test():  # the addresses its port is published on, while it runs
+        watcher = tls_engine.client()
+        while not done.is_set():
+            for c in watcher.api.containers(filters={"label": "immutable.images.kind=verify"}):
+                published.update(p.get("IP") for p in c.get("Ports") or [] if p.get("PublicPort"))
+            time.sleep(0.05)
+    watching = threading.Thread(target=watch_the_run_test, daemon=True)
+    watching.start()
     try:
-        result = _build(example, name, target, {"image_warm_interpreter": False}, env=tls_engine.env)
+        result = _build(example, name, target, {"image_warm_interpreter": False, "image_verify": [HEALTH]},
+                        env=dict(tls_engine.env, DOCKER_HOST=tls_engine.network_url))
+        done.set()
+        watching.join(timeout=10)
         assert result.returncode == 0, result.output
         assert "no session with the builder" not in result.output
         assert "deserialization failed" not in result.output
+        assert published == {address}, published  # and the probe reached it there: the build passed its run test
         _check_built_there(docker_client, remote, name, before, result.output)
     finally:
+        done.set()
         _remove_images(remote, name)
 
 

@@ -12,12 +12,15 @@ the container exiting fails the test at once, with its last log lines.
 from __future__ import annotations
 
 import http.client
+import ipaddress
 import math
 import re
 import socket
 import ssl
 import threading
 import time
+
+from urllib.parse import urlsplit
 
 from ansible_collections.immutable.images.plugins.module_utils._common import naming
 from ansible_collections.immutable.images.plugins.module_utils._docker import exec_stream as engine_stream
@@ -37,6 +40,7 @@ MSG_LOG_LINES = 10      # of which the message repeats the last ones when the co
 SHOWN_TEXT = 200        # characters of a body or an output quoted in a message
 MAX_BODY = 1 << 20      # bytes of an HTTP answer read
 NO_PUBLISH = ("host", "none")
+LOOPBACK = "127.0.0.1"
 HTTP_DEFAULTS = {"path": "/", "status": 200, "body_contains": None, "body_regex": None, "scheme": "http"}
 COMMAND_DEFAULTS = {"cmd": None, "rc": 0, "stdout_contains": None}
 
@@ -159,7 +163,7 @@ def http_get(scheme, host, port, path, timeout):
     if scheme == "https":
         context = ssl.create_default_context()
         context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE  # a test container has no certificate for 127.0.0.1
+        context.verify_mode = ssl.CERT_NONE  # a test container has no certificate for its address
         conn = http.client.HTTPSConnection(host, port, timeout=timeout, context=context)
     else:
         conn = http.client.HTTPConnection(host, port, timeout=timeout)
@@ -171,11 +175,29 @@ def http_get(scheme, host, port, path, timeout):
         conn.close()
 
 
+def probe_address(engine_url):
+    """Where a run test's port is published on the engine's host, and probed from this machine: 127.0.0.1 for an engine
+    on this machine (a unix socket, a loopback address); else the address this machine reaches the engine's host at,
+    that of its tcp:// or ssh:// URL (as with `docker -H tcp://docker:2376 run -p` and `curl docker:8080` in a CI job),
+    and only it, not every address of that host. Raises VerifyFailure for a name that does not resolve."""
+    scheme, _sep, rest = (engine_url or "").partition("://")
+    host = urlsplit("//" + rest).hostname if scheme in ("tcp", "ssh", "http", "https") else None
+    if not host:
+        return LOOPBACK
+    try:
+        addresses = [info[4][0] for info in socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)]
+    except (socket.gaierror, UnicodeError) as e:
+        raise VerifyFailure("port: cannot find the address of the engine's host %s to probe it at: %s" % (host, e), "options")
+    address = next((a for a in addresses if ":" not in a), addresses[0])  # IPv4 first, as the engine publishes
+    return LOOPBACK if ipaddress.ip_address(address.split("%", 1)[0]).is_loopback else address
+
+
 class RunTest:
-    """One run test on one engine. clock/sleep/tcp_probe/http_probe are replaceable for unit tests."""
+    """One run test on one engine. clock/sleep/tcp_probe/http_probe are replaceable for unit tests; probe_host is
+    probe_address() of the client's engine unless given."""
 
     def __init__(self, client, clock=time.monotonic, sleep=time.sleep, tcp_probe=tcp_open, http_probe=http_get,
-                 probe_host="127.0.0.1", poll=(0.1, 0.5)):
+                 probe_host=None, poll=(0.1, 0.5)):
         self.client = client
         self.clock = clock
         self.sleep = sleep
@@ -203,6 +225,8 @@ class RunTest:
                                     "options")
         if http and port is None:
             raise VerifyFailure("http: needs port", "options")
+        if port is not None and self.probe_host is None:
+            self.probe_host = probe_address((getattr(self.client.api, "immutable_engine", None) or {}).get("url"))
         if not (port or wait_argv or command):
             raise VerifyFailure("give a port to probe, or a command (wait_for_command, command) to run in the test"
                                 " container", "options")
@@ -279,7 +303,7 @@ class RunTest:
         kwargs = dict(name=name, labels=labels, detach=True, network_mode=network_mode,
                       environment=["%s=%s" % (k, v) for k, v in (env or {}).items()] or None)
         if port is not None and self._publishes(network_mode):
-            kwargs["ports"] = {"%d/tcp" % port: ("127.0.0.1", None)}  # an ephemeral port on loopback only
+            kwargs["ports"] = {"%d/tcp" % port: (self.probe_host, None)}  # an ephemeral port on that address only
         try:
             # create + start, not run(): run() pulls an image it does not find
             container = self.client.containers.create(image_id, **kwargs)

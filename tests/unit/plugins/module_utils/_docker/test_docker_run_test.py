@@ -589,3 +589,24 @@ def test_http_get_against_a_real_server_follows_no_redirect():
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.mark.parametrize("url, address", [
+    (None, "127.0.0.1"),
+    ("unix:///var/run/docker.sock", "127.0.0.1"),
+    ("tcp://127.0.0.1:2376", "127.0.0.1"),
+    ("tcp://localhost:2376", "127.0.0.1"),
+    ("tcp://[::1]:2376", "127.0.0.1"),
+    ("ssh://root@127.0.0.1:2222", "127.0.0.1"),
+    ("tcp://10.1.2.3:2376", "10.1.2.3"),  # a CI job's dind service, a build host: its address, not every one
+    ("ssh://builder@10.1.2.4", "10.1.2.4"),
+    ("https://10.1.2.5:2376", "10.1.2.5"),
+])
+def test_the_probe_goes_to_the_engines_host(url, address):
+    assert docker_run_test.probe_address(url) == address
+
+
+def test_an_engine_host_without_an_address_is_said():
+    with pytest.raises(VerifyFailure) as failure:
+        docker_run_test.probe_address("tcp://bad..name:2376")  # refused before any lookup
+    assert failure.value.check == "options" and "bad..name" in str(failure.value)
