@@ -17,6 +17,7 @@ import time
 from ansible_collections.immutable.images.plugins.module_utils._common import naming
 from ansible_collections.immutable.images.plugins.module_utils._artifacts import oci_attestations as oci
 from ansible_collections.immutable.images.plugins.module_utils._artifacts import provenance as prov
+from ansible_collections.immutable.images.plugins.module_utils._common.references import split_repository
 from ansible_collections.immutable.images.plugins.plugin_utils._artifacts.sbom import collection_version
 from ansible_collections.immutable.images.plugins.plugin_utils._action_module import ActionModuleBase
 
@@ -114,8 +115,8 @@ def _attach(pushed, entries, public, args):
         if (repo, p["digest"]) in done or not p.get("digest"):
             continue
         done.add((repo, p["digest"]))
-        host, path = oci.split_repository(repo)
-        with oci.Registry(host, args.get("username"), args.get("password")) as registry:
+        host, path = split_repository(repo)
+        with oci.Registry(host, args.get("username"), args.get("password"), plain_http=p.get("plain_http")) as registry:
             subject = registry.resolve(path, p["digest"])
             index, fallback = registry.referrers_index(path, p["digest"])
             existing = [m for m in index.get("manifests") or [] if m.get("artifactType") == oci.DSSE_MEDIA_TYPE]

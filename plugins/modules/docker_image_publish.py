@@ -73,6 +73,12 @@ pushed:
       description: Manifest digest the registry reported.
       type: str
       sample: sha256:9a1c...
+    plain_http:
+      description:
+        - Whether the engine treats the registry as insecure (named in its C(insecure-registries), or with an address
+          in one of the networks there, loopback by default), so that it may speak plain HTTP to it.
+      type: bool
+      sample: false
 """
 
 from ansible.module_utils.basic import AnsibleModule

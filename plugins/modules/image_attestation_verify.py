@@ -84,6 +84,12 @@ options:
         else certifi's) and those a Docker engine on this machine trusts for it (C(/etc/docker/certs.d/<host:port>/*.crt),
         where a client certificate C(*.cert) with its C(*.key) is used too).
     type: path
+  plain_http:
+    description:
+      - Speak plain HTTP to the registry, as the Docker engine does to the registries of its C(insecure-registries).
+        By default only a registry on a loopback address (C(127.0.0.0/8), C(localhost)) is spoken to so, every other
+        over HTTPS.
+    type: bool
 author:
   - immutable.images maintainers (@immutable-images)
 """
@@ -183,6 +189,7 @@ def main():
             username=dict(type="str"),
             password=dict(type="str", no_log=True),
             ca_cert=dict(type="path"),
+            plain_http=dict(type="bool"),
         ),
         required_one_of=[("image", "ami_id")],
         mutually_exclusive=[("image", "ami_id")],
@@ -207,7 +214,8 @@ def main():
                 envelope = f.read()
         if p["image"]:
             result = provenance_verify.verify_docker(p["image"], key, expect, [envelope] if envelope else None,
-                                                     p["username"], p["password"], ca_cert=p["ca_cert"])
+                                                     p["username"], p["password"], ca_cert=p["ca_cert"],
+                                                     plain_http=p["plain_http"])
             what = "%s (%s)" % (p["image"], result["digest"])
         else:
             from ansible_collections.immutable.images.plugins.module_utils._ec2.client import make_client

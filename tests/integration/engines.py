@@ -77,6 +77,8 @@ class Engine:
             ["dockerd", "--iptables=false", "--ip6tables=false", "--bridge=" + self.bridge,
              "--data-root", os.path.join(self.root, "data"), "--exec-root", os.path.join(self.root, "exec"),
              "--pidfile", os.path.join(self.root, "docker.pid"), "-H", self.unix_url, "-H", self.url, "-H", self.network_url,
+             # registries on its bridge are insecure to it, as a CI job's registry service is to its dind
+             "--insecure-registry", self.network_url.split("://", 1)[1].rsplit(".", 1)[0] + ".0/24",
              "--tlsverify", "--tlscacert", self.tls["ca_cert"], "--tlscert", os.path.join(self.certs, "server-cert.pem"),
              "--tlskey", os.path.join(self.certs, "server-key.pem")],
             stdout=log, stderr=log, start_new_session=True)

@@ -18,9 +18,13 @@ import threading
 import time
 import urllib.request
 
+from cryptography.hazmat.primitives.asymmetric import ed25519
 import pytest
+import yaml
 
-from conftest import BASE_IMAGE, ROOT, ansible_env, build_containers, engine_state, image_tags, new_resources, run_build
+from conftest import (BASE_IMAGE, ROOT, ansible_env, build_containers, engine_state, free_port, image_tags, new_resources,
+                      run_build)
+from test_provenance import _keys, verify
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -138,6 +142,47 @@ def test_example_on_a_tls_engine_from_docker_env_without_warm_interpreter(docker
     finally:
         done.set()
         _remove_images(remote, name)
+
+
+def test_signing_at_a_registry_the_engine_has_among_its_insecure_registries(tls_engine, example, tmp_path):
+    """A plain-HTTP registry that is not on loopback, among the engine's insecure-registries (a CI job's registry
+    service, with dind's --insecure-registry): the engine pushes there, and the signing attaches there too, over
+    HTTP as the engine speaks to it (before: over HTTPS, which such a registry does not speak, after the push). The
+    verifier, which has no engine to ask, is told (verify_plain_http)."""
+    name, remote = "remote-insecure", tls_engine.client()
+    address = tls_engine.network_url.split("://", 1)[1].rsplit(":", 1)[0]
+    registry = "%s:%d" % (address, free_port())
+    (tmp_path / "registry.yml").write_text(yaml.safe_dump({
+        "version": 0.1, "log": {"level": "warn"}, "storage": {"filesystem": {"rootdirectory": str(tmp_path / "data")}},
+        "http": {"addr": registry}}))
+    served = subprocess.Popen([shutil.which("docker-registry") or "/usr/bin/docker-registry", "serve",
+                               str(tmp_path / "registry.yml")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _keys(example, ed25519.Ed25519PrivateKey.generate())
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen("http://%s/v2/" % registry, timeout=5).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the registry did not start"
+                time.sleep(0.2)
+        target = dict(_example_target(tls_engine), push=["%s/acme/%s" % (registry, name)])
+        result = _build(example, name, target, {"image_sign": {"key": "signing-key.pem", "builder_id": "ci.example.test/insecure"}})
+        assert result.returncode == 0, result.output[-4000:]
+        with urllib.request.urlopen("http://%s/v2/acme/%s/tags/list" % (registry, name)) as answer:
+            tags = json.loads(answer.read())["tags"]
+        assert "1.0.0" in tags and [t for t in tags if t.startswith("sha256-")], tags  # the image and its attestations
+        image = "%s/acme/%s:1.0.0" % (registry, name)
+        told = verify(example, image=image, public_key="signing-key.pub", plain_http=True)
+        assert told.returncode == 0, told.output[-3000:]
+        untold = verify(example, image=image, public_key="signing-key.pub")
+        assert untold.returncode != 0 and "cannot reach the registry %s" % registry in untold.output, untold.output[-3000:]
+    finally:
+        served.terminate()
+        served.wait(timeout=10)
+        _remove_images(remote, name)
+        _remove_images(remote, "%s/acme/%s" % (registry, name))
 
 
 def test_example_on_the_engine_of_the_docker_clis_current_context(docker_client, tls_engine, example, tmp_path):

@@ -50,14 +50,6 @@ def _oras():
     return oras
 
 
-def split_repository(repository):
-    """(registry host, path) of a repository name; Docker Hub for names without a host."""
-    first, _sep, rest = repository.partition("/")
-    if rest and ("." in first or ":" in first or first == "localhost"):
-        return first, rest
-    return "docker.io", repository if "/" in repository else "library/" + repository
-
-
 def is_loopback(host):
     name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
     return name in ("localhost", "::1", "[::1]") or name.startswith("127.")
@@ -119,13 +111,14 @@ class RegistryTrust:
 
 
 class Registry:
-    """One registry host. Plain HTTP only for loopback registries (as the Docker engine does); over HTTPS, trusted as
-    RegistryTrust says. A context manager (it may hold a CA bundle file)."""
+    """One registry host, over HTTPS trusted as RegistryTrust says, or plain HTTP: `plain_http` (an engine's insecure
+    registry, push.plain_http_hosts), by default for loopback registries only (as the Docker engine's default).
+    A context manager (it may hold a CA bundle file)."""
 
-    def __init__(self, host, username=None, password=None, ca_cert=None):
+    def __init__(self, host, username=None, password=None, ca_cert=None, plain_http=None):
         self.oras = _oras()
         self.host = "registry-1.docker.io" if host == "docker.io" else host
-        insecure = is_loopback(host)
+        insecure = is_loopback(host) if plain_http is None else plain_http
         self.calls = 0
         self.trust = RegistryTrust(host, ca_cert)
         if not username:  # as the engine's push without registry_auth: the credentials `docker login` stored

@@ -15,18 +15,19 @@ import json
 
 from ansible_collections.immutable.images.plugins.module_utils._artifacts import oci_attestations as oci
 from ansible_collections.immutable.images.plugins.module_utils._artifacts import provenance as prov
-from ansible_collections.immutable.images.plugins.module_utils._common.references import split_reference
+from ansible_collections.immutable.images.plugins.module_utils._common.references import split_reference, split_repository
 
 _ORDER = [prov.NO_ATTESTATION, prov.WRONG_KEY, prov.BAD_SIGNATURE, prov.SUBJECT_MISMATCH, prov.EXPECTATION_MISMATCH]
 
 
-def verify_docker(image, public_key, expect=None, envelopes=None, username=None, password=None, now=None, ca_cert=None):
+def verify_docker(image, public_key, expect=None, envelopes=None, username=None, password=None, now=None, ca_cert=None,
+                  plain_http=None):
     """Verify `image` (repository:tag or @digest) in its registry. envelopes: local DSSE envelopes (bytes) to use
     instead of the registry's referrers (the files written beside the manifest). ca_cert: a CA to trust for the
-    registry beyond oci_attestations.RegistryTrust's."""
+    registry beyond oci_attestations.RegistryTrust's; plain_http: as for oci_attestations.Registry."""
     repo, tag, digest = split_reference(image)
-    host, path = oci.split_repository(repo)
-    with oci.Registry(host, username, password, ca_cert) as registry:
+    host, path = split_repository(repo)
+    with oci.Registry(host, username, password, ca_cert, plain_http) as registry:
         try:
             registry.check_reachable()
         except oci.RegistryError as e:

@@ -65,6 +65,14 @@ def split_reference(ref):
     return repo, tag, digest
 
 
+def split_repository(repository):
+    """(registry host, path) of a repository name; Docker Hub for names without a host."""
+    first, _sep, rest = repository.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        return first, rest
+    return "docker.io", repository if "/" in repository else "library/" + repository
+
+
 def is_image_reference(value):
     """A reference that `docker pull` accepts: repository[:tag][@digest]."""
     repo, tag, digest = split_reference(value)

@@ -96,6 +96,10 @@ class _StreamOnly:
     def push(self, repo, tag, stream=True, decode=True, auth_config=None):
         return iter(self.lines(tag))
 
+    @staticmethod
+    def info():
+        return {"RegistryConfig": {"InsecureRegistryCIDRs": ["127.0.0.0/8"], "IndexConfigs": {}}}
+
 
 def test_the_digest_of_a_stream_without_aux_comes_from_its_status_line():
     digest = "sha256:" + "7" * 64
@@ -109,5 +113,26 @@ def test_the_digest_of_a_stream_without_aux_comes_from_its_status_line():
     client = type("Client", (), {})()
     client.api = _StreamOnly(lines)
     pushed = ImagePusher(client).push("sha256:abc", ["127.0.0.1:5099/webapp:1.0.1", "127.0.0.1:5099/webapp"])
-    assert pushed == [{"ref": "127.0.0.1:5099/webapp:1.0.1", "digest": digest},
-                      {"ref": "127.0.0.1:5099/webapp:latest", "digest": digest}]
+    assert pushed == [{"ref": "127.0.0.1:5099/webapp:1.0.1", "digest": digest, "plain_http": True},
+                      {"ref": "127.0.0.1:5099/webapp:latest", "digest": digest, "plain_http": True}]
+
+
+ENGINE_REGISTRIES = {"InsecureRegistryCIDRs": ["127.0.0.0/8", "10.20.0.0/16", "::1/128", "not a network"],
+                     "IndexConfigs": {"docker.io": {"Name": "docker.io", "Secure": True},
+                                      "registry.ci:5000": {"Name": "registry.ci:5000", "Secure": False}}}
+
+
+@pytest.mark.parametrize("host, plain", [
+    ("registry.ci:5000", True),        # insecure-registries by name (a CI job's registry service)
+    ("registry.ci:5001", False),       # another port is another registry
+    ("127.0.0.1:5000", True),          # the engine's default: loopback
+    ("10.20.3.4:5000", True),          # insecure-registries by network
+    ("10.21.3.4:5000", False),
+    ("[::1]:5000", True),
+    ("docker.io", False),
+    ("bad..name:5000", False),         # not resolved here (refused before any lookup): as the engine says nothing
+])
+def test_the_registries_the_engine_treats_as_insecure(host, plain):
+    from ansible_collections.immutable.images.plugins.module_utils._docker.push import plain_http_hosts
+
+    assert plain_http_hosts(ENGINE_REGISTRIES, {host}) == ({host} if plain else set())
