@@ -23,6 +23,7 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 # The user is named as the targets are: a user name is no secret, and when it was masked as the password is, the
 # builder's name in the launch's result was masked too (immutable-privatebase-********-...) and the build failed.
 USER, PASSWORD = "container", "pull-Very-Secret-6054"
+REGISTRY_LOG = []  # the registry's log of requests (the fixture's)
 
 
 @pytest.fixture(scope="module")
@@ -33,13 +34,14 @@ def private_base(docker_client, tmp_path_factory):
     (base / "htpasswd").write_text("%s:%s\n" % (USER, bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt()).decode()))
     port = free_port()
     (base / "config.yml").write_text(yaml.safe_dump({
-        "version": 0.1, "log": {"level": "warn"},
+        "version": 0.1, "log": {"level": "info", "accesslog": {"disabled": False}},
         "storage": {"filesystem": {"rootdirectory": str(base / "data")}},
         "http": {"addr": "127.0.0.1:%d" % port},
         "auth": {"htpasswd": {"realm": "test", "path": str(base / "htpasswd")}}}))
     binary = shutil.which("docker-registry") or "/usr/bin/docker-registry"
-    proc = subprocess.Popen([binary, "serve", str(base / "config.yml")], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    REGISTRY_LOG[:] = [str(base / "registry.log")]
+    with open(REGISTRY_LOG[0], "wb") as log:
+        proc = subprocess.Popen([binary, "serve", str(base / "config.yml")], stdout=log, stderr=log)
     repository = "127.0.0.1:%d/base/debian-python" % port
     try:
         wait_for_port(port)
@@ -83,6 +85,11 @@ def test_a_private_base_image_is_pulled_with_base_image_auth(docker_client, proj
     proc = run_build(project.path, signed, "-vvv", env=env)
     assert proc.returncode == 0, proc.output[-4000:]
     assert PASSWORD not in proc.output
+    # the signing's credentials go with each request: the registry answered 401 once, to the question which
+    # authentication it wants (before: once for every request, sent again after it)
+    with open(REGISTRY_LOG[0]) as log:
+        refused = [line for line in log if '"python-requests/' in line and '" 401 ' in line]  # its access log
+    assert len(refused) == 1 and '"GET /v2/ HTTP' in refused[0], refused
     tags = requests.get("http://%s/v2/acme/privatebase/tags/list" % registry, auth=(USER, PASSWORD), timeout=10)
     assert tags.status_code == 200 and "1.0.0" in tags.json()["tags"], tags.text
     assert [t for t in tags.json()["tags"] if t.startswith("sha256-")], tags.text  # the attestations' index

@@ -135,6 +135,10 @@ class Registry:
         self.client.session.cert = self.trust.cert
         if username:
             self.client.auth.set_basic_auth(username, password or "")
+        if backend == "basic":
+            # with each request, not after a 401 as oras' basic client sends them (every request twice); requests
+            # leaves them out of a redirect to another host (a registry's blob storage)
+            self.client.session.auth = (username, password or "")
         request = self.client.session.request
 
         def counted(*args, **kwargs):
