@@ -34,7 +34,7 @@ def tls_registry(tmp_path_factory):
     if os.geteuid() != 0 or not shutil.which("ip"):
         pytest.skip("a bridge and the engine's certs.d need root")
     bridge = add_bridge()
-    proc, trusted = None, None
+    proc, trusted, made_certs_d = None, None, False
     try:
         address = bridge_address(bridge)
         host = "%s:%d" % (address, free_port())
@@ -46,6 +46,7 @@ def tls_registry(tmp_path_factory):
             "storage": {"filesystem": {"rootdirectory": str(base / "data")}, "delete": {"enabled": True}},
             "http": {"addr": host, "tls": {"certificate": str(certs / "server-cert.pem"),
                                            "key": str(certs / "server-key.pem"), "clientcas": [str(certs / "ca.pem")]}}}))
+        made_certs_d = not os.path.isdir(CERTS_D)  # removed after, if the test made it: the machine as it was
         trusted = pathlib.Path(CERTS_D, host)
         trusted.mkdir(parents=True)
         for source, name in (("ca.pem", "ca.crt"), ("cert.pem", "client.cert"), ("key.pem", "client.key")):
@@ -69,6 +70,8 @@ def tls_registry(tmp_path_factory):
             proc.wait(timeout=10)
         if trusted:
             shutil.rmtree(trusted, ignore_errors=True)
+        if made_certs_d:
+            shutil.rmtree(CERTS_D, ignore_errors=True)
         subprocess.run(["ip", "link", "del", bridge], check=False, capture_output=True)
 
 
@@ -103,6 +106,11 @@ def test_signing_and_verifying_trust_what_the_engine_trusts(docker_client, proje
             refused.output[-3000:]
         given = verify(project.path, image=repository + ":1.0.0", public_key="signing-key.pub", ca_cert=str(certs / "ca.pem"))
         assert given.returncode == 0, given.output[-3000:]
+        missing = verify(project.path, image=repository + ":1.0.0", public_key="signing-key.pub",
+                         ca_cert=str(certs / "no-such-ca.pem"))
+        assert missing.returncode != 0 and "cannot read %s" % (certs / "no-such-ca.pem") in missing.output, \
+            missing.output[-3000:]
+        assert '"reason": "bad_input"' in missing.output, missing.output[-3000:]
     finally:
         os.rename(os.path.join(CERTS_D, host, "ca.crt.off"), os.path.join(CERTS_D, host, "ca.crt"))
     # the CA bundles made for the registry's requests are gone
