@@ -17,7 +17,9 @@ description:
     in the builder - and pipelined modules run in a warm Python interpreter in the builder (forked per module
     instead of a new interpreter each).
   - Commands run as C(/bin/sh -c CMD) children of the agent, as an exec would run them (same user, environment
-    and working directory); files are written as that user. Modules keep Ansible's semantics (pipelining,
+    and working directory); files are written as that user. They also get the proxy variables that C(docker run)
+    would give a container on this engine (the C(proxies) of the docker CLI's C(config.json)), which are never
+    part of the container's own configuration, so never committed. Modules keep Ansible's semantics (pipelining,
     become, check mode, handlers) - only the transport changes.
   - With O(warm=true), the connection's first use for a builder starts its relay in the background, which
     installs the warm interpreter and the agent (in C(/dev/shm), never committed) through the Docker API and
@@ -99,7 +101,7 @@ from ansible.errors import AnsibleConnectionFailure, AnsibleError, AnsibleFileNo
 from ansible.plugins.connection import ConnectionBase
 from ansible.utils.display import Display
 
-from ansible_collections.immutable.images.plugins.module_utils._docker.engine import is_remote
+from ansible_collections.immutable.images.plugins.module_utils._docker.engine import client_proxy_env, is_remote
 from ansible_collections.immutable.images.plugins.module_utils._warm import relay as docker_session
 from ansible_collections.immutable.images.plugins.plugin_utils import _redact as redact
 
@@ -140,8 +142,15 @@ class Connection(ConnectionBase):
         super().__init__(*args, **kwargs)
         self._fallback = None
 
+    def builder_env(self):
+        """The environment of the builder's commands: the proxies `docker run` gives a container on this engine (the
+        docker CLI's config.json), then extra_env. Never the container's own, which a commit would bake in."""
+        env = client_proxy_env(self.get_option("docker_host"))
+        env.update((str(k), str(v)) for k, v in (self.get_option("extra_env") or {}).items())
+        return env
+
     def _session(self):
-        env = {str(k): str(v) for k, v in (self.get_option("extra_env") or {}).items()}
+        env = self.builder_env()
         interpreter = self.get_option("python_interpreter") or ""
         if not self.get_option("warm") or not os.path.isabs(interpreter):
             interpreter = ""  # no session: docker_api's way
@@ -207,7 +216,8 @@ class Connection(ConnectionBase):
 
             conn = connection_loader.get("community.docker.docker_api", self._play_context, shell=self._shell)
             redact.install(sys.modules[type(conn).__module__])  # its EXEC lines too: names, not values
-            direct = {k: self.get_option(k) for k in ("remote_addr", "remote_user", "docker_host", "extra_env")}
+            direct = {k: self.get_option(k) for k in ("remote_addr", "remote_user", "docker_host")}
+            direct["extra_env"] = self.builder_env()
             conn.set_options(direct={k: v for k, v in direct.items() if v is not None})
             conn.set_become_plugin(self.become)
             self._fallback = conn._connect()
@@ -339,9 +349,9 @@ class DirectExec:
         try:
             if self._api is None:
                 self._api = get_client(conn.get_option("docker_host"), timeout=30, tls=conn.get_option("tls")).api
-            env = {str(k): str(v) for k, v in (conn.get_option("extra_env") or {}).items()}
             return engine_stream.run(self._api, conn.get_option("remote_addr"), argv, stdin=stdin,
-                                     user=conn.get_option("remote_user") or "", environment=env, stdout=stdout)
+                                     user=conn.get_option("remote_user") or "", environment=conn.builder_env(),
+                                     stdout=stdout)
         except (DockerFailure, engine_stream.StreamError) as e:
             raise AnsibleConnectionFailure("%s: %s" % (conn.get_option("remote_addr"), e))
         except Exception as e:  # noqa: BLE001 - the SDK's errors (APIError, requests') say what went wrong

@@ -91,7 +91,7 @@ class ArtifactClaim:
         """None when this call created the claim; else (container id, build id) of its holder."""
         try:
             self.client.api.create_container(image, name=name, entrypoint=["/bin/true"], command=[], labels=labels,
-                                             network_disabled=True)
+                                             network_disabled=True, use_config_proxy=False)
             return None
         except docker_errors.APIError as e:
             if e.status_code != 409:

@@ -182,7 +182,7 @@ def find_in_image(client, image_id, names, labels=None):
     env = client.api.inspect_image(image_id)["Config"].get("Env") or []
     path = next((e[len("PATH="):] for e in env if e.startswith("PATH=")), DEFAULT_PATH)
     container = client.api.create_container(image_id, entrypoint=["/bin/sh"], labels=labels or {},
-                                            network_disabled=True)["Id"]
+                                            network_disabled=True, use_config_proxy=False)["Id"]
     try:
         for name in names:
             for full in [name] if "/" in name else [d.rstrip("/") + "/" + name for d in path.split(":") if d.startswith("/")]:

@@ -263,7 +263,9 @@ class ImageCommitter:
         the builder's labels (its build id, kind builder): were this process killed, cleanup would find it.
         None when the layer is gone (a janitor pruned it since it was stored): the container itself is committed."""
         try:
-            stand_in = self.client.api.create_container(layer, labels=container.labels)["Id"]
+            # Not the SDK's default, which adds the docker CLI config's proxies to the stand-in's environment: the
+            # commit would keep them in the image's.
+            stand_in = self.client.api.create_container(layer, labels=container.labels, use_config_proxy=False)["Id"]
         except docker_errors.ImageNotFound:
             return None
         except (docker_errors.APIError, RequestException) as e:

@@ -12,6 +12,9 @@ import os
 
 DEFAULT_ENGINE = "unix:///var/run/docker.sock"
 TLS_FILES = {"ca_cert": "ca.pem", "client_cert": "cert.pem", "client_key": "key.pem"}  # as the docker CLI names them
+# The `proxies` settings of the docker CLI's config.json, and the variables `docker run` gives a container for each.
+PROXY_SETTINGS = {"httpProxy": "HTTP_PROXY", "httpsProxy": "HTTPS_PROXY", "noProxy": "NO_PROXY",
+                  "ftpProxy": "FTP_PROXY", "allProxy": "ALL_PROXY"}
 
 
 class ContextError(ValueError):
@@ -25,6 +28,20 @@ def engine_url(docker_host=None, environ=None):
     return docker_host or environ.get("DOCKER_HOST") or current_context(environ).get("host") or DEFAULT_ENGINE
 
 
+def _config_dir(environ):
+    return environ.get("DOCKER_CONFIG") or os.path.join(os.path.expanduser("~"), ".docker")
+
+
+def _cli_config(environ):
+    """The docker CLI's config.json; {} when there is none, or one the CLI would not read either."""
+    try:
+        with open(os.path.join(_config_dir(environ), "config.json")) as f:
+            config = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
 def current_context(environ=None):
     """The docker CLI's current context, when it is not `default`: {name, host, skip_tls_verify, tls_dir (its TLS files'
     directory, when it has one)}; {} otherwise. Read from the CLI's context store as the CLI reads it (DOCKER_CONTEXT,
@@ -33,14 +50,8 @@ def current_context(environ=None):
     and imports the whole SDK, which every task's worker would pay for. Raises ContextError for a context that is
     named but not there, as the CLI fails for it."""
     environ = os.environ if environ is None else environ
-    config_dir = environ.get("DOCKER_CONFIG") or os.path.join(os.path.expanduser("~"), ".docker")
-    name = environ.get("DOCKER_CONTEXT")
-    if not name:
-        try:
-            with open(os.path.join(config_dir, "config.json")) as f:
-                name = (json.load(f) or {}).get("currentContext")
-        except (OSError, ValueError, AttributeError):
-            return {}  # no config, or one the CLI would not read either
+    config_dir = _config_dir(environ)
+    name = environ.get("DOCKER_CONTEXT") or _cli_config(environ).get("currentContext")
     if not name or name == "default":
         return {}
     digest = hashlib.sha256(name.encode("utf-8")).hexdigest()
@@ -55,6 +66,27 @@ def current_context(environ=None):
     tls_dir = os.path.join(config_dir, "contexts", "tls", digest, "docker")
     return {"name": name, "host": host, "skip_tls_verify": bool(endpoint.get("SkipTLSVerify")),
             "tls_dir": tls_dir if os.path.isdir(tls_dir) else None}
+
+
+def client_proxy_env(docker_host=None, environ=None):
+    """The proxy variables `docker run` gives a container on this engine, each in upper and lower case as the CLI sets
+    them: the `proxies` of the docker CLI's config.json for the engine's URL, else its `default` ones; {} when it has
+    none. (The Docker SDK's reader leaves ALL_PROXY out and keys TLS engines by https://.)"""
+    environ = os.environ if environ is None else environ
+    proxies = _cli_config(environ).get("proxies")
+    if not isinstance(proxies, dict):
+        return {}
+    try:
+        url = engine_url(docker_host, environ)
+    except ContextError:
+        return {}  # the plan refuses it, saying why
+    chosen = proxies[url] if url in proxies else proxies.get("default")
+    env = {}
+    for setting, name in PROXY_SETTINGS.items():
+        value = chosen.get(setting) if isinstance(chosen, dict) else None
+        if value:
+            env[name] = env[name.lower()] = str(value)
+    return env
 
 
 def is_remote(docker_host=None, environ=None):

@@ -206,7 +206,7 @@ class LayerCache:
         pin_labels = dict(labels, **{naming.LABEL_KIND: naming.KIND_CACHE_PIN})
         try:
             pin = self.client.api.create_container(ref, entrypoint=["/bin/true"], command=[], labels=pin_labels,
-                                                   network_disabled=True)["Id"]
+                                                   network_disabled=True, use_config_proxy=False)["Id"]
             return self.client.api.inspect_container(pin)["Image"], pin
         except docker_errors.NotFound:
             return None  # no such layer (never stored, or pruned): a miss

@@ -82,6 +82,29 @@ def test_a_tcp_context_brings_its_own_tls_files(tmp_path):
     assert docker_engine.tls_settings(None, None, {"DOCKER_CONFIG": str(plain)}) is None
 
 
+def test_the_proxies_docker_run_would_give_a_container_on_the_engine(tmp_path):
+    import json
+
+    (tmp_path / "config.json").write_text(json.dumps({"proxies": {
+        "default": {"httpProxy": "http://proxy:3128", "noProxy": "localhost,.internal"},
+        HOST: {"httpsProxy": "http://user:secret@edge:3128", "allProxy": "socks5://edge:1080"}}}))
+    env = {"DOCKER_CONFIG": str(tmp_path)}
+    assert docker_engine.client_proxy_env(None, env) == {
+        "HTTP_PROXY": "http://proxy:3128", "http_proxy": "http://proxy:3128",
+        "NO_PROXY": "localhost,.internal", "no_proxy": "localhost,.internal"}
+    # an engine of its own in `proxies` takes those, and only those, as the CLI does; DOCKER_HOST names it too
+    assert docker_engine.client_proxy_env(HOST, env) == docker_engine.client_proxy_env(None, dict(env, DOCKER_HOST=HOST))
+    assert docker_engine.client_proxy_env(HOST, env) == {
+        "HTTPS_PROXY": "http://user:secret@edge:3128", "https_proxy": "http://user:secret@edge:3128",
+        "ALL_PROXY": "socks5://edge:1080", "all_proxy": "socks5://edge:1080"}
+    (tmp_path / "config.json").write_text(json.dumps({"auths": {}}))
+    assert docker_engine.client_proxy_env(None, env) == {}
+    assert docker_engine.client_proxy_env(None, {"DOCKER_CONFIG": str(tmp_path / "none")}) == {}
+    (tmp_path / "config.json").write_text(json.dumps({"proxies": {"default": {"httpProxy": "http://proxy:3128"}},
+                                                      "currentContext": "gone"}))
+    assert docker_engine.client_proxy_env(None, env) == {}  # the missing context is the plan's to refuse
+
+
 def test_a_current_context_that_is_not_there_is_refused_naming_it(tmp_path, monkeypatch):
     (tmp_path / "config.json").write_text('{"currentContext": "gone"}')
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
