@@ -65,6 +65,7 @@ def test_passing_run_test_sbom_and_no_scanner(docker_client, example):
 def test_failing_http_probe_tags_nothing(docker_client, example):
     probe = json.loads(json.dumps(HEALTH))
     probe["run"]["http"]["body_contains"] = "this is not the body"
+    probe["run"]["timeout"] = 12  # it retries until then: long enough for the app to answer, with the wrong body
     before = engine_state(docker_client)
     result = build(example, "2.0.2", [probe])
     assert result.returncode != 0

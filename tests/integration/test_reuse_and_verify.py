@@ -193,7 +193,7 @@ def test_run_test_of_the_candidate_gates_the_tags(docker_client, greet_project, 
               "config": {"cmd": ["sleep", "infinity"], "user": "nobody"}}
     # its env: a flag and a secret, which the test's output echoes
     probe = {"run": {"command": {"cmd": ["sh", "-c", "cat /greeting; echo $DRY_RUN $TOKEN"], "stdout_contains": "goodbye"},
-                     "env": {"DRY_RUN": "1", "TOKEN": "tk-Secret-4711"}, "timeout": 20}}
+                     "env": {"DRY_RUN": "1", "TOKEN": "tk-Secret-4711"}, "timeout": 8}}
     before = engine_state(docker_client)
     failed = run_build(greet_project.path, definition("runtest", image_verify=[probe], image_targets=[target]))
     assert failed.returncode != 0
