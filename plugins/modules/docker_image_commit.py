@@ -21,6 +21,9 @@ description:
     O(previous) back at the images they had before and deletes O(image_id).
   - With O(squash=true) the image has a single layer - the container's whole filesystem, exported - and exactly the
     config a normal commit would give it. Tagging, rollback and O(state=absent) work the same.
+  - No commit keeps the content of the container's volumes (the VOLUMEs of its image). When files under them changed
+    since the container started, the module warns, naming them (RV(volume_changes)); the container's own Python
+    looks, and without one it cannot tell.
 extends_documentation_fragment:
   - immutable.images.docker
   - immutable.images.attributes
@@ -206,6 +209,14 @@ squashed:
   description: Whether the image was squashed into a single layer (O(squash)).
   returned: success and not check mode
   type: bool
+volume_changes:
+  description:
+    - Paths under the container's volumes that changed since it started, which the image therefore lacks (at most
+      six; files first, else directories). Empty when there were none, or when the module could not tell.
+  returned: success and not check mode, when the image was committed (not reused through O(claim))
+  type: list
+  elements: str
+  sample: [/var/www/html/index.html]
 reused_from:
   description:
     - With O(claim), the build id of an identical build whose image was reused instead of committing (its RV(image_id));

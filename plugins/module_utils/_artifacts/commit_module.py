@@ -20,6 +20,7 @@ from ansible_collections.immutable.images.plugins.module_utils._common import na
 from ansible_collections.immutable.images.plugins.module_utils._artifacts.claim import ArtifactClaim
 from ansible_collections.immutable.images.plugins.module_utils._docker.commit import ImageCommitter
 from ansible_collections.immutable.images.plugins.module_utils._docker.run_test import RunTest, VerifyFailure, run_test_args
+from ansible_collections.immutable.images.plugins.module_utils._docker.volumes import changed_in_volumes, lost_changes_warning
 
 
 # the Docker SDK: an action runs this in its worker only where it is importable (plugin_utils/_action_module.py)
@@ -88,6 +89,9 @@ def run(module):
                 claim.tag(existing["image_id"], p["tags"])
                 module.exit_json(changed=True, image_id=existing["image_id"], base_image_id=base, tags=p["tags"],
                                  previous={}, reused_from=existing["build_id"], run_tests=[], squashed=False)
+        volumes, lost = changed_in_volumes(committer.client.api, p["container"])
+        if lost:
+            module.warn(lost_changes_warning(p["container"], volumes, lost))
         # the comment says which build made the image: what tells it from an image built FROM it
         message = naming.build_comment(labels[naming.LABEL_BUILD_ID], p["commit_message"]) \
             if labels.get(naming.LABEL_BUILD_ID) else p["commit_message"]
@@ -97,6 +101,7 @@ def run(module):
                                   before_tagging=run_tests if p["run_tests"] else None, from_layer=p["from_layer"],
                                   layer_only=p["layer_only"])
         result["run_tests"] = passed
+        result["volume_changes"] = lost
     except VerifyFailure as e:
         module.fail_json(msg=masked("run test %d of %d failed: %s" % (len(passed) + 1, len(p["run_tests"]), e),
                                     p["run_test_env"]),
