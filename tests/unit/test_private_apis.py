@@ -527,6 +527,22 @@ def test_action_plugins_are_imported_before_the_worker_forks(tmp_path):
 
 # What runs on every tested ansible-core: the private APIs of ansible-core and CPython (no pytest, Docker SDK,
 # requests or amazon.aws needed).
+def test_the_workers_results_queue_and_its_write_lock():
+    api = "TaskQueueManager._final_q, StrategyBase._final_q (ansible-core), SimpleQueue._wlock (CPython)"
+    user = "plugin_utils/_guard/build_guard.py (results_queue, no_worker_writing)"
+    from ansible.executor.task_queue_manager import FinalQueue, TaskQueueManager
+    from ansible.plugins.strategy import StrategyBase
+
+    assert "self._final_q = FinalQueue(" in inspect.getsource(TaskQueueManager.__init__), \
+        broken(api, user, "the TaskQueueManager has no FinalQueue as _final_q: an interrupt's kill of the workers is unguarded")
+    assert "self._final_q = tqm._final_q" in inspect.getsource(StrategyBase.__init__), broken(api, user, "not on the strategy")
+    assert "self._final_q.put(" in inspect.getsource(StrategyBase.cleanup), \
+        broken(api, user, "the strategy's clean-up no longer puts on it: the guard may be useless")
+    lock = getattr(FinalQueue(), "_wlock", None)
+    assert lock is not None and lock.acquire(timeout=1), broken(api, user, "no write lock to hold while the workers die")
+    lock.release()
+
+
 CORE_TESTS = (test_ansiballz_loader, test_zipimport_compile_source, test_run_command_reads_its_pipes_through_basics_selectors,
               test_jinja_plugins_are_indexed_once_per_process, test_host_patterns_evaluated_on_an_inventory_of_our_own,
               test_variables_of_a_stand_in_host_in_the_run_inventorys_groups,
@@ -540,7 +556,8 @@ CORE_TESTS = (test_ansiballz_loader, test_zipimport_compile_source, test_run_com
               test_add_host_takes_a_mapping_as_its_free_form_argument,
               test_ssh_connection_display_and_load_name,
               test_pipelined_module_command, test_docker_api_connection_display,
-              test_action_plugins_are_imported_before_the_worker_forks)
+              test_action_plugins_are_imported_before_the_worker_forks,
+              test_the_workers_results_queue_and_its_write_lock)
 OLDER_CORES = {"2.19": os.path.join(ROOT, ".deps", "venv-2.19")}
 
 

@@ -22,9 +22,11 @@ build's own records. It runs as `python build_guard.py TOKEN_PATH LOG_PATH` with
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import glob
 import json
+import multiprocessing
 import os
 import select
 import shutil
@@ -312,6 +314,48 @@ def stop_controller_work(warm_dir=None):
     return len(victims) + bool(server)
 
 
+def results_queue(frame):
+    """The queue ansible-core's workers send their results, callbacks and display on (the running strategy's or the
+    TaskQueueManager's `_final_q`), found on the interrupted main thread's stack; None outside a play."""
+    while frame is not None:
+        owner = frame.f_locals.get("self")
+        queue = getattr(owner, "_final_q", None) or getattr(getattr(owner, "_tqm", None), "_final_q", None)
+        if queue is not None:
+            return queue
+        frame = frame.f_back
+    return None
+
+
+@contextlib.contextmanager
+def no_worker_writing(queue, timeout=5.0):
+    """Hold the queue's write lock (a multiprocessing SimpleQueue's `_wlock`) meanwhile: a worker killed then holds
+    neither the lock nor half a message in the pipe. One killed holding it left ansible-playbook's own clean-up after
+    the interrupt (the strategy puts its end marker on the queue, then waits for its results thread) waiting forever."""
+    lock = getattr(queue, "_wlock", None)
+    held = lock is not None and lock.acquire(timeout=timeout)
+    try:
+        yield
+    finally:
+        if held:
+            lock.release()
+
+
+def stop_workers(signum, timeout=5.0):
+    """Signal this process's multiprocessing children (ansible-core's workers) as its TaskQueueManager's handler does on
+    an interrupt, and wait until they have ended (at most `timeout` seconds). A worker ends at once on that signal
+    (os._exit in its handler), wherever it is, and so, in the middle of sending its result, with the results queue's
+    lock taken."""
+    workers = multiprocessing.active_children()
+    for worker in workers:
+        try:
+            os.kill(worker.pid, signum)
+        except OSError:
+            pass
+    deadline = time.monotonic() + timeout
+    for worker in workers:
+        worker.join(max(0.0, deadline - time.monotonic()))
+
+
 def install_signal_handlers(display=None, warm_dir=None):
     """In ansible-playbook's process: clean up every build armed for it on SIGINT or SIGTERM, before it exits.
     warm_dir: where the controller's warm interpreter of this process lives (<local tmp>/warm).
@@ -329,10 +373,14 @@ def install_signal_handlers(display=None, warm_dir=None):
             if os.getpid() == main_pid:
                 specs = armed_for(main_pid)
                 if specs:
-                    stop_controller_work(warm_dir)
-                for spec in specs:
-                    say("interrupted: removing the temporary resources of build %s" % spec["build_id"])
-                    clean(spec, log=show)
+                    # The workers end while no one is sending: one whose builder the clean-up removes fails its task
+                    # and sends the result, just when ansible-core's handler (`previous`) would end it.
+                    with no_worker_writing(results_queue(frame)):
+                        stop_controller_work(warm_dir)
+                        for spec in specs:
+                            say("interrupted: removing the temporary resources of build %s" % spec["build_id"])
+                            clean(spec, log=show)
+                        stop_workers(sig)
                 # The tokens stay: the detached guard makes a second pass once this process has exited,
                 # for anything an engine finished creating after the first one.
             if callable(previous):

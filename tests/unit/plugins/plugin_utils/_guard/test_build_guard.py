@@ -193,3 +193,60 @@ def test_the_controller_warm_server_is_found_by_its_pid_file_and_program(tmp_pat
 def _cmdline(pid):
     with open("/proc/%d/cmdline" % pid, "rb") as f:
         return f.read()
+
+
+def _writing_worker(queue, payload):
+    # as ansible-core's WorkerProcess._term: the interrupt ends the worker at once, wherever it is
+    signal.signal(signal.SIGINT, lambda *args: os._exit(1))
+    while True:
+        queue.put(payload)
+
+
+def _interrupt_a_writing_worker(guarded):
+    """A worker that does nothing but send on ansible-core's results queue is interrupted, by the guard's handler
+    (guarded) or as ansible-core's own handler does it alone; then the end marker that the strategy's clean-up puts
+    on the queue must arrive. True when it did within 5 s."""
+    import threading
+
+    from ansible.executor.task_queue_manager import FinalQueue, multiprocessing_context
+
+    queue, received = FinalQueue(), []
+    reader = threading.Thread(target=lambda: received.extend(iter(queue.get, "end")) or received.append("end"),
+                              daemon=True)
+    reader.start()
+    worker = multiprocessing_context.Process(target=_writing_worker, args=(queue, "x" * (1 << 20)), daemon=True)
+    worker.start()
+    time.sleep(0.3)  # sending, most of the time inside put: a megabyte per message
+    if guarded:
+        with build_guard.no_worker_writing(queue):
+            build_guard.stop_workers(signal.SIGINT)
+    else:
+        os.kill(worker.pid, signal.SIGINT)
+    worker.join(5)
+    threading.Thread(target=queue.put, args=("end",), daemon=True).start()
+    reader.join(5)
+    return received[-1:] == ["end"]
+
+
+def test_a_worker_ended_by_the_interrupt_never_leaves_the_results_queue_locked():
+    assert all(_interrupt_a_writing_worker(guarded=True) for _attempt in range(3))
+
+
+def test_the_results_queue_is_found_on_the_interrupted_stack():
+    class Strategy:
+        def __init__(self):
+            self._final_q = "the queue"
+
+        def run(self):
+            return sys._getframe()
+
+    class Executor:
+        def __init__(self):
+            self._tqm = Strategy()
+
+        def run(self):
+            return sys._getframe()
+
+    assert build_guard.results_queue(Strategy().run()) == "the queue"
+    assert build_guard.results_queue(Executor().run()) == "the queue"
+    assert build_guard.results_queue(sys._getframe()) is None
