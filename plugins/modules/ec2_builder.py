@@ -259,8 +259,8 @@ inventory_entry:
     - With O(inventory), the builder as M(ansible.builtin.add_host) takes it. C(name) is the target's C(host), C(groups)
       is O(inventory.groups); its variables are the connection P(immutable.images.ssh#connection) to the instance
       (RV(ssh_host), RV(ssh_port), the target's C(ssh_username), become unless that is C(root), the temporary private
-      key), C(image_target) (O(inventory.target) with this result under C(builder)), C(image_build)
-      (O(inventory.build)), C(inventory_dir) and C(inventory_file).
+      key, C(ansible_immutable_images_warm) from the build's C(warm_interpreter)), C(image_target) (O(inventory.target)
+      with this result under C(builder)), C(image_build) (O(inventory.build)), C(inventory_dir) and C(inventory_file).
   returned: state=present with O(inventory), not in check mode
   type: dict
 name:

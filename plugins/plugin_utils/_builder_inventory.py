@@ -108,7 +108,10 @@ def ec2_entry(result, inventory, connection):
     return dict(_common(target, build, inventory), ansible_connection=connection,
                 ansible_host=result["ssh_host"], ansible_port=result["ssh_port"], ansible_user=target["ssh_username"],
                 ansible_ssh_private_key_file=result["private_key_file"], ansible_ssh_common_args=EC2_SSH_ARGS,
-                ansible_become=target["ssh_username"] != "root", image_target=dict(target, builder=builder))
+                ansible_become=target["ssh_username"] != "root", image_target=dict(target, builder=builder),
+                # with it, the connection runs the modules that run as root in a warm interpreter it installs on the
+                # first (connection/ssh.py)
+                ansible_immutable_images_warm=build["warm_interpreter"])
 
 
 def _common(target, build, inventory):

@@ -24,6 +24,9 @@ ROLE = """
     content: "built by {{ inventory_hostname }}\\n"
     dest: /etc/motd
     mode: "0644"
+
+- name: Record the parent of a module (the login user is root)
+  ansible.builtin.shell: tr '\\0' ' ' < /proc/$PPID/cmdline > /root/module-parent
 """
 FAILING = ROLE + """
 - name: Fail on purpose
@@ -108,6 +111,8 @@ def test_full_ami_build(aws, ssh_target, project):
     assert ssh_target.container.exec_run(["cat", "/etc/motd", "/opt/app/app.txt"]).output == \
         b"built by amibuild-aws\napp\n"
     assert ssh_target.container.exec_run(["sh", "-c", "ls /etc/ssh/ssh_host_* 2>/dev/null | wc -l"]).output == b"0\n"
+    # in the warm interpreter (as root: the login user), which nothing installed before the build
+    assert b"/dev/shm/immutable-images-warm/server.py" in ssh_target.container.exec_run(["cat", "/root/module-parent"]).output
     assert_no_builder_left(aws, build_id, ("us-east-1", "eu-west-1"))
 
 

@@ -27,6 +27,7 @@ MAY_IMPORT = {
                                 "module_utils/_artifacts"},
     "plugin_utils/_docker": {"module_utils/_common", "module_utils/_docker"},
     "plugin_utils/_guard": {"module_utils/_docker", "module_utils/_ec2"},
+    "plugin_utils/_ec2": {"module_utils/_warm"},
 }
 FLAT_FILES = {"plugin_utils/_action_module.py", "plugin_utils/_redact.py", "plugin_utils/_builder_inventory.py",
               "plugin_utils/_run_limit.py"}
@@ -82,10 +83,11 @@ def test_module_side_code_never_imports_controller_code():
             assert not any(p.startswith("plugin_utils") for p in collection_imports(os.path.join("modules", name))), name
 
 
-# The speed layer (module_utils/_warm) has one owner per side: the docker builders' connection, which installs and
-# starts what it needs, and the controller's warm interpreter (warm_controller); no other plugin or library file
-# imports it (docs/development.md, "The speed layer").
-WARM_OWNERS = {"connection/docker_session.py", "action/warm_controller.py"}
+# The speed layer (module_utils/_warm) has one owner per builder type and one on the controller: the docker builders'
+# connection, which installs and starts what it needs, the ec2 builders' connection's warm (plugin_utils/_ec2/warm,
+# which connection/ssh.py alone imports), and the controller's warm interpreter (warm_controller); no other plugin or
+# library file imports it (docs/development.md, "The speed layer").
+WARM_OWNERS = {"connection/docker_session.py", "plugin_utils/_ec2/warm.py", "action/warm_controller.py"}
 
 
 def test_the_speed_layer_has_one_owner():

@@ -480,6 +480,50 @@ def test_pipelined_module_command():
         broken(api, user, "a command is no longer wrapped as `executable -c cmd`: modules start a new Python first")
 
 
+def test_a_pipelined_module_through_become_and_a_connections_extra_variables():
+    api = ("ansible-core's command for a pipelined module through become (ActionBase._low_level_execute_command, "
+           "BecomeBase.build_become_command and its `success` marker), and a connection's extra variables "
+           "(AnsiblePlugin.allow_extras, _extras_prefix, ConnectionBase._resolve_option_variables)")
+    user = "connection/ssh.py, plugin_utils/_ec2/warm.py (an ec2 builder's modules in its warm interpreter)"
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.playbook.play_context import PlayContext
+    from ansible.plugins.action import ActionBase
+    from ansible.plugins.loader import become_loader, connection_loader, get_shell_plugin
+    from ansible.template import Templar
+
+    from ansible_collections.immutable.images.plugins.plugin_utils._ec2 import warm as ssh_warm
+
+    class Recorder:
+        transport, allow_executable, sent = "ssh", True, []
+        become = become_loader.get("sudo")
+        _shell = get_shell_plugin(shell_type="sh", executable=PlayContext().executable)
+
+        def get_option(self, name):
+            return {"remote_user": "admin"}[name]
+
+        def exec_command(self, cmd, in_data=None, sudoable=True):
+            self.sent.append(cmd)
+            return 0, b"{}", b""
+
+    class Action(ActionBase):
+        def run(self, tmp=None, task_vars=None):
+            raise NotImplementedError
+
+    conn = Recorder()
+    conn.become.set_options(direct={"become_user": "root"})
+    Action(None, conn, PlayContext(), None, None, None)._low_level_execute_command("/usr/bin/python3", in_data=b"")
+    found = ssh_warm.pipelined_module(conn.sent[-1], PlayContext().executable, conn.become, conn._shell, "admin")
+    assert found and found[:2] == ("/usr/bin/python3", conn.become), broken(api, user, "not recognised: %s" % conn.sent[-1])
+
+    connection_loader.get("ssh", class_only=True)  # its option definitions, which a run has loaded
+    ssh = importlib.import_module("ansible_collections.immutable.images.plugins.connection.ssh").Connection(PlayContext(), None)
+    options = ssh._resolve_option_variables({"ansible_immutable_images_warm": True, "ansible_port": 2222},
+                                            Templar(loader=DataLoader()))
+    ssh.set_options(var_options=options)
+    assert ssh.get_option("port") == 2222 and ssh._options.get("_extras") == {"ansible_immutable_images_warm": True}, \
+        broken(api, user, "the connection's extra variable is not passed on: the warm interpreter is never used")
+
+
 def test_docker_api_connection_display():
     api, user = "community.docker docker_api connection's module global `display`", "connection/docker_session.py (_redact.install)"
     try:
@@ -551,6 +595,7 @@ CORE_TESTS = (test_ansiballz_loader, test_zipimport_compile_source, test_run_com
               test_a_plays_base_directory_set_while_its_strategy_is_templated_lasts_the_play,
               test_action_base_configure_module,
               test_task_keyword_attributes, test_action_runs_modules_and_actions,
+              test_a_pipelined_module_through_become_and_a_connections_extra_variables,
               test_validation_result_no_log_warnings_and_deprecations,
               test_collection_role_path, test_task_parent_and_play, test_a_tasks_own_environment_comes_last,
               test_add_host_takes_a_mapping_as_its_free_form_argument,

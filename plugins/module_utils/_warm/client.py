@@ -30,13 +30,18 @@ def _chain_sitecustomize(own_dir):
 
 def forwarded_env(own_dir):
     """The environment a module sees: this process's, without what only points at the warm interpreter."""
+    import shlex
+
     env = dict(os.environ)
-    env.pop(ENV_WARM, None)
+    setting = env.pop(ENV_WARM, None)
     paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and os.path.abspath(p) != own_dir]
     if paths:
         env["PYTHONPATH"] = os.pathsep.join(paths)
     else:
         env.pop("PYTHONPATH", None)
+    if setting and "SUDO_COMMAND" in env:  # over SSH, sudo records the command with the two (plugin_utils/_ec2/warm.py)
+        given = "%s=%s PYTHONPATH=%s " % (ENV_WARM, shlex.quote(setting), shlex.quote(own_dir))
+        env["SUDO_COMMAND"] = env["SUDO_COMMAND"].replace(given, "", 1)
     return env
 
 

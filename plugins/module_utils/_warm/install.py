@@ -1,14 +1,16 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Install and start the warm interpreter (server.py, client.py) and the session agent (agent.py) in a docker builder.
+"""Install and start the warm interpreter (server.py, client.py) and the session agent (agent.py) in a builder.
 
-Imported by the session relay only (relay.py): the builder's connection (connection/docker_session.py) starts the
-relay on its first use - relay.start() makes the archive (install_archive(), in that fork of ansible-playbook) - and
-the relay installs it (start()) before it starts the agent - no other file knows.
-Everything goes to /dev/shm, a tmpfs in every container: nothing of it can end up in a committed image or a
-cache layer. The session's commands get `connection_env()`; a builder where it cannot be installed runs its
-modules the usual way (the connection falls back) - so a failure here costs speed, never correctness.
+Docker builders: imported by the session relay (relay.py): the builder's connection (connection/docker_session.py)
+starts the relay on its first use - relay.start() makes the archive (install_archive(), in that fork of
+ansible-playbook) - and the relay installs it (start()) before it starts the agent. Ec2 builders: their connection
+(connection/ssh.py, through plugin_utils/_ec2/warm.py) runs start_argv() over SSH with the archive on stdin, and
+only the server is used (no session: the SSH connection persists already).
+Everything goes to /dev/shm, a tmpfs in every container and instance: nothing of it can end up in a committed image,
+a cache layer or an AMI. The session's commands get `connection_env()`; a builder where it cannot be installed runs
+its modules the usual way (the connection falls back) - so a failure here costs speed, never correctness.
 """
 
 from __future__ import annotations
@@ -26,19 +28,32 @@ from ansible_collections.immutable.images.plugins.module_utils._docker import ex
 from ansible_collections.immutable.images.plugins.module_utils._warm import agent as session_agent, client as warm_client, server as warm_server  # noqa: F401
 
 WARM_DIR = "/dev/shm/immutable-images-warm"
-SOCKET = WARM_DIR + "/warm.sock"
 CLIENT_DIR = WARM_DIR + "/client"
 PRELOAD = WARM_DIR + "/preload.zip"
 
 
 def connection_env(interpreter):
     """Environment for the builder's execs: the client as sitecustomize, and where the server is."""
-    return {"PYTHONPATH": CLIENT_DIR, "IMMUTABLE_IMAGES_WARM": "%s|%s" % (SOCKET, interpreter)}
+    return {"PYTHONPATH": CLIENT_DIR, "IMMUTABLE_IMAGES_WARM": "%s|%s" % (socket_path(), interpreter)}
 
 
 def _source(module):
     """The source of one of our modules, also when it was imported from an AnsiballZ zip."""
     return module.__loader__.get_data(module.__file__)
+
+
+@functools.lru_cache(maxsize=1)
+def socket_path():
+    """The server's socket, named after what it serves (ansible-core's version, the server's and the client's code): an
+    instance where a server of another controller runs (another ansible-core) gets one of its own, never that one."""
+    import hashlib
+
+    from ansible.module_utils.ansible_release import __version__
+
+    digest = hashlib.sha256(__version__.encode("utf-8"))
+    for module in (warm_server, warm_client):
+        digest.update(_source(module))
+    return "%s/warm-%s.sock" % (WARM_DIR, digest.hexdigest()[:12])
 
 
 _ALWAYS = ("ansible/module_utils/distro/__init__.py", "ansible/module_utils/distro/_distro.py")
@@ -134,21 +149,29 @@ _UNPACK_AND_START = ("import io, runpy, socket, sys, tarfile, traceback\n"
                      "    sys.exit(4)\n")
 
 
+def start_argv(interpreter):
+    """The command that unpacks install_archive() (its stdin) and starts the server; run as root. Its exit status and
+    output mean what started() says."""
+    return [interpreter, "-c", _UNPACK_AND_START, WARM_DIR + "/server.py", socket_path(), PRELOAD]
+
+
+def started(interpreter, rc, output):
+    """{started, reason} of a start_argv() command that ended with rc and printed output (bytes)."""
+    said = output.decode("utf-8", "replace").strip()[-300:]
+    if rc == 3:
+        return {"started": False, "reason": "%s cannot pass file descriptors (Python 3.9 or newer is needed)" % interpreter}
+    if rc == 4:
+        return {"started": False, "reason": said}
+    if rc != 0:
+        return {"started": False, "reason": "cannot install it in /dev/shm: %s" % said}
+    return {"started": True, "reason": None}
+
+
 def start(api, container, interpreter, archive):
     """Install and start the server in a running builder (api: exec_stream.EngineAPI or a docker SDK APIClient;
     container: its name or id; archive: install_archive()). Returns {started, reason}."""
     try:
-        rc, out, err = engine_stream.run(api, container, [interpreter, "-c", _UNPACK_AND_START, WARM_DIR + "/server.py",
-                                                          SOCKET, PRELOAD], stdin=archive, user="root")
-        out += err
-        if rc == 3:
-            return {"started": False, "reason": "%s cannot pass file descriptors (Python 3.9 or newer is needed)"
-                    % interpreter}
-        if rc == 4:
-            return {"started": False, "reason": out.decode("utf-8", "replace").strip()[-300:]}
-        if rc != 0:
-            return {"started": False, "reason": "cannot install it in /dev/shm: %s"
-                    % out.decode("utf-8", "replace").strip()[-300:]}
-        return {"started": True, "reason": None}
+        rc, out, err = engine_stream.run(api, container, start_argv(interpreter), stdin=archive, user="root")
+        return started(interpreter, rc, out + err)
     except Exception as e:  # noqa: BLE001 - modules then run the usual way; the caller says so
         return {"started": False, "reason": str(e)}

@@ -15,7 +15,7 @@ from ansible_collections.immutable.images.plugins.plugin_utils import _builder_i
 
 TARGET = {"name": "aws", "host": "webapp-aws", "type": "ec2", "ssh_username": "admin",
           "python_interpreter": "/usr/bin/python3", "region": "eu-west-1"}
-BUILD = {"id": "b1", "targets": [TARGET]}
+BUILD = {"id": "b1", "targets": [TARGET], "warm_interpreter": True}
 INVENTORY = {"build": BUILD, "target": TARGET, "groups": ["image_builders"], "inventory_dir": "/srv/defs",
              "inventory_file": None}
 STARTED = {"changed": True, "instance_id": "i-0abc", "ssh_host": "127.0.0.1", "ssh_port": 2222,
@@ -31,7 +31,7 @@ def test_an_ec2_builder_is_entered_over_ssh_with_the_builds_temporary_key():
         "ansible_host": "127.0.0.1", "ansible_port": 2222, "ansible_user": "admin",
         "ansible_ssh_private_key_file": "/tmp/b1/keys-aws/key", "ansible_ssh_common_args": builder_inventory.EC2_SSH_ARGS,
         "ansible_become": True, "ansible_pipelining": True, "ansible_python_interpreter": "/usr/bin/python3",
-        "image_target": dict(TARGET, builder=builder), "image_build": BUILD,
+        "image_target": dict(TARGET, builder=builder), "image_build": BUILD, "ansible_immutable_images_warm": True,
         "inventory_dir": "/srv/defs", "inventory_file": None}
     assert "StrictHostKeyChecking=no" in builder_inventory.EC2_SSH_ARGS  # a fresh instance has a new host key
     root = builder_inventory.ec2_entry(STARTED, dict(INVENTORY, target=dict(TARGET, ssh_username="root")), "ssh")
