@@ -232,7 +232,10 @@ class Connection(ConnectionBase):
         executable = self._play_context.executable
         header = {"op": "exec", "cmd": cmd, "executable": executable, "stdin": in_data is not None}
         interpreter = self._session()[4]
-        if in_data is not None and interpreter and cmd in (interpreter, "%s -c %s" % (executable, shlex.quote(interpreter))):
+        if in_data is not None and interpreter and cmd in (
+                interpreter, "%s -c %s" % (executable, shlex.quote(interpreter)),
+                # ansible-core before 2.20 appends `&& sleep 0` (an SSH race's mitigation, nothing for the module)
+                "%s -c %s" % (executable, shlex.quote(self._shell.append_command(interpreter, "sleep 0")))):
             header["warm"] = True  # a pipelined module and nothing else: the agent hands it to the warm server
         reply = self._request(header, in_data or b"")
         if reply is None:

@@ -468,38 +468,22 @@ def test_ssh_connection_display_and_load_name():
     assert "_load_name" in inspect.getsource(AnsiblePlugin), broken(api, user, "options are no longer looked up by _load_name")
 
 
-def test_pipelined_module_command():
-    api = "ansible-core's command for a pipelined module (ShellModule.build_module_command, ActionBase._low_level_execute_command)"
-    user = "connection/docker_session.py (a module goes straight to the warm server)"
-    from ansible.plugins.action import ActionBase
-    from ansible.plugins.loader import shell_loader
-
-    command = shell_loader.get("sh").build_module_command("", "#!/usr/bin/python3", "")
-    assert command == "/usr/bin/python3", broken(api, user, "a pipelined module is now started as %r" % command)
-    assert "executable + ' -c ' + shlex.quote(cmd)" in inspect.getsource(ActionBase._low_level_execute_command), \
-        broken(api, user, "a command is no longer wrapped as `executable -c cmd`: modules start a new Python first")
-
-
-def test_a_pipelined_module_through_become_and_a_connections_extra_variables():
-    api = ("ansible-core's command for a pipelined module through become (ActionBase._low_level_execute_command, "
-           "BecomeBase.build_become_command and its `success` marker), and a connection's extra variables "
-           "(AnsiblePlugin.allow_extras, _extras_prefix, ConnectionBase._resolve_option_variables)")
-    user = "connection/ssh.py, plugin_utils/_ec2/warm.py (an ec2 builder's modules in its warm interpreter)"
-    from ansible.parsing.dataloader import DataLoader
+def _sent_for_a_pipelined_module(become=None, remote_user="admin"):
+    """(what ansible-core's ActionBase._low_level_execute_command sends a connection for a pipelined module, the
+    connection's shell): with the real sh shell, the connection made as ConnectionBase makes it."""
     from ansible.playbook.play_context import PlayContext
     from ansible.plugins.action import ActionBase
-    from ansible.plugins.loader import become_loader, connection_loader, get_shell_plugin
-    from ansible.template import Templar
-
-    from ansible_collections.immutable.images.plugins.plugin_utils._ec2 import warm as ssh_warm
+    from ansible.plugins.loader import get_shell_plugin
 
     class Recorder:
         transport, allow_executable, sent = "ssh", True, []
-        become = become_loader.get("sudo")
         _shell = get_shell_plugin(shell_type="sh", executable=PlayContext().executable)
 
+        def __init__(self):
+            self.become = become
+
         def get_option(self, name):
-            return {"remote_user": "admin"}[name]
+            return {"remote_user": remote_user}[name]
 
         def exec_command(self, cmd, in_data=None, sudoable=True):
             self.sent.append(cmd)
@@ -510,10 +494,39 @@ def test_a_pipelined_module_through_become_and_a_connections_extra_variables():
             raise NotImplementedError
 
     conn = Recorder()
-    conn.become.set_options(direct={"become_user": "root"})
     Action(None, conn, PlayContext(), None, None, None)._low_level_execute_command("/usr/bin/python3", in_data=b"")
-    found = ssh_warm.pipelined_module(conn.sent[-1], PlayContext().executable, conn.become, conn._shell, "admin")
-    assert found and found[:2] == ("/usr/bin/python3", conn.become), broken(api, user, "not recognised: %s" % conn.sent[-1])
+    return conn.sent[-1], conn._shell
+
+
+def test_pipelined_module_command():
+    api = "ansible-core's command for a pipelined module (ShellModule.build_module_command, ActionBase._low_level_execute_command)"
+    user = "connection/docker_session.py (a module goes straight to the warm server)"
+    from ansible.plugins.loader import shell_loader
+
+    command = shell_loader.get("sh").build_module_command("", "#!/usr/bin/python3", "")
+    assert command == "/usr/bin/python3", broken(api, user, "a pipelined module is now started as %r" % command)
+    sent, _shell = _sent_for_a_pipelined_module()
+    assert sent in ("/bin/sh -c /usr/bin/python3", "/bin/sh -c '/usr/bin/python3 && sleep 0'"), \
+        broken(api, user, "a pipelined module's command is now %r: modules start /bin/sh and a new Python first" % sent)
+
+
+def test_a_pipelined_module_through_become_and_a_connections_extra_variables():
+    api = ("ansible-core's command for a pipelined module through become (ActionBase._low_level_execute_command, "
+           "BecomeBase.build_become_command and its `success` marker), and a connection's extra variables "
+           "(AnsiblePlugin.allow_extras, _extras_prefix, ConnectionBase._resolve_option_variables)")
+    user = "connection/ssh.py, plugin_utils/_ec2/warm.py (an ec2 builder's modules in its warm interpreter)"
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.playbook.play_context import PlayContext
+    from ansible.plugins.loader import become_loader, connection_loader
+    from ansible.template import Templar
+
+    from ansible_collections.immutable.images.plugins.plugin_utils._ec2 import warm as ssh_warm
+
+    sudo = become_loader.get("sudo")
+    sudo.set_options(direct={"become_user": "root"})
+    sent, shell = _sent_for_a_pipelined_module(sudo)
+    found = ssh_warm.pipelined_module(sent, PlayContext().executable, sudo, shell, "admin")
+    assert found and found[:2] == ("/usr/bin/python3", sudo), broken(api, user, "not recognised: %s" % sent)
 
     connection_loader.get("ssh", class_only=True)  # its option definitions, which a run has loaded
     ssh = importlib.import_module("ansible_collections.immutable.images.plugins.connection.ssh").Connection(PlayContext(), None)

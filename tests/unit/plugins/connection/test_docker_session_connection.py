@@ -56,6 +56,16 @@ def test_a_command_goes_through_the_session(connection):
     assert calls["request"][0]["op"] == "exec" and calls["docker_api"] == []
 
 
+@pytest.mark.parametrize("command", ["/bin/sh -c /usr/bin/python3", "/bin/sh -c '/usr/bin/python3 && sleep 0'"])
+def test_a_pipelined_module_goes_to_the_warm_interpreter_directly(connection, command):
+    # (ansible-core 2.21 sends the first, 2.19 the second; test_private_apis.py checks what each sends)
+    make, calls = connection
+    conn = make(WARM, [({"rc": 0, "stdout": 2}, b"{}"), ({"rc": 0, "stdout": 0}, b"")])
+    conn.exec_command(command, in_data=b"module")
+    conn.exec_command("/bin/sh -c 'FOO=1 /usr/bin/python3'", in_data=b"module")  # a task's environment: as it came
+    assert [r.get("warm") for r in calls["request"]] == [True, None]
+
+
 def test_a_lost_session_is_started_again(connection):
     make, calls = connection
     conn = make(WARM, [plugin.docker_session.SessionUnavailable("no socket"), ({"rc": 0, "stdout": 0}, b"")])
