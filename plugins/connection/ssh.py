@@ -82,9 +82,9 @@ class Connection(builtin_ssh.Connection):
         return os.path.join(DEFAULT_LOCAL_TMP, "ii-ssh-%s" % hashlib.sha256(key.encode("utf-8")).hexdigest()[:16])
 
     def _warm_started(self, found, executable):
-        """Whether the builder's warm interpreter runs for `interpreter`. Installed by the first module that may use it,
-        once per builder and ansible-playbook run: its outcome is kept in that run's private temporary directory,
-        for the tasks after (each a new process)."""
+        """Whether the builder's warm interpreter runs, for the interpreter of `found` (what ssh_warm.pipelined_module
+        said of the command). Installed by the first module that may use it, once per builder and ansible-playbook run:
+        its outcome is kept in that run's private temporary directory, for the tasks after (each a new process)."""
         interpreter, marker = found[0], self._marker()
         with open(marker + ".lock", "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # two tasks on one builder (async, free strategy) install once
@@ -99,7 +99,8 @@ class Connection(builtin_ssh.Connection):
                 f.write(interpreter)
         if not result["started"]:
             display.warning("%s: no warm interpreter on the builder (%s); each module starts an interpreter of its own, "
-                            "which is slower" % (self.get_option("host"), result["reason"]))
+                            "which is slower" % (self.get_option("host") or self._play_context.remote_addr,
+                                                 result["reason"]))
         return result["started"]
 
     def reset(self):
