@@ -58,8 +58,8 @@ def _last_word(cmd):
 
 
 def as_root_become(become):
-    """The become plugin when it makes the command root's without a password prompt, else None."""
-    if become is None or become.expect_prompt():
+    """The become plugin when it made the command root's without a password prompt, else None."""
+    if become is None or not become.success or become.expect_prompt():  # no success marker: it built no command
         return None
     return become if (become.get_option("become_user") or "root") == "root" else None
 

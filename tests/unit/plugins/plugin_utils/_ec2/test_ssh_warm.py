@@ -119,6 +119,14 @@ def test_what_is_not_exactly_a_pipelined_module_is_sent_as_it_came(command):
     assert judged(conn, cmd) is None
 
 
+def test_a_become_plugin_that_built_no_command_is_not_taken_for_one():
+    # with become_user the login user, ansible-core sends the command without become (the plugin builds nothing)
+    conn, cmd = sent(PYTHON, become_user=None, remote_user="admin")
+    fresh = become_loader.get("sudo")
+    fresh.set_options(direct={"become_user": "root"})
+    assert ssh_warm.pipelined_module(cmd, PlayContext().executable, fresh, conn._shell, "admin") is None
+
+
 def test_a_command_that_is_no_shell_words_is_sent_as_it_came():
     conn, _cmd = sent(PYTHON)
     assert judged(conn, "/bin/sh -c 'unbalanced") is None
