@@ -40,22 +40,31 @@ ROLE = """
 """
 
 
-@pytest.fixture
-def sudo_target(docker_client, tmp_path):
+def ensure_sudo_image(docker_client, tmp_path):
+    """SUDO_IMAGE on the engine (built there if not yet); also for test_role_corpus.py's corpus over SSH."""
     try:
         docker_client.images.get(SUDO_IMAGE)
     except Exception:  # noqa: BLE001 - not built on this engine yet
         (tmp_path / "Dockerfile").write_text(DOCKERFILE)
         subprocess.run(["docker", "build", "-q", "--network", "host", "-t", SUDO_IMAGE, str(tmp_path)],
                        check=True, capture_output=True, timeout=600)
+    return SUDO_IMAGE
+
+
+# A user `builder` with sudo without a password, as on the usual cloud images (PUBKEY: its authorized key).
+SUDO_USER_SCRIPT = ("useradd -m -s /bin/bash builder && useradd -m -s /bin/sh svc"
+                    " && echo 'builder ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/builder && chmod 440 /etc/sudoers.d/builder"
+                    " && mkdir -p /run/sshd /home/builder/.ssh && echo '%s' > /home/builder/.ssh/authorized_keys"
+                    " && chown -R builder: /home/builder/.ssh && chmod 700 /home/builder/.ssh && ssh-keygen -A")
+
+
+@pytest.fixture
+def sudo_target(docker_client, tmp_path):
+    ensure_sudo_image(docker_client, tmp_path)
     key = tmp_path / "id_ed25519"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
     pub = (tmp_path / "id_ed25519.pub").read_text().strip()
-    script = ("useradd -m -s /bin/bash builder && useradd -m -s /bin/sh svc"
-              " && echo 'builder ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/builder && chmod 440 /etc/sudoers.d/builder"
-              " && mkdir -p /run/sshd /home/builder/.ssh && echo '%s' > /home/builder/.ssh/authorized_keys"
-              " && chown -R builder: /home/builder/.ssh && chmod 700 /home/builder/.ssh"
-              " && ssh-keygen -A && exec /usr/sbin/sshd -D -e" % pub)
+    script = SUDO_USER_SCRIPT % pub + " && exec /usr/sbin/sshd -D -e"
     # Created, then started inside the try: a container that fails to start is removed too.
     container = docker_client.containers.create(SUDO_IMAGE, ["-c", script], entrypoint=["/bin/sh"],
                                                 ports={"22/tcp": ("127.0.0.1", None)})

@@ -28,7 +28,8 @@ import uuid
 import pytest
 import yaml
 
-from conftest import BASE_IMAGE, ROOT, ansible_env, run_build
+from conftest import BASE_IMAGE, ROOT, ansible_env, free_port, run_build, wait_for_sshd
+from test_ec2_become import SUDO_USER_SCRIPT, ensure_sudo_image
 from ansible_collections.immutable.images.plugins.module_utils._docker.builder import DockerBuilder
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow,
@@ -275,3 +276,52 @@ def test_debops_roles_build_as_in_a_play(docker_client, tmp_path, remove_images)
     report.append("load average after: %.1f" % os.getloadavg()[0])
     print("\n".join(report))
     assert not failures, "\n".join(report + failures)
+
+
+@pytest.mark.skipif(os.environ.get("IMMUTABLE_CORPUS") != "full", reason="IMMUTABLE_CORPUS=full runs it (about 150 s)")
+def test_debops_roles_over_ssh_give_the_same_system_in_the_warm_interpreter(docker_client, tmp_path):
+    """The ec2 builders' way: the corpus roles over SSH as a user with sudo (become root, as on a cloud image),
+    through the collection's connection with and without its warm interpreter; the same system both times. In this
+    file: the runs use the host's network and its ports, as the builds above do."""
+    roles = load_corpus()["roles"]
+    apt_volumes = []
+    for path in APT_SHARED:
+        shared = tmp_path / ("shared" + path.replace("/", "-"))
+        (shared / "partial").mkdir(parents=True)
+        apt_volumes.append("%s:%s" % (shared, path))
+    image = ensure_sudo_image(docker_client, tmp_path)
+    key = tmp_path / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    states, report = {}, []
+    for warm in (False, True):
+        port = free_port()
+        script = SUDO_USER_SCRIPT % (tmp_path / "id_ed25519.pub").read_text().strip() + \
+            " && exec /usr/sbin/sshd -D -e -p %d -o ListenAddress=127.0.0.1" % port
+        container = docker_client.containers.run(image, ["-c", script], entrypoint=["/bin/sh"], detach=True,
+                                                 network_mode="host", volumes=apt_volumes)
+        try:
+            wait_for_sshd(port)
+            workdir = tmp_path / ("ssh-warm" if warm else "ssh-cold")
+            workdir.mkdir()
+            (workdir / "inventory.yml").write_text(yaml.safe_dump({"all": {"hosts": {"corpus-ssh": {
+                "ansible_host": "127.0.0.1", "ansible_port": port, "ansible_user": "builder", "ansible_become": True,
+                "ansible_connection": "immutable.images.ssh", "ansible_ssh_private_key_file": str(key),
+                "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
+                "ansible_pipelining": True, "ansible_python_interpreter": "/usr/bin/python3",
+                "ansible_immutable_images_warm": warm}}}}))
+            (workdir / "play.yml").write_text(yaml.safe_dump(
+                [{"name": "Corpus roles over SSH", "hosts": "all", "roles": roles}], sort_keys=False))
+            with timed() as took:
+                proc = subprocess.run(["ansible-playbook", "-i", "inventory.yml", "play.yml"], cwd=str(workdir),
+                                      env=corpus_env(), capture_output=True, text=True, timeout=TIMEOUT, check=False)
+            assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
+            report.append("%s: %s" % ("warm" if warm else "cold", took))
+            # the warm run's modules ran in the server, which keeps the code it compiled for them
+            compiled = container.exec_run(["sh", "-c", "ls /dev/shm/immutable-images-warm/code 2>/dev/null | wc -l"]).output
+            assert (int(compiled or 0) > 0) == warm, compiled
+            states[warm] = system_state(container)
+        finally:
+            container.remove(force=True)
+    diff, _ignored = differences(states[False], states[True])
+    print("\n".join(report))
+    assert diff == [], "\n".join(diff[:80])
