@@ -82,7 +82,8 @@ options:
     description:
       - A CA certificate (PEM) to trust for the registry over HTTPS, beside the CAs C(requests) trusts (E(REQUESTS_CA_BUNDLE),
         else certifi's) and those a Docker engine on this machine trusts for it (C(/etc/docker/certs.d/<host:port>/*.crt),
-        where a client certificate C(*.cert) with its C(*.key) is used too).
+        and for a rootless engine of this user C($XDG_CONFIG_HOME/docker/certs.d/<host:port>/*.crt), else
+        C(~/.config/docker/certs.d/...); where a client certificate C(*.cert) with its C(*.key) is used too).
     type: path
   plain_http:
     description:

@@ -1,8 +1,9 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """A company's registry: HTTPS with a private CA, and a client certificate asked for. The engine trusts it through
-Docker's certs.d (/etc/docker/certs.d/<host:port>/); the controller's signing and verifying of the image's provenance
-trust what the engine there trusts, and a verifier on a machine without it is given the CA (verify_ca_cert)."""
+Docker's certs.d (/etc/docker/certs.d/<host:port>/; a rootless engine: the user's $XDG_CONFIG_HOME/docker/certs.d);
+the controller's signing and verifying of the image's provenance trust what the engine there trusts, and a verifier
+on a machine without it is given the CA (verify_ca_cert)."""
 
 import glob
 import os
@@ -106,6 +107,13 @@ def test_signing_and_verifying_trust_what_the_engine_trusts(docker_client, proje
             refused.output[-3000:]
         given = verify(project.path, image=repository + ":1.0.0", public_key="signing-key.pub", ca_cert=str(certs / "ca.pem"))
         assert given.returncode == 0, given.output[-3000:]
+        # the CA where a rootless engine of this user would have it ($XDG_CONFIG_HOME/docker/certs.d): verified
+        user_config = project.path / "user-config"
+        (user_config / "docker" / "certs.d" / host).mkdir(parents=True)
+        shutil.copy(certs / "ca.pem", user_config / "docker" / "certs.d" / host / "ca.crt")
+        rootless = verify(project.path, env={"XDG_CONFIG_HOME": str(user_config)}, image=repository + ":1.0.0",
+                          public_key="signing-key.pub")
+        assert rootless.returncode == 0, rootless.output[-3000:]
         missing = verify(project.path, image=repository + ":1.0.0", public_key="signing-key.pub",
                          ca_cert=str(certs / "no-such-ca.pem"))
         assert missing.returncode != 0 and "cannot read %s" % (certs / "no-such-ca.pem") in missing.output, \

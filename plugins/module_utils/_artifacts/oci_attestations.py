@@ -34,6 +34,14 @@ MANIFEST_TYPES = [OCI_MANIFEST, OCI_INDEX, "application/vnd.docker.distribution.
 DOCKER_CERTS_D = "/etc/docker/certs.d"
 
 
+def user_certs_d(environ=None):
+    """Where a rootless Docker engine of this user looks instead (moby's registry.CertsDir under RootlessKit:
+    $XDG_CONFIG_HOME/docker/certs.d, else ~/.config/docker/certs.d)."""
+    environ = os.environ if environ is None else environ
+    config = environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return os.path.join(config, "docker", "certs.d")
+
+
 class RegistryError(Exception):
     pass
 
@@ -71,16 +79,18 @@ def docker_config_credentials(host):
 
 class RegistryTrust:
     """What the controller trusts of a registry over HTTPS: requests' own CAs, plus what a Docker engine on this machine
-    trusts of that host (DOCKER_CERTS_D) and a `ca_cert` given, and the client certificate found there.
+    trusts of that host (DOCKER_CERTS_D, and user_certs_d() for this user's rootless engine) and a `ca_cert` given,
+    and the client certificate found there (the user's first).
 
     `verify` goes with each request (oras passes it so): a session's `verify` loses to REQUESTS_CA_BUNDLE and
     CURL_CA_BUNDLE, which corporate machines set. Added CAs need a bundle file of requests' CAs and them (a CA
     file given to requests replaces its CAs, and a token service may have a public certificate): close() removes it.
     """
 
-    def __init__(self, host, ca_cert=None, certs_d=DOCKER_CERTS_D):
-        # the engine runs as root: what the controller's user cannot read of its directory is left out
-        readable = [f for f in sorted(glob.glob(os.path.join(certs_d, host, "*"))) if os.access(f, os.R_OK)]
+    def __init__(self, host, ca_cert=None, certs_d=None):
+        # a rootful engine runs as root: what the controller's user cannot read of its directory is left out
+        readable = [f for d in (certs_d or [user_certs_d(), DOCKER_CERTS_D])
+                    for f in sorted(glob.glob(os.path.join(d, host, "*"))) if os.access(f, os.R_OK)]
         cas = [f for f in readable if f.endswith(".crt")] + ([ca_cert] if ca_cert else [])
         self.cert = next(((f, f[:-len(".cert")] + ".key") for f in readable
                           if f.endswith(".cert") and f[:-len(".cert")] + ".key" in readable), None)

@@ -56,7 +56,7 @@ HOST = "registry.example.com:5443"
 
 
 def test_without_anything_to_add_requests_trusts_as_it_would(tmp_path):
-    trust = oci.RegistryTrust(HOST, certs_d=str(tmp_path))
+    trust = oci.RegistryTrust(HOST, certs_d=[str(tmp_path)])
     assert trust.verify is True and trust.cert is None
     trust.close()
 
@@ -70,7 +70,7 @@ def test_the_engines_certs_d_adds_its_cas_to_requests_own_and_gives_the_client_p
                        ("lonely.cert", "NO KEY")):
         (directory / name).write_text(text)
     (tmp_path / "given.pem").write_text("GIVEN CA")
-    trust = oci.RegistryTrust(HOST, ca_cert=str(tmp_path / "given.pem"), certs_d=str(tmp_path / "certs.d"))
+    trust = oci.RegistryTrust(HOST, ca_cert=str(tmp_path / "given.pem"), certs_d=[str(tmp_path / "certs.d")])
     with open(trust.verify) as f:
         assert f.read() == "SYSTEM CAS\nCOMPANY CA\nOTHER CA\nGIVEN CA\n"
     assert trust.cert == (str(directory / "client.cert"), str(directory / "client.key"))
@@ -78,12 +78,34 @@ def test_the_engines_certs_d_adds_its_cas_to_requests_own_and_gives_the_client_p
     trust.close()
     assert not os.path.exists(bundle)
     # another host's directory is not this one's
-    assert oci.RegistryTrust("registry.example.com", certs_d=str(tmp_path / "certs.d")).verify is True
+    assert oci.RegistryTrust("registry.example.com", certs_d=[str(tmp_path / "certs.d")]).verify is True
+
+
+def test_a_rootless_engines_certs_d_of_this_user_counts_too(tmp_path, monkeypatch):
+    # a rootless engine reads $XDG_CONFIG_HOME/docker/certs.d (else ~/.config/...) instead of /etc/docker/certs.d
+    (tmp_path / "system.pem").write_text("SYSTEM CAS\n")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "system.pem"))
+    monkeypatch.setattr(oci, "DOCKER_CERTS_D", str(tmp_path / "etc-certs.d"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    assert oci.user_certs_d() == str(tmp_path / "config" / "docker" / "certs.d")
+    monkeypatch.delenv("XDG_CONFIG_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert oci.user_certs_d() == str(tmp_path / "home" / ".config" / "docker" / "certs.d")
+    for directory, prefix in ((tmp_path / "home" / ".config" / "docker" / "certs.d" / HOST, "USER"),
+                              (tmp_path / "etc-certs.d" / HOST, "ETC")):
+        directory.mkdir(parents=True)
+        for name in ("ca.crt", "client.cert", "client.key"):
+            (directory / name).write_text("%s %s" % (prefix, name))
+    trust = oci.RegistryTrust(HOST)
+    with open(trust.verify) as f:
+        assert f.read() == "SYSTEM CAS\nUSER ca.crt\nETC ca.crt\n"
+    assert trust.cert[0].endswith(".config/docker/certs.d/%s/client.cert" % HOST)
+    trust.close()
 
 
 def test_a_ca_cert_that_cannot_be_read_is_said_and_leaves_no_bundle(tmp_path, monkeypatch):
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     with pytest.raises(OSError) as raised:
-        oci.RegistryTrust(HOST, ca_cert=str(tmp_path / "missing.pem"), certs_d=str(tmp_path))
+        oci.RegistryTrust(HOST, ca_cert=str(tmp_path / "missing.pem"), certs_d=[str(tmp_path)])
     assert raised.value.filename == str(tmp_path / "missing.pem")
     assert os.listdir(tmp_path) == []
