@@ -7,6 +7,7 @@ ansible-playbook's process then loads once for every task on them (ActionModuleB
 
 from __future__ import annotations
 
+from ansible.plugins.loader import connection_loader
 from ansible.utils.vars import merge_hash
 
 from ansible_collections.immutable.images.plugins.plugin_utils import _builder_inventory as builder_inventory
@@ -33,8 +34,17 @@ class ActionModule(ActionModuleBase):
             raise ActionFailure("%s.%s: %s" % (COLLECTION, self.module_name, wrong))
         if inventory is not None:
             inventory = builder_inventory.located(inventory, task_vars)
+        if params.get("ssh_bastion_host") and params.get("ssh_bastion_host_key_checking") is None:
+            params["ssh_bastion_host_key_checking"] = self._host_key_checking(task_vars)
         result = merge_hash(result, self.execute_module("immutable.images.ec2_builder", params, task_vars))
         self._remove_tmp_path(self._connection._shell.tmpdir)
         if inventory is not None and not result.get("failed") and result.get("instance_id"):
             result["inventory_entry"] = builder_inventory.ec2_entry(result, inventory, BUILDER_CONNECTION)
         return result
+
+    def _host_key_checking(self, task_vars):
+        """Ansible's host_key_checking as its ssh connection resolves it (setting, environment, variables): the
+        bastion's host key is checked as a host's would be."""
+        connection = connection_loader.get("ansible.builtin.ssh", self._play_context)
+        connection.set_options(var_options=task_vars)
+        return connection.get_option("host_key_checking")

@@ -160,6 +160,29 @@ options:
     description: Seconds to wait for the SSH port to accept connections.
     type: int
     default: 300
+  ssh_bastion_host:
+    description:
+      - Reach the builder through this bastion host (a jump host), with OpenSSH's C(ssh -W) - for the wait for
+        O(ssh_port), made from the bastion, and for every task (RV(inventory_entry)'s ProxyCommand).
+      - The bastion's C(sshd) must allow TCP forwarding. Its host key is checked as Ansible checks a host's
+        (O(ssh_bastion_host_key_checking)); the controller user's C(~/.ssh/config) and agent apply to it.
+    type: str
+  ssh_bastion_port:
+    description: SSH port of O(ssh_bastion_host).
+    type: int
+    default: 22
+  ssh_bastion_username:
+    description: User on O(ssh_bastion_host). Default what C(ssh) takes (C(~/.ssh/config), else the controller's user).
+    type: str
+  ssh_bastion_private_key_file:
+    description: Private key for O(ssh_bastion_host). Default what C(ssh) takes (C(~/.ssh/config), the agent, C(~/.ssh/id_*)).
+    type: path
+  ssh_bastion_host_key_checking:
+    description:
+      - Check the bastion's host key against the controller user's known hosts. V(false) does not check it (as the
+        temporary builder's, whose key is new each build).
+      - Default Ansible's C(host_key_checking) setting (C(ANSIBLE_HOST_KEY_CHECKING)), which the action plugin reads.
+    type: bool
   wait_ssh:
     description: Wait until the SSH port accepts TCP connections.
     type: bool
@@ -242,6 +265,22 @@ EXAMPLES = r"""
     private_key_dir: "{{ build_dir }}/keys"
   register: builder
 
+- name: Launch a builder in a private subnet, reached through a bastion
+  immutable.images.ec2_builder:
+    region: us-west-2
+    build_id: "{{ image_build_id }}"
+    image_name: webapp
+    image_version: 1.4.2
+    target: private
+    source_ami: ami-0123456789abcdef0
+    subnet_id: subnet-0a1b2c3d4e5f60718
+    ssh_interface: private_ip
+    allowed_cidrs: [10.20.0.0/24]
+    ssh_bastion_host: bastion.example.com
+    ssh_bastion_username: jump
+    private_key_dir: "{{ build_dir }}/keys"
+  register: private_builder
+
 - name: Remove the builder, whatever happened before
   immutable.images.ec2_builder:
     state: absent
@@ -317,6 +356,16 @@ ssh_port:
   description: Port to connect to.
   returned: state=present, not in check mode
   type: int
+ssh_bastion:
+  description: The bastion the builder is reached through (O(ssh_bastion_host) and the options beside it), or null.
+  returned: state=present, not in check mode
+  type: dict
+  contains:
+    host: {description: O(ssh_bastion_host)., type: str}
+    port: {description: O(ssh_bastion_port)., type: int}
+    username: {description: O(ssh_bastion_username) (null for C(ssh)'s default)., type: str}
+    private_key_file: {description: O(ssh_bastion_private_key_file) (null for C(ssh)'s default)., type: str}
+    host_key_checking: {description: O(ssh_bastion_host_key_checking) as resolved., type: bool}
 key_name:
   description: Key pair the instance was launched with.
   returned: state=present, not in check mode
@@ -366,6 +415,7 @@ removed:
 """
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.immutable.images.plugins.module_utils._ec2.bastion import bastion
 from ansible_collections.immutable.images.plugins.module_utils._ec2.client import Waits, module_client_factory
 from ansible_collections.immutable.images.plugins.module_utils._ec2.builder import (
     LAUNCH_OPTIONS, Ec2Builder, Ec2BuilderError)
@@ -394,6 +444,9 @@ ARGUMENT_SPEC = dict(
     ssh_host=dict(type="str"), ssh_port=dict(type="int", default=22), ssh_keypair_name=dict(type="str", no_log=False),
     ssh_private_key_file=dict(type="path", no_log=False), ssh_timeout=dict(type="int", default=300),
     wait_ssh=dict(type="bool", default=True), wait_status_ok=dict(type="bool", default=False),
+    ssh_bastion_host=dict(type="str"), ssh_bastion_port=dict(type="int", default=22),
+    ssh_bastion_username=dict(type="str"), ssh_bastion_private_key_file=dict(type="path", no_log=False),
+    ssh_bastion_host_key_checking=dict(type="bool"),
     instance_id=dict(type="str"), key_name=dict(type="str", no_log=False), security_group_id=dict(type="str"),
     poll_delay=dict(type="int", default=15), poll_max_attempts=dict(type="int", default=40),
     inventory=dict(type="dict", options=dict(  # the action plugin's (action/ec2_builder.py): the builder's entry
@@ -417,7 +470,10 @@ def main():
             removed = builder.teardown([p["instance_id"]] if p["instance_id"] else [], [p["key_name"]] if p["key_name"] else [],
                                        [p["security_group_id"]] if p["security_group_id"] else [], dry_run=module.check_mode)
             module.exit_json(changed=any(v for k, v in removed.items() if k != "skipped"), removed=removed)
-        options = {k: p[k] for k in LAUNCH_OPTIONS}
+        options = {k: p[k] for k in LAUNCH_OPTIONS if k != "ssh_bastion"}
+        options["ssh_bastion"] = bastion(p["ssh_bastion_host"], p["ssh_bastion_port"], p["ssh_bastion_username"],
+                                         p["ssh_bastion_private_key_file"],
+                                         p["ssh_bastion_host_key_checking"] is not False)
         if module.check_mode:
             plan = builder.plan(**options)
             module.exit_json(changed=not plan["existing_instance_id"], name=builder.name, **plan)

@@ -446,7 +446,8 @@ build:
           description: (ec2) Address Ansible connects to.
           type: str
         ssh_host:
-          description: (ec2) Connect to this address instead of the instance's (bastion forward, tests).
+          description: (ec2) Connect to this address instead of the instance's (a forward, tests; through a bastion,
+            as it resolves it).
           type: str
         ssh_port:
           description: (ec2) SSH port.
@@ -461,6 +462,22 @@ build:
         ssh_timeout:
           description: (ec2) Seconds to wait for SSH to answer.
           type: int
+        ssh_bastion_host:
+          description: (ec2) Reach the builder through this bastion (jump) host, for the wait for C(image_targets[].ssh_port)
+            (made from the bastion) and every task (OpenSSH's C(ssh -W) as the connection's ProxyCommand). Its C(sshd)
+            must allow TCP forwarding; its host key is checked as Ansible's C(host_key_checking) says.
+          type: str
+        ssh_bastion_port:
+          description: (ec2) SSH port of C(image_targets[].ssh_bastion_host).
+          type: int
+        ssh_bastion_username:
+          description: (ec2) User on C(image_targets[].ssh_bastion_host); default what C(ssh) takes (C(~/.ssh/config),
+            else the controller's user).
+          type: str
+        ssh_bastion_private_key_file:
+          description: (ec2) Private key for C(image_targets[].ssh_bastion_host); default what C(ssh) takes (C(~/.ssh/config),
+            the agent, C(~/.ssh/id_*)).
+          type: str
         watchdog_timeout:
           description: (ec2) The builder's dead man's switch - the instance (launched with shutdown behaviour V(terminate))
             shuts itself down, and so terminates, once no SSH session of the controller has been open for this many

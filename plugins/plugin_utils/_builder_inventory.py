@@ -14,6 +14,7 @@ worker."""
 from __future__ import annotations
 
 import os
+import shlex
 
 # A fresh instance has a new host key every time: nothing to verify it against.
 EC2_SSH_ARGS = "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o IdentitiesOnly=yes"
@@ -105,9 +106,12 @@ def ec2_entry(result, inventory, connection):
     target, build = inventory["target"], inventory["build"]
     builder = {key: value for key, value in result.items()
                if key not in _NOT_THE_BUILDER and not key.startswith("_ansible")}
+    ssh_args = EC2_SSH_ARGS
+    if result.get("ssh_bastion"):  # every connection to the builder goes through the bastion (module_utils/_ec2/bastion.py)
+        ssh_args += " " + shlex.quote("-oProxyCommand=" + result["ssh_bastion"]["proxy_command"])
     return dict(_common(target, build, inventory), ansible_connection=connection,
                 ansible_host=result["ssh_host"], ansible_port=result["ssh_port"], ansible_user=target["ssh_username"],
-                ansible_ssh_private_key_file=result["private_key_file"], ansible_ssh_common_args=EC2_SSH_ARGS,
+                ansible_ssh_private_key_file=result["private_key_file"], ansible_ssh_common_args=ssh_args,
                 ansible_become=target["ssh_username"] != "root", image_target=dict(target, builder=builder),
                 # with it, the connection runs the modules that run as root in a warm interpreter it installs on the
                 # first (connection/ssh.py)

@@ -17,6 +17,7 @@ import secrets
 import stat
 
 from ansible_collections.immutable.images.plugins.module_utils._common import naming
+from ansible_collections.immutable.images.plugins.module_utils._ec2 import bastion as ssh_bastion
 from ansible_collections.immutable.images.plugins.module_utils._ec2 import resources as res
 from ansible_collections.immutable.images.plugins.module_utils._ec2.client import Waits, error_code, wait_for_port
 
@@ -34,7 +35,7 @@ SSH_INTERFACES = {"public_ip": "PublicIpAddress", "private_ip": "PrivateIpAddres
 LAUNCH_OPTIONS = ("source_ami", "source_ami_filter", "instance_type", "subnet_id", "iam_instance_profile",
                   "user_data", "root_volume", "spot", "allowed_cidrs", "caller_ip", "ssh_interface",
                   "ssh_host", "ssh_port", "ssh_keypair_name", "ssh_private_key_file", "ssh_timeout",
-                  "wait_ssh", "wait_status_ok")
+                  "wait_ssh", "wait_status_ok", "ssh_bastion")
 
 
 class Ec2BuilderError(Exception):
@@ -190,19 +191,22 @@ class Ec2Builder:
     def launch(self, source_ami=None, source_ami_filter=None, instance_type="t3.micro", subnet_id=None,
                iam_instance_profile=None, user_data=None, root_volume=None, spot=False, allowed_cidrs=None,
                caller_ip=None, ssh_interface="public_ip", ssh_host=None, ssh_port=22, ssh_keypair_name=None,
-               ssh_private_key_file=None, ssh_timeout=300, wait_ssh=True, wait_status_ok=False):
-        """Launch (or find this build's running) builder; returns (changed, facts)."""
+               ssh_private_key_file=None, ssh_timeout=300, wait_ssh=True, wait_status_ok=False, ssh_bastion=None):
+        """Launch (or find this build's running) builder; returns (changed, facts). ssh_bastion: bastion.bastion()'s
+        dict, through which the SSH port is waited for (and which the facts carry for the builder's connection)."""
         ssh_port = int(ssh_port or 22)
         existing = self._existing()
         if existing:
             return False, self._reuse(existing[0], ssh_interface, ssh_host, ssh_port, ssh_private_key_file,
-                                      ssh_timeout if wait_ssh else None)
+                                      ssh_timeout if wait_ssh else None, ssh_bastion)
         image = resolve_source_ami(self.ec2, source_ami, source_ami_filter)
         cidrs = allowed_sources(allowed_cidrs, caller_ip)
         if bool(ssh_keypair_name) != bool(ssh_private_key_file):
             raise Ec2BuilderError("ssh_keypair_name and ssh_private_key_file go together")
         if ssh_private_key_file and not os.path.isfile(ssh_private_key_file):
             raise Ec2BuilderError("ssh_private_key_file %s does not exist" % ssh_private_key_file)
+        if ssh_bastion and ssh_bastion.get("private_key_file") and not os.path.isfile(ssh_bastion["private_key_file"]):
+            raise Ec2BuilderError("ssh_bastion_private_key_file %s does not exist" % ssh_bastion["private_key_file"])
         if not ssh_keypair_name:
             self._check_key_dir()
         vpc_id = self.vpc_for(subnet_id)
@@ -226,7 +230,7 @@ class Ec2Builder:
             host = ssh_host or ssh_address(instance, ssh_interface)
             if wait_ssh:
                 stage = "wait for SSH"
-                self._wait_for_ssh(instance_id, host, ssh_port, ssh_timeout)
+                self._wait_for_ssh(instance_id, host, ssh_port, ssh_timeout, ssh_bastion)
         except BaseException as e:  # interrupts too: nothing may be left behind
             leftovers = self._rollback(created)
             msg = "launching the builder failed at %s: %s" % (stage, e)
@@ -236,7 +240,7 @@ class Ec2Builder:
                 raise Ec2BuilderError(msg) from e
             raise
         return True, self._facts(instance, host, ssh_port, key_name, key_file, not ssh_keypair_name, group_id,
-                                 image_summary(image))
+                                 image_summary(image), ssh_bastion)
 
     def _check_key_dir(self):
         if not self.key_dir:
@@ -297,9 +301,10 @@ class Ec2Builder:
         created["instance"] = instance_id
         return instance_id
 
-    def _wait_for_ssh(self, instance_id, host, port, timeout):
-        """Wait for the builder's SSH port, but not for one that can never answer: an instance that left
-        pending/running, or a port refused for SSH_REFUSED_GIVE_UP seconds in a row."""
+    def _wait_for_ssh(self, instance_id, host, port, timeout, bastion=None):
+        """Wait for the builder's SSH port (from the bastion, with one), but not for one that can never answer: an
+        instance that left pending/running, a port refused for SSH_REFUSED_GIVE_UP seconds in a row, or a bastion
+        that cannot be used (bastion.BastionError)."""
         def hopeless():
             instance = self._describe(instance_id)
             state = instance["State"]["Name"]
@@ -307,12 +312,13 @@ class Ec2Builder:
                 return None
             why = (instance.get("StateReason") or {}).get("Message") or instance.get("StateTransitionReason")
             return "instance %s is %s%s" % (instance_id, state, " (%s)" % why if why else "")
-        wait_for_port(host, port, timeout, hopeless=hopeless, refused_give_up=SSH_REFUSED_GIVE_UP)
+        wait_for_port(host, port, timeout, hopeless=hopeless, refused_give_up=SSH_REFUSED_GIVE_UP,
+                      connect=ssh_bastion.probe(bastion) if bastion else None)
 
     def _describe(self, instance_id):
         return self.ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
 
-    def _reuse(self, instance, ssh_interface, ssh_host, ssh_port, ssh_private_key_file, ssh_timeout):
+    def _reuse(self, instance, ssh_interface, ssh_host, ssh_port, ssh_private_key_file, ssh_timeout, bastion=None):
         """This build's builder exists already (a re-run): report it instead of launching a second one."""
         if instance["State"]["Name"] not in ("pending", "running"):
             raise Ec2BuilderError("builder %s of this build is %s; remove it with state=absent first"
@@ -328,15 +334,15 @@ class Ec2Builder:
         groups = [g["GroupId"] for g in instance.get("SecurityGroups") or [] if g.get("GroupName") == self.name]
         host = ssh_host or ssh_address(instance, ssh_interface)
         if ssh_timeout is not None:
-            self._wait_for_ssh(instance["InstanceId"], host, ssh_port, ssh_timeout)
+            self._wait_for_ssh(instance["InstanceId"], host, ssh_port, ssh_timeout, bastion)
         try:
             source = image_summary(resolve_source_ami(self.ec2, instance["ImageId"]))
         except Ec2BuilderError:  # deregistered since the launch
             source = {"image_id": instance["ImageId"]}
         return self._facts(instance, host, ssh_port, key_name, key_file, temporary, groups[0] if groups else None,
-                           source)
+                           source, bastion)
 
-    def _facts(self, instance, host, port, key_name, key_file, key_temporary, group_id, source):
+    def _facts(self, instance, host, port, key_name, key_file, key_temporary, group_id, source, bastion=None):
         return {
             "name": self.name, "instance_id": instance["InstanceId"], "instance_type": instance.get("InstanceType"),
             "spot": instance.get("InstanceLifecycle") == "spot",
@@ -346,6 +352,7 @@ class Ec2Builder:
             "public_dns": instance.get("PublicDnsName") or None, "private_dns": instance.get("PrivateDnsName") or None,
             "ssh_host": host, "ssh_port": port, "key_name": key_name, "key_pair_temporary": key_temporary,
             "private_key_file": key_file, "security_group_id": group_id, "source_ami": source, "tags": self.tags,
+            "ssh_bastion": bastion,
         }
 
     def _rollback(self, created):

@@ -108,8 +108,12 @@ def is_not_implemented(exc):
     return error_code(exc) in ("NotImplemented", "InvalidAction")
 
 
-def wait_for_port(host, port, timeout, interval=2.0, hopeless=None, refused_give_up=None, check_every=10.0):
+def wait_for_port(host, port, timeout, interval=2.0, hopeless=None, refused_give_up=None, check_every=10.0,
+                  connect=None):
     """Wait until a TCP connect to host:port succeeds; raise TimeoutError after `timeout` seconds.
+
+    `connect(host, port, timeout)` makes the attempt instead of a TCP connect from here (through a bastion:
+    bastion.probe); it raises ConnectionRefusedError or another OSError as socket.create_connection does.
 
     Gives up early, with the reason, when waiting longer cannot help: `hopeless()` (called every
     `check_every` seconds) returns why (the instance stopped, say), or every connection was refused
@@ -128,8 +132,8 @@ def wait_for_port(host, port, timeout, interval=2.0, hopeless=None, refused_give
             next_check = time.monotonic() + check_every
         remaining = deadline - time.monotonic()
         try:
-            with socket.create_connection((host, int(port)), timeout=max(0.1, min(5.0, remaining))):
-                return
+            (connect or _tcp_connect)(host, int(port), max(0.1, min(5.0, remaining)))
+            return
         except ConnectionRefusedError as e:
             last = e
             refused_since = time.monotonic() if refused_since is None else refused_since
@@ -146,3 +150,8 @@ def wait_for_port(host, port, timeout, interval=2.0, hopeless=None, refused_give
             raise TimeoutError("%s:%s did not accept TCP connections within %ss (last error: %s)"
                                % (host, port, timeout, last))
         time.sleep(min(interval, remaining))  # not AWS: a plain connect retry with a deadline
+
+
+def _tcp_connect(host, port, timeout):
+    with socket.create_connection((host, port), timeout=timeout):
+        pass

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import tempfile
 
 from ansible_collections.immutable.images.plugins.module_utils._common import naming
@@ -81,8 +82,10 @@ def debug_hint(target, connection=None):
         start = "docker%s start %s && " % (host, target["builder_name"]) if target.get("start_builder") is False else ""
         return "%sdocker%s exec -it %s /bin/sh" % (start, host, target["builder_name"])
     c = connection or {}
-    return "ssh -i %s -p %s %s@%s  (instance %s in %s)" % (
-        c.get("private_key_file") or "KEY", c.get("ssh_port") or 22, target.get("ssh_username"),
+    through = (c.get("ssh_bastion") or {}).get("proxy_command")
+    return "ssh -i %s -p %s%s %s@%s  (instance %s in %s)" % (
+        c.get("private_key_file") or "KEY", c.get("ssh_port") or 22,
+        " -o ProxyCommand=%s" % shlex.quote(through) if through else "", target.get("ssh_username"),
         c.get("ssh_host") or "HOST", c.get("instance_id") or "?", target.get("region"))
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 
 # What a kept builder's hint needs of an ec2 builder (docker builders have none of these).
-CONNECTION_KEYS = ("instance_id", "ssh_host", "ssh_port", "private_key_file")
+CONNECTION_KEYS = ("instance_id", "ssh_host", "ssh_port", "private_key_file", "ssh_bastion")
 # Stages that the collection's provisioning steps report when they fail (builder_files, package_inventory).
 # A failure of any other task of provisioning (a role's, the layer cache's) is one of stage provision.
 PROVISION_STEP_STAGES = ("upload", "sbom")

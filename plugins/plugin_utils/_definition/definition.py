@@ -38,6 +38,7 @@ EC2_KEYS = {
     "ssh_interface", "ssh_host", "ssh_port", "ssh_keypair_name", "ssh_private_key_file",
     "ssh_timeout", "user_data", "spot", "scrub", "force_deregister", "deprecate_after",
     "publish_parameter", "watchdog_timeout", "allow_open_ssh",
+    "ssh_bastion_host", "ssh_bastion_port", "ssh_bastion_username", "ssh_bastion_private_key_file",
 }
 KEYS_BY_TYPE = {"docker": DOCKER_KEYS, "ec2": EC2_KEYS}
 
@@ -53,7 +54,9 @@ OPERATIONAL_TARGET_KEYS = {"push", "registry_auth", "base_image_auth", "save", "
                            "ssh_keypair_name", "ssh_private_key_file", "allowed_cidrs", "ssh_timeout",
                            "share_with_accounts", "share_with_organizations", "share_with_ous",
                            "copy_to_regions", "publish_parameter", "force_deregister", "deprecate_after",
-                           "watchdog_timeout", "allow_open_ssh"}
+                           "watchdog_timeout", "allow_open_ssh",
+                           # how the builder is reached, as ssh_host
+                           "ssh_bastion_host", "ssh_bastion_port", "ssh_bastion_username", "ssh_bastion_private_key_file"}
 
 
 SPEC_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "roles", "launch", "meta",
@@ -137,7 +140,7 @@ def check_definition(params, cwd):
         if foreign:
             errors.append("%s: %s not valid for type %s" % (where, ", ".join(sorted(foreign)), ttype))
         errors.extend(_check_common(where, target))
-        errors.extend(_check_docker(where, target, cwd) if ttype == "docker" else _check_ec2(where, target))
+        errors.extend(_check_docker(where, target, cwd) if ttype == "docker" else _check_ec2(where, target, cwd))
 
     errors.extend(_check_engines(params.get("image_engines"), cwd))
 
@@ -217,7 +220,8 @@ def _is_empty(value):
 # Defaults that the argument spec fills in for every target, whatever its type.
 _SPEC_DEFAULTS = {"pull": "missing", "privileged": False, "squash": False, "instance_type": "t3.micro",
                   "ssh_interface": "public_ip", "ssh_port": 22, "ssh_timeout": 300, "spot": False, "scrub": True,
-                  "force_deregister": False, "watchdog_timeout": 1800, "allow_open_ssh": False}
+                  "force_deregister": False, "watchdog_timeout": 1800, "allow_open_ssh": False,
+                  "ssh_bastion_port": 22}
 
 
 def _is_default(key, value):
@@ -438,7 +442,7 @@ def _is_our_label(key):
     return str(key) == naming.LABEL_PREFIX or str(key).startswith(naming.LABEL_PREFIX + ".")
 
 
-def _check_ec2(where, t):
+def _check_ec2(where, t, cwd):
     errors = []
     for key in ("region", "ssh_username"):
         if not t.get(key):
@@ -496,6 +500,26 @@ def _check_ec2(where, t):
         errors.append("%s.ssh_port: %r is not a port number" % (where, t.get("ssh_port")))
     if t.get("watchdog_timeout") is not None and not (int(t["watchdog_timeout"]) == 0 or int(t["watchdog_timeout"]) >= 60):
         errors.append("%s.watchdog_timeout: %r must be 0 (no watchdog) or at least 60 seconds" % (where, t["watchdog_timeout"]))
+    return errors + _check_bastion(where, t, cwd)
+
+
+def _check_bastion(where, t, cwd):
+    errors = []
+    host = t.get("ssh_bastion_host")
+    if not host:
+        given = [k for k in ("ssh_bastion_username", "ssh_bastion_private_key_file") if t.get(k)]
+        if t.get("ssh_bastion_port") not in (None, 22):
+            given.append("ssh_bastion_port")
+        if given:
+            errors.append("%s: %s without ssh_bastion_host" % (where, ", ".join(given)))
+        return errors
+    if str(host).startswith("-") or any(c.isspace() for c in str(host)):
+        errors.append("%s.ssh_bastion_host: %r is not a host name or address" % (where, host))
+    if t.get("ssh_bastion_port") is not None and not 0 < int(t["ssh_bastion_port"]) < 65536:
+        errors.append("%s.ssh_bastion_port: %r is not a port number" % (where, t["ssh_bastion_port"]))
+    key = t.get("ssh_bastion_private_key_file")
+    if key and not os.path.isfile(os.path.join(cwd, os.path.expanduser(str(key)))):
+        errors.append("%s.ssh_bastion_private_key_file: %r does not exist (relative to %s)" % (where, key, cwd))
     return errors
 
 
@@ -667,7 +691,7 @@ def plan_targets(params, build_id, build_hash, cwd, created=None, revision=None)
         if t["type"] == "docker":
             _plan_docker(t, params, build_hash, cwd)
         else:
-            _plan_ec2(t, params, build_id)
+            _plan_ec2(t, params, build_id, cwd)
         planned.append(t)
     return planned
 
@@ -710,8 +734,11 @@ def engines(targets):
     return seen
 
 
-def _plan_ec2(t, params, build_id):
+def _plan_ec2(t, params, build_id, cwd):
     t["ami_name"] = t.get("ami_name") or "%s-%s-%s" % (params["image_name"], params["image_version"], build_id)
+    if t.get("ssh_bastion_private_key_file"):  # relative to the current directory, like every path of a definition
+        t["ssh_bastion_private_key_file"] = os.path.normpath(os.path.join(cwd, os.path.expanduser(
+            str(t["ssh_bastion_private_key_file"]))))
     t["tags"] = {str(k): str(v) for k, v in (t.get("tags") or {}).items()}
 
 

@@ -239,7 +239,7 @@ def result_spec():
         "builder": _opt("str", "The builder's name, null for a reused artifact."),
         "instance_id": _opt("str", "ec2: the builder instance."),
         "connection": _opt("dict", "failed: how to reach the builder (ec2: instance_id, ssh_host, ssh_port, "
-                                   "private_key_file), for the kept builder's hint."),
+                                   "private_key_file, ssh_bastion), for the kept builder's hint."),
         "provision_duration": _opt("raw", "How long provisioning took (seconds), null when unknown."),
         "source_ami": _opt("dict", "ec2: the source AMI."),
         "artifact": _opt("dict", "succeeded: the artifact.", options=_ARTIFACT),

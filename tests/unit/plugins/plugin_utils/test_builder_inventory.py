@@ -8,8 +8,11 @@ ec2_builder returns the entry from the module's result. The builds that use them
 from __future__ import annotations
 
 import os
+import shlex
 
 import pytest
+
+from ansible_collections.immutable.images.plugins.module_utils._ec2 import bastion
 
 from ansible_collections.immutable.images.plugins.plugin_utils import _builder_inventory as builder_inventory
 
@@ -36,6 +39,21 @@ def test_an_ec2_builder_is_entered_over_ssh_with_the_builds_temporary_key():
     assert "StrictHostKeyChecking=no" in builder_inventory.EC2_SSH_ARGS  # a fresh instance has a new host key
     root = builder_inventory.ec2_entry(STARTED, dict(INVENTORY, target=dict(TARGET, ssh_username="root")), "ssh")
     assert root["ansible_become"] is False
+
+
+def test_an_ec2_builder_behind_a_bastion_is_entered_through_its_proxy_command():
+    through = bastion.bastion("jump.example.com", 2200, "jump", "/keys/my jump%key", host_key_checking=False)
+    entry = builder_inventory.ec2_entry(dict(STARTED, ssh_bastion=through), INVENTORY, "immutable.images.ssh")
+    # Ansible splits ansible_ssh_common_args as a shell does: the ProxyCommand is one word after the builder's own
+    words = shlex.split(entry["ansible_ssh_common_args"])
+    assert words[:-1] == shlex.split(builder_inventory.EC2_SSH_ARGS)
+    assert words[-1] == "-oProxyCommand=" + through["proxy_command"]
+    # which ssh runs with /bin/sh after expanding %h and %p (a literal % is %%): ssh to the bastion with -W
+    command = through["proxy_command"].replace("%h", "10.0.3.7").replace("%p", "22").replace("%%", "%")
+    assert shlex.split(command) == bastion.ssh_argv(through) + ["-W", "10.0.3.7:22", "jump.example.com"]
+    argv = bastion.ssh_argv(through)
+    assert argv[argv.index("-i"):argv.index("-i") + 4] == ["-i", "/keys/my jump%key", "-o", "IdentitiesOnly=yes"]
+    assert entry["image_target"]["builder"]["ssh_bastion"] == through
 
 
 @pytest.mark.parametrize("inventory, needs, message", [

@@ -203,3 +203,13 @@ def test_write_relative_path_in_cwd(tmp_path, monkeypatch):
     manifest.write({"a": 1}, "m.json")
     assert json.loads((tmp_path / "m.json").read_text()) == {"a": 1}
     assert os.listdir(tmp_path) == ["m.json"]
+
+
+def test_kept_ec2_builder_hint_behind_a_bastion_goes_through_it():
+    through = {"host": "jump.example.com", "proxy_command": "ssh -o BatchMode=yes -p 22 -W %h:%p jump.example.com"}
+    connection = {"private_key_file": "/tmp/k", "ssh_port": 22, "ssh_host": "10.0.3.7",
+                  "instance_id": "i-0123456789abcdef0", "ssh_bastion": through}
+    result = dict(FAILED, source_ami="ami-0123456789abcdef0", connection=connection)
+    t = manifest.compose(build(ec2_target(), on_error="keep"), {"aws": result}, 1001)["targets"][0]
+    assert t["kept_builder"].startswith(
+        "ssh -i /tmp/k -p 22 -o ProxyCommand='ssh -o BatchMode=yes -p 22 -W %h:%p jump.example.com' admin@10.0.3.7")

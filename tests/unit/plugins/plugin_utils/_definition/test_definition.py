@@ -176,6 +176,17 @@ SEMANTIC_CASES = [
      "image_targets[0]: ssh_keypair_name and ssh_private_key_file go together"),
     ("ec2-tags-list", definition_with(ec2(tags=["web"])), "image_targets[0].tags: must be a dict"),
     ("ec2-bad-ssh-port", definition_with(ec2(ssh_port=70000)), "image_targets[0].ssh_port: 70000"),
+    ("ec2-bastion-user-without-host", definition_with(ec2(ssh_bastion_username="jump", ssh_bastion_port=2200)),
+     "image_targets[0]: ssh_bastion_username, ssh_bastion_port without ssh_bastion_host"),
+    ("ec2-bastion-missing-key", definition_with(ec2(ssh_bastion_host="bastion.example.com",
+                                                    ssh_bastion_private_key_file="keys/jump")),
+     "image_targets[0].ssh_bastion_private_key_file: 'keys/jump' does not exist (relative to "),
+    ("ec2-bastion-option-for-a-host", definition_with(ec2(ssh_bastion_host="-oProxyCommand=id")),
+     "image_targets[0].ssh_bastion_host: '-oProxyCommand=id' is not a host name or address"),
+    ("ec2-bastion-bad-port", definition_with(ec2(ssh_bastion_host="bastion.example.com", ssh_bastion_port=0)),
+     "image_targets[0].ssh_bastion_port: 0 is not a port number"),
+    ("docker-bastion", definition_with(docker(ssh_bastion_host="bastion.example.com")),
+     "image_targets[0]: ssh_bastion_host not valid for type docker"),
     ("second-target-indexed", definition_with(DOCKER, ec2(region="nowhere")), "image_targets[1].region: 'nowhere'"),
 ]
 
