@@ -124,6 +124,12 @@ def root_block_devices(image, root_volume):
     keys = {"size": "VolumeSize", "type": "VolumeType", "encrypted": "Encrypted", "kms_key_id": "KmsKeyId"}
     ebs = {api: root_volume[k] for k, api in keys.items() if root_volume.get(k) is not None}
     ebs["DeleteOnTermination"] = True
+    # The AMI's own snapshot, named: an override of the encryption alone (no size) is a mapping with neither size nor
+    # snapshot, which moto refuses ("must contain the parameter size or snapshotId").
+    root = [m for m in image.get("BlockDeviceMappings") or [] if m.get("DeviceName") == image["RootDeviceName"]]
+    snapshot = (root[0].get("Ebs") or {}).get("SnapshotId") if root else None
+    if snapshot:
+        ebs["SnapshotId"] = snapshot
     return [{"DeviceName": image["RootDeviceName"], "Ebs": ebs}]
 
 

@@ -127,6 +127,23 @@ def test_ingress_permissions_exactly_the_cidrs_and_port():
     assert "Ipv6Ranges" not in eb.ingress_permissions(22, ["0.0.0.0/0"])[0]
 
 
+def test_a_root_volume_override_names_the_amis_own_snapshot():
+    image = {"RootDeviceName": "/dev/xvda", "BlockDeviceMappings": [
+        {"DeviceName": "/dev/sdb", "Ebs": {"SnapshotId": "snap-data"}},
+        {"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": "snap-root", "VolumeSize": 8}}]}
+    assert eb.root_block_devices(image, {"encrypted": True, "kms_key_id": "alias/images"}) == [{
+        "DeviceName": "/dev/xvda", "Ebs": {"Encrypted": True, "KmsKeyId": "alias/images", "DeleteOnTermination": True,
+                                           "SnapshotId": "snap-root"}}]
+    assert eb.root_block_devices(image, None) is None
+
+
+def test_an_encryption_only_override_launches(aws, builder, ssh_port):
+    # No size: without the AMI's snapshot in the mapping, RunInstances refuses it (moto: MissingParameter)
+    changed, facts = launch(builder, ssh_port, root_volume={"encrypted": True, "kms_key_id": "alias/images"})
+    assert changed and facts["instance_id"]
+    builder.teardown([facts["instance_id"]], [facts["key_name"]], [facts["security_group_id"]])
+
+
 # --- launch and teardown ----------------------------------------------------------------------
 
 def test_launch_and_teardown(aws, builder, ssh_port, tmp_path):
