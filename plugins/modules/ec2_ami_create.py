@@ -64,6 +64,14 @@ options:
     type: list
     elements: str
     default: []
+  region_kms_key_ids:
+    description:
+      - The KMS key of each copy, by region (a key id, alias or ARN of that region). A region listed here is copied
+        encrypted, with its key, or with the region's default EBS key for V("").
+      - A customer key is used in its own region only; without an entry, a copy of an encrypted AMI is encrypted with
+        the destination region's AWS managed key, which cannot be shared with other accounts.
+    type: dict
+    default: {}
   share_with_accounts:
     description: Account ids given launch permission.
     type: list
@@ -221,6 +229,7 @@ ARGUMENT_SPEC = dict(
     image_name=dict(type="str", required=True), target=dict(type="str", required=True),
     image_version=dict(type="str"), build_hash=dict(type="str"),
     copy_to_regions=dict(type="list", elements="str", default=[]),
+    region_kms_key_ids=dict(type="dict", default={}, no_log=False),
     share_with_accounts=dict(type="list", elements="str", default=[]),
     share_with_organizations=dict(type="list", elements="str", default=[]),
     share_with_ous=dict(type="list", elements="str", default=[]),
@@ -229,7 +238,7 @@ ARGUMENT_SPEC = dict(
     stop_instance=dict(type="bool"), poll_delay=dict(type="int", default=15),
     poll_max_attempts=dict(type="int", default=240),
 )
-CREATE_OPTIONS = ("instance_id", "name", "description", "copy_to_regions", "share_with_accounts",
+CREATE_OPTIONS = ("instance_id", "name", "description", "copy_to_regions", "region_kms_key_ids", "share_with_accounts",
                   "share_with_organizations", "share_with_ous", "deprecate_after", "publish_parameter",
                   "force_deregister", "keep_on_error", "stop_instance")
 

@@ -399,6 +399,12 @@ build:
           description: (ec2) Regions the AMI is copied to.
           type: list
           elements: str
+        region_kms_key_ids:
+          description: (ec2) The KMS key of each copy, by region (Packer's name), as a key id, alias or ARN of that
+            region; V("") for that region's default EBS key. Each copy listed is made encrypted with its key. When
+            given, every region of C(image_targets[].copy_to_regions) needs an entry. Needed for the copies of an
+            AMI shared and encrypted with a customer key (C(image_targets[].root_volume.kms_key_id)).
+          type: dict
         share_with_accounts:
           description: (ec2) Account ids given launch permission.
           type: list

@@ -6,12 +6,16 @@ Run scripts/setup-env first (the README's test command does): it starts an engin
 answers and makes the base images, which cannot be pulled here.
 """
 
+import base64
+import json
 import os
+import re
 import shutil
 import socket
 import subprocess
 import textwrap
 import time
+from urllib.parse import parse_qs
 
 import pytest
 import yaml
@@ -383,11 +387,14 @@ AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "
 def moto_endpoint(tmp_path_factory):
     """A real HTTP EC2/SSM endpoint (moto server) on 127.0.0.1, reached through AWS_ENDPOINT_URL."""
     port = free_port()
-    log = tmp_path_factory.mktemp("moto") / "moto.log"
-    with open(log, "w") as out:
-        proc = subprocess.Popen(["moto_server", "-H", "127.0.0.1", "-p", str(port)], stdout=out, stderr=out)
+    base = tmp_path_factory.mktemp("moto")
+    # moto records the requests it gets while a test asks it to (Aws.start_recording): what went over the wire
+    env = dict(os.environ, MOTO_ENABLE_RECORDING="True", MOTO_RECORDER_FILEPATH=str(base / "recording.jsonl"))
+    with open(base / "moto.log", "w") as out:
+        proc = subprocess.Popen(["moto_server", "-H", "127.0.0.1", "-p", str(port)], stdout=out, stderr=out, env=env)
     try:
         wait_for_port(port)
+        MOTO_RECORDINGS["http://127.0.0.1:%d" % port] = str(base / "recording.jsonl")
         yield "http://127.0.0.1:%d" % port
     finally:
         proc.terminate()
@@ -409,7 +416,32 @@ def aws(moto_endpoint):
         def client(self, service, region="us-east-1"):
             return boto3.client(service, region_name=region, endpoint_url=moto_endpoint,
                                 aws_access_key_id="testing", aws_secret_access_key="testing")
+
+        def start_recording(self):
+            for what in ("reset-recording", "start-recording"):
+                urllib.request.urlopen(urllib.request.Request("%s/moto-api/recorder/%s" % (moto_endpoint, what),
+                                                              method="POST")).read()
+
+        def recorded(self, action):
+            """[(region, parameters)] of every `action` request moto got since start_recording (query API calls)."""
+            urllib.request.urlopen(urllib.request.Request(moto_endpoint + "/moto-api/recorder/stop-recording",
+                                                          method="POST")).read()
+            calls = []
+            with open(MOTO_RECORDINGS[moto_endpoint]) as f:
+                for line in f:
+                    entry = json.loads(line)
+                    body = entry.get("body") or ""
+                    if entry.get("body_encoded"):
+                        body = base64.b64decode(body).decode("utf-8", "replace")
+                    params = {k: v[0] for k, v in parse_qs(body).items()}
+                    if params.get("Action") == action:
+                        auth = {k.lower(): v for k, v in (entry.get("headers") or {}).items()}.get("authorization", "")
+                        calls.append((re.search(r"Credential=[^/]+/[^/]+/([^/]+)/", auth).group(1), params))
+            return calls
     return Aws()
+
+
+MOTO_RECORDINGS = {}  # endpoint -> its recording file
 
 
 @pytest.fixture

@@ -35,6 +35,9 @@ FAILING = ROLE + """
 """
 
 
+KEY = "arn:aws:kms:%s:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+
 def ec2_target(ssh_target, **changes):
     target = {
         "name": "aws", "type": "ec2", "region": "us-east-1",
@@ -79,10 +82,19 @@ def test_full_ami_build(aws, ssh_target, project):
         "image_manifest": "manifest.json",
         "image_targets": [ec2_target(ssh_target, tags={"team": "web"}, copy_to_regions=["eu-west-1"],
                                      share_with_accounts=["111122223333"],
-                                     publish_parameter="/images/amibuild/latest")],
+                                     publish_parameter="/images/amibuild/latest",
+                                     # encrypted with a customer key, shared: the copy needs a key of its region
+                                     root_volume={"encrypted": True, "kms_key_id": KEY % "us-east-1"},
+                                     region_kms_key_ids={"eu-west-1": KEY % "eu-west-1"})],
     }
+    aws.start_recording()
     proc = run_build(project.path, definition, env=aws.env)
     assert proc.returncode == 0, proc.output
+    # moto keeps neither key (it ignores them): what the requests carried is what AWS would have done
+    (region, launched), = aws.recorded("RunInstances")
+    assert launched["BlockDeviceMapping.1.Ebs.KmsKeyId"] == KEY % "us-east-1", launched
+    assert [(r, c.get("Encrypted"), c.get("KmsKeyId")) for r, c in aws.recorded("CopyImage")] == [
+        ("eu-west-1", "true", KEY % "eu-west-1")]
     manifest = json.loads((project.path / "manifest.json").read_text())
     build_id = manifest["build_id"]
     artifact = manifest["targets"][0]["artifact"]

@@ -98,7 +98,7 @@ class AmiCreator:
 
     def create(self, instance_id, name, description=None, tags=None, copy_to_regions=(), share_with_accounts=(),
                share_with_organizations=(), share_with_ous=(), deprecate_after=None, publish_parameter=None,
-               force_deregister=False, keep_on_error=False, stop_instance=None):
+               force_deregister=False, keep_on_error=False, stop_instance=None, region_kms_key_ids=None):
         """Create the AMI and everything around it; returns the result dict (see the module's RETURN)."""
         tags = dict(tags or {})
         instance, existing = self._prevalidate(instance_id, name, copy_to_regions, force_deregister, deprecate_after)
@@ -117,7 +117,8 @@ class AmiCreator:
                 result["deregistered"].append({"region": region, "image_id": image["ImageId"], "snapshots": snaps or []})
 
         self._stage("create", result, keep_on_error, self._create, instance_id, name, description, tags, result)
-        self._stage("copy", result, keep_on_error, self._copy, copy_to_regions, name, description, tags, result)
+        self._stage("copy", result, keep_on_error, self._copy, copy_to_regions, name, description, tags, result,
+                    region_kms_key_ids or {})
         perms = launch_permissions(share_with_accounts, share_with_organizations, share_with_ous)
         if perms:
             self._stage("share", result, keep_on_error, self._share, perms, result)
@@ -183,13 +184,17 @@ class AmiCreator:
             ec2.create_tags(Resources=[image_id] + snapshots,
                             Tags=naming.aws_tag_list(dict(tags, **{naming.LABEL_AMI_ID: image_id})))
 
-    def _copy(self, copy_to_regions, name, description, tags, result):
+    def _copy(self, copy_to_regions, name, description, tags, result, kms_key_ids):
         started = []
         for region in self.regions(copy_to_regions)[1:]:  # start every copy first: they run in parallel
             args = {"SourceRegion": self.region, "SourceImageId": result["images"][self.region], "Name": name,
                     "CopyImageTags": True, "ClientToken": secrets.token_hex(16)}
             if description:
                 args["Description"] = description
+            if region in kms_key_ids:  # a customer key is regional: each copy is encrypted with its region's
+                args["Encrypted"] = True
+                if kms_key_ids[region]:  # "": the region's default EBS key
+                    args["KmsKeyId"] = kms_key_ids[region]
             result["images"][region] = self.ec2(region).copy_image(**args)["ImageId"]
             started.append(region)
         for region in started:

@@ -39,6 +39,7 @@ EC2_KEYS = {
     "ssh_timeout", "user_data", "spot", "scrub", "force_deregister", "deprecate_after",
     "publish_parameter", "watchdog_timeout", "allow_open_ssh",
     "ssh_bastion_host", "ssh_bastion_port", "ssh_bastion_username", "ssh_bastion_private_key_file",
+    "region_kms_key_ids",
 }
 KEYS_BY_TYPE = {"docker": DOCKER_KEYS, "ec2": EC2_KEYS}
 
@@ -53,7 +54,7 @@ OPERATIONAL_KEYS = {
 OPERATIONAL_TARGET_KEYS = {"push", "registry_auth", "base_image_auth", "save", "docker_host", "tls", "ssh_host", "ssh_port",
                            "ssh_keypair_name", "ssh_private_key_file", "allowed_cidrs", "ssh_timeout",
                            "share_with_accounts", "share_with_organizations", "share_with_ous",
-                           "copy_to_regions", "publish_parameter", "force_deregister", "deprecate_after",
+                           "copy_to_regions", "region_kms_key_ids", "publish_parameter", "force_deregister", "deprecate_after",
                            "watchdog_timeout", "allow_open_ssh",
                            # how the builder is reached, as ssh_host
                            "ssh_bastion_host", "ssh_bastion_port", "ssh_bastion_username", "ssh_bastion_private_key_file"}
@@ -500,7 +501,41 @@ def _check_ec2(where, t, cwd):
         errors.append("%s.ssh_port: %r is not a port number" % (where, t.get("ssh_port")))
     if t.get("watchdog_timeout") is not None and not (int(t["watchdog_timeout"]) == 0 or int(t["watchdog_timeout"]) >= 60):
         errors.append("%s.watchdog_timeout: %r must be 0 (no watchdog) or at least 60 seconds" % (where, t["watchdog_timeout"]))
-    return errors + _check_bastion(where, t, cwd)
+    return errors + _check_bastion(where, t, cwd) + _check_kms_keys(where, t)
+
+
+def _check_kms_keys(where, t):
+    """A customer KMS key is used in its own region only: each copy's key is given per region (Packer's
+    region_kms_key_ids), for every copy when any is, and a copy of a shared AMI under a customer key needs one."""
+    errors = []
+    root_key = (t.get("root_volume") or {}).get("kms_key_id")
+    if root_key and t.get("region") and _kms_region(root_key) not in (None, t["region"]):
+        errors.append("%s.root_volume.kms_key_id: the key is in %s, not in the build's region %s"
+                      % (where, _kms_region(root_key), t["region"]))
+    keys = t.get("region_kms_key_ids") or {}
+    copies = [str(r) for r in t.get("copy_to_regions") or [] if r != t.get("region")]
+    for region, key in keys.items():
+        if region not in copies:
+            errors.append("%s.region_kms_key_ids: %s is not a region of copy_to_regions" % (where, region))
+        elif key and _kms_region(key) not in (None, region):
+            errors.append("%s.region_kms_key_ids.%s: the key is in %s; a copy to %s needs a key of %s"
+                          % (where, region, _kms_region(key), region, region))
+    missing = [r for r in copies if r not in keys]
+    if keys and missing:
+        errors.append("%s.region_kms_key_ids: no key for %s of copy_to_regions (give every copy region a key, or \"\" "
+                      "for that region's default EBS key)" % (where, ", ".join(missing)))
+    shared = t.get("share_with_accounts") or t.get("share_with_organizations") or t.get("share_with_ous")
+    if root_key and shared and copies and not keys:
+        errors.append("%s: the AMI is encrypted with a customer key (root_volume.kms_key_id) and shared, and its copies "
+                      "to %s need region_kms_key_ids: a key of each region (a copy is otherwise encrypted with that "
+                      "region's AWS managed key, which cannot be shared)" % (where, ", ".join(copies)))
+    return errors
+
+
+def _kms_region(key):
+    """The region of a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/... or alias/...), None for a key id or alias."""
+    parts = str(key).split(":")
+    return parts[3] if len(parts) > 5 and parts[0] == "arn" and parts[2] == "kms" else None
 
 
 def _check_bastion(where, t, cwd):

@@ -118,6 +118,25 @@ def test_create_copy_share_publish(aws):
     assert result["warnings"] == maker.warnings
 
 
+def test_each_copy_is_encrypted_with_the_key_of_its_region(aws):
+    copies = []
+
+    def factory(service, region):  # records what each CopyImage request carries (moto keeps no key)
+        client = aws.factory(service, region)
+        client.meta.events.register("before-parameter-build.ec2.CopyImage",
+                                    lambda params, **_: copies.append((region, params.get("Encrypted"),
+                                                                       params.get("KmsKeyId"))))
+        return client
+    key = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    result = creator(aws, factory).create(
+        run_instance(aws.client("ec2")), "webapp-1.4.2", tags=TAGS,
+        copy_to_regions=["eu-west-1", "eu-central-1", "ap-south-1"],
+        region_kms_key_ids={"eu-west-1": key, "eu-central-1": ""})
+    assert set(result["images"]) == {"us-east-1", "eu-west-1", "eu-central-1", "ap-south-1"}
+    # "": the region's default EBS key; no entry: as the source (CopyImage's own default)
+    assert sorted(copies) == [("ap-south-1", None, None), ("eu-central-1", True, None), ("eu-west-1", True, key)]
+
+
 def test_existing_name_fails_before_anything(aws):
     ec2 = aws.client("ec2")
     instance_id = run_instance(ec2)

@@ -73,6 +73,7 @@ def workdir(tmp_path):
 
 # --- semantic errors: each names the variable it is about -------------------------------------
 
+KMS_KEY = "arn:aws:kms:%s:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 SEMANTIC_CASES = [
     ("bad-image-name", definition_with(image_name="WebApp"), "image_name: 'WebApp'"),
     ("image-name-leading-dash", definition_with(image_name="-webapp"), "image_name:"),
@@ -187,6 +188,22 @@ SEMANTIC_CASES = [
      "image_targets[0].ssh_bastion_port: 0 is not a port number"),
     ("docker-bastion", definition_with(docker(ssh_bastion_host="bastion.example.com")),
      "image_targets[0]: ssh_bastion_host not valid for type docker"),
+    ("ec2-kms-key-of-no-copy", definition_with(ec2(copy_to_regions=["eu-west-1"],
+                                                   region_kms_key_ids={"eu-west-1": "", "ap-south-1": "alias/images"})),
+     "image_targets[0].region_kms_key_ids: ap-south-1 is not a region of copy_to_regions"),
+    ("ec2-kms-key-of-another-region", definition_with(ec2(copy_to_regions=["eu-west-1"],
+                                                          region_kms_key_ids={"eu-west-1": KMS_KEY % "us-west-2"})),
+     "image_targets[0].region_kms_key_ids.eu-west-1: the key is in us-west-2; a copy to eu-west-1 needs a key of eu-west-1"),
+    ("ec2-kms-key-for-every-copy", definition_with(ec2(copy_to_regions=["eu-west-1", "eu-central-1"],
+                                                       region_kms_key_ids={"eu-west-1": "alias/images"})),
+     "image_targets[0].region_kms_key_ids: no key for eu-central-1 of copy_to_regions"),
+    ("ec2-shared-customer-key-copies", definition_with(ec2(
+        copy_to_regions=["eu-west-1"], share_with_accounts=["111122223333"],
+        root_volume={"encrypted": True, "kms_key_id": KMS_KEY % "us-west-2"})),
+     "image_targets[0]: the AMI is encrypted with a customer key (root_volume.kms_key_id) and shared, and its copies "
+     "to eu-west-1 need region_kms_key_ids"),
+    ("ec2-root-key-of-another-region", definition_with(ec2(root_volume={"kms_key_id": KMS_KEY % "eu-west-1"})),
+     "image_targets[0].root_volume.kms_key_id: the key is in eu-west-1, not in the build's region us-west-2"),
     ("second-target-indexed", definition_with(DOCKER, ec2(region="nowhere")), "image_targets[1].region: 'nowhere'"),
 ]
 
@@ -270,6 +287,12 @@ def test_valid_definitions_have_no_errors(params, workdir):
 
 VALID_EC2_CASES = [
     ("minimal-ec2", definition_with(EC2)),
+    ("ec2-shared-customer-key-with-a-key-per-copy", definition_with(ec2(
+        copy_to_regions=["eu-west-1", "us-west-2", "eu-central-1"], share_with_accounts=["123456789012"],
+        root_volume={"encrypted": True, "kms_key_id": KMS_KEY % "us-west-2"},
+        region_kms_key_ids={"eu-west-1": KMS_KEY % "eu-west-1", "eu-central-1": "alias/images"}))),
+    ("ec2-bastion", definition_with(ec2(ssh_bastion_host="bastion.example.com", ssh_bastion_username="jump",
+                                        ssh_bastion_port=2222, ssh_interface="private_ip"))),
     ("ec2-with-filter", definition_with(ec2(source_ami=None, source_ami_filter={
         "name": "debian-12-amd64-*", "owners": ["136693071363"], "most_recent": True}))),
     ("ec2-full", definition_with(ec2(
