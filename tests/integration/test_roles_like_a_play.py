@@ -463,6 +463,24 @@ def test_a_become_of_the_run_is_the_roles_not_the_builds_own_steps(docker_client
     assert new_resources(docker_client, before, "becomeroles")["containers"] == []
 
 
+def test_an_inventorys_become_is_the_roles_not_the_builds_own_steps(docker_client, project, remove_images):
+    # The same become from the inventory, as shops write it for every host (group_vars/all), with localhost listed (as
+    # AWX's inventories often do). Its variables beat the build's plays' `become: false` keyword: the launch ran as
+    # nobody and failed; its interpreter (not ansible-playbook's; here without the Docker SDK) stays unused.
+    remove_images("invbecome")
+    project.role("who", WHO_ROLE)
+    project.file("inventory/hosts", "localhost ansible_connection=local ansible_python_interpreter=/usr/bin/python3\n")
+    project.file("inventory/group_vars/all.yml", "ansible_become: true\nansible_become_method: su\n"
+                                                 "ansible_become_user: nobody\nansible_become_flags: -s /bin/sh\n")
+    before = engine_state(docker_client)
+    proc = run_build(project.path, definition("invbecome", ["who"], image_gather_facts=False, image_cache=False),
+                     "-i", "inventory")
+    assert proc.returncode == 0, proc.output[-4000:]
+    assert task_ran(proc.output, "who : The role runs with the become the run asked for, as in a play"), proc.output
+    assert docker_client.images.get("invbecome:1.0.0")
+    assert new_resources(docker_client, before, "invbecome")["containers"] == []
+
+
 EARLY_ROLE = """
 - name: Write what the entry's vars say, from the defaults of a role that runs later
   ansible.builtin.copy:
