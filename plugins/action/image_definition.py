@@ -613,6 +613,10 @@ def _summary(build):
                          % ", ".join(e["docker_host"] for e in t["engine_pool"]))
         elif t.get("reuse") and t.get("docker_host"):
             lines.append("    engine: %s" % t["docker_host"])
+        if t.get("ssh_bastion_host") and not t["reuse"]:
+            lines.append("    reached through the bastion %s%s:%s" % (
+                t["ssh_bastion_username"] + "@" if t.get("ssh_bastion_username") else "", t["ssh_bastion_host"],
+                t.get("ssh_bastion_port") or 22))
         if t["reuse"]:
             lines.append("    already built by build %s: %s (image_force: true rebuilds)" % (
                 t["reuse"].get("build_id"), t["reuse_note"]))

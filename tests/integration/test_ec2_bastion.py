@@ -88,6 +88,7 @@ def test_a_builder_reached_only_through_a_bastion(aws, behind_bastion, project):
     proc = run_build(project.path, definition("bastioned", port, builder_key, bastion_key),
                      env=dict(aws.env, ANSIBLE_HOST_KEY_CHECKING="False"))
     assert proc.returncode == 0, proc.output[-4000:]
+    assert "reached through the bastion jump@127.0.0.1:%d" % port in proc.output  # the plan says so
     assert builder.exec_run(["cat", "/etc/behind-bastion"]).output.decode() == "built by bastioned-aws\n"
     # Every connection the builder's sshd accepted came from the bastion (the wait's probes, Ansible's connection).
     bastion_address = bastion.attrs["NetworkSettings"]["IPAddress"]
