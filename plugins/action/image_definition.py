@@ -221,7 +221,10 @@ class ActionModule(ActionModuleBase):
         except AnsibleError as e:
             return {}, ["%s: %s" % (key, e.message if hasattr(e, "message") else e)]
         checked = ArgumentSpecValidator(spec).validate(values)
-        return checked.validated_parameters, list(checked.error_messages)
+        params = checked.validated_parameters
+        if "image_gather_facts" in params:  # raw in the spec: text is read here, as a play reads it
+            params["image_gather_facts"] = definition.gather_facts_setting(params["image_gather_facts"])
+        return params, list(checked.error_messages)
 
     def _run_variables(self, task_vars, params):
         """run_variables_digest of this run: its extra variables, the variables its builders will get from the

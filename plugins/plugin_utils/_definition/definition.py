@@ -18,6 +18,7 @@ import re
 import signal
 import stat
 
+from ansible.module_utils.parsing.convert_bool import BOOLEANS, boolean
 from ansible.parsing.vault import VaultHelper
 from ansible.playbook.role.include import RoleInclude
 
@@ -596,14 +597,27 @@ def _tag_list(value):
     return None
 
 
+_SUBSET_RE = re.compile(r"^!?\w+\Z")  # a gather_subset entry: min, hardware, !facter, distribution, ...
+
+
+def gather_facts_setting(value):
+    """image_gather_facts given as text (`-e image_gather_facts=false`, an AWX survey) read as a play reads its
+    gather_facts and gather_subset: a boolean word is that boolean, other text a comma-separated gather_subset."""
+    if not isinstance(value, str):
+        return value
+    if value.strip().lower() in BOOLEANS:
+        return boolean(value.strip(), strict=True)
+    return [part.strip() for part in value.split(",") if part.strip()] or value
+
+
 def _check_gather_facts(value):
     """image_gather_facts is true, false or a gather_subset list (of strings, like a play's gather_subset)."""
     if isinstance(value, bool):
         return []
-    if isinstance(value, list) and value and all(isinstance(v, str) and v.strip() for v in value):
+    if isinstance(value, list) and value and all(isinstance(v, str) and _SUBSET_RE.match(v) for v in value):
         return []
     return ["image_gather_facts: must be true (the facts a play gathers), false (none) or a gather_subset list "
-            "such as [min, hardware, network], got %r" % (value,)]
+            "such as [min, hardware, network] (or min,hardware,network), got %r" % (value,)]
 
 
 def role_entries(params):

@@ -34,10 +34,18 @@ def test_gather_facts_accepts_bool_or_subset(tmp_path, value):
     assert errors(tmp_path, image_gather_facts=value) == []
 
 
-@pytest.mark.parametrize("value", ["yes please", [], [1], {"subset": "min"}, ["min", ""]])
+@pytest.mark.parametrize("value", ["yes please", [], [1], {"subset": "min"}, ["min", ""], ["min hardware"], "min;ls"])
 def test_gather_facts_refuses_anything_else(tmp_path, value):
-    found = errors(tmp_path, image_gather_facts=value)
+    found = errors(tmp_path, image_gather_facts=definition.gather_facts_setting(value))
     assert len(found) == 1 and found[0].startswith("image_gather_facts: must be true"), found
+
+
+@pytest.mark.parametrize("text, value", [("false", False), ("no", False), ("True", True), ("yes", True),
+                                         ("min", ["min"]), ("min, hardware,!facter", ["min", "hardware", "!facter"])])
+def test_gather_facts_given_as_text_reads_as_a_play_reads_it(tmp_path, text, value):
+    # -e image_gather_facts=false and an AWX survey give text; refused before, as "got 'false'"
+    assert definition.gather_facts_setting(text) == value
+    assert errors(tmp_path, image_gather_facts=definition.gather_facts_setting(text)) == []
 
 
 def test_role_entry_tags(tmp_path):
