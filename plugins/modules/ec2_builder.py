@@ -131,13 +131,21 @@ options:
   allowed_cidrs:
     description:
       - CIDRs allowed to connect to O(ssh_port). Nothing else is opened, and V(0.0.0.0/0) only if listed.
-      - When empty, O(caller_ip) is used; with neither the module fails.
+      - When empty, O(caller_ip) is used; with neither (and no O(security_group_ids)) the module fails.
     type: list
     elements: str
     default: []
   caller_ip:
     description: This controller's address as AWS sees it, allowed as a /32 (or /128) when O(allowed_cidrs) is empty.
     type: str
+  security_group_ids:
+    description:
+      - Existing security groups the instance gets (Packer's name), for accounts where builds may not create security
+        groups. They must let the controller (or the bastion) reach O(ssh_port). They are never changed or deleted.
+      - With them, the temporary security group is made only when O(allowed_cidrs) or O(caller_ip) is given.
+    type: list
+    elements: str
+    default: []
   ssh_interface:
     description: Which address of the instance to connect to.
     type: str
@@ -447,6 +455,7 @@ ARGUMENT_SPEC = dict(
     ssh_bastion_host=dict(type="str"), ssh_bastion_port=dict(type="int", default=22),
     ssh_bastion_username=dict(type="str"), ssh_bastion_private_key_file=dict(type="path", no_log=False),
     ssh_bastion_host_key_checking=dict(type="bool"),
+    security_group_ids=dict(type="list", elements="str", default=[]),
     instance_id=dict(type="str"), key_name=dict(type="str", no_log=False), security_group_id=dict(type="str"),
     poll_delay=dict(type="int", default=15), poll_max_attempts=dict(type="int", default=40),
     inventory=dict(type="dict", options=dict(  # the action plugin's (action/ec2_builder.py): the builder's entry

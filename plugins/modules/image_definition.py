@@ -440,14 +440,22 @@ build:
               description: KMS key for encryption.
               type: str
         allowed_cidrs:
-          description: (ec2) Source CIDRs allowed to reach SSH on the temporary security group. C(0.0.0.0/0), C(::/0)
-            (any C(/0)) are refused unless C(image_targets[].allow_open_ssh) is set.
+          description: (ec2) Source CIDRs allowed to reach SSH on the temporary security group. Required unless
+            C(image_targets[].security_group_ids) is given. C(0.0.0.0/0), C(::/0) (any C(/0)) are refused unless
+            C(image_targets[].allow_open_ssh) is set.
           type: list
           elements: str
         allow_open_ssh:
           description: (ec2) Accept an C(image_targets[].allowed_cidrs) entry that opens SSH of the builder to every
             address (C(0.0.0.0/0) or C(::/0)). The build warns when it is used.
           type: bool
+        security_group_ids:
+          description: (ec2) Existing security groups the builder gets (Packer's name), for accounts where builds
+            may not create security groups; they must let the controller (or the bastion) reach the SSH port, and
+            are never changed or deleted. With them, C(image_targets[].allowed_cidrs) is optional (given, a temporary
+            group for it is made too).
+          type: list
+          elements: str
         ssh_interface:
           description: (ec2) Address Ansible connects to.
           type: str

@@ -82,10 +82,16 @@ def definition(name, port, builder_key, bastion_key, **target):
 
 def test_a_builder_reached_only_through_a_bastion(aws, behind_bastion, project):
     builder, bastion, port, builder_key, builder_pub, bastion_key = behind_bastion
-    aws.client("ec2").import_key_pair(KeyName="itest-key", PublicKeyMaterial=builder_pub.encode())
+    ec2 = aws.client("ec2")
+    ec2.import_key_pair(KeyName="itest-key", PublicKeyMaterial=builder_pub.encode())
+    # as in accounts where builds may not create security groups: one of the account's, that lets the bastion in
+    vpc = ec2.describe_vpcs(Filters=[{"Name": "isDefault", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+    own = ec2.create_security_group(GroupName="from-bastion", Description="SSH from the bastion", VpcId=vpc)["GroupId"]
     project.role("behind", ROLE)
     # The bastion's host key is new: not checked, as Ansible checks no host's with host_key_checking off.
-    proc = run_build(project.path, definition("bastioned", port, builder_key, bastion_key),
+    aws.start_recording()
+    proc = run_build(project.path, definition("bastioned", port, builder_key, bastion_key, allowed_cidrs=[],
+                                              security_group_ids=[own]),
                      env=dict(aws.env, ANSIBLE_HOST_KEY_CHECKING="False"))
     assert proc.returncode == 0, proc.output[-4000:]
     assert "reached through the bastion jump@127.0.0.1:%d" % port in proc.output  # the plan says so
@@ -98,8 +104,12 @@ def test_a_builder_reached_only_through_a_bastion(aws, behind_bastion, project):
     peers = set(re.findall(r"(?:by|from) (\d+\.\d+\.\d+\.\d+) port", log))  # the probe's closed connection too
     assert peers == {bastion_address}, log
     build_id = json.loads((project.path / "manifest.json").read_text())["build_id"]
-    images = tagged(aws.client("ec2").describe_images(Owners=["self"])["Images"], build_id)
+    images = tagged(ec2.describe_images(Owners=["self"])["Images"], build_id)
     assert len(images) == 1 and images[0]["State"] == "available"
+    (_region, launched), = aws.recorded("RunInstances")
+    assert [v for k, v in launched.items() if k.startswith("SecurityGroupId")] == [own], launched
+    assert aws.recorded("CreateSecurityGroup") == []
+    ec2.delete_security_group(GroupId=own)  # still there: the build neither changed nor deleted it
     assert_no_builder_left(aws, build_id)
 
 

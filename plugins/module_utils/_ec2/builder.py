@@ -35,7 +35,7 @@ SSH_INTERFACES = {"public_ip": "PublicIpAddress", "private_ip": "PrivateIpAddres
 LAUNCH_OPTIONS = ("source_ami", "source_ami_filter", "instance_type", "subnet_id", "iam_instance_profile",
                   "user_data", "root_volume", "spot", "allowed_cidrs", "caller_ip", "ssh_interface",
                   "ssh_host", "ssh_port", "ssh_keypair_name", "ssh_private_key_file", "ssh_timeout",
-                  "wait_ssh", "wait_status_ok", "ssh_bastion")
+                  "wait_ssh", "wait_status_ok", "ssh_bastion", "security_group_ids")
 
 
 class Ec2BuilderError(Exception):
@@ -176,10 +176,11 @@ class Ec2Builder:
                 if i["State"]["Name"] != "shutting-down"]
 
     def plan(self, source_ami=None, source_ami_filter=None, subnet_id=None, allowed_cidrs=None, caller_ip=None,
-             ssh_keypair_name=None, ssh_port=22, **launch):
+             ssh_keypair_name=None, ssh_port=22, security_group_ids=None, **launch):
         """What launch() would do, without creating anything (check mode)."""
         image = resolve_source_ami(self.ec2, source_ami, source_ami_filter)
-        cidrs = allowed_sources(allowed_cidrs, caller_ip)
+        cidrs = None if security_group_ids and not (allowed_cidrs or caller_ip) else allowed_sources(allowed_cidrs,
+                                                                                                     caller_ip)
         existing = self._existing()
         return {
             "source_ami": image_summary(image),
@@ -188,7 +189,7 @@ class Ec2Builder:
             "would_create": {} if existing else {
                 "key_pair": None if ssh_keypair_name else self.name,
                 "private_key_file": None if ssh_keypair_name else self.key_path,
-                "security_group": {"name": self.name, "port": int(ssh_port), "cidrs": cidrs},
+                "security_group": {"name": self.name, "port": int(ssh_port), "cidrs": cidrs} if cidrs else None,
                 "instance": {"name": self.name, "image_id": image["ImageId"], "instance_type": launch.get("instance_type"),
                              "spot": bool(launch.get("spot"))},
             },
@@ -197,16 +198,20 @@ class Ec2Builder:
     def launch(self, source_ami=None, source_ami_filter=None, instance_type="t3.micro", subnet_id=None,
                iam_instance_profile=None, user_data=None, root_volume=None, spot=False, allowed_cidrs=None,
                caller_ip=None, ssh_interface="public_ip", ssh_host=None, ssh_port=22, ssh_keypair_name=None,
-               ssh_private_key_file=None, ssh_timeout=300, wait_ssh=True, wait_status_ok=False, ssh_bastion=None):
+               ssh_private_key_file=None, ssh_timeout=300, wait_ssh=True, wait_status_ok=False, ssh_bastion=None,
+               security_group_ids=None):
         """Launch (or find this build's running) builder; returns (changed, facts). ssh_bastion: bastion.bastion()'s
-        dict, through which the SSH port is waited for (and which the facts carry for the builder's connection)."""
+        dict, through which the SSH port is waited for (and which the facts carry for the builder's connection).
+        security_group_ids: existing groups the instance gets; with them, a temporary group is made only for
+        allowed_cidrs (or caller_ip) when given."""
         ssh_port = int(ssh_port or 22)
         existing = self._existing()
         if existing:
             return False, self._reuse(existing[0], ssh_interface, ssh_host, ssh_port, ssh_private_key_file,
                                       ssh_timeout if wait_ssh else None, ssh_bastion)
         image = resolve_source_ami(self.ec2, source_ami, source_ami_filter)
-        cidrs = allowed_sources(allowed_cidrs, caller_ip)
+        own_groups = list(security_group_ids or [])
+        cidrs = None if own_groups and not (allowed_cidrs or caller_ip) else allowed_sources(allowed_cidrs, caller_ip)
         if bool(ssh_keypair_name) != bool(ssh_private_key_file):
             raise Ec2BuilderError("ssh_keypair_name and ssh_private_key_file go together")
         if ssh_private_key_file and not os.path.isfile(ssh_private_key_file):
@@ -215,7 +220,7 @@ class Ec2Builder:
             raise Ec2BuilderError("ssh_bastion_private_key_file %s does not exist" % ssh_bastion["private_key_file"])
         if not ssh_keypair_name:
             self._check_key_dir()
-        vpc_id = self.vpc_for(subnet_id)
+        vpc_id = self.vpc_for(subnet_id) if cidrs else None
 
         created = {"key_pair": None, "security_group": None, "instance": None}
         stage = "key pair"
@@ -223,10 +228,13 @@ class Ec2Builder:
             key_name, key_file = ssh_keypair_name, ssh_private_key_file
             if not key_name:
                 key_name, key_file = self._create_key_pair(created)
-            stage = "security group"
-            group_id = self._create_security_group(created, vpc_id, ssh_port, cidrs)
+            group_id = None
+            if cidrs:
+                stage = "security group"
+                group_id = self._create_security_group(created, vpc_id, ssh_port, cidrs)
             stage = "run instance"
-            instance_id = self._run_instance(created, image, key_name, group_id, instance_type, subnet_id,
+            instance_id = self._run_instance(created, image, key_name, own_groups + ([group_id] if group_id else []),
+                                             instance_type, subnet_id,
                                              iam_instance_profile, user_data, root_volume, spot)
             stage = "wait for instance"
             self.waits.wait(self.ec2, "instance_running", InstanceIds=[instance_id])
@@ -279,11 +287,11 @@ class Ec2Builder:
         self.ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=ingress_permissions(port, cidrs))
         return group_id
 
-    def _run_instance(self, created, image, key_name, group_id, instance_type, subnet_id, profile, user_data,
+    def _run_instance(self, created, image, key_name, group_ids, instance_type, subnet_id, profile, user_data,
                       root_volume, spot):
         args = {
             "ImageId": image["ImageId"], "InstanceType": instance_type, "MinCount": 1, "MaxCount": 1,
-            "KeyName": key_name, "SecurityGroupIds": [group_id],
+            "KeyName": key_name, "SecurityGroupIds": group_ids,
             "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled"},
             # If this run dies and nobody cleans up, `shutdown` inside the builder still ends the bill.
             "InstanceInitiatedShutdownBehavior": "terminate",

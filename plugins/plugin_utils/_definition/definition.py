@@ -40,7 +40,7 @@ EC2_KEYS = {
     "ssh_timeout", "user_data", "spot", "scrub", "force_deregister", "deprecate_after",
     "publish_parameter", "watchdog_timeout", "allow_open_ssh",
     "ssh_bastion_host", "ssh_bastion_port", "ssh_bastion_username", "ssh_bastion_private_key_file",
-    "region_kms_key_ids",
+    "region_kms_key_ids", "security_group_ids",
 }
 KEYS_BY_TYPE = {"docker": DOCKER_KEYS, "ec2": EC2_KEYS}
 
@@ -55,7 +55,7 @@ OPERATIONAL_KEYS = {
 OPERATIONAL_TARGET_KEYS = {"push", "registry_auth", "base_image_auth", "save", "docker_host", "tls", "ssh_host", "ssh_port",
                            "ssh_keypair_name", "ssh_private_key_file", "allowed_cidrs", "ssh_timeout",
                            "share_with_accounts", "share_with_organizations", "share_with_ous",
-                           "copy_to_regions", "region_kms_key_ids", "publish_parameter", "force_deregister", "deprecate_after",
+                           "copy_to_regions", "region_kms_key_ids", "security_group_ids", "publish_parameter", "force_deregister", "deprecate_after",
                            "watchdog_timeout", "allow_open_ssh",
                            # how the builder is reached, as ssh_host
                            "ssh_bastion_host", "ssh_bastion_port", "ssh_bastion_username", "ssh_bastion_private_key_file"}
@@ -479,9 +479,14 @@ def _check_ec2(where, t, cwd):
     for acct in t.get("share_with_accounts") or []:
         if not ref.ACCOUNT_ID_RE.match(str(acct)):
             errors.append("%s.share_with_accounts: %r is not a 12-digit account id" % (where, acct))
-    if not t.get("allowed_cidrs"):
+    if not t.get("allowed_cidrs") and not t.get("security_group_ids"):
         errors.append("%s.allowed_cidrs: required for type ec2 - the CIDRs allowed to reach SSH on the temporary "
-                      "security group (your address as a /32; it is never opened to 0.0.0.0/0 unless listed)" % where)
+                      "security group (your address as a /32; it is never opened to 0.0.0.0/0 unless listed), unless "
+                      "security_group_ids names groups of yours that allow it" % where)
+    for group in t.get("security_group_ids") or []:
+        if not SECURITY_GROUP_RE.match(str(group)):
+            errors.append("%s.security_group_ids: %r is not a security group id like sg-0123456789abcdef0"
+                          % (where, group))
     if t.get("ami_name") and not AMI_NAME_RE.match(str(t["ami_name"])):
         errors.append("%s.ami_name: %r must be 3-128 letters, digits, spaces and ( ) [ ] . / - ' @ _"
                       % (where, t["ami_name"]))
@@ -597,6 +602,7 @@ def _tag_list(value):
     return None
 
 
+SECURITY_GROUP_RE = re.compile(r"^sg-[0-9a-f]{8}(?:[0-9a-f]{9})?\Z")
 _SUBSET_RE = re.compile(r"^!?\w+\Z")  # a gather_subset entry: min, hardware, !facter, distribution, ...
 
 

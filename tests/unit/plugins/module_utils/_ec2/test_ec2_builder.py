@@ -137,6 +137,26 @@ def test_a_root_volume_override_names_the_amis_own_snapshot():
     assert eb.root_block_devices(image, None) is None
 
 
+def test_existing_security_groups_instead_of_a_temporary_one(aws, builder, ssh_port):
+    # Accounts whose builds may not create security groups: the instance gets the user's, which stay untouched.
+    ec2 = aws.client("ec2")
+    vpc = ec2.describe_vpcs(Filters=[{"Name": "isDefault", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+    own = ec2.create_security_group(GroupName="build-ssh", Description="ours", VpcId=vpc)["GroupId"]
+    changed, facts = launch(builder, ssh_port, allowed_cidrs=[], security_group_ids=[own])
+    assert changed and facts["security_group_id"] is None
+    instance = ec2.describe_instances(InstanceIds=[facts["instance_id"]])["Reservations"][0]["Instances"][0]
+    assert [g["GroupId"] for g in instance["SecurityGroups"]] == [own]
+    assert counts(ec2)["security_groups"] == 1  # only the user's
+    builder.teardown([facts["instance_id"]], [facts["key_name"]], [own])
+    assert [g["GroupId"] for g in ec2.describe_security_groups(GroupNames=["build-ssh"])["SecurityGroups"]] == [own]
+    # given allowed_cidrs too, the temporary group for them comes beside the user's
+    changed, facts = launch(builder, ssh_port, security_group_ids=[own])
+    instance = ec2.describe_instances(InstanceIds=[facts["instance_id"]])["Reservations"][0]["Instances"][0]
+    assert sorted(g["GroupId"] for g in instance["SecurityGroups"]) == sorted([own, facts["security_group_id"]])
+    builder.teardown([facts["instance_id"]], [facts["key_name"]], [facts["security_group_id"]])
+    assert counts(ec2)["security_groups"] == 1
+
+
 def test_an_encryption_only_override_launches(aws, builder, ssh_port):
     # No size: without the AMI's snapshot in the mapping, RunInstances refuses it (moto: MissingParameter)
     changed, facts = launch(builder, ssh_port, root_volume={"encrypted": True, "kms_key_id": "alias/images"})

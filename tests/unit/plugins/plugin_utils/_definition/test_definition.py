@@ -202,6 +202,8 @@ SEMANTIC_CASES = [
         root_volume={"encrypted": True, "kms_key_id": KMS_KEY % "us-west-2"})),
      "image_targets[0]: the AMI is encrypted with a customer key (root_volume.kms_key_id) and shared, and its copies "
      "to eu-west-1 need region_kms_key_ids"),
+    ("ec2-bad-security-group", definition_with(ec2(security_group_ids=["default"])),
+     "image_targets[0].security_group_ids: 'default' is not a security group id like sg-0123456789abcdef0"),
     ("ec2-root-key-of-another-region", definition_with(ec2(root_volume={"kms_key_id": KMS_KEY % "eu-west-1"})),
      "image_targets[0].root_volume.kms_key_id: the key is in eu-west-1, not in the build's region us-west-2"),
     ("second-target-indexed", definition_with(DOCKER, ec2(region="nowhere")), "image_targets[1].region: 'nowhere'"),
@@ -291,6 +293,8 @@ VALID_EC2_CASES = [
         copy_to_regions=["eu-west-1", "us-west-2", "eu-central-1"], share_with_accounts=["123456789012"],
         root_volume={"encrypted": True, "kms_key_id": KMS_KEY % "us-west-2"},
         region_kms_key_ids={"eu-west-1": KMS_KEY % "eu-west-1", "eu-central-1": "alias/images"}))),
+    ("ec2-own-security-groups-without-cidrs", definition_with(ec2(allowed_cidrs=[],
+                                                                security_group_ids=["sg-0123456789abcdef0", "sg-01234567"]))),
     ("ec2-bastion", definition_with(ec2(ssh_bastion_host="bastion.example.com", ssh_bastion_username="jump",
                                         ssh_bastion_port=2222, ssh_interface="private_ip"))),
     ("ec2-with-filter", definition_with(ec2(source_ami=None, source_ami_filter={
