@@ -146,6 +146,12 @@ options:
     type: list
     elements: str
     default: []
+  associate_public_ip_address:
+    description:
+      - Whether the instance gets a public IP address (Packer's name), whatever O(subnet_id)'s own setting says -
+        V(true) in a subnet that does not assign one (the usual case outside the default VPC, with
+        O(ssh_interface=public_ip)), V(false) to have none. Unset, the subnet decides.
+    type: bool
   ssh_interface:
     description: Which address of the instance to connect to.
     type: str
@@ -455,7 +461,7 @@ ARGUMENT_SPEC = dict(
     ssh_bastion_host=dict(type="str"), ssh_bastion_port=dict(type="int", default=22),
     ssh_bastion_username=dict(type="str"), ssh_bastion_private_key_file=dict(type="path", no_log=False),
     ssh_bastion_host_key_checking=dict(type="bool"),
-    security_group_ids=dict(type="list", elements="str", default=[]),
+    security_group_ids=dict(type="list", elements="str", default=[]), associate_public_ip_address=dict(type="bool"),
     instance_id=dict(type="str"), key_name=dict(type="str", no_log=False), security_group_id=dict(type="str"),
     poll_delay=dict(type="int", default=15), poll_max_attempts=dict(type="int", default=40),
     inventory=dict(type="dict", options=dict(  # the action plugin's (action/ec2_builder.py): the builder's entry

@@ -449,6 +449,11 @@ build:
           description: (ec2) Accept an C(image_targets[].allowed_cidrs) entry that opens SSH of the builder to every
             address (C(0.0.0.0/0) or C(::/0)). The build warns when it is used.
           type: bool
+        associate_public_ip_address:
+          description: (ec2) Whether the builder gets a public IP address (Packer's name), whatever its subnet's
+            setting says - V(true) in a subnet that assigns none (usual outside the default VPC) for C(image_targets[].ssh_interface)
+            V(public_ip), V(false) for none. Unset, the subnet decides.
+          type: bool
         security_group_ids:
           description: (ec2) Existing security groups the builder gets (Packer's name), for accounts where builds
             may not create security groups; they must let the controller (or the bastion) reach the SSH port, and

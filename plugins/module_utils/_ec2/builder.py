@@ -35,7 +35,7 @@ SSH_INTERFACES = {"public_ip": "PublicIpAddress", "private_ip": "PrivateIpAddres
 LAUNCH_OPTIONS = ("source_ami", "source_ami_filter", "instance_type", "subnet_id", "iam_instance_profile",
                   "user_data", "root_volume", "spot", "allowed_cidrs", "caller_ip", "ssh_interface",
                   "ssh_host", "ssh_port", "ssh_keypair_name", "ssh_private_key_file", "ssh_timeout",
-                  "wait_ssh", "wait_status_ok", "ssh_bastion", "security_group_ids")
+                  "wait_ssh", "wait_status_ok", "ssh_bastion", "security_group_ids", "associate_public_ip_address")
 
 
 class Ec2BuilderError(Exception):
@@ -137,7 +137,8 @@ def ssh_address(instance, interface):
     address = instance.get(SSH_INTERFACES[interface])
     if not address:
         raise Ec2BuilderError("instance %s has no %s (ssh_interface); use another ssh_interface, a subnet that "
-                              "assigns one, or ssh_host" % (instance["InstanceId"], interface))
+                              "assigns one, associate_public_ip_address: true, or ssh_host"
+                              % (instance["InstanceId"], interface))
     return address
 
 
@@ -199,11 +200,12 @@ class Ec2Builder:
                iam_instance_profile=None, user_data=None, root_volume=None, spot=False, allowed_cidrs=None,
                caller_ip=None, ssh_interface="public_ip", ssh_host=None, ssh_port=22, ssh_keypair_name=None,
                ssh_private_key_file=None, ssh_timeout=300, wait_ssh=True, wait_status_ok=False, ssh_bastion=None,
-               security_group_ids=None):
+               security_group_ids=None, associate_public_ip_address=None):
         """Launch (or find this build's running) builder; returns (changed, facts). ssh_bastion: bastion.bastion()'s
         dict, through which the SSH port is waited for (and which the facts carry for the builder's connection).
         security_group_ids: existing groups the instance gets; with them, a temporary group is made only for
-        allowed_cidrs (or caller_ip) when given."""
+        allowed_cidrs (or caller_ip) when given. associate_public_ip_address: true or false overrides the subnet's
+        own setting (None keeps it)."""
         ssh_port = int(ssh_port or 22)
         existing = self._existing()
         if existing:
@@ -234,8 +236,8 @@ class Ec2Builder:
                 group_id = self._create_security_group(created, vpc_id, ssh_port, cidrs)
             stage = "run instance"
             instance_id = self._run_instance(created, image, key_name, own_groups + ([group_id] if group_id else []),
-                                             instance_type, subnet_id,
-                                             iam_instance_profile, user_data, root_volume, spot)
+                                             instance_type, subnet_id, iam_instance_profile, user_data, root_volume,
+                                             spot, associate_public_ip_address)
             stage = "wait for instance"
             self.waits.wait(self.ec2, "instance_running", InstanceIds=[instance_id])
             if wait_status_ok:
@@ -288,7 +290,7 @@ class Ec2Builder:
         return group_id
 
     def _run_instance(self, created, image, key_name, group_ids, instance_type, subnet_id, profile, user_data,
-                      root_volume, spot):
+                      root_volume, spot, public_ip=None):
         args = {
             "ImageId": image["ImageId"], "InstanceType": instance_type, "MinCount": 1, "MaxCount": 1,
             "KeyName": key_name, "SecurityGroupIds": group_ids,
@@ -299,7 +301,12 @@ class Ec2Builder:
             # Makes botocore's retries of this call idempotent (no second instance on a timeout).
             "ClientToken": secrets.token_hex(16),
         }
-        if subnet_id:
+        if public_ip is not None:
+            # only an interface of the request can say it; the groups and subnet then go with it
+            args["NetworkInterfaces"] = [dict({"DeviceIndex": 0, "AssociatePublicIpAddress": bool(public_ip),
+                                               "Groups": args.pop("SecurityGroupIds"), "DeleteOnTermination": True},
+                                              **({"SubnetId": subnet_id} if subnet_id else {}))]
+        elif subnet_id:
             args["SubnetId"] = subnet_id
         if profile:
             args["IamInstanceProfile"] = {"Arn": profile} if profile.startswith("arn:") else {"Name": profile}

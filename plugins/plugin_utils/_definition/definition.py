@@ -40,7 +40,7 @@ EC2_KEYS = {
     "ssh_timeout", "user_data", "spot", "scrub", "force_deregister", "deprecate_after",
     "publish_parameter", "watchdog_timeout", "allow_open_ssh",
     "ssh_bastion_host", "ssh_bastion_port", "ssh_bastion_username", "ssh_bastion_private_key_file",
-    "region_kms_key_ids", "security_group_ids",
+    "region_kms_key_ids", "security_group_ids", "associate_public_ip_address",
 }
 KEYS_BY_TYPE = {"docker": DOCKER_KEYS, "ec2": EC2_KEYS}
 
@@ -55,7 +55,8 @@ OPERATIONAL_KEYS = {
 OPERATIONAL_TARGET_KEYS = {"push", "registry_auth", "base_image_auth", "save", "docker_host", "tls", "ssh_host", "ssh_port",
                            "ssh_keypair_name", "ssh_private_key_file", "allowed_cidrs", "ssh_timeout",
                            "share_with_accounts", "share_with_organizations", "share_with_ous",
-                           "copy_to_regions", "region_kms_key_ids", "security_group_ids", "publish_parameter", "force_deregister", "deprecate_after",
+                           "copy_to_regions", "region_kms_key_ids", "security_group_ids", "associate_public_ip_address",
+                           "publish_parameter", "force_deregister", "deprecate_after",
                            "watchdog_timeout", "allow_open_ssh",
                            # how the builder is reached, as ssh_host
                            "ssh_bastion_host", "ssh_bastion_port", "ssh_bastion_username", "ssh_bastion_private_key_file"}

@@ -157,6 +157,24 @@ def test_existing_security_groups_instead_of_a_temporary_one(aws, builder, ssh_p
     assert counts(ec2)["security_groups"] == 1
 
 
+def test_a_public_address_in_a_subnet_that_assigns_none(aws, builder, ssh_port):
+    ec2 = aws.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.42.1.0/24")["Subnet"]["SubnetId"]  # assigns no public IP
+
+    def public_ip(**kw):
+        changed, facts = launch(builder, ssh_port, subnet_id=subnet, **kw)
+        instance = ec2.describe_instances(InstanceIds=[facts["instance_id"]])["Reservations"][0]["Instances"][0]
+        builder.teardown([facts["instance_id"]], [facts["key_name"]], [facts["security_group_id"]])
+        assert instance["SubnetId"] == subnet and instance["VpcId"] == vpc
+        # the interface's groups (moto lists an instance's groups only when the request named them itself)
+        assert [g["GroupId"] for n in instance["NetworkInterfaces"] for g in n["Groups"]] == [facts["security_group_id"]]
+        return instance.get("PublicIpAddress")
+    assert public_ip() is None
+    assert public_ip(associate_public_ip_address=True)
+    assert counts(ec2)["security_groups"] == 0
+
+
 def test_an_encryption_only_override_launches(aws, builder, ssh_port):
     # No size: without the AMI's snapshot in the mapping, RunInstances refuses it (moto: MissingParameter)
     changed, facts = launch(builder, ssh_port, root_volume={"encrypted": True, "kms_key_id": "alias/images"})
