@@ -85,7 +85,8 @@ def test_full_ami_build(aws, ssh_target, project):
                                      publish_parameter="/images/amibuild/latest",
                                      # encrypted with a customer key, shared: the copy needs a key of its region
                                      root_volume={"encrypted": True, "kms_key_id": KEY % "us-east-1"},
-                                     region_kms_key_ids={"eu-west-1": KEY % "eu-west-1"})],
+                                     region_kms_key_ids={"eu-west-1": KEY % "eu-west-1"},
+                                     associate_public_ip_address=True)],
     }
     aws.start_recording()
     proc = run_build(project.path, definition, env=aws.env)
@@ -93,6 +94,8 @@ def test_full_ami_build(aws, ssh_target, project):
     # moto keeps neither key (it ignores them): what the requests carried is what AWS would have done
     (region, launched), = aws.recorded("RunInstances")
     assert launched["BlockDeviceMapping.1.Ebs.KmsKeyId"] == KEY % "us-east-1", launched
+    assert launched["NetworkInterface.1.AssociatePublicIpAddress"] == "true", launched  # and its group with it
+    assert launched["NetworkInterface.1.SecurityGroupId.1"].startswith("sg-") and "SecurityGroupId.1" not in launched
     assert [(r, c.get("Encrypted"), c.get("KmsKeyId")) for r, c in aws.recorded("CopyImage")] == [
         ("eu-west-1", "true", KEY % "eu-west-1")]
     manifest = json.loads((project.path / "manifest.json").read_text())
