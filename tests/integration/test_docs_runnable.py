@@ -63,8 +63,8 @@ def as_found(docker_client):
     with socket.socket() as s:
         if s.connect_ex(("127.0.0.1", 8080)) == 0:
             pytest.fail("127.0.0.1:8080 is in use: the pages publish the example there")
-    built = docker_client.api.images(filters={"label": ["immutable.images.image-name=webapp",
-                                                         "immutable.images.kind=artifact"]})
+    example = ["immutable.images.image-name=webapp", "immutable.images.kind=artifact"]
+    built = docker_client.api.images(filters={"label": example})
     if built:  # a build of the same inputs would reuse one (the pages show the first build, its SBOM written)
         names = [t for i in built for t in tags_of(i)] or [i["Id"][7:19] for i in built]
         pytest.fail("the engine has images of the example built before (%s): remove them to run the pages"

@@ -293,8 +293,8 @@ VALID_EC2_CASES = [
         copy_to_regions=["eu-west-1", "us-west-2", "eu-central-1"], share_with_accounts=["123456789012"],
         root_volume={"encrypted": True, "kms_key_id": KMS_KEY % "us-west-2"},
         region_kms_key_ids={"eu-west-1": KMS_KEY % "eu-west-1", "eu-central-1": "alias/images"}))),
-    ("ec2-own-security-groups-without-cidrs", definition_with(ec2(allowed_cidrs=[],
-                                                                security_group_ids=["sg-0123456789abcdef0", "sg-01234567"]))),
+    ("ec2-own-security-groups-without-cidrs", definition_with(ec2(
+        allowed_cidrs=[], security_group_ids=["sg-0123456789abcdef0", "sg-01234567"]))),
     ("ec2-bastion", definition_with(ec2(ssh_bastion_host="bastion.example.com", ssh_bastion_username="jump",
                                         ssh_bastion_port=2222, ssh_interface="private_ip"))),
     ("ec2-with-filter", definition_with(ec2(source_ami=None, source_ami_filter={
