@@ -5,9 +5,9 @@
 
 One ssh command to the bastion serves twice: as the ProxyCommand of Ansible's connection to the builder
 (`proxy_command`, which the builder's inventory entry puts in ansible_ssh_common_args), and, with `-W`, as the
-probe that waits for the builder's SSH port from where the bastion stands (`probe`, for client.wait_for_port). Nothing else reaches the
-builder, so nothing else needs to know about the bastion. OpenSSH's own client does the work: the bastion's
-host keys, its user's ~/.ssh/config and agent are used as for any host of the controller's.
+probe that waits for the builder's SSH port from where the bastion stands (`probe`, for client.wait_for_port).
+Nothing else reaches the builder, so nothing else needs to know about the bastion. OpenSSH's own client does the
+work: the bastion's host keys, its user's ~/.ssh/config and agent are used as for any host of the controller's.
 """
 
 from __future__ import annotations
