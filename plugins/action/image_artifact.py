@@ -197,6 +197,7 @@ class ActionModule(ActionModuleBase):
                                           "region": target["region"], "images": amis,
                                           "name": reuse["amis"][target["region"]]["name"],
                                           "share_with_accounts": target["share_with_accounts"],
+                                          "share_snapshots": target.get("share_snapshots") or False,
                                           "share_with_organizations": target["share_with_organizations"],
                                           "share_with_ous": target["share_with_ous"],
                                           "deprecate_after": target["deprecate_after"],
@@ -266,7 +267,7 @@ def _ami_args(build, target, builder):
         "build_id": build["id"], "image_name": build["name"], "image_version": build["version"],
         "build_hash": build["hash"], "target": target["name"], "copy_to_regions": target["copy_to_regions"],
         "region_kms_key_ids": target.get("region_kms_key_ids") or None,
-        "share_with_accounts": target["share_with_accounts"],
+        "share_with_accounts": target["share_with_accounts"], "share_snapshots": target.get("share_snapshots") or None,
         "share_with_organizations": target["share_with_organizations"], "share_with_ous": target["share_with_ous"],
         "deprecate_after": target["deprecate_after"], "publish_parameter": target["publish_parameter"],
         "force_deregister": target["force_deregister"], "keep_on_error": build["on_error"] == "keep"})

@@ -77,6 +77,13 @@ options:
     type: list
     elements: str
     default: []
+  share_snapshots:
+    description:
+      - Also give the accounts of O(share_with_accounts) permission to create volumes from the AMIs' snapshots, in every
+        region - what an account needs to copy the AMI (to encrypt it with its own key, say), which launch permission
+        alone does not allow. AWS offers it to accounts only, not to organizations or OUs.
+    type: bool
+    default: false
   share_with_organizations:
     description: Organization ARNs given launch permission.
     type: list
@@ -182,6 +189,11 @@ shared_with:
   returned: when sharing was asked for
   type: list
   elements: dict
+snapshots_shared_with:
+  description: The accounts given permission to create volumes from the snapshots (O(share_snapshots)).
+  returned: when O(share_snapshots) was asked for
+  type: list
+  elements: str
 deprecation_time:
   description: When the AMIs become deprecated (UTC); null if not asked for or not supported by the endpoint.
   returned: success, not in check mode
@@ -230,7 +242,7 @@ ARGUMENT_SPEC = dict(
     image_version=dict(type="str"), build_hash=dict(type="str"),
     copy_to_regions=dict(type="list", elements="str", default=[]),
     region_kms_key_ids=dict(type="dict", default={}, no_log=False),
-    share_with_accounts=dict(type="list", elements="str", default=[]),
+    share_with_accounts=dict(type="list", elements="str", default=[]), share_snapshots=dict(type="bool", default=False),
     share_with_organizations=dict(type="list", elements="str", default=[]),
     share_with_ous=dict(type="list", elements="str", default=[]),
     deprecate_after=dict(type="str"), publish_parameter=dict(type="str"),
@@ -238,7 +250,7 @@ ARGUMENT_SPEC = dict(
     stop_instance=dict(type="bool"), poll_delay=dict(type="int", default=15),
     poll_max_attempts=dict(type="int", default=240),
 )
-CREATE_OPTIONS = ("instance_id", "name", "description", "copy_to_regions", "region_kms_key_ids", "share_with_accounts",
+CREATE_OPTIONS = ("instance_id", "name", "description", "copy_to_regions", "region_kms_key_ids", "share_with_accounts", "share_snapshots",
                   "share_with_organizations", "share_with_ous", "deprecate_after", "publish_parameter",
                   "force_deregister", "keep_on_error", "stop_instance")
 

@@ -36,6 +36,13 @@ options:
     type: list
     elements: str
     default: []
+  share_snapshots:
+    description:
+      - Also give the accounts of O(share_with_accounts) permission to create volumes from the AMIs' snapshots (those it lacks), in every
+        region - what an account needs to copy the AMI (to encrypt it with its own key, say), which launch permission
+        alone does not allow. AWS offers it to accounts only, not to organizations or OUs.
+    type: bool
+    default: false
   share_with_organizations:
     description: Organization ARNs that must have launch permission.
     type: list
@@ -88,6 +95,11 @@ shared_with:
   type: list
   elements: dict
   sample: [{UserId: "123456789012"}]
+snapshots_shared_with:
+  description: The accounts given permission to create volumes from the snapshots (in check mode, that would be).
+  returned: always
+  type: list
+  elements: str
 deprecation_time:
   description: The earliest deprecation time of the AMIs (UTC), or null.
   returned: always
@@ -109,7 +121,7 @@ except ImportError:  # AnsibleAWSModule reports the missing SDK
 
 ARGUMENT_SPEC = dict(
     images=dict(type="dict", required=True), name=dict(type="str"),
-    share_with_accounts=dict(type="list", elements="str", default=[]),
+    share_with_accounts=dict(type="list", elements="str", default=[]), share_snapshots=dict(type="bool", default=False),
     share_with_organizations=dict(type="list", elements="str", default=[]),
     share_with_ous=dict(type="list", elements="str", default=[]),
     deprecate_after=dict(type="str"), publish_parameter=dict(type="str"),
@@ -127,7 +139,8 @@ def main():
         result = amis.update(p["images"], name=p["name"], share_with_accounts=p["share_with_accounts"],
                              share_with_organizations=p["share_with_organizations"],
                              share_with_ous=p["share_with_ous"], deprecate_after=p["deprecate_after"],
-                             publish_parameter=p["publish_parameter"], check_mode=module.check_mode)
+                             publish_parameter=p["publish_parameter"], check_mode=module.check_mode,
+                             share_snapshots=p["share_snapshots"])
     except ValueError as e:
         module.fail_json(msg=str(e))
     except (BotoCoreError, ClientError) as e:

@@ -409,6 +409,11 @@ build:
           description: (ec2) Account ids given launch permission.
           type: list
           elements: str
+        share_snapshots:
+          description: (ec2) Also let the accounts of C(image_targets[].share_with_accounts) create volumes from
+            the AMIs' snapshots, in every region - what an account needs to copy the AMI (to encrypt it with its
+            own key, say), which launch permission alone does not allow. AWS offers it to accounts only.
+          type: bool
         share_with_organizations:
           description: (ec2) Organization ARNs given launch permission.
           type: list

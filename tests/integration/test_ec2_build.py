@@ -86,7 +86,7 @@ def test_full_ami_build(aws, ssh_target, project):
                                      # encrypted with a customer key, shared: the copy needs a key of its region
                                      root_volume={"encrypted": True, "kms_key_id": KEY % "us-east-1"},
                                      region_kms_key_ids={"eu-west-1": KEY % "eu-west-1"},
-                                     associate_public_ip_address=True)],
+                                     associate_public_ip_address=True, share_snapshots=True)],
     }
     aws.start_recording()
     proc = run_build(project.path, definition, env=aws.env)
@@ -118,6 +118,10 @@ def test_full_ami_build(aws, ssh_target, project):
             assert {"Key": "immutable.images.build-id", "Value": build_id} in snap["Tags"]
         perms = ec2.describe_image_attribute(ImageId=ami_id, Attribute="launchPermission")["LaunchPermissions"]
         assert {"UserId": "111122223333"} in perms
+        for mapping in image["BlockDeviceMappings"]:  # share_snapshots: the account may copy the AMI
+            volumes = ec2.describe_snapshot_attribute(SnapshotId=mapping["Ebs"]["SnapshotId"],
+                                                      Attribute="createVolumePermission")["CreateVolumePermissions"]
+            assert volumes == [{"UserId": "111122223333"}]
 
     param = aws.client("ssm").get_parameter(Name="/images/amibuild/latest")["Parameter"]
     assert param["Value"] == amis["us-east-1"]

@@ -35,6 +35,11 @@ def launch_permissions(accounts=(), organizations=(), ous=()):
             + [{"OrganizationalUnitArn": o} for o in ous or []])
 
 
+def share_snapshot(ec2, snapshot_id, accounts):
+    ec2.modify_snapshot_attribute(SnapshotId=snapshot_id, Attribute="createVolumePermission", OperationType="add",
+                                  UserIds=list(accounts))
+
+
 class AmiCreator:
     """client_for(service, region) -> boto3 client; `region` is where the builder runs."""
 
@@ -98,7 +103,8 @@ class AmiCreator:
 
     def create(self, instance_id, name, description=None, tags=None, copy_to_regions=(), share_with_accounts=(),
                share_with_organizations=(), share_with_ous=(), deprecate_after=None, publish_parameter=None,
-               force_deregister=False, keep_on_error=False, stop_instance=None, region_kms_key_ids=None):
+               force_deregister=False, keep_on_error=False, stop_instance=None, region_kms_key_ids=None,
+               share_snapshots=False):
         """Create the AMI and everything around it; returns the result dict (see the module's RETURN)."""
         tags = dict(tags or {})
         instance, existing = self._prevalidate(instance_id, name, copy_to_regions, force_deregister, deprecate_after)
@@ -121,7 +127,8 @@ class AmiCreator:
                     region_kms_key_ids or {})
         perms = launch_permissions(share_with_accounts, share_with_organizations, share_with_ous)
         if perms:
-            self._stage("share", result, keep_on_error, self._share, perms, result)
+            self._stage("share", result, keep_on_error, self._share, perms, result,
+                        share_with_accounts if share_snapshots else ())
         if deprecate_after:
             self._stage("deprecate", result, keep_on_error, self._deprecate, parse_deprecate_after(deprecate_after), result)
         if publish_parameter:
@@ -201,10 +208,16 @@ class AmiCreator:
             # CopyImageTags does not reach the snapshots (and moto ignores it entirely): tag explicitly.
             self._finish(region, result["images"][region], tags, result)
 
-    def _share(self, perms, result):
+    def _share(self, perms, result, snapshot_accounts=()):
         for region, image_id in result["images"].items():
             self.ec2(region).modify_image_attribute(ImageId=image_id, LaunchPermission={"Add": perms})
         result["shared_with"] = perms
+        if snapshot_accounts:  # what an account needs to copy the AMI (AWS offers it to accounts only)
+            accounts = [str(a) for a in snapshot_accounts]
+            for region, snapshots in result["snapshots"].items():
+                for snapshot in snapshots:
+                    share_snapshot(self.ec2(region), snapshot, accounts)
+            result["snapshots_shared_with"] = accounts
 
     def _deprecate(self, when, result):
         for region, image_id in result["images"].items():

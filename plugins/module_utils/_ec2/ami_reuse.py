@@ -15,7 +15,8 @@ from __future__ import annotations
 import datetime
 
 from ansible_collections.immutable.images.plugins.module_utils._common import naming
-from ansible_collections.immutable.images.plugins.module_utils._ec2.ami import AmiCreator, launch_permissions
+from ansible_collections.immutable.images.plugins.module_utils._ec2 import resources as res
+from ansible_collections.immutable.images.plugins.module_utils._ec2.ami import AmiCreator, launch_permissions, share_snapshot
 from ansible_collections.immutable.images.plugins.module_utils._common.naming import DURATION_RE, parse_deprecate_after
 
 PERMISSION_KEYS = ("UserId", "Group", "OrganizationArn", "OrganizationalUnitArn")
@@ -35,14 +36,16 @@ class ReusedAmis(AmiCreator):
     """AMIs of an earlier build, {region: image_id}, as the module ec2_ami_reuse updates them."""
 
     def update(self, images, name=None, share_with_accounts=(), share_with_organizations=(), share_with_ous=(),
-               deprecate_after=None, publish_parameter=None, check_mode=False):
-        """Returns {images, shared_with, deprecation_time, parameter, changed, warnings}."""
+               deprecate_after=None, publish_parameter=None, check_mode=False, share_snapshots=False):
+        """Returns {images, shared_with, snapshots_shared_with, deprecation_time, parameter, changed, warnings}."""
         self.check_mode = check_mode
-        result = {"images": dict(images), "name": name, "shared_with": [], "deprecation_time": None, "parameter": None,
-                  "changed": False}
+        result = {"images": dict(images), "name": name, "shared_with": [], "snapshots_shared_with": [],
+                  "deprecation_time": None, "parameter": None, "changed": False}
         wanted = launch_permissions(share_with_accounts, share_with_organizations, share_with_ous)
         if wanted:
             self._share_missing(wanted, result)
+        if share_snapshots and share_with_accounts:
+            self._share_snapshots_missing([str(a) for a in share_with_accounts], result)
         if deprecate_after:
             self._deprecate_undated(deprecate_after, result)
         if publish_parameter:
@@ -61,6 +64,20 @@ class ReusedAmis(AmiCreator):
                 ec2.modify_image_attribute(ImageId=image_id, LaunchPermission={"Add": missing})
             added.update((_permission(p), p) for p in missing)
         result["shared_with"] = list(added.values())
+        result["changed"] |= bool(added)
+
+    def _share_snapshots_missing(self, accounts, result):
+        added = set()
+        for region, image_id in result["images"].items():
+            ec2 = self.ec2(region)
+            for snapshot in res.image_snapshot_ids(ec2.describe_images(ImageIds=[image_id])["Images"][0]):
+                have = {p.get("UserId") for p in ec2.describe_snapshot_attribute(
+                    SnapshotId=snapshot, Attribute="createVolumePermission").get("CreateVolumePermissions") or []}
+                missing = [a for a in accounts if a not in have]
+                if missing and not self.check_mode:
+                    share_snapshot(ec2, snapshot, missing)
+                added.update(missing)
+        result["snapshots_shared_with"] = sorted(added)
         result["changed"] |= bool(added)
 
     def _deprecate_undated(self, deprecate_after, result):

@@ -40,7 +40,7 @@ EC2_KEYS = {
     "ssh_timeout", "user_data", "spot", "scrub", "force_deregister", "deprecate_after",
     "publish_parameter", "watchdog_timeout", "allow_open_ssh",
     "ssh_bastion_host", "ssh_bastion_port", "ssh_bastion_username", "ssh_bastion_private_key_file",
-    "region_kms_key_ids", "security_group_ids", "associate_public_ip_address",
+    "region_kms_key_ids", "security_group_ids", "associate_public_ip_address", "share_snapshots",
 }
 KEYS_BY_TYPE = {"docker": DOCKER_KEYS, "ec2": EC2_KEYS}
 
@@ -56,6 +56,7 @@ OPERATIONAL_TARGET_KEYS = {"push", "registry_auth", "base_image_auth", "save", "
                            "ssh_keypair_name", "ssh_private_key_file", "allowed_cidrs", "ssh_timeout",
                            "share_with_accounts", "share_with_organizations", "share_with_ous",
                            "copy_to_regions", "region_kms_key_ids", "security_group_ids", "associate_public_ip_address",
+                           "share_snapshots",
                            "publish_parameter", "force_deregister", "deprecate_after",
                            "watchdog_timeout", "allow_open_ssh",
                            # how the builder is reached, as ssh_host
@@ -224,7 +225,7 @@ def _is_empty(value):
 _SPEC_DEFAULTS = {"pull": "missing", "privileged": False, "squash": False, "instance_type": "t3.micro",
                   "ssh_interface": "public_ip", "ssh_port": 22, "ssh_timeout": 300, "spot": False, "scrub": True,
                   "force_deregister": False, "watchdog_timeout": 1800, "allow_open_ssh": False,
-                  "ssh_bastion_port": 22}
+                  "ssh_bastion_port": 22, "share_snapshots": False}
 
 
 def _is_default(key, value):
@@ -477,6 +478,9 @@ def _check_ec2(where, t, cwd):
         elif _is_open_cidr(cidr) and not t.get("allow_open_ssh"):
             errors.append("%s.allowed_cidrs: %r opens SSH of the builder to the whole internet; set allow_open_ssh: "
                           "true to accept that" % (where, cidr))
+    if t.get("share_snapshots") and not t.get("share_with_accounts"):
+        errors.append("%s.share_snapshots: shares the snapshots with the accounts of share_with_accounts, which lists "
+                      "none (AWS shares snapshots with accounts only)" % where)
     for acct in t.get("share_with_accounts") or []:
         if not ref.ACCOUNT_ID_RE.match(str(acct)):
             errors.append("%s.share_with_accounts: %r is not a 12-digit account id" % (where, acct))

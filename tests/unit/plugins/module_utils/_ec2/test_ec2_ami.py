@@ -137,6 +137,19 @@ def test_each_copy_is_encrypted_with_the_key_of_its_region(aws):
     assert sorted(copies) == [("ap-south-1", None, None), ("eu-central-1", True, None), ("eu-west-1", True, key)]
 
 
+def test_snapshots_shared_with_the_accounts_when_asked(aws):
+    result = creator(aws).create(run_instance(aws.client("ec2")), "webapp-1.4.2", tags=TAGS,
+                                 copy_to_regions=["eu-west-1"], share_with_accounts=["111122223333"],
+                                 share_with_organizations=["arn:aws:organizations::111122223333:organization/o-abc"],
+                                 share_snapshots=True)
+    assert result["snapshots_shared_with"] == ["111122223333"]
+    for region, snapshots in result["snapshots"].items():
+        for snapshot in snapshots:  # accounts only: AWS has no organization permission on snapshots
+            perms = aws.client("ec2", region).describe_snapshot_attribute(
+                SnapshotId=snapshot, Attribute="createVolumePermission")["CreateVolumePermissions"]
+            assert perms == [{"UserId": "111122223333"}], (region, perms)
+
+
 def test_existing_name_fails_before_anything(aws):
     ec2 = aws.client("ec2")
     instance_id = run_instance(ec2)

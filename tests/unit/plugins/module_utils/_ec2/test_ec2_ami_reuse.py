@@ -51,6 +51,26 @@ def test_missing_launch_permissions_are_granted_once(aws, built):
     assert again["changed"] is False and again["shared_with"] == []
 
 
+def volume_permissions(aws, region, image_id):
+    """{snapshot id: the accounts that may create volumes from it} of the AMI's snapshots."""
+    ec2 = aws.client("ec2", region)
+    image = ec2.describe_images(ImageIds=[image_id])["Images"][0]
+    snapshots = [m["Ebs"]["SnapshotId"] for m in image["BlockDeviceMappings"] if m.get("Ebs", {}).get("SnapshotId")]
+    assert snapshots
+    return {s: [p["UserId"] for p in ec2.describe_snapshot_attribute(
+        SnapshotId=s, Attribute="createVolumePermission")["CreateVolumePermissions"]] for s in snapshots}
+
+
+def test_snapshots_are_shared_once_when_asked(aws, built):
+    assert reused(aws).update(built, share_with_accounts=[ACCOUNT])["snapshots_shared_with"] == []
+    first = reused(aws).update(built, share_with_accounts=[ACCOUNT], share_snapshots=True)
+    assert first["changed"] is True and first["snapshots_shared_with"] == [ACCOUNT]
+    for region, image_id in built.items():
+        assert set(map(tuple, volume_permissions(aws, region, image_id).values())) == {(ACCOUNT,)}
+    again = reused(aws).update(built, share_with_accounts=[ACCOUNT], share_snapshots=True)
+    assert again["changed"] is False and again["snapshots_shared_with"] == []
+
+
 def test_permissions_beyond_the_definition_are_left_alone(aws, built):
     ec2 = aws.client("ec2")
     ec2.modify_image_attribute(ImageId=built["us-east-1"], LaunchPermission={"Add": [{"UserId": OTHER}]})

@@ -202,6 +202,8 @@ SEMANTIC_CASES = [
         root_volume={"encrypted": True, "kms_key_id": KMS_KEY % "us-west-2"})),
      "image_targets[0]: the AMI is encrypted with a customer key (root_volume.kms_key_id) and shared, and its copies "
      "to eu-west-1 need region_kms_key_ids"),
+    ("ec2-share-snapshots-without-accounts", definition_with(ec2(share_snapshots=True)),
+     "image_targets[0].share_snapshots: shares the snapshots with the accounts of share_with_accounts, which lists none"),
     ("ec2-bad-security-group", definition_with(ec2(security_group_ids=["default"])),
      "image_targets[0].security_group_ids: 'default' is not a security group id like sg-0123456789abcdef0"),
     ("ec2-root-key-of-another-region", definition_with(ec2(root_volume={"kms_key_id": KMS_KEY % "eu-west-1"})),
