@@ -380,6 +380,7 @@ ssh_bastion:
     username: {description: O(ssh_bastion_username) (null for C(ssh)'s default)., type: str}
     private_key_file: {description: O(ssh_bastion_private_key_file) (null for C(ssh)'s default)., type: str}
     host_key_checking: {description: O(ssh_bastion_host_key_checking) as resolved., type: bool}
+    proxy_command: {description: The C(ssh -W) command the builder's connection uses as its ProxyCommand., type: str}
 key_name:
   description: Key pair the instance was launched with.
   returned: state=present, not in check mode

@@ -7,6 +7,7 @@ through a real bastion (sshd containers, moto): tests/integration/test_ec2_basti
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 
@@ -72,5 +73,7 @@ def test_the_probe_runs_ssh_with_W_and_ends_it(tmp_path, monkeypatch):
     fake.write_text("#!/bin/sh\necho \"$@\" > %s/argv\nprintf 'SSH-2.0-OpenSSH_9.2\\r\\n'\nexec sleep 30\n" % tmp_path)
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", "%s:%s" % (tmp_path, os.environ["PATH"]))
+    started = time.monotonic()
     bastion.probe(B)("10.0.3.7", 22, 5)
+    assert time.monotonic() - started < 10  # the banner ends the probe: it does not wait for ssh to end by itself
     assert (tmp_path / "argv").read_text().split()[-3:] == ["-W", "10.0.3.7:22", "jump.example.com"]
