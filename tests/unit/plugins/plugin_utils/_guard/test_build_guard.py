@@ -152,6 +152,11 @@ def test_the_janitor_leaves_a_build_whose_guard_is_cleaning_it(tokens):
     playbook = subprocess.Popen(["sleep", "60"])
     guard = build_guard.arm(dict(plan, image_name="web"), playbook.pid, str(tokens / "guard.log"))
     try:
+        # until it execs, the guard's command line is its parent's (pytest's): a loaded machine can take a while
+        deadline = time.monotonic() + 30
+        while build_guard._guard_running(build_guard.token_path("arch-unit-guard-3")) is not True:
+            assert time.monotonic() < deadline, "the guard never started"
+            time.sleep(0.01)
         playbook.kill()
         playbook.wait()
         # the guard cleans, then makes its late passes (LATE_PASSES) with its token in place: not the janitor's
