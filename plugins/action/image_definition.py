@@ -29,8 +29,9 @@ from ansible_collections.immutable.images.plugins.module_utils._artifacts import
 from ansible_collections.immutable.images.plugins.module_utils._common import inputs as build_inputs, naming
 from ansible_collections.immutable.images.plugins.plugin_utils._artifacts import sbom
 from ansible_collections.immutable.images.plugins.plugin_utils._definition import builder_variables, definition
-from ansible_collections.immutable.images.plugins.plugin_utils._definition import later_roles, role_dependencies
-from ansible_collections.immutable.images.plugins.plugin_utils._definition import role_steps, role_syntax, task_file
+from ansible_collections.immutable.images.plugins.plugin_utils._definition import later_roles, role_dependencies, role_search
+from ansible_collections.immutable.images.plugins.plugin_utils._definition import role_steps, role_syntax
+from ansible_collections.immutable.images.plugins.plugin_utils._definition import verify_steps
 from ansible_collections.immutable.images.plugins.plugin_utils._docker import layer_cache
 from ansible_collections.immutable.images.plugins.module_utils._docker import engine_pool
 from ansible_collections.immutable.images.plugins.module_utils._artifacts import provenance
@@ -38,11 +39,6 @@ from ansible_collections.immutable.images.plugins.module_utils._docker.engine im
 from ansible_collections.immutable.images.plugins.module_utils._docker.builder import BUILD_TMPFS
 from ansible_collections.immutable.images.plugins.module_utils._docker.client import RefusedEngine
 from ansible_collections.immutable.images.plugins.plugin_utils._action_module import ActionModuleBase
-
-try:  # private, but the only way to ask where a collection role lives
-    from ansible.utils.collection_loader._collection_finder import _get_collection_role_path
-except ImportError:  # pragma: no cover
-    _get_collection_role_path = None
 
 # Stand-ins while the hash is computed; valid wherever the real values are (tags, names, repositories).
 PLACEHOLDERS = {"image_build_id": "00000000t0000z-000000", "image_build_hash": "000000000000"}
@@ -155,10 +151,10 @@ class ActionModule(ActionModuleBase):
             "used_before_defined": used_early,
             "role_tasks": role_steps.write(workdir, roles, bool(used_early), not C.DEFAULT_PRIVATE_ROLE_VARS)
             if workdir else [],
-            "verify_tasks": _write_verify_tasks(workdir, params["image_verify"], cwd) if workdir else None,
+            "verify_tasks": verify_steps.write_tasks(workdir, params["image_verify"], cwd) if workdir else None,
             # without their env (it may hold secrets): the commit task reads it from image_verify, into a no_log option
             "verify_runs": [dict(e["run"], env=sorted(e["run"].get("env") or {})) for e in params["image_verify"]
-                            if definition.verify_kind(e) == "run"],
+                            if verify_steps.verify_kind(e) == "run"],
             "gather_facts": params["image_gather_facts"] is not False,
             "facts": play["facts"],
             "facts_deferred": facts_deferred,
@@ -215,7 +211,7 @@ class ActionModule(ActionModuleBase):
                 if key == "image_roles":
                     values[key] = _template_roles(templar, value)
                 elif key == "image_verify":
-                    values[key] = _template_verify(templar, value)
+                    values[key] = verify_steps.template(templar, value)
                 else:
                     values[key] = templar.template(value)
         except AnsibleError as e:
@@ -250,10 +246,10 @@ class ActionModule(ActionModuleBase):
         # the templated value (~/.ansible/roles, ...), which the build_strategy lookup began with ./roles
         search += [path for path in C.DEFAULT_ROLES_PATH or [] if path not in search]
         roles, errors, parsed = [], [], set()
-        find = _pulled_in_finder(cwd)  # the base directory of the roles' play (lookup/build_strategy)
+        find = role_search.pulled_in_finder(cwd)  # the base directory of the roles' play (lookup/build_strategy)
         entries = params.get("image_roles") or []
         for i, (name, role_vars, role_params) in enumerate(definition.role_entries(params)):
-            path, include_name = _find_role(name, search, cwd)
+            path, include_name = role_search.find_role(name, search, cwd)
             if not path:
                 errors.append("image_roles[%d]: role %r not found (searched %s and installed collections)"
                               % (i, name, ", ".join(search)))
@@ -448,7 +444,7 @@ def _facts_deferred(facts, cache, raw, roles):
     builder_side = [[r["vars"], r["params"]] for r in roles]
     builder_side += [t.get("build_env") if isinstance(t, dict) else t for t in targets] \
         if isinstance(targets, list) else [targets]
-    builder_side += [e for e in verify if not (isinstance(e, dict) and definition.verify_kind(e) == "run")] \
+    builder_side += [e for e in verify if not (isinstance(e, dict) and verify_steps.verify_kind(e) == "run")] \
         if isinstance(verify, list) else [verify]
     return not _holds_template(builder_side)
 
@@ -479,99 +475,6 @@ def _template_roles(templar, value):
         else:
             out.append(templar.template(entry))
     return out
-
-
-def _template_verify(templar, value):
-    """Template only the run tests (they run from the controller at commit time); checks that run on the
-    builder stay raw and are templated there, where the roles' facts are (as documented)."""
-    if not isinstance(value, list):
-        return templar.template(value)
-    return [templar.template(e) if isinstance(e, dict) and definition.verify_kind(e) == "run" else e for e in value]
-
-
-def _find_role(name, search, cwd):
-    """(path, name to include) of a role given by name, path or collection FQCN."""
-    if name.count(".") == 2 and "/" not in name and _get_collection_role_path:
-        found = _get_collection_role_path(name)
-        if found:
-            return found[1], name
-    candidates = [os.path.join(cwd, os.path.expanduser(name))] if "/" in name or name.startswith(".") else \
-        [os.path.join(base, name) for base in search]
-    for path in candidates:
-        if os.path.isdir(path):
-            path = os.path.abspath(path)
-            return path, _include_name(name, path, cwd)
-    return None, None
-
-
-def _include_name(name, path, cwd):
-    """The name a role found at `path` is included by: the name itself when ansible-core finds that role by it, as it
-    finds a play's `roles:` entry (the output and role_name then say `webapp`, not a path); else its path relative to
-    the current directory (a role of image_roles_path that another of the same name shadows, or of a build_all
-    definition's image_roles_path, which is not in the roles path; or a path as given), which names it by that path."""
-    if "/" in name or name.startswith("."):
-        return os.path.relpath(path, cwd)
-    # RoleDefinition._load_role_path's order in the roles' play, whose base directory is the project directory
-    for base in [os.path.join(cwd, "roles")] + list(C.DEFAULT_ROLES_PATH or []) + [cwd]:
-        candidate = os.path.join(base, name)
-        if os.path.exists(candidate):
-            return name if os.path.realpath(candidate) == os.path.realpath(path) else os.path.relpath(path, cwd)
-    return os.path.relpath(path, cwd)
-
-
-def _pulled_in_finder(basedir):
-    """role_dependencies' find(name, parent): where ansible-core looks for a role that another role names when that
-    role runs (RoleDefinition._load_role_path), `basedir` being the base directory of the roles' play."""
-    def find(name, parent):
-        fqcn = None
-        if name.count(".") == 2 and "/" not in name:
-            fqcn = name
-        elif "." not in name and "/" not in name and role_dependencies.collection_of(parent):
-            fqcn = "%s.%s" % (role_dependencies.collection_of(parent), name)  # a role of the same collection first
-        found = _get_collection_role_path(fqcn) if fqcn and _get_collection_role_path else None
-        if found:
-            return os.path.abspath(found[1])
-        search = [os.path.join(basedir, "roles")] + list(C.DEFAULT_ROLES_PATH or []) + [os.path.dirname(parent), basedir]
-        for base in search:
-            path = os.path.join(base, os.path.expanduser(name))
-            if os.path.isdir(path):
-                return os.path.abspath(path)
-        return None
-    return find
-
-
-_TASK_KEYWORDS = {"name", "when", "vars", "register", "changed_when", "failed_when", "become", "become_user",
-                  "environment", "args", "retries", "delay", "until", "loop", "loop_control", "tags", "no_log",
-                  "ignore_errors", "check_mode", "diff", "timeout"}
-
-
-def _write_verify_tasks(workdir, entries, cwd):
-    """The image_verify checks that run on the builder, as one task file (None when there are none).
-
-    Kept raw like role vars: the checks are templated on the builder, where the roles' facts are.
-    """
-    tasks = []
-    for i, entry in enumerate(entries, 1):
-        kind = definition.verify_kind(entry)
-        if kind == "run":
-            continue  # a docker run test of the committed candidate, done at commit time
-        if kind == "role":
-            task = {"name": "Verify %d: role %s" % (i, entry["role"]),
-                    "ansible.builtin.include_role": {"name": entry["role"]}}
-            if entry.get("vars"):
-                task["vars"] = entry["vars"]
-        elif kind == "tasks":
-            task = {"name": "Verify %d: %s" % (i, entry["tasks"]),
-                    "ansible.builtin.include_tasks": os.path.join(cwd, str(entry["tasks"]))}
-        else:
-            action = next((k for k in entry if k not in _TASK_KEYWORDS), "check")
-            task = dict(entry, name="Verify %d: %s" % (i, entry.get("name") or action))
-        tasks.append(task)
-    if not tasks:
-        return None
-    path = os.path.join(workdir, "verify.yml")
-    task_file.write(path, tasks)
-    return path
 
 
 def _sign_plan(image_sign, cwd):

@@ -294,7 +294,7 @@ def test_validation_result_no_log_warnings_and_deprecations():
 
 
 def test_collection_role_path():
-    api, user = "ansible.utils.collection_loader._collection_finder._get_collection_role_path", "action/image_definition.py"
+    api, user = "ansible.utils.collection_loader._collection_finder._get_collection_role_path", "plugin_utils/_definition/role_search.py"
     probe = (
         "import sys\n"
         "from ansible.utils.collection_loader._collection_finder import _AnsibleCollectionFinder, _get_collection_role_path\n"

@@ -23,7 +23,7 @@ from ansible.playbook.role.include import RoleInclude
 
 from ansible_collections.immutable.images.plugins.module_utils._common import naming
 from ansible_collections.immutable.images.plugins.module_utils._common import references as ref
-from ansible_collections.immutable.images.plugins.plugin_utils._definition import target_checks
+from ansible_collections.immutable.images.plugins.plugin_utils._definition import target_checks, verify_steps
 
 TARGET_TYPES = ("docker", "ec2")
 COMMON_TARGET_KEYS = {"name", "type", "python_interpreter", "build_env", "tags"}
@@ -122,7 +122,7 @@ def check_definition(params, cwd):
     errors.extend(_check_gather_facts(params.get("image_gather_facts", True)))
 
     for i, entry in enumerate(params.get("image_verify") or []):
-        errors.extend(_check_verify(i, entry, cwd))
+        errors.extend(verify_steps.entry_errors(i, entry, cwd))
 
     targets = params.get("image_targets") or []
     if not targets:
@@ -166,45 +166,6 @@ def definition_warnings(params):
             warnings.append("image_targets[%d].allowed_cidrs: %s opens SSH of the builder to the whole internet "
                             "(allow_open_ssh: true)" % (i, ", ".join(open_cidrs)))
     return warnings
-
-
-VERIFY_RUN_KEYS = {"port", "http", "command", "wait_for_command", "timeout", "env", "network_mode"}
-
-
-def verify_kind(entry):
-    """'run' (docker run test), 'role', 'tasks' (a task file) or 'task' (one inline task)."""
-    for kind in ("run", "role", "tasks"):
-        if kind in entry:
-            return kind
-    return "task"
-
-
-def _check_verify(i, entry, cwd):
-    where = "image_verify[%d]" % i
-    if not isinstance(entry, dict) or not entry:
-        return ["%s: give a task, {role: ...}, {tasks: file.yml} or {run: {...}}, got %r" % (where, entry)]
-    kind = verify_kind(entry)
-    if kind == "run":
-        run = entry["run"]
-        if not isinstance(run, dict):
-            return ["%s.run: must be a dict, got %s" % (where, target_checks.value_kind(run))]
-        unknown = set(run) - VERIFY_RUN_KEYS
-        if unknown:
-            return ["%s.run: unknown keys %s (known: %s)" % (where, ", ".join(sorted(unknown)), ", ".join(sorted(VERIFY_RUN_KEYS)))]
-        if not (run.get("port") or run.get("command") or run.get("wait_for_command")):
-            return ["%s.run: give a port to probe or a command to run in the test container" % where]
-        if run.get("http") and not run.get("port"):
-            return ["%s.run.http: needs run.port" % where]
-        if run.get("env") is not None and not isinstance(run["env"], dict):
-            return ["%s.run.env: must be a dict of variable names to values, got %s" % (where, target_checks.value_kind(run["env"]))]
-        return ["%s.run.env: %s" % (where, e) for e in target_checks.env_name_errors(run.get("env") or {})]
-    elif kind == "tasks":
-        path = os.path.join(cwd, str(entry["tasks"]))
-        if not os.path.isfile(path) or not os.access(path, os.R_OK):
-            return ["%s.tasks: %s is not a readable file" % (where, entry["tasks"])]
-    elif kind == "role" and not isinstance(entry["role"], str):
-        return ["%s.role: must be a role name, got %s" % (where, target_checks.value_kind(entry["role"]))]
-    return []
 
 
 def _foreign_keys(target, ttype):

@@ -15,7 +15,7 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.immutable.images.plugins.action import image_definition
 from ansible_collections.immutable.images.plugins.module_utils._common import inputs as build_inputs
-from ansible_collections.immutable.images.plugins.plugin_utils._definition import definition
+from ansible_collections.immutable.images.plugins.plugin_utils._definition import definition, role_search
 from ansible_collections.immutable.images.plugins.plugin_utils._docker.layer_cache import cache_key
 
 SPEC = definition.load_definition_spec()
@@ -344,7 +344,7 @@ def test_a_role_is_included_by_its_name_when_ansible_finds_it_by_that_name(tmp_p
         (tmp_path / path / "tasks").mkdir(parents=True)
     monkeypatch.setattr(C, "DEFAULT_ROLES_PATH", [str(tmp_path / "site")])
     search = [str(tmp_path / "more"), str(tmp_path / "roles"), str(tmp_path / "site")]
-    found = {name: image_definition._find_role(name, search, str(tmp_path))
+    found = {name: role_search.find_role(name, search, str(tmp_path))
              for name in ("web", "app", "worker", "./more/worker", "nowhere")}
     assert found["web"] == (str(tmp_path / "roles" / "web"), "web")
     assert found["app"] == (str(tmp_path / "more" / "app"), "more/app"), "./roles/app would be found by the name"

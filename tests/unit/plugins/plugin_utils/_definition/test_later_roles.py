@@ -6,7 +6,7 @@ every role before the first runs, as a play does."""
 
 from __future__ import annotations
 
-from ansible_collections.immutable.images.plugins.action.image_definition import _pulled_in_finder
+from ansible_collections.immutable.images.plugins.plugin_utils._definition.role_search import pulled_in_finder
 from ansible_collections.immutable.images.plugins.plugin_utils._definition import later_roles, role_dependencies
 
 
@@ -27,7 +27,7 @@ def used_before_defined(roles, find):
 
 def test_a_variable_of_a_later_roles_defaults_or_vars_read_by_an_earlier_role(tmp_path):
     roles = tmp_path / "roles"
-    find = _pulled_in_finder(str(tmp_path))
+    find = pulled_in_finder(str(tmp_path))
     etc_services = role(roles, "etc_services", {"defaults/main.yml": "etc_services__dependent_list: []\n"})
     memcached = role(roles, "memcached", {"defaults/main.yml": "memcached__etc_services__dependent_list: [x]\n"
                                                                "memcached__port: 11211\n",
@@ -53,7 +53,7 @@ def test_a_variable_of_a_later_roles_defaults_or_vars_read_by_an_earlier_role(tm
 
 def test_the_defaults_of_the_roles_a_later_role_pulls_in_count(tmp_path):
     roles = tmp_path / "roles"
-    find = _pulled_in_finder(str(tmp_path))
+    find = pulled_in_finder(str(tmp_path))
     role(roles, "common", {"defaults/main.yml": "common__domain: example.org\n"})
     app = role(roles, "app", {"meta/main.yml": "dependencies: [common]\n"})
     first = role(roles, "first", {"tasks/main.yml": "- ansible.builtin.debug: {msg: '{{ common__domain }}'}\n"})
@@ -62,7 +62,7 @@ def test_the_defaults_of_the_roles_a_later_role_pulls_in_count(tmp_path):
 
 def test_a_handler_of_a_later_role_notified_by_an_earlier_one(tmp_path):
     roles = tmp_path / "roles"
-    find = _pulled_in_finder(str(tmp_path))
+    find = pulled_in_finder(str(tmp_path))
     nginx = role(roles, "nginx", {"handlers/main.yml": "- name: Restart nginx\n  ansible.builtin.debug: {}\n"
                                                        "- name: Reload\n  listen: [web config changed]\n"
                                                        "  ansible.builtin.debug: {}\n"})
@@ -76,7 +76,7 @@ def test_a_handler_of_a_later_role_notified_by_an_earlier_one(tmp_path):
 
 def test_files_that_are_not_yaml_or_text_are_no_names(tmp_path):
     roles = tmp_path / "roles"
-    find = _pulled_in_finder(str(tmp_path))
+    find = pulled_in_finder(str(tmp_path))
     later = role(roles, "later", {"defaults/main.yml": "- not: a mapping\n", "vars/main.yml": "{{{ broken\n"})
     (roles / "later" / "handlers").mkdir()
     (roles / "later" / "handlers" / "main.yml").write_text(": : :\n")

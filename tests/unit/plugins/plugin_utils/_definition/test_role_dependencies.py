@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.immutable.images.plugins.action.image_definition import _pulled_in_finder
+from ansible_collections.immutable.images.plugins.plugin_utils._definition.role_search import pulled_in_finder
 from ansible_collections.immutable.images.plugins.module_utils._common.inputs import tree_digest
 from ansible_collections.immutable.images.plugins.plugin_utils._definition import role_dependencies
 
@@ -34,7 +34,7 @@ def test_dependencies_and_plain_includes_are_found_where_ansible_core_looks(tmp_
     common = role(roles, "common", meta="dependencies: [app, deep]\n")  # names app back: a cycle
     for name in ("base", "extra", "key_value", "handlers_role", "deep", "unrelated"):
         role(roles, name)
-    find = _pulled_in_finder(str(tmp_path / "playbooks"))  # the role's own directory is where its siblings are
+    find = pulled_in_finder(str(tmp_path / "playbooks"))  # the role's own directory is where its siblings are
     assert role_dependencies.names(app) == ["common", "base", "extra", "missing", "key_value", "handlers_role"]
     assert role_dependencies.pulled_in(app, find) == [
         common, str(roles / "base"), str(roles / "extra"), str(roles / "key_value"), str(roles / "handlers_role"),
@@ -50,14 +50,14 @@ def test_dependencies_and_plain_includes_are_found_where_ansible_core_looks(tmp_
 
 def test_a_role_that_pulls_in_nothing_keeps_its_digest(tmp_path):
     plain = role(tmp_path, "plain", meta="galaxy_info: {author: me}\ndependencies: []\n")
-    assert role_dependencies.digest(plain, role_dependencies.pulled_in(plain, _pulled_in_finder(str(tmp_path)))) == tree_digest(plain)
+    assert role_dependencies.digest(plain, role_dependencies.pulled_in(plain, pulled_in_finder(str(tmp_path)))) == tree_digest(plain)
 
 
 def test_the_playbooks_roles_directory_comes_before_the_roles_own_directory(tmp_path):
     app = role(tmp_path / "project" / "roles", "app", meta="dependencies: [common]\n")
     role(tmp_path / "project" / "roles", "common")
     role(tmp_path / "playbooks" / "roles", "common")
-    find = _pulled_in_finder(str(tmp_path / "playbooks"))
+    find = pulled_in_finder(str(tmp_path / "playbooks"))
     assert find("common", app) == str(tmp_path / "playbooks" / "roles" / "common")
     assert find("nowhere", app) is None
 
