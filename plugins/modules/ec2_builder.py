@@ -124,6 +124,32 @@ options:
       kms_key_id:
         description: KMS key for the encryption.
         type: str
+  extra_volumes:
+    description:
+      - EBS volumes the builder gets besides its root volume (device, size and encryption each), deleted with it
+        whatever the entry says; an AMI made of the builder keeps a snapshot of each.
+      - A device that is the source AMI's root device is refused before anything is created.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      device_name:
+        description: The device, for example V(/dev/sdf).
+        type: str
+        required: true
+      size:
+        description: Size in GiB.
+        type: int
+        required: true
+      type:
+        description: Volume type, for example V(gp3).
+        type: str
+      encrypted:
+        description: Encrypt the volume (and so the AMI's snapshot of it).
+        type: bool
+      kms_key_id:
+        description: KMS key for the encryption.
+        type: str
   spot:
     description: Launch a one-time spot instance.
     type: bool
@@ -453,7 +479,10 @@ ARGUMENT_SPEC = dict(
     source_ami=dict(type="str"), source_ami_filter=dict(type="dict", options=FILTER_SPEC),
     instance_type=dict(type="str", default="t3.micro"), subnet_id=dict(type="str"),
     iam_instance_profile=dict(type="str"), user_data=dict(type="str", no_log=True),
-    root_volume=dict(type="dict", options=VOLUME_SPEC), spot=dict(type="bool", default=False),
+    root_volume=dict(type="dict", options=VOLUME_SPEC),
+    extra_volumes=dict(type="list", elements="dict", default=[], options=dict(
+        VOLUME_SPEC, device_name=dict(type="str", required=True), size=dict(type="int", required=True))),
+    spot=dict(type="bool", default=False),
     allowed_cidrs=dict(type="list", elements="str", default=[]), caller_ip=dict(type="str"),
     ssh_interface=dict(type="str", default="public_ip", choices=["public_ip", "private_ip", "public_dns", "private_dns"]),
     ssh_host=dict(type="str"), ssh_port=dict(type="int", default=22), ssh_keypair_name=dict(type="str", no_log=False),

@@ -444,6 +444,30 @@ build:
             kms_key_id:
               description: KMS key for encryption.
               type: str
+        extra_volumes:
+          description: (ec2) EBS volumes the builder gets besides its root volume, each kept in the AMI as a snapshot
+            of what the roles left on it (separate file systems for C(/var), C(/var/log) or C(/tmp), as hardening
+            benchmarks ask). Packer's C(launch_block_device_mappings) of other devices than the root; every one
+            is deleted with the builder.
+          type: list
+          elements: dict
+          contains:
+            device_name:
+              description: The device, C(/dev/sd[b-z]) or C(/dev/xvd[b-z]) (a letter more allowed), not the source
+                AMI's root device.
+              type: str
+            size:
+              description: Size in GiB.
+              type: int
+            type:
+              description: Volume type, for example C(gp3).
+              type: str
+            encrypted:
+              description: Encrypt the volume.
+              type: bool
+            kms_key_id:
+              description: KMS key for encryption (a key of the build's region).
+              type: str
         allowed_cidrs:
           description: (ec2) Source CIDRs allowed to reach SSH on the temporary security group. Required unless
             C(image_targets[].security_group_ids) is given. C(0.0.0.0/0), C(::/0) (any C(/0)) are refused unless

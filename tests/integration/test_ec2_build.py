@@ -68,6 +68,7 @@ def assert_no_builder_left(aws, build_id, regions=("us-east-1",)):
         assert tagged(live, build_id) == [], "a builder instance is still alive in %s" % region
         assert tagged(ec2.describe_key_pairs()["KeyPairs"], build_id) == []
         assert tagged(ec2.describe_security_groups()["SecurityGroups"], build_id) == []
+        assert tagged(ec2.describe_volumes()["Volumes"], build_id) == [], "a builder volume is left in %s" % region
         assert {k["KeyName"] for k in ec2.describe_key_pairs()["KeyPairs"]} <= {"itest-key"}
         assert [g["GroupName"] for g in ec2.describe_security_groups()["SecurityGroups"]] == ["default"]
 
@@ -86,7 +87,8 @@ def test_full_ami_build(aws, ssh_target, project):
                                      # encrypted with a customer key, shared: the copy needs a key of its region
                                      root_volume={"encrypted": True, "kms_key_id": KEY % "us-east-1"},
                                      region_kms_key_ids={"eu-west-1": KEY % "eu-west-1"},
-                                     associate_public_ip_address=True, share_snapshots=True)],
+                                     associate_public_ip_address=True, share_snapshots=True,
+                                     extra_volumes=[{"device_name": "/dev/sdf", "size": 4, "type": "gp3"}])],
     }
     aws.start_recording()
     proc = run_build(project.path, definition, env=aws.env)
@@ -94,6 +96,8 @@ def test_full_ami_build(aws, ssh_target, project):
     # moto keeps neither key (it ignores them): what the requests carried is what AWS would have done
     (region, launched), = aws.recorded("RunInstances")
     assert launched["BlockDeviceMapping.1.Ebs.KmsKeyId"] == KEY % "us-east-1", launched
+    assert (launched["BlockDeviceMapping.2.DeviceName"], launched["BlockDeviceMapping.2.Ebs.VolumeSize"],
+            launched["BlockDeviceMapping.2.Ebs.DeleteOnTermination"]) == ("/dev/sdf", "4", "true"), launched
     assert launched["NetworkInterface.1.AssociatePublicIpAddress"] == "true", launched  # and its group with it
     assert launched["NetworkInterface.1.SecurityGroupId.1"].startswith("sg-") and "SecurityGroupId.1" not in launched
     assert [(r, c.get("Encrypted"), c.get("KmsKeyId")) for r, c in aws.recorded("CopyImage")] == [

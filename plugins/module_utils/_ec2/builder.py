@@ -33,7 +33,7 @@ SSH_INTERFACES = {"public_ip": "PublicIpAddress", "private_ip": "PrivateIpAddres
                   "public_dns": "PublicDnsName", "private_dns": "PrivateDnsName"}
 # Keyword arguments of Ec2Builder.launch / plan (the module passes its params straight through).
 LAUNCH_OPTIONS = ("source_ami", "source_ami_filter", "instance_type", "subnet_id", "iam_instance_profile",
-                  "user_data", "root_volume", "spot", "allowed_cidrs", "caller_ip", "ssh_interface",
+                  "user_data", "root_volume", "extra_volumes", "spot", "allowed_cidrs", "caller_ip", "ssh_interface",
                   "ssh_host", "ssh_port", "ssh_keypair_name", "ssh_private_key_file", "ssh_timeout",
                   "wait_ssh", "wait_status_ok", "ssh_bastion", "security_group_ids", "associate_public_ip_address")
 
@@ -117,20 +117,42 @@ def ingress_permissions(port, cidrs):
     return [rule]
 
 
-def root_block_devices(image, root_volume):
-    """Override of the source AMI's root volume; unset fields keep the AMI's values."""
-    if not root_volume:
-        return None
+def block_devices(image, root_volume=None, extra_volumes=None):
+    """The instance's block device mappings, every EBS volume deleted with the instance (the AMI keeps snapshots of
+    them): an override of the source AMI's root volume (unset fields keep the AMI's values), the extra volumes (each
+    replaces the AMI's mapping of its device, if any), and the AMI's own EBS volumes that it says to keep after
+    termination, which would outlive the build. None when there is nothing to change. An extra volume on the AMI's
+    root device is an Ec2BuilderError (before anything is made)."""
+    mappings = []
+    if root_volume:
+        ebs = _ebs(root_volume)
+        # The AMI's own snapshot, named: an override of the encryption alone (no size) is a mapping with neither size
+        # nor snapshot, which moto refuses ("must contain the parameter size or snapshotId").
+        root = [m for m in image.get("BlockDeviceMappings") or [] if m.get("DeviceName") == image["RootDeviceName"]]
+        snapshot = (root[0].get("Ebs") or {}).get("SnapshotId") if root else None
+        if snapshot:
+            ebs["SnapshotId"] = snapshot
+        mappings.append({"DeviceName": image["RootDeviceName"], "Ebs": ebs})
+    for volume in extra_volumes or []:
+        if volume["device_name"] == image.get("RootDeviceName"):
+            raise Ec2BuilderError("extra_volumes: %s is the root device of %s (root_volume changes that one)"
+                                  % (volume["device_name"], image["ImageId"]))
+        mappings.append({"DeviceName": volume["device_name"], "Ebs": _ebs(volume)})
+    given = {m["DeviceName"] for m in mappings}
+    for kept in image.get("BlockDeviceMappings") or []:
+        ebs = kept.get("Ebs")
+        if ebs and ebs.get("DeleteOnTermination") is not True and kept.get("DeviceName") not in given:
+            # the AMI's snapshot, size and type, named: a mapping without them would not be the AMI's volume
+            keep = {k: ebs[k] for k in ("SnapshotId", "VolumeSize", "VolumeType") if ebs.get(k) is not None}
+            mappings.append({"DeviceName": kept["DeviceName"], "Ebs": dict(keep, DeleteOnTermination=True)})
+    return mappings or None
+
+
+def _ebs(volume):
+    """The Ebs part of a mapping from a root_volume or extra_volumes entry: always deleted with the instance (a
+    volume the builder leaves would outlive its build)."""
     keys = {"size": "VolumeSize", "type": "VolumeType", "encrypted": "Encrypted", "kms_key_id": "KmsKeyId"}
-    ebs = {api: root_volume[k] for k, api in keys.items() if root_volume.get(k) is not None}
-    ebs["DeleteOnTermination"] = True
-    # The AMI's own snapshot, named: an override of the encryption alone (no size) is a mapping with neither size nor
-    # snapshot, which moto refuses ("must contain the parameter size or snapshotId").
-    root = [m for m in image.get("BlockDeviceMappings") or [] if m.get("DeviceName") == image["RootDeviceName"]]
-    snapshot = (root[0].get("Ebs") or {}).get("SnapshotId") if root else None
-    if snapshot:
-        ebs["SnapshotId"] = snapshot
-    return [{"DeviceName": image["RootDeviceName"], "Ebs": ebs}]
+    return dict({api: volume[k] for k, api in keys.items() if volume.get(k) is not None}, DeleteOnTermination=True)
 
 
 def ssh_address(instance, interface):
@@ -180,6 +202,7 @@ class Ec2Builder:
              ssh_keypair_name=None, ssh_port=22, security_group_ids=None, **launch):
         """What launch() would do, without creating anything (check mode)."""
         image = resolve_source_ami(self.ec2, source_ami, source_ami_filter)
+        block_devices(image, launch.get("root_volume"), launch.get("extra_volumes"))  # its errors, as launch() has them
         cidrs = None if security_group_ids and not (allowed_cidrs or caller_ip) else allowed_sources(allowed_cidrs,
                                                                                                      caller_ip)
         existing = self._existing()
@@ -192,13 +215,14 @@ class Ec2Builder:
                 "private_key_file": None if ssh_keypair_name else self.key_path,
                 "security_group": {"name": self.name, "port": int(ssh_port), "cidrs": cidrs} if cidrs else None,
                 "instance": {"name": self.name, "image_id": image["ImageId"], "instance_type": launch.get("instance_type"),
-                             "spot": bool(launch.get("spot"))},
+                             "spot": bool(launch.get("spot")),
+                             "extra_volumes": [v["device_name"] for v in launch.get("extra_volumes") or []]},
             },
         }
 
     def launch(self, source_ami=None, source_ami_filter=None, instance_type="t3.micro", subnet_id=None,
-               iam_instance_profile=None, user_data=None, root_volume=None, spot=False, allowed_cidrs=None,
-               caller_ip=None, ssh_interface="public_ip", ssh_host=None, ssh_port=22, ssh_keypair_name=None,
+               iam_instance_profile=None, user_data=None, root_volume=None, extra_volumes=None, spot=False,
+               allowed_cidrs=None, caller_ip=None, ssh_interface="public_ip", ssh_host=None, ssh_port=22, ssh_keypair_name=None,
                ssh_private_key_file=None, ssh_timeout=300, wait_ssh=True, wait_status_ok=False, ssh_bastion=None,
                security_group_ids=None, associate_public_ip_address=None):
         """Launch (or find this build's running) builder; returns (changed, facts). ssh_bastion: bastion.bastion()'s
@@ -212,6 +236,7 @@ class Ec2Builder:
             return False, self._reuse(existing[0], ssh_interface, ssh_host, ssh_port, ssh_private_key_file,
                                       ssh_timeout if wait_ssh else None, ssh_bastion)
         image = resolve_source_ami(self.ec2, source_ami, source_ami_filter)
+        devices = block_devices(image, root_volume, extra_volumes)
         own_groups = list(security_group_ids or [])
         cidrs = None if own_groups and not (allowed_cidrs or caller_ip) else allowed_sources(allowed_cidrs, caller_ip)
         if bool(ssh_keypair_name) != bool(ssh_private_key_file):
@@ -236,7 +261,7 @@ class Ec2Builder:
                 group_id = self._create_security_group(created, vpc_id, ssh_port, cidrs)
             stage = "run instance"
             instance_id = self._run_instance(created, image, key_name, own_groups + ([group_id] if group_id else []),
-                                             instance_type, subnet_id, iam_instance_profile, user_data, root_volume,
+                                             instance_type, subnet_id, iam_instance_profile, user_data, devices,
                                              spot, associate_public_ip_address)
             stage = "wait for instance"
             self.waits.wait(self.ec2, "instance_running", InstanceIds=[instance_id])
@@ -290,7 +315,7 @@ class Ec2Builder:
         return group_id
 
     def _run_instance(self, created, image, key_name, group_ids, instance_type, subnet_id, profile, user_data,
-                      root_volume, spot, public_ip=None):
+                      devices, spot, public_ip=None):
         args = {
             "ImageId": image["ImageId"], "InstanceType": instance_type, "MinCount": 1, "MaxCount": 1,
             "KeyName": key_name, "SecurityGroupIds": group_ids,
@@ -312,7 +337,6 @@ class Ec2Builder:
             args["IamInstanceProfile"] = {"Arn": profile} if profile.startswith("arn:") else {"Name": profile}
         if user_data:
             args["UserData"] = user_data  # boto3 base64-encodes it
-        devices = root_block_devices(image, root_volume)
         if devices:
             args["BlockDeviceMappings"] = devices
         if spot:

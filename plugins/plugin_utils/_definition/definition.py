@@ -34,7 +34,7 @@ DOCKER_KEYS = {
 EC2_KEYS = {
     "region", "source_ami", "source_ami_filter", "instance_type", "ssh_username", "ami_name",
     "ami_description", "copy_to_regions", "share_with_accounts", "share_with_organizations",
-    "share_with_ous", "subnet_id", "iam_instance_profile", "root_volume", "allowed_cidrs",
+    "share_with_ous", "subnet_id", "iam_instance_profile", "root_volume", "extra_volumes", "allowed_cidrs",
     "ssh_interface", "ssh_host", "ssh_port", "ssh_keypair_name", "ssh_private_key_file",
     "ssh_timeout", "user_data", "spot", "scrub", "force_deregister", "deprecate_after",
     "publish_parameter", "watchdog_timeout", "allow_open_ssh",

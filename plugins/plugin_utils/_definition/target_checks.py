@@ -253,17 +253,42 @@ def _check_ec2(where, t, cwd):
         errors.append("%s.ssh_port: %r is not a port number" % (where, t.get("ssh_port")))
     if t.get("watchdog_timeout") is not None and not (int(t["watchdog_timeout"]) == 0 or int(t["watchdog_timeout"]) >= 60):
         errors.append("%s.watchdog_timeout: %r must be 0 (no watchdog) or at least 60 seconds" % (where, t["watchdog_timeout"]))
-    return errors + _check_bastion(where, t, cwd) + _check_kms_keys(where, t)
+    return errors + _check_volumes(where, t) + _check_bastion(where, t, cwd) + _check_kms_keys(where, t)
+
+
+# Device names AWS gives EBS volumes of Linux instances (sda/xvda are root devices)
+EBS_DEVICE_RE = re.compile(r"^/dev/(?:sd|xvd)[b-z][a-z]?\Z")
+
+
+def _check_volumes(where, t):
+    errors, seen = [], set()
+    for i, volume in enumerate(t.get("extra_volumes") or []):
+        device = volume.get("device_name")
+        if not EBS_DEVICE_RE.match(str(device)):
+            errors.append("%s.extra_volumes[%d].device_name: %r is not an EBS device name like /dev/sdf or /dev/xvdf"
+                          % (where, i, device))
+        elif device in seen:
+            errors.append("%s.extra_volumes[%d].device_name: %s is given more than once" % (where, i, device))
+        seen.add(device)
+        if volume.get("size") is not None and volume["size"] < 1:
+            errors.append("%s.extra_volumes[%d].size: %r must be at least 1 (GiB)" % (where, i, volume["size"]))
+        if volume.get("kms_key_id") and not volume.get("encrypted"):
+            errors.append("%s.extra_volumes[%d].kms_key_id: needs encrypted: true" % (where, i))
+    return errors
 
 
 def _check_kms_keys(where, t):
     """A customer KMS key is used in its own region only: each copy's key is given per region (Packer's
     region_kms_key_ids), for every copy when any is, and a copy of a shared AMI under a customer key needs one."""
     errors = []
-    root_key = (t.get("root_volume") or {}).get("kms_key_id")
-    if root_key and t.get("region") and _kms_region(root_key) not in (None, t["region"]):
-        errors.append("%s.root_volume.kms_key_id: the key is in %s, not in the build's region %s"
-                      % (where, _kms_region(root_key), t["region"]))
+    volumes = [("root_volume", t.get("root_volume") or {})]
+    volumes += [("extra_volumes[%d]" % i, v) for i, v in enumerate(t.get("extra_volumes") or [])]
+    for name, volume in volumes:
+        key = volume.get("kms_key_id")
+        if key and t.get("region") and _kms_region(key) not in (None, t["region"]):
+            errors.append("%s.%s.kms_key_id: the key is in %s, not in the build's region %s"
+                          % (where, name, _kms_region(key), t["region"]))
+    customer_keys = [name for name, volume in volumes if volume.get("kms_key_id")]
     keys = t.get("region_kms_key_ids") or {}
     copies = [str(r) for r in t.get("copy_to_regions") or [] if r != t.get("region")]
     for region, key in keys.items():
@@ -277,10 +302,11 @@ def _check_kms_keys(where, t):
         errors.append("%s.region_kms_key_ids: no key for %s of copy_to_regions (give every copy region a key, or \"\" "
                       "for that region's default EBS key)" % (where, ", ".join(missing)))
     shared = t.get("share_with_accounts") or t.get("share_with_organizations") or t.get("share_with_ous")
-    if root_key and shared and copies and not keys:
-        errors.append("%s: the AMI is encrypted with a customer key (root_volume.kms_key_id) and shared, and its copies "
+    if customer_keys and shared and copies and not keys:
+        errors.append("%s: the AMI is encrypted with a customer key (%s) and shared, and its copies "
                       "to %s need region_kms_key_ids: a key of each region (a copy is otherwise encrypted with that "
-                      "region's AWS managed key, which cannot be shared)" % (where, ", ".join(copies)))
+                      "region's AWS managed key, which cannot be shared)"
+                      % (where, ", ".join(name + ".kms_key_id" for name in customer_keys), ", ".join(copies)))
     return errors
 
 

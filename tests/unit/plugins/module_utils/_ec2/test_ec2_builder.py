@@ -128,13 +128,63 @@ def test_ingress_permissions_exactly_the_cidrs_and_port():
 
 
 def test_a_root_volume_override_names_the_amis_own_snapshot():
-    image = {"RootDeviceName": "/dev/xvda", "BlockDeviceMappings": [
-        {"DeviceName": "/dev/sdb", "Ebs": {"SnapshotId": "snap-data"}},
-        {"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": "snap-root", "VolumeSize": 8}}]}
-    assert eb.root_block_devices(image, {"encrypted": True, "kms_key_id": "alias/images"}) == [{
+    image = {"ImageId": "ami-1", "RootDeviceName": "/dev/xvda", "BlockDeviceMappings": [
+        {"DeviceName": "/dev/sdb", "Ebs": {"SnapshotId": "snap-data", "DeleteOnTermination": True}},
+        {"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": "snap-root", "VolumeSize": 8, "DeleteOnTermination": True}}]}
+    assert eb.block_devices(image, {"encrypted": True, "kms_key_id": "alias/images"}) == [{
         "DeviceName": "/dev/xvda", "Ebs": {"Encrypted": True, "KmsKeyId": "alias/images", "DeleteOnTermination": True,
                                            "SnapshotId": "snap-root"}}]
-    assert eb.root_block_devices(image, None) is None
+    assert eb.block_devices(image, None) is None
+
+
+def test_every_volume_of_the_builder_goes_with_it():
+    # An AMI that keeps its volumes after termination (registered so, or made of an instance whose volumes were set
+    # so): the builder's would outlive the build. The mapping says otherwise, with the AMI's own snapshot, size and type.
+    image = {"ImageId": "ami-1", "RootDeviceName": "/dev/sda1", "BlockDeviceMappings": [
+        {"DeviceName": "/dev/sda1", "Ebs": {"SnapshotId": "snap-root", "VolumeSize": 30, "VolumeType": "gp3",
+                                            "DeleteOnTermination": False, "Encrypted": False}},
+        {"DeviceName": "/dev/sdb", "VirtualName": "ephemeral0"},
+        {"DeviceName": "/dev/sdc", "Ebs": {"SnapshotId": "snap-data", "VolumeSize": 10}}]}
+    assert eb.block_devices(image) == [
+        {"DeviceName": "/dev/sda1", "Ebs": {"SnapshotId": "snap-root", "VolumeSize": 30, "VolumeType": "gp3",
+                                            "DeleteOnTermination": True}},
+        {"DeviceName": "/dev/sdc", "Ebs": {"SnapshotId": "snap-data", "VolumeSize": 10, "DeleteOnTermination": True}}]
+    # extra volumes: after the root's override, each replacing the AMI's mapping of its device
+    extra = [{"device_name": "/dev/sdc", "size": 20, "type": "gp3", "encrypted": True},
+             {"device_name": "/dev/sdf", "size": 4, "encrypted": None, "kms_key_id": None, "type": None}]
+    assert eb.block_devices(image, {"size": 40}, extra) == [
+        {"DeviceName": "/dev/sda1", "Ebs": {"VolumeSize": 40, "DeleteOnTermination": True, "SnapshotId": "snap-root"}},
+        {"DeviceName": "/dev/sdc", "Ebs": {"VolumeSize": 20, "VolumeType": "gp3", "Encrypted": True,
+                                           "DeleteOnTermination": True}},
+        {"DeviceName": "/dev/sdf", "Ebs": {"VolumeSize": 4, "DeleteOnTermination": True}}]
+    with pytest.raises(eb.Ec2BuilderError, match="/dev/sda1 is the root device of ami-1"):
+        eb.block_devices(image, None, [{"device_name": "/dev/sda1", "size": 4}])
+
+
+def test_extra_volumes_are_attached_and_removed_with_the_builder(aws, builder, ssh_port):
+    ec2 = aws.client("ec2")
+    changed, facts = launch(builder, ssh_port, extra_volumes=[
+        {"device_name": "/dev/sdf", "size": 4, "type": "gp3", "encrypted": True, "kms_key_id": "alias/images"}])
+    instance = ec2.describe_instances(InstanceIds=[facts["instance_id"]])["Reservations"][0]["Instances"][0]
+    attached = {m["DeviceName"]: m["Ebs"] for m in instance["BlockDeviceMappings"]}
+    assert set(attached) == {instance["RootDeviceName"], "/dev/sdf"}  # moto's AMI keeps its root: overridden too
+    assert all(ebs["DeleteOnTermination"] for ebs in attached.values())
+    volume = ec2.describe_volumes(VolumeIds=[attached["/dev/sdf"]["VolumeId"]])["Volumes"][0]
+    assert (volume["Size"], volume["VolumeType"], volume["Encrypted"]) == (4, "gp3", True)
+    assert {"Key": "immutable.images.build-id", "Value": BUILD} in volume["Tags"]  # the janitor's to find
+    builder.teardown([facts["instance_id"]], [facts["key_name"]], [facts["security_group_id"]])
+    assert ec2.describe_volumes()["Volumes"] == []
+
+
+def test_an_extra_volume_on_the_root_device_creates_nothing(aws, builder, ssh_port):
+    ec2 = aws.client("ec2")
+    root = ec2.describe_images(ImageIds=[source_ami(ec2)])["Images"][0]["RootDeviceName"]
+    with pytest.raises(eb.Ec2BuilderError, match="is the root device of"):
+        launch(builder, ssh_port, extra_volumes=[{"device_name": root, "size": 4}])
+    assert counts(ec2) == {"instances": 0, "key_pairs": 0, "security_groups": 0}
+    with pytest.raises(eb.Ec2BuilderError, match="is the root device of"):
+        builder.plan(source_ami=source_ami(ec2), allowed_cidrs=["203.0.113.7/32"],
+                     extra_volumes=[{"device_name": root, "size": 4}])
 
 
 def test_existing_security_groups_instead_of_a_temporary_one(aws, builder, ssh_port):

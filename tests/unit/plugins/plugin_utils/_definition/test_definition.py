@@ -208,6 +208,23 @@ SEMANTIC_CASES = [
      "image_targets[0].security_group_ids: 'default' is not a security group id like sg-0123456789abcdef0"),
     ("ec2-root-key-of-another-region", definition_with(ec2(root_volume={"kms_key_id": KMS_KEY % "eu-west-1"})),
      "image_targets[0].root_volume.kms_key_id: the key is in eu-west-1, not in the build's region us-west-2"),
+    ("ec2-extra-volume-device", definition_with(ec2(extra_volumes=[{"device_name": "sdf", "size": 4}])),
+     "image_targets[0].extra_volumes[0].device_name: 'sdf' is not an EBS device name like /dev/sdf or /dev/xvdf"),
+    ("ec2-extra-volume-twice", definition_with(ec2(extra_volumes=[{"device_name": "/dev/sdf", "size": 4},
+                                                                  {"device_name": "/dev/sdf", "size": 8}])),
+     "image_targets[0].extra_volumes[1].device_name: /dev/sdf is given more than once"),
+    ("ec2-extra-volume-size", definition_with(ec2(extra_volumes=[{"device_name": "/dev/xvdg", "size": 0}])),
+     "image_targets[0].extra_volumes[0].size: 0 must be at least 1 (GiB)"),
+    ("ec2-extra-volume-key-unencrypted", definition_with(ec2(extra_volumes=[
+        {"device_name": "/dev/sdf", "size": 4, "kms_key_id": "alias/images"}])),
+     "image_targets[0].extra_volumes[0].kms_key_id: needs encrypted: true"),
+    ("ec2-extra-volume-key-of-another-region", definition_with(ec2(extra_volumes=[
+        {"device_name": "/dev/sdf", "size": 4, "encrypted": True, "kms_key_id": KMS_KEY % "eu-west-1"}])),
+     "image_targets[0].extra_volumes[0].kms_key_id: the key is in eu-west-1, not in the build's region us-west-2"),
+    ("ec2-shared-customer-key-on-an-extra-volume", definition_with(ec2(
+        copy_to_regions=["eu-west-1"], share_with_accounts=["111122223333"],
+        extra_volumes=[{"device_name": "/dev/sdf", "size": 4, "encrypted": True, "kms_key_id": KMS_KEY % "us-west-2"}])),
+     "image_targets[0]: the AMI is encrypted with a customer key (extra_volumes[0].kms_key_id) and shared"),
     ("second-target-indexed", definition_with(DOCKER, ec2(region="nowhere")), "image_targets[1].region: 'nowhere'"),
 ]
 
@@ -297,6 +314,9 @@ VALID_EC2_CASES = [
         region_kms_key_ids={"eu-west-1": KMS_KEY % "eu-west-1", "eu-central-1": "alias/images"}))),
     ("ec2-own-security-groups-without-cidrs", definition_with(ec2(
         allowed_cidrs=[], security_group_ids=["sg-0123456789abcdef0", "sg-01234567"]))),
+    ("ec2-extra-volumes", definition_with(ec2(extra_volumes=[
+        {"device_name": "/dev/sdf", "size": 4, "type": "gp3"},
+        {"device_name": "/dev/xvdba", "size": 10, "encrypted": True, "kms_key_id": KMS_KEY % "us-west-2"}]))),
     ("ec2-bastion", definition_with(ec2(ssh_bastion_host="bastion.example.com", ssh_bastion_username="jump",
                                         ssh_bastion_port=2222, ssh_interface="private_ip"))),
     ("ec2-with-filter", definition_with(ec2(source_ami=None, source_ami_filter={
