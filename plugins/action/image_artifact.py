@@ -266,7 +266,7 @@ def _ami_args(build, target, builder):
         "tags": dict(target["tags"], **{build["base_id_label"]: (builder.get("source_ami") or {}).get("image_id")}),
         "build_id": build["id"], "image_name": build["name"], "image_version": build["version"],
         "build_hash": build["hash"], "target": target["name"], "copy_to_regions": target["copy_to_regions"],
-        "region_kms_key_ids": target.get("region_kms_key_ids") or None,
+        "region_kms_key_ids": target.get("region_kms_key_ids") or None, "imds_support": target.get("imds_support"),
         "share_with_accounts": target["share_with_accounts"], "share_snapshots": target.get("share_snapshots") or None,
         "share_with_organizations": target["share_with_organizations"], "share_with_ous": target["share_with_ous"],
         "deprecate_after": target["deprecate_after"], "publish_parameter": target["publish_parameter"],

@@ -72,6 +72,12 @@ options:
         the destination region's AWS managed key, which cannot be shared with other accounts.
     type: dict
     default: {}
+  imds_support:
+    description:
+      - V(v2.0) makes instances launched from the AMIs use IMDSv2 only (the AMIs' C(ImdsSupport) attribute, set on
+        every region's AMI, as Packer's C(imds_support)). AWS does not let anyone unset it.
+    type: str
+    choices: [v2.0]
   share_with_accounts:
     description: Account ids given launch permission.
     type: list
@@ -189,6 +195,10 @@ shared_with:
   returned: when sharing was asked for
   type: list
   elements: dict
+imds_support:
+  description: The AMIs' C(ImdsSupport) (O(imds_support)).
+  returned: when O(imds_support) was given, not in check mode
+  type: str
 snapshots_shared_with:
   description: The accounts given permission to create volumes from the snapshots (O(share_snapshots)).
   returned: when O(share_snapshots) was asked for
@@ -241,7 +251,7 @@ ARGUMENT_SPEC = dict(
     image_name=dict(type="str", required=True), target=dict(type="str", required=True),
     image_version=dict(type="str"), build_hash=dict(type="str"),
     copy_to_regions=dict(type="list", elements="str", default=[]),
-    region_kms_key_ids=dict(type="dict", default={}, no_log=False),
+    region_kms_key_ids=dict(type="dict", default={}, no_log=False), imds_support=dict(type="str", choices=["v2.0"]),
     share_with_accounts=dict(type="list", elements="str", default=[]), share_snapshots=dict(type="bool", default=False),
     share_with_organizations=dict(type="list", elements="str", default=[]),
     share_with_ous=dict(type="list", elements="str", default=[]),
@@ -250,7 +260,8 @@ ARGUMENT_SPEC = dict(
     stop_instance=dict(type="bool"), poll_delay=dict(type="int", default=15),
     poll_max_attempts=dict(type="int", default=240),
 )
-CREATE_OPTIONS = ("instance_id", "name", "description", "copy_to_regions", "region_kms_key_ids", "share_with_accounts", "share_snapshots",
+CREATE_OPTIONS = ("instance_id", "name", "description", "copy_to_regions", "region_kms_key_ids", "imds_support",
+                  "share_with_accounts", "share_snapshots",
                   "share_with_organizations", "share_with_ous", "deprecate_after", "publish_parameter",
                   "force_deregister", "keep_on_error", "stop_instance")
 

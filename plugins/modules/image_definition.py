@@ -395,6 +395,11 @@ build:
         ami_description:
           description: (ec2) Description of the AMI.
           type: str
+        imds_support:
+          description: (ec2) V(v2.0) makes instances launched from the AMI (and its copies) use IMDSv2 only - the
+            AMI's C(ImdsSupport) attribute (Packer's name). AWS does not let anyone unset it. The builder itself
+            always runs with IMDSv2 required.
+          type: str
         copy_to_regions:
           description: (ec2) Regions the AMI is copied to.
           type: list

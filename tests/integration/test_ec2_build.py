@@ -88,7 +88,8 @@ def test_full_ami_build(aws, ssh_target, project):
                                      root_volume={"encrypted": True, "kms_key_id": KEY % "us-east-1"},
                                      region_kms_key_ids={"eu-west-1": KEY % "eu-west-1"},
                                      associate_public_ip_address=True, share_snapshots=True,
-                                     extra_volumes=[{"device_name": "/dev/sdf", "size": 4, "type": "gp3"}])],
+                                     extra_volumes=[{"device_name": "/dev/sdf", "size": 4, "type": "gp3"}],
+                                     imds_support="v2.0")],
     }
     aws.start_recording()
     proc = run_build(project.path, definition, env=aws.env)
@@ -107,6 +108,8 @@ def test_full_ami_build(aws, ssh_target, project):
     artifact = manifest["targets"][0]["artifact"]
     amis = artifact["amis"]
     assert set(amis) == {"us-east-1", "eu-west-1"}
+    assert sorted((r, c["ImageId"]) for r, c in aws.recorded("ModifyImageAttribute")
+                  if c.get("ImdsSupport.Value") == "v2.0") == sorted(amis.items())
     assert manifest["targets"][0]["source_ami"]["image_id"].startswith("ami-")
 
     for region, ami_id in amis.items():

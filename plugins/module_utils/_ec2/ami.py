@@ -104,7 +104,7 @@ class AmiCreator:
     def create(self, instance_id, name, description=None, tags=None, copy_to_regions=(), share_with_accounts=(),
                share_with_organizations=(), share_with_ous=(), deprecate_after=None, publish_parameter=None,
                force_deregister=False, keep_on_error=False, stop_instance=None, region_kms_key_ids=None,
-               share_snapshots=False):
+               share_snapshots=False, imds_support=None):
         """Create the AMI and everything around it; returns the result dict (see the module's RETURN)."""
         tags = dict(tags or {})
         instance, existing = self._prevalidate(instance_id, name, copy_to_regions, force_deregister, deprecate_after)
@@ -125,6 +125,8 @@ class AmiCreator:
         self._stage("create", result, keep_on_error, self._create, instance_id, name, description, tags, result)
         self._stage("copy", result, keep_on_error, self._copy, copy_to_regions, name, description, tags, result,
                     region_kms_key_ids or {})
+        if imds_support:
+            self._stage("imds", result, keep_on_error, self._require_imds, imds_support, result)
         perms = launch_permissions(share_with_accounts, share_with_organizations, share_with_ous)
         if perms:
             self._stage("share", result, keep_on_error, self._share, perms, result,
@@ -207,6 +209,13 @@ class AmiCreator:
         for region in started:
             # CopyImageTags does not reach the snapshots (and moto ignores it entirely): tag explicitly.
             self._finish(region, result["images"][region], tags, result)
+
+    def _require_imds(self, version, result):
+        """Instances launched from the AMIs get IMDSv2 only (an attribute of each AMI, copies included, as Packer
+        sets it; AWS lets no one unset it)."""
+        for region, image_id in result["images"].items():
+            self.ec2(region).modify_image_attribute(ImageId=image_id, ImdsSupport={"Value": version})
+        result["imds_support"] = version
 
     def _share(self, perms, result, snapshot_accounts=()):
         for region, image_id in result["images"].items():

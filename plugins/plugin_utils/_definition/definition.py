@@ -39,7 +39,7 @@ EC2_KEYS = {
     "ssh_timeout", "user_data", "spot", "scrub", "force_deregister", "deprecate_after",
     "publish_parameter", "watchdog_timeout", "allow_open_ssh",
     "ssh_bastion_host", "ssh_bastion_port", "ssh_bastion_username", "ssh_bastion_private_key_file",
-    "region_kms_key_ids", "security_group_ids", "associate_public_ip_address", "share_snapshots",
+    "region_kms_key_ids", "security_group_ids", "associate_public_ip_address", "share_snapshots", "imds_support",
 }
 KEYS_BY_TYPE = {"docker": DOCKER_KEYS, "ec2": EC2_KEYS}
 
@@ -60,6 +60,11 @@ OPERATIONAL_TARGET_KEYS = {"push", "registry_auth", "base_image_auth", "save", "
                            "watchdog_timeout", "allow_open_ssh",
                            # how the builder is reached, as ssh_host
                            "ssh_bastion_host", "ssh_bastion_port", "ssh_bastion_username", "ssh_bastion_private_key_file"}
+
+# Target options that count in the build hash only when set: those added since the hash was first documented, so
+# that a definition that leaves them out builds what it built before (the same hash: after an upgrade, its images,
+# AMIs and layers are reused). An option added later that changes what is built joins them.
+HASHED_WHEN_SET = {"extra_volumes", "imds_support"}
 
 
 SPEC_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "roles", "launch", "meta",
@@ -386,7 +391,8 @@ def _as_written(value):
 def hash_input(params, targets):
     """The part of a definition that decides what gets built (see OPERATIONAL_KEYS)."""
     data = {k: v for k, v in params.items() if k not in OPERATIONAL_KEYS and k != "image_targets"}
-    data["image_targets"] = [{k: v for k, v in t.items() if k not in OPERATIONAL_TARGET_KEYS} for t in targets]
+    data["image_targets"] = [{k: v for k, v in t.items() if k not in OPERATIONAL_TARGET_KEYS
+                              and not (k in HASHED_WHEN_SET and _is_empty(v))} for t in targets]
     return data
 
 

@@ -85,6 +85,8 @@ def target_spec():
         if key in _RETYPED:
             continue
         entry = {k: v for k, v in option.items() if k in ("type", "elements", "options", "choices")}
+        if "default" not in option:  # an option left unset is null in the plan, which no choice names
+            entry.pop("choices", None)
         entry["description"] = _text(option.get("description"), key)
         if entry.get("options"):
             entry["options"] = _loose(entry["options"])
@@ -106,6 +108,8 @@ def _loose(options):
     out = {}
     for key, option in options.items():
         entry = {k: v for k, v in option.items() if k in ("type", "elements", "options", "choices")}
+        if "default" not in option:  # an option left unset is null in the plan, which no choice names
+            entry.pop("choices", None)
         entry["description"] = _text(option.get("description"), key)
         if entry.get("options"):
             entry["options"] = _loose(entry["options"])

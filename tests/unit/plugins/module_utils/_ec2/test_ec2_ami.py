@@ -137,6 +137,23 @@ def test_each_copy_is_encrypted_with_the_key_of_its_region(aws):
     assert sorted(copies) == [("ap-south-1", None, None), ("eu-central-1", True, None), ("eu-west-1", True, key)]
 
 
+def test_imds_support_on_the_ami_and_every_copy(aws):
+    asked = []
+
+    def factory(service, region):  # moto takes the attribute without keeping it: what the requests carried
+        client = aws.factory(service, region)
+        client.meta.events.register("before-parameter-build.ec2.ModifyImageAttribute",
+                                    lambda params, **_: asked.append((region, params["ImageId"], params.get("ImdsSupport"))))
+        return client
+    result = creator(aws, factory).create(run_instance(aws.client("ec2")), "webapp-1.4.2", tags=TAGS,
+                                          copy_to_regions=["eu-west-1"], imds_support="v2.0")
+    assert sorted(asked) == sorted((region, image, {"Value": "v2.0"}) for region, image in result["images"].items())
+    assert result["imds_support"] == "v2.0" and len(result["images"]) == 2
+    asked.clear()
+    creator(aws, factory).create(run_instance(aws.client("ec2")), "webapp-1.4.3", tags=TAGS)
+    assert asked == []  # unset: the source's (AWS's legacy default)
+
+
 def test_snapshots_shared_with_the_accounts_when_asked(aws):
     result = creator(aws).create(run_instance(aws.client("ec2")), "webapp-1.4.2", tags=TAGS,
                                  copy_to_regions=["eu-west-1"], share_with_accounts=["111122223333"],

@@ -314,6 +314,7 @@ VALID_EC2_CASES = [
         region_kms_key_ids={"eu-west-1": KMS_KEY % "eu-west-1", "eu-central-1": "alias/images"}))),
     ("ec2-own-security-groups-without-cidrs", definition_with(ec2(
         allowed_cidrs=[], security_group_ids=["sg-0123456789abcdef0", "sg-01234567"]))),
+    ("ec2-imds-v2", definition_with(ec2(imds_support="v2.0"))),
     ("ec2-extra-volumes", definition_with(ec2(extra_volumes=[
         {"device_name": "/dev/sdf", "size": 4, "type": "gp3"},
         {"device_name": "/dev/xvdba", "size": 10, "encrypted": True, "kms_key_id": KMS_KEY % "us-west-2"}]))),
@@ -581,6 +582,19 @@ def test_hash_ignores_operational_target_keys(index, change):
 ], ids=lambda c: next(iter(c)))
 def test_hash_changes_with_what_is_built(change):
     assert build_hash(dict(BASE_HASH_DEF, **change)) != build_hash(BASE_HASH_DEF)
+
+
+def test_options_added_later_count_only_when_set():
+    # the hash of a definition that leaves them out is the hash it had before they existed
+    before = typed(BASE_HASH_DEF)
+    for target in before["image_targets"]:
+        for key in definition.HASHED_WHEN_SET:
+            del target[key]
+    assert build_inputs.short_hash(definition.hash_input(before, before["image_targets"])) == build_hash(BASE_HASH_DEF)
+    assert definition.HASHED_WHEN_SET <= set(SPEC["image_targets"]["options"])
+    for change in ({"extra_volumes": [{"device_name": "/dev/sdf", "size": 4}]}, {"imds_support": "v2.0"}):
+        assert build_hash(dict(BASE_HASH_DEF, image_targets=[DOCKER, ec2(**change)])) != build_hash(BASE_HASH_DEF)
+    assert build_hash(dict(BASE_HASH_DEF, image_targets=[DOCKER, ec2(extra_volumes=[])])) == build_hash(BASE_HASH_DEF)
 
 
 def test_hash_input_does_not_modify_params():
