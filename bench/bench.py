@@ -1270,7 +1270,7 @@ def render_markdown(doc):
         for m in mods:
             L.append("| mean slice of a `%s` task | %s |" % (m, " | ".join(
                 _f(profs[n]["w1_per_module_mean"].get(m), 3) for n in names)))
-        for n in ("ours-cold", "ours-warm", "ours-ami"):
+        for n in ("ours-cold", "ours-lastrole", "ours-warm", "ours-ami"):
             if n in profs:
                 L.append("")
                 L.append("Every task of %s outside the image's roles (median slice, s):" % n)
