@@ -1,7 +1,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Role compatibility corpus: real, unchanged third-party roles (DebOps, from PyPI) give the same system in an
-image as in a plain play.
+"""Role compatibility corpus: real, unchanged third-party roles (DebOps, from PyPI, and community.zabbix's agent role,
+from the `ansible` wheel) give the same system in an image as in a plain play.
 
 The roles of tests/integration/corpus/debops.yml run two or three times: (a) by a plain `ansible-playbook` against a
 container started exactly as a docker builder is (DockerBuilder.launch: same base image, entrypoint/PID 1,
@@ -14,7 +14,7 @@ package lists and .deb files are shared between the runs through bind mounts of 
 /var/cache/apt/archives (`build_volumes` entries: not in the image, not compared), so each is downloaded once.
 
 The runs take turns: on the host's network the services they start (nginx on port 80, memcached on
-11211) would take each other's ports. All have the same inventory name (`<image_name>-container`, the
+11211, the Zabbix agent on 10050) would take each other's ports. All have the same inventory name (`<image_name>-container`, the
 builder's), as roles may write it into files. In the default run; IMMUTABLE_CORPUS=0 leaves it out.
 """
 
