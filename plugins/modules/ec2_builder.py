@@ -102,6 +102,24 @@ options:
   subnet_id:
     description: Subnet to launch in; the security group is made in its VPC. Default is the default VPC.
     type: str
+  subnet_filter:
+    description:
+      - The subnet found by filters instead of O(subnet_id) (Packer's name), for one definition across accounts whose
+        subnets carry the same tags. Only available subnets count; the match is made before anything is created.
+    type: dict
+    suboptions:
+      filters:
+        description: EC2 DescribeSubnets filters, name to value or list of values (V(tag:Purpose), V(vpc-id), ...).
+        type: dict
+        required: true
+      most_free:
+        description: Of several matches, the subnet with the most free addresses (else several are an error).
+        type: bool
+        default: false
+      random:
+        description: Of several matches, any one.
+        type: bool
+        default: false
   iam_instance_profile:
     description: Instance profile name or ARN for the builder.
     type: str
@@ -172,6 +190,16 @@ options:
     type: list
     elements: str
     default: []
+  security_group_filter:
+    description:
+      - More existing security groups, found by filters among the groups of the builder's VPC (Packer's name); each
+        as one of O(security_group_ids). Matching none is an error, before anything is created.
+    type: dict
+    suboptions:
+      filters:
+        description: EC2 DescribeSecurityGroups filters, name to value or list of values (V(tag:Purpose), V(group-name), ...).
+        type: dict
+        required: true
   associate_public_ip_address:
     description:
       - Whether the instance gets a public IP address (Packer's name), whatever O(subnet_id)'s own setting says -
@@ -492,6 +520,10 @@ ARGUMENT_SPEC = dict(
     ssh_bastion_username=dict(type="str"), ssh_bastion_private_key_file=dict(type="path", no_log=False),
     ssh_bastion_host_key_checking=dict(type="bool"),
     security_group_ids=dict(type="list", elements="str", default=[]), associate_public_ip_address=dict(type="bool"),
+    subnet_filter=dict(type="dict", options=dict(filters=dict(type="dict", required=True),
+                                                 most_free=dict(type="bool", default=False),
+                                                 random=dict(type="bool", default=False))),
+    security_group_filter=dict(type="dict", options=dict(filters=dict(type="dict", required=True))),
     instance_id=dict(type="str"), key_name=dict(type="str", no_log=False), security_group_id=dict(type="str"),
     poll_delay=dict(type="int", default=15), poll_max_attempts=dict(type="int", default=40),
     inventory=dict(type="dict", options=dict(  # the action plugin's (action/ec2_builder.py): the builder's entry
@@ -503,7 +535,7 @@ ARGUMENT_SPEC = dict(
 
 def main():
     module = AnsibleAWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True,
-                              mutually_exclusive=[("source_ami", "source_ami_filter")],
+                              mutually_exclusive=[("source_ami", "source_ami_filter"), ("subnet_id", "subnet_filter")],
                               required_together=[("ssh_keypair_name", "ssh_private_key_file")],
                               required_if=[("state", "present", ("source_ami", "source_ami_filter"), True)])
     p = module.params

@@ -430,6 +430,23 @@ build:
         subnet_id:
           description: (ec2) Subnet of the builder. Default subnet of the default VPC when unset.
           type: str
+        subnet_filter:
+          description: (ec2) The builder's subnet found by filters instead of C(image_targets[].subnet_id) (Packer's
+            name), so that one definition fits every account whose subnets carry the same tags. Only available subnets
+            count; several matches are an error unless C(most_free) or C(random) chooses. Found before anything
+            is created. Where the builder runs, not what is built - not part of the build hash.
+          type: dict
+          contains:
+            filters:
+              description: EC2 DescribeSubnets filters, name to value or list of values (C(tag:Purpose), C(vpc-id),
+                ...).
+              type: dict
+            most_free:
+              description: Of several matches, the subnet with the most free addresses.
+              type: bool
+            random:
+              description: Of several matches, any one.
+              type: bool
         iam_instance_profile:
           description: (ec2) Instance profile name or ARN of the builder.
           type: str
@@ -495,6 +512,16 @@ build:
             group for it is made too).
           type: list
           elements: str
+        security_group_filter:
+          description: (ec2) More existing security groups, found by filters among the groups of the builder's VPC
+            (Packer's name), each as one of C(image_targets[].security_group_ids); with it, C(image_targets[].allowed_cidrs)
+            is optional too. Matching none is an error, before anything is created.
+          type: dict
+          contains:
+            filters:
+              description: EC2 DescribeSecurityGroups filters, name to value or list of values (C(tag:Purpose),
+                C(group-name), ...).
+              type: dict
         ssh_interface:
           description: (ec2) Address Ansible connects to.
           type: str

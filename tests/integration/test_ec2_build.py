@@ -89,7 +89,10 @@ def test_full_ami_build(aws, ssh_target, project):
                                      region_kms_key_ids={"eu-west-1": KEY % "eu-west-1"},
                                      associate_public_ip_address=True, share_snapshots=True,
                                      extra_volumes=[{"device_name": "/dev/sdf", "size": 4, "type": "gp3"}],
-                                     imds_support="v2.0")],
+                                     imds_support="v2.0",
+                                     # the default VPC's subnet of one zone, by filters (moto makes one per zone)
+                                     subnet_filter={"filters": {"default-for-az": "true",
+                                                                "availability-zone": "us-east-1b"}})],
     }
     aws.start_recording()
     proc = run_build(project.path, definition, env=aws.env)
@@ -100,6 +103,8 @@ def test_full_ami_build(aws, ssh_target, project):
     assert (launched["BlockDeviceMapping.2.DeviceName"], launched["BlockDeviceMapping.2.Ebs.VolumeSize"],
             launched["BlockDeviceMapping.2.Ebs.DeleteOnTermination"]) == ("/dev/sdf", "4", "true"), launched
     assert launched["NetworkInterface.1.AssociatePublicIpAddress"] == "true", launched  # and its group with it
+    zone_b, = aws.client("ec2").describe_subnets(Filters=[{"Name": "availability-zone", "Values": ["us-east-1b"]}])["Subnets"]
+    assert launched["NetworkInterface.1.SubnetId"] == zone_b["SubnetId"], launched
     assert launched["NetworkInterface.1.SecurityGroupId.1"].startswith("sg-") and "SecurityGroupId.1" not in launched
     assert [(r, c.get("Encrypted"), c.get("KmsKeyId")) for r, c in aws.recorded("CopyImage")] == [
         ("eu-west-1", "true", KEY % "eu-west-1")]

@@ -18,6 +18,7 @@ import stat
 
 from ansible_collections.immutable.images.plugins.module_utils._common import naming
 from ansible_collections.immutable.images.plugins.module_utils._ec2 import bastion as ssh_bastion
+from ansible_collections.immutable.images.plugins.module_utils._ec2 import network
 from ansible_collections.immutable.images.plugins.module_utils._ec2 import resources as res
 from ansible_collections.immutable.images.plugins.module_utils._ec2.client import Waits, error_code, wait_for_port
 
@@ -35,7 +36,8 @@ SSH_INTERFACES = {"public_ip": "PublicIpAddress", "private_ip": "PrivateIpAddres
 LAUNCH_OPTIONS = ("source_ami", "source_ami_filter", "instance_type", "subnet_id", "iam_instance_profile",
                   "user_data", "root_volume", "extra_volumes", "spot", "allowed_cidrs", "caller_ip", "ssh_interface",
                   "ssh_host", "ssh_port", "ssh_keypair_name", "ssh_private_key_file", "ssh_timeout",
-                  "wait_ssh", "wait_status_ok", "ssh_bastion", "security_group_ids", "associate_public_ip_address")
+                  "wait_ssh", "wait_status_ok", "ssh_bastion", "security_group_ids", "associate_public_ip_address",
+                  "subnet_filter", "security_group_filter")
 
 
 class Ec2BuilderError(Exception):
@@ -199,16 +201,20 @@ class Ec2Builder:
                 if i["State"]["Name"] != "shutting-down"]
 
     def plan(self, source_ami=None, source_ami_filter=None, subnet_id=None, allowed_cidrs=None, caller_ip=None,
-             ssh_keypair_name=None, ssh_port=22, security_group_ids=None, **launch):
+             ssh_keypair_name=None, ssh_port=22, security_group_ids=None, subnet_filter=None,
+             security_group_filter=None, **launch):
         """What launch() would do, without creating anything (check mode)."""
         image = resolve_source_ami(self.ec2, source_ami, source_ami_filter)
         block_devices(image, launch.get("root_volume"), launch.get("extra_volumes"))  # its errors, as launch() has them
+        subnet_id, security_group_ids = self._network(subnet_id, subnet_filter, security_group_ids, security_group_filter)
         cidrs = None if security_group_ids and not (allowed_cidrs or caller_ip) else allowed_sources(allowed_cidrs,
                                                                                                      caller_ip)
         existing = self._existing()
         return {
             "source_ami": image_summary(image),
             "vpc_id": self.vpc_for(subnet_id),
+            "subnet_id": subnet_id,
+            "security_group_ids": security_group_ids,
             "existing_instance_id": existing[0]["InstanceId"] if existing else None,
             "would_create": {} if existing else {
                 "key_pair": None if ssh_keypair_name else self.name,
@@ -224,12 +230,14 @@ class Ec2Builder:
                iam_instance_profile=None, user_data=None, root_volume=None, extra_volumes=None, spot=False,
                allowed_cidrs=None, caller_ip=None, ssh_interface="public_ip", ssh_host=None, ssh_port=22, ssh_keypair_name=None,
                ssh_private_key_file=None, ssh_timeout=300, wait_ssh=True, wait_status_ok=False, ssh_bastion=None,
-               security_group_ids=None, associate_public_ip_address=None):
+               security_group_ids=None, associate_public_ip_address=None, subnet_filter=None,
+               security_group_filter=None):
         """Launch (or find this build's running) builder; returns (changed, facts). ssh_bastion: bastion.bastion()'s
         dict, through which the SSH port is waited for (and which the facts carry for the builder's connection).
         security_group_ids: existing groups the instance gets; with them, a temporary group is made only for
         allowed_cidrs (or caller_ip) when given. associate_public_ip_address: true or false overrides the subnet's
-        own setting (None keeps it)."""
+        own setting (None keeps it). subnet_filter, security_group_filter: the subnet and more existing groups, found
+        by filters (network.py)."""
         ssh_port = int(ssh_port or 22)
         existing = self._existing()
         if existing:
@@ -237,7 +245,7 @@ class Ec2Builder:
                                       ssh_timeout if wait_ssh else None, ssh_bastion)
         image = resolve_source_ami(self.ec2, source_ami, source_ami_filter)
         devices = block_devices(image, root_volume, extra_volumes)
-        own_groups = list(security_group_ids or [])
+        subnet_id, own_groups = self._network(subnet_id, subnet_filter, security_group_ids, security_group_filter)
         cidrs = None if own_groups and not (allowed_cidrs or caller_ip) else allowed_sources(allowed_cidrs, caller_ip)
         if bool(ssh_keypair_name) != bool(ssh_private_key_file):
             raise Ec2BuilderError("ssh_keypair_name and ssh_private_key_file go together")
@@ -282,6 +290,19 @@ class Ec2Builder:
             raise
         return True, self._facts(instance, host, ssh_port, key_name, key_file, not ssh_keypair_name, group_id,
                                  image_summary(image), ssh_bastion)
+
+    def _network(self, subnet_id, subnet_filter, group_ids, group_filter):
+        """(subnet id, existing group ids): as given, with what the filters find (before anything is created)."""
+        try:
+            if subnet_filter:
+                subnet_id = network.subnet_by_filter(self.ec2, subnet_filter)
+            groups = list(group_ids or [])
+            if group_filter:
+                groups += [g for g in network.groups_by_filter(self.ec2, group_filter, self.vpc_for(subnet_id))
+                           if g not in groups]
+        except network.NetworkError as e:
+            raise Ec2BuilderError(str(e)) from e
+        return subnet_id, groups
 
     def _check_key_dir(self):
         if not self.key_dir:

@@ -225,10 +225,18 @@ def _check_ec2(where, t, cwd):
     for acct in t.get("share_with_accounts") or []:
         if not ref.ACCOUNT_ID_RE.match(str(acct)):
             errors.append("%s.share_with_accounts: %r is not a 12-digit account id" % (where, acct))
-    if not t.get("allowed_cidrs") and not t.get("security_group_ids"):
+    if not t.get("allowed_cidrs") and not t.get("security_group_ids") and not t.get("security_group_filter"):
         errors.append("%s.allowed_cidrs: required for type ec2 - the CIDRs allowed to reach SSH on the temporary "
                       "security group (your address as a /32; it is never opened to 0.0.0.0/0 unless listed), unless "
-                      "security_group_ids names groups of yours that allow it" % where)
+                      "security_group_ids or security_group_filter names groups of yours that allow it" % where)
+    if t.get("subnet_id") and t.get("subnet_filter"):
+        errors.append("%s: give subnet_id or subnet_filter, not both" % where)
+    for key in ("subnet_filter", "security_group_filter"):
+        found = t.get(key) or {}
+        if found and not found.get("filters"):
+            errors.append("%s.%s.filters: give at least one filter (name: value)" % (where, key))
+    if (t.get("subnet_filter") or {}).get("most_free") and (t.get("subnet_filter") or {}).get("random"):
+        errors.append("%s.subnet_filter: most_free or random, not both" % where)
     for group in t.get("security_group_ids") or []:
         if not SECURITY_GROUP_RE.match(str(group)):
             errors.append("%s.security_group_ids: %r is not a security group id like sg-0123456789abcdef0"

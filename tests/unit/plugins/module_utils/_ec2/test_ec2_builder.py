@@ -14,6 +14,7 @@ import time
 import pytest
 
 from ansible_collections.immutable.images.plugins.module_utils._ec2 import builder as eb
+from ansible_collections.immutable.images.plugins.module_utils._ec2 import network
 from ansible_collections.immutable.images.plugins.module_utils._common import naming
 
 BUILD = "20261123T2135Z-7f3a"
@@ -223,6 +224,63 @@ def test_a_public_address_in_a_subnet_that_assigns_none(aws, builder, ssh_port):
     assert public_ip() is None
     assert public_ip(associate_public_ip_address=True)
     assert counts(ec2)["security_groups"] == 0
+
+
+def tagged_vpc(ec2):
+    """A VPC with three subnets tagged for builds (/24, /26, /28), one untagged, and two groups, one tagged."""
+    vpc = ec2.create_vpc(CidrBlock="10.43.0.0/16")["Vpc"]["VpcId"]
+    subnets = {}
+    for cidr, purpose in (("10.43.1.0/24", "build"), ("10.43.2.0/26", "build"), ("10.43.3.0/28", "build"),
+                          ("10.43.4.0/24", None)):
+        tags = [{"ResourceType": "subnet", "Tags": [{"Key": "Purpose", "Value": purpose}]}] if purpose else []
+        subnets[cidr] = ec2.create_subnet(VpcId=vpc, CidrBlock=cidr, TagSpecifications=tags)["Subnet"]["SubnetId"]
+    group = ec2.create_security_group(GroupName="build-ssh", Description="ours", VpcId=vpc, TagSpecifications=[
+        {"ResourceType": "security-group", "Tags": [{"Key": "Purpose", "Value": "build"}]}])["GroupId"]
+    ec2.create_security_group(GroupName="other", Description="not ours", VpcId=vpc)
+    return vpc, subnets, group
+
+
+def test_subnet_and_security_groups_found_by_filters(aws, builder, ssh_port):
+    ec2 = aws.client("ec2")
+    vpc, subnets, group = tagged_vpc(ec2)
+    build = {"filters": {"tag:Purpose": "build"}}
+    with pytest.raises(network.NetworkError, match="3 subnets match .*set most_free or random") as info:
+        network.subnet_by_filter(ec2, build)
+    assert all(subnets[c] in str(info.value) for c in ("10.43.1.0/24", "10.43.2.0/26", "10.43.3.0/28"))
+    assert network.subnet_by_filter(ec2, dict(build, most_free=True)) == subnets["10.43.1.0/24"]
+    with pytest.raises(network.NetworkError, match="most_free or random, not both"):
+        network.subnet_by_filter(ec2, dict(build, random=True, most_free=True))
+    assert network.subnet_by_filter(ec2, dict(build, random=True)) in [subnets[c] for c in subnets if c != "10.43.4.0/24"]
+    assert network.subnet_by_filter(ec2, {"filters": {"tag:Purpose": "build", "cidr-block": ["10.43.3.0/28"]}}) == \
+        subnets["10.43.3.0/28"]
+    # the builder: the subnet with the most room, the tagged group of its VPC, no temporary group
+    changed, facts = launch(builder, ssh_port, allowed_cidrs=[], subnet_filter=dict(build, most_free=True),
+                            security_group_filter={"filters": {"tag:Purpose": "build"}})
+    instance = ec2.describe_instances(InstanceIds=[facts["instance_id"]])["Reservations"][0]["Instances"][0]
+    assert instance["SubnetId"] == subnets["10.43.1.0/24"] and facts["security_group_id"] is None
+    assert [g["GroupId"] for g in instance["SecurityGroups"]] == [group]
+    builder.teardown([facts["instance_id"]], [facts["key_name"]], [])
+    assert counts(ec2) == {"instances": 0, "key_pairs": 0, "security_groups": 2}  # the user's, untouched
+
+
+def test_filters_that_find_nothing_create_nothing(aws, builder, ssh_port):
+    ec2 = aws.client("ec2")
+    vpc, subnets, group = tagged_vpc(ec2)
+    with pytest.raises(eb.Ec2BuilderError, match="subnet_filter: no available subnet matches"):
+        launch(builder, ssh_port, subnet_filter={"filters": {"tag:Purpose": "nothing"}})
+    with pytest.raises(eb.Ec2BuilderError, match="security_group_filter: no security group of %s matches" % vpc):
+        launch(builder, ssh_port, subnet_filter={"filters": {"cidr-block": "10.43.4.0/24"}},
+               security_group_filter={"filters": {"group-name": "nothing"}})
+    # a group of another VPC is not the builder's (one of the default VPC, here); check mode says so too
+    default_vpc = ec2.describe_vpcs(Filters=[{"Name": "isDefault", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+    ec2.create_security_group(GroupName="elsewhere", Description="another VPC's", VpcId=default_vpc, TagSpecifications=[
+        {"ResourceType": "security-group", "Tags": [{"Key": "Purpose", "Value": "elsewhere"}]}])
+    with pytest.raises(eb.Ec2BuilderError, match="no security group of %s matches" % vpc):
+        builder.plan(source_ami=source_ami(ec2), subnet_filter={"filters": {"cidr-block": "10.43.4.0/24"}},
+                     security_group_filter={"filters": {"tag:Purpose": "elsewhere"}})
+    assert builder.plan(source_ami=source_ami(ec2), security_group_filter={"filters": {"tag:Purpose": "elsewhere"}},
+                        allowed_cidrs=["203.0.113.7/32"])["security_group_ids"]  # in the default VPC, it is
+    assert counts(ec2) == {"instances": 0, "key_pairs": 0, "security_groups": 3}
 
 
 def test_an_encryption_only_override_launches(aws, builder, ssh_port):

@@ -225,6 +225,13 @@ SEMANTIC_CASES = [
         copy_to_regions=["eu-west-1"], share_with_accounts=["111122223333"],
         extra_volumes=[{"device_name": "/dev/sdf", "size": 4, "encrypted": True, "kms_key_id": KMS_KEY % "us-west-2"}])),
      "image_targets[0]: the AMI is encrypted with a customer key (extra_volumes[0].kms_key_id) and shared"),
+    ("ec2-subnet-twice", definition_with(ec2(subnet_id="subnet-0123", subnet_filter={"filters": {"tag:a": "b"}})),
+     "image_targets[0]: give subnet_id or subnet_filter, not both"),
+    ("ec2-subnet-filter-empty", definition_with(ec2(subnet_filter={"filters": {}})),
+     "image_targets[0].subnet_filter.filters: give at least one filter (name: value)"),
+    ("ec2-subnet-filter-two-rules", definition_with(ec2(subnet_filter={"filters": {"tag:a": "b"}, "most_free": True,
+                                                                       "random": True})),
+     "image_targets[0].subnet_filter: most_free or random, not both"),
     ("second-target-indexed", definition_with(DOCKER, ec2(region="nowhere")), "image_targets[1].region: 'nowhere'"),
 ]
 
@@ -315,6 +322,9 @@ VALID_EC2_CASES = [
     ("ec2-own-security-groups-without-cidrs", definition_with(ec2(
         allowed_cidrs=[], security_group_ids=["sg-0123456789abcdef0", "sg-01234567"]))),
     ("ec2-imds-v2", definition_with(ec2(imds_support="v2.0"))),
+    ("ec2-network-by-filters", definition_with(ec2(
+        allowed_cidrs=[], subnet_filter={"filters": {"tag:Purpose": "build"}, "most_free": True},
+        security_group_filter={"filters": {"tag:Purpose": "build"}}))),
     ("ec2-extra-volumes", definition_with(ec2(extra_volumes=[
         {"device_name": "/dev/sdf", "size": 4, "type": "gp3"},
         {"device_name": "/dev/xvdba", "size": 10, "encrypted": True, "kms_key_id": KMS_KEY % "us-west-2"}]))),
