@@ -19,7 +19,7 @@ description:
     C(create) creates the AMI, waits until it is available and tags it and its snapshots with O(tags)
     plus C(Name), the build labels and C(immutable.images.kind=artifact).
     C(copy) starts a copy to each of O(copy_to_regions), then waits for each and tags it and its snapshots.
-    C(share) grants launch permission in every region. C(deprecate) schedules deprecation.
+    C(imds) sets O(imds_support) on the AMI of every region. C(share) grants launch permission in every region. C(deprecate) schedules deprecation.
     C(publish) writes the AMI id to an SSM parameter.
   - If a stage from C(create) on fails, every AMI made so far (all regions) is deregistered and
     its snapshots deleted, unless O(keep_on_error); the failure names the stage.
@@ -222,7 +222,7 @@ would_deregister:
   returned: check mode
   type: dict
 stage:
-  description: On failure, the stage that failed (prevalidate, stop, deregister, create, copy, share, deprecate, publish).
+  description: On failure, the stage that failed (prevalidate, stop, deregister, create, copy, imds, share, deprecate, publish).
   returned: failure
   type: str
 kept_images:
