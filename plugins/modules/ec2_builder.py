@@ -397,9 +397,15 @@ vpc_id:
   returned: state=present
   type: str
 subnet_id:
-  description: Its subnet.
-  returned: state=present, not in check mode
+  description: Its subnet (in check mode, the one O(subnet_id) or O(subnet_filter) names; null for the default VPC's).
+  returned: state=present
   type: str
+security_group_ids:
+  description: In check mode, the existing groups the instance would get (O(security_group_ids) and what
+    O(security_group_filter) finds).
+  returned: check mode, state=present
+  type: list
+  elements: str
 public_ip:
   description: Public address, if any.
   returned: state=present, not in check mode
