@@ -143,7 +143,11 @@ class ActionModule(ActionModuleBase):
 
     def _publish(self, build, target, commit, base, params):
         """Push, save and sign a docker image (made now or reused); (push result, attestation result)."""
-        auth = {"username": params["username"], "password": params["password"]} if target.get("registry_auth") else {}
+        auth = {}
+        if params["ecr"]:
+            auth = {"ecr": True}
+        elif target.get("registry_auth") and params["username"]:
+            auth = {"username": params["username"], "password": params["password"]}
         push = {}
         if target["push_refs"]:
             push = self._module("Push every tag", "immutable.images.docker_image_publish", _present(dict(

@@ -18,6 +18,7 @@ from ansible_collections.immutable.images.plugins.module_utils._common import na
 from ansible_collections.immutable.images.plugins.module_utils._artifacts import oci_attestations as oci
 from ansible_collections.immutable.images.plugins.module_utils._artifacts import provenance as prov
 from ansible_collections.immutable.images.plugins.module_utils._common.references import split_repository
+from ansible_collections.immutable.images.plugins.module_utils._ec2 import ecr
 from ansible_collections.immutable.images.plugins.plugin_utils._artifacts.sbom import collection_version
 from ansible_collections.immutable.images.plugins.plugin_utils._action_module import ActionModuleBase
 
@@ -67,7 +68,7 @@ class ActionModule(ActionModuleBase):
                 entry.pop("content")
             if target["type"] == "ec2":
                 _tag_amis(args.get("amis") or {}, out[0]["sha256"])
-        except (prov.ProvenanceError, oci.RegistryError, ValueError, OSError) as e:
+        except (prov.ProvenanceError, oci.RegistryError, ecr.EcrError, ValueError, OSError) as e:
             return dict(result, failed=True, stage="sign", msg="cannot sign the provenance of target %s: %s" % (target["name"], e))
         except Exception as e:  # noqa: BLE001 - registry/AWS client errors: one clear failure of this stage
             return dict(result, failed=True, stage="sign", msg="cannot attach the provenance of target %s: %s: %s"
@@ -116,7 +117,8 @@ def _attach(pushed, entries, public, args):
             continue
         done.add((repo, p["digest"]))
         host, path = split_repository(repo)
-        with oci.Registry(host, args.get("username"), args.get("password"), plain_http=p.get("plain_http")) as registry:
+        auth = ecr.credentials(host) if args.get("ecr") else {"username": args.get("username"), "password": args.get("password")}
+        with oci.Registry(host, auth["username"], auth["password"], plain_http=p.get("plain_http")) as registry:
             subject = registry.resolve(path, p["digest"])
             index, fallback = registry.referrers_index(path, p["digest"])
             existing = [m for m in index.get("manifests") or [] if m.get("artifactType") == oci.DSSE_MEDIA_TYPE]

@@ -116,17 +116,24 @@ options:
         Docker client configuration of the user running the task is used (C(~/.docker/config.json), as written by
         C(docker login)).
       - The launch role gives each target's C(base_image_auth) through O(pull_auth_by_target).
+      - Either O(pull_auth.username) and O(pull_auth.password), or O(pull_auth.ecr).
     type: dict
     version_added: 0.2.0
     suboptions:
       username:
-        description: Registry user.
+        description: Registry user. Requires O(pull_auth.password).
         type: str
-        required: true
       password:
         description: Registry password or token. Never logged.
         type: str
-        required: true
+      ecr:
+        description:
+          - V(true) asks Amazon ECR for the registry's credentials when the image is pulled (GetAuthorizationToken,
+            as C(aws ecr get-login-password) does), with the standard AWS settings; boto3 is needed then. The region is
+            the registry's (V(<account>.dkr.ecr.<region>.amazonaws.com)); for a registry of another name, the AWS
+            settings' region.
+        type: bool
+        version_added: 0.2.0
   pull_auth_by_target:
     description:
       - With O(targets), the O(pull_auth) of each target that has one, by the target's name.

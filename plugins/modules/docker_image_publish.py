@@ -13,8 +13,8 @@ description:
   - A step of the build that the finalize role runs; not meant to be called from other playbooks, and its options may
     change in any release (see docs/plugins.md for the public modules).
   - Tags an image as each reference in O(refs) and pushes it, returning the registry digest of each push.
-  - Credentials come from O(username)/O(password) when given, else from the standard Docker client
-    configuration (C(~/.docker/config.json) and its credential helpers). The password is never logged.
+  - Credentials come from O(username)/O(password) when given, from Amazon ECR with O(ecr), else from the standard
+    Docker client configuration (C(~/.docker/config.json) and its credential helpers). The password is never logged.
 extends_documentation_fragment:
   - immutable.images.docker
   - immutable.images.attributes
@@ -43,6 +43,15 @@ options:
   password:
     description: Registry password or token.
     type: str
+  ecr:
+    description:
+      - V(true) asks Amazon ECR for each registry's credentials (GetAuthorizationToken, as
+        C(aws ecr get-login-password) does), with the standard AWS settings; boto3 is needed then. The region is the
+        registry's (V(<account>.dkr.ecr.<region>.amazonaws.com)); for a registry of another name, the AWS settings'
+        region. Mutually exclusive with O(username).
+    type: bool
+    default: false
+    version_added: 0.2.0
 author:
   - immutable.images maintainers (@immutable-images)
 """
@@ -99,6 +108,7 @@ def main():
             refs=dict(type="list", elements="str", required=True),
             username=dict(type="str"),
             password=dict(type="str", no_log=True),
+            ecr=dict(type="bool", default=False),
         ),
         required_together=[("username", "password")],
         supports_check_mode=True,
@@ -106,7 +116,9 @@ def main():
     p = module.params
     if module.check_mode:
         module.exit_json(changed=bool(p["refs"]), pushed=[{"ref": r, "digest": None} for r in p["refs"]])
-    auth = {"username": p["username"], "password": p["password"]} if p["username"] else None
+    if p["ecr"] and p["username"]:
+        module.fail_json(msg="ecr and username are mutually exclusive: the credentials come from one or the other")
+    auth = {"ecr": True} if p["ecr"] else {"username": p["username"], "password": p["password"]} if p["username"] else None
     try:
         pushed = ImagePusher(client_from_module(module)).push(p["image"], p["refs"], auth)
     except DockerFailure as e:

@@ -66,6 +66,12 @@ options:
   password:
     description: Its password (never shown).
     type: str
+  ecr:
+    description:
+      - V(true) (the target's C(registry_auth.ecr)) makes the push and the attachments ask Amazon ECR for each
+        registry's credentials (see M(immutable.images.docker_image_publish)).
+    type: bool
+    default: false
   run_test_env:
     description:
       - The C(env) of each C(run) test of C(image_verify), in order. Its values of four characters or more are masked

@@ -68,6 +68,12 @@ options:
   password:
     description: Registry password.
     type: str
+  ecr:
+    description:
+      - V(true) (the target's C(registry_auth.ecr)) asks Amazon ECR for each registry's credentials, as
+        the push does (see M(immutable.images.docker_image_publish)); O(username) and O(password) are not used then.
+    type: bool
+    default: false
 author:
   - immutable.images maintainers (@immutable-images)
 """

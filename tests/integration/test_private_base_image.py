@@ -23,6 +23,9 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 # The user is named as the targets are: a user name is no secret, and when it was masked as the password is, the
 # builder's name in the launch's result was masked too (immutable-privatebase-********-...) and the build failed.
 USER, PASSWORD = "container", "pull-Very-Secret-6054"
+# The registry also lets in moto's Amazon ECR token (GetAuthorizationToken: AWS and <account>-auth-token), as an ECR
+# registry lets in AWS and the token ECR gave
+ECR_USER, ECR_PASSWORD = "AWS", "123456789012-auth-token"
 REGISTRY_LOG = []  # the registry's log of requests (the fixture's)
 
 
@@ -31,7 +34,8 @@ def private_base(docker_client, tmp_path_factory):
     """Debian's docker-registry with an htpasswd login on 127.0.0.1, holding the base image; yields its reference."""
     bcrypt = pytest.importorskip("bcrypt")
     base = tmp_path_factory.mktemp("private-registry")
-    (base / "htpasswd").write_text("%s:%s\n" % (USER, bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt()).decode()))
+    (base / "htpasswd").write_text("".join("%s:%s\n" % (user, bcrypt.hashpw(password.encode(), bcrypt.gensalt()).decode())
+                                           for user, password in ((USER, PASSWORD), (ECR_USER, ECR_PASSWORD))))
     port = free_port()
     (base / "config.yml").write_text(yaml.safe_dump({
         "version": 0.1, "log": {"level": "info", "accesslog": {"disabled": False}},
@@ -137,3 +141,45 @@ def test_with_a_docker_login_alone_the_image_and_its_attestations_reach_the_regi
                               cwd=str(project.path), env=ansible_env(env), capture_output=True, text=True, timeout=300,
                               check=False)
     assert verified.returncode == 0, verified.stdout[-3000:]
+
+
+def test_amazon_ecr_credentials_pull_push_and_sign_without_a_login(docker_client, project, private_base, aws,
+                                                                   remove_images, tmp_path):
+    """base_image_auth and registry_auth of {ecr: true} (Packer's ecr_login): the job has AWS credentials and no
+    `docker login` (an AWX job with an AWS credential); the pull, the push and the signatures' attachments use the
+    token Amazon ECR gives (moto, through AWS_ENDPOINT_URL; the registry is not named as ECR's, so the token is of
+    the AWS settings' region). Without it the registry refuses them all."""
+    project.role("marker", "- name: Mark\n  ansible.builtin.copy:\n    dest: /marker\n    content: from ecr\n")
+    registry = private_base.split("/", 1)[0]
+    remove_images("ecrlogin")
+    remove_images("%s/acme/ecrlogin" % registry)
+    env = dict(aws.env, DOCKER_CONFIG=str(tmp_path / "docker-config"))
+    os.makedirs(env["DOCKER_CONFIG"])
+    _keys(project.path, ed25519.Ed25519PrivateKey.generate())
+    built = definition(private_base, "ecrlogin", None, push=["%s/acme/ecrlogin" % registry], registry_auth={"ecr": True})
+    built["image_targets"][0]["base_image_auth"] = {"ecr": True}
+    built["image_sign"] = {"key": "signing-key.pem", "builder_id": "ci.example.test/ecr"}
+    with open(REGISTRY_LOG[0]) as log:
+        seen = len(log.readlines())
+
+    proc = run_build(project.path, built, "-vvv", env=env)
+    assert proc.returncode == 0, proc.output[-4000:]
+    assert ECR_PASSWORD not in proc.output
+    with open(REGISTRY_LOG[0]) as log:
+        lines = log.readlines()[seen:]
+    # let in, with no other credentials anywhere: the engine's pull and push, the signing's attachments
+    access = [line for line in lines if line.startswith("127.0.0.1 - ")]  # its access log
+    assert [line for line in access if ' /v2/base/debian-python/manifests/bookworm HTTP/1.1" 200 ' in line], access
+    assert [line for line in access if '"PUT /v2/acme/ecrlogin/manifests/1.0.0 HTTP/1.1" 201' in line], access
+    assert [line for line in access if '"PUT /v2/acme/ecrlogin/manifests/sha256' in line and '" 201 ' in line
+            and "python-requests/" in line], access
+    tags = requests.get("http://%s/v2/acme/ecrlogin/tags/list" % registry, auth=(ECR_USER, ECR_PASSWORD), timeout=10)
+    assert "1.0.0" in tags.json()["tags"] and [t for t in tags.json()["tags"] if t.startswith("sha256-")], tags.text
+    assert sh_in_image(docker_client, "ecrlogin:1.0.0", "cat /marker") == "from ecr"
+
+    # no region to ask ECR in (the registry is not named as ECR's): said at the launch, nothing of the build left
+    del env["AWS_DEFAULT_REGION"]
+    proc = run_build(project.path, built, env=env)
+    assert proc.returncode != 0
+    assert "cannot ask Amazon ECR for the credentials of %s" % registry in proc.output, proc.output[-3000:]
+    assert [c for c in build_containers(docker_client) if c.labels.get("immutable.images.image-name") == "ecrlogin"] == []

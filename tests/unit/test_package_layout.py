@@ -18,7 +18,7 @@ PREFIX = "ansible_collections.immutable.images.plugins."
 # package -> the collection packages it may import (docs/development.md, "Package layout")
 MAY_IMPORT = {
     "module_utils/_common": set(),
-    "module_utils/_docker": {"module_utils/_common"},
+    "module_utils/_docker": {"module_utils/_common", "module_utils/_ec2"},  # registry_auth: Amazon ECR's credentials
     "module_utils/_ec2": {"module_utils/_common"},
     "module_utils/_artifacts": {"module_utils/_common", "module_utils/_docker", "module_utils/_ec2"},
     "module_utils/_warm": {"module_utils/_docker"},

@@ -17,6 +17,7 @@ from ansible_collections.immutable.images.plugins.module_utils._docker.client im
     wait_until_gone,
 )
 from ansible_collections.immutable.images.plugins.module_utils._docker.engine import engine_url
+from ansible_collections.immutable.images.plugins.module_utils._docker.registry_auth import RegistryAuth
 
 # The builder idles in a shell reading the stdin its controller's lease holds open (builder_lease.py).
 KEEPALIVE_ENTRYPOINT = builder_lease.KEEPALIVE
@@ -47,7 +48,7 @@ class DockerBuilder:
 
     def ensure_image(self, image, pull="missing", platform=None, auth=None):
         """Return (Image, pulled) honouring the pull policy: missing | always | never. auth: credentials for the
-        image's registry ({username, password}); without, the Docker client configuration's (docker login)."""
+        image's registry (what RegistryAuth takes, or one); without, the Docker client configuration's (docker login)."""
         if pull != "always":
             try:
                 return self.client.images.get(image), False
@@ -55,7 +56,8 @@ class DockerBuilder:
                 if pull == "never":
                     raise DockerFailure("launch", "base image %s is not present on the engine and pull is 'never'" % image)
         try:
-            return self.client.images.pull(image, platform=platform, auth_config=auth or None), True
+            auth_config = RegistryAuth.of(auth, "launch").for_image(image)  # ECR's asked for only when it pulls
+            return self.client.images.pull(image, platform=platform, auth_config=auth_config), True
         except (docker_errors.APIError, RequestException) as e:
             raise DockerFailure("launch", "cannot pull base image %s: %s" % (image, error_text(e)))
 

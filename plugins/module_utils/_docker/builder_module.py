@@ -18,6 +18,7 @@ from ansible_collections.immutable.images.plugins.module_utils._docker.client im
     client_from_module,
 )
 from ansible_collections.immutable.images.plugins.module_utils._docker.engine import is_remote
+from ansible_collections.immutable.images.plugins.module_utils._docker.registry_auth import RegistryAuth
 
 # the Docker SDK: an action runs this in its worker only where it is importable (plugin_utils/_action_module.py)
 AVAILABLE = HAS_DOCKER
@@ -40,9 +41,11 @@ MODULE_ARGS = dict(
         # only the password is masked: a user name is no secret, and masking it would mask it where the result says
         # it, in the builder's name too (a user named like the target)
         pull_auth=dict(type="dict", no_log=False, options=dict(
-            username=dict(type="str", required=True),
-            password=dict(type="str", required=True, no_log=True),
-        )),
+            username=dict(type="str"),
+            password=dict(type="str", no_log=True),
+            ecr=dict(type="bool"),
+        ), required_together=[("username", "password")], required_one_of=[("username", "ecr")],
+            mutually_exclusive=[("username", "ecr")]),
         pull_auth_by_target=dict(type="dict", no_log=True),  # the action plugin's: pull_auth of each target (by name)
         platform=dict(type="str"),
         network_mode=dict(type="str"),
@@ -88,7 +91,7 @@ def run(module):
 def _launch(module, builder, **extra):
     """Start the builder: (changed, facts)."""
     p = module.params
-    kwargs = dict(pull=p["pull"], docker_host=p["docker_host"], pull_auth=p["pull_auth"])
+    kwargs = dict(pull=p["pull"], docker_host=p["docker_host"], pull_auth=RegistryAuth(p["pull_auth"], "launch"))
     kwargs.update(extra)
     changed, facts = builder.launch(
         p["name"], p["image"], {str(k): str(v) for k, v in p["labels"].items()}, platform=p["platform"],
@@ -109,7 +112,7 @@ def _place(module):
     try:
         engine, _client, (changed, facts), notes = engine_pool.place(
             pool, p["image"], p["pull"], start, platform=p["platform"], timeout=p["timeout"], name=p["name"],
-            pull_auth=p["pull_auth"])
+            pull_auth=RegistryAuth(p["pull_auth"], "launch"))
     except DockerFailure as e:
         module.fail_json(msg=str(e), stage=e.stage)
     used = {"docker_host": engine["docker_host"], "tls": engine.get("tls")}

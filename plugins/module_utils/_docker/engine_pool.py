@@ -28,6 +28,7 @@ from ansible_collections.immutable.images.plugins.module_utils._docker.client im
     get_client,
 )
 from ansible_collections.immutable.images.plugins.module_utils._docker.engine import engine_url
+from ansible_collections.immutable.images.plugins.module_utils._docker.registry_auth import RegistryAuth
 
 CONNECT_TIMEOUT = 5  # seconds to wait for an engine of the pool before it is skipped
 WAIT_FOR_ROOM = 3600  # seconds a builder waits for an engine below its max_builds
@@ -153,7 +154,8 @@ def ensure_base(client, image, pull, others, platform=None, auth=None):
     pull_error = None
     if pull != "never":
         try:
-            return client.images.pull(image, platform=platform, auth_config=auth or None), "pulled on %s" % where
+            auth_config = RegistryAuth.of(auth, "launch").for_image(image)
+            return client.images.pull(image, platform=platform, auth_config=auth_config), "pulled on %s" % where
         except (docker_errors.APIError, RequestException) as e:
             pull_error = error_text(e)
             if pull == "always":

@@ -16,6 +16,7 @@ from ansible_collections.immutable.images.plugins.module_utils._docker.client im
     error_text,
 )
 from ansible_collections.immutable.images.plugins.module_utils._common.references import split_reference, split_repository
+from ansible_collections.immutable.images.plugins.module_utils._docker.registry_auth import RegistryAuth
 
 # The last status line of a push, "<tag>: digest: sha256:... size: <n>": the one place an engine with the containerd
 # image store says the digest (Docker 26 sends no `aux` record with it; a graph-driver engine sends both).
@@ -26,13 +27,16 @@ class ImagePusher:
     def __init__(self, client):
         self.client = client
 
-    def push(self, image, refs, auth_config=None):
+    def push(self, image, refs, auth=None):
         """Tag `image` as each ref and push it; return [{'ref', 'digest', 'plain_http'}] (plain_http: the engine treats
-        the registry as insecure, plain_http_hosts). Raises on the first failure."""
+        the registry as insecure, plain_http_hosts). auth: what RegistryAuth takes, or one. Raises on the first
+        failure."""
         pushed, insecure = [], None
+        auth = RegistryAuth.of(auth, "push")
         for ref in refs:
             repo, tag, _digest = split_reference(ref)
             tag = tag or "latest"
+            auth_config = auth.for_image(repo)
             try:
                 self.client.api.tag(image, repo, tag, force=True)
                 digest = None

@@ -7,6 +7,7 @@ checked types and defaults, and before anything is created; every error names th
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import signal
@@ -63,6 +64,25 @@ def writable_parent_errors(var, path, cwd):
     return []
 
 
+def _auth_errors(where, auth):
+    """A registry's credentials: a user and a password, or Amazon ECR's (boto3 then asks for them)."""
+    if not auth:
+        return []
+    if auth.get("ecr"):
+        if auth.get("username") is not None or auth.get("password") is not None:
+            return ["%s: ecr: true takes the credentials from Amazon ECR; give username and password, or ecr, not both"
+                    % where]
+        if importlib.util.find_spec("boto3") is None:
+            return ["%s: ecr: true needs boto3 (and botocore) in ansible-playbook's Python, to ask Amazon ECR for "
+                    "the registry's credentials" % where]
+        return []
+    missing = [k for k in ("username", "password") if auth.get(k) is None]
+    if missing:
+        return ["%s: %s required (or ecr: true, for Amazon ECR's credentials)" % (where, " and ".join(missing) + (
+            " are" if len(missing) == 2 else " is"))]
+    return []
+
+
 def _check_docker(where, t, cwd):
     errors = []
     if not t.get("base_image"):
@@ -92,6 +112,8 @@ def _check_docker(where, t, cwd):
             errors.append("%s.build_volumes: %r must bind a host path (absolute, or relative like ./cache)" % (where, vol))
     if t.get("save"):
         errors.extend(writable_parent_errors(where + ".save", t["save"], cwd))
+    for key in ("base_image_auth", "registry_auth"):
+        errors.extend(_auth_errors("%s.%s" % (where, key), t.get(key)))
     errors.extend(_check_engine(where, t, cwd))
     config = t.get("config") or {}
     for port in config.get("expose") or []:

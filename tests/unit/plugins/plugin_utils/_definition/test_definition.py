@@ -563,6 +563,7 @@ def test_hash_ignores_operational_top_level_keys(change):
     (0, {"save": "artifacts/webapp.tar"}),
     (0, {"registry_auth": {"username": "u", "password": "p"}}),
     (0, {"base_image_auth": {"username": "u", "password": "p"}}),
+    (0, {"registry_auth": {"ecr": True}, "base_image_auth": {"ecr": True}}),
     (0, {"docker_host": "tcp://10.0.0.1:2376"}),
     (1, {"ssh_host": "127.0.0.1", "ssh_port": 2222}),
     (1, {"ssh_keypair_name": "k", "ssh_private_key_file": "/k"}),
@@ -772,3 +773,28 @@ def test_a_valid_engine_pool_is_not_in_the_build_hash(workdir, tls_files):
     assert definition.check_definition(params, str(workdir)) == []
     assert definition.hash_input(params, params["image_targets"]) == definition.hash_input(
         typed(definition_with()), params["image_targets"])
+
+
+@pytest.mark.parametrize("auth, error", [
+    ({"username": "u", "password": "p"}, None),
+    ({"ecr": True}, None),
+    ({"ecr": True, "username": "AWS", "password": "p"}, "give username and password, or ecr, not both"),
+    ({"username": "u"}, "password is required (or ecr: true"),
+    ({"ecr": False}, "username and password are required (or ecr: true"),
+], ids=["user", "ecr", "both", "no-password", "ecr-false"])
+@pytest.mark.parametrize("key", ["registry_auth", "base_image_auth"])
+def test_registry_credentials_are_a_user_and_password_or_ecrs(tmp_path, key, auth, error):
+    found = errors_of(definition_with(docker(**{key: auth})), tmp_path)
+    if error is None:
+        assert found == []
+    else:
+        assert found == ["image_targets[0].%s: %s" % (key, found[0].split(": ", 1)[1])] and error in found[0], found
+
+
+def test_ecr_credentials_need_boto3_where_the_build_runs(tmp_path, monkeypatch):
+    from ansible_collections.immutable.images.plugins.plugin_utils._definition import target_checks
+
+    monkeypatch.setattr(target_checks.importlib.util, "find_spec", lambda name: None if name == "boto3" else object())
+    assert errors_of(definition_with(docker(registry_auth={"ecr": True})), tmp_path) == [
+        "image_targets[0].registry_auth: ecr: true needs boto3 (and botocore) in ansible-playbook's Python, to ask "
+        "Amazon ECR for the registry's credentials"]
