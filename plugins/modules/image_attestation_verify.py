@@ -20,7 +20,7 @@ description:
     different image), V(expectation_mismatch) or V(not_found), each with its own message. Meant as the first task of a
     deploy playbook; see C(docs/provenance.md) and the playbook C(immutable.images.verify_image).
   - Needs the Python packages C(oras), C(securesystemslib), C(in-toto-attestation) and C(cryptography) (and C(boto3)
-    for AMIs) where it runs.
+    for AMIs and O(ecr)) where it runs.
 extends_documentation_fragment:
   - immutable.images.attributes
 attributes:
@@ -78,6 +78,14 @@ options:
   password:
     description: Registry password.
     type: str
+  ecr:
+    description:
+      - V(true) asks Amazon ECR for the registry's credentials (GetAuthorizationToken, as C(aws ecr get-login-password)
+        does), with the standard AWS settings; boto3 is needed then. The region is the registry's
+        (V(<account>.dkr.ecr.<region>.amazonaws.com)); for a registry of another name, the AWS settings' region.
+        Mutually exclusive with O(username).
+    type: bool
+    default: false
   ca_cert:
     description:
       - A CA certificate (PEM) to trust for the registry over HTTPS, beside the CAs C(requests) trusts (E(REQUESTS_CA_BUNDLE),
@@ -173,7 +181,12 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.immutable.images.plugins.module_utils._artifacts import provenance as prov
 from ansible_collections.immutable.images.plugins.module_utils._artifacts import oci_attestations as oci
-from ansible_collections.immutable.images.plugins.module_utils._common.references import parse_duration_ns
+from ansible_collections.immutable.images.plugins.module_utils._common.references import (
+    parse_duration_ns,
+    split_reference,
+    split_repository,
+)
+from ansible_collections.immutable.images.plugins.module_utils._ec2 import ecr
 
 
 def main():
@@ -189,6 +202,7 @@ def main():
                 builder_id=dict(type="str"), max_age=dict(type="str"))),
             username=dict(type="str"),
             password=dict(type="str", no_log=True),
+            ecr=dict(type="bool", default=False),
             ca_cert=dict(type="path"),
             plain_http=dict(type="bool"),
         ),
@@ -198,6 +212,9 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
+    if p["ecr"] and p["username"]:
+        module.fail_json(msg="ecr and username are mutually exclusive: the credentials come from one or the other",
+                         reason="bad_input")
     from ansible_collections.immutable.images.plugins.module_utils._artifacts import provenance_verify
 
     expect = dict((k, v) for k, v in p["expect"].items() if v is not None)
@@ -214,8 +231,12 @@ def main():
             with open(p["attestation"], "rb") as f:
                 envelope = f.read()
         if p["image"]:
+            username, password = p["username"], p["password"]
+            if p["ecr"]:
+                auth = ecr.credentials(split_repository(split_reference(p["image"])[0])[0])
+                username, password = auth["username"], auth["password"]
             result = provenance_verify.verify_docker(p["image"], key, expect, [envelope] if envelope else None,
-                                                     p["username"], p["password"], ca_cert=p["ca_cert"],
+                                                     username, password, ca_cert=p["ca_cert"],
                                                      plain_http=p["plain_http"])
             what = "%s (%s)" % (p["image"], result["digest"])
         else:
@@ -230,6 +251,8 @@ def main():
         module.fail_json(msg="cannot read %s: %s" % (e.filename, e.strerror), reason="bad_input")
     except oci.RegistryError as e:
         module.fail_json(msg=str(e), reason="not_found")
+    except ecr.EcrError as e:
+        module.fail_json(msg=str(e), reason="not_found")  # as a registry that refuses a password
     module.exit_json(changed=False, msg="%s: provenance verified (key %s, built by %s, build %s)" % (
         what, key.keyid[:12], result["builder_id"], result["build_id"]), **result)
 

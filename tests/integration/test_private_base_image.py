@@ -176,6 +176,15 @@ def test_amazon_ecr_credentials_pull_push_and_sign_without_a_login(docker_client
     tags = requests.get("http://%s/v2/acme/ecrlogin/tags/list" % registry, auth=(ECR_USER, ECR_PASSWORD), timeout=10)
     assert "1.0.0" in tags.json()["tags"] and [t for t in tags.json()["tags"] if t.startswith("sha256-")], tags.text
     assert sh_in_image(docker_client, "ecrlogin:1.0.0", "cat /marker") == "from ecr"
+    # and the deploy side's verifier reads the attestations with ECR's credentials too
+    verify = ["ansible-playbook", "immutable.images.verify_image", "-e", "verify_image=%s/acme/ecrlogin:1.0.0" % registry,
+              "-e", "verify_public_key=signing-key.pub"]
+    verified = subprocess.run(verify + ["-e", "verify_ecr=true"], cwd=str(project.path), env=ansible_env(env),
+                              capture_output=True, text=True, timeout=300, check=False)
+    assert verified.returncode == 0, verified.stdout[-3000:]
+    unverified = subprocess.run(verify, cwd=str(project.path), env=ansible_env(env), capture_output=True, text=True,
+                                timeout=300, check=False)
+    assert unverified.returncode != 0 and "asks for a login" in unverified.stdout, unverified.stdout[-3000:]
 
     # no region to ask ECR in (the registry is not named as ECR's): said at the launch, nothing of the build left
     del env["AWS_DEFAULT_REGION"]

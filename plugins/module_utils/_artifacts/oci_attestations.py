@@ -134,8 +134,13 @@ class Registry:
         if not username:  # as the engine's push without registry_auth: the credentials `docker login` stored
             username, password = docker_config_credentials(host)
         # oras' token backend takes the realm of a Basic challenge for the address of a token service (and fails on
-        # it): a registry that asks for Basic authentication (htpasswd, Nexus, Artifactory) gets oras' basic backend
-        backend = "basic" if username and self._challenge(insecure) == "basic" else "token"
+        # it, "Invalid URL '<realm>'"): a registry that asks for Basic authentication (htpasswd, Nexus, Artifactory)
+        # gets oras' basic backend
+        backend = "basic" if self._challenge(insecure) == "basic" else "token"
+        if backend == "basic" and not username:
+            self.trust.close()
+            raise RegistryError("the registry %s asks for a login (HTTP 401, Basic authentication) and no credentials "
+                                "were given for it (nor stored by docker login)" % host)
         try:
             self.client = self.oras.provider.Registry(hostname=self.host, insecure=insecure, auth_backend=backend,
                                                       tls_verify=self.trust.verify)

@@ -109,3 +109,37 @@ def test_a_ca_cert_that_cannot_be_read_is_said_and_leaves_no_bundle(tmp_path, mo
         oci.RegistryTrust(HOST, ca_cert=str(tmp_path / "missing.pem"), certs_d=[str(tmp_path)])
     assert raised.value.filename == str(tmp_path / "missing.pem")
     assert os.listdir(tmp_path) == []
+
+
+@pytest.fixture
+def basic_registry():
+    """A registry's API base that asks for Basic authentication (as distribution's htpasswd does); its host."""
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            authorized = self.headers.get("Authorization") == "Basic " + base64.b64encode(b"ci:secret").decode()
+            self.send_response(200 if authorized else 401)
+            if not authorized:
+                self.send_header("WWW-Authenticate", 'Basic realm="test"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield "127.0.0.1:%d" % server.server_address[1]
+    server.shutdown()
+
+
+def test_a_basic_registry_without_credentials_is_said_to_ask_for_a_login(basic_registry, tmp_path, monkeypatch):
+    # before: oras' token client took the realm for a token service's address ("Invalid URL 'test'")
+    pytest.importorskip("oras")
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))  # no docker login
+    with pytest.raises(oci.RegistryError, match="the registry %s asks for a login" % basic_registry):
+        oci.Registry(basic_registry)
+    with oci.Registry(basic_registry, "ci", "secret") as registry:
+        assert registry.client.session.auth == ("ci", "secret")
