@@ -450,6 +450,12 @@ build:
         iam_instance_profile:
           description: (ec2) Instance profile name or ARN of the builder.
           type: str
+        run_tags:
+          description: '(ec2) Tags on the builder instance, its volumes, its temporary key pair and security group,
+            from the request that creates each (Packer''s C(run_tags)): for accounts whose policies require tags
+            on what is created (service control policies on C(aws:RequestTag), tag policies). The AMI and its snapshots
+            get C(image_targets[].tags). The build''s own tags cannot be set. Not in the build hash.'
+          type: dict
         root_volume:
           description: (ec2) Root volume of the builder and so of the AMI.
           type: dict

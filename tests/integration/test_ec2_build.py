@@ -9,6 +9,7 @@ run over SSH in the stand-in; the AMI calls really go to an HTTP endpoint throug
 
 import json
 import os
+import re
 import subprocess
 import time
 
@@ -90,6 +91,8 @@ def test_full_ami_build(aws, ssh_target, project):
                                      associate_public_ip_address=True, share_snapshots=True,
                                      extra_volumes=[{"device_name": "/dev/sdf", "size": 4, "type": "gp3"}],
                                      imds_support="v2.0",
+                                     # as an account's policy may require of what a build creates
+                                     run_tags={"CostCenter": "cc-42"},
                                      # the default VPC's subnet of one zone, by filters (moto makes one per zone)
                                      subnet_filter={"filters": {"default-for-az": "true",
                                                                 "availability-zone": "us-east-1b"}})],
@@ -106,6 +109,11 @@ def test_full_ami_build(aws, ssh_target, project):
     zone_b, = aws.client("ec2").describe_subnets(Filters=[{"Name": "availability-zone", "Values": ["us-east-1b"]}])["Subnets"]
     assert launched["NetworkInterface.1.SubnetId"] == zone_b["SubnetId"], launched
     assert launched["NetworkInterface.1.SecurityGroupId.1"].startswith("sg-") and "SecurityGroupId.1" not in launched
+    # the run tags in the request that creates each temporary resource (what a policy on aws:RequestTag reads)
+    assert _requested_tags(launched) == {"instance": "cc-42", "volume": "cc-42"}, launched
+    for action, kind in (("CreateKeyPair", "key-pair"), ("CreateSecurityGroup", "security-group")):
+        (_region, created), = aws.recorded(action)
+        assert _requested_tags(created) == {kind: "cc-42"}, created
     assert [(r, c.get("Encrypted"), c.get("KmsKeyId")) for r, c in aws.recorded("CopyImage")] == [
         ("eu-west-1", "true", KEY % "eu-west-1")]
     manifest = json.loads((project.path / "manifest.json").read_text())
@@ -248,3 +256,14 @@ def test_the_watchdog_shuts_the_instance_down_once_the_controller_is_gone(ssh_ta
         assert time.monotonic() < deadline, "the watchdog did not fire: " + calls()
         time.sleep(0.5)
     assert calls().strip() == "-h now", "it fires once"
+
+
+def _requested_tags(params):
+    """{resource type: its CostCenter tag} of a query API request's TagSpecification.N entries."""
+    found = {}
+    for key, value in params.items():
+        match = re.match(r"^TagSpecification\.(\d+)\.Tag\.(\d+)\.Key$", key)
+        if match and value == "CostCenter":
+            spec, tag = match.groups()
+            found[params["TagSpecification.%s.ResourceType" % spec]] = params["TagSpecification.%s.Tag.%s.Value" % (spec, tag)]
+    return found

@@ -276,14 +276,31 @@ def _check_ec2(where, t, cwd):
     tags = t.get("tags")
     if tags is not None and not isinstance(tags, dict):
         errors.append("%s.tags: must be a dict of tag names to values for type ec2" % where)
-    elif tags:
-        errors.extend("%s.tags: %r is in the namespace %s. that the build's own tags use" % (where, k, naming.LABEL_PREFIX)
-                      for k in tags if _is_our_label(k))
+    errors.extend(_aws_tag_errors(where + ".tags", tags if isinstance(tags, dict) else {}))
+    errors.extend(_aws_tag_errors(where + ".run_tags", t.get("run_tags") or {}))
     if t.get("ssh_port") is not None and not 0 < int(t["ssh_port"]) < 65536:
         errors.append("%s.ssh_port: %r is not a port number" % (where, t.get("ssh_port")))
     if t.get("watchdog_timeout") is not None and not (int(t["watchdog_timeout"]) == 0 or int(t["watchdog_timeout"]) >= 60):
         errors.append("%s.watchdog_timeout: %r must be 0 (no watchdog) or at least 60 seconds" % (where, t["watchdog_timeout"]))
     return errors + _check_volumes(where, t) + _check_bastion(where, t, cwd) + _check_kms_keys(where, t)
+
+
+# AWS takes 50 tags per resource; the build's own take 10 of them (its labels, Name, the provenance's digest)
+MAX_USER_TAGS = 40
+
+
+def _aws_tag_errors(where, tags):
+    """What AWS would refuse of tags, said before anything is created, and the build's own names."""
+    errors = ["%s: %r is in the namespace %s. that the build's own tags use" % (where, k, naming.LABEL_PREFIX)
+              for k in tags if _is_our_label(k)]
+    errors.extend("%s: %r: a tag name is 1 to 128 characters and does not start with aws: (AWS's own)" % (where, k)
+                  for k in tags if not 0 < len(str(k)) <= 128 or str(k).lower().startswith("aws:"))
+    errors.extend("%s: the value of %r is longer than AWS's 256 characters" % (where, k)
+                  for k, v in tags.items() if len(str(v if v is not None else "")) > 256)
+    if len(tags) > MAX_USER_TAGS:
+        errors.append("%s: %d tags; AWS takes 50 per resource, of which the build's own use 10: at most %d"
+                      % (where, len(tags), MAX_USER_TAGS))
+    return errors
 
 
 # Device names AWS gives EBS volumes of Linux instances (sda/xvda are root devices)

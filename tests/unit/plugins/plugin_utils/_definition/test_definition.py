@@ -569,6 +569,7 @@ def test_hash_ignores_operational_top_level_keys(change):
     (1, {"ssh_keypair_name": "k", "ssh_private_key_file": "/k"}),
     (1, {"allowed_cidrs": ["203.0.113.7/32"]}),
     (1, {"ssh_timeout": 60}),
+    (1, {"run_tags": {"CostCenter": "1234"}}),
     (1, {"share_with_accounts": ["123456789012"], "copy_to_regions": ["eu-west-1"]}),
     (1, {"publish_parameter": "/ami/webapp", "force_deregister": True, "deprecate_after": "90d"}),
 ], ids=lambda c: next(iter(c)) if isinstance(c, dict) else str(c))
@@ -798,3 +799,20 @@ def test_ecr_credentials_need_boto3_where_the_build_runs(tmp_path, monkeypatch):
     assert errors_of(definition_with(docker(registry_auth={"ecr": True})), tmp_path) == [
         "image_targets[0].registry_auth: ecr: true needs boto3 (and botocore) in ansible-playbook's Python, to ask "
         "Amazon ECR for the registry's credentials"]
+
+
+def test_ec2_tags_and_run_tags_are_checked_as_aws_would(tmp_path):
+    assert errors_of(definition_with(ec2(run_tags={"CostCenter": "1234", "Owner": "web"})), tmp_path) == []
+    found = errors_of(definition_with(ec2(
+        run_tags={"aws:createdBy": "x", "k" * 129: "x", "Long": "v" * 257, "immutable.images.kind": "artifact"},
+        tags={str(n): "x" for n in range(41)})), tmp_path)
+    assert found == [
+        "image_targets[0].tags: 41 tags; AWS takes 50 per resource, of which the build's own use 10: at most 40",
+        "image_targets[0].run_tags: 'immutable.images.kind' is in the namespace immutable.images. that the build's own "
+        "tags use",
+        "image_targets[0].run_tags: 'aws:createdBy': a tag name is 1 to 128 characters and does not start with aws: "
+        "(AWS's own)",
+        "image_targets[0].run_tags: %r: a tag name is 1 to 128 characters and does not start with aws: (AWS's own)"
+        % ("k" * 129),
+        "image_targets[0].run_tags: the value of 'Long' is longer than AWS's 256 characters",
+    ], found
