@@ -142,6 +142,14 @@ options:
       kms_key_id:
         description: KMS key for the encryption.
         type: str
+      iops:
+        description: Provisioned IOPS (V(gp3), V(io1), V(io2)).
+        type: int
+        version_added: 0.2.0
+      throughput:
+        description: Throughput in MiB/s (V(gp3)).
+        type: int
+        version_added: 0.2.0
   extra_volumes:
     description:
       - EBS volumes the builder gets besides its root volume (device, size and encryption each), deleted with it
@@ -168,6 +176,12 @@ options:
       kms_key_id:
         description: KMS key for the encryption.
         type: str
+      iops:
+        description: Provisioned IOPS (V(gp3), V(io1), V(io2)).
+        type: int
+      throughput:
+        description: Throughput in MiB/s (V(gp3)).
+        type: int
   spot:
     description: Launch a one-time spot instance.
     type: bool
@@ -504,7 +518,7 @@ FILTER_SPEC = dict(name=dict(type="str"), owners=dict(type="list", elements="str
                    architecture=dict(type="str"), most_recent=dict(type="bool", default=False),
                    filters=dict(type="dict"))
 VOLUME_SPEC = dict(size=dict(type="int"), type=dict(type="str"), encrypted=dict(type="bool"),
-                   kms_key_id=dict(type="str", no_log=False))
+                   kms_key_id=dict(type="str", no_log=False), iops=dict(type="int"), throughput=dict(type="int"))
 ARGUMENT_SPEC = dict(
     state=dict(type="str", choices=["present", "absent"], default="present"),
     build_id=dict(type="str", required=True), image_name=dict(type="str", required=True),

@@ -472,6 +472,14 @@ build:
             kms_key_id:
               description: KMS key for encryption.
               type: str
+            iops:
+              description: 'Provisioned IOPS of the volume (C(gp3), C(io1), C(io2); Packer''s C(iops)). The AMI''s
+                volume keeps it: instances launched from the AMI get it too.'
+              type: int
+            throughput:
+              description: Throughput in MiB/s (C(gp3) only; Packer's C(throughput)); the default of C(gp3) is 125.
+                A faster volume shortens builds that install many packages. The AMI's volume keeps it.
+              type: int
         extra_volumes:
           description: (ec2) EBS volumes the builder gets besides its root volume, each kept in the AMI as a snapshot
             of what the roles left on it (separate file systems for C(/var), C(/var/log) or C(/tmp), as hardening
@@ -496,6 +504,12 @@ build:
             kms_key_id:
               description: KMS key for encryption (a key of the build's region).
               type: str
+            iops:
+              description: Provisioned IOPS (C(gp3), C(io1), C(io2)).
+              type: int
+            throughput:
+              description: Throughput in MiB/s (C(gp3) only).
+              type: int
         allowed_cidrs:
           description: (ec2) Source CIDRs allowed to reach SSH on the temporary security group. Required unless
             C(image_targets[].security_group_ids) is given. C(0.0.0.0/0), C(::/0) (any C(/0)) are refused unless

@@ -89,7 +89,8 @@ def test_full_ami_build(aws, ssh_target, project):
                                      root_volume={"encrypted": True, "kms_key_id": KEY % "us-east-1"},
                                      region_kms_key_ids={"eu-west-1": KEY % "eu-west-1"},
                                      associate_public_ip_address=True, share_snapshots=True,
-                                     extra_volumes=[{"device_name": "/dev/sdf", "size": 4, "type": "gp3"}],
+                                     extra_volumes=[{"device_name": "/dev/sdf", "size": 4, "type": "gp3",
+                                                    "iops": 4000, "throughput": 250}],
                                      imds_support="v2.0",
                                      # as an account's policy may require of what a build creates
                                      run_tags={"CostCenter": "cc-42"},
@@ -105,6 +106,7 @@ def test_full_ami_build(aws, ssh_target, project):
     assert launched["BlockDeviceMapping.1.Ebs.KmsKeyId"] == KEY % "us-east-1", launched
     assert (launched["BlockDeviceMapping.2.DeviceName"], launched["BlockDeviceMapping.2.Ebs.VolumeSize"],
             launched["BlockDeviceMapping.2.Ebs.DeleteOnTermination"]) == ("/dev/sdf", "4", "true"), launched
+    assert (launched["BlockDeviceMapping.2.Ebs.Iops"], launched["BlockDeviceMapping.2.Ebs.Throughput"]) == ("4000", "250")
     assert launched["NetworkInterface.1.AssociatePublicIpAddress"] == "true", launched  # and its group with it
     zone_b, = aws.client("ec2").describe_subnets(Filters=[{"Name": "availability-zone", "Values": ["us-east-1b"]}])["Subnets"]
     assert launched["NetworkInterface.1.SubnetId"] == zone_b["SubnetId"], launched

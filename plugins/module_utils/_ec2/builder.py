@@ -144,8 +144,9 @@ def block_devices(image, root_volume=None, extra_volumes=None):
     for kept in image.get("BlockDeviceMappings") or []:
         ebs = kept.get("Ebs")
         if ebs and ebs.get("DeleteOnTermination") is not True and kept.get("DeviceName") not in given:
-            # the AMI's snapshot, size and type, named: a mapping without them would not be the AMI's volume
-            keep = {k: ebs[k] for k in ("SnapshotId", "VolumeSize", "VolumeType") if ebs.get(k) is not None}
+            # the AMI's snapshot, size, type and performance, named: a mapping without them would not be the AMI's volume
+            keep = {k: ebs[k] for k in ("SnapshotId", "VolumeSize", "VolumeType", "Iops", "Throughput")
+                    if ebs.get(k) is not None}
             mappings.append({"DeviceName": kept["DeviceName"], "Ebs": dict(keep, DeleteOnTermination=True)})
     return mappings or None
 
@@ -153,7 +154,8 @@ def block_devices(image, root_volume=None, extra_volumes=None):
 def _ebs(volume):
     """The Ebs part of a mapping from a root_volume or extra_volumes entry: always deleted with the instance (a
     volume the builder leaves would outlive its build)."""
-    keys = {"size": "VolumeSize", "type": "VolumeType", "encrypted": "Encrypted", "kms_key_id": "KmsKeyId"}
+    keys = {"size": "VolumeSize", "type": "VolumeType", "encrypted": "Encrypted", "kms_key_id": "KmsKeyId",
+            "iops": "Iops", "throughput": "Throughput"}
     return dict({api: volume[k] for k, api in keys.items() if volume.get(k) is not None}, DeleteOnTermination=True)
 
 

@@ -67,6 +67,8 @@ OPERATIONAL_TARGET_KEYS = {"push", "registry_auth", "base_image_auth", "save", "
 # that a definition that leaves them out builds what it built before (the same hash: after an upgrade, its images,
 # AMIs and layers are reused). An option added later that changes what is built joins them.
 HASHED_WHEN_SET = {"extra_volumes", "imds_support"}
+# The same for options of a target option's dicts (of a dict, or of each dict of a list)
+HASHED_WHEN_SET_WITHIN = {"root_volume": {"iops", "throughput"}, "extra_volumes": {"iops", "throughput"}}
 
 
 SPEC_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "roles", "launch", "meta",
@@ -393,9 +395,21 @@ def _as_written(value):
 def hash_input(params, targets):
     """The part of a definition that decides what gets built (see OPERATIONAL_KEYS)."""
     data = {k: v for k, v in params.items() if k not in OPERATIONAL_KEYS and k != "image_targets"}
-    data["image_targets"] = [{k: v for k, v in t.items() if k not in OPERATIONAL_TARGET_KEYS
-                              and not (k in HASHED_WHEN_SET and _is_empty(v))} for t in targets]
+    data["image_targets"] = [{k: _without_unset(v, HASHED_WHEN_SET_WITHIN.get(k)) for k, v in t.items()
+                              if k not in OPERATIONAL_TARGET_KEYS and not (k in HASHED_WHEN_SET and _is_empty(v))}
+                             for t in targets]
     return data
+
+
+def _without_unset(value, later):
+    """value without the options of `later` that are not set (None), in a dict or in each dict of a list."""
+    if not later:
+        return value
+    if isinstance(value, dict):
+        return {k: v for k, v in value.items() if not (k in later and v is None)}
+    if isinstance(value, list):
+        return [_without_unset(v, later) for v in value]
+    return value
 
 
 def plan_targets(params, build_id, build_hash, cwd, created=None, revision=None):

@@ -307,8 +307,26 @@ def _aws_tag_errors(where, tags):
 EBS_DEVICE_RE = re.compile(r"^/dev/(?:sd|xvd)[b-z][a-z]?\Z")
 
 
+def _performance_errors(where, volume):
+    """iops and throughput as AWS takes them: positive, throughput of gp3 only, IOPS of the types that provision them
+    (the ranges are AWS's to say: they grow)."""
+    errors = []
+    kind = volume.get("type")
+    for key in ("iops", "throughput"):
+        if volume.get(key) is not None and volume[key] < 1:
+            errors.append("%s.%s: %r must be a positive number" % (where, key, volume[key]))
+    if volume.get("throughput") is not None and kind != "gp3":
+        errors.append("%s.throughput: needs type: gp3 (only gp3 volumes take a throughput)" % where)
+    if volume.get("iops") is not None and kind not in ("gp3", "io1", "io2"):
+        errors.append("%s.iops: needs type: gp3, io1 or io2 (the types whose IOPS are provisioned)" % where)
+    if kind in ("io1", "io2") and volume.get("iops") is None:
+        errors.append("%s.iops: required with type %s" % (where, kind))
+    return errors
+
+
 def _check_volumes(where, t):
     errors, seen = [], set()
+    errors.extend(_performance_errors(where + ".root_volume", t.get("root_volume") or {}))
     for i, volume in enumerate(t.get("extra_volumes") or []):
         device = volume.get("device_name")
         if not EBS_DEVICE_RE.match(str(device)):
@@ -321,6 +339,7 @@ def _check_volumes(where, t):
             errors.append("%s.extra_volumes[%d].size: %r must be at least 1 (GiB)" % (where, i, volume["size"]))
         if volume.get("kms_key_id") and not volume.get("encrypted"):
             errors.append("%s.extra_volumes[%d].kms_key_id: needs encrypted: true" % (where, i))
+        errors.extend(_performance_errors("%s.extra_volumes[%d]" % (where, i), volume))
     return errors
 
 

@@ -162,6 +162,22 @@ def test_every_volume_of_the_builder_goes_with_it():
         eb.block_devices(image, None, [{"device_name": "/dev/sda1", "size": 4}])
 
 
+def test_volume_performance_is_asked_for_and_the_amis_own_kept():
+    image = {"ImageId": "ami-1", "RootDeviceName": "/dev/xvda", "BlockDeviceMappings": [
+        {"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": "snap-root", "VolumeSize": 8, "DeleteOnTermination": True}},
+        {"DeviceName": "/dev/sdb", "Ebs": {"SnapshotId": "snap-db", "VolumeSize": 100, "VolumeType": "io2",
+                                           "Iops": 8000, "DeleteOnTermination": False}}]}
+    assert eb.block_devices(image, {"type": "gp3", "iops": 6000, "throughput": 500},
+                            [{"device_name": "/dev/sdf", "size": 4, "type": "gp3", "throughput": 250}]) == [
+        {"DeviceName": "/dev/xvda", "Ebs": {"VolumeType": "gp3", "Iops": 6000, "Throughput": 500,
+                                            "DeleteOnTermination": True, "SnapshotId": "snap-root"}},
+        {"DeviceName": "/dev/sdf", "Ebs": {"VolumeSize": 4, "VolumeType": "gp3", "Throughput": 250,
+                                           "DeleteOnTermination": True}},
+        # the AMI's volume it said to keep: named with its own IOPS, as AWS would have made it
+        {"DeviceName": "/dev/sdb", "Ebs": {"SnapshotId": "snap-db", "VolumeSize": 100, "VolumeType": "io2",
+                                           "Iops": 8000, "DeleteOnTermination": True}}]
+
+
 def test_extra_volumes_are_attached_and_removed_with_the_builder(aws, builder, ssh_port):
     ec2 = aws.client("ec2")
     changed, facts = launch(builder, ssh_port, extra_volumes=[

@@ -816,3 +816,35 @@ def test_ec2_tags_and_run_tags_are_checked_as_aws_would(tmp_path):
         % ("k" * 129),
         "image_targets[0].run_tags: the value of 'Long' is longer than AWS's 256 characters",
     ], found
+
+
+@pytest.mark.parametrize("volume, error", [
+    ({"type": "gp3", "iops": 6000, "throughput": 500}, None),
+    ({"type": "io2", "iops": 8000}, None),
+    ({"throughput": 500}, "root_volume.throughput: needs type: gp3"),
+    ({"type": "gp2", "iops": 3000}, "root_volume.iops: needs type: gp3, io1 or io2"),
+    ({"type": "io1"}, "root_volume.iops: required with type io1"),
+    ({"type": "gp3", "throughput": 0}, "root_volume.throughput: 0 must be a positive number"),
+], ids=["gp3", "io2", "throughput-without-gp3", "iops-of-gp2", "io1-without-iops", "zero"])
+def test_volume_performance_is_checked(tmp_path, volume, error):
+    for target in (ec2(root_volume=volume), ec2(extra_volumes=[dict(volume, device_name="/dev/sdf", size=4)])):
+        found = errors_of(definition_with(target), tmp_path)
+        if error is None:
+            assert found == []
+        else:
+            where = "root_volume" if "root_volume" in target else "extra_volumes[0]"
+            assert len(found) == 1 and found[0].startswith("image_targets[0]." + error.replace("root_volume", where)), found
+
+
+def test_volume_performance_counts_in_the_hash_only_when_set():
+    # a root volume or extra volumes given without them hash as before they existed
+    raw = definition_with(DOCKER, ec2(root_volume={"size": 20}, extra_volumes=[{"device_name": "/dev/sdf", "size": 4}]))
+    before = typed(raw)
+    assert before["image_targets"][1]["root_volume"]["iops"] is None  # the spec fills them in
+    for volume in [before["image_targets"][1]["root_volume"]] + before["image_targets"][1]["extra_volumes"]:
+        for key in definition.HASHED_WHEN_SET_WITHIN["root_volume"]:
+            del volume[key]
+    assert build_inputs.short_hash(definition.hash_input(before, before["image_targets"])) == build_hash(raw)
+    faster = copy.deepcopy(raw)
+    faster["image_targets"][1]["root_volume"].update(type="gp3", throughput=500)
+    assert build_hash(faster) != build_hash(raw)
