@@ -208,7 +208,8 @@ class Ec2Builder:
         """What launch() would do, without creating anything (check mode)."""
         image = resolve_source_ami(self.ec2, source_ami, source_ami_filter)
         block_devices(image, launch.get("root_volume"), launch.get("extra_volumes"))  # its errors, as launch() has them
-        subnet_id, security_group_ids = self._network(subnet_id, subnet_filter, security_group_ids, security_group_filter)
+        subnet_id, security_group_ids = self._network(subnet_id, subnet_filter, security_group_ids, security_group_filter,
+                                                      launch.get("instance_type") or "t3.micro")
         cidrs = None if security_group_ids and not (allowed_cidrs or caller_ip) else allowed_sources(allowed_cidrs,
                                                                                                      caller_ip)
         existing = self._existing()
@@ -247,7 +248,8 @@ class Ec2Builder:
                                       ssh_timeout if wait_ssh else None, ssh_bastion)
         image = resolve_source_ami(self.ec2, source_ami, source_ami_filter)
         devices = block_devices(image, root_volume, extra_volumes)
-        subnet_id, own_groups = self._network(subnet_id, subnet_filter, security_group_ids, security_group_filter)
+        subnet_id, own_groups = self._network(subnet_id, subnet_filter, security_group_ids, security_group_filter,
+                                              instance_type)
         cidrs = None if own_groups and not (allowed_cidrs or caller_ip) else allowed_sources(allowed_cidrs, caller_ip)
         if bool(ssh_keypair_name) != bool(ssh_private_key_file):
             raise Ec2BuilderError("ssh_keypair_name and ssh_private_key_file go together")
@@ -293,11 +295,15 @@ class Ec2Builder:
         return True, self._facts(instance, host, ssh_port, key_name, key_file, not ssh_keypair_name, group_id,
                                  image_summary(image), ssh_bastion)
 
-    def _network(self, subnet_id, subnet_filter, group_ids, group_filter):
-        """(subnet id, existing group ids): as given, with what the filters find (before anything is created)."""
+    def _network(self, subnet_id, subnet_filter, group_ids, group_filter, instance_type):
+        """(subnet id, existing group ids): as given, with what the filters find (before anything is created). A
+        subnet given or found is of a zone that offers instance_type (without one, EC2 picks such a zone itself)."""
         try:
+            zones = network.zones_offering(self.ec2, instance_type) if subnet_id or subnet_filter else None
             if subnet_filter:
-                subnet_id = network.subnet_by_filter(self.ec2, subnet_filter)
+                subnet_id = network.subnet_by_filter(self.ec2, subnet_filter, instance_type, zones)
+            elif subnet_id:
+                network.check_subnet_zone(self.ec2, subnet_id, instance_type, zones)
             groups = list(group_ids or [])
             if group_filter:
                 groups += [g for g in network.groups_by_filter(self.ec2, group_filter, self.vpc_for(subnet_id))

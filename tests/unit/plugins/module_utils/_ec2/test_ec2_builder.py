@@ -11,6 +11,7 @@ import socket
 import stat
 import time
 
+import botocore.exceptions
 import pytest
 
 from ansible_collections.immutable.images.plugins.module_utils._ec2 import builder as eb
@@ -227,7 +228,9 @@ def test_existing_security_groups_instead_of_a_temporary_one(aws, builder, ssh_p
 def test_a_public_address_in_a_subnet_that_assigns_none(aws, builder, ssh_port):
     ec2 = aws.client("ec2")
     vpc = ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
-    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.42.1.0/24")["Subnet"]["SubnetId"]  # assigns no public IP
+    # (moto places a subnet in a random zone, us-east-1e too, which offers no t3 type: the zone is named)
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.42.1.0/24",
+                               AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]  # assigns no public IP
 
     def public_ip(**kw):
         changed, facts = launch(builder, ssh_port, subnet_id=subnet, **kw)
@@ -249,7 +252,8 @@ def tagged_vpc(ec2):
     for cidr, purpose in (("10.43.1.0/24", "build"), ("10.43.2.0/26", "build"), ("10.43.3.0/28", "build"),
                           ("10.43.4.0/24", None)):
         tags = [{"ResourceType": "subnet", "Tags": [{"Key": "Purpose", "Value": purpose}]}] if purpose else []
-        subnets[cidr] = ec2.create_subnet(VpcId=vpc, CidrBlock=cidr, TagSpecifications=tags)["Subnet"]["SubnetId"]
+        subnets[cidr] = ec2.create_subnet(VpcId=vpc, CidrBlock=cidr, TagSpecifications=tags,
+                                          AvailabilityZone="us-east-1b")["Subnet"]["SubnetId"]
     group = ec2.create_security_group(GroupName="build-ssh", Description="ours", VpcId=vpc, TagSpecifications=[
         {"ResourceType": "security-group", "Tags": [{"Key": "Purpose", "Value": "build"}]}])["GroupId"]
     ec2.create_security_group(GroupName="other", Description="not ours", VpcId=vpc)
@@ -277,6 +281,45 @@ def test_subnet_and_security_groups_found_by_filters(aws, builder, ssh_port):
     assert [g["GroupId"] for g in instance["SecurityGroups"]] == [group]
     builder.teardown([facts["instance_id"]], [facts["key_name"]], [])
     assert counts(ec2) == {"instances": 0, "key_pairs": 0, "security_groups": 2}  # the user's, untouched
+
+
+def test_a_subnet_is_taken_only_in_a_zone_that_offers_the_instance_type(aws, builder, ssh_port):
+    # us-east-1e offers no t3 type (moto has EC2's offerings): RunInstances there fails on AWS ("Unsupported"), after
+    # the key pair and group were made. A subnet named there is refused first; a filter passes over it.
+    ec2 = aws.client("ec2")
+    by_zone = {s["AvailabilityZone"]: s["SubnetId"] for s in ec2.describe_subnets(
+        Filters=[{"Name": "default-for-az", "Values": ["true"]}])["Subnets"]}
+    assert "us-east-1e" not in network.zones_offering(ec2, "t3.micro")
+    with pytest.raises(eb.Ec2BuilderError, match=r"subnet_id: %s is in us-east-1e, which does not offer the instance "
+                       r"type t3.micro \(zones that offer t3.micro: us-east-1a, us-east-1b" % by_zone["us-east-1e"]):
+        launch(builder, ssh_port, subnet_id=by_zone["us-east-1e"])
+    with pytest.raises(eb.Ec2BuilderError, match="subnets that match .* are in zones that do not offer the instance type"):
+        launch(builder, ssh_port, subnet_filter={"filters": {"subnet-id": by_zone["us-east-1e"]}})
+    with pytest.raises(eb.Ec2BuilderError, match="is in us-east-1e"):  # check mode says so too
+        builder.plan(source_ami=source_ami(ec2), allowed_cidrs=["203.0.113.7/32"], subnet_id=by_zone["us-east-1e"],
+                     instance_type="t3.micro")
+    assert counts(ec2) == {"instances": 0, "key_pairs": 0, "security_groups": 0}
+    both = {"filters": {"subnet-id": [by_zone["us-east-1e"], by_zone["us-east-1a"]]}, "random": True}
+    assert {network.subnet_by_filter(ec2, both, "t3.micro", network.zones_offering(ec2, "t3.micro"))
+            for _ in range(20)} == {by_zone["us-east-1a"]}
+    # an instance type that zone offers is taken there
+    changed, facts = launch(builder, ssh_port, subnet_id=by_zone["us-east-1e"], instance_type="t2.micro")
+    assert changed and facts["subnet_id"] == by_zone["us-east-1e"]
+    builder.teardown([facts["instance_id"]], [facts["key_name"]], [facts["security_group_id"]])
+
+
+def test_when_ec2_does_not_say_which_zones_offer_a_type_no_zone_is_ruled_out(aws):
+    ec2 = aws.client("ec2")
+
+    class Denied:
+        def describe_instance_type_offerings(self, **kwargs):
+            raise botocore.exceptions.ClientError({"Error": {"Code": "UnauthorizedOperation", "Message": "no"}},
+                                                  "DescribeInstanceTypeOfferings")
+
+    assert network.zones_offering(Denied(), "t3.micro") is None
+    zone_e = ec2.describe_subnets(Filters=[{"Name": "availability-zone", "Values": ["us-east-1e"]}])["Subnets"][0]
+    network.check_subnet_zone(ec2, zone_e["SubnetId"], "t3.micro", None)  # nothing to check against
+    assert network.zones_offering(ec2, "t3.nosuchsize") == set()
 
 
 def test_filters_that_find_nothing_create_nothing(aws, builder, ssh_port):
@@ -433,7 +476,7 @@ def test_ssh_timeout_terminates_the_instance(aws, builder):
 def test_subnet_decides_the_vpc(aws, builder, ssh_port):
     ec2 = aws.client("ec2")
     vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
-    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.1.0/24")["Subnet"]["SubnetId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.1.0/24", AvailabilityZone="us-east-1c")["Subnet"]["SubnetId"]
     _, facts = launch(builder, ssh_port, subnet_id=subnet, ssh_interface="private_ip")
     assert (facts["vpc_id"], facts["subnet_id"]) == (vpc, subnet)
     group = ec2.describe_security_groups(GroupIds=[facts["security_group_id"]])["SecurityGroups"][0]
