@@ -117,7 +117,7 @@ def _attach(pushed, entries, public, args):
             continue
         done.add((repo, p["digest"]))
         host, path = split_repository(repo)
-        auth = ecr.credentials(host) if args.get("ecr") else {"username": args.get("username"), "password": args.get("password")}
+        auth = ecr.credentials(host) if args.get("ecr") else {k: args.get(k) for k in ("username", "password")}
         with oci.Registry(host, auth["username"], auth["password"], plain_http=p.get("plain_http")) as registry:
             subject = registry.resolve(path, p["digest"])
             index, fallback = registry.referrers_index(path, p["digest"])

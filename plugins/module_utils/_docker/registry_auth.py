@@ -27,12 +27,14 @@ class RegistryAuth:
     def for_host(self, host):
         """The Docker SDK's auth_config for the registry `host`, or None."""
         if not self.auth.get("ecr"):
-            return {"username": self.auth["username"], "password": self.auth["password"]} if self.auth.get("username") else None
+            if not self.auth.get("username"):
+                return None
+            return {"username": self.auth["username"], "password": self.auth["password"]}
         if host not in self._ecr:
             try:
                 self._ecr[host] = ecr.credentials(host, self.make_client)
             except ecr.EcrError as e:
-                raise DockerFailure(self.stage, str(e))
+                raise DockerFailure(self.stage, str(e)) from e
         return self._ecr[host]
 
     def for_image(self, reference):

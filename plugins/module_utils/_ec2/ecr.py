@@ -45,10 +45,12 @@ def credentials(host, make_client=None):
         token = base64.b64decode(answer["authorizationData"][0]["authorizationToken"]).decode("utf-8")
     except aws.botocore.exceptions.NoRegionError:
         raise EcrError("cannot ask Amazon ECR for the credentials of %s: it is not an ECR registry name (which says "
-                       "its region) and no AWS region is set (AWS_REGION, AWS_DEFAULT_REGION or the profile's)" % host)
+                       "its region) and no AWS region is set (AWS_REGION, AWS_DEFAULT_REGION or the profile's)"
+                       % host) from None
     except (aws.botocore.exceptions.BotoCoreError, aws.botocore.exceptions.ClientError) as e:
-        raise EcrError("cannot get Amazon ECR credentials for %s: %s" % (host, e))
+        raise EcrError("cannot get Amazon ECR credentials for %s: %s" % (host, e)) from e
     except (KeyError, IndexError, ValueError, TypeError) as e:
-        raise EcrError("cannot get Amazon ECR credentials for %s: unexpected answer (%s)" % (host, type(e).__name__))
+        raise EcrError("cannot get Amazon ECR credentials for %s: unexpected answer (%s)"
+                       % (host, type(e).__name__)) from e
     username, _sep, password = token.partition(":")
     return {"username": username, "password": password}
