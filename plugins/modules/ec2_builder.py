@@ -105,7 +105,10 @@ options:
   subnet_filter:
     description:
       - The subnet found by filters instead of O(subnet_id) (Packer's name), for one definition across accounts whose
-        subnets carry the same tags. Only available subnets count; the match is made before anything is created.
+        subnets carry the same tags. Only available subnets count, in zones that offer O(instance_type); the match is
+        made before anything is created.
+      - With O(subnet_filter.most_free) or O(subnet_filter.random), when EC2 has no capacity for O(instance_type) in
+        the chosen subnet's zone, the launch goes on in a subnet of another zone it matched (same VPC), with a warning.
     type: dict
     suboptions:
       filters:
@@ -505,7 +508,7 @@ removed:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.immutable.images.plugins.module_utils._ec2.bastion import bastion
-from ansible_collections.immutable.images.plugins.module_utils._ec2.client import Waits, module_client_factory
+from ansible_collections.immutable.images.plugins.module_utils._ec2.client import Waits, module_client_factory, module_warner
 from ansible_collections.immutable.images.plugins.module_utils._ec2.builder import (
     LAUNCH_OPTIONS, Ec2Builder, Ec2BuilderError)
 
@@ -575,6 +578,8 @@ def main():
             plan = builder.plan(**options)
             module.exit_json(changed=not plan["existing_instance_id"], name=builder.name, **plan)
         changed, facts = builder.launch(**options)
+        for note in builder.notes:
+            module_warner(module)(note)
         module.exit_json(changed=changed, **facts)
     except Ec2BuilderError as e:
         module.fail_json(msg=str(e))

@@ -180,6 +180,7 @@ class Ec2Builder:
                                  version=version, build_hash=build_hash, extra=extra_tags)
         self.key_dir = key_dir
         self.waits = waits or Waits()
+        self.notes = []  # what the launch had to do otherwise than asked (the module warns with them)
 
     @property
     def key_path(self):
@@ -208,8 +209,9 @@ class Ec2Builder:
         """What launch() would do, without creating anything (check mode)."""
         image = resolve_source_ami(self.ec2, source_ami, source_ami_filter)
         block_devices(image, launch.get("root_volume"), launch.get("extra_volumes"))  # its errors, as launch() has them
-        subnet_id, security_group_ids = self._network(subnet_id, subnet_filter, security_group_ids, security_group_filter,
-                                                      launch.get("instance_type") or "t3.micro")
+        subnet_id, security_group_ids, _spare = self._network(subnet_id, subnet_filter, security_group_ids,
+                                                              security_group_filter,
+                                                              launch.get("instance_type") or "t3.micro")
         cidrs = None if security_group_ids and not (allowed_cidrs or caller_ip) else allowed_sources(allowed_cidrs,
                                                                                                      caller_ip)
         existing = self._existing()
@@ -240,7 +242,8 @@ class Ec2Builder:
         security_group_ids: existing groups the instance gets; with them, a temporary group is made only for
         allowed_cidrs (or caller_ip) when given. associate_public_ip_address: true or false overrides the subnet's
         own setting (None keeps it). subnet_filter, security_group_filter: the subnet and more existing groups, found
-        by filters (network.py)."""
+        by filters (network.py); with a rule to choose, another zone's subnet it found when EC2 has no capacity for
+        the type in the first one's zone (self.notes says so)."""
         ssh_port = int(ssh_port or 22)
         existing = self._existing()
         if existing:
@@ -248,8 +251,8 @@ class Ec2Builder:
                                       ssh_timeout if wait_ssh else None, ssh_bastion)
         image = resolve_source_ami(self.ec2, source_ami, source_ami_filter)
         devices = block_devices(image, root_volume, extra_volumes)
-        subnet_id, own_groups = self._network(subnet_id, subnet_filter, security_group_ids, security_group_filter,
-                                              instance_type)
+        subnet_id, own_groups, spare_subnets = self._network(subnet_id, subnet_filter, security_group_ids,
+                                                             security_group_filter, instance_type)
         cidrs = None if own_groups and not (allowed_cidrs or caller_ip) else allowed_sources(allowed_cidrs, caller_ip)
         if bool(ssh_keypair_name) != bool(ssh_private_key_file):
             raise Ec2BuilderError("ssh_keypair_name and ssh_private_key_file go together")
@@ -272,9 +275,20 @@ class Ec2Builder:
                 stage = "security group"
                 group_id = self._create_security_group(created, vpc_id, ssh_port, cidrs)
             stage = "run instance"
-            instance_id = self._run_instance(created, image, key_name, own_groups + ([group_id] if group_id else []),
-                                             instance_type, subnet_id, iam_instance_profile, user_data, devices,
-                                             spot, associate_public_ip_address)
+            candidates = [subnet_id] + spare_subnets
+            for i, candidate in enumerate(candidates):
+                try:
+                    instance_id = self._run_instance(
+                        created, image, key_name, own_groups + ([group_id] if group_id else []), instance_type,
+                        candidate, iam_instance_profile, user_data, devices, spot, associate_public_ip_address)
+                    break
+                except Exception as e:  # noqa: BLE001 - all but one refusal are the launch's error
+                    # no capacity for the type in that zone now (GPU and large types, spot): another zone's subnet
+                    # the filter found may have it; the last one's refusal is the launch's error
+                    if error_code(e) != "InsufficientInstanceCapacity" or i == len(candidates) - 1:
+                        raise
+                    self.notes.append("no capacity for %s in the zone of %s (%s): tried %s"
+                                      % (instance_type, candidate, e, candidates[i + 1]))
             stage = "wait for instance"
             self.waits.wait(self.ec2, "instance_running", InstanceIds=[instance_id])
             if wait_status_ok:
@@ -296,12 +310,20 @@ class Ec2Builder:
                                  image_summary(image), ssh_bastion)
 
     def _network(self, subnet_id, subnet_filter, group_ids, group_filter, instance_type):
-        """(subnet id, existing group ids): as given, with what the filters find (before anything is created). A
-        subnet given or found is of a zone that offers instance_type (without one, EC2 picks such a zone itself)."""
+        """(subnet id, existing group ids, spare subnets): as given, with what the filters find (before anything is
+        created). A subnet given or found is of a zone that offers instance_type (without one, EC2 picks such a zone
+        itself). Spare subnets: with a filter's rule to choose, the others it matched in the subnet's VPC, each of
+        another zone, in the rule's order (where the builder goes when EC2 has no capacity in the zone before)."""
+        spare = []
         try:
             zones = network.zones_offering(self.ec2, instance_type) if subnet_id or subnet_filter else None
             if subnet_filter:
-                subnet_id = network.subnet_by_filter(self.ec2, subnet_filter, instance_type, zones)
+                found = network.subnets_by_filter(self.ec2, subnet_filter, instance_type, zones)
+                subnet_id, seen = found[0]["SubnetId"], {found[0].get("AvailabilityZone")}
+                for subnet in found[1:]:
+                    if subnet.get("AvailabilityZone") not in seen:
+                        seen.add(subnet.get("AvailabilityZone"))
+                        spare.append(subnet["SubnetId"])
             elif subnet_id:
                 network.check_subnet_zone(self.ec2, subnet_id, instance_type, zones)
             groups = list(group_ids or [])
@@ -310,7 +332,7 @@ class Ec2Builder:
                            if g not in groups]
         except network.NetworkError as e:
             raise Ec2BuilderError(str(e)) from e
-        return subnet_id, groups
+        return subnet_id, groups, spare
 
     def _check_key_dir(self):
         if not self.key_dir:

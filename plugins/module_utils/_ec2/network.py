@@ -61,6 +61,13 @@ def subnet_by_filter(ec2, subnet_filter, instance_type=None, zones=None):
     """The id of the one available subnet the filter matches; of several, the one with the most free addresses
     (most_free) or any (random), else an error listing them. zones (zones_offering's for instance_type): subnets of
     other zones are not taken."""
+    return subnets_by_filter(ec2, subnet_filter, instance_type, zones)[0]["SubnetId"]
+
+
+def subnets_by_filter(ec2, subnet_filter, instance_type=None, zones=None):
+    """The subnets (described) subnet_by_filter chooses from, its choice first; then, of several, the others of
+    the first one's VPC in the rule's order (most_free: the most free addresses first; random: any order), where a
+    builder may go when EC2 has no capacity for its type in the first one's zone."""
     if subnet_filter.get("most_free") and subnet_filter.get("random"):
         raise NetworkError("subnet_filter: most_free or random, not both")
     subnets = [s for s in ec2.describe_subnets(Filters=api_filters(subnet_filter["filters"]))["Subnets"]
@@ -76,12 +83,16 @@ def subnet_by_filter(ec2, subnet_filter, instance_type=None, zones=None):
                                    instance_type, _not_offered(instance_type, zones)))
         subnets = offered
     if len(subnets) == 1:
-        return subnets[0]["SubnetId"]
+        return subnets
     if subnet_filter.get("most_free"):
         # the id breaks ties, so that the same subnets give the same choice
-        return max(subnets, key=lambda s: (s.get("AvailableIpAddressCount", 0), s["SubnetId"]))["SubnetId"]
-    if subnet_filter.get("random"):
-        return random.choice(subnets)["SubnetId"]
+        ordered = sorted(subnets, key=lambda s: (s.get("AvailableIpAddressCount", 0), s["SubnetId"]), reverse=True)
+    elif subnet_filter.get("random"):
+        ordered = random.sample(subnets, len(subnets))
+    else:
+        ordered = None
+    if ordered:
+        return [s for s in ordered if s.get("VpcId") == ordered[0].get("VpcId")]
     raise NetworkError("subnet_filter: %d subnets match %s (%s): set most_free or random, or narrow the filters"
                        % (len(subnets), subnet_filter["filters"], ", ".join(sorted(s["SubnetId"] for s in subnets))))
 

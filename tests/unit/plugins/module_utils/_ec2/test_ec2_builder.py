@@ -322,6 +322,67 @@ def test_when_ec2_does_not_say_which_zones_offer_a_type_no_zone_is_ruled_out(aws
     assert network.zones_offering(ec2, "t3.nosuchsize") == set()
 
 
+class NoCapacityIn:
+    """The moto client, but RunInstances in the given subnets is refused as EC2 refuses it when a zone has no
+    capacity for the type; the subnets asked for are recorded."""
+
+    def __init__(self, ec2, subnets, code="InsufficientInstanceCapacity"):
+        self._ec2, self.subnets, self.asked, self.code = ec2, set(subnets), [], code
+
+    def __getattr__(self, name):
+        return getattr(self._ec2, name)
+
+    def run_instances(self, **kwargs):
+        subnet = kwargs.get("SubnetId") or (kwargs.get("NetworkInterfaces") or [{}])[0].get("SubnetId")
+        self.asked.append(subnet)
+        if subnet in self.subnets:
+            raise botocore.exceptions.ClientError({"Error": {
+                "Code": self.code,
+                "Message": "We currently do not have sufficient g5.xlarge capacity in the Availability Zone you "
+                           "requested"}}, "RunInstances")
+        return self._ec2.run_instances(**kwargs)
+
+
+def zoned_subnets(ec2):
+    """Subnets tagged for builds in three zones, most free addresses first (a, b, c), and one more in zone a."""
+    vpc = ec2.create_vpc(CidrBlock="10.44.0.0/16")["Vpc"]["VpcId"]
+    tags = [{"ResourceType": "subnet", "Tags": [{"Key": "Purpose", "Value": "gpu"}]}]
+    return [ec2.create_subnet(VpcId=vpc, CidrBlock=cidr, AvailabilityZone=zone, TagSpecifications=tags)["Subnet"]["SubnetId"]
+            for cidr, zone in (("10.44.1.0/24", "us-east-1a"), ("10.44.2.0/25", "us-east-1a"),
+                               ("10.44.3.0/26", "us-east-1b"), ("10.44.4.0/28", "us-east-1c"))]
+
+
+def test_no_capacity_in_one_zone_goes_on_in_another_subnet_the_filter_found(aws, tmp_path, ssh_port):
+    ec2 = aws.client("ec2")
+    a_big, a_small, b, c = zoned_subnets(ec2)
+    refusing = NoCapacityIn(ec2, [a_big])
+    builder = eb.Ec2Builder(refusing, BUILD, "webapp", "aws", key_dir=str(tmp_path / "keys"), waits=aws.waits)
+    changed, facts = launch(builder, ssh_port, subnet_filter={"filters": {"tag:Purpose": "gpu"}, "most_free": True})
+    # the most free first; not zone a again (no capacity there), the next zone's
+    assert refusing.asked == [a_big, b] and facts["subnet_id"] == b
+    assert builder.notes == ["no capacity for t3.micro in the zone of %s (An error occurred (InsufficientInstanceCapacity) "
+                             "when calling the RunInstances operation: We currently do not have sufficient g5.xlarge "
+                             "capacity in the Availability Zone you requested): tried %s" % (a_big, b)]
+    assert counts(ec2) == {"instances": 1, "key_pairs": 1, "security_groups": 1}  # one of each, as without
+    builder.teardown([facts["instance_id"]], [facts["key_name"]], [facts["security_group_id"]])
+
+    # no zone has any: the last refusal is the launch's error, and nothing is left
+    refusing = NoCapacityIn(ec2, [a_big, b, c])
+    builder = eb.Ec2Builder(refusing, BUILD, "webapp", "aws", key_dir=str(tmp_path / "keys"), waits=aws.waits)
+    with pytest.raises(eb.Ec2BuilderError, match="failed at run instance: .*InsufficientInstanceCapacity"):
+        launch(builder, ssh_port, subnet_filter={"filters": {"tag:Purpose": "gpu"}, "most_free": True})
+    assert refusing.asked == [a_big, b, c]
+    # a subnet named by id has no other to go to; another refusal is not retried
+    for subnet, code, filters in ((a_big, "InsufficientInstanceCapacity", None),
+                                  (a_big, "InstanceLimitExceeded", {"filters": {"tag:Purpose": "gpu"}, "most_free": True})):
+        refusing = NoCapacityIn(ec2, [subnet], code)
+        builder = eb.Ec2Builder(refusing, BUILD, "webapp", "aws", key_dir=str(tmp_path / "keys"), waits=aws.waits)
+        with pytest.raises(eb.Ec2BuilderError, match=code):
+            launch(builder, ssh_port, **({"subnet_filter": filters} if filters else {"subnet_id": subnet}))
+        assert refusing.asked == [a_big]
+    assert counts(ec2) == {"instances": 0, "key_pairs": 0, "security_groups": 0}
+
+
 def test_filters_that_find_nothing_create_nothing(aws, builder, ssh_port):
     ec2 = aws.client("ec2")
     vpc, subnets, group = tagged_vpc(ec2)
