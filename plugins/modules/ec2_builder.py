@@ -126,6 +126,20 @@ options:
   iam_instance_profile:
     description: Instance profile name or ARN for the builder.
     type: str
+  metadata_options:
+    description:
+      - The builder's instance metadata service beside IMDSv2, which is always required (Packer's name, without its
+        C(http_tokens) and C(http_endpoint)).
+    type: dict
+    version_added: 0.2.0
+    suboptions:
+      http_put_response_hop_limit:
+        description: Network hops a metadata token may take (AWS's default 1); V(2) lets a container on the builder
+          reach the instance's credentials.
+        type: int
+      instance_metadata_tags:
+        description: The instance's tags in its metadata.
+        type: bool
   user_data:
     description: User data (plain text; it is base64-encoded for the API).
     type: str
@@ -530,6 +544,8 @@ ARGUMENT_SPEC = dict(
     source_ami=dict(type="str"), source_ami_filter=dict(type="dict", options=FILTER_SPEC),
     instance_type=dict(type="str", default="t3.micro"), subnet_id=dict(type="str"),
     iam_instance_profile=dict(type="str"), user_data=dict(type="str", no_log=True),
+    metadata_options=dict(type="dict", options=dict(http_put_response_hop_limit=dict(type="int"),
+                                                    instance_metadata_tags=dict(type="bool"))),
     root_volume=dict(type="dict", options=VOLUME_SPEC),
     extra_volumes=dict(type="list", elements="dict", default=[], options=dict(
         VOLUME_SPEC, device_name=dict(type="str", required=True), size=dict(type="int", required=True))),

@@ -450,6 +450,20 @@ build:
         iam_instance_profile:
           description: (ec2) Instance profile name or ARN of the builder.
           type: str
+        metadata_options:
+          description: '(ec2) The builder''s instance metadata service beside IMDSv2, which the builder always requires
+            (Packer''s C(metadata_options), without C(http_tokens) and C(http_endpoint)). Not in the build hash:
+            the AMI''s own is C(image_targets[].imds_support).'
+          type: dict
+          contains:
+            http_put_response_hop_limit:
+              description: Network hops a metadata token may take (AWS's default 1, 1 to 64). C(2) lets a container
+                that a role runs on the builder (a C(docker build), an image pulled with the instance's role) reach
+                the instance's credentials.
+              type: int
+            instance_metadata_tags:
+              description: The builder's tags in its metadata (C(/latest/meta-data/tags/instance)).
+              type: bool
         run_tags:
           description: '(ec2) Tags on the builder instance, its volumes, its temporary key pair and security group,
             from the request that creates each (Packer''s C(run_tags)): for accounts whose policies require tags

@@ -94,6 +94,7 @@ def test_full_ami_build(aws, ssh_target, project):
                                      imds_support="v2.0",
                                      # as an account's policy may require of what a build creates
                                      run_tags={"CostCenter": "cc-42"},
+                                     metadata_options={"http_put_response_hop_limit": 2},
                                      # the default VPC's subnet of one zone, by filters (moto makes one per zone)
                                      subnet_filter={"filters": {"default-for-az": "true",
                                                                 "availability-zone": "us-east-1b"}})],
@@ -113,6 +114,7 @@ def test_full_ami_build(aws, ssh_target, project):
     assert launched["NetworkInterface.1.SecurityGroupId.1"].startswith("sg-") and "SecurityGroupId.1" not in launched
     # the run tags in the request that creates each temporary resource (what a policy on aws:RequestTag reads)
     assert _requested_tags(launched) == {"instance": "cc-42", "volume": "cc-42"}, launched
+    assert (launched["MetadataOptions.HttpTokens"], launched["MetadataOptions.HttpPutResponseHopLimit"]) == ("required", "2")
     (_region, created), = aws.recorded("CreateSecurityGroup")  # the key pair is the test's own (ssh_keypair_name)
     assert _requested_tags(created) == {"security-group": "cc-42"}, created
     assert [(r, c.get("Encrypted"), c.get("KmsKeyId")) for r, c in aws.recorded("CopyImage")] == [

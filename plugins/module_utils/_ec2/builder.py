@@ -37,7 +37,7 @@ LAUNCH_OPTIONS = ("source_ami", "source_ami_filter", "instance_type", "subnet_id
                   "user_data", "root_volume", "extra_volumes", "spot", "allowed_cidrs", "caller_ip", "ssh_interface",
                   "ssh_host", "ssh_port", "ssh_keypair_name", "ssh_private_key_file", "ssh_timeout",
                   "wait_ssh", "wait_status_ok", "ssh_bastion", "security_group_ids", "associate_public_ip_address",
-                  "subnet_filter", "security_group_filter")
+                  "subnet_filter", "security_group_filter", "metadata_options")
 
 
 class Ec2BuilderError(Exception):
@@ -159,6 +159,18 @@ def _ebs(volume):
     return dict({api: volume[k] for k, api in keys.items() if volume.get(k) is not None}, DeleteOnTermination=True)
 
 
+def instance_metadata(options=None):
+    """The builder's MetadataOptions: IMDSv2 only, always (a role's request without a token gets nothing); options
+    (metadata_options): the hop limit a container on the builder needs to reach it (2), the instance's tags in it."""
+    metadata = {"HttpTokens": "required", "HttpEndpoint": "enabled"}
+    options = options or {}
+    if options.get("http_put_response_hop_limit") is not None:
+        metadata["HttpPutResponseHopLimit"] = int(options["http_put_response_hop_limit"])
+    if options.get("instance_metadata_tags") is not None:
+        metadata["InstanceMetadataTags"] = "enabled" if options["instance_metadata_tags"] else "disabled"
+    return metadata
+
+
 def ssh_address(instance, interface):
     address = instance.get(SSH_INTERFACES[interface])
     if not address:
@@ -236,7 +248,7 @@ class Ec2Builder:
                allowed_cidrs=None, caller_ip=None, ssh_interface="public_ip", ssh_host=None, ssh_port=22, ssh_keypair_name=None,
                ssh_private_key_file=None, ssh_timeout=300, wait_ssh=True, wait_status_ok=False, ssh_bastion=None,
                security_group_ids=None, associate_public_ip_address=None, subnet_filter=None,
-               security_group_filter=None):
+               security_group_filter=None, metadata_options=None):
         """Launch (or find this build's running) builder; returns (changed, facts). ssh_bastion: bastion.bastion()'s
         dict, through which the SSH port is waited for (and which the facts carry for the builder's connection).
         security_group_ids: existing groups the instance gets; with them, a temporary group is made only for
@@ -280,7 +292,8 @@ class Ec2Builder:
                 try:
                     instance_id = self._run_instance(
                         created, image, key_name, own_groups + ([group_id] if group_id else []), instance_type,
-                        candidate, iam_instance_profile, user_data, devices, spot, associate_public_ip_address)
+                        candidate, iam_instance_profile, user_data, devices, spot, associate_public_ip_address,
+                        metadata_options)
                     break
                 except Exception as e:  # noqa: BLE001 - all but one refusal are the launch's error
                     # no capacity for the type in that zone now (GPU and large types, spot): another zone's subnet
@@ -366,11 +379,11 @@ class Ec2Builder:
         return group_id
 
     def _run_instance(self, created, image, key_name, group_ids, instance_type, subnet_id, profile, user_data,
-                      devices, spot, public_ip=None):
+                      devices, spot, public_ip=None, metadata_options=None):
         args = {
             "ImageId": image["ImageId"], "InstanceType": instance_type, "MinCount": 1, "MaxCount": 1,
             "KeyName": key_name, "SecurityGroupIds": group_ids,
-            "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled"},
+            "MetadataOptions": instance_metadata(metadata_options),
             # If this run dies and nobody cleans up, `shutdown` inside the builder still ends the bill.
             "InstanceInitiatedShutdownBehavior": "terminate",
             "TagSpecifications": self._tag_spec("instance", "volume"),

@@ -278,6 +278,9 @@ def _check_ec2(where, t, cwd):
         errors.append("%s.tags: must be a dict of tag names to values for type ec2" % where)
     errors.extend(_aws_tag_errors(where + ".tags", tags if isinstance(tags, dict) else {}))
     errors.extend(_aws_tag_errors(where + ".run_tags", t.get("run_tags") or {}))
+    hops = (t.get("metadata_options") or {}).get("http_put_response_hop_limit")
+    if hops is not None and not 1 <= hops <= 64:
+        errors.append("%s.metadata_options.http_put_response_hop_limit: %r is not 1 to 64" % (where, hops))
     if t.get("ssh_port") is not None and not 0 < int(t["ssh_port"]) < 65536:
         errors.append("%s.ssh_port: %r is not a port number" % (where, t.get("ssh_port")))
     if t.get("watchdog_timeout") is not None and not (int(t["watchdog_timeout"]) == 0 or int(t["watchdog_timeout"]) >= 60):

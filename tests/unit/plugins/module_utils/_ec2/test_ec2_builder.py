@@ -383,6 +383,17 @@ def test_no_capacity_in_one_zone_goes_on_in_another_subnet_the_filter_found(aws,
     assert counts(ec2) == {"instances": 0, "key_pairs": 0, "security_groups": 0}
 
 
+def test_metadata_options_beside_imdsv2(aws, builder, ssh_port):
+    assert eb.instance_metadata() == {"HttpTokens": "required", "HttpEndpoint": "enabled"}
+    ec2 = aws.client("ec2")
+    changed, facts = launch(builder, ssh_port, metadata_options={"http_put_response_hop_limit": 2,
+                                                                 "instance_metadata_tags": True})
+    metadata = ec2.describe_instances(InstanceIds=[facts["instance_id"]])["Reservations"][0]["Instances"][0]["MetadataOptions"]
+    assert (metadata["HttpTokens"], metadata["HttpPutResponseHopLimit"], metadata["InstanceMetadataTags"]) == (
+        "required", 2, "enabled")
+    builder.teardown([facts["instance_id"]], [facts["key_name"]], [facts["security_group_id"]])
+
+
 def test_filters_that_find_nothing_create_nothing(aws, builder, ssh_port):
     ec2 = aws.client("ec2")
     vpc, subnets, group = tagged_vpc(ec2)

@@ -570,6 +570,7 @@ def test_hash_ignores_operational_top_level_keys(change):
     (1, {"allowed_cidrs": ["203.0.113.7/32"]}),
     (1, {"ssh_timeout": 60}),
     (1, {"run_tags": {"CostCenter": "1234"}}),
+    (1, {"metadata_options": {"http_put_response_hop_limit": 2}}),
     (1, {"share_with_accounts": ["123456789012"], "copy_to_regions": ["eu-west-1"]}),
     (1, {"publish_parameter": "/ami/webapp", "force_deregister": True, "deprecate_after": "90d"}),
 ], ids=lambda c: next(iter(c)) if isinstance(c, dict) else str(c))
@@ -848,3 +849,11 @@ def test_volume_performance_counts_in_the_hash_only_when_set():
     faster = copy.deepcopy(raw)
     faster["image_targets"][1]["root_volume"].update(type="gp3", throughput=500)
     assert build_hash(faster) != build_hash(raw)
+
+
+def test_metadata_hop_limit_is_one_to_64(tmp_path):
+    assert errors_of(definition_with(ec2(metadata_options={"http_put_response_hop_limit": 2})), tmp_path) == []
+    assert errors_of(definition_with(ec2(metadata_options={"http_put_response_hop_limit": 0})), tmp_path) == [
+        "image_targets[0].metadata_options.http_put_response_hop_limit: 0 is not 1 to 64"]
+    found = errors_of(definition_with(ec2(metadata_options={"http_tokens": "optional"})), tmp_path)
+    assert len(found) == 1 and "http_tokens" in found[0], found  # IMDSv2 stays required: no such option
