@@ -110,14 +110,16 @@ def _attach(pushed, entries, public, args):
     envelope by the same key already has there (a reused image keeps its original statements). One registry
     session per repository: the image manifest and the referrers are read once, the fallback index written once.
     Returns the number of registry requests."""
-    calls, done = 0, set()
+    calls, done, auths = 0, set(), {}
     for p in pushed:
         repo = p["ref"].rsplit(":", 1)[0] if ":" in p["ref"].rsplit("/", 1)[-1] else p["ref"]
         if (repo, p["digest"]) in done or not p.get("digest"):
             continue
         done.add((repo, p["digest"]))
         host, path = split_repository(repo)
-        auth = ecr.credentials(host) if args.get("ecr") else {k: args.get(k) for k in ("username", "password")}
+        if host not in auths:  # ECR's asked for once per registry, as for the push
+            auths[host] = ecr.credentials(host) if args.get("ecr") else {k: args.get(k) for k in ("username", "password")}
+        auth = auths[host]
         with oci.Registry(host, auth["username"], auth["password"], plain_http=p.get("plain_http")) as registry:
             subject = registry.resolve(path, p["digest"])
             index, fallback = registry.referrers_index(path, p["digest"])
