@@ -3,20 +3,24 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The one place that makes boto3 clients and waits on AWS.
 
-Clients get botocore's "standard" retry mode (throttling and transient errors are retried with
-backoff by botocore itself). Waiting uses botocore waiters only; the single non-AWS wait is
-`wait_for_port`, a connect loop with a deadline. Region, credentials and endpoint come from the
-standard AWS settings; boto3 already honours AWS_ENDPOINT_URL, an explicit endpoint_url wins.
+Clients get botocore's "standard" retry mode with 10 retries (throttling and transient errors are retried with
+backoff by botocore itself), unless the AWS settings name a retry mode or attempts of their own (AWS_RETRY_MODE,
+AWS_MAX_ATTEMPTS, a profile's retry_mode and max_attempts): those are the user's, as for every other AWS tool.
+Waiting uses botocore waiters only; the single non-AWS wait is `wait_for_port`, a connect loop with a deadline.
+Region, credentials and endpoint come from the standard AWS settings; boto3 already honours AWS_ENDPOINT_URL, an
+explicit endpoint_url wins.
 """
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 
 try:
     import boto3
     import botocore.config
+    import botocore.session
     import botocore.exceptions
     import botocore.parsers
     import botocore.waiter
@@ -29,15 +33,27 @@ DEFAULT_DELAY = 15
 DEFAULT_MAX_ATTEMPTS = 40
 
 
-def client_config(**extra):
-    return botocore.config.Config(retries=dict(RETRIES), **extra)
+# A retry setting of the AWS settings: its environment variable and its name in a profile of ~/.aws/config.
+_RETRY_SETTINGS = {"mode": ("AWS_RETRY_MODE", "retry_mode"), "max_attempts": ("AWS_MAX_ATTEMPTS", "max_attempts")}
+
+
+def client_config(profile=None, **extra):
+    """The clients' botocore config: RETRIES, less what the AWS settings of `profile` (None: AWS_PROFILE's or the
+    default one) set themselves. An explicit Config would override them, which botocore reads only when it is not."""
+    try:
+        scoped = botocore.session.Session(profile=profile or None).get_scoped_config()
+    except botocore.exceptions.ProfileNotFound:
+        scoped = {}  # the client's own creation says so
+    retries = {key: value for key, value in RETRIES.items()
+               if not (os.environ.get(_RETRY_SETTINGS[key][0]) or scoped.get(_RETRY_SETTINGS[key][1]))}
+    return botocore.config.Config(retries=retries, **extra)
 
 
 def make_client(service, region=None, endpoint_url=None, session=None, **kwargs):
     """A plain boto3 client (tests, scripts). Modules use `module_client_factory` instead."""
     session = session or boto3.session.Session()
     return session.client(service, region_name=region, endpoint_url=endpoint_url or None,
-                          config=client_config(), **kwargs)
+                          config=client_config(session.profile_name), **kwargs)
 
 
 def client_factory(region=None, endpoint_url=None, session=None):
@@ -52,7 +68,7 @@ def client_factory(region=None, endpoint_url=None, session=None):
 def module_client_factory(module):
     """Same as client_factory, with credentials/endpoint/region from an AnsibleAWSModule."""
     def factory(service, region=None):
-        return module.client(service, region=region or module.region, config=client_config())
+        return module.client(service, region=region or module.region, config=client_config(module.params.get("profile")))
     return factory
 
 
