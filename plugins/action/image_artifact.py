@@ -264,6 +264,7 @@ def _community_docker_engine(target):
 
 
 def _ami_args(build, target, builder):
+    polling = target.get("aws_polling") or {}
     return _present({
         "region": target["region"], "instance_id": builder.get("instance_id"), "name": target["ami_name"],
         "description": target.get("ami_description") or None,
@@ -274,7 +275,8 @@ def _ami_args(build, target, builder):
         "share_with_accounts": target["share_with_accounts"], "share_snapshots": target.get("share_snapshots") or None,
         "share_with_organizations": target["share_with_organizations"], "share_with_ous": target["share_with_ous"],
         "deprecate_after": target["deprecate_after"], "publish_parameter": target["publish_parameter"],
-        "force_deregister": target["force_deregister"], "keep_on_error": build["on_error"] == "keep"})
+        "force_deregister": target["force_deregister"], "keep_on_error": build["on_error"] == "keep",
+        "poll_delay": polling.get("delay_seconds"), "poll_max_attempts": polling.get("max_attempts")})
 
 
 def _unforeseen(error):

@@ -576,6 +576,21 @@ build:
         ssh_timeout:
           description: (ec2) Seconds to wait for SSH to answer.
           type: int
+        aws_polling:
+          description: '(ec2) How the build waits on AWS (Packer''s C(aws_polling)) - the builder running, then
+            stopped, the AMI and each copy available: a poll every C(image_targets[].aws_polling.delay_seconds),
+            at most C(image_targets[].aws_polling.max_attempts) polls each. Without it, a poll every 15 seconds,
+            up to 10 minutes for the instance and an hour for each AMI. Raise it for AMIs of large volumes, whose
+            snapshots take longer. Not in the build hash.'
+          type: dict
+          contains:
+            delay_seconds:
+              description: Seconds between two polls (0 or more).
+              type: int
+            max_attempts:
+              description: Polls of each wait before the build fails (1 or more). Without it, 40 for the instance
+                and 240 for each AMI.
+              type: int
         ssh_bastion_host:
           description: (ec2) Reach the builder through this bastion (jump) host, for the wait for C(image_targets[].ssh_port)
             (made from the bastion) and every task (OpenSSH's C(ssh -W) as the connection's ProxyCommand). Its C(sshd)

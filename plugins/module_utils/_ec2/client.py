@@ -93,7 +93,10 @@ class Waits:
         return {"Delay": self.delay, "MaxAttempts": self.max_attempts}
 
     def wait(self, client, name, **kwargs):
-        client.get_waiter(name).wait(WaiterConfig=self.config, **kwargs)
+        try:
+            client.get_waiter(name).wait(WaiterConfig=self.config, **kwargs)
+        except botocore.exceptions.WaiterError as e:
+            raise self._gave_up(e) from e
 
     def retry_call(self, client, operation, retry_codes, done_codes=(), **kwargs):
         """Call a (deleting) operation until it succeeds, retrying while it fails with retry_codes.
@@ -107,7 +110,26 @@ class Waits:
         acceptors += [{"matcher": "error", "expected": c, "state": "retry"} for c in retry_codes]
         model = botocore.waiter.WaiterModel({"version": 2, "waiters": {"Retry" + operation: {
             "operation": operation, "delay": self.delay, "maxAttempts": self.max_attempts, "acceptors": acceptors}}})
-        botocore.waiter.create_waiter_with_client("Retry" + operation, model, client).wait(**kwargs)
+        try:
+            botocore.waiter.create_waiter_with_client("Retry" + operation, model, client).wait(**kwargs)
+        except botocore.exceptions.WaiterError as e:
+            raise self._gave_up(e) from e
+
+    def _gave_up(self, error):
+        """A waiter's error, saying how long it waited when it ran out of attempts (botocore says only that)."""
+        if error.kwargs.get("reason") != "Max attempts exceeded":
+            return error
+        seconds = self.delay * (self.max_attempts - 1)
+        return botocore.exceptions.WaiterError(
+            name=error.kwargs.get("name"), last_response=error.last_response,
+            reason="not done after %d polls %d s apart (%s); aws_polling sets how long a build waits on AWS"
+                   % (self.max_attempts, self.delay, _duration(seconds)))
+
+
+def _duration(seconds):
+    if seconds >= 3600:
+        return "%d h %d min" % (seconds // 3600, seconds % 3600 // 60)
+    return "%d min %d s" % divmod(seconds, 60) if seconds >= 60 else "%d s" % seconds
 
 
 def error_code(exc):

@@ -40,7 +40,7 @@ EC2_KEYS = {
     "publish_parameter", "watchdog_timeout", "allow_open_ssh",
     "ssh_bastion_host", "ssh_bastion_port", "ssh_bastion_username", "ssh_bastion_private_key_file",
     "region_kms_key_ids", "security_group_ids", "associate_public_ip_address", "share_snapshots", "imds_support",
-    "subnet_filter", "security_group_filter", "run_tags", "metadata_options",
+    "subnet_filter", "security_group_filter", "run_tags", "metadata_options", "aws_polling",
 }
 KEYS_BY_TYPE = {"docker": DOCKER_KEYS, "ec2": EC2_KEYS}
 
@@ -56,7 +56,7 @@ OPERATIONAL_TARGET_KEYS = {"push", "registry_auth", "base_image_auth", "save", "
                            "ssh_keypair_name", "ssh_private_key_file", "allowed_cidrs", "ssh_timeout",
                            "share_with_accounts", "share_with_organizations", "share_with_ous",
                            "copy_to_regions", "region_kms_key_ids", "security_group_ids", "associate_public_ip_address",
-                           "subnet_filter", "security_group_filter", "run_tags", "metadata_options",
+                           "subnet_filter", "security_group_filter", "run_tags", "metadata_options", "aws_polling",
                            "share_snapshots",
                            "publish_parameter", "force_deregister", "deprecate_after",
                            "watchdog_timeout", "allow_open_ssh",

@@ -278,6 +278,11 @@ def _check_ec2(where, t, cwd):
         errors.append("%s.tags: must be a dict of tag names to values for type ec2" % where)
     errors.extend(_aws_tag_errors(where + ".tags", tags if isinstance(tags, dict) else {}))
     errors.extend(_aws_tag_errors(where + ".run_tags", t.get("run_tags") or {}))
+    polling = t.get("aws_polling") or {}
+    if polling.get("delay_seconds") is not None and polling["delay_seconds"] < 0:
+        errors.append("%s.aws_polling.delay_seconds: %r is below 0" % (where, polling["delay_seconds"]))
+    if polling.get("max_attempts") is not None and polling["max_attempts"] < 1:
+        errors.append("%s.aws_polling.max_attempts: %r is below 1" % (where, polling["max_attempts"]))
     hops = (t.get("metadata_options") or {}).get("http_put_response_hop_limit")
     if hops is not None and not 1 <= hops <= 64:
         errors.append("%s.metadata_options.http_put_response_hop_limit: %r is not 1 to 64" % (where, hops))

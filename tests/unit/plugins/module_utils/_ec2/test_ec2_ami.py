@@ -10,6 +10,7 @@ import datetime
 import pytest
 
 from ansible_collections.immutable.images.plugins.module_utils._ec2 import ami as ec2_ami
+from ansible_collections.immutable.images.plugins.module_utils._ec2 import client as aws_client
 from ansible_collections.immutable.images.plugins.module_utils._ec2 import resources as res
 from ansible_collections.immutable.images.plugins.module_utils._common import naming
 
@@ -223,6 +224,51 @@ def test_publish_failure_rolls_back_and_names_the_stage(aws):
             instance_id, "webapp-1.4.2", tags=TAGS, copy_to_regions=["eu-west-1"], publish_parameter="/p")
     assert info.value.stage == "publish"
     assert maker_find(aws, "us-east-1") == [] and maker_find(aws, "eu-west-1") == []
+
+
+def pending_for(aws, region, polls):
+    """A client factory whose client for `region` sees every AMI it describes `pending` for its first `polls`
+    DescribeImages calls after a CreateImage or CopyImage (an after-call hook: AWS's state while the snapshots are
+    made, which moto skips); .polls counts the calls seen."""
+    seen = {"made": False, "polls": 0}
+
+    def made(**_):
+        seen["made"] = True
+
+    def describe(parsed, **_):
+        if seen["made"]:
+            seen["polls"] += 1
+            if seen["polls"] <= polls:
+                for found in parsed.get("Images") or []:
+                    found["State"] = "pending"
+
+    def factory(service, reg):
+        client = aws.factory(service, reg)
+        if service == "ec2" and reg == region:
+            client.meta.events.register("after-call.ec2.CreateImage", made)
+            client.meta.events.register("after-call.ec2.CopyImage", made)
+            client.meta.events.register("after-call.ec2.DescribeImages", describe)
+        return client
+    factory.seen = seen
+    return factory
+
+
+def test_an_ami_not_available_in_time_fails_saying_so_and_is_removed(aws):
+    """A build's waits are aws_polling's: an AMI still pending after its polls fails the create stage, saying how long
+    it waited, and is deregistered; with polls enough it is made."""
+    instance_id = run_instance(aws.client("ec2"))
+    slow = pending_for(aws, "us-east-1", polls=4)
+    maker = ec2_ami.AmiCreator(slow, "us-east-1", waits=aws_client.Waits(0, 3))
+    with pytest.raises(ec2_ami.AmiError) as info:
+        maker.create(instance_id, "webapp-1.4.2", tags=TAGS)
+    assert info.value.stage == "create"
+    assert "not done after 3 polls 0 s apart (0 s); aws_polling sets how long a build waits" in str(info.value)
+    assert slow.seen["polls"] >= 3 and maker_find(aws, "us-east-1") == []
+
+    slow = pending_for(aws, "eu-west-1", polls=4)  # a copy waits as long
+    made = ec2_ami.AmiCreator(slow, "us-east-1", waits=aws_client.Waits(0, 5)).create(
+        instance_id, "webapp-1.4.2", tags=TAGS, copy_to_regions=["eu-west-1"])
+    assert slow.seen["polls"] == 6 and set(made["images"]) == {"us-east-1", "eu-west-1"}  # 5 polls, then the tags'
 
 
 def test_share_failure_with_keep_on_error_keeps_the_amis(aws):

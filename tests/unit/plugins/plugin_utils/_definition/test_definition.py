@@ -571,6 +571,7 @@ def test_hash_ignores_operational_top_level_keys(change):
     (1, {"ssh_timeout": 60}),
     (1, {"run_tags": {"CostCenter": "1234"}}),
     (1, {"metadata_options": {"http_put_response_hop_limit": 2}}),
+    (1, {"aws_polling": {"delay_seconds": 30, "max_attempts": 600}}),
     (1, {"share_with_accounts": ["123456789012"], "copy_to_regions": ["eu-west-1"]}),
     (1, {"publish_parameter": "/ami/webapp", "force_deregister": True, "deprecate_after": "90d"}),
 ], ids=lambda c: next(iter(c)) if isinstance(c, dict) else str(c))
@@ -857,3 +858,10 @@ def test_metadata_hop_limit_is_one_to_64(tmp_path):
         "image_targets[0].metadata_options.http_put_response_hop_limit: 0 is not 1 to 64"]
     found = errors_of(definition_with(ec2(metadata_options={"http_tokens": "optional"})), tmp_path)
     assert len(found) == 1 and "http_tokens" in found[0], found  # IMDSv2 stays required: no such option
+
+
+def test_aws_polling_bounds(tmp_path):
+    assert errors_of(definition_with(ec2(aws_polling={"delay_seconds": 0, "max_attempts": 1})), tmp_path) == []
+    assert errors_of(definition_with(ec2(aws_polling={"delay_seconds": -1, "max_attempts": 0})), tmp_path) == [
+        "image_targets[0].aws_polling.delay_seconds: -1 is below 0",
+        "image_targets[0].aws_polling.max_attempts: 0 is below 1"]

@@ -1,0 +1,114 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""aws_polling end to end: a build whose instance or AMI AWS does not finish in time fails at the stage that waited,
+saying how long it waited, and leaves nothing.
+
+moto makes instances and AMIs ready at once, so the build reaches moto through a proxy on 127.0.0.1 that reports
+them pending (what AWS says while an instance boots or an AMI's snapshots are made). Without aws_polling reaching
+the modules, the build would wait the defaults (10 minutes, an hour) instead of failing in seconds.
+"""
+
+import http.client
+import http.server
+import json
+import re
+import threading
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from conftest import run_build
+from test_ec2_build import ROLE, assert_no_builder_left, ec2_target, import_key
+
+pytestmark = [pytest.mark.docker, pytest.mark.aws, pytest.mark.slow]
+
+# What each case reports pending, and how it appears in moto's EC2 XML.
+PENDING = {
+    "DescribeImages": (re.compile(r"<imageState>available</imageState>"), "<imageState>pending</imageState>"),
+    "DescribeInstances": (re.compile(r"<instanceState>\s*<code>16</code>\s*<name>running</name>"),
+                          "<instanceState><code>0</code><name>pending</name>"),
+}
+
+
+class PendingProxy:
+    """Forwards every request to moto; the responses of `action` say pending (PENDING) once the request that makes the
+    resource (`after`) went through. .rewritten counts the responses changed."""
+
+    def __init__(self, upstream, action, after):
+        self.upstream, self.action, self.after = urlsplit(upstream), action, after
+        self.made, self.rewritten = False, 0
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                action = (parse_qs(body.decode("utf-8", "replace")).get("Action") or [None])[0]
+                status, headers, answer = proxy.forward(self.command, self.path, dict(self.headers), body)
+                if action == proxy.after:
+                    proxy.made = True
+                elif action == proxy.action and proxy.made:
+                    pattern, pending = PENDING[action]
+                    changed = pattern.sub(pending, answer.decode("utf-8"))
+                    proxy.rewritten += changed != answer.decode("utf-8")
+                    answer = changed.encode("utf-8")
+                self.send_response(status)
+                for name, value in headers:
+                    if name.lower() not in ("content-length", "transfer-encoding", "connection", "server", "date"):
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            do_GET = do_POST
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = "http://127.0.0.1:%d" % self.server.server_port
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def forward(self, method, path, headers, body):
+        connection = http.client.HTTPConnection(self.upstream.hostname, self.upstream.port, timeout=60)
+        try:
+            connection.request(method, path, body=body, headers=headers)
+            response = connection.getresponse()
+            return response.status, response.getheaders(), response.read()
+        finally:
+            connection.close()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize("action, after, stage, waiter", [
+    ("DescribeInstances", "RunInstances", "launch", "InstanceRunning"),
+    ("DescribeImages", "CreateImage", "create", "ImageAvailable"),
+])
+def test_a_wait_that_runs_out_fails_saying_how_long_and_leaves_nothing(aws, ssh_target, project, action, after, stage,
+                                                                       waiter):
+    import_key(aws, ssh_target)
+    project.role("motd", ROLE)
+    proxy = PendingProxy(aws.endpoint, action, after)
+    try:
+        definition = {"image_name": "amislow", "image_version": "1.0.0", "image_gather_facts": False,
+                      "image_roles": ["motd"], "image_manifest": "manifest.json",
+                      "image_targets": [ec2_target(ssh_target, aws_polling={"delay_seconds": 1, "max_attempts": 3})]}
+        proc = run_build(project.path, definition, env=dict(aws.env, AWS_ENDPOINT_URL=proxy.url), timeout=300)
+    finally:
+        proxy.close()
+    assert proc.returncode != 0, proc.output
+    assert proxy.rewritten >= 3
+    said = "Waiter %s failed: not done after 3 polls 1 s apart (2 s); aws_polling sets how long a build waits on AWS" % waiter
+    assert said in proc.output, proc.output
+    assert re.search(r"target aws: failed at stage %s\b" % stage, proc.output), proc.output
+    manifest = project.path / "manifest.json"  # a build that fails at launch writes none
+    if manifest.exists():
+        assert_no_builder_left(aws, json.loads(manifest.read_text())["build_id"])
+    ec2 = aws.client("ec2")
+    instances = [i for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]]
+    assert instances and {i["State"]["Name"] for i in instances} == {"terminated"}
+    assert {k["KeyName"] for k in ec2.describe_key_pairs()["KeyPairs"]} == {"itest-key"}
+    assert [g["GroupName"] for g in ec2.describe_security_groups()["SecurityGroups"]] == ["default"]
+    assert ec2.describe_images(Owners=["self"])["Images"] == [], "the AMI of a failed build is removed"
