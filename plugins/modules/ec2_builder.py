@@ -69,7 +69,9 @@ options:
       - Required with O(state=present) unless O(ssh_keypair_name) is set.
     type: path
   source_ami:
-    description: Id of the AMI to start from. Mutually exclusive with O(source_ami_filter).
+    description:
+      - Id of the AMI to start from, or C(resolve:ssm:<parameter>[:<version or label>]) for the AMI a Systems Manager
+        parameter of the region holds (C(ssm:GetParameter)). Mutually exclusive with O(source_ami_filter).
     type: str
   source_ami_filter:
     description:
@@ -578,9 +580,11 @@ def main():
                               required_together=[("ssh_keypair_name", "ssh_private_key_file")],
                               required_if=[("state", "present", ("source_ami", "source_ami_filter"), True)])
     p = module.params
-    builder = Ec2Builder(module_client_factory(module)("ec2"), p["build_id"], p["image_name"], p["target"],
+    client_for = module_client_factory(module)
+    builder = Ec2Builder(client_for("ec2"), p["build_id"], p["image_name"], p["target"],
                          name=p["name"], version=p["image_version"], build_hash=p["build_hash"], extra_tags=p["run_tags"],
-                         key_dir=p["private_key_dir"], waits=Waits(p["poll_delay"], p["poll_max_attempts"]))
+                         key_dir=p["private_key_dir"], waits=Waits(p["poll_delay"], p["poll_max_attempts"]),
+                         ssm=lambda: client_for("ssm"))
     try:
         if p["state"] == "absent":
             removed = builder.teardown([p["instance_id"]] if p["instance_id"] else [], [p["key_name"]] if p["key_name"] else [],

@@ -378,7 +378,9 @@ build:
           description: (ec2) AWS region of the builder and the AMI.
           type: str
         source_ami:
-          description: (ec2) AMI id to start from. Mutually exclusive with C(image_targets[].source_ami_filter).
+          description: '(ec2) AMI id to start from, or a Systems Manager parameter that holds one, as RunInstances
+            takes it (C(resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64)): the
+            AMI it holds when the build starts. Mutually exclusive with C(image_targets[].source_ami_filter).'
           type: str
         source_ami_filter:
           description: (ec2) Find the source AMI (C(name), C(owners), C(architecture), C(most_recent), C(filters)).

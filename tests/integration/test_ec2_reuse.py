@@ -236,3 +236,29 @@ def test_a_reuse_shares_and_publishes_as_the_definition_says_now(world, ssh_targ
     assert ssm.get_parameter(Name=parameter)["Parameter"]["Value"] == first["amis"][REGION]
     assert again.target["artifact"]["parameter"]["name"] == parameter
     assert again.manifest["build_hash"] == first["build_hash"], "sharing and publishing are not build inputs"
+
+
+def test_a_source_ami_from_a_parameter_is_reused_until_the_parameter_names_another(world, ssh_target):
+    """source_ami resolve:ssm: the AMI the parameter holds when the build starts (one build's publish_parameter is the
+    next image's source): reused while it holds the same AMI, built again once it names another."""
+    ssm, ec2 = world.client("ssm"), world.client("ec2")
+    amzn2, al2023 = (max(ec2.describe_images(Owners=["amazon"], Filters=[{"Name": "name", "Values": [name]}])["Images"],
+                         key=lambda i: i["CreationDate"])["ImageId"] for name in ("amzn2-ami-hvm-*", "al2023-ami-2023*"))
+    ssm.put_parameter(Name="/images/amireuse-base/latest", Value=amzn2, Type="String", DataType="aws:ec2:image",
+                      Overwrite=True)
+    spec = definition(ssh_target, greeting="from a parameter")
+    del spec["image_targets"][0]["source_ami_filter"]
+    spec["image_targets"][0]["source_ami"] = "resolve:ssm:/images/amireuse-base/latest"
+
+    first = world.rebuilt(ssh_target, spec)
+    assert first.target["source_ami"]["image_id"] == amzn2
+    again = world.build(spec)
+    assert again.returncode == 0, again.output
+    assert again.target["reused"] is True and again.target["artifact"]["amis"] == first.target["artifact"]["amis"]
+
+    ssm.put_parameter(Name="/images/amireuse-base/latest", Value=al2023, Type="String", DataType="aws:ec2:image",
+                      Overwrite=True)
+    moved = world.rebuilt(ssh_target, spec)
+    assert moved.target["source_ami"]["image_id"] == al2023
+    assert moved.manifest["build_hash"] == first.manifest["build_hash"], "the parameter's name is the input, not its AMI"
+    assert moved.target["artifact"]["amis"][REGION] != first.target["artifact"]["amis"][REGION]

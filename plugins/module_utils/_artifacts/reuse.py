@@ -198,7 +198,7 @@ def _check_ec2(target, image_name, build_hash, force, factory_for):
 
     client_for = factory_for(target["region"])
     source = resolve_source_ami(client_for("ec2", target["region"]), target.get("source_ami"),
-                                target.get("source_ami_filter"))["ImageId"]
+                                target.get("source_ami_filter"), lambda: client_for("ssm", target["region"]))["ImageId"]
     if force:
         return source, None, "image_force: rebuilding"
     regions = [target["region"]] + [r for r in target.get("copy_to_regions") or [] if r != target["region"]]

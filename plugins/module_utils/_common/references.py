@@ -29,6 +29,10 @@ DIGEST_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0
 
 AWS_REGION_RE = re.compile(r"^[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d+\Z")
 AMI_ID_RE = re.compile(r"^ami-[0-9a-f]{8}(?:[0-9a-f]{9})?\Z")
+# A Systems Manager parameter that holds an AMI id, as RunInstances and launch templates take it: the parameter's name
+# (a path), and optionally `:version` or `:label`.
+SSM_AMI_PREFIX = "resolve:ssm:"
+SSM_AMI_RE = re.compile(r"^resolve:ssm:(/?[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)*(?::[A-Za-z0-9_.-]+)?)\Z")
 ACCOUNT_ID_RE = re.compile(r"^\d{12}\Z")
 DURATION_RE = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?(?:(\d+)ms)?\Z")
 

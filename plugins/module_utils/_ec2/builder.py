@@ -17,6 +17,7 @@ import secrets
 import stat
 
 from ansible_collections.immutable.images.plugins.module_utils._common import naming
+from ansible_collections.immutable.images.plugins.module_utils._common import references as ref
 from ansible_collections.immutable.images.plugins.module_utils._ec2 import bastion as ssh_bastion
 from ansible_collections.immutable.images.plugins.module_utils._ec2 import network
 from ansible_collections.immutable.images.plugins.module_utils._ec2 import resources as res
@@ -60,8 +61,14 @@ def ami_query(source_ami_filter):
     return query
 
 
-def resolve_source_ami(ec2, source_ami=None, source_ami_filter=None):
-    """The source image (describe_images entry); newest by CreationDate when most_recent is set."""
+def resolve_source_ami(ec2, source_ami=None, source_ami_filter=None, ssm=None):
+    """The source image (describe_images entry); newest by CreationDate when most_recent is set. A source_ami of
+    `resolve:ssm:<parameter>` is the AMI that parameter holds now (ami_in_parameter); ssm() makes the Systems Manager
+    client of the region, only then."""
+    named = source_ami
+    if source_ami and source_ami.startswith(ref.SSM_AMI_PREFIX):
+        source_ami = ami_in_parameter(ssm(), source_ami)
+        named = "%s (%s)" % (named, source_ami)
     if source_ami:
         try:
             images = ec2.describe_images(ImageIds=[source_ami])["Images"]
@@ -70,7 +77,7 @@ def resolve_source_ami(ec2, source_ami=None, source_ami_filter=None):
                 raise
             images = []
         if not images:
-            raise Ec2BuilderError("source_ami %s does not exist or is not visible to this account" % source_ami)
+            raise Ec2BuilderError("source_ami %s does not exist or is not visible to this account" % named)
         image = images[0]
     elif source_ami_filter:
         images = ec2.get_paginator("describe_images").paginate(**ami_query(source_ami_filter)).build_full_result()["Images"]
@@ -88,6 +95,23 @@ def resolve_source_ami(ec2, source_ami=None, source_ami_filter=None):
         raise Ec2BuilderError("source AMI %s is %s-backed; only EBS-backed AMIs can be imaged"
                               % (image["ImageId"], image.get("RootDeviceType")))
     return image
+
+
+def ami_in_parameter(ssm, source_ami):
+    """The AMI id a Systems Manager parameter holds (source_ami `resolve:ssm:<name>[:<version or label>]`): AWS's public
+    parameters name the current AMIs of Amazon Linux, Ubuntu, Debian, Windows and the EKS-optimized images."""
+    name = source_ami[len(ref.SSM_AMI_PREFIX):]
+    try:
+        value = ssm.get_parameter(Name=name)["Parameter"]["Value"]
+    except ClientError as e:
+        if error_code(e) in ("ParameterNotFound", "ParameterVersionNotFound", "ParameterVersionLabelNotFound"):
+            raise Ec2BuilderError("source_ami %s: no such parameter%s in %s" % (
+                source_ami, "" if error_code(e) == "ParameterNotFound" else " version or label",
+                ssm.meta.region_name))
+        raise
+    if not ref.AMI_ID_RE.match(value or ""):
+        raise Ec2BuilderError("source_ami %s: the parameter holds %r, not an AMI id" % (source_ami, (value or "")[:80]))
+    return value
 
 
 def image_summary(image):
@@ -184,8 +208,9 @@ class Ec2Builder:
     """One target's builder in one region. `key_dir` is where a temporary private key is written."""
 
     def __init__(self, ec2, build_id, image_name, target, name=None, version=None, build_hash=None,
-                 extra_tags=None, key_dir=None, waits=None):
+                 extra_tags=None, key_dir=None, waits=None, ssm=None):
         self.ec2 = ec2
+        self.ssm = ssm  # () -> the region's Systems Manager client, for a source_ami of resolve:ssm:
         self.build_id, self.target = build_id, target
         self.name = name or naming.builder_name(image_name, target, build_id)
         self.tags = res.ec2_tags(naming.KIND_BUILDER, build_id, image_name, target, name=self.name,
@@ -219,7 +244,7 @@ class Ec2Builder:
              ssh_keypair_name=None, ssh_port=22, security_group_ids=None, subnet_filter=None,
              security_group_filter=None, **launch):
         """What launch() would do, without creating anything (check mode)."""
-        image = resolve_source_ami(self.ec2, source_ami, source_ami_filter)
+        image = resolve_source_ami(self.ec2, source_ami, source_ami_filter, self.ssm)
         block_devices(image, launch.get("root_volume"), launch.get("extra_volumes"))  # its errors, as launch() has them
         subnet_id, security_group_ids, _spare = self._network(subnet_id, subnet_filter, security_group_ids,
                                                               security_group_filter,
@@ -261,7 +286,7 @@ class Ec2Builder:
         if existing:
             return False, self._reuse(existing[0], ssh_interface, ssh_host, ssh_port, ssh_private_key_file,
                                       ssh_timeout if wait_ssh else None, ssh_bastion)
-        image = resolve_source_ami(self.ec2, source_ami, source_ami_filter)
+        image = resolve_source_ami(self.ec2, source_ami, source_ami_filter, self.ssm)
         devices = block_devices(image, root_volume, extra_volumes)
         subnet_id, own_groups, spare_subnets = self._network(subnet_id, subnet_filter, security_group_ids,
                                                              security_group_filter, instance_type)

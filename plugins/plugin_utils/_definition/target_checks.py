@@ -223,8 +223,9 @@ def _check_ec2(where, t, cwd):
         errors.append("%s: give source_ami or source_ami_filter, not both" % where)
     elif not t.get("source_ami") and not t.get("source_ami_filter"):
         errors.append("%s: source_ami or source_ami_filter is required for type ec2" % where)
-    if t.get("source_ami") and not ref.AMI_ID_RE.match(t["source_ami"]):
-        errors.append("%s.source_ami: %r is not an AMI id like ami-0123456789abcdef0" % (where, t["source_ami"]))
+    if t.get("source_ami") and not (ref.AMI_ID_RE.match(t["source_ami"]) or ref.SSM_AMI_RE.match(t["source_ami"])):
+        errors.append("%s.source_ami: %r is not an AMI id like ami-0123456789abcdef0, nor a parameter that holds one "
+                      "like resolve:ssm:/aws/service/debian/release/12/latest/amd64" % (where, t["source_ami"]))
     amifilter = t.get("source_ami_filter")
     if amifilter:
         unknown = set(amifilter) - {"name", "owners", "architecture", "most_recent", "filters"}

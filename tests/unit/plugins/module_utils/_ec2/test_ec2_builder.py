@@ -109,6 +109,51 @@ def test_source_ami_raw_filters(aws):
     assert eb.resolve_source_ami(ec2, source_ami_filter=flt)["Name"].endswith("kernel-6.12-x86_64")
 
 
+AL2023_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"  # AWS's public one
+
+
+def test_source_ami_from_a_systems_manager_parameter(aws):
+    """resolve:ssm: as RunInstances takes it: AWS's public parameter (moto has them, with their AMIs), a parameter of
+    the account's own (what publish_parameter writes), its version; the SSM client is made only when asked for."""
+    ec2, ssm = aws.client("ec2"), aws.client("ssm")
+    latest = ssm.get_parameter(Name=AL2023_PARAMETER)["Parameter"]["Value"]
+    image = eb.resolve_source_ami(ec2, "resolve:ssm:" + AL2023_PARAMETER, ssm=lambda: ssm)
+    assert image["ImageId"] == latest and image["Name"].startswith("al2023-ami-")
+    first = source_ami(ec2)
+    ssm.put_parameter(Name="/images/base/latest", Value=first, Type="String", DataType="aws:ec2:image")
+    ssm.put_parameter(Name="/images/base/latest", Value=latest, Type="String", DataType="aws:ec2:image", Overwrite=True)
+    assert eb.resolve_source_ami(ec2, "resolve:ssm:/images/base/latest", ssm=lambda: ssm)["ImageId"] == latest
+    assert eb.resolve_source_ami(ec2, "resolve:ssm:/images/base/latest:1", ssm=lambda: ssm)["ImageId"] == first
+    assert eb.resolve_source_ami(ec2, first, ssm=lambda: pytest.fail("no SSM client for an AMI id"))["ImageId"] == first
+
+
+@pytest.mark.parametrize("name, value, said", [
+    ("/images/none", None, "source_ami resolve:ssm:/images/none: no such parameter in us-east-1"),
+    ("/images/base:7", "ami-0123456789abcdef0", "resolve:ssm:/images/base:7: no such parameter version or label"),
+    ("/images/base", "hello", "resolve:ssm:/images/base: the parameter holds 'hello', not an AMI id"),
+    ("/images/base", "ami-0123456789abcdef0",
+     "source_ami resolve:ssm:/images/base (ami-0123456789abcdef0) does not exist or is not visible to this account"),
+])
+def test_a_parameter_without_an_ami_fails_before_anything_is_created(aws, builder, ssh_port, name, value, said):
+    if value:
+        aws.client("ssm").put_parameter(Name="/images/base", Value=value, Type="String")
+    builder.ssm = lambda: aws.client("ssm")
+    with pytest.raises(eb.Ec2BuilderError) as info:
+        launch(builder, ssh_port, source_ami="resolve:ssm:" + name)
+    assert said in str(info.value)
+    assert counts(aws.client("ec2")) == {"instances": 0, "key_pairs": 0, "security_groups": 0}
+
+
+def test_a_builder_from_a_parameters_ami(aws, builder, ssh_port):
+    builder.ssm = lambda: aws.client("ssm")
+    latest = aws.client("ssm").get_parameter(Name=AL2023_PARAMETER)["Parameter"]["Value"]
+    _changed, facts = launch(builder, ssh_port, source_ami="resolve:ssm:" + AL2023_PARAMETER)
+    assert facts["source_ami"]["image_id"] == latest
+    (instance,) = [i for r in aws.client("ec2").describe_instances(InstanceIds=[facts["instance_id"]])["Reservations"]
+                   for i in r["Instances"]]
+    assert instance["ImageId"] == latest
+
+
 # --- security group rules ---------------------------------------------------------------------
 
 def test_allowed_sources():

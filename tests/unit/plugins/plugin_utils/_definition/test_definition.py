@@ -153,6 +153,10 @@ SEMANTIC_CASES = [
     ("ec2-no-source", definition_with(ec2(source_ami=None)),
      "image_targets[0]: source_ami or source_ami_filter is required"),
     ("ec2-bad-source-ami", definition_with(ec2(source_ami="ami-xyz")), "image_targets[0].source_ami: 'ami-xyz'"),
+    ("ec2-empty-source-parameter", definition_with(ec2(source_ami="resolve:ssm:")),
+     "image_targets[0].source_ami: 'resolve:ssm:' is not an AMI id like ami-0123456789abcdef0, nor a parameter"),
+    ("ec2-bad-source-parameter", definition_with(ec2(source_ami="resolve:ssm:/images/web app")),
+     "image_targets[0].source_ami: 'resolve:ssm:/images/web app' is not an AMI id"),
     ("ec2-filter-without-owners", definition_with(ec2(source_ami=None, source_ami_filter={"name": "debian-*"})),
      "image_targets[0].source_ami_filter.owners: required"),
     ("ec2-filter-unknown-key",
@@ -865,3 +869,9 @@ def test_aws_polling_bounds(tmp_path):
     assert errors_of(definition_with(ec2(aws_polling={"delay_seconds": -1, "max_attempts": 0})), tmp_path) == [
         "image_targets[0].aws_polling.delay_seconds: -1 is below 0",
         "image_targets[0].aws_polling.max_attempts: 0 is below 1"]
+
+
+@pytest.mark.parametrize("source", ["resolve:ssm:/aws/service/debian/release/12/latest/amd64",
+                                    "resolve:ssm:/images/base/latest:3", "resolve:ssm:base-ami:prod"])
+def test_a_source_ami_from_a_parameter(tmp_path, source):
+    assert errors_of(definition_with(ec2(source_ami=source)), tmp_path) == []
