@@ -576,7 +576,8 @@ build:
           description: (ec2) Private key of C(image_targets[].ssh_keypair_name).
           type: str
         ssh_timeout:
-          description: (ec2) Seconds to wait for SSH to answer.
+          description: (ec2) Seconds to wait for SSH to answer, and then at most for the builder's first boot (cloud-init)
+            to be over.
           type: int
         aws_polling:
           description: '(ec2) How the build waits on AWS (Packer''s C(aws_polling)) - the builder running, then
