@@ -392,7 +392,9 @@ build:
           description: (ec2) User Ansible logs in as.
           type: str
         ami_name:
-          description: (ec2) Name of the AMI. Default C(<image_name>-<image_version>-<image_build_id>).
+          description: (ec2) Name of the AMI. Default C(<image_name>-<image_version>-<image_build_id>); in a definition
+            of several ec2 targets, C(<image_name>-<image_version>-<target name>-<image_build_id>). Two targets
+            may not give the same name to AMIs in one region.
           type: str
         ami_description:
           description: (ec2) Description of the AMI.

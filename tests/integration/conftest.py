@@ -7,6 +7,7 @@ answers and makes the base images, which cannot be pulled here.
 """
 
 import base64
+import contextlib
 import json
 import os
 import re
@@ -447,9 +448,23 @@ MOTO_RECORDINGS = {}  # endpoint -> its recording file
 @pytest.fixture
 def ssh_target(docker_client, tmp_path):
     """The SSH side of an "instance": an sshd container on 127.0.0.1 trusting a fresh ED25519 key."""
-    key = tmp_path / "id_ed25519"
+    with sshd_container(docker_client, tmp_path) as target:
+        yield target
+
+
+@pytest.fixture
+def second_ssh_target(docker_client, tmp_path):
+    """Another instance's SSH side, for a definition of two ec2 targets."""
+    with sshd_container(docker_client, tmp_path / "second") as target:
+        yield target
+
+
+@contextlib.contextmanager
+def sshd_container(docker_client, directory):
+    directory.mkdir(parents=True, exist_ok=True)
+    key = directory / "id_ed25519"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
-    pub = (tmp_path / "id_ed25519.pub").read_text().strip()
+    pub = (directory / "id_ed25519.pub").read_text().strip()
     script = ("mkdir -p /run/sshd /root/.ssh && chmod 700 /root/.ssh && echo '%s' > /root/.ssh/authorized_keys"
               " && ssh-keygen -A && exec /usr/sbin/sshd -D -e" % pub)
     # Created, then started inside the try: a container that fails to start is removed too, not left "Created".

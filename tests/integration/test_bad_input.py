@@ -60,6 +60,8 @@ CASES = [
     ("unknown-type", target(type="lxc"), "image_targets"),
     ("duplicate-names", lambda d: d["image_targets"].append(dict(d["image_targets"][0])),
      "image_targets[1].name: 'container' is used by more than one target"),
+    ("shared-tags", lambda d: d["image_targets"].append(dict(d["image_targets"][0], name="other")),
+     "image_targets[1] (other): tags "),
     ("bad-target-name", target(name="My Target"), "image_targets[0].name"),
     ("missing-base-image", lambda d: d["image_targets"][0].pop("base_image"), "image_targets[0].base_image: required"),
     ("bad-base-image", target(base_image="Debian:Book worm"), "image_targets[0].base_image"),

@@ -199,6 +199,26 @@ def test_docker_and_ec2_targets_in_one_definition(aws, ssh_target, project, dock
     assert_no_builder_left(aws, manifest["build_id"])
 
 
+def test_two_ec2_targets_in_one_region_name_their_amis_apart(aws, ssh_target, second_ssh_target, project):
+    """An x86_64 and an arm64 AMI of one definition in one region: the default AMI names carry the target's name (they
+    were the same, and the second target failed at prevalidate after its build)."""
+    import_key(aws, ssh_target)
+    project.role("motd", ROLE)
+    definition = {"image_name": "amitwo", "image_version": "1.0.0", "image_gather_facts": False,
+                  "image_roles": ["motd"], "image_manifest": "manifest.json",
+                  "image_targets": [ec2_target(ssh_target, name="x86"),
+                                    ec2_target(second_ssh_target, name="arm", instance_type="t4g.micro")]}
+    proc = run_build(project.path, definition, env=aws.env)
+    assert proc.returncode == 0, proc.output
+    manifest = json.loads((project.path / "manifest.json").read_text())
+    names = {}
+    for target in manifest["targets"]:
+        ami = target["artifact"]["amis"]["us-east-1"]
+        names[target["name"]] = aws.client("ec2").describe_images(ImageIds=[ami])["Images"][0]["Name"]
+    assert names == {name: "amitwo-1.0.0-%s-%s" % (name, manifest["build_id"]) for name in ("x86", "arm")}, names
+    assert_no_builder_left(aws, manifest["build_id"])
+
+
 def test_keep_leaves_the_failed_instance_and_says_how_to_get_in(aws, ssh_target, project):
     import_key(aws, ssh_target)
     project.role("breaks", FAILING)

@@ -125,8 +125,9 @@ def test_one_of_several_docker_targets_failing_at_launch_leaves_nothing(docker_c
     name = "matrix-launch-some"
     definition = docker_case(project, name)
     good = dict(definition["image_targets"][0])
-    definition["image_targets"] = [dict(good, name="first"), dict(good, name="broken", base_image="immutable-images/does-not-exist:1"),
-                                   dict(good, name="third")]
+    definition["image_targets"] = [dict(good, name="first", tags=["first"]),
+                                   dict(good, name="broken", tags=["broken"], base_image="immutable-images/does-not-exist:1"),
+                                   dict(good, name="third", tags=["third"])]
     before = engine_state(docker_client)
     proc = run_build(project.path, definition)
     assert proc.returncode != 0

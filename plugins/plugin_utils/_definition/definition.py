@@ -23,7 +23,7 @@ from ansible.playbook.role.include import RoleInclude
 
 from ansible_collections.immutable.images.plugins.module_utils._common import naming
 from ansible_collections.immutable.images.plugins.module_utils._common import references as ref
-from ansible_collections.immutable.images.plugins.plugin_utils._definition import target_checks, verify_steps
+from ansible_collections.immutable.images.plugins.plugin_utils._definition import shared_names, target_checks, verify_steps
 
 TARGET_TYPES = ("docker", "ec2")
 COMMON_TARGET_KEYS = {"name", "type", "python_interpreter", "build_env", "tags"}
@@ -153,6 +153,8 @@ def check_definition(params, cwd):
             errors.append("%s: %s not valid for type %s" % (where, ", ".join(sorted(foreign)), ttype))
         errors.extend(target_checks.target_errors(where, target, cwd))
 
+    if not errors:  # names compared once each target's are valid
+        errors.extend(shared_names.errors(params, cwd))
     errors.extend(target_checks.engines_errors(params.get("image_engines"), cwd))
 
     for only in params.get("image_only") or []:
@@ -480,7 +482,7 @@ def engines(targets):
 
 
 def _plan_ec2(t, params, build_id, cwd):
-    t["ami_name"] = t.get("ami_name") or "%s-%s-%s" % (params["image_name"], params["image_version"], build_id)
+    t["ami_name"] = shared_names.ami_name(params, t, build_id)
     if t.get("ssh_bastion_private_key_file"):  # relative to the current directory, like every path of a definition
         t["ssh_bastion_private_key_file"] = os.path.normpath(os.path.join(cwd, os.path.expanduser(
             str(t["ssh_bastion_private_key_file"]))))

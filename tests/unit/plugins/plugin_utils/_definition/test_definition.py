@@ -15,7 +15,7 @@ import pytest
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.immutable.images.plugins.module_utils._common import inputs as build_inputs
-from ansible_collections.immutable.images.plugins.plugin_utils._definition import definition
+from ansible_collections.immutable.images.plugins.plugin_utils._definition import definition, shared_names
 from ansible_collections.immutable.images.plugins.module_utils._common import naming
 
 BUILD = "20261123T2135Z-7f3a"
@@ -875,3 +875,50 @@ def test_aws_polling_bounds(tmp_path):
                                     "resolve:ssm:/images/base/latest:3", "resolve:ssm:base-ami:prod"])
 def test_a_source_ami_from_a_parameter(tmp_path, source):
     assert errors_of(definition_with(ec2(source_ami=source)), tmp_path) == []
+
+
+def test_two_docker_targets_may_not_share_a_tag_on_one_engine(tmp_path):
+    same = errors_of(definition_with(docker(name="amd"), docker(name="arm", platform="linux/arm64")), tmp_path)
+    assert same == ["image_targets[1] (arm): tags webapp:1.4.2, webapp:1.4.2-<build hash>, webapp:latest, as "
+                    "image_targets[0] (amd) does: on one engine, a tag holds one image: give each target its own "
+                    "repository or tags (several targets do not make one multi-platform image)"], same
+    assert errors_of(definition_with(docker(name="amd"), docker(name="arm", repository="webapp-arm")), tmp_path) == []
+    assert errors_of(definition_with(docker(name="amd"), docker(name="arm", tags=["arm"])), tmp_path) == []
+    explicit = errors_of(definition_with(docker(name="amd", tags=["1.4.2"]), docker(name="arm", tags=["arm", "1.4.2"])),
+                         tmp_path)
+    assert len(explicit) == 1 and explicit[0].startswith("image_targets[1] (arm): tags webapp:1.4.2, as"), explicit
+    elsewhere = docker(name="remote", docker_host="tcp://127.0.0.1:2376")  # another engine's tags are its own
+    assert errors_of(definition_with(docker(name="local"), elsewhere), tmp_path) == []
+
+
+def test_two_docker_targets_may_not_push_or_save_the_same(tmp_path):
+    pushed = errors_of(definition_with(docker(name="a", push=["registry.example.com/web"]),
+                                       docker(name="b", docker_host="tcp://127.0.0.1:2376", push=["registry.example.com/web"])),
+                       tmp_path)
+    assert len(pushed) == 1 and pushed[0].startswith(
+        "image_targets[1] (b): pushes registry.example.com/web:1.4.2, registry.example.com/web:1.4.2-<build hash>, "
+        "registry.example.com/web:latest, as image_targets[0] (a) does: a registry keeps the last one pushed"), pushed
+    (tmp_path / "out").mkdir()
+    saved = errors_of(definition_with(docker(name="a", save="out/web.tar"),
+                                      docker(name="b", repository="web-b", save="out/../out/web.tar")), tmp_path)
+    assert len(saved) == 1 and saved[0].startswith("image_targets[1] (b): saves %s, as image_targets[0] (a)"
+                                                   % (tmp_path / "out" / "web.tar")), saved
+
+
+def test_ami_names_of_several_ec2_targets(tmp_path):
+    x86, arm = ec2(name="x86"), ec2(name="arm", instance_type="t4g.micro")
+    assert errors_of(definition_with(x86, arm), tmp_path) == []
+    named = definition_with(dict(x86, ami_name="webapp-1.4.2"), dict(arm, ami_name="webapp-1.4.2"))
+    assert errors_of(named, tmp_path) == [
+        "image_targets[1] (arm): names its AMI webapp-1.4.2, as image_targets[0] (x86) does: AMI names are unique in a "
+        "region (us-west-2): give each target its own ami_name"]
+    copied = definition_with(dict(x86, ami_name="webapp-1.4.2", copy_to_regions=["eu-west-1"]),
+                             dict(arm, ami_name="webapp-1.4.2", region="eu-west-1"))
+    assert len(errors_of(copied, tmp_path)) == 1 and "(eu-west-1)" in errors_of(copied, tmp_path)[0]
+    assert errors_of(definition_with(dict(x86, ami_name="webapp-1.4.2"),
+                                     dict(arm, ami_name="webapp-1.4.2", region="eu-west-1")), tmp_path) == []
+    params = definition_with(x86, arm)
+    assert [shared_names.ami_name(params, t, "B1") for t in params["image_targets"]] == [
+        "webapp-1.4.2-x86-B1", "webapp-1.4.2-arm-B1"]
+    alone = definition_with(x86, docker())
+    assert shared_names.ami_name(alone, alone["image_targets"][0], "B1") == "webapp-1.4.2-B1"  # as before

@@ -75,7 +75,7 @@ def test_an_ec2_target_without_roles(planned):
 
 
 def test_several_targets_one_reused_one_not_selected(planned):
-    second = dict(DOCKER, name="second", save=None, push=[])
+    second = dict(DOCKER, name="second", save=None, push=[], repository="web-second")  # its own tags
     third = dict(DOCKER, name="third")
     build = planned(reused=("second",), image_targets=[DOCKER, second, third, EC2], image_only=["container", "second", "aws"],
                     image_keep={"count": 3})
