@@ -272,7 +272,7 @@ def main():
     tags = artifact_tags(p["build_id"], p["image_name"], p["target"], p["name"], version=p["image_version"],
                          build_hash=p["build_hash"], extra=p["tags"])
     creator = AmiCreator(module_client_factory(module), module.region,
-                         waits=Waits(p["poll_delay"], p["poll_max_attempts"]), warn=module_warner(module))
+                         waits=Waits(p["poll_delay"], p["poll_max_attempts"], "aws_polling"), warn=module_warner(module))
     options = {k: p[k] for k in CREATE_OPTIONS}
     try:
         if module.check_mode:

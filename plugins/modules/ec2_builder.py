@@ -333,7 +333,7 @@ options:
         description: The builder's C(inventory_file). See O(inventory.inventory_dir).
         type: str
   poll_delay:
-    description: Seconds between polls while waiting on AWS (instance running/terminated).
+    description: Seconds between polls while waiting on AWS for the instance to run (its removal waits 15 s apart).
     type: int
     default: 15
   poll_max_attempts:
@@ -583,7 +583,7 @@ def main():
     client_for = module_client_factory(module)
     builder = Ec2Builder(client_for("ec2"), p["build_id"], p["image_name"], p["target"],
                          name=p["name"], version=p["image_version"], build_hash=p["build_hash"], extra_tags=p["run_tags"],
-                         key_dir=p["private_key_dir"], waits=Waits(p["poll_delay"], p["poll_max_attempts"]),
+                         key_dir=p["private_key_dir"], waits=Waits(p["poll_delay"], p["poll_max_attempts"], "aws_polling"),
                          ssm=lambda: client_for("ssm"))
     try:
         if p["state"] == "absent":

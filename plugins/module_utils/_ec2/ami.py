@@ -43,9 +43,10 @@ def share_snapshot(ec2, snapshot_id, accounts):
 class AmiCreator:
     """client_for(service, region) -> boto3 client; `region` is where the builder runs."""
 
-    def __init__(self, client_for, region, waits=None, warn=None):
+    def __init__(self, client_for, region, waits=None, warn=None, removal_waits=None):
         self.client_for, self.region = client_for, region
-        self.waits = waits or Waits()
+        self.waits = waits or Waits()  # the build's (aws_polling)
+        self.removal_waits = removal_waits or Waits()  # deregistering waits as long as AWS takes, whatever the build's
         self.warnings = []
         self._warn = warn
         self._clients = {}
@@ -119,7 +120,7 @@ class AmiCreator:
         for region, images in existing.items():
             for image in images:
                 snaps = self._stage("deregister", result, keep_on_error, res.deregister_image, self.ec2(region),
-                                    image["ImageId"], self.waits)
+                                    image["ImageId"], self.removal_waits)
                 result["deregistered"].append({"region": region, "image_id": image["ImageId"], "snapshots": snaps or []})
 
         self._stage("create", result, keep_on_error, self._create, instance_id, name, description, tags, result)
@@ -160,7 +161,7 @@ class AmiCreator:
         leftovers = []
         for region, image_id in result["images"].items():
             try:
-                res.deregister_image(self.ec2(region), image_id, self.waits)
+                res.deregister_image(self.ec2(region), image_id, self.removal_waits)
             except Exception as e:  # keep going: the other regions must still be cleaned
                 leftovers.append("%s in %s (%s)" % (image_id, region, e))
         result["images"] = {}

@@ -208,7 +208,7 @@ class Ec2Builder:
     """One target's builder in one region. `key_dir` is where a temporary private key is written."""
 
     def __init__(self, ec2, build_id, image_name, target, name=None, version=None, build_hash=None,
-                 extra_tags=None, key_dir=None, waits=None, ssm=None):
+                 extra_tags=None, key_dir=None, waits=None, ssm=None, removal_waits=None):
         self.ec2 = ec2
         self.ssm = ssm  # () -> the region's Systems Manager client, for a source_ami of resolve:ssm:
         self.build_id, self.target = build_id, target
@@ -216,7 +216,9 @@ class Ec2Builder:
         self.tags = res.ec2_tags(naming.KIND_BUILDER, build_id, image_name, target, name=self.name,
                                  version=version, build_hash=build_hash, extra=extra_tags)
         self.key_dir = key_dir
-        self.waits = waits or Waits()
+        self.waits = waits or Waits()  # the launch's (aws_polling)
+        # A removal waits as long as AWS takes, whatever the launch's waits: one given up leaves the group behind.
+        self.removal_waits = removal_waits or Waits()
         self.notes = []  # what the launch had to do otherwise than asked (the module warns with them)
 
     @property
@@ -493,8 +495,8 @@ class Ec2Builder:
         """Delete what a failed launch had created; returns what could not be deleted."""
         leftovers = []
         steps = [
-            ("instance", lambda i: res.terminate_instances(self.ec2, [i], self.waits)),
-            ("security_group", lambda g: res.delete_security_group(self.ec2, g, self.waits)),
+            ("instance", lambda i: res.terminate_instances(self.ec2, [i], self.removal_waits)),
+            ("security_group", lambda g: res.delete_security_group(self.ec2, g, self.removal_waits)),
             ("key_pair", lambda k: (res.delete_key_pair(self.ec2, k), self._remove_key_file())),
         ]
         for kind, delete in steps:
@@ -542,9 +544,10 @@ class Ec2Builder:
             files = [p for p in (self.key_path,) if p and os.path.exists(p)]
             return {"instances": sorted(instances), "key_pairs": sorted(keys), "security_groups": sorted(groups),
                     "files": files, "skipped": sorted(skipped)}
-        done = {"instances": res.terminate_instances(self.ec2, sorted(instances), self.waits)}
+        done = {"instances": res.terminate_instances(self.ec2, sorted(instances), self.removal_waits)}
         done["key_pairs"] = [k for k in sorted(keys) if res.delete_key_pair(self.ec2, k)]
-        done["security_groups"] = [g for g in sorted(groups) if res.delete_security_group(self.ec2, g, self.waits)]
+        done["security_groups"] = [g for g in sorted(groups)
+                                   if res.delete_security_group(self.ec2, g, self.removal_waits)]
         done["files"] = self._remove_key_file()
         done["skipped"] = sorted(skipped)
         return done

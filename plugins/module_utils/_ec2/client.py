@@ -82,11 +82,13 @@ def module_warner(module):
 
 
 class Waits:
-    """Delay/attempt settings for botocore waiters (Packer's aws_polling)."""
+    """Delay/attempt settings for botocore waiters (Packer's aws_polling). setting: the option that sets them, which
+    a wait that runs out names."""
 
-    def __init__(self, delay=DEFAULT_DELAY, max_attempts=DEFAULT_MAX_ATTEMPTS):
+    def __init__(self, delay=DEFAULT_DELAY, max_attempts=DEFAULT_MAX_ATTEMPTS, setting=None):
         self.delay = max(0, int(delay))
         self.max_attempts = max(1, int(max_attempts))
+        self.setting = setting
 
     @property
     def config(self):
@@ -122,8 +124,9 @@ class Waits:
         seconds = self.delay * (self.max_attempts - 1)
         return botocore.exceptions.WaiterError(
             name=error.kwargs.get("name"), last_response=error.last_response,
-            reason="not done after %d polls %d s apart (%s); aws_polling sets how long a build waits on AWS"
-                   % (self.max_attempts, self.delay, _duration(seconds)))
+            reason="not done after %d polls %d s apart (%s)%s" % (
+                self.max_attempts, self.delay, _duration(seconds),
+                "; %s sets how long a build waits on AWS" % self.setting if self.setting else ""))
 
 
 def _duration(seconds):

@@ -13,6 +13,9 @@ import os
 from ansible_collections.immutable.images.plugins.module_utils._common import naming
 
 
+_HASH = "buildhash"  # stands for the build hash, not known yet
+
+
 def ami_name(params, target, build_id):
     """A target's AMI name: its ami_name, else <image_name>-<image_version>-<build id>, with the target's name before
     the build id when the definition has several ec2 targets (AMI names are unique in a region)."""
@@ -44,8 +47,9 @@ def errors(params, cwd):
             continue  # built in another run (variants of one image, built one at a time)
         if t.get("type") == "docker":
             repository = t.get("repository") or params.get("image_name")
-            version = naming.docker_tag_safe(str(params.get("image_version")))
-            tags = t.get("tags") or [version, version + "-<build hash>", "latest"]  # naming.default_tags, any hash
+            # the default tags of every target are alike: their build hash is shown as such
+            tags = t.get("tags") or [tag.replace(_HASH, "<build hash>")
+                                     for tag in naming.default_tags(str(params.get("image_version")), _HASH)]
             engine = t.get("docker_host") or None  # the default engine, or the pool of image_engines
             claim(i, t, "tags", engine, ["%s:%s" % (repository, tag) for tag in tags],
                   "on one engine, a tag holds one image: give each target its own repository or tags (several targets "

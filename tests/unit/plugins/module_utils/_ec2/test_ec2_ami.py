@@ -258,7 +258,7 @@ def test_an_ami_not_available_in_time_fails_saying_so_and_is_removed(aws):
     it waited, and is deregistered; with polls enough it is made."""
     instance_id = run_instance(aws.client("ec2"))
     slow = pending_for(aws, "us-east-1", polls=4)
-    maker = ec2_ami.AmiCreator(slow, "us-east-1", waits=aws_client.Waits(0, 3))
+    maker = ec2_ami.AmiCreator(slow, "us-east-1", waits=aws_client.Waits(0, 3, "aws_polling"))
     with pytest.raises(ec2_ami.AmiError) as info:
         maker.create(instance_id, "webapp-1.4.2", tags=TAGS)
     assert info.value.stage == "create"

@@ -15,6 +15,7 @@ import botocore.exceptions
 import pytest
 
 from ansible_collections.immutable.images.plugins.module_utils._ec2 import builder as eb
+from ansible_collections.immutable.images.plugins.module_utils._ec2 import client as aws_client
 from ansible_collections.immutable.images.plugins.module_utils._ec2 import network
 from ansible_collections.immutable.images.plugins.module_utils._common import naming
 
@@ -588,6 +589,43 @@ def test_ssh_timeout_terminates_the_instance(aws, builder):
     ec2 = aws.client("ec2")
     assert counts(ec2) == {"instances": 0, "key_pairs": 0, "security_groups": 0}
     assert builder.teardown() == {"instances": [], "key_pairs": [], "security_groups": [], "files": [], "skipped": []}
+
+
+def shutting_down_for(client, polls):
+    """The client reports a terminated instance `shutting-down` to its first `polls` DescribeInstances calls after a
+    TerminateInstances (AWS takes a minute; moto none)."""
+    seen = {"terminated": False, "polls": 0}
+
+    def terminated(**_):
+        seen["terminated"] = True
+
+    def describe(parsed, **_):
+        if seen["terminated"] and seen["polls"] < polls:
+            seen["polls"] += 1
+            for instance in (i for r in parsed.get("Reservations") or [] for i in r["Instances"]):
+                if instance["State"]["Name"] == "terminated":
+                    instance["State"] = {"Code": 32, "Name": "shutting-down"}
+
+    client.meta.events.register("after-call.ec2.TerminateInstances", terminated)
+    client.meta.events.register("after-call.ec2.DescribeInstances", describe)
+    return seen
+
+
+def test_a_removal_waits_as_long_as_aws_takes_whatever_the_launchs_polling(aws, tmp_path):
+    """aws_polling sets how long the launch waits; the rollback of a failed launch and a teardown wait as long as the
+    termination takes: a group deleted before its instance is gone is refused, and would be left behind."""
+    ec2 = aws.client("ec2")
+    seen = shutting_down_for(ec2, polls=3)
+    builder = eb.Ec2Builder(ec2, BUILD, "webapp", "aws", key_dir=str(tmp_path / "keys"),
+                            waits=aws_client.Waits(0, 1), removal_waits=aws_client.Waits(0, 10))
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there: the launch fails and rolls back
+    with pytest.raises(eb.Ec2BuilderError, match="failed at wait for SSH") as info:
+        launch(builder, port, ssh_timeout=0.3)
+    assert "could not" not in str(info.value) and seen["polls"] == 3, info.value
+    assert counts(ec2) == {"instances": 0, "key_pairs": 0, "security_groups": 0}
 
 
 def test_subnet_decides_the_vpc(aws, builder, ssh_port):
