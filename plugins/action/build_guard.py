@@ -12,6 +12,7 @@ import shutil
 
 from ansible.constants import DEFAULT_LOCAL_TMP
 
+from ansible_collections.immutable.images.plugins.plugin_utils import _builder_inventory as builder_inventory
 from ansible_collections.immutable.images.plugins.plugin_utils._guard import build_guard, private_log
 from ansible_collections.immutable.images.plugins.plugin_utils._action_module import ActionFailure, ActionModuleBase
 
@@ -37,7 +38,9 @@ class ActionModule(ActionModuleBase):
                 except OSError as e:
                     raise ActionFailure("cannot remove %s: %s" % (remove, e)) from e
                 changed, removed = True, remove
-            return dict(result, changed=changed, removed=removed, disarmed=build_id)
+            # the builders are gone: so are their facts (a persistent fact cache would keep them)
+            forgotten = builder_inventory.forget_cached_facts(_builder_hosts(self._templar.template(build.get("targets"))))
+            return dict(result, changed=changed, removed=removed, disarmed=build_id, facts_forgotten=forgotten)
         build = self._templar.template((task_vars or {}).get("image_build"))
         targets = build["targets"]
         spec = {
@@ -58,7 +61,15 @@ class ActionModule(ActionModuleBase):
         watch = os.getppid()
         # The log lives outside the workdir, which the guard removes.
         pid = build_guard.arm(spec, watch, private_log.log_path(build["id"]))
-        return dict(result, changed=True, pid=pid, watching=watch, spec=spec)
+        # before any builder joins the inventory: what an earlier build's builder of the same name left in a persistent
+        # fact cache is not this builder's
+        forgotten = builder_inventory.forget_cached_facts(_builder_hosts(targets))
+        return dict(result, changed=True, pid=pid, watching=watch, spec=spec, facts_forgotten=forgotten)
+
+
+def _builder_hosts(targets):
+    """The builders' inventory names (the plan's target.host)."""
+    return [t["host"] for t in targets or () if t.get("host")]
 
 
 def _multiprocessing_tmp():

@@ -18,8 +18,6 @@ from ansible_collections.immutable.images.plugins.module_utils._warm import clie
 from ansible_collections.immutable.images.plugins.plugin_utils._action_module import ActionModuleBase
 from ansible_collections.immutable.images.plugins.plugin_utils._definition import role_modules
 
-FACT = "immutable_images_controller_env"
-
 # Per target type: the collection's modules a build runs as modules before its roles' modules and after them (in the
 # order they first run), and what those import that the server imports at its start. (docker_builder, the commit and
 # the clean-up run in their action's worker: ActionModuleBase.execute_module.)
@@ -32,10 +30,10 @@ TARGET_PRELOAD = {"docker": (), "ec2": ("boto3",)}
 
 
 class ActionModule(ActionModuleBase):
-    CHECK_MODE = dict(ansible_facts={FACT: {}}, skipped=True, msg="no warm interpreter in check mode")
+    CHECK_MODE = dict(env={}, skipped=True, msg="no warm interpreter in check mode")
 
     def run_module(self, params, task_vars, result):
-        off = dict(result, changed=False, ansible_facts={FACT: {}})
+        off = dict(result, changed=False, env={})
         if self._connection.transport not in ("local", "ansible.builtin.local"):
             return dict(off, skipped=True, msg="only for the controller (the local connection)")
         interpreter = self._templar.template(task_vars.get("ansible_python_interpreter") or sys.executable)
@@ -72,7 +70,7 @@ class ActionModule(ActionModuleBase):
         # The client takes its own directory out of PYTHONPATH again before the module runs.
         path = os.pathsep.join(p for p in (client_dir, os.environ.get("PYTHONPATH")) if p)
         env = {"PYTHONPATH": path, warm_client.ENV_WARM: "%s|%s" % (socket_path, interpreter)}
-        return dict(result, changed=False, ansible_facts={FACT: env}, socket=socket_path)
+        return dict(result, changed=False, env=env, socket=socket_path)
 
     def _start(self, interpreter, client_dir, socket_path, preload):
         """Start the server; the reason when it did not start."""

@@ -25,6 +25,9 @@ description:
   - The lookup C(immutable.images.build_guard), which the launch role evaluates in C(ansible-playbook)'s own
     process, does the cleanup of an interrupted build (Ctrl-C, SIGTERM) before the process exits, using the
     same tokens.
+  - Armed and disarmed, it deletes the entries of the build's builders (their inventory names) from a persistent fact
+    cache (C(fact_caching)). A builder is a new machine under a name that every build of its image and target reuses,
+    so what an earlier builder of that name left is not its facts, and its own do not outlive it.
   - This is an action plugin; it runs on the controller and reads the C(image_build) fact.
 extends_documentation_fragment:
   - immutable.images.attributes
@@ -107,6 +110,12 @@ removed:
   description: The directory O(remove) named, if it existed and was removed.
   returned: when disarmed
   type: str
+facts_forgotten:
+  description: The builders whose entries the persistent fact cache was asked to delete (none with the memory cache).
+  returned: when armed or disarmed
+  type: list
+  elements: str
+  version_added: 0.2.0
 swept:
   description: The build ids whose leftovers were cleaned and whose tokens were removed.
   returned: when swept

@@ -774,5 +774,9 @@ build:
     guard_pid:
       description: 'Set by launch: the process id of the build guard.'
       type: int
+    controller_env:
+      description: 'Set by launch: the environment that sends the controller-side modules of the launch and finalize
+        roles to the controller''s warm interpreter ({} without one).'
+      type: dict
 # END build
 """

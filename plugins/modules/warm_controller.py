@@ -19,8 +19,9 @@ description:
   - This starts a server, under C(ansible-playbook)'s private temporary directory, that has imported them
     once; each module then runs in a forked child of it, with the module's own stdin, stdout, stderr,
     environment, working directory and umask - the same warm interpreter the docker builders get.
-  - It ends with C(ansible-playbook). Tasks use it when they run with RV(ansible_facts.immutable_images_controller_env)
-    as their C(environment) and with pipelining; the collection's launch and finalize roles do. A module whose
+  - It ends with C(ansible-playbook). Tasks use it when they run with RV(env) as their C(environment) and with
+    pipelining; the collection's launch and finalize roles do (the launch role keeps it in C(image_build.controller_env)).
+    It is a result to register, not a fact, which a persistent fact cache would keep after the build. A module whose
     interpreter is not the server's, or that starts before the server is ready, runs the usual way.
   - This is an action plugin; it runs on the controller and only for the C(local) connection. Under Mitogen's strategy,
     which runs the controller's modules in interpreters of its own, it starts no server (as with O(serve=false)).
@@ -41,7 +42,7 @@ options:
   serve:
     description:
       - Whether to start the server. With V(false), only the payloads of O(prebuild) are built in advance and
-        RV(ansible_facts.immutable_images_controller_env) is empty; the launch role passes V(false) when no module of
+        RV(env) is empty; the launch role passes V(false) when no module of
         the build runs on the controller as a module (C(image_build.controller_modules)).
     type: bool
     default: true
@@ -81,26 +82,26 @@ author:
 EXAMPLES = r"""
 - name: Warm up an interpreter for the modules on the controller
   immutable.images.warm_controller:
+  register: warm
 
 - name: A module that runs in it
   immutable.images.ec2_cleanup:
     build_id: "{{ image_build.id }}"
     regions: [eu-west-1]
-  environment: "{{ ansible_facts.immutable_images_controller_env | default({}) }}"
+  environment: "{{ warm.env | default({}) }}"
   vars:
     ansible_pipelining: true
 """
 
 RETURN = r"""
-ansible_facts:
-  description: Facts for the tasks that use the server.
-  returned: success
+env:
+  description:
+    - The C(environment) that sends a pipelined module to the server (empty when it was not started).
+    - Until 0.2.0 it was the fact C(immutable_images_controller_env).
+  returned: always
   type: dict
-  contains:
-    immutable_images_controller_env:
-      description: The C(environment) that sends a pipelined module to the server (empty when it was not started).
-      type: dict
-      sample: {PYTHONPATH: /root/.ansible/tmp/ansible-local-1234abcd/warm/client, IMMUTABLE_IMAGES_WARM: "..."}
+  sample: {PYTHONPATH: /root/.ansible/tmp/ansible-local-1234abcd/warm/client, IMMUTABLE_IMAGES_WARM: "..."}
+  version_added: 0.2.0
 socket:
   description: The server's unix socket.
   returned: when O(serve) is true and it started

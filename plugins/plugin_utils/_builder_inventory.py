@@ -16,6 +16,9 @@ from __future__ import annotations
 import os
 import shlex
 
+from ansible import constants as C
+from ansible.plugins.loader import cache_loader
+
 # A fresh instance has a new host key every time: nothing to verify it against.
 EC2_SSH_ARGS = "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o IdentitiesOnly=yes"
 # What an ec2 builder's result holds besides the builder itself (left out of image_target.builder).
@@ -116,6 +119,24 @@ def ec2_entry(result, inventory, connection):
                 # with it, the connection runs the modules that run as root in a warm interpreter it installs on the
                 # first (connection/ssh.py)
                 ansible_immutable_images_warm=build["warm_interpreter"])
+
+
+def forget_cached_facts(hosts):
+    """Delete the builders' entries from a persistent fact cache (`fact_caching`: jsonfile, yaml, redis...). A builder is
+    a new machine under a name every build of its image and target reuses (<image_name>-<target>): the cache would
+    give it the facts an earlier build's builder left, under this builder's own (gathering merges them; a role's
+    `cacheable` set_fact is among them), and would keep its facts after the build. Called when the build guard is
+    armed, before any builder joins the inventory, and disarmed, once they are gone (action/build_guard.py). The
+    memory cache, the default, is each process's own: nothing to do. Returns the hosts it asked the cache to delete."""
+    if not hosts or C.CACHE_PLUGIN in ("memory", "ansible.builtin.memory"):
+        return []
+    try:
+        cache = cache_loader.get(C.CACHE_PLUGIN)
+        for host in hosts:
+            cache.delete(host)
+    except Exception:  # noqa: BLE001 - a cache ansible-playbook could not load either (it fell back to memory) or cannot reach
+        return []
+    return list(hosts)
 
 
 def _common(target, build, inventory):

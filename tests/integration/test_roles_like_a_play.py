@@ -210,6 +210,68 @@ def test_setup_when_not_ansible_facts_and_facts_setting_in_hash(docker_client, p
     assert bad.returncode != 0 and "image_gather_facts: must be true" in bad.output, bad.output
 
 
+REMEMBERING_ROLE = """
+- name: Gather facts when nobody did (the os_hardening pattern)
+  ansible.builtin.setup:
+    gather_subset: [min]
+  when: not ansible_facts
+
+- name: Install once (a role that remembers what it did in a cacheable fact)
+  ansible.builtin.copy: {dest: /installed, content: "{{ ansible_facts.distribution }}\\n", mode: "0644"}
+  when: not app_installed | default(false)
+
+- name: Remember it
+  ansible.builtin.set_fact:
+    app_installed: true
+    cacheable: true
+"""
+
+# What an earlier run left in the fact cache under the builder's name, as an earlier build's builder would.
+EARLIER_PLAY = """
+- name: An earlier run with a host of the builder's name
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: The host
+      ansible.builtin.add_host:
+        {name: roles-factcache-container, ansible_connection: local, ansible_python_interpreter: "{{ ansible_playbook_python }}"}
+
+- name: Its facts
+  hosts: roles-factcache-container
+  gather_facts: true
+  gather_subset: [min]
+  tasks:
+    - name: What the role remembers
+      ansible.builtin.set_fact:
+        app_installed: true
+        cacheable: true
+"""
+
+
+def test_a_fact_cache_gives_a_builder_no_earlier_facts_and_keeps_none_of_its_own(docker_client, project, remove_images):
+    """fact_caching: jsonfile, as many an ansible.cfg has it. The cache holds facts for the builder's name (the
+    controller's, and a role's cacheable marker) from an earlier run: the builder sees none of them (the role gathers
+    and installs), and after the build the cache holds nothing of it, neither the builder's facts nor the controller's
+    warm interpreter environment."""
+    remove_images("roles-factcache")
+    cache = project.path / "facts"
+    project.file("ansible.cfg", "[defaults]\nfact_caching = jsonfile\nfact_caching_connection = %s\n" % cache)
+    project.role("remembers", REMEMBERING_ROLE)
+    project.file("earlier.yml", EARLIER_PLAY)
+    earlier = subprocess.run(["ansible-playbook", "earlier.yml"], cwd=str(project.path), env=ansible_env(),
+                             capture_output=True, text=True, check=False)
+    assert earlier.returncode == 0, earlier.stdout + earlier.stderr
+    assert [name for name in os.listdir(cache) if "roles-factcache-container" in name]  # jsonfile's name for it
+
+    result = run_build(project.path, definition("roles-factcache", ["remembers"], image_gather_facts=False))
+    assert result.returncode == 0, result.output
+    assert task_ran(result.output, "remembers : Gather facts when nobody did (the os_hardening pattern)"), result.output
+    assert sh_in_image(docker_client, "roles-factcache:1.0.0", "cat /installed") == "Debian\n"
+    left = {name: (cache / name).read_text() for name in os.listdir(cache)}
+    # ansible-core itself writes an entry for localhost in any run (a plain play's too), here an empty one
+    assert not [name for name in left if "factcache" in name] and "IMMUTABLE_IMAGES" not in str(left), left
+
+
 TAGGED_ROLE = """
 - name: Tagged task
   ansible.builtin.copy: {dest: /config, content: "c\\n", mode: "0644"}

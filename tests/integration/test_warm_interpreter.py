@@ -203,12 +203,13 @@ CONTROLLER_PLAYBOOK = """
   tasks:
     - name: Warm up
       immutable.images.warm_controller:
+      register: warmup
     - name: Wait until it listens (a module that comes earlier runs the usual way)
       ansible.builtin.wait_for:
-        path: "{{ ansible_facts.immutable_images_controller_env.IMMUTABLE_IMAGES_WARM.split('|')[0] }}"
+        path: "{{ warmup.env.IMMUTABLE_IMAGES_WARM.split('|')[0] }}"
         timeout: 20
     - name: Modules with its environment and pipelining
-      environment: "{{ ansible_facts.immutable_images_controller_env }}"
+      environment: "{{ warmup.env }}"
       vars:
         ansible_pipelining: true
       block:
@@ -283,7 +284,7 @@ PREBUILD_PLAYBOOK = """
       register: cache
     - name: Ask a module in the warm interpreter what it has imported
       preloaded:
-      environment: "{{ ansible_facts.immutable_images_controller_env }}"
+      environment: "{{ warm.env }}"
       vars:
         ansible_pipelining: true
       register: imported

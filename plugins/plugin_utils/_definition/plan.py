@@ -130,7 +130,8 @@ _SIGN = {
 
 
 def plan_spec():
-    """The spec of image_build, the plan image_definition returns (launch adds guard_pid and narrows engines)."""
+    """The spec of image_build, the plan image_definition returns (launch adds controller_env and guard_pid and narrows
+    engines)."""
     target = target_spec()
     return {
         "id": _opt("str", "Unique id of this run, starting with the UTC time.", required=True),
@@ -202,6 +203,8 @@ def plan_spec():
         "base_id_label": _opt("str", "The label (docker) or tag (ec2) that records the base's id on the artifact."),
         "skipped_targets": _opt("list", "Names of the targets image_only does not select.", elements="str"),
         "guard_pid": _opt("int", "Set by launch: the process id of the build guard."),
+        "controller_env": _opt("dict", "Set by launch: the environment that sends the controller-side modules of the "
+                                       "launch and finalize roles to the controller's warm interpreter ({} without one)."),
     }
 
 

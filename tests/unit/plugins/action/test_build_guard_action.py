@@ -85,3 +85,16 @@ def test_disarm_by_build_id_then_remove(run_action, guard, tmp_path):
 def test_check_mode_does_nothing(run_action, guard):
     result = run_action("build_guard", {}, {"image_build": BUILD}, check_mode=True)
     assert result["skipped"] and not result["changed"] and guard == []
+
+
+def test_armed_and_disarmed_the_builders_are_forgotten_by_a_persistent_fact_cache(run_action, guard, monkeypatch):
+    """A builder's inventory name is reused by every build of its image and target: its entries in a fact cache are
+    an earlier builder's when the guard is armed, this build's own when it is disarmed (_builder_inventory)."""
+    asked = []
+    monkeypatch.setattr(action.builder_inventory, "forget_cached_facts", lambda hosts: asked.append(hosts) or hosts)
+    build = dict(BUILD, targets=[dict(t, host="web-" + t["name"]) for t in BUILD["targets"]])
+    armed = run_action("build_guard", {}, {"image_build": build})
+    disarmed = run_action("build_guard", {"state": "disarmed"}, {"image_build": build})
+    assert armed["facts_forgotten"] == disarmed["facts_forgotten"] == ["web-a", "web-b", "web-c"]
+    assert asked == [["web-a", "web-b", "web-c"]] * 2
+    assert [call[0] for call in guard] == ["arm", "disarm"]

@@ -2,23 +2,22 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """action/warm_controller.py: when it does not start a warm interpreter (check mode, not the controller, an
-unknown interpreter), always with the fact set empty. Starting one: tests/integration/test_warm_interpreter.py."""
+unknown interpreter), always with an empty environment, and never as a fact (a persistent fact cache would keep it after
+the build). Starting one: tests/integration/test_warm_interpreter.py."""
 
 from __future__ import annotations
 
 import types
 
-from ansible_collections.immutable.images.plugins.action.warm_controller import FACT
-
 
 def test_check_mode(run_action):
     result = run_action("warm_controller", {}, check_mode=True)
-    assert result["skipped"] and result["ansible_facts"] == {FACT: {}} and not result["changed"]
+    assert result["skipped"] and result["env"] == {} and "ansible_facts" not in result and not result["changed"]
 
 
 def test_only_on_the_controller(run_action):
     result = run_action("warm_controller", {}, connection=types.SimpleNamespace(transport="ssh", _shell=types.SimpleNamespace(tmpdir=None)))
-    assert result["skipped"] and result["ansible_facts"] == {FACT: {}} and "controller" in result["msg"]
+    assert result["skipped"] and result["env"] == {} and "ansible_facts" not in result and "controller" in result["msg"]
 
 
 def test_interpreter_must_be_known(run_action):
@@ -33,7 +32,7 @@ def test_bad_arguments(run_action):
 
 def test_no_server_when_no_module_runs_on_the_controller(run_action, monkeypatch, tmp_path):
     """serve: false (a docker build without a push, save or retention) starts nothing; the payloads are still built
-    in advance, once per run; the fact is empty, so the tasks run their modules the usual way."""
+    in advance, once per run; the environment is empty, so the tasks run their modules the usual way."""
     from ansible_collections.immutable.images.plugins.action import warm_controller
 
     monkeypatch.setattr(warm_controller, "DEFAULT_LOCAL_TMP", str(tmp_path))
@@ -41,8 +40,8 @@ def test_no_server_when_no_module_runs_on_the_controller(run_action, monkeypatch
     monkeypatch.setattr(warm_controller.ActionModule, "_start", lambda self, *a: started.append(a))
     monkeypatch.setattr(warm_controller.ActionModule, "_prebuild", lambda self, *a: prebuilt.append(a))
     result = run_action("warm_controller", {"serve": False}, {"ansible_python_interpreter": "/usr/bin/python3"})
-    assert result["ansible_facts"] == {FACT: {}} and not result.get("failed") and "no server" in result["msg"]
+    assert result["env"] == {} and "ansible_facts" not in result and not result.get("failed") and "no server" in result["msg"]
     assert started == [] and len(prebuilt) == 1
     result = run_action("warm_controller", {"serve": True}, {"ansible_python_interpreter": "/usr/bin/python3"})
     assert len(started) == 1 and len(prebuilt) == 1  # a later definition of the run: the payloads are built
-    assert result["ansible_facts"][FACT]["IMMUTABLE_IMAGES_WARM"].startswith(str(tmp_path))
+    assert result["env"]["IMMUTABLE_IMAGES_WARM"].startswith(str(tmp_path)) and "ansible_facts" not in result

@@ -115,3 +115,33 @@ def test_the_ec2_action_refuses_a_bad_inventory_before_anything_starts(make_acti
     run = Ec2Run(make_action, {"build_id": "b1", "inventory": {"build": BUILD, "groups": []}}, STARTED)
     assert run.sent == [] and run.result["failed"]
     assert run.result["msg"] == "immutable.images.ec2_builder: inventory needs target (a dict)"
+
+
+def test_the_builders_entries_of_a_persistent_fact_cache_are_forgotten(monkeypatch, tmp_path):
+    """With fact_caching: jsonfile (ansible-core's own plugin, through its configuration), the builders' entries are
+    deleted and no other host's; with the memory cache, the default, nothing is asked of any cache."""
+    from ansible import constants as C
+    from ansible.plugins.loader import cache_loader
+
+    monkeypatch.setenv("ANSIBLE_CACHE_PLUGIN_CONNECTION", str(tmp_path))
+    monkeypatch.setattr(C, "CACHE_PLUGIN", "jsonfile")
+    cache = cache_loader.get("jsonfile")
+    for host in ("webapp-container", "webapp-aws", "web1.example.com"):
+        cache.set(host, {"ansible_distribution_release": "bookworm", "marker_installed": True})
+    assert builder_inventory.forget_cached_facts(["webapp-container", "webapp-aws"]) == ["webapp-container", "webapp-aws"]
+    files = cache_loader.get("jsonfile")  # a new instance: what the files hold
+    assert [files.contains(host) for host in ("webapp-container", "webapp-aws", "web1.example.com")] == [False, False, True]
+    assert builder_inventory.forget_cached_facts(["webapp-container"]) == ["webapp-container"]  # none there: fine
+
+    monkeypatch.setattr(C, "CACHE_PLUGIN", "memory")
+    monkeypatch.setattr(builder_inventory, "cache_loader", None)  # not even loaded
+    assert builder_inventory.forget_cached_facts(["web1.example.com"]) == []
+    assert len(os.listdir(tmp_path)) == 1
+
+
+def test_a_fact_cache_that_cannot_be_used_is_left_alone(monkeypatch):
+    """A cache ansible-playbook could not load either (it fell back to memory, with a warning) fails no build."""
+    from ansible import constants as C
+
+    monkeypatch.setattr(C, "CACHE_PLUGIN", "no.such.cache")
+    assert builder_inventory.forget_cached_facts(["webapp-container"]) == []
