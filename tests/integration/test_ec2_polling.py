@@ -1,11 +1,13 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""aws_polling end to end: a build whose instance or AMI AWS does not finish in time fails at the stage that waited,
-saying how long it waited, and leaves nothing.
+"""AWS's timing end to end, which moto does not have: a build whose instance or AMI AWS does not finish in time
+fails at the stage that waited (aws_polling), saying how long it waited, and leaves nothing; a build whose security
+group EC2 does not know yet right after making it (eventual consistency) waits for it and builds.
 
-moto makes instances and AMIs ready at once, so the build reaches moto through a proxy on 127.0.0.1 that reports
-them pending (what AWS says while an instance boots or an AMI's snapshots are made). Without aws_polling reaching
-the modules, the build would wait the defaults (10 minutes, an hour) instead of failing in seconds.
+moto makes instances and AMIs ready at once and knows a group once it is made, so the build reaches moto through a
+proxy on 127.0.0.1 that reports them pending (what AWS says while an instance boots or an AMI's snapshots are made),
+or refuses the first calls that name a new group as AWS may. Without aws_polling reaching the modules, the build
+would wait the defaults (10 minutes, an hour) instead of failing in seconds.
 """
 
 import http.client
@@ -30,20 +32,32 @@ PENDING = {
 }
 
 
+# What EC2 answers a call that names a security group it does not know (yet).
+NOT_FOUND = ("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>InvalidGroup.NotFound</Code>"
+             "<Message>The security group does not exist</Message></Error></Errors>"
+             "<RequestID>00000000-0000-0000-0000-000000000000</RequestID></Response>")
+
+
 class PendingProxy:
     """Forwards every request to moto; the responses of `action` say pending (PENDING) once the request that makes the
-    resource (`after`) went through. .rewritten counts the responses changed."""
+    resource (`after`) went through. .rewritten counts the responses changed. The first request of each action of
+    `refuse` is answered InvalidGroup.NotFound instead of forwarded (.refused counts them)."""
 
-    def __init__(self, upstream, action, after):
+    def __init__(self, upstream, action=None, after=None, refuse=()):
         self.upstream, self.action, self.after = urlsplit(upstream), action, after
         self.made, self.rewritten = False, 0
+        self.refused = {name: 0 for name in refuse}
         proxy = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 action = (parse_qs(body.decode("utf-8", "replace")).get("Action") or [None])[0]
-                status, headers, answer = proxy.forward(self.command, self.path, dict(self.headers), body)
+                if proxy.refused.get(action) == 0:
+                    proxy.refused[action] += 1
+                    status, headers, answer = 400, [("Content-Type", "text/xml")], NOT_FOUND.encode("utf-8")
+                else:
+                    status, headers, answer = proxy.forward(self.command, self.path, dict(self.headers), body)
                 if action == proxy.after:
                     proxy.made = True
                 elif action == proxy.action and proxy.made:
@@ -112,3 +126,24 @@ def test_a_wait_that_runs_out_fails_saying_how_long_and_leaves_nothing(aws, ssh_
     assert {k["KeyName"] for k in ec2.describe_key_pairs()["KeyPairs"]} == {"itest-key"}
     assert [g["GroupName"] for g in ec2.describe_security_groups()["SecurityGroups"]] == ["default"]
     assert ec2.describe_images(Owners=["self"])["Images"] == [], "the AMI of a failed build is removed"
+
+
+def test_a_security_group_ec2_does_not_know_yet_is_waited_for(aws, ssh_target, project):
+    """AWS may not know a security group for a moment after making it: the first AuthorizeSecurityGroupIngress and
+    RunInstances that name the build's new group are refused with InvalidGroup.NotFound. The build waits and makes its
+    AMI (before: "launching the builder failed at security group")."""
+    import_key(aws, ssh_target)
+    project.role("motd", ROLE)
+    proxy = PendingProxy(aws.endpoint, refuse=("AuthorizeSecurityGroupIngress", "RunInstances"))
+    try:
+        definition = {"image_name": "amiconsistent", "image_version": "1.0.0", "image_gather_facts": False,
+                      "image_roles": ["motd"], "image_manifest": "manifest.json", "image_targets": [ec2_target(ssh_target)]}
+        proc = run_build(project.path, definition, env=dict(aws.env, AWS_ENDPOINT_URL=proxy.url), timeout=300)
+    finally:
+        proxy.close()
+    assert proc.returncode == 0, proc.output
+    assert proxy.refused == {"AuthorizeSecurityGroupIngress": 1, "RunInstances": 1}
+    manifest = json.loads((project.path / "manifest.json").read_text())
+    assert manifest["status"] == "succeeded"
+    assert_no_builder_left(aws, manifest["build_id"])
+    assert [g["GroupName"] for g in aws.client("ec2").describe_security_groups()["SecurityGroups"]] == ["default"]

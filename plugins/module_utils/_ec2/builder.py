@@ -16,6 +16,8 @@ import os
 import secrets
 import stat
 
+from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+
 from ansible_collections.immutable.images.plugins.module_utils._common import naming
 from ansible_collections.immutable.images.plugins.module_utils._common import references as ref
 from ansible_collections.immutable.images.plugins.module_utils._ec2 import bastion as ssh_bastion
@@ -33,6 +35,12 @@ except ImportError:  # AnsibleAWSModule reports the missing SDK
 SSH_REFUSED_GIVE_UP = 60.0
 SSH_INTERFACES = {"public_ip": "PublicIpAddress", "private_ip": "PrivateIpAddress",
                   "public_dns": "PublicDnsName", "private_dns": "PrivateDnsName"}
+# EC2 is eventually consistent: a security group or key pair just made can be unknown for a moment to the calls that
+# use it (AWS's EC2 API guide, "Eventual consistency"; Packer's "Error launching source instance: The security group
+# ... does not exist"). Those calls are retried on the NotFound of what this launch made, for up to about a minute.
+PROPAGATION_RETRY = {"retries": 8, "delay": 1, "max_delay": 10}
+NOT_YET_KNOWN = {"security_group": "InvalidGroup.NotFound", "key_pair": "InvalidKeyPair.NotFound"}
+
 # Keyword arguments of Ec2Builder.launch / plan (the module passes its params straight through).
 LAUNCH_OPTIONS = ("source_ami", "source_ami_filter", "instance_type", "subnet_id", "iam_instance_profile",
                   "user_data", "root_volume", "extra_volumes", "spot", "allowed_cidrs", "caller_ip", "ssh_interface",
@@ -95,6 +103,12 @@ def resolve_source_ami(ec2, source_ami=None, source_ami_filter=None, ssm=None):
         raise Ec2BuilderError("source AMI %s is %s-backed; only EBS-backed AMIs can be imaged"
                               % (image["ImageId"], image.get("RootDeviceType")))
     return image
+
+
+def _once_known(call, created):
+    """`call`, retried while AWS does not know yet the security group or key pair this launch made (created)."""
+    codes = [code for kind, code in NOT_YET_KNOWN.items() if created.get(kind)]
+    return AWSRetry.jittered_backoff(catch_extra_error_codes=codes, **PROPAGATION_RETRY)(call) if codes else call
 
 
 def ami_in_parameter(ssm, source_ami):
@@ -402,7 +416,8 @@ class Ec2Builder:
             GroupName=self.name, VpcId=vpc_id, TagSpecifications=self._tag_spec("security-group"),
             Description="Temporary SSH access to immutable.images builder %s" % self.name)["GroupId"]
         created["security_group"] = group_id
-        self.ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=ingress_permissions(port, cidrs))
+        _once_known(self.ec2.authorize_security_group_ingress, created)(
+            GroupId=group_id, IpPermissions=ingress_permissions(port, cidrs))
         return group_id
 
     def _run_instance(self, created, image, key_name, group_ids, instance_type, subnet_id, profile, user_data,
@@ -433,7 +448,8 @@ class Ec2Builder:
         if spot:
             args["InstanceMarketOptions"] = {"MarketType": "spot", "SpotOptions": {
                 "SpotInstanceType": "one-time", "InstanceInterruptionBehavior": "terminate"}}
-        instance_id = self.ec2.run_instances(**args)["Instances"][0]["InstanceId"]
+        # the same ClientToken on a retry: never a second instance
+        instance_id = _once_known(self.ec2.run_instances, created)(**args)["Instances"][0]["InstanceId"]
         created["instance"] = instance_id
         return instance_id
 

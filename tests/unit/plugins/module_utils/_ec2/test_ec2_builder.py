@@ -389,6 +389,28 @@ class NoCapacityIn:
         return self._ec2.run_instances(**kwargs)
 
 
+class NotYetKnown:
+    """The moto client, but the first `times` calls of each of `calls` are refused as EC2 refuses a call that names a
+    security group or key pair it does not know yet, right after they are made (eventual consistency)."""
+
+    def __init__(self, ec2, calls, times=2):
+        self._ec2, self.refused = ec2, {name: 0 for name in calls}
+        self.codes, self.times = calls, times
+
+    def __getattr__(self, name):
+        call = getattr(self._ec2, name)
+        if name not in self.refused:
+            return call
+
+        def refusing(**kwargs):
+            if self.refused[name] < self.times:
+                self.refused[name] += 1
+                raise botocore.exceptions.ClientError({"Error": {
+                    "Code": self.codes[name], "Message": "The security group or key pair does not exist"}}, name)
+            return call(**kwargs)
+        return refusing
+
+
 def zoned_subnets(ec2):
     """Subnets tagged for builds in three zones, most free addresses first (a, b, c), and one more in zone a."""
     vpc = ec2.create_vpc(CidrBlock="10.44.0.0/16")["Vpc"]["VpcId"]
@@ -427,6 +449,34 @@ def test_no_capacity_in_one_zone_goes_on_in_another_subnet_the_filter_found(aws,
             launch(builder, ssh_port, **({"subnet_filter": filters} if filters else {"subnet_id": subnet}))
         assert refusing.asked == [a_big]
     assert counts(ec2) == {"instances": 0, "key_pairs": 0, "security_groups": 0}
+
+
+def test_a_group_and_key_pair_ec2_does_not_know_yet_are_waited_for(aws, tmp_path, ssh_port):
+    """Right after the launch makes its security group and key pair, EC2 may refuse the calls that name them with a
+    NotFound for a moment: they are retried (before, the launch failed at "security group" and rolled back)."""
+    ec2 = aws.client("ec2")
+    unknown = NotYetKnown(ec2, {"authorize_security_group_ingress": "InvalidGroup.NotFound",
+                                "run_instances": "InvalidKeyPair.NotFound"})
+    builder = eb.Ec2Builder(unknown, BUILD, "webapp", "aws", key_dir=str(tmp_path / "keys"), waits=aws.waits)
+    _, facts = launch(builder, ssh_port)
+    assert unknown.refused == {"authorize_security_group_ingress": 2, "run_instances": 2}
+    assert counts(ec2) == {"instances": 1, "key_pairs": 1, "security_groups": 1}  # one of each, as without
+    group = ec2.describe_security_groups(GroupIds=[facts["security_group_id"]])["SecurityGroups"][0]
+    assert [r["CidrIp"] for p in group["IpPermissions"] for r in p["IpRanges"]] == ["203.0.113.7/32"]
+    builder.teardown([facts["instance_id"]], [facts["key_name"]], [facts["security_group_id"]])
+
+
+def test_a_security_group_of_ones_own_that_ec2_does_not_know_is_not_waited_for(aws, tmp_path, ssh_port):
+    """Only what this launch made is waited for: a group given in security_group_ids that EC2 does not know fails the
+    launch at once, with nothing left."""
+    ec2 = aws.client("ec2")
+    own = ec2.create_security_group(GroupName="builders", Description="ssh")["GroupId"]
+    unknown = NotYetKnown(ec2, {"run_instances": "InvalidGroup.NotFound"}, times=1)
+    builder = eb.Ec2Builder(unknown, BUILD, "webapp", "aws", key_dir=str(tmp_path / "keys"), waits=aws.waits)
+    with pytest.raises(eb.Ec2BuilderError, match="failed at run instance: .*InvalidGroup.NotFound"):
+        launch(builder, ssh_port, security_group_ids=[own], allowed_cidrs=None, ssh_keypair_name=None)
+    assert unknown.refused == {"run_instances": 1}
+    assert counts(ec2) == {"instances": 0, "key_pairs": 0, "security_groups": 1}  # the group of one's own
 
 
 def test_metadata_options_beside_imdsv2(aws, builder, ssh_port):
