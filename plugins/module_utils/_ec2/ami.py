@@ -185,7 +185,8 @@ class AmiCreator:
     def _finish(self, region, image_id, tags, result):
         """Wait until an AMI is available, then tag it (copies) and its snapshots."""
         ec2 = self.ec2(region)
-        self.waits.wait(ec2, "image_available", ImageIds=[image_id])
+        # just made: EC2 may not know it for a moment (eventual consistency), which is no failure
+        self.waits.wait(ec2, "image_available", not_yet=("InvalidAMIID.NotFound",), ImageIds=[image_id])
         image = ec2.describe_images(ImageIds=[image_id])["Images"][0]
         snapshots = res.image_snapshot_ids(image)
         result["snapshots"][region] = snapshots

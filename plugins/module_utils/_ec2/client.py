@@ -94,11 +94,20 @@ class Waits:
     def config(self):
         return {"Delay": self.delay, "MaxAttempts": self.max_attempts}
 
-    def wait(self, client, name, **kwargs):
-        try:
-            client.get_waiter(name).wait(WaiterConfig=self.config, **kwargs)
-        except botocore.exceptions.WaiterError as e:
-            raise self._gave_up(e) from e
+    def wait(self, client, name, not_yet=(), **kwargs):
+        """Wait with botocore's waiter `name`. not_yet: error codes that mean "not yet" too, for a resource just made
+        that EC2 may not know for a moment (eventual consistency): botocore's image_available, say, fails at once on
+        InvalidAMIID.NotFound."""
+        waiter = client.get_waiter(name)
+        if not not_yet:
+            try:
+                waiter.wait(WaiterConfig=self.config, **kwargs)
+            except botocore.exceptions.WaiterError as e:
+                raise self._gave_up(e) from e
+            return
+        acceptors = [dict({"state": a.state, "matcher": a.matcher, "expected": a.expected},
+                          **({"argument": a.argument} if a.argument is not None else {})) for a in waiter.config.acceptors]
+        self._wait_on(client, waiter.config.operation, acceptors + _retrying(not_yet), **kwargs)
 
     def retry_call(self, client, operation, retry_codes, done_codes=(), **kwargs):
         """Call a (deleting) operation until it succeeds, retrying while it fails with retry_codes.
@@ -109,7 +118,10 @@ class Waits:
         """
         acceptors = [{"matcher": "status", "expected": 200, "state": "success"}]
         acceptors += [{"matcher": "error", "expected": c, "state": "success"} for c in done_codes]
-        acceptors += [{"matcher": "error", "expected": c, "state": "retry"} for c in retry_codes]
+        self._wait_on(client, operation, acceptors + _retrying(retry_codes), **kwargs)
+
+    def _wait_on(self, client, operation, acceptors, **kwargs):
+        """A botocore waiter of ours on `operation` with these acceptors, polling as set here."""
         model = botocore.waiter.WaiterModel({"version": 2, "waiters": {"Retry" + operation: {
             "operation": operation, "delay": self.delay, "maxAttempts": self.max_attempts, "acceptors": acceptors}}})
         try:
@@ -127,6 +139,10 @@ class Waits:
             reason="not done after %d polls %d s apart (%s)%s" % (
                 self.max_attempts, self.delay, _duration(seconds),
                 "; %s sets how long a build waits on AWS" % self.setting if self.setting else ""))
+
+
+def _retrying(codes):
+    return [{"matcher": "error", "expected": code, "state": "retry"} for code in codes]
 
 
 def _duration(seconds):

@@ -271,6 +271,42 @@ def test_an_ami_not_available_in_time_fails_saying_so_and_is_removed(aws):
     assert slow.seen["polls"] == 6 and set(made["images"]) == {"us-east-1", "eu-west-1"}  # 5 polls, then the tags'
 
 
+def not_yet_known(aws, calls):
+    """A client factory whose EC2 clients refuse the first `calls` DescribeImages after a CreateImage or CopyImage
+    with InvalidAMIID.NotFound, as EC2 may for an AMI it has just made (eventual consistency); .refused counts them."""
+    seen = {"made": False, "refused": 0}
+
+    def made(**_):
+        seen["made"] = True
+
+    def describe(**_):
+        if seen["made"] and seen["refused"] < calls:
+            seen["refused"] += 1
+            raise botocore_exceptions.ClientError({"Error": {"Code": "InvalidAMIID.NotFound",
+                                                             "Message": "The image id does not exist"}}, "DescribeImages")
+
+    def factory(service, reg):
+        client = aws.factory(service, reg)
+        if service == "ec2":
+            client.meta.events.register("after-call.ec2.CreateImage", made)
+            client.meta.events.register("after-call.ec2.CopyImage", made)
+            client.meta.events.register("before-call.ec2.DescribeImages", describe)
+        return client
+    factory.seen = seen
+    return factory
+
+
+def test_an_ami_ec2_does_not_know_yet_is_waited_for(aws):
+    """Right after CreateImage and CopyImage, EC2 may answer that the new AMI does not exist: the wait goes on
+    (botocore's image_available fails at once on it: the build failed at create)."""
+    instance_id = run_instance(aws.client("ec2"))
+    unknown = not_yet_known(aws, calls=2)
+    made = ec2_ami.AmiCreator(unknown, "us-east-1", waits=aws_client.Waits(0, 5)).create(
+        instance_id, "webapp-1.4.2", tags=TAGS, copy_to_regions=["eu-west-1"])
+    assert unknown.seen["refused"] == 2 and set(made["images"]) == {"us-east-1", "eu-west-1"}
+    assert tags_of(image(aws.client("ec2"), made["image_id"]))["immutable.images.build-id"] == BUILD
+
+
 def test_share_failure_with_keep_on_error_keeps_the_amis(aws):
     instance_id = run_instance(aws.client("ec2"))
     maker = creator(aws, failing_in(aws, "us-east-1", "ModifyImageAttribute"))
