@@ -107,7 +107,7 @@ class Waits:
             return
         acceptors = [dict({"state": a.state, "matcher": a.matcher, "expected": a.expected},
                           **({"argument": a.argument} if a.argument is not None else {})) for a in waiter.config.acceptors]
-        self._wait_on(client, waiter.config.operation, acceptors + _retrying(not_yet), **kwargs)
+        self._wait_on(client, waiter.name, waiter.config.operation, acceptors + _retrying(not_yet), **kwargs)
 
     def retry_call(self, client, operation, retry_codes, done_codes=(), **kwargs):
         """Call a (deleting) operation until it succeeds, retrying while it fails with retry_codes.
@@ -118,14 +118,15 @@ class Waits:
         """
         acceptors = [{"matcher": "status", "expected": 200, "state": "success"}]
         acceptors += [{"matcher": "error", "expected": c, "state": "success"} for c in done_codes]
-        self._wait_on(client, operation, acceptors + _retrying(retry_codes), **kwargs)
+        self._wait_on(client, "Retry" + operation, operation, acceptors + _retrying(retry_codes), **kwargs)
 
-    def _wait_on(self, client, operation, acceptors, **kwargs):
-        """A botocore waiter of ours on `operation` with these acceptors, polling as set here."""
-        model = botocore.waiter.WaiterModel({"version": 2, "waiters": {"Retry" + operation: {
+    def _wait_on(self, client, name, operation, acceptors, **kwargs):
+        """A botocore waiter of ours (`name`: what its errors say) on `operation` with these acceptors, polling as set
+        here."""
+        model = botocore.waiter.WaiterModel({"version": 2, "waiters": {name: {
             "operation": operation, "delay": self.delay, "maxAttempts": self.max_attempts, "acceptors": acceptors}}})
         try:
-            botocore.waiter.create_waiter_with_client("Retry" + operation, model, client).wait(**kwargs)
+            botocore.waiter.create_waiter_with_client(name, model, client).wait(**kwargs)
         except botocore.exceptions.WaiterError as e:
             raise self._gave_up(e) from e
 

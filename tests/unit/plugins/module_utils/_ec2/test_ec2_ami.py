@@ -262,7 +262,8 @@ def test_an_ami_not_available_in_time_fails_saying_so_and_is_removed(aws):
     with pytest.raises(ec2_ami.AmiError) as info:
         maker.create(instance_id, "webapp-1.4.2", tags=TAGS)
     assert info.value.stage == "create"
-    assert "not done after 3 polls 0 s apart (0 s); aws_polling sets how long a build waits" in str(info.value)
+    assert "Waiter ImageAvailable failed: not done after 3 polls 0 s apart (0 s); aws_polling sets how long a build waits" \
+        in str(info.value)
     assert slow.seen["polls"] >= 3 and maker_find(aws, "us-east-1") == []
 
     slow = pending_for(aws, "eu-west-1", polls=4)  # a copy waits as long
