@@ -41,9 +41,12 @@ options:
         description: The name to verify the engine's certificate for, when not the host of O(docker_host).
         type: str
   timeout:
-    description: Seconds to wait for an answer from the engine.
+    description:
+      - Seconds to wait for an answer from the engine. If not set, the environment variable E(DOCKER_TIMEOUT) (as for
+        community.docker's modules), else 120.
+      - A commit, and the load of an image, wait as long as the engine works on them, as C(docker commit) and
+        C(docker load) do.
     type: int
-    default: 120
 requirements:
   - docker (Docker SDK for Python) >= 7.0
 """

@@ -59,7 +59,8 @@ options:
   timeout:
     description:
       - Seconds the whole test may take, from the start of the container to the last probe.
-      - Unlike in the other Docker modules, not the timeout of an engine API call (this module uses 120 s for those).
+      - Unlike in the other Docker modules, not the timeout of an engine API call (this module uses E(DOCKER_TIMEOUT),
+        else 120 s, for those).
     type: int
     default: 60
   port:
@@ -223,8 +224,6 @@ from ansible_collections.immutable.images.plugins.module_utils._docker.run_test 
     VerifyFailure,
 )
 
-API_TIMEOUT = 120
-
 
 def _interrupted(signum, _frame):
     raise Interrupted("signal %d" % signum)
@@ -262,7 +261,7 @@ def main():
     if module.check_mode:
         module.exit_json(changed=False, msg="check mode: the run test of %s was not run" % p["image"])
     try:
-        client = get_client(p["docker_host"], API_TIMEOUT)
+        client = get_client(p["docker_host"])
     except DockerFailure as e:
         module.fail_json(msg=str(e), stage="verify", failed_check="engine", passed=[])
     signal.signal(signal.SIGTERM, _interrupted)  # the test container is removed on the way out

@@ -236,3 +236,23 @@ def test_files_roles_vars_handlers_and_only(docker_client, project, docker_defin
     env = docker_client.images.get("filesvars:latest").attrs["Config"]["Env"] or []
     assert not any("BUILD_SECRET" in e or "BUILD_MARK" in e for e in env)
     assert docker_client.images.get("filesvars:latest").attrs["Config"]["Cmd"] == ["sleep", "1"]
+
+
+def test_a_large_layer_is_committed_however_long_the_engine_takes(docker_client, project, docker_definition,
+                                                                  remove_images):
+    """A role that writes 2 GB: the commit of its layer takes the engine about ten seconds here, minutes for larger
+    layers on slower disks. With the engine calls' answer timeout at 4 s (DOCKER_TIMEOUT), the build waits for the
+    commits as `docker commit` does (before: it failed at the cache's store with 'Read timed out', while the engine
+    went on committing)."""
+    remove_images("largelayer")
+    before = engine_state(docker_client)
+    project.role("big", """
+- name: Write a large file
+  ansible.builtin.command: sh -c 'head -c 2000000000 /dev/zero > /big'
+  args:
+    creates: /big
+""")
+    proc = run_build(project.path, docker_definition("largelayer", ["big"]), env={"DOCKER_TIMEOUT": "4"})
+    assert proc.returncode == 0, proc.output[-3000:]
+    assert sh_in_image(docker_client, "largelayer:1.0.0", "stat -c %s /big") == "2000000000\n"
+    assert new_resources(docker_client, before, "largelayer")["containers"] == []

@@ -6,7 +6,9 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import os
 import posixpath
 import sys
 import time
@@ -53,8 +55,11 @@ TLS_OPTIONS = dict(
 DOCKER_COMMON_ARGS = dict(
     docker_host=dict(type="str", fallback=(env_fallback, ["DOCKER_HOST"])),
     tls=dict(type="dict", options=TLS_OPTIONS),
-    timeout=dict(type="int", default=120),
+    timeout=dict(type="int", fallback=(env_fallback, ["DOCKER_TIMEOUT"])),  # else API_TIMEOUT
 )
+# How long a call waits for the engine's answer, unless the task's timeout or DOCKER_TIMEOUT (community.docker's
+# variable) says otherwise. Calls that take as long as their work are not bounded by it: no_read_timeout().
+API_TIMEOUT = 120
 
 
 class DockerFailure(Exception):
@@ -117,7 +122,7 @@ def _check_hostname_as(api, hostname):
     api.mount("https://", NamedHostAdapter())
 
 
-def get_client(docker_host=None, timeout=120, tls=None):
+def get_client(docker_host=None, timeout=None, tls=None):
     """A DockerClient for docker_host (else DOCKER_HOST, else the docker CLI's current context, else the local socket:
     engine.engine_url), TLS from `tls` (a target's `tls`), DOCKER_TLS_VERIFY/DOCKER_CERT_PATH or the context's own
     files. client.api.immutable_engine = {url, tls} for exec streams.
@@ -132,7 +137,7 @@ def get_client(docker_host=None, timeout=120, tls=None):
         raise RefusedEngine("client", str(e))
     try:
         # An explicit version: "auto" would ask the engine before the TLS set-up below is complete.
-        kwargs = dict(base_url=url, timeout=timeout, version=docker.constants.DEFAULT_DOCKER_API_VERSION)
+        kwargs = dict(base_url=url, timeout=timeout or default_timeout(), version=docker.constants.DEFAULT_DOCKER_API_VERSION)
         if settings:
             kwargs["base_url"] = "https://" + url.split("://", 1)[1]
             kwargs["tls"] = _tls_config(settings)
@@ -155,6 +160,27 @@ def get_client(docker_host=None, timeout=120, tls=None):
         raise RefusedEngine("client", UNSUPPORTED_PODMAN % (url, podman.get("Version") or version.get("Version")))
     client.api.immutable_engine = {"url": url, "tls": settings}
     return client
+
+
+def default_timeout():
+    """DOCKER_TIMEOUT (seconds), else API_TIMEOUT."""
+    try:
+        return int(os.environ.get("DOCKER_TIMEOUT") or API_TIMEOUT)
+    except ValueError:
+        return API_TIMEOUT
+
+
+@contextlib.contextmanager
+def no_read_timeout(client):
+    """Within it, the client's calls wait as long as the engine works on them, as `docker commit` and `docker load`
+    do: a commit of a large layer or the load of a large image can take minutes, and the engine goes on with it when
+    the client gives up. The client's timeout is for answers, not for work. (Each client belongs to one thread.)"""
+    api = getattr(client, "api", client)
+    saved, api.timeout = api.timeout, None
+    try:
+        yield
+    finally:
+        api.timeout = saved
 
 
 def _engine_version(api):
@@ -187,7 +213,7 @@ def client_from_module(module):
     if not HAS_DOCKER:
         module.fail_json(msg="the Docker SDK for Python (pip package 'docker') is required", exception=DOCKER_IMPORT_ERROR)
     try:
-        return get_client(module.params.get("docker_host"), module.params.get("timeout") or 120, module.params.get("tls"))
+        return get_client(module.params.get("docker_host"), module.params.get("timeout"), module.params.get("tls"))
     except DockerFailure as e:
         module.fail_json(msg=str(e), stage=e.stage)
 

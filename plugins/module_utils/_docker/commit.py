@@ -28,6 +28,7 @@ from ansible_collections.immutable.images.plugins.module_utils._docker.client im
     RequestException,
     docker_errors,
     error_text,
+    no_read_timeout,
 )
 from ansible_collections.immutable.images.plugins.module_utils._common.references import split_reference
 
@@ -242,7 +243,8 @@ class ImageCommitter:
                                     % (from_layer, container_name))
         if image_id is None:
             try:
-                result = self.client.api.commit(container.id, message=message, author=author, conf=conf, pause=True)
+                with no_read_timeout(self.client):  # a large layer takes as long as it takes
+                    result = self.client.api.commit(container.id, message=message, author=author, conf=conf, pause=True)
             except (docker_errors.APIError, RequestException) as e:
                 raise DockerFailure("commit", "cannot commit %s: %s" % (container_name, error_text(e)))
             image_id = result["Id"]
@@ -264,8 +266,9 @@ class ImageCommitter:
         None when the layer is gone (a janitor pruned it since it was stored): the container itself is committed."""
         try:
             # Not the SDK's default, which adds the docker CLI config's proxies to the stand-in's environment: the
-            # commit would keep them in the image's.
-            stand_in = self.client.api.create_container(layer, labels=container.labels, use_config_proxy=False)["Id"]
+            # commit would keep them in the image's. The engine creates it once the layer's data is on disk.
+            with no_read_timeout(self.client):
+                stand_in = self.client.api.create_container(layer, labels=container.labels, use_config_proxy=False)["Id"]
         except docker_errors.ImageNotFound:
             return None
         except (docker_errors.APIError, RequestException) as e:
@@ -345,7 +348,8 @@ class ImageCommitter:
         new installs since Docker 29), where an image's id is the digest of a manifest the engine writes on load, the
         one image loaded whose only layer and only history entry are ours (made_of: (diff id, created_by))."""
         try:
-            loaded = [image.id for image in self.client.images.load(chunks)]
+            with no_read_timeout(self.client):  # the engine answers once the whole layer is in
+                loaded = [image.id for image in self.client.images.load(chunks)]
         except (docker_errors.DockerException, RequestException, OSError) as e:
             self._remove_quietly(image_id)  # the engine may have stored it before failing
             raise DockerFailure("commit", "cannot load the squashed image of %s: %s" % (name, error_text(e)))

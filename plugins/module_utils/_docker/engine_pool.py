@@ -24,8 +24,10 @@ from ansible_collections.immutable.images.plugins.module_utils._docker.client im
     RequestException,
     RefusedEngine,
     docker_errors,
+    default_timeout,
     error_text,
     get_client,
+    no_read_timeout,
 )
 from ansible_collections.immutable.images.plugins.module_utils._docker.engine import engine_url
 from ansible_collections.immutable.images.plugins.module_utils._docker.registry_auth import RegistryAuth
@@ -167,16 +169,17 @@ def ensure_base(client, image, pull, others, platform=None, auth=None):
                                       "image_engines has it" % (image, where, why))
     source_url = source.api.immutable_engine["url"]
     try:
-        for status in client.api.load_image(source.api.get_image(image)):
-            if status.get("error"):
-                raise DockerFailure("launch", "cannot load base image %s into %s: %s" % (image, where, status["error"]))
+        with no_read_timeout(client), no_read_timeout(source):  # as long as a large image takes
+            for status in client.api.load_image(source.api.get_image(image)):
+                if status.get("error"):
+                    raise DockerFailure("launch", "cannot load base image %s into %s: %s" % (image, where, status["error"]))
         return client.images.get(image), "copied from %s to %s (docker save | docker load through the controller)" % (
             source_url, where)
     except (docker_errors.APIError, RequestException) as e:
         raise DockerFailure("launch", "cannot copy base image %s from %s to %s: %s" % (image, source_url, where, error_text(e)))
 
 
-def place(pool, image, pull, start, platform=None, timeout=120, client_for=connect, wait=WAIT_FOR_ROOM,
+def place(pool, image, pull, start, platform=None, timeout=None, client_for=connect, wait=WAIT_FOR_ROOM,
           clock=time.monotonic, sleep=time.sleep, rand=random, name="the builder", pull_auth=None):
     """Start a builder on the least busy engine of the pool that answers and has room.
 
@@ -211,7 +214,7 @@ def place(pool, image, pull, start, platform=None, timeout=120, client_for=conne
         chosen = loads[index]
         client = chosen["client"]
         for load in loads:  # the probe's few seconds were for the connection; a save or load takes longer
-            load["client"].api.timeout = timeout
+            load["client"].api.timeout = timeout or default_timeout()
         others = [load["client"] for load in loads if load is not chosen]
         _image, how = ensure_base(client, image, pull, others, platform, pull_auth)
 

@@ -33,6 +33,7 @@ from ansible_collections.immutable.images.plugins.module_utils._docker.client im
     RequestException,
     docker_errors,
     error_text,
+    no_read_timeout,
 )
 
 # A layer is found by its tag. Its labels are the build labels (kind=cache), all of which the final
@@ -230,8 +231,9 @@ class LayerCache:
         """
         cache_labels = dict(labels, **{naming.LABEL_KIND: naming.KIND_CACHE})
         try:
-            image_id = self.client.api.commit(container_name, conf={"Labels": cache_labels}, pause=True,
-                                              message=naming.build_comment(labels.get(naming.LABEL_BUILD_ID)))["Id"]
+            with no_read_timeout(self.client):  # a large layer takes as long as it takes
+                image_id = self.client.api.commit(container_name, conf={"Labels": cache_labels}, pause=True,
+                                                  message=naming.build_comment(labels.get(naming.LABEL_BUILD_ID)))["Id"]
             # Tagged: that is how it is found, and a tagged image is not a dangling one that cleanup removes.
             self.client.api.tag(image_id, CACHE_REPOSITORY % image_name, key)
         except (docker_errors.APIError, RequestException) as e:

@@ -1,8 +1,10 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Which TLS settings an engine gets, and that the environment's CA bundle never replaces the engine's CA."""
+"""Which TLS settings an engine gets, that the environment's CA bundle never replaces the engine's CA, and how long calls wait."""
 
 from __future__ import annotations
+
+import types
 
 import pytest
 import requests
@@ -238,3 +240,25 @@ def test_what_the_docker_cli_stores_is_what_is_read(tmp_path):
     settings = docker_engine.tls_settings(None, None, env)
     assert settings["verify"] is True and all(settings[k] and settings[k].startswith(str(tmp_path / "cli" / "contexts"))
                                               for k in ("ca_cert", "client_cert", "client_key"))
+
+
+@pytest.mark.parametrize("env, seconds", [({}, 120), ({"DOCKER_TIMEOUT": "300"}, 300), ({"DOCKER_TIMEOUT": ""}, 120),
+                                          ({"DOCKER_TIMEOUT": "soon"}, 120)])
+def test_the_api_timeout_is_docker_timeouts_else_120_s(monkeypatch, env, seconds):
+    """As community.docker's modules read it; one that is no number is ignored."""
+    monkeypatch.delenv("DOCKER_TIMEOUT", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert docker_client.default_timeout() == seconds
+
+
+def test_a_call_that_works_as_long_as_it_takes_has_no_read_timeout_and_the_client_gets_its_own_back():
+    api = types.SimpleNamespace(timeout=120)
+    client = types.SimpleNamespace(api=api)
+    with docker_client.no_read_timeout(client):
+        assert api.timeout is None
+    assert api.timeout == 120
+    with pytest.raises(KeyError), docker_client.no_read_timeout(api):  # an APIClient itself; and on an error
+        assert api.timeout is None
+        raise KeyError("commit failed")
+    assert api.timeout == 120

@@ -199,6 +199,7 @@ class FakeImages:
 
     def load(self, data):
         self.engine.calls.append("load")
+        self.engine.timeouts["load"] = self.engine.api.timeout
         stream = b"".join(data)  # the whole generator is consumed, as requests would
         self.engine.loaded_archive = stream
         if self.engine.load_error:
@@ -219,9 +220,11 @@ class FakeImages:
 class FakeApi:
     def __init__(self, engine):
         self.engine = engine
+        self.timeout = 120  # the client's answer timeout (client.py)
 
     def commit(self, container, message=None, author=None, conf=None, pause=True):
         self.engine.calls.append("commit")
+        self.engine.timeouts["commit"] = self.timeout
         self.engine.images.add("sha256:committed")
         return {"Id": "sha256:committed"}
 
@@ -255,6 +258,7 @@ class FakeEngine:
         self.fail_tags = set(fail_tags)
         self.calls, self.refs, self.images = [], {}, set()
         self.loaded_archive = None
+        self.timeouts = {}  # call -> the client's read timeout during it
         self.container = FakeContainer(self, status)
         self.images_api = FakeImages(self)
         self.api = FakeApi(self)
@@ -298,6 +302,7 @@ def test_squashed_commit_loads_one_layer_with_the_commit_config(tmp_path):
     # the image id is the sha256 of the config; the one diff id that of the exported filesystem
     assert result["image_id"] == "sha256:" + hashlib.sha256(config_bytes).hexdigest()
     assert layer == EXPORT
+    assert engine.timeouts == {"load": None} and engine.api.timeout == 120  # the engine answers once it is all in
     config = json.loads(config_bytes)
     assert config["rootfs"] == {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(EXPORT).hexdigest()]}
     # exactly the config a normal commit gets: ours, merged with the builder's as the engine does it
@@ -389,3 +394,5 @@ def test_without_squash_the_engine_commits(tmp_path):
     result = docker_commit.ImageCommitter(Client(engine)).commit(engine.container.name, CONFIG, LABELS, ["webapp:1"])
     assert result["image_id"] == "sha256:committed" and result["squashed"] is False
     assert engine.calls == ["commit"]
+    # as long as the engine takes to write a large layer, as `docker commit`; the client's own timeout after it
+    assert engine.timeouts == {"commit": None} and engine.api.timeout == 120
