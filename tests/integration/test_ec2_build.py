@@ -52,6 +52,10 @@ def ec2_target(ssh_target, **changes):
     return target
 
 
+# moto's Amazon Linux 2 AMI for Graviton (t4g) instances
+ARM64_AMI = {"name": "amzn2-ami-hvm-*", "owners": ["amazon"], "architecture": "arm64"}
+
+
 def import_key(aws, ssh_target, regions=("us-east-1",)):
     for region in regions:
         aws.client("ec2", region).import_key_pair(KeyName="itest-key", PublicKeyMaterial=ssh_target.public_key.encode())
@@ -207,7 +211,8 @@ def test_two_ec2_targets_in_one_region_name_their_amis_apart(aws, ssh_target, se
     definition = {"image_name": "amitwo", "image_version": "1.0.0", "image_gather_facts": False,
                   "image_roles": ["motd"], "image_manifest": "manifest.json",
                   "image_targets": [ec2_target(ssh_target, name="x86"),
-                                    ec2_target(second_ssh_target, name="arm", instance_type="t4g.micro")]}
+                                    ec2_target(second_ssh_target, name="arm", instance_type="t4g.micro",
+                                               source_ami_filter=dict(ARM64_AMI, most_recent=True))]}
     proc = run_build(project.path, definition, env=aws.env)
     assert proc.returncode == 0, proc.output
     manifest = json.loads((project.path / "manifest.json").read_text())

@@ -242,8 +242,10 @@ def test_a_source_ami_from_a_parameter_is_reused_until_the_parameter_names_anoth
     """source_ami resolve:ssm: the AMI the parameter holds when the build starts (one build's publish_parameter is the
     next image's source): reused while it holds the same AMI, built again once it names another."""
     ssm, ec2 = world.client("ssm"), world.client("ec2")
-    amzn2, al2023 = (max(ec2.describe_images(Owners=["amazon"], Filters=[{"Name": "name", "Values": [name]}])["Images"],
-                         key=lambda i: i["CreationDate"])["ImageId"] for name in ("amzn2-ami-hvm-*", "al2023-ami-2023*"))
+    # x86_64 ones, for the target's t3.micro (moto has arm64 AMIs of both names too)
+    amzn2, al2023 = (max(ec2.describe_images(Owners=["amazon"], Filters=[{"Name": "name", "Values": [name]},
+                                                                         {"Name": "architecture", "Values": ["x86_64"]}])["Images"],
+                         key=lambda i: (i["CreationDate"], i["Name"]))["ImageId"] for name in ("amzn2-ami-hvm-*", "al2023-ami-2023*"))
     ssm.put_parameter(Name="/images/amireuse-base/latest", Value=amzn2, Type="String", DataType="aws:ec2:image",
                       Overwrite=True)
     spec = definition(ssh_target, greeting="from a parameter")

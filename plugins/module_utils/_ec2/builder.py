@@ -23,7 +23,12 @@ from ansible_collections.immutable.images.plugins.module_utils._common import re
 from ansible_collections.immutable.images.plugins.module_utils._ec2 import bastion as ssh_bastion
 from ansible_collections.immutable.images.plugins.module_utils._ec2 import network
 from ansible_collections.immutable.images.plugins.module_utils._ec2 import resources as res
-from ansible_collections.immutable.images.plugins.module_utils._ec2.client import Waits, error_code, wait_for_port
+from ansible_collections.immutable.images.plugins.module_utils._ec2.client import (
+    Waits,
+    error_code,
+    is_not_implemented,
+    wait_for_port,
+)
 
 try:
     from botocore.exceptions import ClientError
@@ -103,6 +108,28 @@ def resolve_source_ami(ec2, source_ami=None, source_ami_filter=None, ssm=None):
         raise Ec2BuilderError("source AMI %s is %s-backed; only EBS-backed AMIs can be imaged"
                               % (image["ImageId"], image.get("RootDeviceType")))
     return image
+
+
+def check_instance_type(ec2, instance_type, image):
+    """Raise Ec2BuilderError, before anything is created, for an instance type the region does not have or whose
+    processors cannot run the source AMI's architecture (an arm64 AMI on t3.micro): RunInstances would refuse it
+    after the key pair and group were made. Nothing is checked when EC2 does not say (DescribeInstanceTypes not
+    allowed or not implemented)."""
+    try:
+        types = ec2.describe_instance_types(InstanceTypes=[instance_type])["InstanceTypes"]
+    except Exception as e:  # noqa: BLE001 - only the answers below are not errors of the build
+        if error_code(e) == "InvalidInstanceType":
+            raise Ec2BuilderError("instance_type %s is not an instance type of this region (%s)" % (instance_type, e))
+        if is_not_implemented(e) or error_code(e) in ("UnauthorizedOperation", "AccessDenied", "AccessDeniedException"):
+            return
+        raise
+    supported = (types[0].get("ProcessorInfo") or {}).get("SupportedArchitectures") if types else None
+    architecture = image.get("Architecture")
+    if supported and architecture and architecture not in supported:
+        raise Ec2BuilderError("source AMI %s is %s, which instance_type %s cannot run (its processors: %s): choose an "
+                              "instance type for %s, or an AMI for %s" % (image["ImageId"], architecture, instance_type,
+                                                                          ", ".join(supported), architecture,
+                                                                          " or ".join(supported)))
 
 
 def _once_known(call, created):
@@ -262,6 +289,7 @@ class Ec2Builder:
         """What launch() would do, without creating anything (check mode)."""
         image = resolve_source_ami(self.ec2, source_ami, source_ami_filter, self.ssm)
         block_devices(image, launch.get("root_volume"), launch.get("extra_volumes"))  # its errors, as launch() has them
+        check_instance_type(self.ec2, launch.get("instance_type") or "t3.micro", image)
         subnet_id, security_group_ids, _spare = self._network(subnet_id, subnet_filter, security_group_ids,
                                                               security_group_filter,
                                                               launch.get("instance_type") or "t3.micro")
@@ -303,6 +331,7 @@ class Ec2Builder:
             return False, self._reuse(existing[0], ssh_interface, ssh_host, ssh_port, ssh_private_key_file,
                                       ssh_timeout if wait_ssh else None, ssh_bastion)
         image = resolve_source_ami(self.ec2, source_ami, source_ami_filter, self.ssm)
+        check_instance_type(self.ec2, instance_type, image)
         devices = block_devices(image, root_volume, extra_volumes)
         subnet_id, own_groups, spare_subnets = self._network(subnet_id, subnet_filter, security_group_ids,
                                                              security_group_filter, instance_type)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import re
 import socket
 import stat
 import time
@@ -477,6 +478,25 @@ def test_a_security_group_of_ones_own_that_ec2_does_not_know_is_not_waited_for(a
         launch(builder, ssh_port, security_group_ids=[own], allowed_cidrs=None, ssh_keypair_name=None)
     assert unknown.refused == {"run_instances": 1}
     assert counts(ec2) == {"instances": 0, "key_pairs": 0, "security_groups": 1}  # the group of one's own
+
+
+def test_an_instance_type_that_cannot_run_the_ami_or_does_not_exist_creates_nothing(aws, builder, ssh_port):
+    """An arm64 AMI on t3.micro, an x86_64 one on t4g.micro, a type the region does not have: refused before the key
+    pair and group are made (RunInstances refused the first two after making them; moto takes them all)."""
+    ec2 = aws.client("ec2")
+    arm = eb.resolve_source_ami(ec2, source_ami_filter=dict(AL2023, architecture="arm64", most_recent=True))
+    arm_on_t3 = "source AMI %s is arm64, which instance_type t3.micro cannot run (its processors: x86_64)" % arm["ImageId"]
+    x86_on_t4g = ("is x86_64, which instance_type t4g.micro cannot run (its processors: arm64): choose an instance type "
+                  "for x86_64, or an AMI for arm64")
+    for kw, said in (({"source_ami": arm["ImageId"]}, arm_on_t3), ({"instance_type": "t4g.micro"}, x86_on_t4g),
+                     ({"instance_type": "t3.nano-typo"}, "instance_type t3.nano-typo is not an instance type of this region")):
+        with pytest.raises(eb.Ec2BuilderError, match=re.escape(said)):
+            launch(builder, ssh_port, **kw)
+        with pytest.raises(eb.Ec2BuilderError, match=re.escape(said)):  # check mode says so too
+            builder.plan(**dict({"source_ami": source_ami(ec2), "allowed_cidrs": ["203.0.113.7/32"]}, **kw))
+    assert counts(ec2) == {"instances": 0, "key_pairs": 0, "security_groups": 0}
+    _, facts = launch(builder, ssh_port, source_ami=arm["ImageId"], instance_type="t4g.micro")  # a type for it
+    builder.teardown([facts["instance_id"]], [facts["key_name"]], [facts["security_group_id"]])
 
 
 def test_metadata_options_beside_imdsv2(aws, builder, ssh_port):
