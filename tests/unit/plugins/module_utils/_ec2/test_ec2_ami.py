@@ -226,31 +226,39 @@ def test_publish_failure_rolls_back_and_names_the_stage(aws):
     assert maker_find(aws, "us-east-1") == [] and maker_find(aws, "eu-west-1") == []
 
 
-def pending_for(aws, region, polls):
-    """A client factory whose client for `region` sees every AMI it describes `pending` for its first `polls`
-    DescribeImages calls after a CreateImage or CopyImage (an after-call hook: AWS's state while the snapshots are
-    made, which moto skips); .polls counts the calls seen."""
-    seen = {"made": False, "polls": 0}
+def once_an_ami_is_made(aws, event, handler, region=None):
+    """A client factory whose EC2 clients (of `region`, or all) run handler(seen, **kwargs) on `event` of each
+    DescribeImages call after a CreateImage or CopyImage: what AWS answers meanwhile that moto does not. .seen is the
+    handler's record."""
+    seen = {"made": False}
 
     def made(**_):
         seen["made"] = True
 
-    def describe(parsed, **_):
+    def describe(**kwargs):
         if seen["made"]:
-            seen["polls"] += 1
-            if seen["polls"] <= polls:
-                for found in parsed.get("Images") or []:
-                    found["State"] = "pending"
+            handler(seen, **kwargs)
 
     def factory(service, reg):
         client = aws.factory(service, reg)
-        if service == "ec2" and reg == region:
+        if service == "ec2" and region in (None, reg):
             client.meta.events.register("after-call.ec2.CreateImage", made)
             client.meta.events.register("after-call.ec2.CopyImage", made)
-            client.meta.events.register("after-call.ec2.DescribeImages", describe)
+            client.meta.events.register("%s.ec2.DescribeImages" % event, describe)
         return client
     factory.seen = seen
     return factory
+
+
+def pending_for(aws, region, polls):
+    """The AMIs the client for `region` describes are `pending` for its first `polls` DescribeImages calls after they are
+    made (AWS's state while the snapshots are made, which moto skips); .seen["polls"] counts the calls."""
+    def pending(seen, parsed, **_):
+        seen["polls"] = seen.get("polls", 0) + 1
+        if seen["polls"] <= polls:
+            for found in parsed.get("Images") or []:
+                found["State"] = "pending"
+    return once_an_ami_is_made(aws, "after-call", pending, region)
 
 
 def test_an_ami_not_available_in_time_fails_saying_so_and_is_removed(aws):
@@ -273,28 +281,14 @@ def test_an_ami_not_available_in_time_fails_saying_so_and_is_removed(aws):
 
 
 def not_yet_known(aws, calls):
-    """A client factory whose EC2 clients refuse the first `calls` DescribeImages after a CreateImage or CopyImage
-    with InvalidAMIID.NotFound, as EC2 may for an AMI it has just made (eventual consistency); .refused counts them."""
-    seen = {"made": False, "refused": 0}
-
-    def made(**_):
-        seen["made"] = True
-
-    def describe(**_):
-        if seen["made"] and seen["refused"] < calls:
+    """Every region's clients refuse the first `calls` DescribeImages after an AMI is made with InvalidAMIID.NotFound, as
+    EC2 may for an AMI it has just made (eventual consistency); .seen["refused"] counts them."""
+    def refuse(seen, **_):
+        if seen.setdefault("refused", 0) < calls:
             seen["refused"] += 1
             raise botocore_exceptions.ClientError({"Error": {"Code": "InvalidAMIID.NotFound",
                                                              "Message": "The image id does not exist"}}, "DescribeImages")
-
-    def factory(service, reg):
-        client = aws.factory(service, reg)
-        if service == "ec2":
-            client.meta.events.register("after-call.ec2.CreateImage", made)
-            client.meta.events.register("after-call.ec2.CopyImage", made)
-            client.meta.events.register("before-call.ec2.DescribeImages", describe)
-        return client
-    factory.seen = seen
-    return factory
+    return once_an_ami_is_made(aws, "before-call", refuse)
 
 
 def test_an_ami_ec2_does_not_know_yet_is_waited_for(aws):
