@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import shlex
+from collections.abc import Mapping
 
 from ansible import constants as C
 from ansible.plugins.loader import cache_loader
@@ -127,7 +128,8 @@ def forget_cached_facts(hosts):
     give it the facts an earlier build's builder left, under this builder's own (gathering merges them; a role's
     `cacheable` set_fact is among them), and would keep its facts after the build. Called when the build guard is
     armed, before any builder joins the inventory, and disarmed, once they are gone (action/build_guard.py). The
-    memory cache, the default, is each process's own: nothing to do. Returns the hosts it asked the cache to delete."""
+    memory cache, the default, is each process's own: nothing to do here (within one run, forget_finished_builders
+    clears ansible-playbook's own copy). Returns the hosts it asked the cache to delete."""
     if not hosts or C.CACHE_PLUGIN in ("memory", "ansible.builtin.memory"):
         return []
     try:
@@ -137,6 +139,42 @@ def forget_cached_facts(hosts):
     except Exception:  # noqa: BLE001 - a cache ansible-playbook could not load either (it fell back to memory) or cannot reach
         return []
     return list(hosts)
+
+
+def forget_finished_builders(hostvars):
+    """Take the builders of this run's builds that are over out of the inventory, and forget what they had gathered,
+    set and registered. A playbook of one's own may run the three plays more than once (two versions of an image, two
+    images): a builder of an earlier build stayed in `image_builders`, removed since, and a later provision play ran on
+    it too; and a builder of the same name (<image_name>-<target>, as every build of that image and target names it)
+    was the same inventory host to ansible-core, with the earlier one's facts, set_fact values (a role's "done" marker)
+    and registered results. A build is over once its finalize wrote its manifest, or once no host holds it as its
+    current `image_build` (the host that launched it launched another); builds under way keep their builders (several
+    definitions' builders, launched by plays of their own before one provision play). Hosts of the inventory that are
+    not builders are never touched.
+
+    Runs in ansible-playbook's own process, where the inventory and the variables are (lookup/forget_builders.py, from
+    a meta task of the launch role): `hostvars` is the run's (a lookup's `variables['hostvars']`). Returns the names it
+    took out."""
+    variable_manager = hostvars._variable_manager  # private: the run's VariableManager
+    inventory = hostvars._inventory  # private: the run's InventoryManager
+    facts = variable_manager._nonpersistent_fact_cache  # private: what set_fact and register gave each host
+    running = {_key(host_facts.get("image_build"), "id") for host_facts in facts.values()}
+    finished = {_key(host_facts.get("image_build_manifest"), "build_id") for host_facts in facts.values()}
+    gone = [host for host in list(inventory.hosts.values())
+            if "image_target" in host.vars and isinstance(host.vars.get("image_build"), Mapping)
+            and (_key(host.vars["image_build"], "id") not in running or _key(host.vars["image_build"], "id") in finished)]
+    for host in gone:
+        inventory._inventory.remove_host(host)  # private: InventoryManager has no remove_host; from every group too
+        facts.pop(host.name, None)
+        variable_manager._vars_cache.pop(host.name, None)  # private: include_vars, by host
+        variable_manager.clear_facts(host.name)  # gathered and cacheable facts (meta: clear_facts), a persistent cache's
+    if gone:
+        inventory.clear_caches()  # patterns resolved to hosts before
+    return [host.name for host in gone]
+
+
+def _key(value, key):
+    return value.get(key) if isinstance(value, Mapping) else None
 
 
 def _common(target, build, inventory):

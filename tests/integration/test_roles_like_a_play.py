@@ -272,6 +272,57 @@ def test_a_fact_cache_gives_a_builder_no_earlier_facts_and_keeps_none_of_its_own
     assert not [name for name in left if "factcache" in name] and "IMMUTABLE_IMAGES" not in str(left), left
 
 
+# The three plays of one build, in a playbook of one's own (its definition as the launch and finalize plays' vars).
+THREE_PLAYS = """
+- name: Launch {build}
+  hosts: localhost
+  gather_facts: false
+  vars: &definition{build}
+    image_name: {name}
+    image_version: "{version}"
+    image_roles: [remembers]
+    image_gather_facts: false
+    image_cache: false
+    image_force: true
+    image_targets: [{{name: container, type: docker, base_image: "{base}", pull: never}}]
+  roles: [immutable.images.launch]
+
+- name: Provision {build}
+  hosts: image_builders
+  gather_facts: false
+  roles: [immutable.images.provision]
+
+- name: Finalize {build}
+  hosts: localhost
+  gather_facts: false
+  vars: *definition{build}
+  roles: [immutable.images.finalize]
+"""
+
+
+def test_each_build_of_a_run_starts_new_builders_as_two_runs_would(docker_client, project, remove_images):
+    """A playbook runs the three plays twice for two versions of one image, then once for another image. Each build's
+    builder is a new machine, as in two runs: the second of the same name sees nothing the first gathered or set (the
+    role gathers and installs again), and the third build's provision play runs on its own builder only (not on the
+    earlier builds', removed by then)."""
+    remove_images("roles-twice")
+    remove_images("roles-other")
+    project.role("remembers", REMEMBERING_ROLE)
+    project.file("three.yml", "".join(THREE_PLAYS.format(build=build, name=name, version=version, base=BASE_IMAGE)
+                                      for build, name, version in (("A", "roles-twice", "1.0.0"),
+                                                                   ("B", "roles-twice", "2.0.0"),
+                                                                   ("C", "roles-other", "1.0.0"))))
+    result = subprocess.run(["ansible-playbook", "three.yml"], cwd=str(project.path), env=ansible_env(),
+                            capture_output=True, text=True, check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    for image in ("roles-twice:1.0.0", "roles-twice:2.0.0", "roles-other:1.0.0"):
+        assert sh_in_image(docker_client, image, "cat /installed") == "Debian\n", image
+    provision_c = output[output.index("PLAY [Provision C]"):output.index("PLAY [Finalize C]")]
+    assert "[roles-twice-container]" not in provision_c and "[roles-other-container]" in provision_c, provision_c
+    assert "fatal:" not in output, output
+
+
 TAGGED_ROLE = """
 - name: Tagged task
   ansible.builtin.copy: {dest: /config, content: "c\\n", mode: "0644"}

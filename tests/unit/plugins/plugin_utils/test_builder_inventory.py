@@ -145,3 +145,60 @@ def test_a_fact_cache_that_cannot_be_used_is_left_alone(monkeypatch):
 
     monkeypatch.setattr(C, "CACHE_PLUGIN", "no.such.cache")
     assert builder_inventory.forget_cached_facts(["webapp-container"]) == []
+
+
+def _run_with_builders():
+    """ansible-core's own inventory and variables, as a run has them after two builds were launched from localhost (the
+    first finished) and one from a definition host (under way), with one host of the inventory beside them."""
+    from ansible.inventory.manager import InventoryManager
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.vars.hostvars import HostVars
+    from ansible.vars.manager import VariableManager
+
+    loader = DataLoader()
+    inventory = InventoryManager(loader=loader, sources=[])
+    variable_manager = VariableManager(loader=loader, inventory=inventory)
+    inventory.add_group("image_builders")
+    inventory.add_host("localhost")
+    inventory.add_host("web1.example.com", group="image_builders")  # the inventory's own, whatever its group
+    for name, build_id in (("webapp-container", "b1"), ("webapp-aws", "b1"), ("api-container", "b2")):
+        inventory.add_host(name, group="image_builders")
+        host = inventory.get_host(name)
+        host.set_variable("image_build", {"id": build_id})
+        host.set_variable("image_target", {"host": name})
+        variable_manager.set_nonpersistent_facts(name, {"app_installed": True, "provision__sync": {"changed": True}})
+        variable_manager.set_host_facts(name, {"distribution": "Debian"})
+        variable_manager.set_host_variable(name, "included", 1)
+    inventory.add_host("defs")
+    finished = {"image_build": {"id": "b1"}, "image_build_manifest": {"build_id": "b1"}}
+    variable_manager.set_nonpersistent_facts("localhost", finished)
+    variable_manager.set_nonpersistent_facts("defs", {"image_build": {"id": "b2"}})
+    return inventory, variable_manager, HostVars(inventory=inventory, variable_manager=variable_manager, loader=loader)
+
+
+def test_the_builders_of_finished_builds_leave_the_inventory_with_their_variables():
+    """A finished build's builders (its manifest written) are taken out of the inventory and every group, with what
+    they had gathered, set and registered: a later builder of the same name starts with nothing of theirs. A build
+    under way keeps its builders; the inventory's own hosts stay, whatever their group."""
+    inventory, variable_manager, hostvars = _run_with_builders()
+    assert builder_inventory.forget_finished_builders(hostvars) == ["webapp-container", "webapp-aws"]
+    assert sorted(h.name for h in inventory.get_hosts("image_builders")) == ["api-container", "web1.example.com"]
+    assert inventory.get_host("webapp-container") is None
+    assert "webapp-container" not in variable_manager._nonpersistent_fact_cache
+    assert "webapp-container" not in variable_manager._vars_cache
+    under_way = variable_manager.get_vars(host=inventory.get_host("api-container"), include_hostvars=False)
+    assert under_way["app_installed"] is True and under_way["ansible_facts"] == {"distribution": "Debian"}
+
+    inventory.add_host("webapp-container", group="image_builders")  # the next build's builder, as add_host adds it
+    own = variable_manager.get_vars(host=inventory.get_host("webapp-container"), include_hostvars=False)
+    assert "app_installed" not in own and "included" not in own and not own["ansible_facts"], own
+    assert builder_inventory.forget_finished_builders(hostvars) == []  # not a builder of any build
+
+
+def test_the_builders_of_a_build_its_host_launched_again_leave_the_inventory():
+    """The host that launched a build launched another (no finalize in between, or it failed before the manifest): the
+    earlier build is over too."""
+    inventory, variable_manager, hostvars = _run_with_builders()
+    variable_manager.set_nonpersistent_facts("defs", {"image_build": {"id": "b3"}})
+    assert builder_inventory.forget_finished_builders(hostvars) == ["webapp-container", "webapp-aws", "api-container"]
+    assert [h.name for h in inventory.get_hosts("image_builders")] == ["web1.example.com"]
