@@ -118,13 +118,14 @@ class ActionModule(ActionModuleBase):
                 "claim": True,
                 # a rebuild asked for (image_force, or pull: always) reuses only what a build it waited for made
                 "force": bool(build["force"] or target.get("pull") == "always")}
-        # The builder is the last layer the cache stored or swapped in, unless a check ran on it since (it may write):
-        # the commit reuses that layer instead of writing the roles' changes into a layer again.
+        # The builder is the last layer the cache stored or swapped in, unless a check ran on it since (it may write) or
+        # a play of one's own may have (the roles in one's own playbook: what such a play changes is committed, as
+        # without the cache): the commit reuses that layer instead of writing the roles' changes into a layer again.
         # When every role's layer was cached, the builder may have been left at an earlier layer (layer_only): then
         # only the layer is the artifact's filesystem.
         if target.get("start_builder") is False:  # never started: it holds the layer it was created at
             args["from_layer"], args["layer_only"] = target["start_layer"], True
-        elif build.get("cache") and not build.get("verify_tasks") and not args["squash"]:
+        elif build.get("cache") and build.get("provision_only") and not build.get("verify_tasks") and not args["squash"]:
             args["from_layer"], args["layer_only"] = layer_cache.builder_layer(build["workdir"], target["builder_name"])
         self._settle_builder(target)
         return self._module("Commit the builder into an image and tag it", "immutable.images.docker_image_commit",

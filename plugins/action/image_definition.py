@@ -11,6 +11,7 @@ hash cannot depend on itself), then with the real values.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -73,14 +74,17 @@ class ActionModule(ActionModuleBase):
         play = _play_settings(params["image_gather_facts"], self._run_variables(task_vars, params),
                               build_inputs.directories_digest(cwd, _project_directories()))
         definition_input = definition.hash_input(params, params["image_targets"])
-        build_hash = build_inputs.short_hash({
+        hash_input = {
             "definition": definition_input,
             "files": files_digest,
             "roles": [_role_hash_input(r) for r in roles],
             # what changes the roles' behaviour (image_gather_facts is an operational key of the definition,
             # but the facts it resolves to are not: a role reads them)
             "play": play,
-        })
+        }
+        if start_idle:  # the roles in a playbook of one's own: its plays on the builders change the image too
+            hash_input["playbooks"] = _playbooks_digest(context.CLIARGS.get("args") or (), cwd)
+        build_hash = build_inputs.short_hash(hash_input)
         build_id = naming.new_build_id()
 
         real = {"image_build_id": build_id, "image_build_hash": build_hash}
@@ -183,6 +187,9 @@ class ActionModule(ActionModuleBase):
             "base_id_label": built_artifacts.LABEL_BASE_ID,
             "skipped_targets": [t["name"] for t in targets if not t["selected"]],
         }
+        # no play but the provision role's runs on the builders (build_image, build_all): the artifact may be made from
+        # the last layer instead of the builder, which may then stay at an earlier one (layer_cache sync)
+        build["provision_only"] = not start_idle
         build["roles_to_run"] = _expected_runs(to_build, roles, build["verify_tasks"], start_idle)
         for t in to_build:
             # before anything starts: a base without Python fails only at the first module (none runs on a builder
@@ -402,6 +409,22 @@ def _role_hash_input(role):
     if role["params"]:
         data["params"] = role["params"]
     return data
+
+
+def _playbooks_digest(playbooks, cwd):
+    """A sha256 over the playbook files ansible-playbook runs (their names as given and their contents; a name that is
+    not a file, a collection's playbook, by its name): the roles in a playbook of one's own, whose plays of its own on
+    the builders, before or after the provision role, make the image as much as the roles do. Only a layer of the layer
+    cache is the roles' alone (a builder changed before its roles stores none: action/layer_cache.py)."""
+    hasher = hashlib.sha256()
+    for name in playbooks:
+        hasher.update(json.dumps(str(name)).encode())
+        try:
+            with open(os.path.join(cwd, str(name)), "rb") as f:
+                hasher.update(hashlib.sha256(f.read()).digest())
+        except OSError:
+            pass
+    return hasher.hexdigest()
 
 
 def _play_settings(gather_facts, run_variables=None, project=None):

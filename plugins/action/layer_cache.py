@@ -18,6 +18,10 @@ after the builder - never in the host's facts or variables, where the roles woul
          it - the next role's lookup, or sync after the last role - as soon as it ran (one step fewer per role)
   facts  true once this step gathered the builder's facts (image_build.facts_deferred: at the first miss, before
          that role runs; a build whose every layer is cached gathers none)
+  off    what changed on the builder before its roles ran (paths), found by the first of these steps: a play or
+         pre_tasks of one's own did it. From then on no layer is stored from the builder and none taken for it (a
+         layer holds what image_roles make, and its key says only that; a layer taken would replace the builder and
+         lose those changes): its roles run, and its artifact is committed from the builder itself
   synced true once sync has run: the builder's filesystem is `layer` (the artifact's commit reuses it,
          layer_cache.builder_layer), or, with left_behind, the builder stayed at `at` and the artifact is made from
          `layer` (every role's layer was cached, nothing runs on the builder any more, and the layer's package
@@ -42,7 +46,12 @@ import json
 import os
 
 from ansible_collections.immutable.images.plugins.module_utils._docker.builder import DockerBuilder
-from ansible_collections.immutable.images.plugins.module_utils._docker.client import DockerFailure, get_client
+from ansible_collections.immutable.images.plugins.module_utils._docker.client import (
+    DockerFailure,
+    RequestException,
+    docker_errors,
+    get_client,
+)
 from ansible_collections.immutable.images.plugins.plugin_utils._docker import layer_cache
 from ansible_collections.immutable.images.plugins.plugin_utils._docker.layer_cache import (
     LayerCache,
@@ -77,19 +86,34 @@ class ActionModule(ActionModuleBase):
                 base = target["builder"].get("base_image_id") or target["builder"]["image_id"]
                 state = {"key": base, "layer": base, "at": target["builder"]["image_id"], "base": base}
             step = args["state"]
+            # The first of them, before any role ran, in a playbook of one's own (in build_image and build_all no play
+            # but the provision role's runs on the builders): has anything else changed the builder?
+            if not looked_up and step in ("expected", "lookup") and not build.get("provision_only"):
+                changed = self._changed_before_the_roles(target, container)
+                if changed:
+                    state["off"] = changed
+                    result["warnings"] = [_off_warning(target, changed)]
             if step == "expected":
                 if looked_up or not self._as_planned(target):
+                    if state.get("off"):
+                        _write(state_path, state)
                     return dict(result, hit=False, roles=0, changed=False)  # the roles' steps look up their layers
+                # the layers the builder was launched at hold what the first roles made, and nothing else: taken
                 state.update(key=target["start_key"], layer=state["at"])
                 result.update(hit=bool(target.get("idle")), roles=target["start_roles"], key=state["key"],
                               layer=state["layer"], changed=False)
-                if result["hit"]:
+                if result["hit"] and state.get("off"):  # nothing runs: the builder, with those changes, is the artifact's
+                    state.update(synced=True, layer=None)
+                    result["inventory"] = self._list_packages(task_vars)
+                elif result["hit"]:
                     state["synced"] = True
                     result["inventory"] = self._layer_inventory(state["layer"], task_vars)
                 _write(state_path, state)
                 return result
-            cache = LayerCache(get_client(target.get("docker_host") or None, tls=target.get("tls")))
-            if step == "lookup":
+            cache = LayerCache(self._client(target))
+            if step == "lookup" and state.get("off"):
+                result.update(self._without_the_cache(cache, container, state, build, task_vars, args))
+            elif step == "lookup":
                 # First the layer of the role that ran since the last lookup (it missed): stored before anything
                 # else, right after that role, as a step of its own would have.
                 result.update(self._store_ran(cache, container, state, build, target))
@@ -127,6 +151,8 @@ class ActionModule(ActionModuleBase):
                 if uploaded:  # the first role's miss: the builder needs the files its layer will hold
                     self._upload(cache, container, args["upload"])
                 result.update(key=key, hit=bool(hit), uploaded=uploaded, changed=uploaded or result.get("changed", False))
+            elif step == "store" and state.get("off"):
+                result.update(changed=False, stored=False, msg="not stored: %s" % _OFF)
             elif step == "store":  # the layer of a role stored by a step of its own (the provision role stores at lookup/sync)
                 if (state.get("ran") or {}).get("key") == args["key"]:
                     state.pop("ran")
@@ -138,6 +164,11 @@ class ActionModule(ActionModuleBase):
                     image = self._store(cache, container, args["key"], build, target)
                     state.update(layer=image, at=image)
                     result.update(changed=True, stored=True, layer=image)
+            elif state.get("off"):  # sync: the builder is the artifact's filesystem (builder_layer: none)
+                state.update(synced=True, layer=None)
+                if not build.get("verify_tasks") and not target.get("squash"):
+                    result["inventory"] = self._list_packages(task_vars)
+                result.setdefault("changed", False)
             else:  # sync, after the handlers ran: the builder must hold the current layer before it is committed
                 # Nothing runs on the builder after this step but the package inventory, unless there are checks
                 # (they run on it, and then it is read after them) or the artifact is squashed (from the builder).
@@ -148,7 +179,8 @@ class ActionModule(ActionModuleBase):
                     state.update(layer=image, at=image)
                     result.update(changed=True, layer=image)
                 elif state["at"] != state["layer"]:
-                    known = layer_cache.read_inventory(state["layer"]) if last_use else None
+                    # left behind only when no play of one's own comes after: such a play must find every role's work
+                    known = layer_cache.read_inventory(state["layer"]) if last_use and build.get("provision_only") else None
                     if known is not None:  # left where it is: the artifact is made from the layer
                         state["left_behind"] = True
                         result["inventory"] = known
@@ -166,6 +198,40 @@ class ActionModule(ActionModuleBase):
         if state.get("pin") and state["at"] == state["layer"]:  # the builder itself holds its layer now
             cache.unpin(state.pop("pin"))
         _write(state_path, state)
+        return result
+
+    def _client(self, target):
+        return get_client(target.get("docker_host") or None, tls=target.get("tls"))
+
+    def _changed_before_the_roles(self, target, container):
+        """The paths the engine says changed in the builder since it was launched, before any role ran (sorted, at
+        most 5, without the directories they are in): none, unless a play or pre_tasks of one's own changed it. Its session and warm interpreter live in
+        /dev/shm, a mount the engine does not count."""
+        try:
+            changes = self._client(target).api.diff(container) or []
+        except (docker_errors.APIError, RequestException) as e:
+            raise ActionFailure("cannot ask the engine what changed in the builder %s: %s" % (container, e),
+                                stage="cache") from e
+        paths = sorted(change.get("Path") or "" for change in changes)
+        # each path once: not the directories whose change is that of a path under them
+        return [path for i, path in enumerate(paths)
+                if not (i + 1 < len(paths) and paths[i + 1].startswith(path.rstrip("/") + "/"))][:5]
+
+    def _without_the_cache(self, cache, container, state, build, task_vars, args):
+        """A lookup on a builder changed before its roles ran (state off): the role runs where the builder is, with the
+        facts gathered there (deferred ones) and the image files uploaded at the first role, as without the cache."""
+        if state["at"] != state["layer"]:  # launched at layers the roles' lookups did not take: they would run twice
+            raise ActionFailure("the builder %s was changed before its roles ran (%s) and was launched at a cached "
+                                "layer that its roles' lookups do not take: set image_cache to false, or make that "
+                                "change in a role of image_roles" % (container, ", ".join(state["off"])), stage="cache")
+        result = {"key": None, "hit": False, "changed": False}
+        if build.get("facts_deferred") and not state.get("facts"):
+            result["ansible_facts"] = self._gather_facts(build["facts"], task_vars)
+            result["_ansible_verbose_override"] = True
+            state["facts"] = True
+        if args.get("upload"):  # the first role's lookup
+            self._upload(cache, container, args["upload"])
+            result.update(uploaded=True, changed=True)
         return result
 
     def _store_ran(self, cache, container, state, build, target):
@@ -249,6 +315,18 @@ class ActionModule(ActionModuleBase):
             self._connection.reset()
         else:
             self._connection.end_session()
+
+
+_OFF = ("the builder was changed before its roles ran, by tasks that are not image_roles' (a play or pre_tasks of "
+        "your own): a layer holds only what image_roles make")
+
+
+def _off_warning(target, changed):
+    return ("target %s: the builder was changed before its roles ran (%s), by tasks that are not image_roles' (a play "
+            "or pre_tasks of your own on image_builders). Its roles run without the layer cache: no layer is stored "
+            "from this builder (its key would not say what else is in it) and none is taken for it (the builder would "
+            "be replaced, and those changes lost). Make such changes in a role of image_roles to keep the cache."
+            % (target["name"], ", ".join(changed)))
 
 
 def _write(path, state):

@@ -191,6 +191,12 @@ build:
     cache:
       description: image_cache.
       type: bool
+    provision_only:
+      description: 'Whether no play but the provision role''s runs on the builders (the launch role''s launch_start_idle_builders
+        false: build_image.yml, build_all.yml). Only then is a docker artifact made from the last layer the cache
+        stored instead of the builder, and may the builder stay at an earlier layer: plays of one''s own on the
+        builders find them holding every role''s work, and what they change is committed.'
+      type: bool
     warm_interpreter:
       description: image_warm_interpreter.
       type: bool

@@ -335,6 +335,76 @@ OWN_PLAYBOOK = """
 """
 
 
+# The roles in a playbook of one's own, with plays of its own on the builders before and after the provision role.
+AROUND_THE_ROLES = """
+- name: Launch
+  hosts: localhost
+  gather_facts: false
+  roles: [immutable.images.launch]
+{before}
+- name: Provision
+  hosts: image_builders
+  gather_facts: false
+  roles: [immutable.images.provision]
+{after}
+- name: Finalize
+  hosts: localhost
+  gather_facts: false
+  roles: [immutable.images.finalize]
+"""
+PREPARE_PLAY = """
+- name: Prepare the builders, before their roles
+  hosts: image_builders
+  gather_facts: false
+  tasks:
+    - name: Change the builder before its roles run
+      ansible.builtin.copy: {dest: /prepared, content: "prepared\\n", mode: "0644"}
+"""
+FINISH_PLAY = """
+- name: Finish the builders, after their roles
+  hosts: image_builders
+  gather_facts: false
+  tasks:
+    - name: Change the builder after its roles ran
+      ansible.builtin.copy: {dest: /finished, content: "finished\\n", mode: "0644"}
+"""
+
+
+def test_plays_of_ones_own_on_the_builders_around_the_roles_as_in_a_play(docker_client, cached_project):
+    """A play of one's own after the provision role changes the builder: its change is in the image, also when every
+    role's layer came from the cache (before, the image was made of the last layer and lacked it). A play of one's own
+    before it changes the builder: its roles run without the cache (a warning says why) and store no layer, which a
+    later build of that image would have taken, with the play's change in it, under the roles' keys alone."""
+    project = cached_project.path
+
+    def own_playbook(before, after, spec):
+        (project / "own.yml").write_text(AROUND_THE_ROLES.format(before=before, after=after))
+        (project / "own-definition.yml").write_text(json.dumps(spec))
+        proc = subprocess.run(["ansible-playbook", "own.yml", "-e", "@own-definition.yml"], cwd=str(project),
+                              env=ansible_env(), capture_output=True, text=True, timeout=600, check=False)
+        output = proc.stdout + proc.stderr
+        assert proc.returncode == 0, output
+        return output
+
+    cold = run_build(project, definition())
+    assert cold.returncode == 0, cold.output
+    cold_state = nonces(docker_client)
+
+    finished = own_playbook("", FINISH_PLAY, definition(force=True))
+    assert ran(finished) == [] and nonces(docker_client) == cold_state, finished  # every layer from the cache
+    assert sh_in_image(docker_client, "cachetest:1.0.0", "cat /finished") == "finished\n"
+
+    prepared = own_playbook(PREPARE_PLAY, "", definition(two_value="v2", force=True))
+    assert re.search(r"the builder was changed before its roles ran \(/prepared(, /root/\.ansible/tmp)?\)", prepared), prepared
+    assert ran(prepared) == ["two", "three"]  # one's layer was where the builder was launched
+    assert sh_in_image(docker_client, "cachetest:1.0.0", "cat /prepared") == "prepared\n"
+
+    later = run_build(project, definition(two_value="v2"))
+    assert later.returncode == 0, later.output
+    assert ran(later.output) == ["two", "three"], later.output  # no layer of theirs was stored with /prepared in it
+    assert sh_in_image(docker_client, "cachetest:1.0.0", "test ! -e /prepared && echo clean") == "clean\n"
+
+
 BASE_ROLE = """
 - name: Record that base ran
   ansible.builtin.shell: "echo base $(cat /proc/sys/kernel/random/uuid) > /ran-base"

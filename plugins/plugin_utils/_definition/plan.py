@@ -178,6 +178,12 @@ def plan_spec():
         "on_error": _opt("str", "image_on_error.", choices=["cleanup", "keep"]),
         "manifest": _opt("str", "Absolute path of the manifest, or null."),
         "cache": _opt("bool", "image_cache."),
+        "provision_only": _opt("bool", "Whether no play but the provision role's runs on the builders (the launch role's "
+                                       "launch_start_idle_builders false: build_image.yml, build_all.yml). Only then "
+                                       "is a docker artifact made from the last layer the cache stored instead of "
+                                       "the builder, and may the builder stay at an earlier layer: plays of one's "
+                                       "own on the builders find them holding every role's work, and what they "
+                                       "change is committed."),
         "warm_interpreter": _opt("bool", "image_warm_interpreter."),
         "controller_modules": _opt("bool", "Whether the build runs modules on the controller as modules (an ec2 target, "
                                            "a push, a save, a reused image's missing tag, image_keep): launch starts "

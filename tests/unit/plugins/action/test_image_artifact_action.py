@@ -7,6 +7,7 @@ failed stage taken from the failed part. The parts are stand-ins here; the integ
 
 from __future__ import annotations
 
+import json
 import types
 
 import pytest
@@ -192,6 +193,21 @@ def test_a_target_whose_builder_was_not_started_is_committed_from_its_layer_with
     gone, ran = artifact({"target": dict(unstarted, start_layer="sha256:unrecorded")})
     assert ran == [] and gone["record"]["stage"] == "provision"
     assert "package inventory recorded for the cached layer sha256:unrecorded is gone" in gone["record"]["message"]
+
+
+@pytest.mark.parametrize("provision_only", [True, False])
+def test_the_artifact_is_made_of_the_last_layer_only_when_no_play_of_ones_own_ran_on_the_builder(
+        artifact, tmp_path, provision_only):
+    """After sync the builder is its last layer: build_image's commit reuses that layer; with the roles in a playbook of
+    one's own (provision_only false) a play of its own may have changed the builder since, so the builder is committed."""
+    from ansible_collections.immutable.images.plugins.plugin_utils._docker import layer_cache
+
+    with open(layer_cache.state_path(str(tmp_path), "web-container-b1"), "w") as f:
+        json.dump({"layer": "sha256:last", "at": "sha256:last", "synced": True}, f)
+    result, ran = artifact({"target": DOCKER, "provision": PROVISIONED}, image_sbom=SBOM, docker_image_commit=COMMIT,
+                           build={"cache": True, "workdir": str(tmp_path), "provision_only": provision_only})
+    assert names(ran) == ["image_sbom", "docker_image_commit"] and not result.get("failed")
+    assert ran[1][1].get("from_layer") == ("sha256:last" if provision_only else None)
 
 
 def test_an_ec2_target_is_sbom_then_the_ami(artifact):

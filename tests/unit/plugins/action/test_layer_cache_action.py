@@ -73,22 +73,34 @@ class BuilderConnection:
         return self
 
 
+class EngineClient:
+    """What the engine says changed in the builder before its roles ran (the first lookup asks, in a playbook of one's
+    own): RecordingCache.changed."""
+
+    def __init__(self):
+        self.api = self
+
+    def diff(self, container):
+        RecordingCache.calls.append(("diff", container))
+        return [{"Path": path, "Kind": 1} for path in RecordingCache.changed] or None
+
+
 REAL_LIST_PACKAGES = action.ActionModule._list_packages
 INVENTORY = {"os": {"id": "debian", "version_id": "12"}, "packages": [{"name": "bash", "version": "5.2", "type": "deb"}]}
 
 
 @pytest.fixture
 def env(monkeypatch, tmp_path):
-    RecordingCache.layers, RecordingCache.calls, RecordingCache.listed = {}, [], []
+    RecordingCache.layers, RecordingCache.calls, RecordingCache.listed, RecordingCache.changed = {}, [], [], []
     monkeypatch.setattr(action, "LayerCache", RecordingCache)
-    monkeypatch.setattr(action, "get_client", lambda *a, **k: None)
+    monkeypatch.setattr(action, "get_client", lambda *a, **k: EngineClient())
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # the inventory records (layer_cache.inventory_dir)
 
     def list_packages(self, task_vars):  # the package_inventory module on the builder
         RecordingCache.listed.append(task_vars["image_target"]["builder"]["name"])
         return dict(INVENTORY)
     monkeypatch.setattr(action.ActionModule, "_list_packages", list_packages)
-    build = {"name": "arch-web", "workdir": str(tmp_path), "files_digest": "f", "play": {}}
+    build = {"name": "arch-web", "workdir": str(tmp_path), "files_digest": "f", "play": {}, "provision_only": True}
     target = {"name": "container", "builder": {"name": "arch-builder", "image_id": "sha256:base"}, "labels": {}}
     return {"image_build": build, "image_target": target}
 
@@ -502,3 +514,80 @@ def test_the_layers_of_the_first_roles_are_taken_and_the_next_lookup_chains_from
     last = run({"role": "c", "digest": "3", "upload": "/w/files.tar"}, env)
     assert last["key"] == key_c and last["hit"] is True and not last["uploaded"]
     assert [c[0] for c in RecordingCache.calls] == ["find"] and key_a
+
+
+def test_in_a_playbook_of_ones_own_the_builder_is_never_left_behind(env, run):
+    """Plays of one's own may run on the builders after the provision role (provision_only false): every layer cached
+    and recorded, sync still brings the builder to the last one, where such a play finds every role's work."""
+    first = run({"role": "a", "digest": "1"}, env)
+    layer = run({"state": "sync"}, env)["layer"]  # stored and recorded
+    env["image_build"]["provision_only"] = False
+    _new_build(env)
+    assert run({"role": "a", "digest": "1"}, env)["hit"]
+    synced = run({"state": "sync"}, env)
+    assert synced["changed"] and synced["inventory"] == INVENTORY
+    assert [c[0] for c in RecordingCache.calls] == ["diff", "find", "swap", "end session", "unpin"]
+    assert layer_cache.builder_layer(env["image_build"]["workdir"], "arch-builder") == (layer, False)
+    assert first["key"]
+
+
+def test_a_builder_changed_before_its_roles_ran_neither_stores_nor_takes_a_layer(env, run, monkeypatch):
+    """A play or pre_tasks of one's own changed the builder before the provision role (the engine's list of its
+    changes is not empty at the first lookup): a warning names them, and from then on the roles run without the cache,
+    as without it (the deferred facts gathered and the files uploaded where the builder is), nothing is stored and
+    nothing taken; sync lists the builder's packages and leaves no layer for the artifact's commit (builder_layer)."""
+    RecordingBuilder.uploads = []
+    monkeypatch.setattr(action, "DockerBuilder", RecordingBuilder)
+    monkeypatch.setattr(action.ActionModule, "_gather_facts", lambda self, args, task_vars: {"distribution": "Debian"})
+    key = run({"role": "a", "digest": "1"}, env)["key"]
+    run({"state": "sync"}, env)  # role a's layer is in the cache
+    env["image_build"].update(provision_only=False, facts_deferred=True, facts={})
+    _new_build(env)
+    RecordingCache.changed = ["/etc/apt/sources.list.d", "/etc/apt/sources.list.d/internal.list"]
+    first = run({"role": "a", "digest": "1", "upload": "/w/files.tar"}, env)
+    assert first["hit"] is False and first["uploaded"] and first["ansible_facts"] == {"distribution": "Debian"}
+    assert "/etc/apt/sources.list.d/internal.list" in first["warnings"][0]
+    assert "target container" in first["warnings"][0] and "without the layer cache" in first["warnings"][0]
+    second = run({"role": "b", "digest": "2"}, env)
+    assert second["hit"] is False and "warnings" not in second and "ansible_facts" not in second
+    assert not run({"state": "store", "key": key}, env)["stored"]
+    synced = run({"state": "sync"}, env)
+    assert synced["inventory"] == INVENTORY and RecordingCache.listed == ["arch-builder"] and not synced["changed"]
+    assert RecordingCache.calls == [("diff", "arch-builder")]  # asked once; no find, store or swap
+    assert RecordingBuilder.uploads == [("arch-builder", "/w/files.tar")]
+    assert layer_cache.builder_layer(env["image_build"]["workdir"], "arch-builder") == (None, False)
+
+
+def test_nothing_changed_before_the_roles_in_a_playbook_of_ones_own_keeps_the_cache(env, run):
+    run({"role": "a", "digest": "1"}, env)
+    run({"state": "sync"}, env)
+    env["image_build"]["provision_only"] = False
+    _new_build(env)
+    assert run({"role": "a", "digest": "1"}, env)["hit"]
+    assert run({"role": "b", "digest": "2"}, env)["hit"] is False
+    assert [c[0] for c in RecordingCache.calls][:3] == ["diff", "find", "find"]  # asked at the first lookup only
+
+
+def test_a_builder_changed_before_its_roles_keeps_the_layers_it_was_launched_at(env, run):
+    """Launched at the layers of its first roles (what those roles alone made): they stay taken; the roles after them run
+    without the cache. An idle one is synced where it is, with its own packages and no layer for the commit."""
+    env["image_build"]["provision_only"] = False
+    env["image_target"].update(start_layer="sha256:layer-b", start_key="key-b", start_roles=2, idle=False)
+    env["image_target"]["builder"].update(image_id="sha256:layer-b", base_image_id="sha256:base")
+    RecordingCache.changed = ["/root/.bashrc"]
+    taken = run({"state": "expected"}, env, environment=[{}])
+    assert taken["roles"] == 2 and "/root/.bashrc" in taken["warnings"][0]
+    assert run({"role": "c", "digest": "3"}, env)["hit"] is False and RecordingCache.calls == [("diff", "arch-builder")]
+    env["image_target"]["idle"] = True
+    _new_build(env)
+    idle = run({"state": "expected"}, env, environment=[{}])
+    assert idle["hit"] and idle["inventory"] == INVENTORY and RecordingCache.listed == ["arch-builder"]
+    assert layer_cache.builder_layer(env["image_build"]["workdir"], "arch-builder") == (None, False)
+
+
+def test_a_builder_changed_before_its_roles_at_a_layer_its_lookups_do_not_take_fails(env, run):
+    env["image_build"]["provision_only"] = False
+    env["image_target"]["builder"].update(image_id="sha256:layer-b", base_image_id="sha256:base")
+    RecordingCache.changed = ["/root/.bashrc"]
+    result = run({"role": "a", "digest": "1"}, env)
+    assert result["failed"] and result["stage"] == "cache" and "image_cache to false" in result["msg"]
