@@ -7,10 +7,12 @@ ssh_host/ssh_port override (Packer has the same), with a key pair imported into 
 run over SSH in the stand-in; the AMI calls really go to an HTTP endpoint through boto3.
 """
 
+import glob
 import json
 import os
 import re
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -225,10 +227,12 @@ def test_two_ec2_targets_in_one_region_name_their_amis_apart(aws, ssh_target, se
 
 
 def test_keep_leaves_the_failed_instance_and_says_how_to_get_in(aws, ssh_target, project):
+    """The instance, its group and the hint stay; the build's temporary directory goes, as the instance is entered with
+    the target's own key (it stays only for a temporary key pair's private key)."""
     import_key(aws, ssh_target)
-    project.role("breaks", FAILING)
+    project.role("breaks_kept", FAILING)  # a name of its own: the temporary directory's roles.yml would name it
     definition = {"image_name": "amikeep", "image_version": "1.0.0", "image_gather_facts": False,
-                  "image_roles": ["breaks"], "image_on_error": "keep", "image_manifest": "manifest.json",
+                  "image_roles": ["breaks_kept"], "image_on_error": "keep", "image_manifest": "manifest.json",
                   "image_targets": [ec2_target(ssh_target)]}
     proc = run_build(project.path, definition, env=aws.env)
     assert proc.returncode != 0
@@ -247,6 +251,9 @@ def test_keep_leaves_the_failed_instance_and_says_how_to_get_in(aws, ssh_target,
     assert instances[0]["InstanceId"] in manifest["targets"][0]["kept_builder"]
     assert len(tagged(ec2.describe_security_groups()["SecurityGroups"], build_id)) == 1
     assert ec2.describe_images(Owners=["self"])["Images"] == []
+    left = [d for d in glob.glob(os.path.join(tempfile.gettempdir(), "immutable-images-*", "roles.yml"))
+            if "breaks_kept" in open(d).read()]
+    assert left == [], "the build's temporary directory stayed, with nothing of a kept builder's in it"
     # The janitor-by-build-id removes it once you are done.
     done = subprocess.run(["ansible", "localhost", "-m", "immutable.images.ec2_cleanup", "-a",
                            "build_id=%s regions=us-east-1" % build_id], cwd=str(project.path),
