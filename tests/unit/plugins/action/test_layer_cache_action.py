@@ -80,6 +80,11 @@ class EngineClient:
     def __init__(self):
         self.api = self
 
+    def containers(self, all=False, size=False, filters=None):  # noqa: A002 - the SDK's name
+        assert all and size and filters == {"name": "^/arch-builder$"}
+        RecordingCache.calls.append(("size", "arch-builder"))
+        return [{"Names": ["/arch-builder"], "SizeRw": 120 if RecordingCache.changed else 0}]
+
     def diff(self, container):
         RecordingCache.calls.append(("diff", container))
         return [{"Path": path, "Kind": 1} for path in RecordingCache.changed] or None
@@ -526,7 +531,7 @@ def test_in_a_playbook_of_ones_own_the_builder_is_never_left_behind(env, run):
     assert run({"role": "a", "digest": "1"}, env)["hit"]
     synced = run({"state": "sync"}, env)
     assert synced["changed"] and synced["inventory"] == INVENTORY
-    assert [c[0] for c in RecordingCache.calls] == ["diff", "find", "swap", "end session", "unpin"]
+    assert [c[0] for c in RecordingCache.calls] == ["size", "find", "swap", "end session", "unpin"]
     assert layer_cache.builder_layer(env["image_build"]["workdir"], "arch-builder") == (layer, False)
     assert first["key"]
 
@@ -553,7 +558,7 @@ def test_a_builder_changed_before_its_roles_ran_neither_stores_nor_takes_a_layer
     assert not run({"state": "store", "key": key}, env)["stored"]
     synced = run({"state": "sync"}, env)
     assert synced["inventory"] == INVENTORY and RecordingCache.listed == ["arch-builder"] and not synced["changed"]
-    assert RecordingCache.calls == [("diff", "arch-builder")]  # asked once; no find, store or swap
+    assert RecordingCache.calls == [("size", "arch-builder"), ("diff", "arch-builder")]  # asked once; no find, store or swap
     assert RecordingBuilder.uploads == [("arch-builder", "/w/files.tar")]
     assert layer_cache.builder_layer(env["image_build"]["workdir"], "arch-builder") == (None, False)
 
@@ -565,7 +570,7 @@ def test_nothing_changed_before_the_roles_in_a_playbook_of_ones_own_keeps_the_ca
     _new_build(env)
     assert run({"role": "a", "digest": "1"}, env)["hit"]
     assert run({"role": "b", "digest": "2"}, env)["hit"] is False
-    assert [c[0] for c in RecordingCache.calls][:3] == ["diff", "find", "find"]  # asked at the first lookup only
+    assert [c[0] for c in RecordingCache.calls][:3] == ["size", "find", "find"]  # asked at the first lookup only; no list
 
 
 def test_a_builder_changed_before_its_roles_keeps_the_layers_it_was_launched_at(env, run):
@@ -577,7 +582,8 @@ def test_a_builder_changed_before_its_roles_keeps_the_layers_it_was_launched_at(
     RecordingCache.changed = ["/root/.bashrc"]
     taken = run({"state": "expected"}, env, environment=[{}])
     assert taken["roles"] == 2 and "/root/.bashrc" in taken["warnings"][0]
-    assert run({"role": "c", "digest": "3"}, env)["hit"] is False and RecordingCache.calls == [("diff", "arch-builder")]
+    assert run({"role": "c", "digest": "3"}, env)["hit"] is False
+    assert RecordingCache.calls == [("size", "arch-builder"), ("diff", "arch-builder")]
     env["image_target"]["idle"] = True
     _new_build(env)
     idle = run({"state": "expected"}, env, environment=[{}])
