@@ -114,3 +114,20 @@ def test_an_idle_builder_is_not_started_when_only_the_provision_role_runs_on_it_
     checked = [dict(recorded)]
     _expected_runs(checked, roles, "/w/verify.yml", False)
     assert checked[0]["start_builder"] is True  # its checks run on it
+
+
+def test_the_playbooks_of_a_playbook_of_ones_own_are_hashed_by_name_and_content(tmp_path):
+    """The build hash of a playbook of one's own covers the playbook files ansible-playbook runs: a changed play, another
+    file, another order builds again; a name that is no file (a collection's playbook) counts by its name."""
+    from ansible_collections.immutable.images.plugins.action import image_definition as action
+
+    (tmp_path / "build.yml").write_text("- hosts: localhost\n")
+    (tmp_path / "other.yml").write_text("- hosts: localhost\n")
+    first = action._playbooks_digest(["build.yml"], str(tmp_path))
+    assert first == action._playbooks_digest(["build.yml"], str(tmp_path))
+    assert first != action._playbooks_digest(["other.yml"], str(tmp_path))  # the same content, another name
+    assert action._playbooks_digest(["build.yml", "other.yml"], str(tmp_path)) != \
+        action._playbooks_digest(["other.yml", "build.yml"], str(tmp_path))
+    assert action._playbooks_digest(["acme.images.build"], str(tmp_path)) != action._playbooks_digest([], str(tmp_path))
+    (tmp_path / "build.yml").write_text("- hosts: localhost\n- hosts: image_builders\n")
+    assert action._playbooks_digest(["build.yml"], str(tmp_path)) != first
