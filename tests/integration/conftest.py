@@ -307,7 +307,7 @@ def sh_in_image(client, image, script):
         assert result.exit_code == 0, result.output
         return result.output.decode()
     finally:
-        container.remove(force=True)
+        container.remove(force=True, v=True)  # with the volumes of an image's VOLUME
 
 
 def free_port():

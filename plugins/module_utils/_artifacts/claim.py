@@ -117,6 +117,6 @@ class ArtifactClaim:
 
     def _remove(self, container_id):
         try:
-            self.client.api.remove_container(container_id, force=True)
+            self.client.api.remove_container(container_id, force=True, v=True)  # with the volumes of an image's VOLUME
         except (docker_errors.APIError, RequestException):
             pass  # gone already, or another build removes it: the next create decides

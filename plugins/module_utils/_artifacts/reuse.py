@@ -190,7 +190,7 @@ def find_in_image(client, image_id, names, labels=None):
                     return full
         return None
     finally:
-        client.api.remove_container(container, force=True)
+        client.api.remove_container(container, force=True, v=True)  # with the volumes of the base image's VOLUME
 
 
 def _check_ec2(target, image_name, build_hash, force, factory_for):

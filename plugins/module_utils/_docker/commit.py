@@ -279,7 +279,8 @@ class ImageCommitter:
             raise DockerFailure("commit", "cannot commit %s (layer %s): %s" % (container.name, layer, error_text(e)))
         finally:
             try:
-                self.client.api.remove_container(stand_in, force=True)
+                # v: a container of an image with a VOLUME has volumes of its own, which would stay
+                self.client.api.remove_container(stand_in, force=True, v=True)
             except (docker_errors.APIError, RequestException):
                 pass  # the end-of-build cleanup removes it by its labels
 

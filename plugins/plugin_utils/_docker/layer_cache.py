@@ -219,7 +219,7 @@ class LayerCache:
         if not pin:
             return
         try:
-            self.client.api.remove_container(pin, force=True)
+            self.client.api.remove_container(pin, force=True, v=True)  # with the volumes of an image's VOLUME
         except (docker_errors.APIError, RequestException):
             pass  # NotFound, or the engine busy: the end-of-build cleanup removes it by its labels
 
