@@ -163,6 +163,41 @@ def test_variables_of_a_stand_in_host_in_the_run_inventorys_groups(tmp_path):
     assert list(inventory.hosts) == [], broken(api, user, "the stand-in host was added to the inventory")
 
 
+def test_the_builders_of_finished_builds_leave_the_runs_inventory_and_variables():
+    api, user = ("HostVars._variable_manager and _inventory, VariableManager._nonpersistent_fact_cache and _vars_cache, "
+                 "InventoryManager._inventory.remove_host",
+                 "plugin_utils/_builder_inventory.py (forget_finished_builders, for lookup/forget_builders.py)")
+    from ansible.inventory.manager import InventoryManager
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.vars.hostvars import HostVars
+    from ansible.vars.manager import VariableManager
+
+    from ansible_collections.immutable.images.plugins.plugin_utils import _builder_inventory
+
+    loader = DataLoader()
+    inventory = InventoryManager(loader=loader, sources=[])
+    manager = VariableManager(loader=loader, inventory=inventory)
+    hostvars = HostVars(inventory=inventory, variable_manager=manager, loader=loader)
+    assert hostvars._variable_manager is manager and hostvars._inventory is inventory, broken(
+        api, user, "a lookup's hostvars no longer reach the run's variable manager and inventory")
+    inventory.add_group("image_builders")
+    inventory.add_host("webapp-container", group="image_builders")
+    inventory.get_host("webapp-container").set_variable("image_build", {"id": "b1"})
+    inventory.get_host("webapp-container").set_variable("image_target", {"host": "webapp-container"})
+    manager.set_nonpersistent_facts("webapp-container", {"app_installed": True})  # set_fact, register
+    manager.set_host_variable("webapp-container", "included", 1)  # include_vars
+    manager.set_host_facts("webapp-container", {"distribution": "Debian"})
+    manager.set_nonpersistent_facts("localhost", {"image_build": {"id": "b2"}})
+    forgotten = _builder_inventory.forget_finished_builders(hostvars)
+    assert forgotten == ["webapp-container"] and inventory.get_hosts("image_builders") == [], broken(
+        api, user, "the builder stayed in the inventory: %r" % (forgotten,))
+    inventory.add_host("webapp-container", group="image_builders")
+    left = manager.get_vars(host=inventory.get_host("webapp-container"), include_hostvars=False)
+    assert "app_installed" not in left and "included" not in left and not left["ansible_facts"], broken(
+        api, user, "a builder of the same name still gets the earlier one's variables: %r" % (
+            {k: left.get(k) for k in ("app_installed", "included", "ansible_facts")},))
+
+
 def test_a_plays_base_directory_set_while_its_strategy_is_templated_lasts_the_play(tmp_path):
     api, user = ("not an API: PlaybookExecutor.run sets a play's base directory (DataLoader.set_basedir) before "
                  "TaskQueueManager.run, which templates the play's keywords and does not set it again; playbook_dir "
@@ -603,6 +638,7 @@ def test_the_workers_results_queue_and_its_write_lock():
 CORE_TESTS = (test_ansiballz_loader, test_zipimport_compile_source, test_run_command_reads_its_pipes_through_basics_selectors,
               test_jinja_plugins_are_indexed_once_per_process, test_host_patterns_evaluated_on_an_inventory_of_our_own,
               test_variables_of_a_stand_in_host_in_the_run_inventorys_groups,
+              test_the_builders_of_finished_builds_leave_the_runs_inventory_and_variables,
               test_the_roles_path_is_read_at_each_role_look_up,
               test_plugin_directories_of_a_directory_are_added_in_the_running_process,
               test_a_plays_base_directory_set_while_its_strategy_is_templated_lasts_the_play,
