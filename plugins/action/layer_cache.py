@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 from ansible_collections.immutable.images.plugins.module_utils._docker.builder import DockerBuilder
 from ansible_collections.immutable.images.plugins.module_utils._docker.client import (
@@ -212,8 +213,9 @@ class ActionModule(ActionModuleBase):
         empty directories writes nothing that size counts."""
         try:
             client = self._client(target)
-            listed = client.api.containers(all=True, size=True, filters={"name": "^/%s$" % container})
-            if not listed or not listed[0].get("SizeRw"):
+            # the engine's name filter is a regular expression: the one listed with exactly this name is the builder
+            listed = client.api.containers(all=True, size=True, filters={"name": "^/%s$" % re.escape(container)})
+            if not any(("/" + container) in (one.get("Names") or ()) and one.get("SizeRw") for one in listed):
                 return []
             changes = client.api.diff(container) or []
         except (docker_errors.APIError, RequestException) as e:

@@ -352,22 +352,17 @@ AROUND_THE_ROLES = """
   gather_facts: false
   roles: [immutable.images.finalize]
 """
-PREPARE_PLAY = """
-- name: Prepare the builders, before their roles
+# A play of its own on the builders that writes one file (before or after their roles, the path, its content)
+OWN_PLAY = """
+- name: A play of this playbook's own on the builders, %s their roles
   hosts: image_builders
   gather_facts: false
   tasks:
-    - name: Change the builder before its roles run
-      ansible.builtin.copy: {dest: /prepared, content: "prepared\\n", mode: "0644"}
+    - name: Change the builder
+      ansible.builtin.copy: {dest: %s, content: "%s\\n", mode: "0644"}
 """
-FINISH_PLAY = """
-- name: Finish the builders, after their roles
-  hosts: image_builders
-  gather_facts: false
-  tasks:
-    - name: Change the builder after its roles ran
-      ansible.builtin.copy: {dest: /finished, content: "finished\\n", mode: "0644"}
-"""
+PREPARE_PLAY = OWN_PLAY % ("before", "/prepared", "prepared")
+FINISH_PLAY = OWN_PLAY % ("after", "/finished", "finished")
 
 
 def test_plays_of_ones_own_on_the_builders_around_the_roles_as_in_a_play(docker_client, cached_project):

@@ -81,7 +81,7 @@ class EngineClient:
         self.api = self
 
     def containers(self, all=False, size=False, filters=None):  # noqa: A002 - the SDK's name
-        assert all and size and filters == {"name": "^/arch-builder$"}
+        assert all and size and filters == {"name": "^/arch\\-builder$"}
         RecordingCache.calls.append(("size", "arch-builder"))
         return [{"Names": ["/arch-builder"], "SizeRw": 120 if RecordingCache.changed else 0}]
 
