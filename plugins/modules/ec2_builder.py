@@ -126,7 +126,10 @@ options:
         type: bool
         default: false
   iam_instance_profile:
-    description: Instance profile name or ARN for the builder.
+    description:
+      - Instance profile name or ARN for the builder.
+      - One that IAM does not have fails before anything is created (when C(iam:GetInstanceProfile) is allowed). One
+        that EC2 does not know yet (IAM's changes reach EC2 seconds later) is waited for, about a minute at most.
     type: str
   metadata_options:
     description:
@@ -584,7 +587,7 @@ def main():
     builder = Ec2Builder(client_for("ec2"), p["build_id"], p["image_name"], p["target"],
                          name=p["name"], version=p["image_version"], build_hash=p["build_hash"], extra_tags=p["run_tags"],
                          key_dir=p["private_key_dir"], waits=Waits(p["poll_delay"], p["poll_max_attempts"], "aws_polling"),
-                         ssm=lambda: client_for("ssm"))
+                         ssm=lambda: client_for("ssm"), iam=lambda: client_for("iam"))
     try:
         if p["state"] == "absent":
             removed = builder.teardown([p["instance_id"]] if p["instance_id"] else [], [p["key_name"]] if p["key_name"] else [],

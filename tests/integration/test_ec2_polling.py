@@ -32,30 +32,35 @@ PENDING = {
 }
 
 
+def refusal(code, message):
+    """EC2's XML answer of an error."""
+    return ("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>%s</Code><Message>%s</Message>"
+            "</Error></Errors><RequestID>00000000-0000-0000-0000-000000000000</RequestID></Response>" % (code, message))
+
+
 # What EC2 answers a call that names a security group it does not know (yet).
-NOT_FOUND = ("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>InvalidGroup.NotFound</Code>"
-             "<Message>The security group does not exist</Message></Error></Errors>"
-             "<RequestID>00000000-0000-0000-0000-000000000000</RequestID></Response>")
+NOT_FOUND = refusal("InvalidGroup.NotFound", "The security group does not exist")
 
 
 class PendingProxy:
     """Forwards every request to moto; the responses of `action` say pending (PENDING) once the request that makes the
-    resource (`after`) went through. .rewritten counts the responses changed. The first request of each action of
-    `refuse` is answered InvalidGroup.NotFound instead of forwarded (.refused counts them)."""
+    resource (`after`) went through. .rewritten counts the responses changed. The first `times` requests of each
+    action of `refuse` are answered `answer` (InvalidGroup.NotFound) instead of forwarded (.refused counts them)."""
 
-    def __init__(self, upstream, action=None, after=None, refuse=()):
+    def __init__(self, upstream, action=None, after=None, refuse=(), times=1, answer=NOT_FOUND):
         self.upstream, self.action, self.after = urlsplit(upstream), action, after
         self.made, self.rewritten = False, 0
         self.refused = {name: 0 for name in refuse}
+        self.times, self.answer = times, answer.encode("utf-8")
         proxy = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 action = (parse_qs(body.decode("utf-8", "replace")).get("Action") or [None])[0]
-                if proxy.refused.get(action) == 0:
+                if proxy.refused.get(action, proxy.times) < proxy.times:
                     proxy.refused[action] += 1
-                    status, headers, answer = 400, [("Content-Type", "text/xml")], NOT_FOUND.encode("utf-8")
+                    status, headers, answer = 400, [("Content-Type", "text/xml")], proxy.answer
                 else:
                     status, headers, answer = proxy.forward(self.command, self.path, dict(self.headers), body)
                 if action == proxy.after:
@@ -147,3 +152,37 @@ def test_a_security_group_ec2_does_not_know_yet_is_waited_for(aws, ssh_target, p
     assert manifest["status"] == "succeeded"
     assert_no_builder_left(aws, manifest["build_id"])
     assert [g["GroupName"] for g in aws.client("ec2").describe_security_groups()["SecurityGroups"]] == ["default"]
+
+
+def test_an_instance_profile_is_checked_first_and_waited_for_in_ec2(aws, ssh_target, project):
+    """An instance profile IAM does not have is refused before anything is created. One that IAM has but EC2 does not
+    know yet (made moments before the build: IAM's changes reach EC2 seconds later) is refused by RunInstances with
+    InvalidParameterValue, here twice: the build tries again and makes its AMI, its builder with the profile (before:
+    "launching the builder failed at run instance")."""
+    import_key(aws, ssh_target)
+    project.role("motd", ROLE)
+    definition = {"image_name": "amiprofile", "image_version": "1.0.0", "image_gather_facts": False,
+                  "image_roles": ["motd"], "image_manifest": "manifest.json",
+                  "image_targets": [ec2_target(ssh_target, iam_instance_profile="image-builder")]}
+    aws.start_recording()
+    proc = run_build(project.path, definition, env=aws.env, timeout=300)
+    assert proc.returncode != 0
+    assert "iam_instance_profile image-builder: IAM has no instance profile of that name in this account" in proc.output
+    assert aws.recorded("CreateSecurityGroup") == [] and aws.recorded("RunInstances") == []
+
+    aws.client("iam").create_instance_profile(InstanceProfileName="image-builder")
+    answer = refusal("InvalidParameterValue", "Value (image-builder) for parameter iamInstanceProfile.name is invalid. "
+                                              "Invalid IAM Instance Profile name")
+    proxy = PendingProxy(aws.endpoint, refuse=("RunInstances",), times=2, answer=answer)
+    aws.start_recording()
+    try:
+        proc = run_build(project.path, definition, env=dict(aws.env, AWS_ENDPOINT_URL=proxy.url), timeout=300)
+    finally:
+        proxy.close()
+    assert proc.returncode == 0, proc.output
+    assert proxy.refused == {"RunInstances": 2}
+    manifest = json.loads((project.path / "manifest.json").read_text())
+    assert manifest["status"] == "succeeded"
+    assert_no_builder_left(aws, manifest["build_id"])
+    # the one RunInstances that reached EC2 (moto forgets a terminated instance's profile)
+    assert [params.get("IamInstanceProfile.Name") for _region, params in aws.recorded("RunInstances")] == ["image-builder"]

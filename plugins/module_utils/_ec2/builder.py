@@ -21,6 +21,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.immutable.images.plugins.module_utils._common import naming
 from ansible_collections.immutable.images.plugins.module_utils._common import references as ref
 from ansible_collections.immutable.images.plugins.module_utils._ec2 import bastion as ssh_bastion
+from ansible_collections.immutable.images.plugins.module_utils._ec2 import instance_profile
 from ansible_collections.immutable.images.plugins.module_utils._ec2 import network
 from ansible_collections.immutable.images.plugins.module_utils._ec2 import resources as res
 from ansible_collections.immutable.images.plugins.module_utils._ec2.client import (
@@ -249,9 +250,10 @@ class Ec2Builder:
     """One target's builder in one region. `key_dir` is where a temporary private key is written."""
 
     def __init__(self, ec2, build_id, image_name, target, name=None, version=None, build_hash=None,
-                 extra_tags=None, key_dir=None, waits=None, ssm=None, removal_waits=None):
+                 extra_tags=None, key_dir=None, waits=None, ssm=None, removal_waits=None, iam=None):
         self.ec2 = ec2
         self.ssm = ssm  # () -> the region's Systems Manager client, for a source_ami of resolve:ssm:
+        self.iam = iam  # () -> the IAM client, for the check of iam_instance_profile (none without it)
         self.build_id, self.target = build_id, target
         self.name = name or naming.builder_name(image_name, target, build_id)
         self.tags = res.ec2_tags(naming.KIND_BUILDER, build_id, image_name, target, name=self.name,
@@ -290,6 +292,7 @@ class Ec2Builder:
         image = resolve_source_ami(self.ec2, source_ami, source_ami_filter, self.ssm)
         block_devices(image, launch.get("root_volume"), launch.get("extra_volumes"))  # its errors, as launch() has them
         check_instance_type(self.ec2, launch.get("instance_type") or "t3.micro", image)
+        self._check_instance_profile(launch.get("iam_instance_profile"))
         subnet_id, security_group_ids, _spare = self._network(subnet_id, subnet_filter, security_group_ids,
                                                               security_group_filter,
                                                               launch.get("instance_type") or "t3.micro")
@@ -332,6 +335,7 @@ class Ec2Builder:
                                       ssh_timeout if wait_ssh else None, ssh_bastion)
         image = resolve_source_ami(self.ec2, source_ami, source_ami_filter, self.ssm)
         check_instance_type(self.ec2, instance_type, image)
+        self._check_instance_profile(iam_instance_profile)
         devices = block_devices(image, root_volume, extra_volumes)
         subnet_id, own_groups, spare_subnets = self._network(subnet_id, subnet_filter, security_group_ids,
                                                              security_group_filter, instance_type)
@@ -417,6 +421,13 @@ class Ec2Builder:
             raise Ec2BuilderError(str(e)) from e
         return subnet_id, groups, spare
 
+    def _check_instance_profile(self, profile):
+        if profile and self.iam:
+            try:
+                instance_profile.check(self.iam(), profile)
+            except instance_profile.InstanceProfileError as e:
+                raise Ec2BuilderError(str(e)) from e
+
     def _check_key_dir(self):
         if not self.key_dir:
             raise Ec2BuilderError("a private key directory is needed for the temporary key pair")
@@ -458,8 +469,6 @@ class Ec2Builder:
             # If this run dies and nobody cleans up, `shutdown` inside the builder still ends the bill.
             "InstanceInitiatedShutdownBehavior": "terminate",
             "TagSpecifications": self._tag_spec("instance", "volume"),
-            # Makes botocore's retries of this call idempotent (no second instance on a timeout).
-            "ClientToken": secrets.token_hex(16),
         }
         if public_ip is not None:
             # only an interface of the request can say it; the groups and subnet then go with it
@@ -477,8 +486,12 @@ class Ec2Builder:
         if spot:
             args["InstanceMarketOptions"] = {"MarketType": "spot", "SpotOptions": {
                 "SpotInstanceType": "one-time", "InstanceInterruptionBehavior": "terminate"}}
-        # the same ClientToken on a retry: never a second instance
-        instance_id = _once_known(self.ec2.run_instances, created)(**args)["Instances"][0]["InstanceId"]
+
+        def run():
+            # The same ClientToken on botocore's retries of one request and on those of _once_known makes them
+            # idempotent (never a second instance); a request EC2 refused made nothing, so the next try has its own.
+            return _once_known(self.ec2.run_instances, created)(ClientToken=secrets.token_hex(16), **args)
+        instance_id = instance_profile.run_when_known(run, profile)["Instances"][0]["InstanceId"]
         created["instance"] = instance_id
         return instance_id
 

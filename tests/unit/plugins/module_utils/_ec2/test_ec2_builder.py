@@ -394,9 +394,10 @@ class NotYetKnown:
     """The moto client, but the first `times` calls of each of `calls` are refused as EC2 refuses a call that names a
     security group or key pair it does not know yet, right after they are made (eventual consistency)."""
 
-    def __init__(self, ec2, calls, times=2):
+    def __init__(self, ec2, calls, times=2, message="The security group or key pair does not exist"):
         self._ec2, self.refused = ec2, {name: 0 for name in calls}
-        self.codes, self.times = calls, times
+        self.codes, self.times, self.message = calls, times, message
+        self.tokens = []  # the ClientToken of each RunInstances
 
     def __getattr__(self, name):
         call = getattr(self._ec2, name)
@@ -404,10 +405,11 @@ class NotYetKnown:
             return call
 
         def refusing(**kwargs):
+            self.tokens += [kwargs["ClientToken"]] if "ClientToken" in kwargs else []
             if self.refused[name] < self.times:
                 self.refused[name] += 1
-                raise botocore.exceptions.ClientError({"Error": {
-                    "Code": self.codes[name], "Message": "The security group or key pair does not exist"}}, name)
+                raise botocore.exceptions.ClientError({"Error": {"Code": self.codes[name], "Message": self.message}},
+                                                      name)
             return call(**kwargs)
         return refusing
 
@@ -634,6 +636,67 @@ def test_spot_and_instance_profile(aws, builder, ssh_port):
     assert facts["spot"] is True
     instance = aws.client("ec2").describe_instances(InstanceIds=[facts["instance_id"]])["Reservations"][0]["Instances"][0]
     assert instance["IamInstanceProfile"]["Arn"].endswith("instance-profile/builder-profile")
+
+
+PROFILE_NOT_YET_IN_EC2 = ("Value (builder-profile) for parameter iamInstanceProfile.name is invalid. Invalid IAM Instance "
+                          "Profile name")
+
+
+def test_an_instance_profile_iam_does_not_have_is_refused_before_anything_is_created(aws, tmp_path, ssh_port):
+    """By name or ARN, in a launch and in check mode's plan (before, RunInstances refused it after the key pair and
+    group were made)."""
+    ec2 = aws.client("ec2")
+    builder = eb.Ec2Builder(ec2, BUILD, "webapp", "aws", key_dir=str(tmp_path / "keys"), waits=aws.waits,
+                            iam=lambda: aws.client("iam"))
+    for profile in ("no-such-profile", "arn:aws:iam::123456789012:instance-profile/ci/no-such-profile"):
+        said = "iam_instance_profile %s: IAM has no instance profile of that name in this account" % profile
+        with pytest.raises(eb.Ec2BuilderError, match=re.escape(said)):
+            launch(builder, ssh_port, iam_instance_profile=profile)
+        with pytest.raises(eb.Ec2BuilderError, match=re.escape(said)):
+            builder.plan(source_ami=source_ami(ec2), allowed_cidrs=["203.0.113.7/32"], iam_instance_profile=profile)
+    assert counts(ec2) == {"instances": 0, "key_pairs": 0, "security_groups": 0}
+    assert not os.path.exists(tmp_path / "keys")
+
+
+class IamDenied:
+    def get_instance_profile(self, **kwargs):
+        raise botocore.exceptions.ClientError({"Error": {"Code": "AccessDenied", "Message": "not authorized to perform: "
+                                                         "iam:GetInstanceProfile"}}, "GetInstanceProfile")
+
+
+def test_an_instance_profile_ec2_does_not_know_yet_is_waited_for(aws, tmp_path, ssh_port, monkeypatch):
+    """IAM has the profile, RunInstances refuses it twice as EC2 refuses one IAM made moments ago: the launch tries
+    again (each try with its own ClientToken: a refused request made nothing) and the builder has the profile. Also
+    when IAM may not be asked."""
+    monkeypatch.setattr(eb.instance_profile, "NOT_YET_IN_EC2_DELAYS", (0.01,) * 8)
+    ec2 = aws.client("ec2")
+    aws.client("iam").create_instance_profile(InstanceProfileName="builder-profile")
+    for iam in (lambda: aws.client("iam"), IamDenied):
+        unknown = NotYetKnown(ec2, {"run_instances": "InvalidParameterValue"}, message=PROFILE_NOT_YET_IN_EC2)
+        builder = eb.Ec2Builder(unknown, BUILD, "webapp", "aws", key_dir=str(tmp_path / "keys"), waits=aws.waits,
+                                iam=iam)
+        _, facts = launch(builder, ssh_port, iam_instance_profile="builder-profile")
+        assert unknown.refused == {"run_instances": 2} and len(set(unknown.tokens)) == 3
+        instance = ec2.describe_instances(InstanceIds=[facts["instance_id"]])["Reservations"][0]["Instances"][0]
+        assert instance["IamInstanceProfile"]["Arn"].endswith("instance-profile/builder-profile")
+        assert counts(ec2) == {"instances": 1, "key_pairs": 1, "security_groups": 1}
+        builder.teardown([facts["instance_id"]], [facts["key_name"]], [facts["security_group_id"]])
+
+
+def test_an_instance_profile_ec2_never_knows_fails_saying_so_and_leaves_nothing(aws, tmp_path, ssh_port, monkeypatch):
+    """Refused on every try: the launch fails after the delays, saying how long it waited, and removes what it made.
+    Another InvalidParameterValue is not tried again."""
+    monkeypatch.setattr(eb.instance_profile, "NOT_YET_IN_EC2_DELAYS", (0.01,) * 3)
+    ec2 = aws.client("ec2")
+    for message, tries, said in (
+            (PROFILE_NOT_YET_IN_EC2, 4, "EC2 did not know the instance profile builder-profile after 0 s"),
+            ("Value (8) for parameter cpuOptions is invalid", 1, "failed at run instance: .*cpuOptions is invalid")):
+        unknown = NotYetKnown(ec2, {"run_instances": "InvalidParameterValue"}, times=10, message=message)
+        builder = eb.Ec2Builder(unknown, BUILD, "webapp", "aws", key_dir=str(tmp_path / "keys"), waits=aws.waits)
+        with pytest.raises(eb.Ec2BuilderError, match=said):
+            launch(builder, ssh_port, iam_instance_profile="builder-profile")
+        assert unknown.refused == {"run_instances": tries}
+        assert counts(ec2) == {"instances": 0, "key_pairs": 0, "security_groups": 0}
 
 
 def test_failed_run_instances_removes_key_pair_and_group(aws, builder, ssh_port, tmp_path):
