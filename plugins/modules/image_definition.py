@@ -458,7 +458,9 @@ build:
               description: Of several matches, any one.
               type: bool
         iam_instance_profile:
-          description: (ec2) Instance profile name or ARN of the builder.
+          description: (ec2) Instance profile name or ARN of the builder. One that IAM does not have is refused
+            before anything is created (when C(iam:GetInstanceProfile) is allowed); one that EC2 does not know yet,
+            made moments before the build, is waited for (about a minute at most), as Packer does.
           type: str
         metadata_options:
           description: '(ec2) The builder''s instance metadata service beside IMDSv2, which the builder always requires
