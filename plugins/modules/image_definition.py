@@ -326,11 +326,13 @@ build:
               description: Working directory.
               type: str
             cmd:
-              description: Default command (exec form).
+              description: Default command (exec form, the program first). A string with spaces is refused, with
+                the lists it may mean (see docs/docker-target.md).
               type: list
               elements: str
             entrypoint:
-              description: Entrypoint (exec form). An empty list clears the base image's entrypoint.
+              description: Entrypoint (exec form, the program first). An empty list clears the base image's entrypoint.
+                A string with spaces is refused, as for C(image_targets[].config.cmd).
               type: list
               elements: str
             env:
@@ -355,7 +357,8 @@ build:
               type: dict
               contains:
                 test:
-                  description: Command, for example C(["CMD", "true"]) or C(["NONE"]).
+                  description: C(["CMD", "<program>", "<args>"...]), C(["CMD-SHELL", "<shell command>"]) or C(["NONE"]);
+                    anything else is refused.
                   type: list
                   elements: str
                 interval:

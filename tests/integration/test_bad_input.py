@@ -70,6 +70,12 @@ CASES = [
     ("bad-repository", target(repository="Registry/Upper"), "image_targets[0].repository"),
     ("bad-push-repo", target(push=["registry.example.com/a:tag"]), "image_targets[0].push"),
     ("bad-pull", target(pull="sometimes"), "pull"),
+    # a string would be one program's name (an image that cannot start), a health check that never runs
+    ("cmd-string", config(cmd="nginx -g 'daemon off;'"),
+     "image_targets[0].config.cmd: \"nginx -g 'daemon off;'\" is a string, and the image's CMD is a list (exec form): "
+     'give ["nginx", "-g", "daemon off;"], or ["/bin/sh", "-c", "nginx -g \'daemon off;\'"]'),
+    ("healthcheck-string", config(healthcheck={"test": "curl -f http://127.0.0.1/"}),
+     'to run it through the image\'s shell: ["CMD-SHELL", "curl -f http://127.0.0.1/"]'),
     ("only-names-nothing", setting("image_only", ["nope"]), "image_only: 'nope' names no target"),
     ("missing-file", setting("image_files", [{"src": "nowhere/", "dest": "/app"}]), "image_files[0].src: 'nowhere/' does not exist"),
     ("relative-dest", setting("image_files", [{"src": "files/", "dest": "app"}]), "image_files[0].dest: 'app' must be an absolute path"),

@@ -8,8 +8,10 @@ checked types and defaults, and before anything is created; every error names th
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
+import shlex
 import signal
 
 from ansible_collections.immutable.images.plugins.module_utils._common import naming
@@ -135,10 +137,50 @@ def _check_docker(where, t, cwd):
         errors.append("%s.config.workdir: %r must be an absolute path" % (where, config["workdir"]))
     if config.get("stop_signal") is not None and not _is_signal(config["stop_signal"]):
         errors.append("%s.config.stop_signal: %r is not a signal name like SIGTERM or a number" % (where, config["stop_signal"]))
+    errors.extend(_healthcheck_test_errors(where, (config.get("healthcheck") or {}).get("test")))
     errors.extend("%s.config.env: %s" % (where, e) for e in env_name_errors(config.get("env") or {}))
     errors.extend("%s.config.labels: %r is in the namespace %s. that the build's own labels use"
                   % (where, k, naming.LABEL_PREFIX) for k in config.get("labels") or {} if _is_our_label(k))
     return errors
+
+
+def command_string_errors(targets):
+    """cmd and entrypoint as the definition writes them, before the argument spec makes a string a list of one:
+    "nginx -g 'daemon off;'" would be the name of one program, and the image could not start. A string with spaces is
+    refused, with the lists that say either of the things it may mean (a word alone stays a list of one)."""
+    errors = []
+    for i, t in enumerate(targets if isinstance(targets, list) else []):
+        config = t.get("config") if isinstance(t, dict) else None
+        for key in ("cmd", "entrypoint") if isinstance(config, dict) else ():
+            value = config.get(key)
+            if isinstance(value, str) and re.search(r"\s", value):
+                try:
+                    words = "give %s" % _flow(shlex.split(value))
+                except ValueError:  # unbalanced quotes
+                    words = "give the program and its arguments as a list"
+                errors.append("image_targets[%d].config.%s: %r is a string, and the image's %s is a list (exec form): "
+                              "%s, or %s to run it through a shell as a Dockerfile's %s <string> does"
+                              % (i, key, value, key.upper(), words, _flow(["/bin/sh", "-c", value]), key.upper()))
+    return errors
+
+
+def _healthcheck_test_errors(where, test):
+    """HEALTHCHECK's test as Docker takes it: [NONE], [CMD, program, args...] or [CMD-SHELL, command] (whose words
+    Docker joins). Anything else gives an image whose health check never runs (a string is a list of one here)."""
+    if test is None:
+        return []
+    kind = test[0] if test else None
+    if kind == "NONE" or kind in ("CMD", "CMD-SHELL") and len(test) > 1:
+        return []
+    command = " ".join(str(word) for word in (test[1:] if kind in ("CMD", "CMD-SHELL") else test))
+    return ["%s.config.healthcheck.test: %s is not [NONE], [CMD, <program>, <args>...] or [CMD-SHELL, <command>]%s"
+            % (where, _flow(test), "; to run it through the image's shell: %s" % _flow(["CMD-SHELL", command])
+               if command else "")]
+
+
+def _flow(words):
+    """A list as a YAML flow sequence (JSON), to paste into a definition."""
+    return json.dumps([str(w) for w in words], ensure_ascii=False)
 
 
 DOCKER_HOST_SCHEMES = ("unix://", "tcp://", "ssh://")

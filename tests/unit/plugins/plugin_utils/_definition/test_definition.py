@@ -15,7 +15,7 @@ import pytest
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.immutable.images.plugins.module_utils._common import inputs as build_inputs
-from ansible_collections.immutable.images.plugins.plugin_utils._definition import definition, shared_names
+from ansible_collections.immutable.images.plugins.plugin_utils._definition import definition, shared_names, target_checks
 from ansible_collections.immutable.images.plugins.module_utils._common import naming
 
 BUILD = "20261123T2135Z-7f3a"
@@ -141,6 +141,14 @@ SEMANTIC_CASES = [
     ("docker-bad-healthcheck-start-period",
      definition_with(docker(config={"healthcheck": {"test": ["CMD", "true"], "start_period": "1x"}})),
      "image_targets[0].config.healthcheck.start_period:"),
+    # a string is a list of one after the spec: an image whose health check never runs
+    ("docker-healthcheck-test-string", definition_with(docker(config={"healthcheck": {"test": "curl -f http://x/"}})),
+     'image_targets[0].config.healthcheck.test: ["curl -f http://x/"] is not [NONE], [CMD, <program>, <args>...] or '
+     '[CMD-SHELL, <command>]; to run it through the image\'s shell: ["CMD-SHELL", "curl -f http://x/"]'),
+    ("docker-healthcheck-test-without-kind", definition_with(docker(config={"healthcheck": {"test": ["curl", "-f", "x"]}})),
+     'to run it through the image\'s shell: ["CMD-SHELL", "curl -f x"]'),
+    ("docker-healthcheck-cmd-without-program", definition_with(docker(config={"healthcheck": {"test": ["CMD"]}})),
+     'image_targets[0].config.healthcheck.test: ["CMD"] is not'),
     ("docker-relative-volume", definition_with(docker(config={"volumes": ["data"]})),
      "image_targets[0].config.volumes: 'data' must be an absolute path"),
     # ec2 targets
@@ -298,6 +306,11 @@ FULL_DOCKER = {
 
 VALID_DOCKER_CASES = [
     ("minimal", definition_with()),
+    ("healthchecks-as-docker-takes-them", definition_with(*[docker(name="t%d" % i, config={"healthcheck": {"test": t}})
+                                                            for i, t in enumerate((["NONE"], ["CMD", "true"],
+                                                                                   ["CMD-SHELL", "curl -f x || exit 1"],
+                                                                                   ["CMD-SHELL", "curl", "-f", "x"]))],
+                                                          image_only=["t0"])),
     ("full-docker", definition_with(FULL_DOCKER, image_files=[{"src": "dist/", "dest": "/app"},
                                                               {"src": "app.conf", "dest": "/etc/app/"}],
                                     image_roles=["acme.webapp", {"role": "acme.tuning", "vars": {"workers": 4}},
@@ -922,3 +935,22 @@ def test_ami_names_of_several_ec2_targets(tmp_path):
         "webapp-1.4.2-x86-B1", "webapp-1.4.2-arm-B1"]
     alone = definition_with(x86, docker())
     assert shared_names.ami_name(alone, alone["image_targets"][0], "B1") == "webapp-1.4.2-B1"  # as before
+
+
+def test_a_command_string_with_spaces_is_refused_with_the_lists_it_may_mean():
+    """As written, before the spec makes "nginx -g 'daemon off;'" one program's name; a word alone stays a list of one,
+    and a list is taken as it is, spaces and all."""
+    targets = [docker(config={"cmd": "nginx -g 'daemon off;'", "entrypoint": "tini --"}),
+               docker(name="b", config={"cmd": "bash", "entrypoint": ["/opt/My App/run"]}),
+               docker(name="c", config={"cmd": "echo 'unbalanced"}), EC2, "not a dict", docker(name="d", config=None)]
+    assert target_checks.command_string_errors(targets) == [
+        "image_targets[0].config.cmd: \"nginx -g 'daemon off;'\" is a string, and the image's CMD is a list (exec form): "
+        'give ["nginx", "-g", "daemon off;"], or ["/bin/sh", "-c", "nginx -g \'daemon off;\'"] to run it through a '
+        "shell as a Dockerfile's CMD <string> does",
+        "image_targets[0].config.entrypoint: 'tini --' is a string, and the image's ENTRYPOINT is a list (exec form): "
+        'give ["tini", "--"], or ["/bin/sh", "-c", "tini --"] to run it through a shell as a Dockerfile\'s ENTRYPOINT '
+        "<string> does",
+        "image_targets[2].config.cmd: \"echo 'unbalanced\" is a string, and the image's CMD is a list (exec form): give "
+        'the program and its arguments as a list, or ["/bin/sh", "-c", "echo \'unbalanced"] to run it through a shell as '
+        "a Dockerfile's CMD <string> does"]
+    assert target_checks.command_string_errors(None) == []
