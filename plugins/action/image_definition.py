@@ -228,7 +228,7 @@ class ActionModule(ActionModuleBase):
         if "image_gather_facts" in params:  # raw in the spec: text is read here, as a play reads it
             params["image_gather_facts"] = definition.gather_facts_setting(params["image_gather_facts"])
         # as written: the spec has made a string a list by then
-        return params, list(checked.error_messages) + target_checks.command_string_errors(values.get("image_targets"))
+        return params, list(checked.error_messages) + target_checks.as_written_errors(values.get("image_targets"))
 
     def _run_variables(self, task_vars, params):
         """run_variables_digest of this run: its extra variables, the variables its builders will get from the

@@ -76,6 +76,9 @@ CASES = [
      'give ["nginx", "-g", "daemon off;"], or ["/bin/sh", "-c", "nginx -g \'daemon off;\'"]'),
     ("healthcheck-string", config(healthcheck={"test": "curl -f http://127.0.0.1/"}),
      'to run it through the image\'s shell: ["CMD-SHELL", "curl -f http://127.0.0.1/"]'),
+    # share_with_accounts: [001234567012] in YAML: the octal number 175304202
+    ("account-id-read-as-a-number", ec2(share_with_accounts=[175304202]),
+     "image_targets[1].share_with_accounts: 175304202 is a number, not a 12-digit account id: quote account ids"),
     ("only-names-nothing", setting("image_only", ["nope"]), "image_only: 'nope' names no target"),
     ("missing-file", setting("image_files", [{"src": "nowhere/", "dest": "/app"}]), "image_files[0].src: 'nowhere/' does not exist"),
     ("relative-dest", setting("image_files", [{"src": "files/", "dest": "app"}]), "image_files[0].dest: 'app' must be an absolute path"),

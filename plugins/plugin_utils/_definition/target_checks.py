@@ -144,23 +144,48 @@ def _check_docker(where, t, cwd):
     return errors
 
 
-def command_string_errors(targets):
-    """cmd and entrypoint as the definition writes them, before the argument spec makes a string a list of one:
-    "nginx -g 'daemon off;'" would be the name of one program, and the image could not start. A string with spaces is
-    refused, with the lists that say either of the things it may mean (a word alone stays a list of one)."""
+def as_written_errors(targets):
+    """What only the targets as the definition writes them show, before the argument spec makes every value of a list
+    of strings a string: a command string (a list of one), an account id that YAML read as a number."""
     errors = []
     for i, t in enumerate(targets if isinstance(targets, list) else []):
-        config = t.get("config") if isinstance(t, dict) else None
-        for key in ("cmd", "entrypoint") if isinstance(config, dict) else ():
-            value = config.get(key)
-            if isinstance(value, str) and re.search(r"\s", value):
-                try:
-                    words = "give %s" % _flow(shlex.split(value))
-                except ValueError:  # unbalanced quotes
-                    words = "give the program and its arguments as a list"
-                errors.append("image_targets[%d].config.%s: %r is a string, and the image's %s is a list (exec form): "
-                              "%s, or %s to run it through a shell as a Dockerfile's %s <string> does"
-                              % (i, key, value, key.upper(), words, _flow(["/bin/sh", "-c", value]), key.upper()))
+        if isinstance(t, dict):
+            errors += _command_string_errors("image_targets[%d]" % i, t.get("config"))
+            errors += _account_number_errors("image_targets[%d]" % i, t)
+    return errors
+
+
+def _command_string_errors(where, config):
+    """cmd and entrypoint: "nginx -g 'daemon off;'" would be the name of one program, and the image could not start. A
+    string with spaces is refused, with the lists that say either of the things it may mean (a word alone stays a list
+    of one)."""
+    errors = []
+    for key in ("cmd", "entrypoint") if isinstance(config, dict) else ():
+        value = config.get(key)
+        if isinstance(value, str) and re.search(r"\s", value):
+            try:
+                words = "give %s" % _flow(shlex.split(value))
+            except ValueError:  # unbalanced quotes
+                words = "give the program and its arguments as a list"
+            errors.append("%s.config.%s: %r is a string, and the image's %s is a list (exec form): %s, or %s to run it "
+                          "through a shell as a Dockerfile's %s <string> does"
+                          % (where, key, value, key.upper(), words, _flow(["/bin/sh", "-c", value]), key.upper()))
+    return errors
+
+
+def _account_number_errors(where, t):
+    """Account ids written as numbers: YAML reads one with a leading zero and the digits 0-7 only as an octal number
+    (001234567012 is 175304202), and the id the spec then makes of it is another account's or none."""
+    filters = t.get("source_ami_filter")
+    owners = filters.get("owners") if isinstance(filters, dict) else None
+    errors = []
+    for key, values in (("share_with_accounts", t.get("share_with_accounts")), ("source_ami_filter.owners", owners)):
+        for value in values if isinstance(values, list) else [values]:
+            if isinstance(value, int) and not isinstance(value, bool) and not ref.ACCOUNT_ID_RE.match(str(value)):
+                written = "%012o" % value if 0 <= value <= 0o777777777777 else None
+                errors.append("%s.%s: %d is a number, not a 12-digit account id: quote account ids (YAML reads an "
+                              "unquoted one with a leading zero as an octal number%s)"
+                              % (where, key, value, ": '%s' would be %d" % (written, value) if written else ""))
     return errors
 
 

@@ -12,6 +12,7 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.immutable.images.plugins.module_utils._common import inputs as build_inputs
@@ -943,7 +944,7 @@ def test_a_command_string_with_spaces_is_refused_with_the_lists_it_may_mean():
     targets = [docker(config={"cmd": "nginx -g 'daemon off;'", "entrypoint": "tini --"}),
                docker(name="b", config={"cmd": "bash", "entrypoint": ["/opt/My App/run"]}),
                docker(name="c", config={"cmd": "echo 'unbalanced"}), EC2, "not a dict", docker(name="d", config=None)]
-    assert target_checks.command_string_errors(targets) == [
+    assert target_checks.as_written_errors(targets) == [
         "image_targets[0].config.cmd: \"nginx -g 'daemon off;'\" is a string, and the image's CMD is a list (exec form): "
         'give ["nginx", "-g", "daemon off;"], or ["/bin/sh", "-c", "nginx -g \'daemon off;\'"] to run it through a '
         "shell as a Dockerfile's CMD <string> does",
@@ -953,4 +954,19 @@ def test_a_command_string_with_spaces_is_refused_with_the_lists_it_may_mean():
         "image_targets[2].config.cmd: \"echo 'unbalanced\" is a string, and the image's CMD is a list (exec form): give "
         'the program and its arguments as a list, or ["/bin/sh", "-c", "echo \'unbalanced"] to run it through a shell as '
         "a Dockerfile's CMD <string> does"]
-    assert target_checks.command_string_errors(None) == []
+    assert target_checks.as_written_errors(None) == []
+
+
+def test_an_account_id_that_yaml_read_as_a_number_is_refused_saying_so():
+    """001234567012 unquoted is the octal number 175304202 to YAML; a 12-digit number or a quoted id is an id."""
+    assert yaml.safe_load("[001234567012]") == [175304202]
+    targets = [ec2(share_with_accounts=[175304202, 123456789012, "001234567012"]),
+               ec2(source_ami_filter={"name": "x", "owners": [175304202, "amazon", 137112412989]}),
+               ec2(source_ami_filter={"name": "x", "owners": 42}), ec2(share_with_accounts=[True])]
+    assert target_checks.as_written_errors(targets) == [
+        "image_targets[0].share_with_accounts: 175304202 is a number, not a 12-digit account id: quote account ids "
+        "(YAML reads an unquoted one with a leading zero as an octal number: '001234567012' would be 175304202)",
+        "image_targets[1].source_ami_filter.owners: 175304202 is a number, not a 12-digit account id: quote account "
+        "ids (YAML reads an unquoted one with a leading zero as an octal number: '001234567012' would be 175304202)",
+        "image_targets[2].source_ami_filter.owners: 42 is a number, not a 12-digit account id: quote account ids (YAML "
+        "reads an unquoted one with a leading zero as an octal number: '000000000052' would be 42)"]
