@@ -79,6 +79,9 @@ CASES = [
     # share_with_accounts: [001234567012] in YAML: the octal number 175304202
     ("account-id-read-as-a-number", ec2(share_with_accounts=[175304202]),
      "image_targets[1].share_with_accounts: 175304202 is a number, not a 12-digit account id: quote account ids"),
+    # PYTHON_VERSION: 3.10 unquoted set 3.1 in the image
+    ("env-number-read-as-other-text", config(env={"PYTHON_VERSION": 3.1}),
+     "image_targets[0].config.env.PYTHON_VERSION: 3.1 is a number, which YAML may have read from other text"),
     ("only-names-nothing", setting("image_only", ["nope"]), "image_only: 'nope' names no target"),
     ("missing-file", setting("image_files", [{"src": "nowhere/", "dest": "/app"}]), "image_files[0].src: 'nowhere/' does not exist"),
     ("relative-dest", setting("image_files", [{"src": "files/", "dest": "app"}]), "image_files[0].dest: 'app' must be an absolute path"),

@@ -146,12 +146,43 @@ def _check_docker(where, t, cwd):
 
 def as_written_errors(targets):
     """What only the targets as the definition writes them show, before the argument spec makes every value of a list
-    of strings a string: a command string (a list of one), an account id that YAML read as a number."""
+    of strings a string: a command string (a list of one), an account id that YAML read as a number, values that
+    become text but are not (the text Python gives a boolean, a number or null is not what was written)."""
     errors = []
     for i, t in enumerate(targets if isinstance(targets, list) else []):
         if isinstance(t, dict):
             errors += _command_string_errors("image_targets[%d]" % i, t.get("config"))
             errors += _account_number_errors("image_targets[%d]" % i, t)
+            errors += _text_value_errors("image_targets[%d]" % i, t)
+    return errors
+
+
+def _text_value_errors(where, t):
+    """Values that become text of the image (its tags, environment and labels; an AMI's and its builder's AWS tags)
+    given as YAML scalars whose text is not what was written: true is 'True' to Python, 3.10 is the number 3.1, a key
+    with nothing after its colon is None. As community.docker's docker_container refuses such environment values. A
+    whole number is taken as its digits, as before; build_env is the roles' environment, taken as a play's
+    `environment` takes it."""
+    config = t.get("config") if isinstance(t.get("config"), dict) else {}
+    if t.get("type") == "ec2":
+        named = [("tags", t.get("tags"), False), ("run_tags", t.get("run_tags"), False)]  # None: an empty value
+    else:
+        named = [("tags", t.get("tags"), True), ("config.env", config.get("env"), True),
+                 ("config.labels", config.get("labels"), True)]
+    errors = []
+    for key, values, refuse_null in named:
+        items = values.items() if isinstance(values, dict) else enumerate(values) if isinstance(values, list) else ()
+        for name, value in items:
+            at = "%s.%s%s" % (where, key, "[%d]" % name if isinstance(values, list) else ".%s" % name)
+            if isinstance(value, bool):
+                errors.append("%s: %s is a boolean, which would be the text %r: quote the text you mean (%r)"
+                              % (at, value, str(value), str(value).lower()))
+            elif isinstance(value, float):
+                errors.append("%s: %r is a number, which YAML may have read from other text (3.10 is 3.1): quote "
+                              "the text you mean" % (at, value))
+            elif value is None and refuse_null:
+                errors.append("%s: nothing after the colon is null, which would be the text 'None': quote the text "
+                              "you mean ('' for none)" % at)
     return errors
 
 

@@ -970,3 +970,25 @@ def test_an_account_id_that_yaml_read_as_a_number_is_refused_saying_so():
         "ids (YAML reads an unquoted one with a leading zero as an octal number: '001234567012' would be 175304202)",
         "image_targets[2].source_ami_filter.owners: 42 is a number, not a 12-digit account id: quote account ids (YAML "
         "reads an unquoted one with a leading zero as an octal number: '000000000052' would be 42)"]
+
+
+def test_values_whose_text_is_not_what_yaml_was_given_are_refused():
+    """tags: [1.10] would tag the image 1.1, DEBUG: true set 'True', EMPTY: (null) set 'None'; whole numbers and
+    quoted text are taken as they are; build_env is a play's environment; None is an empty AWS tag value."""
+    targets = [docker(tags=["latest", 1.1, 2024], build_env={"FLAG": True},
+                      config={"env": {"DEBUG": True, "PORT": 8080, "EMPTY": None, "OK": "true"},
+                              "labels": {"release": 1.2, "n": 1}}),
+               ec2(tags={"Backup": False, "CostCenter": "4711", "Empty": None}, run_tags={"Release": 3.1})]
+    assert target_checks.as_written_errors(targets) == [
+        "image_targets[0].tags[1]: 1.1 is a number, which YAML may have read from other text (3.10 is 3.1): quote the "
+        "text you mean",
+        "image_targets[0].config.env.DEBUG: True is a boolean, which would be the text 'True': quote the text you mean "
+        "('true')",
+        "image_targets[0].config.env.EMPTY: nothing after the colon is null, which would be the text 'None': quote the "
+        "text you mean ('' for none)",
+        "image_targets[0].config.labels.release: 1.2 is a number, which YAML may have read from other text (3.10 is "
+        "3.1): quote the text you mean",
+        "image_targets[1].tags.Backup: False is a boolean, which would be the text 'False': quote the text you mean "
+        "('false')",
+        "image_targets[1].run_tags.Release: 3.1 is a number, which YAML may have read from other text (3.10 is 3.1): "
+        "quote the text you mean"]
