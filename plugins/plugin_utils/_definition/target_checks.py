@@ -154,6 +154,23 @@ def as_written_errors(targets):
             errors += _command_string_errors("image_targets[%d]" % i, t.get("config"))
             errors += _account_number_errors("image_targets[%d]" % i, t)
             errors += _text_value_errors("image_targets[%d]" % i, t)
+            errors += _base_60_errors("image_targets[%d]" % i, t.get("config"))
+    return errors
+
+
+def _base_60_errors(where, config):
+    """YAML 1.1 (Ansible's loader) reads an unquoted 33:33 as a number in base 60, 2013: config.user 33:33 (Debian's
+    www-data) would run the image as uid 2013, expose 22:22 expose port 1342. A number whose two base-60 digits are
+    the same, as a uid:gid or port:port pair reads, is refused (a uid meant as such a number is quoted)."""
+    errors = []
+    config = config if isinstance(config, dict) else {}
+    expose = config.get("expose")
+    for key, value in [("user", config.get("user"))] + [("expose", p) for p in (expose if isinstance(expose, list) else [])]:
+        if isinstance(value, int) and not isinstance(value, bool) and 60 < value < 3600 and value % 61 == 0:
+            pair = "%d:%d" % (value // 61, value // 61)
+            errors.append("%s.config.%s: %d is how YAML reads an unquoted %s (a number in base 60): quote it ('%s'%s)"
+                          % (where, key, value, pair, pair, ", or '%d' for that number" % value if key == "user" else
+                             "; expose takes ports, not mappings"))
     return errors
 
 

@@ -992,3 +992,15 @@ def test_values_whose_text_is_not_what_yaml_was_given_are_refused():
         "('false')",
         "image_targets[1].run_tags.Release: 3.1 is a number, which YAML may have read from other text (3.10 is 3.1): "
         "quote the text you mean"]
+
+
+def test_a_uid_gid_pair_that_yaml_read_in_base_60_is_refused():
+    """user: 33:33 (www-data) unquoted is 2013 to YAML 1.1; other numbers, 1000 among them, are uids."""
+    assert yaml.safe_load("u: 33:33") == {"u": 2013}
+    targets = [docker(config={"user": 2013, "expose": [1342, 8080]}), docker(config={"user": 1000}),
+               docker(config={"user": "33:33", "expose": ["22:22"]})]
+    assert target_checks.as_written_errors(targets) == [
+        "image_targets[0].config.user: 2013 is how YAML reads an unquoted 33:33 (a number in base 60): quote it "
+        "('33:33', or '2013' for that number)",
+        "image_targets[0].config.expose: 1342 is how YAML reads an unquoted 22:22 (a number in base 60): quote it "
+        "('22:22'; expose takes ports, not mappings)"]
