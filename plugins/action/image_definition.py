@@ -31,7 +31,7 @@ from ansible_collections.immutable.images.plugins.module_utils._common import in
 from ansible_collections.immutable.images.plugins.plugin_utils._artifacts import sbom
 from ansible_collections.immutable.images.plugins.plugin_utils._definition import builder_variables, definition
 from ansible_collections.immutable.images.plugins.plugin_utils._definition import later_roles, role_dependencies, role_search
-from ansible_collections.immutable.images.plugins.plugin_utils._definition import role_steps, role_syntax, target_checks
+from ansible_collections.immutable.images.plugins.plugin_utils._definition import as_written, role_steps, role_syntax
 from ansible_collections.immutable.images.plugins.plugin_utils._definition import verify_steps
 from ansible_collections.immutable.images.plugins.plugin_utils._docker import layer_cache
 from ansible_collections.immutable.images.plugins.module_utils._docker import engine_pool
@@ -228,7 +228,7 @@ class ActionModule(ActionModuleBase):
         if "image_gather_facts" in params:  # raw in the spec: text is read here, as a play reads it
             params["image_gather_facts"] = definition.gather_facts_setting(params["image_gather_facts"])
         # as written: the spec has made a string a list by then
-        return params, list(checked.error_messages) + target_checks.as_written_errors(values.get("image_targets"))
+        return params, list(checked.error_messages) + as_written.errors(values.get("image_targets"))
 
     def _run_variables(self, task_vars, params):
         """run_variables_digest of this run: its extra variables, the variables its builders will get from the

@@ -16,7 +16,7 @@ import yaml
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.immutable.images.plugins.module_utils._common import inputs as build_inputs
-from ansible_collections.immutable.images.plugins.plugin_utils._definition import definition, shared_names, target_checks
+from ansible_collections.immutable.images.plugins.plugin_utils._definition import as_written, definition, shared_names
 from ansible_collections.immutable.images.plugins.module_utils._common import naming
 
 BUILD = "20261123T2135Z-7f3a"
@@ -944,7 +944,7 @@ def test_a_command_string_with_spaces_is_refused_with_the_lists_it_may_mean():
     targets = [docker(config={"cmd": "nginx -g 'daemon off;'", "entrypoint": "tini --"}),
                docker(name="b", config={"cmd": "bash", "entrypoint": ["/opt/My App/run"]}),
                docker(name="c", config={"cmd": "echo 'unbalanced"}), EC2, "not a dict", docker(name="d", config=None)]
-    assert target_checks.as_written_errors(targets) == [
+    assert as_written.errors(targets) == [
         "image_targets[0].config.cmd: \"nginx -g 'daemon off;'\" is a string, and the image's CMD is a list (exec form): "
         'give ["nginx", "-g", "daemon off;"], or ["/bin/sh", "-c", "nginx -g \'daemon off;\'"] to run it through a '
         "shell as a Dockerfile's CMD <string> does",
@@ -954,7 +954,7 @@ def test_a_command_string_with_spaces_is_refused_with_the_lists_it_may_mean():
         "image_targets[2].config.cmd: \"echo 'unbalanced\" is a string, and the image's CMD is a list (exec form): give "
         'the program and its arguments as a list, or ["/bin/sh", "-c", "echo \'unbalanced"] to run it through a shell as '
         "a Dockerfile's CMD <string> does"]
-    assert target_checks.as_written_errors(None) == []
+    assert as_written.errors(None) == []
 
 
 def test_an_account_id_that_yaml_read_as_a_number_is_refused_saying_so():
@@ -963,7 +963,7 @@ def test_an_account_id_that_yaml_read_as_a_number_is_refused_saying_so():
     targets = [ec2(share_with_accounts=[175304202, 123456789012, "001234567012"]),
                ec2(source_ami_filter={"name": "x", "owners": [175304202, "amazon", 137112412989]}),
                ec2(source_ami_filter={"name": "x", "owners": 42}), ec2(share_with_accounts=[True])]
-    assert target_checks.as_written_errors(targets) == [
+    assert as_written.errors(targets) == [
         "image_targets[0].share_with_accounts: 175304202 is a number, not a 12-digit account id: quote account ids "
         "(YAML reads an unquoted one with a leading zero as an octal number: '001234567012' would be 175304202)",
         "image_targets[1].source_ami_filter.owners: 175304202 is a number, not a 12-digit account id: quote account "
@@ -979,7 +979,7 @@ def test_values_whose_text_is_not_what_yaml_was_given_are_refused():
                       config={"env": {"DEBUG": True, "PORT": 8080, "EMPTY": None, "OK": "true"},
                               "labels": {"release": 1.2, "n": 1}}),
                ec2(tags={"Backup": False, "CostCenter": "4711", "Empty": None}, run_tags={"Release": 3.1})]
-    assert target_checks.as_written_errors(targets) == [
+    assert as_written.errors(targets) == [
         "image_targets[0].tags[1]: 1.1 is a number, which YAML may have read from other text (3.10 is 3.1): quote the "
         "text you mean",
         "image_targets[0].config.env.DEBUG: True is a boolean, which would be the text 'True': quote the text you mean "
@@ -999,7 +999,7 @@ def test_a_uid_gid_pair_that_yaml_read_in_base_60_is_refused():
     assert yaml.safe_load("u: 33:33") == {"u": 2013}
     targets = [docker(config={"user": 2013, "expose": [1342, 8080]}), docker(config={"user": 1000}),
                docker(config={"user": "33:33", "expose": ["22:22"]})]
-    assert target_checks.as_written_errors(targets) == [
+    assert as_written.errors(targets) == [
         "image_targets[0].config.user: 2013 is how YAML reads an unquoted 33:33 (a number in base 60): quote it "
         "('33:33', or '2013' for that number)",
         "image_targets[0].config.expose: 1342 is how YAML reads an unquoted 22:22 (a number in base 60): quote it "
