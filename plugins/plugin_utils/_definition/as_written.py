@@ -62,17 +62,24 @@ def _text_value_errors(where, t):
     for key, values, refuse_null in named:
         items = values.items() if isinstance(values, dict) else enumerate(values) if isinstance(values, list) else ()
         for name, value in items:
-            at = "%s.%s%s" % (where, key, "[%d]" % name if isinstance(values, list) else ".%s" % name)
-            if isinstance(value, bool):
-                errors.append("%s: %s is a boolean, which would be the text %r: quote the text you mean (%r)"
-                              % (at, value, str(value), str(value).lower()))
-            elif isinstance(value, float):
-                errors.append("%s: %r is a number, which YAML may have read from other text (3.10 is 3.1): quote "
-                              "the text you mean" % (at, value))
-            elif value is None and refuse_null:
-                errors.append("%s: nothing after the colon is null, which would be the text 'None': quote the text "
-                              "you mean ('' for none)" % at)
+            error = text_value_error("%s.%s%s" % (where, key, "[%d]" % name if isinstance(values, list) else ".%s" % name),
+                                     value, refuse_null)
+            errors += [error] if error else []
     return errors
+
+
+def text_value_error(at, value, refuse_null=True):
+    """The error of one value that becomes text, or None (see _text_value_errors)."""
+    if isinstance(value, bool):
+        return "%s: %s is a boolean, which would be the text %r: quote the text you mean (%r)" % (
+            at, value, str(value), str(value).lower())
+    if isinstance(value, float):
+        return "%s: %r is a number, which YAML may have read from other text (3.10 is 3.1): quote the text you mean" % (
+            at, value)
+    if value is None and refuse_null:
+        return "%s: nothing after the colon is null, which would be the text 'None': quote the text you mean ('' for " \
+               "none)" % at
+    return None
 
 
 def _command_string_errors(where, config):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 from ansible_collections.immutable.images.plugins.plugin_utils._definition import task_file
+from ansible_collections.immutable.images.plugins.plugin_utils._definition import as_written
 from ansible_collections.immutable.images.plugins.plugin_utils._definition.target_checks import env_name_errors, value_kind
 
 
@@ -43,7 +44,10 @@ def entry_errors(i, entry, cwd):
             return ["%s.run.http: needs run.port" % where]
         if run.get("env") is not None and not isinstance(run["env"], dict):
             return ["%s.run.env: must be a dict of variable names to values, got %s" % (where, value_kind(run["env"]))]
-        return ["%s.run.env: %s" % (where, e) for e in env_name_errors(run.get("env") or {})]
+        # the run test's container gets them as text, as the image's own environment (as_written)
+        return ["%s.run.env: %s" % (where, e) for e in env_name_errors(run.get("env") or {})] + [
+            e for k, v in (run.get("env") or {}).items()
+            for e in [as_written.text_value_error("%s.run.env.%s" % (where, k), v)] if e]
     elif kind == "tasks":
         path = os.path.join(cwd, str(entry["tasks"]))
         if not os.path.isfile(path) or not os.access(path, os.R_OK):

@@ -1004,3 +1004,15 @@ def test_a_uid_gid_pair_that_yaml_read_in_base_60_is_refused():
         "('33:33', or '2013' for that number)",
         "image_targets[0].config.expose: 1342 is how YAML reads an unquoted 22:22 (a number in base 60): quote it "
         "('22:22'; expose takes ports, not mappings)"]
+
+
+def test_a_run_tests_environment_is_text_as_the_images_is(workdir):
+    """image_verify's run test: its container's DEBUG: true would be 'True', as the image's own environment."""
+    params = definition_with(image_verify=[{"name": "starts", "run": {"port": 8080, "env": {
+        "DEBUG": True, "RATIO": 0.5, "PORT": 8080, "MODE": "prod"}}}])
+    errors = errors_of(params, workdir)
+    assert errors == [
+        "image_verify[0].run.env.DEBUG: True is a boolean, which would be the text 'True': quote the text you mean "
+        "('true')",
+        "image_verify[0].run.env.RATIO: 0.5 is a number, which YAML may have read from other text (3.10 is 3.1): quote "
+        "the text you mean"], errors
