@@ -20,19 +20,20 @@ def errors(targets):
     """What only the targets as the definition writes them show, before the argument spec makes every value of a list
     of strings a string: a command string (a list of one), an account id that YAML read as a number, values that
     become text but are not (the text Python gives a boolean, a number or null is not what was written)."""
-    errors = []
+    found = []
     for i, t in enumerate(targets if isinstance(targets, list) else []):
         if isinstance(t, dict):
-            errors += _command_string_errors("image_targets[%d]" % i, t.get("config"))
-            errors += _account_number_errors("image_targets[%d]" % i, t)
-            errors += _text_value_errors("image_targets[%d]" % i, t)
-            errors += _base_60_errors("image_targets[%d]" % i, t.get("config"))
-    return errors
+            where = "image_targets[%d]" % i
+            found += _command_string_errors(where, t.get("config"))
+            found += _account_number_errors(where, t)
+            found += _text_value_errors(where, t)
+            found += _base_60_errors(where, t.get("config"))
+    return found
 
 
 def _base_60_errors(where, config):
     """YAML 1.1 (Ansible's loader) reads an unquoted 33:33 as a number in base 60, 2013: config.user 33:33 (Debian's
-    www-data) would run the image as uid 2013, expose 22:22 expose port 1342. A number whose two base-60 digits are
+    www-data) would run the image as uid 2013, expose: [22:22] would expose port 1342. A number whose two base-60 digits are
     the same, as a uid:gid or port:port pair reads, is refused (a uid meant as such a number is quoted)."""
     errors = []
     config = config if isinstance(config, dict) else {}
