@@ -222,7 +222,8 @@ class ActionModule(ActionModuleBase):
                 else:
                     values[key] = templar.template(value)
         except AnsibleError as e:
-            return {}, ["%s: %s" % (key, e.message if hasattr(e, "message") else e)]
+            message = str(e.message if hasattr(e, "message") else e)
+            return {}, ["%s: %s%s" % (key, message, as_written.packer_function_hint(message))]
         checked = ArgumentSpecValidator(spec).validate(values)
         params = checked.validated_parameters
         if "image_gather_facts" in params:  # raw in the spec: text is read here, as a play reads it

@@ -82,6 +82,9 @@ CASES = [
     # PYTHON_VERSION: 3.10 unquoted set 3.1 in the image
     ("env-number-read-as-other-text", config(env={"PYTHON_VERSION": 3.1}),
      "image_targets[0].config.env.PYTHON_VERSION: 3.1 is a number, which YAML may have read from other text"),
+    # Packer's ami_name = "webapp-{{timestamp}}", copied
+    ("packer-timestamp", ec2(ami_name="webapp-{{timestamp}}"),
+     "'timestamp' is undefined (Packer's {{timestamp}} is not a variable here: the build id carries the build's time"),
     ("only-names-nothing", setting("image_only", ["nope"]), "image_only: 'nope' names no target"),
     ("missing-file", setting("image_files", [{"src": "nowhere/", "dest": "/app"}]), "image_files[0].src: 'nowhere/' does not exist"),
     ("relative-dest", setting("image_files", [{"src": "files/", "dest": "app"}]), "image_files[0].dest: 'app' must be an absolute path"),

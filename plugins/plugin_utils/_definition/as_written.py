@@ -117,6 +117,19 @@ def _account_number_errors(where, t):
     return errors
 
 
+# Packer's template functions of names (ami_name = "webapp-{{timestamp}}"), undefined to Jinja2
+PACKER_TIME_FUNCTION_RE = re.compile(r"'(timestamp|isotime|uuid)' is undefined")
+
+
+def packer_function_hint(message):
+    """A hint for a templating error that a Packer template function gave, else ''."""
+    match = PACKER_TIME_FUNCTION_RE.search(message)
+    if not match:
+        return ""
+    return (" (Packer's {{%s}} is not a variable here: the build id carries the build's time and is unique, "
+            "{{ image_build_id }}; see docs/from-packer.md)" % match.group(1))
+
+
 def flow(words):
     """A list as a YAML flow sequence (JSON), to paste into a definition."""
     return json.dumps([str(w) for w in words], ensure_ascii=False)

@@ -1016,3 +1016,11 @@ def test_a_run_tests_environment_is_text_as_the_images_is(workdir):
         "('true')",
         "image_verify[0].run.env.RATIO: 0.5 is a number, which YAML may have read from other text (3.10 is 3.1): quote "
         "the text you mean"], errors
+
+
+def test_packers_template_functions_get_a_hint():
+    assert as_written.packer_function_hint("'timestamp' is undefined") == (
+        " (Packer's {{timestamp}} is not a variable here: the build id carries the build's time and is unique, "
+        "{{ image_build_id }}; see docs/from-packer.md)")
+    assert "{{isotime}}" in as_written.packer_function_hint("'isotime' is undefined. 'isotime' is undefined")
+    assert as_written.packer_function_hint("'webapp_port' is undefined") == ""
