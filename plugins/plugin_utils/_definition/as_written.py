@@ -33,12 +33,13 @@ def errors(targets):
 
 def _base_60_errors(where, config):
     """YAML 1.1 (Ansible's loader) reads an unquoted 33:33 as a number in base 60, 2013: config.user 33:33 (Debian's
-    www-data) would run the image as uid 2013, expose: [22:22] would expose port 1342. A number whose two base-60 digits are
-    the same, as a uid:gid or port:port pair reads, is refused (a uid meant as such a number is quoted)."""
+    www-data) would run the image as uid 2013, expose: [22:22] would expose port 1342. A number whose two base-60
+    digits are the same, as a uid:gid or port:port pair reads, is refused (a uid meant as such a number is quoted)."""
     errors = []
     config = config if isinstance(config, dict) else {}
     expose = config.get("expose")
-    for key, value in [("user", config.get("user"))] + [("expose", p) for p in (expose if isinstance(expose, list) else [])]:
+    numbers = [("user", config.get("user"))] + [("expose", p) for p in (expose if isinstance(expose, list) else [])]
+    for key, value in numbers:
         if isinstance(value, int) and not isinstance(value, bool) and 60 < value < 3600 and value % 61 == 0:
             pair = "%d:%d" % (value // 61, value // 61)
             errors.append("%s.config.%s: %d is how YAML reads an unquoted %s (a number in base 60): quote it ('%s'%s)"
@@ -63,20 +64,21 @@ def _text_value_errors(where, t):
     for key, values, refuse_null in named:
         items = values.items() if isinstance(values, dict) else enumerate(values) if isinstance(values, list) else ()
         for name, value in items:
-            error = text_value_error("%s.%s%s" % (where, key, "[%d]" % name if isinstance(values, list) else ".%s" % name),
-                                     value, refuse_null)
+            at = "%s.%s%s" % (where, key, "[%d]" % name if isinstance(values, list) else ".%s" % name)
+            error = text_value_error(at, value, refuse_null)
             errors += [error] if error else []
     return errors
 
 
-def text_value_error(at, value, refuse_null=True):
-    """The error of one value that becomes text, or None (see _text_value_errors)."""
+def text_value_error(at, value, refuse_null=True, shown=True):
+    """The error of one value that becomes text, or None (see _text_value_errors). shown=False: a number is not quoted
+    in the message (a run test's environment may hold secrets, which its reports mask)."""
     if isinstance(value, bool):
         return "%s: %s is a boolean, which would be the text %r: quote the text you mean (%r)" % (
             at, value, str(value), str(value).lower())
     if isinstance(value, float):
-        return "%s: %r is a number, which YAML may have read from other text (3.10 is 3.1): quote the text you mean" % (
-            at, value)
+        return "%s: %s is a number, which YAML may have read from other text (3.10 is 3.1): quote the text you mean" % (
+            at, repr(value) if shown else "the value")
     if value is None and refuse_null:
         return "%s: nothing after the colon is null, which would be the text 'None': quote the text you mean ('' for " \
                "none)" % at

@@ -152,9 +152,9 @@ def _healthcheck_test_errors(where, test):
     if kind == "NONE" or kind in ("CMD", "CMD-SHELL") and len(test) > 1:
         return []
     command = " ".join(str(word) for word in (test[1:] if kind in ("CMD", "CMD-SHELL") else test))
+    hint = "; to run it through the image's shell: %s" % as_written.flow(["CMD-SHELL", command]) if command else ""
     return ["%s.config.healthcheck.test: %s is not [NONE], [CMD, <program>, <args>...] or [CMD-SHELL, <command>]%s"
-            % (where, as_written.flow(test), "; to run it through the image's shell: %s" % as_written.flow(["CMD-SHELL", command])
-               if command else "")]
+            % (where, as_written.flow(test), hint)]
 
 
 DOCKER_HOST_SCHEMES = ("unix://", "tcp://", "ssh://")

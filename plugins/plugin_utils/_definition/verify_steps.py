@@ -47,7 +47,7 @@ def entry_errors(i, entry, cwd):
         # the run test's container gets them as text, as the image's own environment (as_written)
         return ["%s.run.env: %s" % (where, e) for e in env_name_errors(run.get("env") or {})] + [
             e for k, v in (run.get("env") or {}).items()
-            for e in [as_written.text_value_error("%s.run.env.%s" % (where, k), v)] if e]
+            for e in [as_written.text_value_error("%s.run.env.%s" % (where, k), v, shown=False)] if e]
     elif kind == "tasks":
         path = os.path.join(cwd, str(entry["tasks"]))
         if not os.path.isfile(path) or not os.access(path, os.R_OK):
